@@ -1,0 +1,222 @@
+//! Go duration strings (`time.ParseDuration`): `300ms`, `-1.5h`, `1h30m`, `0`.
+
+use std::fmt;
+
+const NANOS_PER_UNIT: &[(&str, u64)] = &[
+    ("ns", 1),
+    ("us", 1_000),
+    ("\u{00b5}s", 1_000), // micro sign
+    ("\u{03bc}s", 1_000), // Greek small letter mu
+    ("ms", 1_000_000),
+    ("s", 1_000_000_000),
+    ("m", 60_000_000_000),
+    ("h", 3_600_000_000_000),
+];
+
+/// A parsed Go duration, in nanoseconds (Go's `time.Duration` range).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct GoDuration(pub i64);
+
+impl GoDuration {
+    pub const fn from_secs(secs: i64) -> Self {
+        GoDuration(secs * 1_000_000_000)
+    }
+
+    pub fn as_nanos(self) -> i64 {
+        self.0
+    }
+
+    pub fn as_secs_f64(self) -> f64 {
+        self.0 as f64 / 1e9
+    }
+}
+
+/// Why a string is not a Go duration; the text is shown to users.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum DurationError {
+    Empty,
+    MissingUnit,
+    UnknownUnit(String),
+    BadNumber,
+    Overflow,
+}
+
+impl fmt::Display for DurationError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            DurationError::Empty => f.write_str("empty duration"),
+            DurationError::MissingUnit => f.write_str("missing unit"),
+            DurationError::UnknownUnit(u) => write!(f, "unknown unit {u:?}"),
+            DurationError::BadNumber => f.write_str("malformed number"),
+            DurationError::Overflow => f.write_str("out of range"),
+        }
+    }
+}
+
+/// Parses a Go duration with the semantics of Go's `time.ParseDuration`.
+pub fn parse_go_duration(input: &str) -> Result<GoDuration, DurationError> {
+    let mut s = input;
+    if s.is_empty() {
+        return Err(DurationError::Empty);
+    }
+    let negative = match s.as_bytes()[0] {
+        b'-' => {
+            s = &s[1..];
+            true
+        }
+        b'+' => {
+            s = &s[1..];
+            false
+        }
+        _ => false,
+    };
+    if s == "0" {
+        return Ok(GoDuration(0));
+    }
+    if s.is_empty() {
+        return Err(DurationError::BadNumber);
+    }
+    // Accumulate in u64 like Go does; the limit is 1<<63 (only reachable when negative).
+    let limit: u64 = 1 << 63;
+    let mut total: u64 = 0;
+    while !s.is_empty() {
+        let int_len = s.bytes().take_while(u8::is_ascii_digit).count();
+        let (int_part, rest) = s.split_at(int_len);
+        s = rest;
+        let mut frac_part = "";
+        if let Some(rest) = s.strip_prefix('.') {
+            let frac_len = rest.bytes().take_while(u8::is_ascii_digit).count();
+            frac_part = &rest[..frac_len];
+            s = &rest[frac_len..];
+        }
+        if int_part.is_empty() && frac_part.is_empty() {
+            return Err(DurationError::BadNumber);
+        }
+        let unit_len = s
+            .char_indices()
+            .find(|(_, c)| *c == '.' || c.is_ascii_digit())
+            .map_or(s.len(), |(i, _)| i);
+        let (unit, rest) = s.split_at(unit_len);
+        s = rest;
+        if unit.is_empty() {
+            return Err(DurationError::MissingUnit);
+        }
+        let scale = NANOS_PER_UNIT
+            .iter()
+            .find(|(name, _)| *name == unit)
+            .map(|(_, n)| *n)
+            .ok_or_else(|| DurationError::UnknownUnit(unit.to_owned()))?;
+        let whole: u64 = if int_part.is_empty() {
+            0
+        } else {
+            int_part.parse().map_err(|_| DurationError::Overflow)?
+        };
+        let mut value = whole.checked_mul(scale).ok_or(DurationError::Overflow)?;
+        if !frac_part.is_empty() {
+            // Go keeps at most the precision a float64 scale allows; 18 digits is plenty.
+            let digits = &frac_part[..frac_part.len().min(18)];
+            let frac: f64 = format!("0.{digits}")
+                .parse()
+                .map_err(|_| DurationError::BadNumber)?;
+            value = value
+                .checked_add((frac * scale as f64) as u64)
+                .ok_or(DurationError::Overflow)?;
+        }
+        total = total.checked_add(value).ok_or(DurationError::Overflow)?;
+        if total > limit {
+            return Err(DurationError::Overflow);
+        }
+    }
+    if negative {
+        Ok(GoDuration((total as i128).wrapping_neg() as i64))
+    } else if total >= limit {
+        Err(DurationError::Overflow)
+    } else {
+        Ok(GoDuration(total as i64))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const S: i64 = 1_000_000_000;
+
+    #[test]
+    fn accepts_what_go_accepts() {
+        let cases: &[(&str, i64)] = &[
+            ("0", 0),
+            ("-0", 0),
+            ("+0", 0),
+            ("5s", 5 * S),
+            ("30s", 30 * S),
+            ("1478s", 1478 * S),
+            ("-5s", -5 * S),
+            ("+5s", 5 * S),
+            ("-0s", 0),
+            ("5.0s", 5 * S),
+            ("5.6s", 5 * S + 600_000_000),
+            ("5.s", 5 * S),
+            (".5s", S / 2),
+            ("1.004s", S + 4_000_000),
+            ("1.0040s", S + 4_000_000),
+            ("100.00100s", 100 * S + 1_000_000),
+            ("10ns", 10),
+            ("11us", 11_000),
+            ("12\u{00b5}s", 12_000),
+            ("12\u{03bc}s", 12_000),
+            ("13ms", 13_000_000),
+            ("14s", 14 * S),
+            ("15m", 15 * 60 * S),
+            ("16h", 16 * 3600 * S),
+            ("3h30m", (3 * 3600 + 30 * 60) * S),
+            ("10.5s4m", 4 * 60 * S + 10 * S + S / 2),
+            ("-2m3.4s", -(2 * 60 * S + 3 * S + 400_000_000)),
+            (
+                "1h2m3s4ms5us6ns",
+                3600 * S + 2 * 60 * S + 3 * S + 4_000_000 + 5_000 + 6,
+            ),
+            (
+                "39h9m14.425s",
+                39 * 3600 * S + 9 * 60 * S + 14 * S + 425_000_000,
+            ),
+            ("1.5h", 5400 * S),
+            ("300ms", 300_000_000),
+            ("9223372036854775807ns", i64::MAX),
+            ("-9223372036854775808ns", i64::MIN),
+            ("0.3333333333333333333h", 1_200_000_000_000),
+        ];
+        for (input, want) in cases {
+            assert_eq!(parse_go_duration(input), Ok(GoDuration(*want)), "{input}");
+        }
+    }
+
+    #[test]
+    fn rejects_what_go_rejects() {
+        let cases: &[(&str, DurationError)] = &[
+            ("", DurationError::Empty),
+            ("3", DurationError::MissingUnit),
+            ("30", DurationError::MissingUnit),
+            ("-", DurationError::BadNumber),
+            ("s", DurationError::BadNumber),
+            (".", DurationError::BadNumber),
+            ("-.", DurationError::BadNumber),
+            (".s", DurationError::BadNumber),
+            ("+.s", DurationError::BadNumber),
+            ("1d", DurationError::UnknownUnit("d".into())),
+            ("7d", DurationError::UnknownUnit("d".into())),
+            ("1 h", DurationError::UnknownUnit(" h".into())),
+            ("1hour", DurationError::UnknownUnit("hour".into())),
+            ("1S", DurationError::UnknownUnit("S".into())),
+            ("thirty", DurationError::BadNumber),
+            ("1h-5m", DurationError::UnknownUnit("h-".into())),
+            ("9223372036854775808ns", DurationError::Overflow),
+            ("9223372036854775.808us", DurationError::Overflow),
+            ("99999999999999999999h", DurationError::Overflow),
+            ("3000000h", DurationError::Overflow),
+        ];
+        for (input, want) in cases {
+            assert_eq!(parse_go_duration(input).as_ref(), Err(want), "{input}");
+        }
+    }
+}

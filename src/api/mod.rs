@@ -1,0 +1,21 @@
+//! The `ManagedRoost` resource: spec and status types, lenient scalars and
+//! the value parsers (Go durations, quantities) the rules use.
+
+pub mod duration;
+pub mod quantity;
+pub mod scalar;
+pub mod spec;
+pub mod status;
+
+pub use scalar::{DurationText, NumberText, QuantityText, Scalar};
+pub use spec::*;
+pub use status::*;
+
+/// API group of the resource.
+pub const GROUP: &str = "roost.birb.party";
+/// API version of the resource.
+pub const VERSION: &str = "v1alpha1";
+/// `apiVersion` as written in manifests.
+pub const API_VERSION: &str = "roost.birb.party/v1alpha1";
+/// Kind of the resource.
+pub const KIND: &str = "ManagedRoost";

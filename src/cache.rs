@@ -1,0 +1,156 @@
+//! Validation cache: identical specs share one verdict.
+//!
+//! The key is a 128-bit hash of the (defaulted) spec, the rule-set version
+//! and, on UPDATE, the old spec. Never the name or generation: generation is
+//! not set at admission time, and identical specs must share a result.
+
+use crate::validation::{RULESET_VERSION, ValidationResult};
+use moka::sync::Cache;
+use serde_json::Value;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+/// How long a verdict is reused.
+pub const VALIDATION_TTL: Duration = Duration::from_secs(5 * 60);
+/// Most verdicts kept at once.
+pub const VALIDATION_CAPACITY: u64 = 10_000;
+
+/// Cache key: what the verdict depends on, hashed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct CacheKey(u128);
+
+impl CacheKey {
+    pub fn new(spec: Option<&Value>, old: Option<&Value>) -> Self {
+        let mut bytes = Vec::with_capacity(1024);
+        bytes.extend_from_slice(&RULESET_VERSION.to_le_bytes());
+        write_json(&mut bytes, spec);
+        // A marker separates CREATE from UPDATE, so `old` can never collide with the spec bytes.
+        match old {
+            None => bytes.push(0),
+            Some(old) => {
+                bytes.push(1);
+                write_json(&mut bytes, Some(old));
+            }
+        }
+        CacheKey(xxhash_rust::xxh3::xxh3_128(&bytes))
+    }
+}
+
+fn write_json(bytes: &mut Vec<u8>, value: Option<&Value>) {
+    // Serializing a Value into a Vec cannot fail.
+    let _ = serde_json::to_writer(&mut *bytes, &value.unwrap_or(&Value::Null));
+    bytes.push(0xff);
+}
+
+/// A bounded, expiring map from spec to verdict, with hit and miss counters.
+pub struct ValidationCache {
+    entries: Cache<CacheKey, Arc<ValidationResult>>,
+    hits: AtomicU64,
+    misses: AtomicU64,
+}
+
+impl Default for ValidationCache {
+    fn default() -> Self {
+        Self::new(VALIDATION_CAPACITY, VALIDATION_TTL)
+    }
+}
+
+impl ValidationCache {
+    pub fn new(capacity: u64, ttl: Duration) -> Self {
+        ValidationCache {
+            entries: Cache::builder()
+                .max_capacity(capacity)
+                .time_to_live(ttl)
+                .build(),
+            hits: AtomicU64::new(0),
+            misses: AtomicU64::new(0),
+        }
+    }
+
+    /// The cached verdict for `key`, or the one `validate` computes (then cached).
+    pub fn get_or_validate(
+        &self,
+        key: CacheKey,
+        validate: impl FnOnce() -> ValidationResult,
+    ) -> Arc<ValidationResult> {
+        if let Some(hit) = self.entries.get(&key) {
+            self.hits.fetch_add(1, Ordering::Relaxed);
+            return hit;
+        }
+        self.misses.fetch_add(1, Ordering::Relaxed);
+        let result = Arc::new(validate());
+        self.entries.insert(key, Arc::clone(&result));
+        result
+    }
+
+    pub fn hits(&self) -> u64 {
+        self.hits.load(Ordering::Relaxed)
+    }
+
+    pub fn misses(&self) -> u64 {
+        self.misses.load(Ordering::Relaxed)
+    }
+
+    /// Entries currently held (approximate until pending maintenance runs).
+    pub fn len(&self) -> u64 {
+        self.entries.run_pending_tasks();
+        self.entries.entry_count()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn identical_specs_share_a_verdict() {
+        let cache = ValidationCache::default();
+        let spec = json!({"chart": {"name": "a"}});
+        let mut calls = 0;
+        for _ in 0..3 {
+            cache.get_or_validate(CacheKey::new(Some(&spec), None), || {
+                calls += 1;
+                ValidationResult::default()
+            });
+        }
+        assert_eq!(
+            (calls, cache.hits(), cache.misses(), cache.len()),
+            (1, 2, 1, 1)
+        );
+    }
+
+    #[test]
+    fn key_depends_on_spec_and_old_spec_only() {
+        let a = json!({"chart": {"name": "a"}});
+        let b = json!({"chart": {"name": "b"}});
+        assert_eq!(
+            CacheKey::new(Some(&a), None),
+            CacheKey::new(Some(&a.clone()), None)
+        );
+        assert_ne!(CacheKey::new(Some(&a), None), CacheKey::new(Some(&b), None));
+        assert_ne!(
+            CacheKey::new(Some(&a), None),
+            CacheKey::new(Some(&a), Some(&a))
+        );
+        assert_ne!(
+            CacheKey::new(Some(&a), Some(&a)),
+            CacheKey::new(Some(&a), Some(&b))
+        );
+    }
+
+    #[test]
+    fn entries_expire() {
+        let cache = ValidationCache::new(10, Duration::from_millis(50));
+        let key = CacheKey::new(None, None);
+        cache.get_or_validate(key, ValidationResult::default);
+        std::thread::sleep(Duration::from_millis(120));
+        cache.get_or_validate(key, ValidationResult::default);
+        assert_eq!((cache.hits(), cache.misses()), (0, 2));
+    }
+}

@@ -1,0 +1,131 @@
+//! Findings, levels and the result of validating one object.
+
+use serde::{Deserialize, Serialize};
+use std::fmt;
+
+/// How much a finding matters (RULES.md, "Levels").
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Level {
+    Error,
+    Warning,
+    Info,
+}
+
+impl Level {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Level::Error => "error",
+            Level::Warning => "warning",
+            Level::Info => "info",
+        }
+    }
+}
+
+impl fmt::Display for Level {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// One problem: a stable code, its level, the JSON path and a one-line fix.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct Finding {
+    pub code: String,
+    pub level: Level,
+    pub field: String,
+    pub message: String,
+}
+
+impl Finding {
+    /// The form shown to kubectl as an admission warning: `field: message [CODE]`.
+    pub fn as_warning_line(&self) -> String {
+        format!("{}: {} [{}]", self.field, self.message, self.code)
+    }
+}
+
+/// The verdict on one object: errors deny, warnings are shown, info is recorded.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ValidationResult {
+    pub valid: bool,
+    pub errors: Vec<Finding>,
+    pub warnings: Vec<Finding>,
+    pub info: Vec<Finding>,
+}
+
+impl ValidationResult {
+    /// Splits findings by level, keeping their order.
+    pub fn from_findings(findings: Vec<Finding>) -> Self {
+        let mut result = ValidationResult::default();
+        for finding in findings {
+            match finding.level {
+                Level::Error => result.errors.push(finding),
+                Level::Warning => result.warnings.push(finding),
+                Level::Info => result.info.push(finding),
+            }
+        }
+        result.valid = result.errors.is_empty();
+        result
+    }
+
+    /// Every finding: errors, then warnings, then info.
+    pub fn all(&self) -> impl Iterator<Item = &Finding> {
+        self.errors
+            .iter()
+            .chain(self.warnings.iter())
+            .chain(self.info.iter())
+    }
+
+    /// Codes of all findings, in order (handy for status messages and tests).
+    pub fn codes(&self) -> Vec<&str> {
+        self.all().map(|f| f.code.as_str()).collect()
+    }
+}
+
+/// Collects findings while rules run.
+#[derive(Debug, Default)]
+pub struct Findings(Vec<Finding>);
+
+impl Findings {
+    pub fn push(
+        &mut self,
+        level: Level,
+        code: &str,
+        field: impl Into<String>,
+        message: impl Into<String>,
+    ) {
+        self.0.push(Finding {
+            code: code.to_owned(),
+            level,
+            field: field.into(),
+            message: message.into(),
+        });
+    }
+
+    pub fn error(&mut self, code: &str, field: impl Into<String>, message: impl Into<String>) {
+        self.push(Level::Error, code, field, message);
+    }
+
+    pub fn warning(&mut self, code: &str, field: impl Into<String>, message: impl Into<String>) {
+        self.push(Level::Warning, code, field, message);
+    }
+
+    pub fn info(&mut self, code: &str, field: impl Into<String>, message: impl Into<String>) {
+        self.push(Level::Info, code, field, message);
+    }
+
+    pub fn into_vec(self) -> Vec<Finding> {
+        self.0
+    }
+}
+
+/// Quotes a user value for a message, cut short so one line stays readable.
+/// Never call it with a secret.
+pub fn shown(value: &str) -> String {
+    const MAX: usize = 40;
+    let mut out: String = value.chars().take(MAX).collect();
+    if value.chars().count() > MAX {
+        out.push('…');
+    }
+    format!("{out:?}")
+}

@@ -260,7 +260,7 @@ fn repository(input: Input<'_>, out: &mut Findings) {
     let expected = match repo_type {
         "oci" => "oci://",
         "git" => "git+https://",
-        _ => "http:// or https://",
+        _ => "http(s)://",
     };
     let agrees = match repo_type {
         "oci" => scheme == "oci",
@@ -271,7 +271,9 @@ fn repository(input: Input<'_>, out: &mut Findings) {
         out.error(
             "CHART_REPO_TYPE_MISMATCH",
             TYPE,
-            format!("type {repo_type} needs a {expected} URL; fix the type or the URL scheme"),
+            format!(
+                "type {repo_type} needs a URL starting with {expected}; fix the type or the URL"
+            ),
         );
     }
 }

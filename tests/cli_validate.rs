@@ -1,0 +1,497 @@
+//! The offline validator as users run it: the real binary, real files, stdin,
+//! exit codes and both output formats.
+
+use serde_json::Value;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+
+fn bin() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_roost-keeper"))
+}
+
+fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+fn samples() -> PathBuf {
+    root().join("tests/samples")
+}
+
+fn validate(args: &[&str], stdin: Option<&str>) -> Output {
+    let mut child = bin()
+        .arg("validate")
+        .args(args)
+        .current_dir(root())
+        .env_remove("ROOST_KEEPER_OUTPUT")
+        .env_remove("ROOST_KEEPER_VERBOSE")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("binary runs");
+    if let Some(input) = stdin {
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(input.as_bytes())
+            .unwrap();
+    }
+    drop(child.stdin.take());
+    child.wait_with_output().unwrap()
+}
+
+fn json_results(output: &Output) -> Vec<Value> {
+    let doc: Value = serde_json::from_slice(&output.stdout).expect("stdout is JSON");
+    doc["results"].as_array().expect("results array").clone()
+}
+
+fn codes(result: &Value) -> Vec<String> {
+    result["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["code"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+#[test]
+fn valid_example_exits_zero_with_no_findings() {
+    let out = validate(&["-f", "examples/web-valid.yaml", "-o", "json", "-v"], None);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let results = json_results(&out);
+    assert_eq!(results.len(), 1);
+    assert_eq!(results[0]["valid"], true);
+    assert_eq!(results[0]["name"], "web");
+    assert_eq!(results[0]["namespace"], "default");
+    assert!(codes(&results[0]).is_empty(), "{:?}", codes(&results[0]));
+}
+
+#[test]
+fn warnings_do_not_fail_the_run() {
+    let out = validate(&["-f", "examples/warnings.yaml", "-o", "json"], None);
+    assert_eq!(out.status.code(), Some(0));
+    let results = json_results(&out);
+    assert_eq!(
+        codes(&results[0]),
+        [
+            "CHART_VERSION_UNPINNED",
+            "CHART_REPO_INSECURE",
+            "AUTH_INLINE_CREDENTIALS",
+            "HEALTH_CHECK_INTERVAL_TOO_SHORT"
+        ]
+    );
+    assert!(
+        results[0]["findings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|f| f["level"] == "warning")
+    );
+}
+
+#[test]
+fn invalid_example_lists_every_error_and_exits_one() {
+    let out = validate(&["-f", "examples/invalid.yaml", "-o", "json"], None);
+    assert_eq!(out.status.code(), Some(1));
+    let result = &json_results(&out)[0];
+    assert_eq!(result["valid"], false);
+    let mut got: Vec<(String, String)> = result["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| {
+            (
+                f["code"].as_str().unwrap().to_owned(),
+                f["field"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    got.sort();
+    let mut want: Vec<(String, String)> = [
+        ("CHART_REPO_TYPE_MISMATCH", "spec.chart.repository.type"),
+        ("CHART_VERSION_INVALID", "spec.chart.version"),
+        ("DURATION_INVALID", "spec.healthChecks[0].interval"),
+        (
+            "DURATION_INVALID",
+            "spec.teardownPolicy.triggers[1].timeout",
+        ),
+        ("HEALTH_CHECK_NAME_DUPLICATE", "spec.healthChecks[1].name"),
+        (
+            "SCHEDULE_INVALID",
+            "spec.teardownPolicy.triggers[0].schedule",
+        ),
+        ("TENANT_ID_MISMATCH", "spec.tenancy.rbac.tenantId"),
+    ]
+    .iter()
+    .map(|(c, f)| (c.to_string(), f.to_string()))
+    .collect();
+    want.sort();
+    assert_eq!(got, want);
+}
+
+#[test]
+fn text_output_one_line_per_finding_and_a_summary() {
+    let out = validate(&["-f", "examples/multi-document.yaml", "-v"], None);
+    assert_eq!(out.status.code(), Some(1));
+    let stdout = text(&out.stdout);
+    let lines: Vec<&str> = stdout.lines().collect();
+    assert_eq!(
+        lines[0],
+        "examples/multi-document.yaml:2 default/queue ERROR TCP_PORT_INVALID spec.healthChecks[0].tcp.port: port must be 1-65535, got 70000"
+    );
+    assert!(lines[1].starts_with(
+        "examples/multi-document.yaml:2 default/queue INFO NO_TEARDOWN_POLICY spec.teardownPolicy: "
+    ));
+    assert_eq!(
+        lines[2],
+        "2 ManagedRoosts checked, 1 invalid: 1 error, 0 warnings, 1 info; 1 other document skipped"
+    );
+    assert!(
+        !stdout.contains('\x1b'),
+        "no colour when stdout is not a terminal"
+    );
+}
+
+#[test]
+fn info_findings_only_with_verbose() {
+    let quiet = text(&validate(&["-f", "examples/multi-document.yaml"], None).stdout);
+    assert!(!quiet.contains("NO_TEARDOWN_POLICY"), "{quiet}");
+    let quiet_json = validate(&["-f", "examples/multi-document.yaml", "-o", "json"], None);
+    assert!(
+        json_results(&quiet_json)
+            .iter()
+            .all(|r| !codes(r).contains(&"NO_TEARDOWN_POLICY".to_owned()))
+    );
+    let verbose = validate(
+        &["-f", "examples/multi-document.yaml", "-o", "json", "-v"],
+        None,
+    );
+    assert!(
+        json_results(&verbose)
+            .iter()
+            .any(|r| codes(r).contains(&"NO_TEARDOWN_POLICY".to_owned()))
+    );
+}
+
+#[test]
+fn stdin_and_environment_variables() {
+    let manifest = std::fs::read_to_string(root().join("examples/invalid.yaml")).unwrap();
+    let mut child = bin()
+        .args(["validate"])
+        .env("ROOST_KEEPER_VALIDATE_FILES", "-")
+        .env("ROOST_KEEPER_OUTPUT", "json")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(manifest.as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let results = json_results(&out);
+    assert_eq!(results[0]["source"], "-");
+    assert_eq!(results[0]["index"], 0);
+}
+
+#[test]
+fn directories_are_walked_recursively_and_sorted() {
+    let dir = tempfile::tempdir().unwrap();
+    let nested = dir.path().join("a/b");
+    std::fs::create_dir_all(&nested).unwrap();
+    let valid = std::fs::read_to_string(root().join("examples/web-valid.yaml")).unwrap();
+    std::fs::write(nested.join("one.yml"), &valid).unwrap();
+    std::fs::write(dir.path().join("two.yaml"), &valid).unwrap();
+    std::fs::write(dir.path().join("notes.txt"), "not a manifest").unwrap();
+    let json = serde_json::to_string(&serde_norway::from_str::<Value>(&valid).unwrap()).unwrap();
+    std::fs::write(dir.path().join("three.json"), json).unwrap();
+    let out = validate(&["-f", dir.path().to_str().unwrap(), "-o", "json"], None);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let sources: Vec<String> = json_results(&out)
+        .iter()
+        .map(|r| {
+            Path::new(r["source"].as_str().unwrap())
+                .strip_prefix(dir.path())
+                .unwrap()
+                .display()
+                .to_string()
+        })
+        .collect();
+    assert_eq!(sources, ["a/b/one.yml", "three.json", "two.yaml"]);
+}
+
+#[test]
+fn unreadable_inputs_exit_two_and_the_rest_is_still_checked() {
+    let dir = tempfile::tempdir().unwrap();
+    let broken = dir.path().join("broken.yaml");
+    std::fs::write(&broken, "apiVersion: v1\nkind: [unclosed\n").unwrap();
+    let binary = dir.path().join("image.yaml");
+    std::fs::write(&binary, [0x89, b'P', b'N', b'G', 0xff, 0xfe, 0x00]).unwrap();
+    let scalar = dir.path().join("scalar.yaml");
+    std::fs::write(&scalar, "just some words\n").unwrap();
+    let missing = dir.path().join("missing.yaml");
+    let out = validate(
+        &[
+            "-f",
+            broken.to_str().unwrap(),
+            "-f",
+            binary.to_str().unwrap(),
+            "-f",
+            scalar.to_str().unwrap(),
+            "-f",
+            missing.to_str().unwrap(),
+            "-f",
+            "examples/invalid.yaml",
+            "-o",
+            "json",
+        ],
+        None,
+    );
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = text(&out.stderr);
+    assert!(
+        stderr.contains(&format!("{}:3:1: not valid YAML", broken.display())),
+        "names file and line: {stderr}"
+    );
+    assert!(stderr.contains("not UTF-8"), "{stderr}");
+    assert!(
+        stderr.contains(&format!(
+            "{}:1: document 0 is not a Kubernetes object",
+            scalar.display()
+        )),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains(&format!("{}: cannot read", missing.display())),
+        "{stderr}"
+    );
+    let results = json_results(&out);
+    assert_eq!(results.len(), 1, "the readable file is still checked");
+    assert_eq!(results[0]["name"], "payments");
+}
+
+#[test]
+fn other_api_versions_get_api_version_unknown() {
+    let manifest = "apiVersion: roost.birbparty.com/v1alpha1\nkind: ManagedRoost\nmetadata:\n  name: old\nspec: {}\n";
+    let out = validate(&["-f", "-", "-o", "json"], Some(manifest));
+    assert_eq!(out.status.code(), Some(1));
+    let result = &json_results(&out)[0];
+    let findings = result["findings"].as_array().unwrap();
+    assert_eq!(findings.len(), 1);
+    assert_eq!(findings[0]["code"], "API_VERSION_UNKNOWN");
+    assert_eq!(findings[0]["field"], "apiVersion");
+    assert!(
+        findings[0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("roost.birb.party/v1alpha1")
+    );
+}
+
+#[test]
+fn json_output_has_the_documented_shape() {
+    let out = validate(&["-f", "examples/invalid.yaml", "-o", "json"], None);
+    let doc: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let keys: Vec<&String> = doc.as_object().unwrap().keys().collect();
+    assert_eq!(keys, ["results"]);
+    let result = doc["results"][0].as_object().unwrap();
+    let mut keys: Vec<&str> = result.keys().map(String::as_str).collect();
+    keys.sort();
+    assert_eq!(
+        keys,
+        ["findings", "index", "name", "namespace", "source", "valid"]
+    );
+    let finding = result["findings"][0].as_object().unwrap();
+    let mut keys: Vec<&str> = finding.keys().map(String::as_str).collect();
+    keys.sort();
+    assert_eq!(keys, ["code", "field", "level", "message"]);
+}
+
+#[test]
+fn no_output_contains_a_password_or_token() {
+    let secrets = [
+        "pw-Zq8!hunter2",
+        "tok-9f8e7d6c5b4a",
+        "bearer-abc123xyz",
+        "jwt-eyJhbGciOi",
+    ];
+    let manifest = format!(
+        r#"apiVersion: roost.birb.party/v1alpha1
+kind: ManagedRoost
+metadata: {{name: leaky, namespace: default}}
+spec:
+  chart:
+    name: app
+    version: "1.0.0"
+    repository:
+      url: http://charts.example.com
+      auth: {{type: basic, username: bob, password: "{0}", token: "{1}"}}
+  healthChecks:
+    - name: prom
+      type: prometheus
+      prometheus:
+        query: up
+        threshold: "1"
+        auth: {{bearerToken: "{2}"}}
+      interval: 1s
+    - name: grpc
+      type: grpc
+      grpc: {{host: h, port: 99999, auth: {{jwt: "{3}"}}}}
+  observability:
+    tracing: {{enabled: true, endpoint: {{url: "", auth: {{bearerToken: "{2}"}}}}}}
+"#,
+        secrets[0], secrets[1], secrets[2], secrets[3]
+    );
+    let numeric_password = "apiVersion: roost.birb.party/v1alpha1\nkind: ManagedRoost\nmetadata: {name: n}\nspec:\n  chart:\n    repository:\n      url: https://x.io\n      auth: {password: 8675309123}\n";
+    for (input, format) in [
+        (manifest.as_str(), "text"),
+        (manifest.as_str(), "json"),
+        (numeric_password, "json"),
+    ] {
+        let out = validate(&["-f", "-", "-o", format, "-v"], Some(input));
+        let all = format!("{}{}", text(&out.stdout), text(&out.stderr));
+        assert!(out.status.code().is_some_and(|c| c == 1), "{all}");
+        for secret in secrets.iter().chain(std::iter::once(&"8675309123")) {
+            assert!(!all.contains(secret), "output leaks {secret}: {all}");
+        }
+    }
+}
+
+/// Every document in the shared samples gets an answer, and nothing panics.
+#[test]
+fn every_sample_gets_an_answer() {
+    let mut entries: Vec<PathBuf> = std::fs::read_dir(samples())
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    entries.sort();
+    for path in entries
+        .iter()
+        .filter(|p| p.extension().is_some_and(|e| e == "yaml"))
+    {
+        let out = validate(&["-f", path.to_str().unwrap(), "-o", "json", "-v"], None);
+        let code = out.status.code();
+        assert!(
+            matches!(code, Some(0..=2)),
+            "{}: exit {code:?}\n{}",
+            path.display(),
+            text(&out.stderr)
+        );
+        assert!(
+            !text(&out.stderr).contains("panicked"),
+            "{}",
+            path.display()
+        );
+        let results = json_results(&out);
+        assert!(
+            !results.is_empty() || text(&out.stdout).contains("results"),
+            "{}",
+            path.display()
+        );
+    }
+}
+
+/// Exact codes for samples, decided from RULES.md (not from what the files intend).
+#[test]
+fn sample_verdicts_follow_rules_md() {
+    let cases: &[(&str, bool, &[&str])] = &[
+        // Valid: https repo, pinned version, http check with 30s/10s, 2h timeout.
+        ("simple_managedroost.yaml", true, &[]),
+        // A range as version is allowed but unpinned; everything else is in order.
+        (
+            "complex_managedroost.yaml",
+            true,
+            &["CHART_VERSION_UNPINNED"],
+        ),
+        // rbac enabled with tenantId set; quota has limits.
+        ("tenancy_managedroost.yaml", true, &[]),
+        // No teardown policy: info only.
+        ("rbac_managedroost.yaml", true, &["NO_TEARDOWN_POLICY"]),
+        // Another API group: one API_VERSION_UNKNOWN and nothing else.
+        (
+            "teardown_managedroost.yaml",
+            false,
+            &["API_VERSION_UNKNOWN"],
+        ),
+        (
+            "security_managedroost.yaml",
+            false,
+            &["API_VERSION_UNKNOWN"],
+        ),
+        // helmChart instead of chart (so chart fields are missing), healthChecks as a
+        // mapping (wrong type), a teardown policy without triggers.
+        (
+            "roost_v1alpha1_managedroost.yaml",
+            false,
+            &[
+                "SCHEMA_INVALID",
+                "CHART_NAME_MISSING",
+                "CHART_VERSION_MISSING",
+                "CHART_REPO_URL_MISSING",
+                "TEARDOWN_TRIGGERS_MISSING",
+            ],
+        ),
+    ];
+    for (file, valid, want) in cases {
+        let out = validate(
+            &[
+                "-f",
+                samples().join(file).to_str().unwrap(),
+                "-o",
+                "json",
+                "-v",
+            ],
+            None,
+        );
+        let results = json_results(&out);
+        assert_eq!(results.len(), 1, "{file}");
+        assert_eq!(results[0]["valid"], *valid, "{file}");
+        assert_eq!(codes(&results[0]), *want, "{file}");
+        assert_eq!(
+            out.status.code(),
+            Some(if *valid { 0 } else { 1 }),
+            "{file}"
+        );
+    }
+}
+
+#[test]
+fn multi_document_samples_are_counted() {
+    let out = validate(
+        &[
+            "-f",
+            samples().join("http_health_checks.yaml").to_str().unwrap(),
+            "-o",
+            "json",
+        ],
+        None,
+    );
+    let results = json_results(&out);
+    assert_eq!(results.len(), 9);
+    let indexes: Vec<u64> = results
+        .iter()
+        .map(|r| r["index"].as_u64().unwrap())
+        .collect();
+    assert_eq!(indexes, (0..9).collect::<Vec<u64>>());
+    let out = validate(
+        &[
+            "-f",
+            samples()
+                .join("event_driven_integration.yaml")
+                .to_str()
+                .unwrap(),
+        ],
+        None,
+    );
+    let stdout = text(&out.stdout);
+    assert!(stdout.contains("other documents skipped"), "{stdout}");
+}

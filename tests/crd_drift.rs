@@ -1,0 +1,63 @@
+//! `crds/managedroost.yaml` is exactly what `roost-keeper crd` prints.
+
+use std::process::Command;
+
+#[test]
+fn committed_crd_matches_the_binary() {
+    let out = Command::new(env!("CARGO_BIN_EXE_roost-keeper"))
+        .arg("crd")
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let generated = String::from_utf8(out.stdout).unwrap();
+    let committed = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/crds/managedroost.yaml"
+    ))
+    .unwrap();
+    assert!(
+        generated == committed,
+        "crds/managedroost.yaml is stale: run `cargo run -- crd > crds/managedroost.yaml`"
+    );
+}
+
+#[test]
+fn crd_has_the_contracted_names_columns_and_subresource() {
+    let crd: serde_json::Value =
+        serde_norway::from_str(&roost_keeper::crd::crd_yaml().unwrap()).unwrap();
+    let spec = &crd["spec"];
+    assert_eq!(crd["metadata"]["name"], "managedroosts.roost.birb.party");
+    assert_eq!(spec["scope"], "Namespaced");
+    assert_eq!(spec["names"]["shortNames"], serde_json::json!(["roost"]));
+    assert_eq!(spec["names"]["singular"], "managedroost");
+    let version = &spec["versions"][0];
+    assert_eq!(version["name"], "v1alpha1");
+    assert!(version["subresources"]["status"].is_object());
+    let columns: Vec<&str> = version["additionalPrinterColumns"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        columns,
+        ["Phase", "Health", "Chart", "Version", "Valid", "Age"]
+    );
+    let schema = &version["schema"]["openAPIV3Schema"]["properties"]["spec"];
+    let chart = &schema["properties"]["chart"];
+    assert_eq!(
+        chart["required"],
+        serde_json::json!(["name", "repository", "version"])
+    );
+    assert!(
+        chart["description"].as_str().is_some_and(|d| !d.is_empty()),
+        "kubectl explain needs descriptions"
+    );
+    let check = &schema["properties"]["healthChecks"]["items"]["properties"];
+    assert_eq!(
+        check["type"]["enum"],
+        serde_json::json!(["http", "tcp", "udp", "grpc", "prometheus", "kubernetes"])
+    );
+    assert_eq!(check["tcp"]["properties"]["port"]["maximum"], 65535.0);
+    assert_eq!(check["interval"]["x-kubernetes-int-or-string"], true);
+}

@@ -27,8 +27,8 @@ pub enum Command {
 
 #[derive(Debug, clap::Args)]
 pub struct ValidateArgs {
-    /// Files or directories to check (directories recursively: .yaml, .yml, .json); `-` reads stdin.
-    #[arg(short = 'f', long = "filename", required = true, num_args = 1.., env = "ROOST_KEEPER_VALIDATE_FILES", value_delimiter = ',')]
+    /// Files or directories to check (directories recursively: .yaml, .yml, .json); `-` reads stdin. Repeatable.
+    #[arg(short = 'f', long = "filename", required = true, num_args = 1.., env = "ROOST_KEEPER_VALIDATE_FILES")]
     pub files: Vec<PathBuf>,
     /// Output format.
     #[arg(

@@ -31,14 +31,16 @@ pub fn apply_defaults(object: &Value) -> Defaulted {
     }
 }
 
-/// Sets `key` when it is absent or null; returns whether it did.
-fn fill(map: &mut Map<String, Value>, key: &str, value: Value) -> bool {
-    match map.get(key) {
-        None | Some(Value::Null) => {
-            map.insert(key.to_owned(), value);
-            true
-        }
+/// Sets `key` when it is unset: absent, null or an empty string (Go's
+/// `omitempty` drops "" too). Any other value, even one the rules reject, stays.
+fn fill(map: &mut Map<String, Value>, key: &str, value: Value) {
+    let unset = match map.get(key) {
+        None | Some(Value::Null) => true,
+        Some(Value::String(s)) => s.is_empty(),
         Some(_) => false,
+    };
+    if unset {
+        map.insert(key.to_owned(), value);
     }
 }
 
@@ -51,7 +53,12 @@ fn default_spec(root: &mut Map<String, Value>) {
         return;
     };
     if let Some(repo) = child(spec, "chart").and_then(|c| child(c, "repository")) {
-        let url = repo.get("url").and_then(Value::as_str).unwrap_or("");
+        let url = repo
+            .get("url")
+            .and_then(Value::as_str)
+            .unwrap_or("")
+            .trim()
+            .to_ascii_lowercase();
         let repo_type = if url.starts_with("oci://") {
             "oci"
         } else if url.starts_with("git+https://") {
@@ -76,12 +83,8 @@ fn default_spec(root: &mut Map<String, Value>) {
             .filter(|t| !t.is_empty())
             .map(str::to_owned);
         if let (Some(tenant), Some(rbac)) = (tenant, child(tenancy, "rbac")) {
-            let enabled = rbac.get("enabled").and_then(Value::as_bool) == Some(true);
-            let empty = rbac
-                .get("tenantId")
-                .is_none_or(|v| v.is_null() || v.as_str() == Some(""));
-            if enabled && empty {
-                rbac.insert("tenantId".to_owned(), json!(tenant));
+            if rbac.get("enabled").and_then(Value::as_bool) == Some(true) {
+                fill(rbac, "tenantId", json!(tenant));
             }
         }
     }
@@ -191,13 +194,26 @@ mod tests {
             "spec": {
                 "chart": {"repository": {"url": "oci://x/y", "type": "http", "auth": {"type": "token"}}},
                 "healthChecks": [{"interval": "1m", "timeout": "2s", "failureThreshold": 0, "weight": 0,
-                                  "http": {"method": "POST"}, "udp": {"sendData": "", "readTimeout": "1s", "retries": 0}}],
+                                  "http": {"method": "POST"}, "udp": {"sendData": "hello", "readTimeout": "1s", "retries": 0}}],
                 "tenancy": {"tenantId": "a", "rbac": {"enabled": true, "tenantId": "b"}}
             }
         });
         let result = apply_defaults(&input);
         assert_eq!(result.object, input);
         assert!(result.patch.0.is_empty());
+    }
+
+    #[test]
+    fn empty_strings_count_as_unset() {
+        let out = defaulted(json!({"spec": {
+            "chart": {"repository": {"url": "OCI://R.IO/c", "type": ""}},
+            "healthChecks": [{"interval": "", "http": {"method": ""}}],
+            "tenancy": {"tenantId": "a", "rbac": {"enabled": true, "tenantId": ""}}
+        }}));
+        assert_eq!(out["spec"]["chart"]["repository"]["type"], "oci");
+        assert_eq!(out["spec"]["healthChecks"][0]["interval"], "30s");
+        assert_eq!(out["spec"]["healthChecks"][0]["http"]["method"], "GET");
+        assert_eq!(out["spec"]["tenancy"]["rbac"]["tenantId"], "a");
     }
 
     #[test]

@@ -119,8 +119,8 @@ fn set_values_kept(before: &Value, after: &Value, path: &str) -> Result<(), Stri
                     continue;
                 }
                 let next = a.get(k).ok_or(format!("{path}.{k} removed"))?;
-                // The one documented fill of a set value: rbac.tenantId "" takes the tenant id.
-                if k == "tenantId" && v == "" && path.ends_with(".rbac") {
+                // An empty string counts as unset (Go's omitempty) and may be filled.
+                if v == "" {
                     continue;
                 }
                 set_values_kept(v, next, &format!("{path}.{k}"))?;

@@ -153,6 +153,13 @@ impl NumberText {
     pub fn as_f64(&self) -> Option<f64> {
         self.0.as_f64()
     }
+    /// The value as an integer, when it is one (`80`, `"80"`; not `80.5`).
+    pub fn as_i64(&self) -> Option<i64> {
+        match &self.0 {
+            Scalar::Number(n) => n.as_i64(),
+            Scalar::Text(s) => s.trim().parse().ok(),
+        }
+    }
     pub fn is_empty(&self) -> bool {
         self.0.is_empty()
     }
@@ -172,6 +179,20 @@ impl JsonSchema for NumberText {
             "x-kubernetes-preserve-unknown-fields": true
         })
     }
+}
+
+impl From<i64> for NumberText {
+    fn from(n: i64) -> Self {
+        NumberText(Scalar::Number(n.into()))
+    }
+}
+
+/// Schema for `values.inline`: a YAML string or a mapping; the webhook checks which.
+pub fn inline_values(_: &mut SchemaGenerator) -> Schema {
+    json_schema!({
+        "description": "Inline values: a YAML mapping, written as a string or as a mapping.",
+        "x-kubernetes-preserve-unknown-fields": true
+    })
 }
 
 /// Schema for sub-trees that no rule reads: kept as written.

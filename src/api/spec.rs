@@ -1,7 +1,9 @@
 //! `ManagedRoost` spec: what users write. Strings stay strings, numbers are
 //! optional integers, so a wrong value is a finding, never a decode failure.
 
-use super::scalar::{DurationText, NumberText, QuantityText, opaque_object, opaque_object_list};
+use super::scalar::{
+    DurationText, NumberText, QuantityText, Scalar, opaque_object, opaque_object_list,
+};
 use super::status::ManagedRoostStatus;
 use kube::CustomResource;
 use schemars::JsonSchema;
@@ -64,7 +66,8 @@ pub struct ChartSpec {
     /// Chart name: lower case letters, digits and '-', e.g. ingress-nginx.
     pub name: Option<String>,
     /// An exact semver version (4.8.3) or a range (^1.2, ~1.2.0, >=1.0 <2.0, 1.2.x); ranges draw a warning.
-    pub version: Option<String>,
+    #[schemars(with = "Option<String>")]
+    pub version: Option<Scalar>,
     /// Values passed to the chart: inline YAML, ConfigMaps, Secrets.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub values: Option<ChartValuesSpec>,
@@ -159,9 +162,11 @@ pub struct SecretReference {
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ChartValuesSpec {
-    /// Inline values: a YAML mapping written as a string.
+    /// Inline values: a YAML mapping, written as a string or as a mapping.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub inline: Option<String>,
+    #[schemars(schema_with = "super::scalar::inline_values")]
+    #[serde(default)]
+    pub inline: Option<serde_json::Value>,
     /// Values read from ConfigMaps (each needs a name).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub config_map_refs: Option<Vec<ValueSourceRef>>,
@@ -262,11 +267,13 @@ pub struct HealthCheckSpec {
     /// Consecutive failures before the check counts as unhealthy (>= 1, default 3).
     #[schemars(range(min = 1))]
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub failure_threshold: Option<i64>,
+    #[schemars(with = "Option<i64>")]
+    pub failure_threshold: Option<NumberText>,
     /// Weight in the composite health score (0-100, default 1).
     #[schemars(range(min = 0, max = 100))]
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub weight: Option<i64>,
+    #[schemars(with = "Option<i64>")]
+    pub weight: Option<NumberText>,
 }
 
 /// HTTP check.
@@ -283,7 +290,8 @@ pub struct HttpCheckSpec {
     /// Status codes that count as healthy (100-599).
     #[schemars(inner(range(min = 100, max = 599)))]
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub expected_codes: Option<Vec<i64>>,
+    #[schemars(with = "Option<Vec<i64>>")]
+    pub expected_codes: Option<Vec<NumberText>>,
     /// Pattern the body must match.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub expected_body: Option<String>,
@@ -304,7 +312,8 @@ pub struct TcpCheckSpec {
     pub host: Option<String>,
     /// Port (1-65535).
     #[schemars(range(min = 1, max = 65535))]
-    pub port: Option<i64>,
+    #[schemars(with = "Option<i64>")]
+    pub port: Option<NumberText>,
     /// Data to send after connecting.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub send_data: Option<String>,
@@ -328,7 +337,8 @@ pub struct UdpCheckSpec {
     pub host: Option<String>,
     /// Port (1-65535).
     #[schemars(range(min = 1, max = 65535))]
-    pub port: Option<i64>,
+    #[schemars(with = "Option<i64>")]
+    pub port: Option<NumberText>,
     /// Payload to send (default "ping").
     #[serde(skip_serializing_if = "Option::is_none")]
     pub send_data: Option<String>,
@@ -341,7 +351,8 @@ pub struct UdpCheckSpec {
     /// Attempts (1-10, default 3).
     #[schemars(range(min = 1, max = 10))]
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub retries: Option<i64>,
+    #[schemars(with = "Option<i64>")]
+    pub retries: Option<NumberText>,
 }
 
 /// gRPC health protocol check.
@@ -353,7 +364,8 @@ pub struct GrpcCheckSpec {
     pub host: Option<String>,
     /// Port (1-65535).
     #[schemars(range(min = 1, max = 65535))]
-    pub port: Option<i64>,
+    #[schemars(with = "Option<i64>")]
+    pub port: Option<NumberText>,
     /// Service name (empty: the whole server).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub service: Option<String>,
@@ -520,7 +532,8 @@ pub struct KubernetesCheckSpec {
     /// Fraction of pods that must be ready (0-1).
     #[schemars(range(min = 0, max = 1))]
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub required_ready_ratio: Option<f64>,
+    #[schemars(with = "Option<f64>")]
+    pub required_ready_ratio: Option<NumberText>,
     /// Timeout of one API call (Go duration).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub api_timeout: Option<DurationText>,
@@ -579,7 +592,8 @@ pub struct TeardownTriggerSpec {
     /// For type failure_count: health check failures that trigger teardown (>= 1).
     #[schemars(range(min = 1))]
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub failure_count: Option<i64>,
+    #[schemars(with = "Option<i64>")]
+    pub failure_count: Option<NumberText>,
     /// For type resource_threshold: usage limits (percentages or quantities).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub resource_threshold: Option<ResourceThresholdSpec>,

@@ -1,7 +1,7 @@
 //! Rules for `spec.chart`: name, version, repository, auth, TLS, values.
 
-use super::checks::{check_duration, non_empty, url_scheme_with_host};
-use super::finding::{Findings, shown};
+use super::checks::{check_duration, non_empty, shown_url, url_scheme_with_host};
+use super::finding::{Findings, shown, shown_max};
 use super::{FnRule, Input};
 use crate::api::{ChartRepositorySpec, ChartSpec};
 
@@ -155,6 +155,17 @@ fn parse_requirement(alternative: &str) -> Option<semver::VersionReq> {
             .find(|c: char| !matches!(c, '<' | '>' | '=' | '~' | '^' | '!'))
             .unwrap_or(token.len());
         let (op, version) = token.split_at(op_len);
+        if op == "!=" {
+            // Helm allows exclusions; semver has no `!=`, so check the version and move on.
+            let excluded = if version.is_empty() {
+                tokens.get(i + 1)?
+            } else {
+                &version
+            };
+            semver::Version::parse(strip_v(excluded)).ok()?;
+            i += if version.is_empty() { 2 } else { 1 };
+            continue;
+        }
         if op.contains('!') {
             return None;
         }
@@ -168,6 +179,10 @@ fn parse_requirement(alternative: &str) -> Option<semver::VersionReq> {
             i += 1;
         }
     }
+    if comparators.is_empty() {
+        // Only exclusions: any other version matches.
+        return Some(semver::VersionReq::STAR);
+    }
     semver::VersionReq::parse(&comparators.join(", ")).ok()
 }
 
@@ -177,7 +192,10 @@ fn strip_v(s: &str) -> &str {
 
 fn chart_version(input: Input<'_>, out: &mut Findings) {
     const FIELD: &str = "spec.chart.version";
-    let Some(version) = chart(input).and_then(|c| non_empty(&c.version)) else {
+    let version = chart(input)
+        .and_then(|c| c.version.as_ref())
+        .map(|v| v.as_text());
+    let Some(version) = version.as_deref().map(str::trim).filter(|v| !v.is_empty()) else {
         out.error(
             "CHART_VERSION_MISSING",
             FIELD,
@@ -191,8 +209,8 @@ fn chart_version(input: Input<'_>, out: &mut Findings) {
             "CHART_VERSION_UNPINNED",
             FIELD,
             format!(
-                "{} is a range; pin an exact version for repeatable installs",
-                shown(version)
+                "{} is a range; pin one version, e.g. 1.2.3",
+                shown_max(version, 20)
             ),
         ),
         VersionKind::Invalid => out.error(
@@ -228,7 +246,7 @@ fn repository(input: Input<'_>, out: &mut Findings) {
                     URL,
                     format!(
                         "{} is not a URL with a host and scheme http, https, oci or git+https",
-                        shown(url)
+                        shown_url(url)
                     ),
                 );
                 None
@@ -239,10 +257,10 @@ fn repository(input: Input<'_>, out: &mut Findings) {
         out.warning(
             "CHART_REPO_INSECURE",
             URL,
-            "plain http repository; use https so charts cannot be tampered with",
+            "plain http repository; use https",
         );
     }
-    let Some(repo_type) = repo.and_then(|r| r.type_.as_deref()) else {
+    let Some(repo_type) = repo.and_then(|r| non_empty(&r.type_)) else {
         return;
     };
     if !REPO_TYPES.contains(&repo_type) {
@@ -282,7 +300,7 @@ fn auth(input: Input<'_>, out: &mut Findings) {
     let Some(auth) = repo(input).and_then(|r| r.auth.as_ref()) else {
         return;
     };
-    let auth_type = auth.type_.as_deref().unwrap_or("basic");
+    let auth_type = non_empty(&auth.type_).unwrap_or("basic");
     if !AUTH_TYPES.contains(&auth_type) {
         out.error(
             "AUTH_TYPE_INVALID",
@@ -301,7 +319,7 @@ fn auth(input: Input<'_>, out: &mut Findings) {
             out.warning(
                 "AUTH_INLINE_CREDENTIALS",
                 field,
-                "inline credential is stored in plain text; move it to a Secret and use auth.secretRef",
+                "stored in plain text; use auth.secretRef",
             );
         }
     }
@@ -327,7 +345,7 @@ fn repository_tls(input: Input<'_>, out: &mut Findings) {
         out.warning(
             "TLS_INSECURE_SKIP_VERIFY",
             "spec.chart.repository.tls.insecureSkipVerify",
-            "certificate checks are off; set tls.caBundle or tls.secretRef instead",
+            "certificate checks are off; trust a CA",
         );
     }
 }
@@ -336,9 +354,7 @@ fn values(input: Input<'_>, out: &mut Findings) {
     let Some(values) = chart(input).and_then(|c| c.values.as_ref()) else {
         return;
     };
-    if let Some(inline) = non_empty(&values.inline)
-        && let Some(problem) = inline_values_problem(inline)
-    {
+    if let Some(problem) = values.inline.as_ref().and_then(inline_values_problem) {
         out.error(
             "VALUES_INLINE_INVALID",
             "spec.chart.values.inline",
@@ -363,8 +379,14 @@ fn values(input: Input<'_>, out: &mut Findings) {
 
 /// Why inline values are not a mapping; `None` when they are (or are empty).
 /// The text never quotes the values, which may hold secrets.
-fn inline_values_problem(inline: &str) -> Option<String> {
-    match serde_norway::from_str::<serde_norway::Value>(inline) {
+fn inline_values_problem(inline: &serde_json::Value) -> Option<String> {
+    let text = match inline {
+        serde_json::Value::Null | serde_json::Value::Object(_) => return None,
+        serde_json::Value::String(text) => text,
+        serde_json::Value::Array(_) => return Some("got a list".to_owned()),
+        _ => return Some("got a single value".to_owned()),
+    };
+    match serde_norway::from_str::<serde_norway::Value>(text) {
         Ok(serde_norway::Value::Mapping(_) | serde_norway::Value::Null) => None,
         Ok(serde_norway::Value::Sequence(_)) => Some("got a list".to_owned()),
         Ok(_) => Some("got a single value".to_owned()),
@@ -666,6 +688,28 @@ mod tests {
                 json!({"chart": {"values": {"inline": "a: [1, 2\n"}}}),
             ),
             silent(
+                "inline written as a mapping",
+                "VALUES_INLINE_INVALID",
+                json!({"chart": {"values": {"inline": {"replicaCount": 2}}}}),
+            ),
+            fires(
+                "inline written as a list",
+                "VALUES_INLINE_INVALID",
+                "spec.chart.values.inline",
+                json!({"chart": {"values": {"inline": ["a"]}}}),
+            ),
+            fires(
+                "repo url without host",
+                "CHART_REPO_URL_INVALID",
+                "spec.chart.repository.url",
+                chart_with(json!({"url": "https:/charts.example.com"})),
+            ),
+            silent(
+                "numeric version is read as text",
+                "CHART_VERSION_INVALID",
+                json!({"chart": {"version": 1.2}}),
+            ),
+            silent(
                 "inline mapping",
                 "VALUES_INLINE_INVALID",
                 json!({"chart": {"values": {"inline": "replicaCount: 1\nservice:\n  type: ClusterIP\n"}}}),
@@ -734,11 +778,13 @@ mod tests {
             "1.2.3 - 1.4.5",
             "^1.0 || ^2.0",
             "x",
+            ">=1.0 !=1.2.3",
+            "!= 1.2.3",
         ] {
             assert_eq!(classify_version(range), VersionKind::Range, "{range}");
         }
         for invalid in [
-            "latest", "stable", "1.2.3.4", "v", ">=", "^", "1.2.3 -", "a.b.c", "!=1.0", "||",
+            "latest", "stable", "1.2.3.4", "v", ">=", "^", "1.2.3 -", "a.b.c", "!=x", "||",
             "1.2.3 ||",
         ] {
             assert_eq!(classify_version(invalid), VersionKind::Invalid, "{invalid}");

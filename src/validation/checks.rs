@@ -1,8 +1,9 @@
 //! Small value checks shared by the rule groups.
 
-use crate::api::DurationText;
 use crate::api::duration::{GoDuration, parse_go_duration};
+use crate::api::{DurationText, NumberText};
 use crate::validation::finding::{Findings, shown};
+use std::ops::RangeInclusive;
 
 /// DNS-1123 label: lower case alphanumerics and '-', alphanumeric at both ends, at most 63.
 pub fn is_dns1123_label(s: &str) -> bool {
@@ -30,11 +31,34 @@ pub fn is_label_value(s: &str) -> bool {
         && bytes[bytes.len() - 1].is_ascii_alphanumeric()
 }
 
-/// The URL's scheme when `s` parses as a URL with a non-empty host.
+/// The URL's scheme when `s` is `scheme://host...` with a non-empty host.
+/// The raw text is checked too: the URL parser repairs `http:///x` and `https:/x`.
 pub fn url_scheme_with_host(s: &str) -> Option<String> {
-    let parsed = url::Url::parse(s.trim()).ok()?;
+    let s = s.trim();
+    let (_, rest) = s.split_once("://")?;
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or("");
+    let host = authority.rsplit('@').next().unwrap_or("");
+    if host.is_empty() || host.starts_with(':') {
+        return None;
+    }
+    let parsed = url::Url::parse(s).ok()?;
     let has_host = parsed.host_str().is_some_and(|h| !h.is_empty());
     has_host.then(|| parsed.scheme().to_owned())
+}
+
+/// A URL quoted for a message, without user info, query or fragment
+/// (they may carry passwords or tokens).
+pub fn shown_url(s: &str) -> String {
+    let without_query = s.split(['?', '#']).next().unwrap_or("");
+    let cleaned = match without_query.split_once("://") {
+        Some((scheme, rest)) => {
+            let (authority, path) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
+            let host = authority.rsplit('@').next().unwrap_or("");
+            format!("{scheme}://{host}{path}")
+        }
+        None => without_query.rsplit('@').next().unwrap_or("").to_owned(),
+    };
+    shown(&cleaned)
 }
 
 /// True for an `http`/`https` URL with a host.
@@ -47,14 +71,31 @@ pub fn non_empty(value: &Option<String>) -> Option<&str> {
     value.as_deref().filter(|s| !s.trim().is_empty())
 }
 
-/// Checks one duration field; reports DURATION_INVALID and returns the parsed value.
+/// A number field, unless absent or blank.
+pub fn given(value: Option<&NumberText>) -> Option<&NumberText> {
+    value.filter(|v| !v.is_empty())
+}
+
+/// The value as written (cut short) when it is given but not an integer in `range`.
+pub fn integer_outside(value: Option<&NumberText>, range: RangeInclusive<i64>) -> Option<String> {
+    let value = given(value)?;
+    match value.as_i64() {
+        Some(n) if range.contains(&n) => None,
+        Some(n) => Some(n.to_string()),
+        None => Some(shown(&value.as_text())),
+    }
+}
+
+/// Checks one duration field (blank counts as absent); reports DURATION_INVALID and returns the parsed value.
 pub fn check_duration(
     out: &mut Findings,
     field: impl FnOnce() -> String,
     value: Option<&DurationText>,
 ) -> Option<GoDuration> {
-    let value = value?;
-    let text = value.as_text();
+    let text = value?.as_text();
+    if text.trim().is_empty() {
+        return None;
+    }
     match parse_go_duration(&text) {
         Ok(duration) => Some(duration),
         Err(err) => {
@@ -115,5 +156,23 @@ mod tests {
         assert!(is_http_url("http://svc:8080/health"));
         assert!(!is_http_url("ftp://host/x"));
         assert!(!is_http_url("not a url"));
+        for repaired in [
+            "http:///x",
+            "https:/example.com",
+            "http:example.com/h",
+            "http://:80/x",
+            "http://user@/x",
+        ] {
+            assert_eq!(url_scheme_with_host(repaired), None, "{repaired}");
+        }
+    }
+
+    #[test]
+    fn urls_are_shown_without_credentials() {
+        assert_eq!(
+            shown_url("ftp://user:S3CRET@x.io/p?token=T0K#f"),
+            "\"ftp://x.io/p\""
+        );
+        assert_eq!(shown_url("u:pw@nohost?token=T"), "\"nohost\"");
     }
 }

@@ -122,9 +122,13 @@ impl Findings {
 /// Quotes a user value for a message, cut short so one line stays readable.
 /// Never call it with a secret.
 pub fn shown(value: &str) -> String {
-    const MAX: usize = 40;
-    let mut out: String = value.chars().take(MAX).collect();
-    if value.chars().count() > MAX {
+    shown_max(value, 40)
+}
+
+/// [`shown`] with a chosen length, for messages that must stay short.
+pub fn shown_max(value: &str, max: usize) -> String {
+    let mut out: String = value.chars().take(max).collect();
+    if value.chars().count() > max {
         out.push('…');
     }
     format!("{out:?}")

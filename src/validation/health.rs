@@ -1,10 +1,10 @@
 //! Rules for `spec.healthChecks[i]`.
 
-use super::checks::{check_duration, is_http_url, non_empty};
+use super::checks::{check_duration, given, integer_outside, is_http_url, non_empty, shown_url};
 use super::finding::{Findings, shown};
 use super::{FnRule, Input};
 use crate::api::duration::GoDuration;
-use crate::api::{HealthCheckSpec, TlsSpec};
+use crate::api::{HealthCheckSpec, NumberText, TlsSpec};
 
 pub const RULES: &[FnRule] = &[
     FnRule {
@@ -206,7 +206,7 @@ fn types(input: Input<'_>, out: &mut Findings) {
             out.warning(
                 "HEALTH_CHECK_CONFIG_MISMATCH",
                 format!("spec.healthChecks[{i}].{other}"),
-                format!("ignored: the check's type is {kind}; remove this block"),
+                format!("ignored: the check's type is {kind}"),
             );
         }
     }
@@ -217,7 +217,7 @@ fn insecure_tls(out: &mut Findings, tls: Option<&TlsSpec>, field: impl FnOnce() 
         out.warning(
             "TLS_INSECURE_SKIP_VERIFY",
             field(),
-            "certificate checks are off; trust the server's CA instead",
+            "certificate checks are off; trust a CA",
         );
     }
 }
@@ -234,11 +234,11 @@ fn http(input: Input<'_>, out: &mut Findings) {
             Some(url) if !is_http_url(url) => out.error(
                 "HTTP_URL_INVALID",
                 format!("spec.healthChecks[{i}].http.url"),
-                format!("{} is not an http or https URL with a host", shown(url)),
+                format!("{} is not an http or https URL with a host", shown_url(url)),
             ),
             Some(_) => {}
         }
-        if let Some(method) = http.method.as_deref()
+        if let Some(method) = non_empty(&http.method)
             && !HTTP_METHODS.contains(&method)
         {
             out.error(
@@ -251,11 +251,11 @@ fn http(input: Input<'_>, out: &mut Findings) {
             );
         }
         for (j, code) in http.expected_codes.iter().flatten().enumerate() {
-            if !(100..=599).contains(code) {
+            if let Some(got) = integer_outside(Some(code), 100..=599) {
                 out.error(
                     "HTTP_EXPECTED_CODE_INVALID",
                     format!("spec.healthChecks[{i}].http.expectedCodes[{j}]"),
-                    format!("{code} is not an HTTP status code; use 100-599"),
+                    format!("{got} is not an HTTP status code; use 100-599"),
                 );
             }
         }
@@ -271,7 +271,7 @@ fn host_and_port(
     base: &str,
     (host_code, port_code): (&str, &str),
     host: &Option<String>,
-    port: Option<i64>,
+    port: Option<&NumberText>,
 ) {
     if non_empty(host).is_none() {
         out.error(
@@ -280,18 +280,20 @@ fn host_and_port(
             "host is required; set the service DNS name or IP",
         );
     }
-    match port {
-        Some(p) if (1..=65535).contains(&p) => {}
-        Some(p) => out.error(
-            port_code,
-            format!("{base}.port"),
-            format!("port must be 1-65535, got {p}"),
-        ),
-        None => out.error(
+    if given(port).is_some() {
+        if let Some(got) = integer_outside(port, 1..=65535) {
+            out.error(
+                port_code,
+                format!("{base}.port"),
+                format!("port must be 1-65535, got {got}"),
+            );
+        }
+    } else {
+        out.error(
             port_code,
             format!("{base}.port"),
             "port is required; set a port in 1-65535",
-        ),
+        );
     }
 }
 
@@ -304,7 +306,7 @@ fn tcp(input: Input<'_>, out: &mut Findings) {
             &base,
             ("TCP_HOST_MISSING", "TCP_PORT_INVALID"),
             &tcp.host,
-            tcp.port,
+            tcp.port.as_ref(),
         );
     }
 }
@@ -318,9 +320,9 @@ fn udp(input: Input<'_>, out: &mut Findings) {
             &base,
             ("UDP_HOST_MISSING", "UDP_PORT_INVALID"),
             &udp.host,
-            udp.port,
+            udp.port.as_ref(),
         );
-        if let Some(retries) = udp.retries.filter(|r| !(1..=10).contains(r)) {
+        if let Some(retries) = integer_outside(udp.retries.as_ref(), 1..=10) {
             out.error(
                 "UDP_RETRIES_INVALID",
                 format!("{base}.retries"),
@@ -339,7 +341,7 @@ fn grpc(input: Input<'_>, out: &mut Findings) {
             &base,
             ("GRPC_HOST_MISSING", "GRPC_PORT_INVALID"),
             &grpc.host,
-            grpc.port,
+            grpc.port.as_ref(),
         );
         insecure_tls(out, grpc.tls.as_ref(), || {
             format!("{base}.tls.insecureSkipVerify")
@@ -381,7 +383,7 @@ fn prometheus(input: Input<'_>, out: &mut Findings) {
             ),
             Some(_) => {}
         }
-        if let Some(op) = prom.operator.as_deref()
+        if let Some(op) = non_empty(&prom.operator)
             && !PROMETHEUS_OPERATORS.contains(&op)
         {
             out.error(
@@ -397,7 +399,7 @@ fn prometheus(input: Input<'_>, out: &mut Findings) {
             out.warning(
                 "PROMETHEUS_ENDPOINT_MISSING",
                 format!("{base}.endpoint"),
-                "no endpoint or serviceDiscovery; set one to find Prometheus",
+                "set endpoint or serviceDiscovery",
             );
         }
     }
@@ -405,18 +407,22 @@ fn prometheus(input: Input<'_>, out: &mut Findings) {
 
 fn kubernetes(input: Input<'_>, out: &mut Findings) {
     for (i, check) in checks_of(input, "kubernetes") {
-        let Some(ratio) = check
-            .kubernetes
-            .as_ref()
-            .and_then(|k| k.required_ready_ratio)
-        else {
+        let Some(ratio) = given(
+            check
+                .kubernetes
+                .as_ref()
+                .and_then(|k| k.required_ready_ratio.as_ref()),
+        ) else {
             continue;
         };
-        if !(0.0..=1.0).contains(&ratio) {
+        if !ratio.as_f64().is_some_and(|r| (0.0..=1.0).contains(&r)) {
             out.error(
                 "KUBERNETES_READY_RATIO_INVALID",
                 format!("spec.healthChecks[{i}].kubernetes.requiredReadyRatio"),
-                format!("requiredReadyRatio must be between 0 and 1, got {ratio}"),
+                format!(
+                    "requiredReadyRatio must be a number from 0 to 1, got {}",
+                    shown(&ratio.as_text())
+                ),
             );
         }
     }
@@ -424,14 +430,14 @@ fn kubernetes(input: Input<'_>, out: &mut Findings) {
 
 fn thresholds(input: Input<'_>, out: &mut Findings) {
     for (i, check) in checks(input) {
-        if let Some(threshold) = check.failure_threshold.filter(|t| *t < 1) {
+        if let Some(threshold) = integer_outside(check.failure_threshold.as_ref(), 1..=i64::MAX) {
             out.error(
                 "FAILURE_THRESHOLD_INVALID",
                 format!("spec.healthChecks[{i}].failureThreshold"),
                 format!("failureThreshold must be at least 1, got {threshold}"),
             );
         }
-        if let Some(weight) = check.weight.filter(|w| !(0..=100).contains(w)) {
+        if let Some(weight) = integer_outside(check.weight.as_ref(), 0..=100) {
             out.error(
                 "WEIGHT_INVALID",
                 format!("spec.healthChecks[{i}].weight"),
@@ -454,14 +460,14 @@ fn timing(input: Input<'_>, out: &mut Findings) {
             out.warning(
                 "HEALTH_CHECK_TIMEOUT_EXCEEDS_INTERVAL",
                 format!("{base}.timeout"),
-                "timeout is not below interval; checks will overlap",
+                "timeout must be below interval",
             );
         }
         if interval.is_some_and(|d| d < MIN_INTERVAL) {
             out.warning(
                 "HEALTH_CHECK_INTERVAL_TOO_SHORT",
                 format!("{base}.interval"),
-                "interval under 5s loads the target; use 5s or more",
+                "under 5s; use 5s or more",
             );
         }
     }
@@ -808,6 +814,41 @@ mod tests {
                 "TCP_PORT_INVALID",
                 "spec.healthChecks[0].tcp.port",
                 typed("tcp", json!({"host": "h", "port": 70000})),
+            ),
+            fires(
+                "tcp port text",
+                "TCP_PORT_INVALID",
+                "spec.healthChecks[0].tcp.port",
+                typed("tcp", json!({"host": "h", "port": "http"})),
+            ),
+            fires(
+                "udp port fraction",
+                "UDP_PORT_INVALID",
+                "spec.healthChecks[0].udp.port",
+                typed("udp", json!({"host": "h", "port": 53.5})),
+            ),
+            silent(
+                "grpc port as numeric string",
+                "GRPC_PORT_INVALID",
+                typed("grpc", json!({"host": "h", "port": "9090"})),
+            ),
+            fires(
+                "ratio text",
+                "KUBERNETES_READY_RATIO_INVALID",
+                "spec.healthChecks[0].kubernetes.requiredReadyRatio",
+                typed("kubernetes", json!({"requiredReadyRatio": "most"})),
+            ),
+            fires(
+                "weight text",
+                "WEIGHT_INVALID",
+                "spec.healthChecks[0].weight",
+                one(json!({"name": "a", "weight": "high"})),
+            ),
+            fires(
+                "http url without host",
+                "HTTP_URL_INVALID",
+                "spec.healthChecks[0].http.url",
+                http_check(json!({"url": "http:///healthz"})),
             ),
             fires(
                 "tcp port 0",

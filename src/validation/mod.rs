@@ -225,3 +225,171 @@ pub(crate) mod test_support {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::test_support::spec;
+    use super::*;
+    use serde_json::{Value, json};
+
+    /// Specs that between them raise every warning code, at two-digit list indexes.
+    fn warning_specs() -> Vec<Value> {
+        let filler = (0..10).map(
+            |i| json!({"name": format!("c{i}"), "type": "tcp", "tcp": {"host": "h", "port": 1}}),
+        );
+        let mut checks: Vec<Value> = filler.collect();
+        checks.push(json!({"name": "prometheus-with-a-long-name", "type": "prometheus",
+            "prometheus": {"query": "up", "threshold": "1"}, "kubernetes": {}, "interval": "1s", "timeout": "2s"}));
+        checks.push(json!({"name": "h", "type": "http", "http": {"url": "https://x", "tls": {"insecureSkipVerify": true}}}));
+        checks.push(json!({"name": "g", "type": "grpc", "grpc": {"host": "h", "port": 1, "tls": {"insecureSkipVerify": true}}}));
+        let triggers: Vec<Value> = (0..10)
+            .map(|_| json!({"type": "timeout", "timeout": "1h"}))
+            .chain([
+                json!({"type": "timeout", "timeout": "1m"}),
+                json!({"type": "failure_count", "failureCount": 3}),
+            ])
+            .collect();
+        vec![
+            json!({
+                "chart": {"name": "a", "version": ">=1.0.0-alpha.1 <2.0.0-rc.1 || ^3.0.0-beta.7",
+                          "repository": {"url": "http://charts.example.com", "auth": {"password": "p", "token": "t"},
+                                         "tls": {"insecureSkipVerify": true}}},
+                "healthChecks": checks,
+                "tenancy": {"resourceQuota": {"enabled": true}},
+            }),
+            json!({"teardownPolicy": {"triggers": triggers}}),
+            json!({"teardownPolicy": {"requireManualApproval": true}}),
+        ]
+    }
+
+    #[test]
+    fn every_warning_fits_in_120_characters() {
+        let registry = Registry::global();
+        let mut seen: Vec<String> = Vec::new();
+        for value in warning_specs() {
+            let result = validate(&spec(value));
+            for warning in &result.warnings {
+                let line = warning.as_warning_line();
+                assert!(
+                    line.chars().count() <= 120,
+                    "{} chars: {line}",
+                    line.chars().count()
+                );
+                seen.push(warning.code.clone());
+            }
+        }
+        let warning_codes = [
+            "CHART_VERSION_UNPINNED",
+            "CHART_REPO_INSECURE",
+            "AUTH_INLINE_CREDENTIALS",
+            "TLS_INSECURE_SKIP_VERIFY",
+            "HEALTH_CHECK_CONFIG_MISMATCH",
+            "PROMETHEUS_ENDPOINT_MISSING",
+            "HEALTH_CHECK_TIMEOUT_EXCEEDS_INTERVAL",
+            "HEALTH_CHECK_INTERVAL_TOO_SHORT",
+            "TEARDOWN_TRIGGERS_MISSING",
+            "TEARDOWN_TIMEOUT_TOO_SHORT",
+            "FAILURE_COUNT_WITHOUT_HEALTH_CHECKS",
+            "RESOURCE_QUOTA_EMPTY",
+        ];
+        for code in warning_codes {
+            assert!(registry.codes().contains(&code), "{code} is registered");
+            assert!(seen.iter().any(|c| c == code), "{code} was raised");
+        }
+    }
+
+    /// Every rule code of RULES.md, sorted.
+    const CONTRACT_CODES: [&str; 78] = [
+        "AUTH_CREDENTIALS_INCOMPLETE",
+        "AUTH_INLINE_CREDENTIALS",
+        "AUTH_TYPE_INVALID",
+        "CHART_NAME_INVALID",
+        "CHART_NAME_MISSING",
+        "CHART_REPO_INSECURE",
+        "CHART_REPO_TYPE_INVALID",
+        "CHART_REPO_TYPE_MISMATCH",
+        "CHART_REPO_URL_INVALID",
+        "CHART_REPO_URL_MISSING",
+        "CHART_VERSION_INVALID",
+        "CHART_VERSION_MISSING",
+        "CHART_VERSION_UNPINNED",
+        "DURATION_INVALID",
+        "FAILURE_COUNT_INVALID",
+        "FAILURE_COUNT_MISSING",
+        "FAILURE_COUNT_WITHOUT_HEALTH_CHECKS",
+        "FAILURE_THRESHOLD_INVALID",
+        "GRPC_CONFIG_MISSING",
+        "GRPC_HOST_MISSING",
+        "GRPC_PORT_INVALID",
+        "HEALTH_CHECK_CONFIG_MISMATCH",
+        "HEALTH_CHECK_INTERVAL_TOO_SHORT",
+        "HEALTH_CHECK_NAME_DUPLICATE",
+        "HEALTH_CHECK_NAME_MISSING",
+        "HEALTH_CHECK_TIMEOUT_EXCEEDS_INTERVAL",
+        "HEALTH_CHECK_TYPE_INVALID",
+        "HEALTH_CHECK_TYPE_MISSING",
+        "HTTP_CONFIG_MISSING",
+        "HTTP_EXPECTED_CODE_INVALID",
+        "HTTP_METHOD_INVALID",
+        "HTTP_URL_INVALID",
+        "HTTP_URL_MISSING",
+        "KUBERNETES_CONFIG_MISSING",
+        "KUBERNETES_READY_RATIO_INVALID",
+        "LOG_LEVEL_INVALID",
+        "METRICS_INTERVAL_TOO_SHORT",
+        "NAMESPACE_ISOLATION_PREFIX_INVALID",
+        "NO_HEALTH_CHECKS",
+        "NO_TEARDOWN_POLICY",
+        "PROMETHEUS_CONFIG_MISSING",
+        "PROMETHEUS_ENDPOINT_MISSING",
+        "PROMETHEUS_OPERATOR_INVALID",
+        "PROMETHEUS_QUERY_MISSING",
+        "PROMETHEUS_THRESHOLD_INVALID",
+        "PROMETHEUS_THRESHOLD_MISSING",
+        "RESOURCE_QUOTA_EMPTY",
+        "RESOURCE_THRESHOLD_INVALID",
+        "RESOURCE_THRESHOLD_MISSING",
+        "SAMPLING_RATE_INVALID",
+        "SCHEDULE_INVALID",
+        "SCHEDULE_MISSING",
+        "TARGET_NAMESPACE_IMMUTABLE",
+        "TARGET_NAMESPACE_INVALID",
+        "TCP_CONFIG_MISSING",
+        "TCP_HOST_MISSING",
+        "TCP_PORT_INVALID",
+        "TEARDOWN_TIMEOUT_TOO_SHORT",
+        "TEARDOWN_TRIGGERS_MISSING",
+        "TENANT_ID_IMMUTABLE",
+        "TENANT_ID_INVALID",
+        "TENANT_ID_MISMATCH",
+        "TENANT_ID_MISSING",
+        "TIMEOUT_MISSING",
+        "TLS_INSECURE_SKIP_VERIFY",
+        "TRACING_ENDPOINT_URL_INVALID",
+        "TRACING_ENDPOINT_URL_MISSING",
+        "TRIGGER_TYPE_INVALID",
+        "TRIGGER_TYPE_MISSING",
+        "UDP_CONFIG_MISSING",
+        "UDP_HOST_MISSING",
+        "UDP_PORT_INVALID",
+        "UDP_RETRIES_INVALID",
+        "VALUES_INLINE_INVALID",
+        "VALUES_REF_NAME_MISSING",
+        "WEBHOOK_TRIGGER_URL_INVALID",
+        "WEBHOOK_TRIGGER_URL_MISSING",
+        "WEIGHT_INVALID",
+    ];
+
+    #[test]
+    fn registry_holds_exactly_the_codes_of_the_contract() {
+        let mut codes = Registry::global().codes();
+        codes.sort();
+        assert_eq!(codes, CONTRACT_CODES);
+    }
+
+    #[test]
+    fn same_input_same_findings_in_the_same_order() {
+        let value = warning_specs().remove(0);
+        assert_eq!(validate(&spec(value.clone())), validate(&spec(value)));
+    }
+}

@@ -1,6 +1,6 @@
 //! Rules for `spec.observability`.
 
-use super::checks::{check_duration, non_empty, url_scheme_with_host};
+use super::checks::{check_duration, given, non_empty, shown_url, url_scheme_with_host};
 use super::finding::{Findings, shown};
 use super::{FnRule, Input};
 use crate::api::ObservabilitySpec;
@@ -51,13 +51,13 @@ fn tracing(input: Input<'_>, out: &mut Findings) {
                 FIELD,
                 format!(
                     "{} is not a URL with scheme and host, e.g. http://otel-collector:4317",
-                    shown(url)
+                    shown_url(url)
                 ),
             ),
             _ => {}
         }
     }
-    if let Some(rate) = &tracing.sampling_rate
+    if let Some(rate) = given(tracing.sampling_rate.as_ref())
         && !rate.as_f64().is_some_and(|r| (0.0..=1.0).contains(&r))
     {
         out.error(

@@ -1,6 +1,6 @@
 //! Rules for `spec.teardownPolicy`.
 
-use super::checks::{check_duration, is_http_url, non_empty};
+use super::checks::{check_duration, given, integer_outside, is_http_url, non_empty, shown_url};
 use super::finding::{Findings, shown};
 use super::{FnRule, Input};
 use crate::api::duration::GoDuration;
@@ -85,7 +85,7 @@ fn policy(input: Input<'_>, out: &mut Findings) {
         Some(policy) if policy.triggers.as_ref().is_none_or(Vec::is_empty) => out.warning(
             "TEARDOWN_TRIGGERS_MISSING",
             "spec.teardownPolicy.triggers",
-            "policy has no triggers and never fires; add one",
+            "no triggers, so it never fires; add one",
         ),
         Some(_) => {}
     }
@@ -133,7 +133,7 @@ fn timeouts(input: Input<'_>, out: &mut Findings) {
             out.warning(
                 "TEARDOWN_TIMEOUT_TOO_SHORT",
                 field(),
-                "timeout under 5m tears the roost down before it is useful",
+                "under 5m; use 5m or more",
             );
         }
     }
@@ -147,33 +147,52 @@ fn failure_counts(input: Input<'_>, out: &mut Findings) {
         .is_some_and(|c| !c.is_empty());
     for (i, trigger) in triggers(input) {
         let is_failure_trigger = trigger.type_.as_deref() == Some("failure_count");
-        match trigger.failure_count {
-            None if is_failure_trigger => out.error(
-                "FAILURE_COUNT_MISSING",
-                format!("spec.teardownPolicy.triggers[{i}].failureCount"),
-                "failure_count trigger needs failureCount, e.g. 10",
-            ),
-            Some(count) if count < 1 => out.error(
+        let count = trigger.failure_count.as_ref();
+        if given(count).is_none() {
+            if is_failure_trigger {
+                out.error(
+                    "FAILURE_COUNT_MISSING",
+                    format!("spec.teardownPolicy.triggers[{i}].failureCount"),
+                    "failure_count trigger needs failureCount, e.g. 10",
+                );
+            }
+        } else if let Some(got) = integer_outside(count, 1..=i64::MAX) {
+            out.error(
                 "FAILURE_COUNT_INVALID",
                 format!("spec.teardownPolicy.triggers[{i}].failureCount"),
-                format!("failureCount must be at least 1, got {count}"),
-            ),
-            _ => {}
+                format!("failureCount must be at least 1, got {got}"),
+            );
         }
         if is_failure_trigger && !has_checks {
             out.warning(
                 "FAILURE_COUNT_WITHOUT_HEALTH_CHECKS",
                 format!("spec.teardownPolicy.triggers[{i}]"),
-                "no health checks, so this can never fire; add checks",
+                "never fires without health checks",
             );
         }
     }
 }
 
+/// Only what standard cron knows: numbers, `*`, `,`, `-`, `/` and month or
+/// weekday names. Quartz extensions (`L`, `W`, `#`, `?`) and macros (`@daily`) are refused.
+fn is_standard_cron_syntax(expr: &str) -> bool {
+    const NAMES: [&str; 19] = [
+        "JAN", "FEB", "MAR", "APR", "MAY", "JUN", "JUL", "AUG", "SEP", "OCT", "NOV", "DEC", "SUN",
+        "MON", "TUE", "WED", "THU", "FRI", "SAT",
+    ];
+    let mut rest = expr.to_ascii_uppercase();
+    for name in NAMES {
+        rest = rest.replace(name, "");
+    }
+    rest.chars().all(|c| {
+        c.is_ascii_digit() || c.is_ascii_whitespace() || matches!(c, '*' | ',' | '-' | '/')
+    })
+}
+
 /// True for a standard 5-field cron expression (minute hour day month weekday).
 pub fn is_cron_expression(expr: &str) -> bool {
     use croner::parser::{CronParser, Seconds, Year};
-    if expr.split_whitespace().count() != 5 || expr.contains('@') {
+    if expr.split_whitespace().count() != 5 || !is_standard_cron_syntax(expr) {
         return false;
     }
     CronParser::builder()
@@ -208,9 +227,10 @@ fn schedules(input: Input<'_>, out: &mut Findings) {
 
 fn is_threshold_value(value: &QuantityText) -> bool {
     let text = value.as_text();
+    // A negative usage threshold can never be crossed, so it is refused too.
     match parse_percentage(&text) {
         Some(pct) => (1.0..=100.0).contains(&pct),
-        None => is_quantity(&text),
+        None => is_quantity(&text) && !text.starts_with('-'),
     }
 }
 
@@ -225,11 +245,11 @@ fn resource_thresholds(input: Input<'_>, out: &mut Findings) {
                 ("cpu", &t.cpu),
                 ("storage", &t.storage),
             ] {
-                if let Some(value) = value {
+                if let Some(value) = value.as_ref().filter(|v| !v.0.is_empty()) {
                     values.push((format!("{base}.{name}"), value));
                 }
             }
-            for (key, value) in t.custom.iter().flatten() {
+            for (key, value) in t.custom.iter().flatten().filter(|(_, v)| !v.0.is_empty()) {
                 values.push((format!("{base}.custom[{key}]"), value));
             }
         }
@@ -270,7 +290,7 @@ fn webhooks(input: Input<'_>, out: &mut Findings) {
             Some(url) if !is_http_url(url) => out.error(
                 "WEBHOOK_TRIGGER_URL_INVALID",
                 field(),
-                format!("{} is not an http or https URL with a host", shown(url)),
+                format!("{} is not an http or https URL with a host", shown_url(url)),
             ),
             _ => {}
         }
@@ -472,6 +492,43 @@ mod tests {
                 "SCHEDULE_INVALID",
                 "spec.teardownPolicy.triggers[0].schedule",
                 trigger(json!({"type": "schedule", "schedule": "every day"})),
+            ),
+            fires(
+                "quartz last day",
+                "SCHEDULE_INVALID",
+                "spec.teardownPolicy.triggers[0].schedule",
+                trigger(json!({"type": "schedule", "schedule": "0 0 L * *"})),
+            ),
+            fires(
+                "quartz nth weekday",
+                "SCHEDULE_INVALID",
+                "spec.teardownPolicy.triggers[0].schedule",
+                trigger(json!({"type": "schedule", "schedule": "0 0 * * 1#2"})),
+            ),
+            silent(
+                "names",
+                "SCHEDULE_INVALID",
+                trigger(json!({"type": "schedule", "schedule": "30 6 1 JUL,DEC MON-FRI"})),
+            ),
+            fires(
+                "negative quantity",
+                "RESOURCE_THRESHOLD_INVALID",
+                "spec.teardownPolicy.triggers[0].resourceThreshold.memory",
+                trigger(
+                    json!({"type": "resource_threshold", "resourceThreshold": {"memory": "-1Gi"}}),
+                ),
+            ),
+            fires(
+                "blank values only",
+                "RESOURCE_THRESHOLD_MISSING",
+                "spec.teardownPolicy.triggers[0].resourceThreshold",
+                trigger(json!({"type": "resource_threshold", "resourceThreshold": {"memory": ""}})),
+            ),
+            fires(
+                "count text",
+                "FAILURE_COUNT_INVALID",
+                "spec.teardownPolicy.triggers[0].failureCount",
+                trigger(json!({"type": "failure_count", "failureCount": "many"})),
             ),
             silent(
                 "daily at 2",

@@ -60,26 +60,29 @@ fn tenant_ids(input: Input<'_>, out: &mut Findings) {
             ),
         );
     }
-    match (tenant, rbac_tenant) {
-        (Some(a), Some(b)) if a != b => out.error(
-            "TENANT_ID_MISMATCH",
-            "spec.tenancy.rbac.tenantId",
-            format!(
-                "rbac.tenantId {} differs from tenancy.tenantId {}; make them equal",
-                shown(b),
-                shown(a)
-            ),
-        ),
-        // Reported once: an id copied from tenancy.tenantId was checked above.
-        (None, Some(b)) if !is_dns1123_label(b) => out.error(
-            "TENANT_ID_INVALID",
-            "spec.tenancy.rbac.tenantId",
-            format!(
-                "tenant id {} must be a DNS-1123 label (a-z, 0-9, '-', at most 63)",
-                shown(b)
-            ),
-        ),
-        _ => {}
+    // An rbac id equal to tenancy.tenantId (often copied by defaulting) was checked above.
+    if let Some(b) = rbac_tenant.filter(|b| Some(*b) != tenant) {
+        if !is_dns1123_label(b) {
+            out.error(
+                "TENANT_ID_INVALID",
+                "spec.tenancy.rbac.tenantId",
+                format!(
+                    "tenant id {} must be a DNS-1123 label (a-z, 0-9, '-', at most 63)",
+                    shown(b)
+                ),
+            );
+        }
+        if let Some(a) = tenant {
+            out.error(
+                "TENANT_ID_MISMATCH",
+                "spec.tenancy.rbac.tenantId",
+                format!(
+                    "rbac.tenantId {} differs from tenancy.tenantId {}; make them equal",
+                    shown(b),
+                    shown(a)
+                ),
+            );
+        }
     }
     if rbac_enabled && tenant.is_none() && rbac_tenant.is_none() {
         out.error(
@@ -142,7 +145,7 @@ fn resource_quota(input: Input<'_>, out: &mut Findings) {
         out.warning(
             "RESOURCE_QUOTA_EMPTY",
             "spec.tenancy.resourceQuota.hard",
-            "quota is enabled with no hard limits; add limits such as requests.cpu",
+            "enabled with no hard limits; add some",
         );
     }
 }
@@ -210,6 +213,18 @@ mod tests {
                 "TENANT_ID_MISMATCH",
                 "spec.tenancy.rbac.tenantId",
                 json!({"tenancy": {"tenantId": "a", "rbac": {"tenantId": "b"}}}),
+            ),
+            fires(
+                "bad and different rbac id",
+                "TENANT_ID_INVALID",
+                "spec.tenancy.rbac.tenantId",
+                json!({"tenancy": {"tenantId": "team-a", "rbac": {"tenantId": "Team_B"}}}),
+            ),
+            fires(
+                "bad and different rbac id mismatches too",
+                "TENANT_ID_MISMATCH",
+                "spec.tenancy.rbac.tenantId",
+                json!({"tenancy": {"tenantId": "team-a", "rbac": {"tenantId": "Team_B"}}}),
             ),
             silent(
                 "same ids",

@@ -82,10 +82,10 @@ fn default_spec(root: &mut Map<String, Value>) {
             .and_then(Value::as_str)
             .filter(|t| !t.is_empty())
             .map(str::to_owned);
-        if let (Some(tenant), Some(rbac)) = (tenant, child(tenancy, "rbac")) {
-            if rbac.get("enabled").and_then(Value::as_bool) == Some(true) {
-                fill(rbac, "tenantId", json!(tenant));
-            }
+        if let (Some(tenant), Some(rbac)) = (tenant, child(tenancy, "rbac"))
+            && rbac.get("enabled").and_then(Value::as_bool) == Some(true)
+        {
+            fill(rbac, "tenantId", json!(tenant));
         }
     }
 }

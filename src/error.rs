@@ -15,6 +15,22 @@ pub enum Error {
     #[error("cannot write output: {0}")]
     Write(#[from] std::io::Error),
 
+    #[error("certificate: {0}")]
+    Certificate(String),
+
+    #[error("TLS: {0}")]
+    Tls(String),
+
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        addr: std::net::SocketAddr,
+        #[source]
+        source: std::io::Error,
+    },
+
+    #[error("telemetry: {0}")]
+    Telemetry(String),
+
     #[error("cannot serialize {what}: {message}")]
     Serialize { what: &'static str, message: String },
 }

@@ -1,0 +1,141 @@
+//! Serving TLS: rustls (TLS 1.2 and 1.3 only) with a certificate that is
+//! re-read when its files change, including when kubelet swaps the symlinked
+//! directory of a Secret volume. The swap is atomic: handshakes in progress
+//! keep the key they started with, new ones get the new key.
+
+use crate::{Error, Result};
+use arc_swap::ArcSwap;
+use rustls::server::{ClientHello, ResolvesServerCert};
+use rustls::sign::CertifiedKey;
+use rustls_pki_types::pem::PemObject;
+use rustls_pki_types::{CertificateDer, PrivateKeyDer};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Reads a PEM certificate chain and private key into a signing key.
+pub fn load_certified_key(cert_pem: &[u8], key_pem: &[u8]) -> Result<CertifiedKey> {
+    let chain: Vec<CertificateDer<'static>> = CertificateDer::pem_slice_iter(cert_pem)
+        .collect::<std::result::Result<_, _>>()
+        .map_err(|e| Error::Tls(format!("certificate file is not PEM: {e}")))?;
+    if chain.is_empty() {
+        return Err(Error::Tls("certificate file holds no certificate".into()));
+    }
+    let key = PrivateKeyDer::from_pem_slice(key_pem).map_err(|e| Error::Tls(format!("key file is not a PEM private key: {e}")))?;
+    let signing_key =
+        rustls::crypto::ring::sign::any_supported_type(&key).map_err(|e| Error::Tls(format!("unusable private key: {e}")))?;
+    let certified = CertifiedKey::new(chain, signing_key);
+    certified.keys_match().map_err(|e| Error::Tls(format!("certificate and key do not match: {e}")))?;
+    Ok(certified)
+}
+
+/// The serving certificate, swappable while the server runs.
+#[derive(Debug)]
+pub struct CertStore {
+    current: ArcSwap<CertifiedKey>,
+    cert_file: PathBuf,
+    key_file: PathBuf,
+    /// Bytes of the files last loaded, to notice a change.
+    loaded: std::sync::Mutex<(Vec<u8>, Vec<u8>)>,
+}
+
+impl CertStore {
+    /// Loads the files; fails when they are missing or unusable.
+    pub fn load(cert_file: &Path, key_file: &Path) -> Result<Arc<Self>> {
+        let (cert, key) = read_pair(cert_file, key_file)?;
+        let certified = load_certified_key(&cert, &key)?;
+        Ok(Arc::new(CertStore {
+            current: ArcSwap::from_pointee(certified),
+            cert_file: cert_file.to_path_buf(),
+            key_file: key_file.to_path_buf(),
+            loaded: std::sync::Mutex::new((cert, key)),
+        }))
+    }
+
+    /// Re-reads the files; swaps the key when they changed and are usable.
+    /// Returns whether a new key is now served. A half-written pair is left
+    /// for the next attempt and the old key stays in service.
+    pub fn reload(&self) -> Result<bool> {
+        let (cert, key) = read_pair(&self.cert_file, &self.key_file)?;
+        let mut loaded = self.loaded.lock().unwrap_or_else(|p| p.into_inner());
+        if loaded.0 == cert && loaded.1 == key {
+            return Ok(false);
+        }
+        let certified = load_certified_key(&cert, &key)?;
+        self.current.store(Arc::new(certified));
+        *loaded = (cert, key);
+        Ok(true)
+    }
+
+    /// Polls the files every `interval` until the task is dropped.
+    pub fn spawn_reloader(self: &Arc<Self>, interval: Duration) -> tokio::task::JoinHandle<()> {
+        let store = Arc::clone(self);
+        tokio::spawn(async move {
+            let mut ticker = tokio::time::interval(interval);
+            ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                ticker.tick().await;
+                match store.reload() {
+                    Ok(true) => tracing::info!(cert_file = %store.cert_file.display(), "serving certificate reloaded"),
+                    Ok(false) => {}
+                    Err(err) => tracing::warn!(error = %err, "serving certificate not reloaded; keeping the current one"),
+                }
+            }
+        })
+    }
+
+    /// rustls server configuration: TLS 1.2/1.3, HTTP/2 and HTTP/1.1 by ALPN.
+    pub fn server_config(self: &Arc<Self>) -> Result<Arc<rustls::ServerConfig>> {
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let mut config = rustls::ServerConfig::builder_with_provider(provider)
+            .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])
+            .map_err(|e| Error::Tls(e.to_string()))?
+            .with_no_client_auth()
+            .with_cert_resolver(Arc::clone(self) as Arc<dyn ResolvesServerCert>);
+        config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+        Ok(Arc::new(config))
+    }
+}
+
+impl ResolvesServerCert for CertStore {
+    fn resolve(&self, _client_hello: ClientHello<'_>) -> Option<Arc<CertifiedKey>> {
+        Some(self.current.load_full())
+    }
+}
+
+fn read_pair(cert_file: &Path, key_file: &Path) -> Result<(Vec<u8>, Vec<u8>)> {
+    let read = |path: &Path| std::fs::read(path).map_err(|source| Error::Read { path: path.to_path_buf(), source });
+    Ok((read(cert_file)?, read(key_file)?))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::certs;
+
+    #[test]
+    fn reload_swaps_only_on_change_and_keeps_serving_on_garbage() {
+        let dir = tempfile::tempdir().unwrap();
+        let now = time::OffsetDateTime::now_utc();
+        certs::write_bundle(&certs::generate("a", "b", &[], now).unwrap(), dir.path()).unwrap();
+        let (cert, key) = (dir.path().join("tls.crt"), dir.path().join("tls.key"));
+        let store = CertStore::load(&cert, &key).unwrap();
+        let first = store.current.load_full();
+        assert!(!store.reload().unwrap());
+        std::fs::write(&key, "not a key").unwrap();
+        assert!(store.reload().is_err());
+        assert!(Arc::ptr_eq(&first, &store.current.load_full()), "old key still served");
+        certs::write_bundle(&certs::generate("a", "b", &[], now).unwrap(), dir.path()).unwrap();
+        assert!(store.reload().unwrap());
+        assert!(!Arc::ptr_eq(&first, &store.current.load_full()));
+    }
+
+    #[test]
+    fn mismatched_pair_is_refused() {
+        let now = time::OffsetDateTime::now_utc();
+        let a = certs::generate("a", "b", &[], now).unwrap();
+        let b = certs::generate("a", "b", &[], now).unwrap();
+        let err = load_certified_key(a.cert_pem.as_bytes(), b.key_pem.as_bytes()).unwrap_err();
+        assert!(err.to_string().contains("do not match"), "{err}");
+    }
+}

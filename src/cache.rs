@@ -68,20 +68,21 @@ impl ValidationCache {
         }
     }
 
-    /// The cached verdict for `key`, or the one `validate` computes (then cached).
+    /// The cached verdict for `key` (and `true`), or the one `validate`
+    /// computes, then cached (and `false`).
     pub fn get_or_validate(
         &self,
         key: CacheKey,
         validate: impl FnOnce() -> ValidationResult,
-    ) -> Arc<ValidationResult> {
+    ) -> (Arc<ValidationResult>, bool) {
         if let Some(hit) = self.entries.get(&key) {
             self.hits.fetch_add(1, Ordering::Relaxed);
-            return hit;
+            return (hit, true);
         }
         self.misses.fetch_add(1, Ordering::Relaxed);
         let result = Arc::new(validate());
         self.entries.insert(key, Arc::clone(&result));
-        result
+        (result, false)
     }
 
     pub fn hits(&self) -> u64 {

@@ -4,8 +4,8 @@
 
 use crate::{Error, Result};
 use rcgen::{
-    BasicConstraints, CertificateParams, DistinguishedName, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer,
-    KeyPair, KeyUsagePurpose,
+    BasicConstraints, CertificateParams, DistinguishedName, DnType, ExtendedKeyUsagePurpose, IsCa,
+    Issuer, KeyPair, KeyUsagePurpose,
 };
 use std::path::Path;
 use time::{Duration, OffsetDateTime};
@@ -46,11 +46,20 @@ pub fn service_dns_names(service: &str, namespace: &str) -> Vec<String> {
 
 /// Generates a CA and a serving certificate for `service.namespace.svc` plus `extra_sans`
 /// (DNS names or IP addresses), valid from `now`.
-pub fn generate(service: &str, namespace: &str, extra_sans: &[String], now: OffsetDateTime) -> Result<CertBundle> {
+pub fn generate(
+    service: &str,
+    namespace: &str,
+    extra_sans: &[String],
+    now: OffsetDateTime,
+) -> Result<CertBundle> {
     let ca_key = KeyPair::generate().map_err(cert_error)?;
     let mut ca_params = CertificateParams::new(Vec::<String>::new()).map_err(cert_error)?;
     ca_params.is_ca = IsCa::Ca(BasicConstraints::Constrained(0));
-    ca_params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign, KeyUsagePurpose::DigitalSignature];
+    ca_params.key_usages = vec![
+        KeyUsagePurpose::KeyCertSign,
+        KeyUsagePurpose::CrlSign,
+        KeyUsagePurpose::DigitalSignature,
+    ];
     ca_params.distinguished_name = name(&format!("roost-keeper CA ({namespace})"));
     ca_params.not_before = now - Duration::minutes(5);
     ca_params.not_after = now + CA_VALIDITY;
@@ -62,12 +71,17 @@ pub fn generate(service: &str, namespace: &str, extra_sans: &[String], now: Offs
     let serving_key = KeyPair::generate().map_err(cert_error)?;
     let mut params = CertificateParams::new(sans).map_err(cert_error)?;
     params.distinguished_name = name(&format!("{service}.{namespace}.svc"));
-    params.key_usages = vec![KeyUsagePurpose::DigitalSignature, KeyUsagePurpose::KeyEncipherment];
+    params.key_usages = vec![
+        KeyUsagePurpose::DigitalSignature,
+        KeyUsagePurpose::KeyEncipherment,
+    ];
     params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
     params.use_authority_key_identifier_extension = true;
     params.not_before = now - Duration::minutes(5);
     params.not_after = now + SERVING_VALIDITY;
-    let serving = params.signed_by(&serving_key, &issuer).map_err(cert_error)?;
+    let serving = params
+        .signed_by(&serving_key, &issuer)
+        .map_err(cert_error)?;
     Ok(CertBundle {
         ca_pem: ca_cert.pem(),
         cert_pem: serving.pem(),
@@ -105,7 +119,12 @@ fn write_file(path: &Path, content: &[u8], secret: bool) -> std::io::Result<()> 
     use std::os::unix::fs::OpenOptionsExt;
     let tmp = path.with_extension("tmp");
     let mode = if secret { 0o600 } else { 0o644 };
-    let mut file = std::fs::OpenOptions::new().write(true).create(true).truncate(true).mode(mode).open(&tmp)?;
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(mode)
+        .open(&tmp)?;
     file.write_all(content)?;
     file.sync_all()?;
     std::fs::rename(&tmp, path)
@@ -119,15 +138,28 @@ mod tests {
     #[test]
     fn writes_a_tls_secret_layout_with_a_private_key() {
         let dir = tempfile::tempdir().unwrap();
-        let bundle = generate("roost-keeper", "roost-system", &["127.0.0.1".into()], OffsetDateTime::now_utc()).unwrap();
+        let bundle = generate(
+            "roost-keeper",
+            "roost-system",
+            &["127.0.0.1".into()],
+            OffsetDateTime::now_utc(),
+        )
+        .unwrap();
         write_bundle(&bundle, dir.path()).unwrap();
         for file in ["ca.crt", "tls.crt"] {
             let text = std::fs::read_to_string(dir.path().join(file)).unwrap();
             assert!(text.starts_with("-----BEGIN CERTIFICATE-----"), "{file}");
         }
         let key = dir.path().join("tls.key");
-        assert!(std::fs::read_to_string(&key).unwrap().contains("PRIVATE KEY"));
-        assert_eq!(std::fs::metadata(&key).unwrap().permissions().mode() & 0o777, 0o600);
+        assert!(
+            std::fs::read_to_string(&key)
+                .unwrap()
+                .contains("PRIVATE KEY")
+        );
+        assert_eq!(
+            std::fs::metadata(&key).unwrap().permissions().mode() & 0o777,
+            0o600
+        );
         assert!(!format!("{bundle:?}").contains("PRIVATE"));
     }
 }

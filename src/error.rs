@@ -15,6 +15,12 @@ pub enum Error {
     #[error("cannot write output: {0}")]
     Write(#[from] std::io::Error),
 
+    #[error("cannot start the async runtime: {0}")]
+    Runtime(#[source] std::io::Error),
+
+    #[error("configuration: {0}")]
+    Config(String),
+
     #[error("certificate: {0}")]
     Certificate(String),
 

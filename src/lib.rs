@@ -2,16 +2,23 @@
 //! for the `ManagedRoost` custom resource.
 //!
 //! The domain (types, defaults, validation) is pure and synchronous; the
-//! command line, and later the admission server and the controller, call into it.
+//! command line, the admission server (and later the controller) call into it.
 
+pub mod admission;
 pub mod api;
 pub mod cache;
+pub mod certs;
 pub mod cli;
 pub mod crd;
 pub mod defaults;
 pub mod document;
 pub mod error;
+pub mod metrics;
 pub mod offline;
+pub mod server;
+pub mod telemetry;
+pub mod tls;
 pub mod validation;
+pub mod webhook_config;
 
 pub use error::{Error, Result};

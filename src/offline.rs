@@ -273,7 +273,7 @@ fn check_document(
     } else {
         let defaulted = apply_defaults(&object).object;
         let spec = defaulted.get("spec");
-        let result = cache.get_or_validate(CacheKey::new(spec, None), || {
+        let (result, _) = cache.get_or_validate(CacheKey::new(spec, None), || {
             validate_spec_value(spec, None)
         });
         (result.valid, result.all().cloned().collect())

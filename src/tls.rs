@@ -21,11 +21,14 @@ pub fn load_certified_key(cert_pem: &[u8], key_pem: &[u8]) -> Result<CertifiedKe
     if chain.is_empty() {
         return Err(Error::Tls("certificate file holds no certificate".into()));
     }
-    let key = PrivateKeyDer::from_pem_slice(key_pem).map_err(|e| Error::Tls(format!("key file is not a PEM private key: {e}")))?;
-    let signing_key =
-        rustls::crypto::ring::sign::any_supported_type(&key).map_err(|e| Error::Tls(format!("unusable private key: {e}")))?;
+    let key = PrivateKeyDer::from_pem_slice(key_pem)
+        .map_err(|e| Error::Tls(format!("key file is not a PEM private key: {e}")))?;
+    let signing_key = rustls::crypto::ring::sign::any_supported_type(&key)
+        .map_err(|e| Error::Tls(format!("unusable private key: {e}")))?;
     let certified = CertifiedKey::new(chain, signing_key);
-    certified.keys_match().map_err(|e| Error::Tls(format!("certificate and key do not match: {e}")))?;
+    certified
+        .keys_match()
+        .map_err(|e| Error::Tls(format!("certificate and key do not match: {e}")))?;
     Ok(certified)
 }
 
@@ -76,9 +79,13 @@ impl CertStore {
             loop {
                 ticker.tick().await;
                 match store.reload() {
-                    Ok(true) => tracing::info!(cert_file = %store.cert_file.display(), "serving certificate reloaded"),
+                    Ok(true) => {
+                        tracing::info!(cert_file = %store.cert_file.display(), "serving certificate reloaded")
+                    }
                     Ok(false) => {}
-                    Err(err) => tracing::warn!(error = %err, "serving certificate not reloaded; keeping the current one"),
+                    Err(err) => {
+                        tracing::warn!(error = %err, "serving certificate not reloaded; keeping the current one")
+                    }
                 }
             }
         })
@@ -103,8 +110,87 @@ impl ResolvesServerCert for CertStore {
     }
 }
 
+/// Completes a TLS handshake with our own listener (readiness). The
+/// certificate is not verified: the question is only whether the listener answers.
+pub async fn self_dial(addr: std::net::SocketAddr) -> Result<()> {
+    static CONFIG: std::sync::OnceLock<Arc<rustls::ClientConfig>> = std::sync::OnceLock::new();
+    let config = CONFIG.get_or_init(|| {
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let config = rustls::ClientConfig::builder_with_provider(Arc::clone(&provider))
+            .with_safe_default_protocol_versions()
+            .expect("ring supports the default protocol versions")
+            .dangerous()
+            .with_custom_certificate_verifier(Arc::new(AnswersOnly(provider)))
+            .with_no_client_auth();
+        Arc::new(config)
+    });
+    let tcp = tokio::net::TcpStream::connect(addr)
+        .await
+        .map_err(|e| Error::Tls(format!("connect {addr}: {e}")))?;
+    let name = rustls_pki_types::ServerName::try_from("localhost").expect("static name is valid");
+    tokio_rustls::TlsConnector::from(Arc::clone(config))
+        .connect(name, tcp)
+        .await
+        .map_err(|e| Error::Tls(format!("handshake with {addr}: {e}")))?;
+    Ok(())
+}
+
+/// Accepts any certificate but still checks the handshake signatures.
+#[derive(Debug)]
+struct AnswersOnly(Arc<rustls::crypto::CryptoProvider>);
+
+impl rustls::client::danger::ServerCertVerifier for AnswersOnly {
+    fn verify_server_cert(
+        &self,
+        _end_entity: &CertificateDer<'_>,
+        _intermediates: &[CertificateDer<'_>],
+        _server_name: &rustls_pki_types::ServerName<'_>,
+        _ocsp_response: &[u8],
+        _now: rustls_pki_types::UnixTime,
+    ) -> std::result::Result<rustls::client::danger::ServerCertVerified, rustls::Error> {
+        Ok(rustls::client::danger::ServerCertVerified::assertion())
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &rustls::DigitallySignedStruct,
+    ) -> std::result::Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls12_signature(
+            message,
+            cert,
+            dss,
+            &self.0.signature_verification_algorithms,
+        )
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &rustls::DigitallySignedStruct,
+    ) -> std::result::Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls13_signature(
+            message,
+            cert,
+            dss,
+            &self.0.signature_verification_algorithms,
+        )
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<rustls::SignatureScheme> {
+        self.0.signature_verification_algorithms.supported_schemes()
+    }
+}
+
 fn read_pair(cert_file: &Path, key_file: &Path) -> Result<(Vec<u8>, Vec<u8>)> {
-    let read = |path: &Path| std::fs::read(path).map_err(|source| Error::Read { path: path.to_path_buf(), source });
+    let read = |path: &Path| {
+        std::fs::read(path).map_err(|source| Error::Read {
+            path: path.to_path_buf(),
+            source,
+        })
+    };
     Ok((read(cert_file)?, read(key_file)?))
 }
 
@@ -124,7 +210,10 @@ mod tests {
         assert!(!store.reload().unwrap());
         std::fs::write(&key, "not a key").unwrap();
         assert!(store.reload().is_err());
-        assert!(Arc::ptr_eq(&first, &store.current.load_full()), "old key still served");
+        assert!(
+            Arc::ptr_eq(&first, &store.current.load_full()),
+            "old key still served"
+        );
         certs::write_bundle(&certs::generate("a", "b", &[], now).unwrap(), dir.path()).unwrap();
         assert!(store.reload().unwrap());
         assert!(!Arc::ptr_eq(&first, &store.current.load_full()));

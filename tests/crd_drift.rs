@@ -61,3 +61,80 @@ fn crd_has_the_contracted_names_columns_and_subresource() {
     assert_eq!(check["tcp"]["properties"]["port"]["maximum"], 65535.0);
     assert_eq!(check["interval"]["x-kubernetes-int-or-string"], true);
 }
+
+#[test]
+fn committed_webhook_configuration_matches_the_binary() {
+    let out = Command::new(env!("CARGO_BIN_EXE_roost-keeper"))
+        .arg("webhook-config")
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let generated = String::from_utf8(out.stdout).unwrap();
+    let committed = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/webhook-config/webhooks.yaml"
+    ))
+    .unwrap();
+    assert!(
+        generated == committed,
+        "webhook-config/webhooks.yaml is stale: run `cargo run -- webhook-config > webhook-config/webhooks.yaml`"
+    );
+}
+
+#[test]
+fn webhook_configuration_has_the_contracted_settings() {
+    let out = Command::new(env!("CARGO_BIN_EXE_roost-keeper"))
+        .args([
+            "webhook-config",
+            "--url",
+            "https://127.0.0.1:9443",
+            "--validate-failure-policy",
+            "ignore",
+        ])
+        .output()
+        .unwrap();
+    let text = String::from_utf8(out.stdout).unwrap();
+    let docs: Vec<serde_json::Value> = text
+        .split("\n---\n")
+        .map(|d| serde_norway::from_str(d).unwrap())
+        .collect();
+    assert_eq!(docs[0]["kind"], "ValidatingWebhookConfiguration");
+    assert_eq!(docs[1]["kind"], "MutatingWebhookConfiguration");
+    for (doc, policy, path) in [
+        (
+            &docs[0],
+            "Ignore",
+            "/validate-roost-birb-party-v1alpha1-managedroost",
+        ),
+        (
+            &docs[1],
+            "Ignore",
+            "/mutate-roost-birb-party-v1alpha1-managedroost",
+        ),
+    ] {
+        let hook = &doc["webhooks"][0];
+        assert_eq!(hook["sideEffects"], "None");
+        assert_eq!(hook["admissionReviewVersions"], serde_json::json!(["v1"]));
+        assert_eq!(hook["timeoutSeconds"], 5);
+        assert_eq!(hook["matchPolicy"], "Equivalent");
+        assert_eq!(hook["failurePolicy"], policy);
+        assert_eq!(
+            hook["clientConfig"]["url"],
+            format!("https://127.0.0.1:9443{path}")
+        );
+        assert_eq!(
+            hook["rules"][0]["resources"],
+            serde_json::json!(["managedroosts"])
+        );
+        assert_eq!(
+            hook["rules"][0]["apiGroups"],
+            serde_json::json!(["roost.birb.party"])
+        );
+        let excluded = &hook["namespaceSelector"]["matchExpressions"][0];
+        assert_eq!(excluded["operator"], "NotIn");
+        assert_eq!(
+            excluded["values"],
+            serde_json::json!(["kube-system", "roost-system"])
+        );
+    }
+}

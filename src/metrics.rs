@@ -1,0 +1,148 @@
+//! Prometheus metrics. Labels are bounded: webhook, operation, allowed,
+//! cache name, operation kind; never object names or uids.
+
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
+use prometheus_client::registry::Registry;
+use std::sync::Arc;
+use std::time::Duration;
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct AdmissionLabels {
+    pub webhook: &'static str,
+    pub operation: &'static str,
+    pub allowed: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct WebhookLabel {
+    pub webhook: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct CacheLabel {
+    pub cache: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct OperationLabel {
+    pub operation: &'static str,
+}
+
+fn latency_histogram() -> Histogram {
+    // 100µs .. ~1.6s
+    Histogram::new(exponential_buckets(0.0001, 2.0, 15))
+}
+
+/// Every metric the process exports, registered in one registry.
+pub struct Metrics {
+    registry: Registry,
+    pub validation_operations: Counter,
+    pub validation_failures: Counter,
+    pub validation_duration: Histogram,
+    pub cache_hits: Family<CacheLabel, Counter>,
+    pub cache_misses: Family<CacheLabel, Counter>,
+    pub cache_size: Family<CacheLabel, Gauge>,
+    pub admission_requests: Family<AdmissionLabels, Counter>,
+    pub admission_duration: Family<WebhookLabel, Histogram>,
+    pub operation_duration: Family<OperationLabel, Histogram>,
+}
+
+impl Metrics {
+    pub fn new() -> Arc<Self> {
+        let mut registry = Registry::default();
+        let metrics = Metrics {
+            validation_operations: Counter::default(),
+            validation_failures: Counter::default(),
+            validation_duration: latency_histogram(),
+            cache_hits: Family::default(),
+            cache_misses: Family::default(),
+            cache_size: Family::default(),
+            admission_requests: Family::default(),
+            admission_duration: Family::new_with_constructor(latency_histogram),
+            operation_duration: Family::new_with_constructor(latency_histogram),
+            registry: Registry::default(),
+        };
+        // prometheus-client appends `_total` to counters.
+        registry.register(
+            "roost_keeper_api_validation_operations",
+            "Validations performed (cache hits included)",
+            metrics.validation_operations.clone(),
+        );
+        registry.register(
+            "roost_keeper_api_validation_failures",
+            "Validations that found errors",
+            metrics.validation_failures.clone(),
+        );
+        registry.register(
+            "roost_keeper_api_validation_duration_seconds",
+            "Time to validate one object, cache lookup included",
+            metrics.validation_duration.clone(),
+        );
+        registry.register(
+            "roost_keeper_api_cache_hits",
+            "Cache hits",
+            metrics.cache_hits.clone(),
+        );
+        registry.register(
+            "roost_keeper_api_cache_misses",
+            "Cache misses",
+            metrics.cache_misses.clone(),
+        );
+        registry.register(
+            "roost_keeper_api_cache_size",
+            "Entries held by a cache",
+            metrics.cache_size.clone(),
+        );
+        registry.register(
+            "roost_keeper_admission_requests",
+            "AdmissionReview requests answered",
+            metrics.admission_requests.clone(),
+        );
+        registry.register(
+            "roost_keeper_admission_duration_seconds",
+            "Time to answer an AdmissionReview, body read included",
+            metrics.admission_duration.clone(),
+        );
+        registry.register(
+            "roost_keeper_api_operation_duration_seconds",
+            "Time spent per API operation (validate, status_update, lifecycle_track)",
+            metrics.operation_duration.clone(),
+        );
+        Arc::new(Metrics {
+            registry,
+            ..metrics
+        })
+    }
+
+    /// The Prometheus text exposition of every metric.
+    pub fn encode(&self) -> String {
+        let mut out = String::new();
+        // Writing into a String cannot fail.
+        let _ = prometheus_client::encoding::text::encode(&mut out, &self.registry);
+        out
+    }
+
+    pub fn observe_admission(
+        &self,
+        webhook: &'static str,
+        operation: &'static str,
+        allowed: bool,
+        elapsed: Duration,
+    ) {
+        let allowed = if allowed { "true" } else { "false" };
+        self.admission_requests
+            .get_or_create(&AdmissionLabels {
+                webhook,
+                operation,
+                allowed,
+            })
+            .inc();
+        self.admission_duration
+            .get_or_create(&WebhookLabel { webhook })
+            .observe(elapsed.as_secs_f64());
+    }
+}

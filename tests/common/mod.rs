@@ -1,0 +1,172 @@
+//! A real roost-keeper server over HTTPS on free loopback ports, and a client
+//! that trusts its CA.
+
+#![allow(dead_code)] // each test binary uses a different part of this module
+
+use roost_keeper::certs;
+use roost_keeper::server::{ServeConfig, Server};
+use serde_json::{Value, json};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+pub struct TestServer {
+    pub webhook: SocketAddr,
+    pub metrics: SocketAddr,
+    pub dir: tempfile::TempDir,
+    pub ca_pem: String,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    pub task: Option<tokio::task::JoinHandle<roost_keeper::Result<()>>>,
+}
+
+pub fn config(dir: &std::path::Path) -> ServeConfig {
+    ServeConfig {
+        webhook_addr: "127.0.0.1:0".parse().unwrap(),
+        metrics_addr: "127.0.0.1:0".parse().unwrap(),
+        cert_reload_interval: Duration::from_millis(100),
+        shutdown_delay: Duration::from_millis(300),
+        shutdown_grace: Duration::from_secs(10),
+        read_timeout: Duration::from_secs(2),
+        ..ServeConfig::new(dir.join("tls.crt"), dir.join("tls.key"))
+    }
+}
+
+impl TestServer {
+    pub async fn start() -> TestServer {
+        Self::start_with(|c| c).await
+    }
+
+    pub async fn start_with(adjust: impl FnOnce(ServeConfig) -> ServeConfig) -> TestServer {
+        let dir = tempfile::tempdir().unwrap();
+        let bundle = certs::generate(
+            "roost-keeper",
+            "roost-system",
+            &["127.0.0.1".into(), "localhost".into()],
+            time::OffsetDateTime::now_utc(),
+        )
+        .unwrap();
+        certs::write_bundle(&bundle, dir.path()).unwrap();
+        let server = Server::bind(adjust(config(dir.path()))).await.unwrap();
+        let (webhook, metrics) = (server.webhook_addr(), server.metrics_addr());
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let task = tokio::spawn(server.run(async move {
+            let _ = stopped.await;
+        }));
+        let test = TestServer {
+            webhook,
+            metrics,
+            dir,
+            ca_pem: bundle.ca_pem,
+            stop: Some(stop),
+            task: Some(task),
+        };
+        test.wait_ready().await;
+        test
+    }
+
+    pub async fn wait_ready(&self) {
+        let client = reqwest::Client::new();
+        for _ in 0..100 {
+            if let Ok(resp) = client
+                .get(format!("http://{}/readyz", self.metrics))
+                .send()
+                .await
+                && resp.status() == 200
+            {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        panic!("server never became ready");
+    }
+
+    pub fn client(&self) -> reqwest::Client {
+        client_trusting(&[&self.ca_pem])
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("https://localhost:{}{path}", self.webhook.port())
+    }
+
+    /// Requests shutdown (as SIGTERM does).
+    pub fn shutdown(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+    }
+
+    pub fn cert_dir(&self) -> PathBuf {
+        self.dir.path().to_path_buf()
+    }
+}
+
+pub fn client_trusting(cas: &[&str]) -> reqwest::Client {
+    let mut builder = reqwest::Client::builder()
+        .use_rustls_tls()
+        .tls_info(true)
+        .timeout(Duration::from_secs(20));
+    for ca in cas {
+        builder =
+            builder.add_root_certificate(reqwest::Certificate::from_pem(ca.as_bytes()).unwrap());
+    }
+    builder.build().unwrap()
+}
+
+pub const VALIDATE: &str = "/validate-roost-birb-party-v1alpha1-managedroost";
+pub const MUTATE: &str = "/mutate-roost-birb-party-v1alpha1-managedroost";
+
+/// A valid ManagedRoost as the apiserver would send it.
+pub fn roost(name: &str, spec: Value) -> Value {
+    json!({
+        "apiVersion": "roost.birb.party/v1alpha1",
+        "kind": "ManagedRoost",
+        "metadata": {"name": name, "namespace": "team-a"},
+        "spec": spec
+    })
+}
+
+pub fn valid_spec() -> Value {
+    json!({
+        "chart": {"name": "nginx", "version": "15.4.4", "repository": {"url": "https://charts.example.com", "type": "http"}},
+        "healthChecks": [{"name": "web", "type": "http", "http": {"url": "http://web.team-a.svc/healthz", "method": "GET"},
+                          "interval": "30s", "timeout": "5s", "failureThreshold": 3, "weight": 1}],
+        "teardownPolicy": {"triggers": [{"type": "timeout", "timeout": "2h"}]}
+    })
+}
+
+pub fn review(uid: &str, operation: &str, object: Value, old: Option<Value>) -> Value {
+    json!({
+        "apiVersion": "admission.k8s.io/v1",
+        "kind": "AdmissionReview",
+        "request": {
+            "uid": uid,
+            "kind": {"group": "roost.birb.party", "version": "v1alpha1", "kind": "ManagedRoost"},
+            "resource": {"group": "roost.birb.party", "version": "v1alpha1", "resource": "managedroosts"},
+            "name": object["metadata"]["name"],
+            "namespace": "team-a",
+            "operation": operation,
+            "userInfo": {"username": "alice"},
+            "object": object,
+            "oldObject": old,
+            "dryRun": false
+        }
+    })
+}
+
+/// POSTs a body and returns (status, JSON).
+pub async fn post(
+    client: &reqwest::Client,
+    url: &str,
+    body: impl Into<reqwest::Body>,
+) -> (u16, Value) {
+    let resp = client
+        .post(url)
+        .header("content-type", "application/json")
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    let status = resp.status().as_u16();
+    let json = resp.json::<Value>().await.unwrap_or(Value::Null);
+    (status, json)
+}

@@ -1,0 +1,166 @@
+//! `roost-keeper serve` as a process: SIGTERM exits 0, and no secret reaches
+//! a response or a log line.
+
+mod common;
+
+use common::*;
+use serde_json::json;
+use std::io::Read;
+use std::net::TcpListener;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+struct Serve {
+    child: Child,
+    webhook: u16,
+    ca_pem: String,
+    _dir: tempfile::TempDir,
+}
+
+impl Drop for Serve {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn spawn_serve() -> Serve {
+    let dir = tempfile::tempdir().unwrap();
+    let status = Command::new(env!("CARGO_BIN_EXE_roost-keeper"))
+        .args(["certs", "generate", "--out-dir"])
+        .arg(dir.path())
+        .args(["--extra-san", "localhost"])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let (webhook, metrics) = (free_port(), free_port());
+    let child = Command::new(env!("CARGO_BIN_EXE_roost-keeper"))
+        .args([
+            "--log-format",
+            "json",
+            "serve",
+            "--bind-address",
+            "127.0.0.1",
+        ])
+        .env("ROOST_KEEPER_WEBHOOK_PORT", webhook.to_string())
+        .env("ROOST_KEEPER_METRICS_PORT", metrics.to_string())
+        .env("ROOST_KEEPER_TLS_CERT_FILE", dir.path().join("tls.crt"))
+        .env("ROOST_KEEPER_TLS_KEY_FILE", dir.path().join("tls.key"))
+        .env("ROOST_KEEPER_SHUTDOWN_DELAY", "200ms")
+        .env("RUST_LOG", "debug")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let ca_pem = std::fs::read_to_string(dir.path().join("ca.crt")).unwrap();
+    let serve = Serve {
+        child,
+        webhook,
+        ca_pem,
+        _dir: dir,
+    };
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while Instant::now() < deadline {
+        if ready(metrics) {
+            return serve;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    panic!("serve never became ready");
+}
+
+/// `/readyz` answers 200 (a tiny blocking HTTP/1.0 GET, no runtime needed).
+fn ready(port: u16) -> bool {
+    use std::io::Write;
+    let Ok(mut s) = std::net::TcpStream::connect(("127.0.0.1", port)) else {
+        return false;
+    };
+    let _ = s.write_all(b"GET /readyz HTTP/1.0\r\n\r\n");
+    let mut out = String::new();
+    let _ = s.read_to_string(&mut out);
+    out.starts_with("HTTP/1.0 200") || out.starts_with("HTTP/1.1 200")
+}
+
+/// Reads a pipe to the end on a thread, so a chatty child never blocks on a full pipe.
+fn drain(mut pipe: impl Read + Send + 'static) -> std::thread::JoinHandle<String> {
+    std::thread::spawn(move || {
+        let mut out = String::new();
+        let _ = pipe.read_to_string(&mut out);
+        out
+    })
+}
+
+fn sigterm(child: &Child) {
+    let status = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+}
+
+/// Waits without blocking the runtime, so the client's connections can see the server go.
+async fn wait_exit(child: &mut Child, within: Duration) -> std::process::ExitStatus {
+    let deadline = Instant::now() + within;
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            return status;
+        }
+        assert!(Instant::now() < deadline, "serve did not exit in time");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test]
+async fn sigterm_exits_zero_and_no_secret_reaches_responses_or_logs() {
+    let mut serve = spawn_serve();
+    let stderr = drain(serve.child.stderr.take().unwrap());
+    let stdout = drain(serve.child.stdout.take().unwrap());
+    let client = client_trusting(&[&serve.ca_pem]);
+    let secrets = [
+        "pw-Zq8hunter2",
+        "tok-9f8e7d6c5b4a",
+        "bearer-abc123xyz",
+        "urlpass-77",
+    ];
+    let mut spec = valid_spec();
+    spec["chart"]["repository"] = json!({"url": format!("http://user:{}@charts.example.com?token={}", secrets[3], secrets[1]),
+        "auth": {"username": "bob", "password": secrets[0], "token": secrets[1]}});
+    spec["healthChecks"] = json!([{"name": "p", "type": "prometheus",
+        "prometheus": {"query": "up", "threshold": "x", "auth": {"bearerToken": secrets[2]}, "endpoint": format!("nohost?token={}", secrets[2])}}]);
+    spec["chart"]["version"] = json!(12345);
+    let object = roost("leaky", spec);
+    let mut bodies = Vec::new();
+    for (path, uid) in [(VALIDATE, "s1"), (MUTATE, "s2")] {
+        let url = format!("https://localhost:{}{path}", serve.webhook);
+        let (status, reply) = post(
+            &client,
+            &url,
+            review(uid, "CREATE", object.clone(), None).to_string(),
+        )
+        .await;
+        assert_eq!(status, 200);
+        bodies.push(reply.to_string());
+    }
+    assert!(bodies[0].contains("\"allowed\":false"), "{}", bodies[0]);
+    sigterm(&serve.child);
+    let status = wait_exit(&mut serve.child, Duration::from_secs(20)).await;
+    assert_eq!(status.code(), Some(0), "SIGTERM is a clean exit");
+    let logs = stderr.join().unwrap() + &stdout.join().unwrap();
+    assert!(logs.contains("admission review answered"), "{logs}");
+    assert!(logs.contains("shutdown complete"), "{logs}");
+    for secret in secrets {
+        assert!(
+            !bodies[0].contains(secret),
+            "validate response leaks {secret}"
+        );
+        assert!(!logs.contains(secret), "logs leak {secret}");
+    }
+}

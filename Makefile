@@ -1,26 +1,40 @@
-# The README's two commands: `make validate` (main job for now: the offline
-# validator on examples/) and `make test` (everything CI checks).
+# The README's two commands: `make dev` (a local control plane with
+# roost-keeper serving, ready for kubectl apply) and `make test` (everything
+# CI checks; .ci/run calls it).
 
 CARGO ?= cargo
 
-.PHONY: validate test fmt-check clippy unit crd bench
+.PHONY: dev test cluster fmt-check clippy unit validate crd webhook-config bench
 
-validate:
-	$(CARGO) run --release --quiet -- validate -f examples/ -v
+dev: cluster
+	$(CARGO) build --release --locked -p roost-keeper --bin roost-keeper
+	$(CARGO) run --release --locked --quiet -p roost-testcluster --bin roost-dev
 
-test: fmt-check clippy unit
+test: cluster fmt-check clippy unit
+
+# Builds kube-apiserver, etcd and kubectl from source when missing (cached under .cache/).
+cluster:
+	tests/cluster/build.sh >/dev/null
 
 fmt-check:
 	$(CARGO) fmt --all -- --check
 
 clippy:
-	$(CARGO) clippy --all-targets --locked -- -D warnings
+	$(CARGO) clippy --workspace --all-targets --locked -- -D warnings
 
+# Unit, HTTPS and end-to-end tests (benches are built by clippy, run by `make bench`).
 unit:
-	$(CARGO) test --all-targets --locked
+	$(CARGO) test --workspace --lib --bins --tests --locked
+
+validate:
+	$(CARGO) run --release --quiet -- validate -f examples/ -v
 
 crd:
 	$(CARGO) run --quiet -- crd > crds/managedroost.yaml
 
+webhook-config:
+	$(CARGO) run --quiet -- webhook-config > webhook-config/webhooks.yaml
+
 bench:
 	$(CARGO) bench --bench validation
+	$(CARGO) bench --bench load

@@ -70,7 +70,7 @@ trap 'rm -rf "$TMP"' EXIT
 cd "$HERE"
 build() { # name ldflags package
   local name="$1" ldflags="$2" pkg="$3" start=$SECONDS
-  log "building $name (first build takes 15-30 min)..."
+  log "building $name (first build takes 15-30 min; seconds with a warm Go build cache)..."
   go build -trimpath -ldflags "$ldflags" -o "$TMP/$name" "$pkg"
   log "built $name in $((SECONDS - start)) s"
 }

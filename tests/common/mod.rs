@@ -3,6 +3,8 @@
 
 #![allow(dead_code)] // each test binary uses a different part of this module
 
+pub mod cluster;
+
 use roost_keeper::certs;
 use roost_keeper::server::{ServeConfig, Server};
 use serde_json::{Value, json};

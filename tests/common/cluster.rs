@@ -1,0 +1,187 @@
+//! A control plane with the CRD installed and roost-keeper's webhooks
+//! registered and answering, for end-to-end tests.
+
+use roost_keeper::server::{ServeConfig, Server};
+use roost_keeper::webhook_config::{FailurePolicy, Target, WebhookConfigOptions};
+use roost_testcluster::ControlPlane;
+use std::io::Write;
+use std::path::Path;
+use std::process::{Output, Stdio};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+pub struct Env {
+    pub plane: Mutex<ControlPlane>,
+    stop: Mutex<Option<tokio::sync::oneshot::Sender<()>>>,
+    server: Mutex<Option<tokio::task::JoinHandle<roost_keeper::Result<()>>>>,
+    runtime: tokio::runtime::Runtime,
+    _certs: tempfile::TempDir,
+}
+
+pub fn repo() -> &'static Path {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+}
+
+pub fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+pub fn ok(out: &Output) {
+    assert!(
+        out.status.success(),
+        "kubectl failed: {}{}",
+        text(&out.stdout),
+        text(&out.stderr)
+    );
+}
+
+impl Env {
+    /// Starts a cluster, installs the CRD, serves the webhooks and registers them.
+    pub fn start(
+        validate_failure_policy: FailurePolicy,
+        mutate_failure_policy: FailurePolicy,
+    ) -> Env {
+        let plane = ControlPlane::start().expect("control plane starts");
+        ok(&plane
+            .kubectl()
+            .args(["apply", "-f"])
+            .arg(repo().join("crds/managedroost.yaml"))
+            .output()
+            .unwrap());
+        ok(&plane
+            .kubectl()
+            .args([
+                "wait",
+                "--for=condition=established",
+                "--timeout=60s",
+                "crd/managedroosts.roost.birb.party",
+            ])
+            .output()
+            .unwrap());
+        let certs = tempfile::tempdir().unwrap();
+        let bundle = roost_keeper::certs::generate(
+            "roost-keeper",
+            "roost-system",
+            &["127.0.0.1".into()],
+            time::OffsetDateTime::now_utc(),
+        )
+        .unwrap();
+        roost_keeper::certs::write_bundle(&bundle, certs.path()).unwrap();
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .unwrap();
+        let config = ServeConfig {
+            webhook_addr: "127.0.0.1:0".parse().unwrap(),
+            metrics_addr: "127.0.0.1:0".parse().unwrap(),
+            shutdown_delay: Duration::ZERO,
+            ..ServeConfig::new(certs.path().join("tls.crt"), certs.path().join("tls.key"))
+        };
+        let server = runtime.block_on(Server::bind(config)).unwrap();
+        let port = server.webhook_addr().port();
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let task = runtime.spawn(server.run(async move {
+            let _ = stopped.await;
+        }));
+        let yaml = roost_keeper::webhook_config::render(&WebhookConfigOptions {
+            target: Target::Url(format!("https://127.0.0.1:{port}")),
+            ca_bundle: Some(bundle.ca_pem.into_bytes()),
+            namespace: "roost-system".into(),
+            validate_failure_policy,
+            mutate_failure_policy,
+        })
+        .unwrap();
+        let env = Env {
+            plane: Mutex::new(plane),
+            stop: Mutex::new(Some(stop)),
+            server: Mutex::new(Some(task)),
+            runtime,
+            _certs: certs,
+        };
+        ok(&env.kubectl_stdin(&["apply", "-f", "-"], &yaml));
+        env.wait_for_webhooks();
+        env
+    }
+
+    pub fn kubectl(&self, args: &[&str]) -> Output {
+        self.plane
+            .lock()
+            .unwrap()
+            .kubectl()
+            .args(args)
+            .output()
+            .unwrap()
+    }
+
+    pub fn kubectl_stdin(&self, args: &[&str], input: &str) -> Output {
+        let mut child = self
+            .plane
+            .lock()
+            .unwrap()
+            .kubectl()
+            .args(args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(input.as_bytes())
+            .unwrap();
+        child.wait_with_output().unwrap()
+    }
+
+    /// The apiserver picks up webhook configurations asynchronously: wait
+    /// until a probe is really judged by the validating webhook.
+    fn wait_for_webhooks(&self) {
+        let probe = std::fs::read_to_string(repo().join("examples/invalid.yaml")).unwrap();
+        let deadline = Instant::now() + Duration::from_secs(60);
+        let mut last = String::new();
+        while Instant::now() < deadline {
+            let out = self.kubectl_stdin(&["apply", "--dry-run=server", "-f", "-"], &probe);
+            last = text(&out.stderr);
+            if last.contains("[CHART_VERSION_INVALID]") {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(300));
+        }
+        panic!("webhooks never judged a request; last answer: {last}");
+    }
+
+    /// Stops the webhook server and waits until it is gone.
+    pub fn stop_server(&self) {
+        if let Some(stop) = self.stop.lock().unwrap().take() {
+            let _ = stop.send(());
+        }
+        if let Some(task) = self.server.lock().unwrap().take() {
+            self.runtime.block_on(task).unwrap().unwrap();
+        }
+    }
+
+    /// A fresh namespace for one test.
+    pub fn namespace(&self, name: &str) -> String {
+        let ns = format!("{name}-{}", std::process::id());
+        ok(&self.kubectl(&["create", "namespace", &ns]));
+        ns
+    }
+}
+
+/// Documents of a manifest file, moved into `ns`, as one kubectl List (JSON).
+pub fn manifest_in(path: &Path, ns: &str) -> String {
+    use serde::Deserialize;
+    let text = std::fs::read_to_string(path).unwrap();
+    let mut items = Vec::new();
+    for doc in serde_norway::Deserializer::from_str(&text) {
+        let mut value = serde_json::Value::deserialize(doc).unwrap();
+        if value.is_null() {
+            continue;
+        }
+        value["metadata"]["namespace"] = serde_json::json!(ns);
+        items.push(value);
+    }
+    serde_json::json!({"apiVersion": "v1", "kind": "List", "items": items}).to_string()
+}

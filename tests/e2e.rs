@@ -1,0 +1,298 @@
+//! End to end: the real kube-apiserver and etcd (built by tests/cluster),
+//! the real kubectl, and roost-keeper's webhooks over HTTPS. One cluster
+//! and one server for this test binary; each test works in its own namespace.
+
+mod common;
+
+use common::cluster::{Env, manifest_in, ok, repo, text};
+use roost_keeper::webhook_config::FailurePolicy;
+use std::path::Path;
+use std::process::Output;
+use std::sync::OnceLock;
+
+/// The shared cluster with the CRD installed and both webhooks registered and answering.
+fn env() -> &'static Env {
+    static ENV: OnceLock<Env> = OnceLock::new();
+    ENV.get_or_init(|| Env::start(FailurePolicy::Fail, FailurePolicy::Ignore))
+}
+
+fn kubectl(args: &[&str]) -> Output {
+    env().kubectl(args)
+}
+
+fn namespace(name: &str) -> String {
+    env().namespace(name)
+}
+
+fn apply(manifest: &str, extra: &[&str]) -> Output {
+    let mut args = vec!["apply", "-f", "-"];
+    args.extend_from_slice(extra);
+    env().kubectl_stdin(&args, manifest)
+}
+
+/// (code, field) pairs of the offline validator's errors for a manifest.
+fn offline_errors(path: &Path) -> Vec<Vec<(String, String)>> {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_roost-keeper"))
+        .args(["validate", "-o", "json", "-f"])
+        .arg(path)
+        .output()
+        .unwrap();
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    doc["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| {
+            r["findings"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .filter(|f| f["level"] == "error")
+                .map(|f| {
+                    (
+                        f["code"].as_str().unwrap().to_owned(),
+                        f["field"].as_str().unwrap().to_owned(),
+                    )
+                })
+                .collect()
+        })
+        .collect()
+}
+
+#[test]
+fn crd_installs_explains_and_prints_columns() {
+    let out = kubectl(&["explain", "managedroost.spec.chart"]);
+    ok(&out);
+    let explained = text(&out.stdout);
+    assert!(
+        explained.contains("The Helm chart to install"),
+        "{explained}"
+    );
+    assert!(explained.contains("An exact semver version"), "{explained}");
+    let ns = namespace("columns");
+    ok(&apply(
+        &manifest_in(&repo().join("examples/web-valid.yaml"), &ns),
+        &[],
+    ));
+    let out = kubectl(&["get", "roost", "-n", &ns]);
+    ok(&out);
+    let header = text(&out.stdout)
+        .lines()
+        .next()
+        .unwrap_or_default()
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ");
+    assert_eq!(header, "NAME PHASE HEALTH CHART VERSION VALID AGE");
+    assert!(text(&out.stdout).contains("nginx"), "{}", text(&out.stdout));
+}
+
+#[test]
+fn webhook_errors_are_all_listed_and_nothing_is_stored() {
+    let ns = namespace("denied");
+    let path = repo().join("examples/invalid.yaml");
+    let out = apply(&manifest_in(&path, &ns), &[]);
+    assert!(!out.status.success());
+    let stderr = text(&out.stderr);
+    // kubectl renders the webhook's 422 Invalid with its causes.
+    assert!(
+        stderr.contains("The managedroosts \"payments\" is invalid"),
+        "{stderr}"
+    );
+    let expected = &offline_errors(&path)[0];
+    assert_eq!(expected.len(), 7);
+    for (code, field) in expected {
+        assert!(
+            stderr.contains(&format!("[{code}]")),
+            "missing {code} in {stderr}"
+        );
+        assert!(
+            stderr.contains(&format!("{field}: ")),
+            "missing {field} in {stderr}"
+        );
+    }
+    let get = kubectl(&["get", "roost", "payments", "-n", &ns]);
+    assert!(
+        !get.status.success() && text(&get.stderr).contains("NotFound"),
+        "nothing stored"
+    );
+}
+
+#[test]
+fn schema_constraints_are_enforced_by_the_apiserver() {
+    let ns = namespace("schema");
+    let out = apply(
+        &manifest_in(&repo().join("examples/multi-document.yaml"), &ns),
+        &[],
+    );
+    assert!(!out.status.success());
+    let stderr = text(&out.stderr);
+    assert!(stderr.contains("spec.healthChecks[0].tcp.port"), "{stderr}");
+    assert!(stderr.contains("65535"), "{stderr}");
+    assert!(
+        !stderr.contains("[TCP_PORT_INVALID]"),
+        "the schema answers before the webhook: {stderr}"
+    );
+}
+
+#[test]
+fn warnings_are_printed_by_kubectl_and_the_object_is_stored() {
+    let ns = namespace("warnings");
+    let out = apply(
+        &manifest_in(&repo().join("examples/warnings.yaml"), &ns),
+        &[],
+    );
+    ok(&out);
+    let warnings: Vec<String> = text(&out.stderr)
+        .lines()
+        .filter(|l| l.starts_with("Warning: "))
+        .map(str::to_owned)
+        .collect();
+    assert_eq!(warnings.len(), 4, "{warnings:?}");
+    for code in [
+        "CHART_VERSION_UNPINNED",
+        "CHART_REPO_INSECURE",
+        "AUTH_INLINE_CREDENTIALS",
+        "HEALTH_CHECK_INTERVAL_TOO_SHORT",
+    ] {
+        assert!(
+            warnings.iter().any(|w| w.ends_with(&format!("[{code}]"))),
+            "missing {code}: {warnings:?}"
+        );
+    }
+    assert!(
+        !text(&out.stderr).contains("example-only-password"),
+        "no secret in warnings"
+    );
+    ok(&kubectl(&["get", "roost", "dashboards", "-n", &ns]));
+}
+
+#[test]
+fn defaults_are_stored_and_reapply_changes_nothing() {
+    let ns = namespace("defaults");
+    let manifest = manifest_in(&repo().join("examples/web-valid.yaml"), &ns);
+    ok(&apply(&manifest, &[]));
+    let get = |ns: &str| -> serde_json::Value {
+        let out = kubectl(&["get", "roost", "web", "-n", ns, "-o", "json"]);
+        ok(&out);
+        serde_json::from_slice(&out.stdout).unwrap()
+    };
+    let stored = get(&ns);
+    assert_eq!(stored["spec"]["chart"]["repository"]["type"], "http");
+    assert_eq!(stored["spec"]["healthChecks"][0]["http"]["method"], "GET");
+    assert_eq!(stored["spec"]["healthChecks"][0]["failureThreshold"], 3);
+    assert_eq!(stored["spec"]["healthChecks"][1]["interval"], "30s");
+    assert_eq!(stored["spec"]["tenancy"]["rbac"]["tenantId"], "team-web");
+    assert_eq!(
+        stored["metadata"]["labels"]["app.kubernetes.io/managed-by"],
+        "roost-keeper"
+    );
+    assert_eq!(
+        stored["metadata"]["labels"]["roost.birb.party/tenant"],
+        "team-web"
+    );
+    ok(&apply(&manifest, &[]));
+    let again = get(&ns);
+    assert_eq!(
+        again["metadata"]["resourceVersion"], stored["metadata"]["resourceVersion"],
+        "re-apply is a no-op"
+    );
+}
+
+#[test]
+fn server_side_dry_run_gets_the_same_verdict_and_stores_nothing() {
+    let ns = namespace("dryrun");
+    let invalid = apply(
+        &manifest_in(&repo().join("examples/invalid.yaml"), &ns),
+        &["--dry-run=server"],
+    );
+    assert!(!invalid.status.success());
+    assert!(text(&invalid.stderr).contains("[TENANT_ID_MISMATCH]"));
+    let valid = apply(
+        &manifest_in(&repo().join("examples/web-valid.yaml"), &ns),
+        &["--dry-run=server"],
+    );
+    ok(&valid);
+    let get = kubectl(&["get", "roost", "web", "-n", &ns]);
+    assert!(!get.status.success(), "dry run stored nothing");
+}
+
+#[test]
+fn changing_the_tenant_is_refused() {
+    let ns = namespace("tenant");
+    let manifest = manifest_in(&repo().join("examples/web-valid.yaml"), &ns);
+    ok(&apply(&manifest, &[]));
+    let changed = manifest.replace("team-web", "team-other");
+    let out = apply(&changed, &[]);
+    assert!(!out.status.success());
+    let stderr = text(&out.stderr);
+    assert!(stderr.contains("[TENANT_ID_IMMUTABLE]"), "{stderr}");
+    assert!(stderr.contains("spec.tenancy.tenantId"), "{stderr}");
+}
+
+/// Every sample with our apiVersion gets the offline verdict in the cluster:
+/// the same error codes, or a schema error where the schema is stricter.
+#[test]
+fn samples_get_the_offline_verdict_in_the_cluster() {
+    let ns = namespace("samples");
+    let dir = repo().join("tests/samples");
+    let mut files: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    files.sort();
+    let mut compared = 0;
+    for path in files
+        .iter()
+        .filter(|p| p.extension().is_some_and(|e| e == "yaml"))
+    {
+        let text_in = std::fs::read_to_string(path).unwrap();
+        if !text_in.contains("apiVersion: roost.birb.party/v1alpha1") {
+            continue;
+        }
+        let manifest = manifest_in(path, &ns);
+        let items: serde_json::Value = serde_json::from_str(&manifest).unwrap();
+        let offline = offline_errors(path);
+        let roosts: Vec<&serde_json::Value> = items["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|i| i["kind"] == "ManagedRoost")
+            .collect();
+        assert_eq!(roosts.len(), offline.len(), "{}", path.display());
+        for (object, errors) in roosts.into_iter().zip(offline) {
+            let out = apply(&object.to_string(), &["--dry-run=server"]);
+            let stderr = text(&out.stderr);
+            let name = format!("{}:{}", path.display(), object["metadata"]["name"]);
+            // kubectl's strict field validation refuses fields the schema does not know;
+            // the offline validator, like the webhook (which sees pruned objects), ignores them.
+            let unknown_field = stderr.contains("strict decoding error: unknown field");
+            if errors.is_empty() {
+                assert!(
+                    out.status.success() || unknown_field,
+                    "{name}: offline valid, cluster refused: {stderr}"
+                );
+            } else {
+                assert!(
+                    !out.status.success(),
+                    "{name}: offline invalid, cluster accepted"
+                );
+                let codes_shown = errors
+                    .iter()
+                    .filter(|(c, _)| c != "SCHEMA_INVALID")
+                    .all(|(c, _)| stderr.contains(&format!("[{c}]")));
+                let schema_error = unknown_field
+                    || (!stderr.contains("[")
+                        && (stderr.contains("Invalid value")
+                            || stderr.contains("Required value")
+                            || stderr.contains("Unsupported value")));
+                assert!(
+                    codes_shown || schema_error,
+                    "{name}: offline {errors:?}, cluster said: {stderr}"
+                );
+            }
+            compared += 1;
+        }
+    }
+    assert!(compared >= 6, "compared {compared} samples");
+}

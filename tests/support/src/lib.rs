@@ -1,0 +1,359 @@
+//! A real control plane for tests and the dev loop: etcd and kube-apiserver
+//! (built from source by `tests/cluster/build.sh`) on loopback with free
+//! ports and a temporary directory, plus the real `kubectl`.
+//!
+//! Processes are stopped when the [`ControlPlane`] is dropped, and a
+//! watchdog process stops them too if the owning process dies first (a
+//! panic that aborts, a static that is never dropped, a killed test run).
+
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+/// Root of the roost-keeper repository.
+pub fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../..")
+        .canonicalize()
+        .expect("repository root")
+}
+
+/// Directory holding `kube-apiserver`, `etcd` and `kubectl`, building them when missing.
+pub fn bin_dir() -> Result<PathBuf, String> {
+    static BIN: OnceLock<Result<PathBuf, String>> = OnceLock::new();
+    BIN.get_or_init(|| {
+        let script = repo_root().join("tests/cluster/build.sh");
+        let out = Command::new("bash")
+            .arg(&script)
+            .stderr(Stdio::inherit())
+            .output()
+            .map_err(|e| format!("cannot run {}: {e}", script.display()))?;
+        if !out.status.success() {
+            return Err(format!("{} failed ({})", script.display(), out.status));
+        }
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        let dir = stdout.lines().last().unwrap_or_default().trim().to_owned();
+        Ok(PathBuf::from(dir))
+    })
+    .clone()
+}
+
+/// A free TCP port on 127.0.0.1 (released before use; the window is tiny).
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free port")
+}
+
+/// Certificates for the apiserver and the service-account key.
+struct Pki {
+    ca_pem: String,
+    serving_cert: String,
+    serving_key: String,
+    sa_key: String,
+    sa_public: String,
+}
+
+fn pki() -> Result<Pki, String> {
+    use rcgen::{
+        BasicConstraints, CertificateParams, DnType, IsCa, Issuer, KeyPair, KeyUsagePurpose,
+    };
+    let err = |e: rcgen::Error| e.to_string();
+    let now = time::OffsetDateTime::now_utc();
+    let ca_key = KeyPair::generate().map_err(err)?;
+    let mut ca = CertificateParams::new(Vec::<String>::new()).map_err(err)?;
+    ca.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    ca.key_usages = vec![
+        KeyUsagePurpose::KeyCertSign,
+        KeyUsagePurpose::CrlSign,
+        KeyUsagePurpose::DigitalSignature,
+    ];
+    ca.distinguished_name
+        .push(DnType::CommonName, "roost-testcluster CA");
+    ca.not_before = now - time::Duration::hours(1);
+    ca.not_after = now + time::Duration::days(30);
+    let ca_cert = ca.self_signed(&ca_key).map_err(err)?;
+    let issuer = Issuer::new(ca, ca_key);
+    let serving_key = KeyPair::generate().map_err(err)?;
+    let mut serving = CertificateParams::new(vec!["127.0.0.1".to_owned(), "localhost".to_owned()])
+        .map_err(err)?;
+    serving
+        .distinguished_name
+        .push(DnType::CommonName, "kube-apiserver");
+    serving.is_ca = IsCa::ExplicitNoCa;
+    serving.not_before = now - time::Duration::hours(1);
+    serving.not_after = now + time::Duration::days(30);
+    let serving_cert = serving.signed_by(&serving_key, &issuer).map_err(err)?;
+    let sa_key = KeyPair::generate().map_err(err)?;
+    Ok(Pki {
+        ca_pem: ca_cert.pem(),
+        serving_cert: serving_cert.pem(),
+        serving_key: serving_key.serialize_pem(),
+        sa_key: sa_key.serialize_pem(),
+        sa_public: sa_key.public_key_pem(),
+    })
+}
+
+/// A running etcd + kube-apiserver.
+pub struct ControlPlane {
+    pub dir: tempfile::TempDir,
+    pub kubeconfig: PathBuf,
+    pub server: String,
+    pub bin: PathBuf,
+    processes: Vec<Child>,
+    watchdog: Option<Child>,
+}
+
+fn write(path: &Path, content: &str) -> Result<(), String> {
+    std::fs::write(path, content).map_err(|e| format!("write {}: {e}", path.display()))
+}
+
+fn http_get_ok(port: u16, path: &str) -> bool {
+    let Ok(mut stream) = TcpStream::connect(("127.0.0.1", port)) else {
+        return false;
+    };
+    let _ = stream.set_read_timeout(Some(Duration::from_secs(2)));
+    if stream
+        .write_all(format!("GET {path} HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n").as_bytes())
+        .is_err()
+    {
+        return false;
+    }
+    let mut out = String::new();
+    let _ = stream.read_to_string(&mut out);
+    out.starts_with("HTTP/1.1 200") || out.starts_with("HTTP/1.0 200")
+}
+
+fn wait_until(what: &str, within: Duration, mut ready: impl FnMut() -> bool) -> Result<(), String> {
+    let deadline = Instant::now() + within;
+    while Instant::now() < deadline {
+        if ready() {
+            return Ok(());
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    Err(format!("{what} not ready after {}s", within.as_secs()))
+}
+
+impl ControlPlane {
+    /// Builds the binaries if needed, starts etcd and the apiserver, waits for readiness.
+    pub fn start() -> Result<ControlPlane, String> {
+        let bin = bin_dir()?;
+        let dir = tempfile::Builder::new()
+            .prefix("roost-cluster-")
+            .tempdir()
+            .map_err(|e| e.to_string())?;
+        let d = dir.path().to_path_buf();
+        let d = d.as_path();
+        let pki = pki()?;
+        write(&d.join("ca.crt"), &pki.ca_pem)?;
+        write(&d.join("apiserver.crt"), &pki.serving_cert)?;
+        write(&d.join("apiserver.key"), &pki.serving_key)?;
+        write(&d.join("sa.key"), &pki.sa_key)?;
+        // The verification flag wants a public key (it cannot read a PKCS#8 private key).
+        write(&d.join("sa.pub"), &pki.sa_public)?;
+        let token = format!("roost-e2e-{}", std::process::id());
+        write(
+            &d.join("tokens.csv"),
+            &format!("{token},e2e-admin,1,\"system:masters\"\n"),
+        )?;
+        let (etcd_port, peer_port, api_port) = (free_port(), free_port(), free_port());
+        let log = |name: &str| -> Result<Stdio, String> {
+            std::fs::File::create(d.join(name))
+                .map(Stdio::from)
+                .map_err(|e| e.to_string())
+        };
+        let mut plane = ControlPlane {
+            kubeconfig: d.join("kubeconfig"),
+            server: format!("https://127.0.0.1:{api_port}"),
+            bin: bin.clone(),
+            processes: Vec::new(),
+            watchdog: None,
+            dir,
+        };
+        let etcd = Command::new(bin.join("etcd"))
+            .args(["--name=default", "--unsafe-no-fsync", "--log-level=warn"])
+            .arg(format!("--data-dir={}", d.join("etcd").display()))
+            .arg(format!("--listen-client-urls=http://127.0.0.1:{etcd_port}"))
+            .arg(format!(
+                "--advertise-client-urls=http://127.0.0.1:{etcd_port}"
+            ))
+            .arg(format!("--listen-peer-urls=http://127.0.0.1:{peer_port}"))
+            .arg(format!(
+                "--initial-advertise-peer-urls=http://127.0.0.1:{peer_port}"
+            ))
+            .arg(format!(
+                "--initial-cluster=default=http://127.0.0.1:{peer_port}"
+            ))
+            .stdout(log("etcd.log")?)
+            .stderr(log("etcd.err")?)
+            .spawn()
+            .map_err(|e| format!("start etcd: {e}"))?;
+        plane.processes.push(etcd);
+        plane.start_watchdog()?;
+        wait_until("etcd", Duration::from_secs(30), || {
+            http_get_ok(etcd_port, "/health")
+        })?;
+        let apiserver = Command::new(bin.join("kube-apiserver"))
+            .arg(format!("--etcd-servers=http://127.0.0.1:{etcd_port}"))
+            .args([
+                "--bind-address=127.0.0.1",
+                "--advertise-address=127.0.0.1",
+                "--endpoint-reconciler-type=none",
+            ])
+            .arg(format!("--secure-port={api_port}"))
+            .arg(format!(
+                "--tls-cert-file={}",
+                d.join("apiserver.crt").display()
+            ))
+            .arg(format!(
+                "--tls-private-key-file={}",
+                d.join("apiserver.key").display()
+            ))
+            .arg(format!("--client-ca-file={}", d.join("ca.crt").display()))
+            .arg(format!(
+                "--token-auth-file={}",
+                d.join("tokens.csv").display()
+            ))
+            .arg("--authorization-mode=RBAC")
+            .arg(format!(
+                "--service-account-issuer=https://127.0.0.1:{api_port}"
+            ))
+            .arg(format!(
+                "--service-account-key-file={}",
+                d.join("sa.pub").display()
+            ))
+            .arg(format!(
+                "--service-account-signing-key-file={}",
+                d.join("sa.key").display()
+            ))
+            .args([
+                "--service-cluster-ip-range=10.0.0.0/24",
+                "--allow-privileged=true",
+            ])
+            .arg("--enable-admission-plugins=MutatingAdmissionWebhook,ValidatingAdmissionWebhook")
+            .arg("--disable-admission-plugins=ServiceAccount")
+            .stdout(log("apiserver.log")?)
+            .stderr(log("apiserver.err")?)
+            .spawn()
+            .map_err(|e| format!("start kube-apiserver: {e}"))?;
+        plane.processes.push(apiserver);
+        plane.restart_watchdog()?;
+        let kubeconfig = serde_json::json!({
+            "apiVersion": "v1",
+            "kind": "Config",
+            "clusters": [{"name": "roost", "cluster": {"server": plane.server, "certificate-authority": d.join("ca.crt")}}],
+            "users": [{"name": "e2e-admin", "user": {"token": token}}],
+            "contexts": [{"name": "roost", "context": {"cluster": "roost", "user": "e2e-admin", "namespace": "default"}}],
+            "current-context": "roost"
+        });
+        write(&plane.kubeconfig, &kubeconfig.to_string())?;
+        let ready = wait_until("kube-apiserver", Duration::from_secs(90), || {
+            // An apiserver that exited will never be ready: stop waiting.
+            if plane
+                .processes
+                .iter_mut()
+                .any(|p| !matches!(p.try_wait(), Ok(None)))
+            {
+                return true;
+            }
+            plane
+                .kubectl()
+                .args(["get", "--raw", "/readyz"])
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .status()
+                .is_ok_and(|s| s.success())
+        });
+        let exited = plane
+            .processes
+            .iter_mut()
+            .any(|p| !matches!(p.try_wait(), Ok(None)));
+        let ready = if exited {
+            Err("etcd or kube-apiserver exited".to_owned())
+        } else {
+            ready
+        };
+        if let Err(err) = ready {
+            let log = std::fs::read_to_string(d.join("apiserver.err")).unwrap_or_default();
+            let tail: Vec<&str> = log.lines().rev().take(20).collect();
+            return Err(format!(
+                "{err}; apiserver log tail:\n{}",
+                tail.into_iter().rev().collect::<Vec<_>>().join("\n")
+            ));
+        }
+        Ok(plane)
+    }
+
+    /// `kubectl --kubeconfig <ours>`.
+    pub fn kubectl(&self) -> Command {
+        let mut command = Command::new(self.bin.join("kubectl"));
+        command.arg("--kubeconfig").arg(&self.kubeconfig);
+        command
+    }
+
+    /// Adds a process (e.g. a roost-keeper server) to stop with the cluster.
+    pub fn adopt(&mut self, child: Child) -> Result<(), String> {
+        self.processes.push(child);
+        self.restart_watchdog()
+    }
+
+    fn start_watchdog(&mut self) -> Result<(), String> {
+        let pids: Vec<String> = self.processes.iter().map(|c| c.id().to_string()).collect();
+        let script = format!(
+            "while kill -0 {owner} 2>/dev/null; do sleep 0.5; done; kill -TERM {pids} 2>/dev/null; sleep 5; kill -KILL {pids} 2>/dev/null; rm -rf '{dir}'",
+            owner = std::process::id(),
+            pids = pids.join(" "),
+            dir = self.dir.path().display()
+        );
+        let child = Command::new("sh")
+            .args(["-c", &script])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .map_err(|e| format!("start watchdog: {e}"))?;
+        self.watchdog = Some(child);
+        Ok(())
+    }
+
+    fn restart_watchdog(&mut self) -> Result<(), String> {
+        if let Some(mut old) = self.watchdog.take() {
+            let _ = old.kill();
+            let _ = old.wait();
+        }
+        self.start_watchdog()
+    }
+
+    /// Stops every process: SIGTERM, then SIGKILL after 20 s.
+    pub fn stop(&mut self) {
+        if let Some(mut watchdog) = self.watchdog.take() {
+            let _ = watchdog.kill();
+            let _ = watchdog.wait();
+        }
+        for child in self.processes.iter().rev() {
+            let _ = Command::new("kill")
+                .args(["-TERM", &child.id().to_string()])
+                .status();
+        }
+        let deadline = Instant::now() + Duration::from_secs(20);
+        for child in self.processes.iter_mut().rev() {
+            while Instant::now() < deadline && matches!(child.try_wait(), Ok(None)) {
+                std::thread::sleep(Duration::from_millis(50));
+            }
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+        self.processes.clear();
+    }
+}
+
+impl Drop for ControlPlane {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}

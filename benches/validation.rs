@@ -1,1 +1,469 @@
-fn main() {}
+//! Validation, cache and defaulting benchmarks (criterion), plus a heap
+//! measurement of what one cached verdict costs.
+//!
+//! Run with `cargo bench --bench validation`. The memory figures are printed
+//! first, then criterion runs:
+//!
+//! - `validate/typical_uncached`, `validate/typical_from_json`: every rule on a
+//!   typical spec, from the decoded spec and from JSON (decode + validate).
+//! - `validate/large_uncached`, `validate/large_from_json`: the same on a large
+//!   spec (20 health checks, 6 teardown triggers).
+//! - `cache/hit`: a lookup of a key already cached; `cache/key_typical`: hashing
+//!   the typical spec into a key.
+//! - `defaults/typical`: defaulting the typical object (with its JSON patch).
+//!
+//! The heap figures come from a counting global allocator: live bytes (and
+//! blocks) before and after inserting `MEMORY_ENTRIES` distinct verdicts into a
+//! `ValidationCache`, divided by the entries held; moka's per-entry overhead is
+//! included. Bytes are those requested: malloc's own headers and rounding come
+//! on top. Counting is switched on only while measuring, so the timed
+//! benchmarks pay one relaxed atomic load per allocation and nothing more.
+
+use criterion::{Criterion, criterion_group};
+use roost_keeper::api::ManagedRoostSpec;
+use roost_keeper::cache::{CacheKey, ValidationCache};
+use roost_keeper::defaults::apply_defaults;
+use roost_keeper::document::validate_spec_value;
+use roost_keeper::validation::{ValidationResult, validate};
+use serde_json::{Value, json};
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::hint::black_box;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicIsize, Ordering};
+use std::time::Duration;
+
+// ---------------------------------------------------------------------------
+// Counting allocator
+// ---------------------------------------------------------------------------
+
+/// `System`, counting the net bytes allocated while `COUNTING` is on.
+struct CountingAlloc;
+
+static COUNTING: AtomicBool = AtomicBool::new(false);
+/// Net bytes allocated while counting (signed: memory allocated before the
+/// window and freed inside it counts negative, so the difference of two
+/// readings is the change in live heap bytes).
+static NET_BYTES: AtomicIsize = AtomicIsize::new(0);
+/// Net number of live allocations, counted the same way.
+static NET_ALLOCS: AtomicIsize = AtomicIsize::new(0);
+
+/// Records `bytes` more (or fewer) live bytes in `allocs` more (or fewer) blocks.
+fn count(bytes: isize, allocs: isize) {
+    if COUNTING.load(Ordering::Relaxed) {
+        NET_BYTES.fetch_add(bytes, Ordering::Relaxed);
+        NET_ALLOCS.fetch_add(allocs, Ordering::Relaxed);
+    }
+}
+
+// SAFETY: every call is forwarded to `System` unchanged; counting has no
+// effect on the memory handed out.
+unsafe impl GlobalAlloc for CountingAlloc {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        // SAFETY: same contract as the caller's.
+        let ptr = unsafe { System.alloc(layout) };
+        if !ptr.is_null() {
+            count(layout.size() as isize, 1);
+        }
+        ptr
+    }
+
+    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
+        // SAFETY: same contract as the caller's.
+        let ptr = unsafe { System.alloc_zeroed(layout) };
+        if !ptr.is_null() {
+            count(layout.size() as isize, 1);
+        }
+        ptr
+    }
+
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        // SAFETY: same contract as the caller's.
+        unsafe { System.dealloc(ptr, layout) };
+        count(-(layout.size() as isize), -1);
+    }
+
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        // SAFETY: same contract as the caller's.
+        let new = unsafe { System.realloc(ptr, layout, new_size) };
+        if !new.is_null() {
+            count(new_size as isize - layout.size() as isize, 0);
+        }
+        new
+    }
+}
+
+#[global_allocator]
+static GLOBAL: CountingAlloc = CountingAlloc;
+
+/// Live heap growth caused by `f`: what it allocates and keeps, minus what it
+/// frees.
+struct HeapDelta {
+    /// Bytes requested from the allocator (malloc's own headers and rounding
+    /// are not included).
+    bytes: isize,
+    /// Blocks.
+    allocs: isize,
+}
+
+/// The heap growth caused by `f`, and what `f` returned (dropped after the reading).
+fn heap_delta<T>(f: impl FnOnce() -> T) -> (HeapDelta, T) {
+    NET_BYTES.store(0, Ordering::SeqCst);
+    NET_ALLOCS.store(0, Ordering::SeqCst);
+    COUNTING.store(true, Ordering::SeqCst);
+    let out = f();
+    COUNTING.store(false, Ordering::SeqCst);
+    let delta = HeapDelta {
+        bytes: NET_BYTES.load(Ordering::SeqCst),
+        allocs: NET_ALLOCS.load(Ordering::SeqCst),
+    };
+    (delta, out)
+}
+
+// ---------------------------------------------------------------------------
+// Inputs
+// ---------------------------------------------------------------------------
+
+/// The spec of a typical roost: a chart from an https repository at an exact
+/// version with inline values, an http and a tcp check, a timeout trigger,
+/// a tenant and metrics. It validates clean.
+fn typical_spec_json() -> Value {
+    json!({
+        "chart": {
+            "repository": {"url": "https://charts.bitnami.com/bitnami"},
+            "name": "nginx",
+            "version": "15.4.2",
+            "values": {
+                "inline": "replicaCount: 2\nimage:\n  tag: 1.25.3\nservice:\n  type: ClusterIP\n  port: 80\nresources:\n  limits:\n    memory: 256Mi\n"
+            }
+        },
+        "healthChecks": [
+            {
+                "name": "http-ready",
+                "type": "http",
+                "http": {"url": "http://nginx.demo.svc.cluster.local/healthz", "expectedCodes": [200]},
+                "interval": "30s",
+                "timeout": "5s"
+            },
+            {
+                "name": "tcp-port",
+                "type": "tcp",
+                "tcp": {"host": "nginx.demo.svc.cluster.local", "port": 80, "connectionTimeout": "3s"}
+            }
+        ],
+        "teardownPolicy": {
+            "triggers": [{"type": "timeout", "timeout": "4h"}]
+        },
+        "tenancy": {"tenantId": "team-alpha"},
+        "observability": {"metrics": {"enabled": true, "interval": "15s"}},
+        "namespace": "demo"
+    })
+}
+
+/// One health check of each kind in turn, every one with its durations.
+fn health_check(i: usize) -> Value {
+    let kind = ["http", "tcp", "udp", "grpc", "prometheus", "kubernetes"][i % 6];
+    let name = format!("{kind}-{i}");
+    let host = format!("svc-{i}.prod.svc.cluster.local");
+    let mut check = json!({
+        "name": name,
+        "type": kind,
+        "interval": "30s",
+        "timeout": "10s",
+        "failureThreshold": 3,
+        "weight": 1 + (i % 5),
+    });
+    let block = match kind {
+        "http" => json!({
+            "url": format!("https://{host}/healthz"),
+            "method": "GET",
+            "expectedCodes": [200, 204],
+            "expectedBody": "ok",
+            "headers": {"Accept": "application/json"}
+        }),
+        "tcp" => json!({
+            "host": host, "port": 5432, "connectionTimeout": "3s", "enablePooling": true
+        }),
+        "udp" => json!({
+            "host": host, "port": 53, "sendData": "ping", "expectedResponse": "pong",
+            "readTimeout": "2s", "retries": 3
+        }),
+        "grpc" => json!({
+            "host": host, "port": 9090, "service": "grpc.health.v1.Health",
+            "tls": {"enabled": true, "serverName": "api.internal"},
+            "connectionPool": {"enabled": true, "maxConnections": 10, "maxIdleTime": "5m",
+                               "keepAliveTime": "30s", "keepAliveTimeout": "5s",
+                               "healthCheckInterval": "1m"},
+            "retryPolicy": {"enabled": true, "maxAttempts": 3, "initialDelay": "100ms",
+                            "maxDelay": "2s", "multiplier": "2"},
+            "circuitBreaker": {"enabled": true, "failureThreshold": 5, "successThreshold": 2,
+                               "halfOpenTimeout": "30s", "recoveryTimeout": "1m"}
+        }),
+        "prometheus" => json!({
+            "query": format!("sum(rate(http_requests_total{{job=\"svc-{i}\",code=~\"5..\"}}[5m]))"),
+            "threshold": "0.05",
+            "operator": "lt",
+            "endpoint": "http://prometheus.monitoring.svc:9090",
+            "queryTimeout": "10s",
+            "cacheTTL": "30s",
+            "trendAnalysis": {"enabled": true, "timeWindow": "15m"}
+        }),
+        _ => json!({
+            "checkPods": true, "checkDeployments": true, "checkServices": true,
+            "requiredReadyRatio": 0.8, "apiTimeout": "5s", "enableCaching": true,
+            "cacheTTL": "30s"
+        }),
+    };
+    check[kind] = block;
+    check
+}
+
+/// A large spec: 20 health checks of every kind, 6 teardown triggers, full
+/// tenancy and observability. It validates clean.
+fn large_spec_json() -> Value {
+    let mut spec = typical_spec_json();
+    spec["chart"]["upgradePolicy"] = json!({"timeout": "10m", "atomic": true});
+    spec["chart"]["hooks"] = json!({"preInstall": true, "timeout": "5m"});
+    spec["chart"]["values"]["configMapRefs"] =
+        json!([{"name": "nginx-values", "key": "values.yaml"}]);
+    spec["healthChecks"] = (0..20).map(health_check).collect();
+    spec["teardownPolicy"] = json!({
+        "triggers": [
+            {"type": "timeout", "timeout": "72h"},
+            {"type": "failure_count", "failureCount": 10},
+            {"type": "resource_threshold", "resourceThreshold": {
+                "memory": "80%", "cpu": "90%", "storage": "50Gi",
+                "custom": {"nvidia.com/gpu": "2"}
+            }},
+            {"type": "schedule", "schedule": "0 2 * * 1-5"},
+            {"type": "webhook", "webhook": {
+                "url": "https://hooks.example.com/teardown", "method": "POST",
+                "headers": {"X-Team": "alpha"}
+            }},
+            {"type": "schedule", "schedule": "30 18 * * 5"}
+        ],
+        "requireManualApproval": false,
+        "cleanup": {"gracePeriod": "30s", "force": false, "order": ["deployments", "services"]}
+    });
+    spec["tenancy"] = json!({
+        "tenantId": "team-alpha",
+        "namespaceIsolation": {"enabled": true, "prefix": "alpha-", "labels": {"team": "alpha"}},
+        "rbac": {"enabled": true, "tenantId": "team-alpha", "identityProvider": "oidc",
+                 "policyTemplates": ["developer"]},
+        "resourceQuota": {"enabled": true, "hard": {"requests.cpu": "8", "requests.memory": "16Gi"}}
+    });
+    spec["observability"] = json!({
+        "metrics": {"enabled": true, "interval": "15s"},
+        "tracing": {"enabled": true, "samplingRate": "0.1",
+                    "endpoint": {"url": "http://otel-collector.observability:4317"}},
+        "logging": {"level": "info", "structured": true}
+    });
+    spec
+}
+
+/// The typical spec with three findings: a plain-http repository and a version
+/// range (warnings) and no teardown policy (info).
+fn three_findings_spec_json() -> Value {
+    let mut spec = typical_spec_json();
+    spec["chart"]["repository"]["url"] = json!("http://charts.example.com/stable");
+    spec["chart"]["version"] = json!("^15.4");
+    spec.as_object_mut()
+        .expect("spec is an object")
+        .remove("teardownPolicy");
+    spec
+}
+
+/// A whole ManagedRoost object around `spec`, as the mutating webhook sees it.
+fn object(spec: Value) -> Value {
+    json!({
+        "apiVersion": "roost.birb.party/v1alpha1",
+        "kind": "ManagedRoost",
+        "metadata": {"name": "web", "namespace": "demo"},
+        "spec": spec
+    })
+}
+
+/// The spec as validation sees it: defaulted, like the admission path does.
+fn defaulted_spec(spec: Value) -> Value {
+    apply_defaults(&object(spec)).object["spec"].clone()
+}
+
+fn decode(spec: &Value) -> ManagedRoostSpec {
+    serde_json::from_value(spec.clone()).expect("bench spec decodes")
+}
+
+// ---------------------------------------------------------------------------
+// Heap bytes per cached verdict
+// ---------------------------------------------------------------------------
+
+/// Distinct verdicts inserted to measure the per-entry cost (the default capacity).
+const MEMORY_ENTRIES: usize = 10_000;
+
+/// Heap figures for one kind of verdict, per entry.
+struct EntryCost {
+    /// Bytes the `Arc<ValidationResult>` alone holds.
+    result_bytes: f64,
+    /// Blocks it holds.
+    result_allocs: f64,
+    /// Bytes the same verdict holds inside a `ValidationCache`: the result
+    /// plus moka's per-entry cost (key, entry metadata, deques, hash table).
+    cached_bytes: f64,
+    /// Blocks it holds there.
+    cached_allocs: f64,
+    /// Entries the cache held when measured.
+    held: u64,
+}
+
+/// Heap held per verdict for `spec`, each verdict produced by a real
+/// validation (so vectors keep the capacity validation gave them).
+fn entry_cost(spec: &ManagedRoostSpec) -> EntryCost {
+    // Keys are computed before counting: the Vec of keys is not part of the cost.
+    let keys: Vec<CacheKey> = (0..MEMORY_ENTRIES)
+        .map(|i| CacheKey::new(Some(&json!({ "entry": i })), None))
+        .collect();
+
+    // The verdicts alone, held in a Vec allocated before counting.
+    let mut results: Vec<Arc<ValidationResult>> = Vec::with_capacity(MEMORY_ENTRIES);
+    let (alone, ()) = heap_delta(|| {
+        for _ in 0..MEMORY_ENTRIES {
+            results.push(Arc::new(validate(spec)));
+        }
+    });
+    drop(results);
+
+    // The same verdicts in a cache (created, like the server's, before any request).
+    let cache = ValidationCache::default();
+    let (cached, held) = heap_delta(|| {
+        for key in &keys {
+            cache.get_or_validate(*key, || validate(spec));
+        }
+        // Runs moka's pending maintenance, so queued writes are applied and counted.
+        cache.len()
+    });
+    let per = |total: isize, n: f64| total as f64 / n;
+    let n = MEMORY_ENTRIES as f64;
+    let held_n = held.max(1) as f64;
+    EntryCost {
+        result_bytes: per(alone.bytes, n),
+        result_allocs: per(alone.allocs, n),
+        cached_bytes: per(cached.bytes, held_n),
+        cached_allocs: per(cached.allocs, held_n),
+        held,
+    }
+}
+
+/// Warms up lazily allocated state (rule registry, moka's and the allocator's
+/// thread-locals) so one-off allocations are not charged to the entries.
+fn warm_up_memory(spec: &ManagedRoostSpec) {
+    let cache = ValidationCache::new(64, Duration::from_secs(60));
+    for i in 0..128 {
+        cache.get_or_validate(CacheKey::new(Some(&json!(i)), None), || validate(spec));
+    }
+    cache.len();
+}
+
+fn print_memory_figures() {
+    let cases = [
+        ("typical", defaulted_spec(typical_spec_json())),
+        ("large", defaulted_spec(large_spec_json())),
+        ("3 findings", defaulted_spec(three_findings_spec_json())),
+    ];
+    let specs: Vec<(&str, ManagedRoostSpec)> = cases
+        .iter()
+        .map(|(name, json)| (*name, decode(json)))
+        .collect();
+    warm_up_memory(&specs[0].1);
+    println!(
+        "Heap held per cached verdict ({MEMORY_ENTRIES} distinct entries, counting allocator; \
+         bytes requested, malloc headers not included):"
+    );
+    println!(
+        "  {:<11} {:>8} {:>20} {:>22} {:>8}",
+        "object", "findings", "Arc<result> alone", "in ValidationCache", "held"
+    );
+    for (name, spec) in &specs {
+        let findings = validate(spec).all().count();
+        let cost = entry_cost(spec);
+        println!(
+            "  {:<11} {:>8} {:>6.0} B {:>4.1} allocs {:>8.0} B {:>4.1} allocs {:>8}",
+            name,
+            findings,
+            cost.result_bytes,
+            cost.result_allocs,
+            cost.cached_bytes,
+            cost.cached_allocs,
+            cost.held
+        );
+    }
+    println!();
+}
+
+// ---------------------------------------------------------------------------
+// Timed benchmarks
+// ---------------------------------------------------------------------------
+
+fn bench_validate(c: &mut Criterion) {
+    let typical_json = defaulted_spec(typical_spec_json());
+    let large_json = defaulted_spec(large_spec_json());
+    let typical = decode(&typical_json);
+    let large = decode(&large_json);
+    assert!(validate(&typical).valid, "typical spec must be valid");
+    assert!(validate(&large).valid, "large spec must be valid");
+
+    let mut group = c.benchmark_group("validate");
+    group.bench_function("typical_uncached", |b| {
+        b.iter(|| validate(black_box(&typical)))
+    });
+    group.bench_function("typical_from_json", |b| {
+        b.iter(|| validate_spec_value(Some(black_box(&typical_json)), None))
+    });
+    group.bench_function("large_uncached", |b| b.iter(|| validate(black_box(&large))));
+    group.bench_function("large_from_json", |b| {
+        b.iter(|| validate_spec_value(Some(black_box(&large_json)), None))
+    });
+    group.finish();
+}
+
+fn bench_cache(c: &mut Criterion) {
+    let typical_json = defaulted_spec(typical_spec_json());
+    let typical = decode(&typical_json);
+    let cache = ValidationCache::default();
+    let key = CacheKey::new(Some(&typical_json), None);
+    cache.get_or_validate(key, || validate(&typical));
+
+    let mut group = c.benchmark_group("cache");
+    group.bench_function("hit", |b| {
+        b.iter(|| cache.get_or_validate(black_box(key), ValidationResult::default))
+    });
+    group.bench_function("key_typical", |b| {
+        b.iter(|| CacheKey::new(Some(black_box(&typical_json)), None))
+    });
+    group.finish();
+    assert_eq!(cache.misses(), 1, "cache/hit must only ever hit");
+}
+
+fn bench_defaults(c: &mut Criterion) {
+    let typical_object = object(typical_spec_json());
+    let mut group = c.benchmark_group("defaults");
+    group.bench_function("typical", |b| {
+        b.iter(|| apply_defaults(black_box(&typical_object)))
+    });
+    group.finish();
+}
+
+criterion_group! {
+    name = benches;
+    config = Criterion::default()
+        .warm_up_time(Duration::from_secs(1))
+        .measurement_time(Duration::from_secs(3))
+        .sample_size(50);
+    targets = bench_validate, bench_cache, bench_defaults
+}
+
+fn main() {
+    // `--list` must print benchmark names only.
+    if !std::env::args().any(|arg| arg == "--list") {
+        print_memory_figures();
+    }
+    benches();
+    Criterion::default().configure_from_args().final_summary();
+}

@@ -254,11 +254,7 @@ impl ControlPlane {
         write(&plane.kubeconfig, &kubeconfig.to_string())?;
         let ready = wait_until("kube-apiserver", Duration::from_secs(90), || {
             // An apiserver that exited will never be ready: stop waiting.
-            if plane
-                .processes
-                .iter_mut()
-                .any(|p| !matches!(p.try_wait(), Ok(None)))
-            {
+            if plane.any_exited() {
                 return true;
             }
             plane
@@ -269,11 +265,7 @@ impl ControlPlane {
                 .status()
                 .is_ok_and(|s| s.success())
         });
-        let exited = plane
-            .processes
-            .iter_mut()
-            .any(|p| !matches!(p.try_wait(), Ok(None)));
-        let ready = if exited {
+        let ready = if plane.any_exited() {
             Err("etcd or kube-apiserver exited".to_owned())
         } else {
             ready
@@ -329,26 +321,33 @@ impl ControlPlane {
         self.start_watchdog()
     }
 
-    /// Stops every process: SIGTERM, then SIGKILL after 20 s.
+    /// True when one of the processes (etcd, the apiserver, an adopted one) has exited.
+    pub fn any_exited(&mut self) -> bool {
+        self.processes
+            .iter_mut()
+            .any(|p| !matches!(p.try_wait(), Ok(None)))
+    }
+
+    /// Stops every process, the last started first (the webhook server, then
+    /// the apiserver, which wants etcd while it shuts down, then etcd):
+    /// SIGTERM, then SIGKILL after 15 s.
     pub fn stop(&mut self) {
         if let Some(mut watchdog) = self.watchdog.take() {
             let _ = watchdog.kill();
             let _ = watchdog.wait();
         }
-        for child in self.processes.iter().rev() {
+        for mut child in self.processes.drain(..).rev() {
             let _ = Command::new("kill")
                 .args(["-TERM", &child.id().to_string()])
+                .stderr(Stdio::null())
                 .status();
-        }
-        let deadline = Instant::now() + Duration::from_secs(20);
-        for child in self.processes.iter_mut().rev() {
+            let deadline = Instant::now() + Duration::from_secs(15);
             while Instant::now() < deadline && matches!(child.try_wait(), Ok(None)) {
                 std::thread::sleep(Duration::from_millis(50));
             }
             let _ = child.kill();
             let _ = child.wait();
         }
-        self.processes.clear();
     }
 }
 

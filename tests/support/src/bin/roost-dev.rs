@@ -159,7 +159,6 @@ async fn main_async() -> Result<(), String> {
         .arg(certs.join("tls.key"))
         .spawn()
         .map_err(|e| format!("start roost-keeper serve: {e}"))?;
-    let serve_pid = serve.id();
     plane.adopt(serve)?;
 
     say("registering the webhooks");
@@ -190,20 +189,23 @@ async fn main_async() -> Result<(), String> {
 
     let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
         .map_err(|e| e.to_string())?;
-    let serve_exited = async {
-        while Command::new("kill")
-            .args(["-0", &serve_pid.to_string()])
-            .stderr(Stdio::null())
-            .status()
-            .is_ok_and(|s| s.success())
-        {
+    let exited = async {
+        while !plane.any_exited() {
+            tokio::time::sleep(Duration::from_millis(500)).await;
+        }
+    };
+    // `make dev` killed without passing the signal on: our parent changes.
+    let parent = std::os::unix::process::parent_id();
+    let orphaned = async {
+        while std::os::unix::process::parent_id() == parent {
             tokio::time::sleep(Duration::from_millis(500)).await;
         }
     };
     tokio::select! {
+        _ = orphaned => say("parent process gone: stopping"),
         _ = tokio::signal::ctrl_c() => say("Ctrl-C: stopping"),
         _ = terminate.recv() => say("SIGTERM: stopping"),
-        _ = serve_exited => say("roost-keeper serve exited: stopping"),
+        _ = exited => say("a process exited (see its log above): stopping"),
     }
     plane.stop();
     say("stopped");

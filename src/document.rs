@@ -4,6 +4,7 @@
 
 use crate::api::ManagedRoostSpec;
 use crate::validation::{self, Finding, Findings, ValidationResult};
+use serde::Deserialize;
 use serde_json::Value;
 
 /// Code for a value whose type does not fit the schema (the apiserver would reject it).
@@ -88,6 +89,15 @@ fn describe(message: &str, found: Option<&Value>) -> String {
 
 /// Decodes `spec` (any JSON; missing or null means empty), dropping values of the wrong type.
 pub fn decode_spec(spec: Option<&Value>) -> DecodedSpec {
+    // Fast path: a well-typed spec decodes straight from the borrowed value.
+    if let Some(value) = spec.filter(|v| v.is_object())
+        && let Ok(spec) = ManagedRoostSpec::deserialize(value)
+    {
+        return DecodedSpec {
+            spec,
+            ..DecodedSpec::default()
+        };
+    }
     let mut value = match spec {
         None | Some(Value::Null) => Value::Object(Default::default()),
         Some(v) => v.clone(),

@@ -65,6 +65,10 @@ impl ValidationResult {
             }
         }
         result.valid = result.errors.is_empty();
+        // Results live in the cache: keep no spare capacity.
+        result.errors.shrink_to_fit();
+        result.warnings.shrink_to_fit();
+        result.info.shrink_to_fit();
         result
     }
 

@@ -95,9 +95,15 @@ pub struct ServeArgs {
     /// Open webhook connections at once; more wait to be accepted.
     #[arg(long, default_value_t = 1024, env = "ROOST_KEEPER_MAX_CONNECTIONS")]
     pub max_connections: usize,
-    /// Run the status controller beside the webhooks (not available yet: only false).
-    #[arg(long, default_value_t = false, action = clap::ArgAction::Set, env = "ROOST_KEEPER_CONTROLLER")]
+    /// Run the status controller beside the webhooks (uses KUBECONFIG or the in-cluster config).
+    #[arg(long, default_value_t = true, action = clap::ArgAction::Set, env = "ROOST_KEEPER_CONTROLLER")]
     pub controller: bool,
+    /// Watch ManagedRoosts in this namespace only (default: all namespaces).
+    #[arg(long, env = "ROOST_KEEPER_WATCH_NAMESPACE")]
+    pub watch_namespace: Option<String>,
+    /// Kubeconfig for the controller (default: KUBECONFIG, ~/.kube/config, then in-cluster).
+    #[arg(long, env = "ROOST_KEEPER_KUBECONFIG")]
+    pub kubeconfig: Option<PathBuf>,
 }
 
 impl ServeArgs {
@@ -111,6 +117,12 @@ impl ServeArgs {
             read_timeout: self.read_timeout,
             max_concurrent_reviews: self.max_concurrent_reviews,
             max_connections: self.max_connections,
+            controller: self
+                .controller
+                .then(|| crate::controller::ControllerConfig {
+                    watch_namespace: self.watch_namespace.clone(),
+                    kubeconfig: self.kubeconfig.clone(),
+                }),
             ..ServeConfig::new(self.tls_cert_file.clone(), self.tls_key_file.clone())
         }
     }
@@ -221,11 +233,6 @@ pub fn run(cli: Cli) -> Result<i32> {
     let stdout = std::io::stdout();
     match cli.command {
         Command::Serve(args) => {
-            if args.controller {
-                return Err(Error::Config(
-                    "--controller=true: the status controller is not available in this version; use --controller=false".into(),
-                ));
-            }
             let _telemetry = crate::telemetry::init(cli.log_format)?;
             let runtime = tokio::runtime::Runtime::new().map_err(Error::Runtime)?;
             runtime.block_on(async {

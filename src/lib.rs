@@ -9,6 +9,7 @@ pub mod api;
 pub mod cache;
 pub mod certs;
 pub mod cli;
+pub mod controller;
 pub mod crd;
 pub mod defaults;
 pub mod document;

@@ -32,6 +32,12 @@ pub struct OperationLabel {
     pub operation: &'static str,
 }
 
+/// A lifecycle record type (bounded: the known record types).
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct TypeLabel {
+    pub r#type: &'static str,
+}
+
 fn latency_histogram() -> Histogram {
     // 100µs .. ~1.6s
     Histogram::new(exponential_buckets(0.0001, 2.0, 15))
@@ -49,6 +55,11 @@ pub struct Metrics {
     pub admission_requests: Family<AdmissionLabels, Counter>,
     pub admission_duration: Family<WebhookLabel, Histogram>,
     pub operation_duration: Family<OperationLabel, Histogram>,
+    pub status_updates: Counter,
+    pub status_update_duration: Histogram,
+    pub status_update_errors: Counter,
+    pub lifecycle_events: Counter,
+    pub lifecycle_events_by_type: Family<TypeLabel, Counter>,
 }
 
 impl Metrics {
@@ -64,6 +75,11 @@ impl Metrics {
             admission_requests: Family::default(),
             admission_duration: Family::new_with_constructor(latency_histogram),
             operation_duration: Family::new_with_constructor(latency_histogram),
+            status_updates: Counter::default(),
+            status_update_duration: latency_histogram(),
+            status_update_errors: Counter::default(),
+            lifecycle_events: Counter::default(),
+            lifecycle_events_by_type: Family::default(),
             registry: Registry::default(),
         };
         // prometheus-client appends `_total` to counters.
@@ -111,6 +127,31 @@ impl Metrics {
             "roost_keeper_api_operation_duration_seconds",
             "Time spent per API operation (validate, status_update, lifecycle_track)",
             metrics.operation_duration.clone(),
+        );
+        registry.register(
+            "roost_keeper_api_status_updates",
+            "Status writes",
+            metrics.status_updates.clone(),
+        );
+        registry.register(
+            "roost_keeper_api_status_update_duration_seconds",
+            "Time of one status write",
+            metrics.status_update_duration.clone(),
+        );
+        registry.register(
+            "roost_keeper_api_status_update_errors",
+            "Status writes that failed (conflicts included)",
+            metrics.status_update_errors.clone(),
+        );
+        registry.register(
+            "roost_keeper_api_lifecycle_events",
+            "Lifecycle records made",
+            metrics.lifecycle_events.clone(),
+        );
+        registry.register(
+            "roost_keeper_api_lifecycle_events_by_type",
+            "Lifecycle records made, by type",
+            metrics.lifecycle_events_by_type.clone(),
         );
         Arc::new(Metrics {
             registry,

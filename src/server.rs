@@ -50,6 +50,8 @@ pub struct ServeConfig {
     pub max_concurrent_reviews: usize,
     /// Open connections at once; more wait to be accepted.
     pub max_connections: usize,
+    /// Run the status controller beside the webhooks (needs a kubeconfig or in-cluster config).
+    pub controller: Option<crate::controller::ControllerConfig>,
 }
 
 impl ServeConfig {
@@ -67,6 +69,7 @@ impl ServeConfig {
             read_timeout: Duration::from_secs(10),
             max_concurrent_reviews: 256,
             max_connections: 1024,
+            controller: None,
         }
     }
 }
@@ -77,6 +80,8 @@ struct Health {
     shutting_down: AtomicBool,
     /// Where to dial our own HTTPS listener.
     self_dial: SocketAddr,
+    /// Set once the controller has listed every ManagedRoost; `None` without a controller.
+    controller_synced: Option<Arc<AtomicBool>>,
 }
 
 #[derive(Clone)]
@@ -95,6 +100,7 @@ pub struct Server {
     metrics_listener: TcpListener,
     certs: Arc<CertStore>,
     state: AppState,
+    client: Option<kube::Client>,
 }
 
 async fn bind(addr: SocketAddr) -> Result<TcpListener> {
@@ -120,6 +126,15 @@ impl Server {
         } else {
             webhook_addr
         };
+        let client = match &config.controller {
+            Some(controller) => Some(
+                controller
+                    .client()
+                    .await
+                    .map_err(|e| Error::Config(format!("the controller needs a cluster: {e}")))?,
+            ),
+            None => None,
+        };
         let metrics = Metrics::new();
         let state = AppState {
             admission: Arc::new(Admission::new(
@@ -130,6 +145,7 @@ impl Server {
             health: Arc::new(Health {
                 shutting_down: AtomicBool::new(false),
                 self_dial,
+                controller_synced: client.as_ref().map(|_| Arc::new(AtomicBool::new(false))),
             }),
             reviews: Arc::new(Semaphore::new(config.max_concurrent_reviews.max(1))),
             read_timeout: config.read_timeout,
@@ -140,6 +156,7 @@ impl Server {
             metrics_listener,
             certs,
             state,
+            client,
         })
     }
 
@@ -165,6 +182,7 @@ impl Server {
             metrics_listener,
             certs,
             state,
+            client,
         } = self;
         let reloader = certs.spawn_reloader(config.cert_reload_interval);
         let tls_config = certs.server_config()?;
@@ -185,6 +203,22 @@ impl Server {
         });
 
         let (stop_tx, mut stop_rx) = tokio::sync::watch::channel(false);
+        let controller = match (client, &config.controller, &state.health.controller_synced) {
+            (Some(client), Some(controller_config), Some(synced)) => {
+                let mut stopping = stop_rx.clone();
+                let stop = async move {
+                    let _ = stopping.wait_for(|stop| *stop).await;
+                };
+                Some(tokio::spawn(crate::controller::run(
+                    client,
+                    controller_config.clone(),
+                    Arc::clone(&state.metrics),
+                    Arc::clone(synced),
+                    stop,
+                )))
+            }
+            _ => None,
+        };
         let health = Arc::clone(&state.health);
         let delay = config.shutdown_delay;
         tokio::spawn(async move {
@@ -269,6 +303,9 @@ impl Server {
             tracing::warn!("grace period over; closing the remaining connections");
         }
         reloader.abort();
+        if let Some(controller) = controller {
+            let _ = controller.await;
+        }
         let _ = metrics_stop_tx.send(());
         match metrics_server.await {
             Ok(Ok(())) => {}
@@ -441,6 +478,18 @@ async fn metrics_handler(State(state): State<AppState>) -> Response {
 async fn readyz_handler(State(state): State<AppState>) -> Response {
     if state.health.shutting_down.load(Ordering::SeqCst) {
         return (StatusCode::SERVICE_UNAVAILABLE, "shutting down").into_response();
+    }
+    if state
+        .health
+        .controller_synced
+        .as_ref()
+        .is_some_and(|s| !s.load(Ordering::SeqCst))
+    {
+        return (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "controller has not listed ManagedRoosts yet",
+        )
+            .into_response();
     }
     match tokio::time::timeout(
         Duration::from_secs(2),

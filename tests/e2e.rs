@@ -172,6 +172,14 @@ fn defaults_are_stored_and_reapply_changes_nothing() {
     let ns = namespace("defaults");
     let manifest = manifest_in(&repo().join("examples/web-valid.yaml"), &ns);
     ok(&apply(&manifest, &[]));
+    // The controller's first status write changes resourceVersion; wait for it.
+    env().wait_for(
+        &ns,
+        "web",
+        std::time::Duration::from_secs(20),
+        "status",
+        |o| o["status"]["phase"] == "Pending",
+    );
     let get = |ns: &str| -> serde_json::Value {
         let out = kubectl(&["get", "roost", "web", "-n", ns, "-o", "json"]);
         ok(&out);
@@ -295,4 +303,201 @@ fn samples_get_the_offline_verdict_in_the_cluster() {
         }
     }
     assert!(compared >= 6, "compared {compared} samples");
+}
+
+fn condition<'a>(object: &'a serde_json::Value, kind: &str) -> Option<&'a serde_json::Value> {
+    object["status"]["conditions"]
+        .as_array()?
+        .iter()
+        .find(|c| c["type"] == kind)
+}
+
+fn record_types(object: &serde_json::Value) -> Vec<String> {
+    object["status"]["lifecycle"]["events"]
+        .as_array()
+        .map(|e| {
+            e.iter()
+                .map(|r| r["type"].as_str().unwrap_or_default().to_owned())
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+fn timestamp(value: &serde_json::Value) -> i64 {
+    value
+        .as_str()
+        .unwrap()
+        .parse::<k8s_openapi::jiff::Timestamp>()
+        .unwrap()
+        .as_millisecond()
+}
+
+#[test]
+fn controller_sets_pending_validated_created_and_an_event() {
+    let ns = namespace("status");
+    ok(&apply(
+        &manifest_in(&repo().join("examples/warnings.yaml"), &ns),
+        &[],
+    ));
+    let object = env().wait_for(
+        &ns,
+        "dashboards",
+        std::time::Duration::from_secs(20),
+        "status",
+        |o| o["status"]["phase"] == "Pending" && condition(o, "Validated").is_some(),
+    );
+    let validated = condition(&object, "Validated").unwrap();
+    assert_eq!(validated["status"], "True");
+    assert_eq!(validated["reason"], "ValidationPassedWithWarnings");
+    assert!(
+        validated["message"]
+            .as_str()
+            .unwrap()
+            .contains("CHART_VERSION_UNPINNED")
+    );
+    assert_eq!(condition(&object, "Ready").unwrap()["status"], "False");
+    assert_eq!(
+        object["status"]["observedGeneration"],
+        object["metadata"]["generation"]
+    );
+    assert_eq!(record_types(&object), ["Created"]);
+    assert_eq!(
+        object["status"]["lifecycle"]["createdAt"],
+        object["metadata"]["creationTimestamp"]
+    );
+    let out = kubectl(&["get", "roost", "-n", &ns, "dashboards"]);
+    assert!(
+        text(&out.stdout).contains("Pending"),
+        "{}",
+        text(&out.stdout)
+    );
+    let mut described = String::new();
+    for _ in 0..50 {
+        described = text(&kubectl(&["describe", "roost", "dashboards", "-n", &ns]).stdout);
+        if described.contains("ValidationWarnings") && described.contains("Created") {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+    assert!(described.contains("ValidationWarnings"), "{described}");
+    assert!(
+        described.contains("PhaseChanged") || described.contains("Created"),
+        "{described}"
+    );
+    let events = described.split("Events:").nth(1).unwrap_or_default();
+    assert!(
+        !events.contains("example-only-password"),
+        "no secret in events: {events}"
+    );
+}
+
+#[test]
+fn a_phase_written_by_another_component_is_recorded() {
+    let ns = namespace("phase");
+    ok(&apply(
+        &manifest_in(&repo().join("examples/web-valid.yaml"), &ns),
+        &[],
+    ));
+    env().wait_for(
+        &ns,
+        "web",
+        std::time::Duration::from_secs(20),
+        "Pending",
+        |o| o["status"]["phase"] == "Pending",
+    );
+    std::thread::sleep(std::time::Duration::from_millis(1100));
+    ok(&kubectl(&[
+        "patch",
+        "roost",
+        "web",
+        "-n",
+        &ns,
+        "--subresource=status",
+        "--type=merge",
+        "-p",
+        r#"{"status":{"phase":"Ready","health":"healthy"}}"#,
+    ]));
+    let object = env().wait_for(
+        &ns,
+        "web",
+        std::time::Duration::from_secs(20),
+        "Ready record",
+        |o| record_types(o).contains(&"Ready".to_owned()),
+    );
+    assert_eq!(
+        object["status"]["phase"], "Ready",
+        "our writes never fight the other actor's phase"
+    );
+    assert_eq!(condition(&object, "Ready").unwrap()["status"], "True");
+    assert!(record_types(&object).contains(&"Healthy".to_owned()));
+    let pending = object["status"]["lifecycle"]["phaseDurations"]["Pending"]
+        .as_str()
+        .unwrap();
+    let nanos = roost_keeper::api::duration::parse_go_duration(pending)
+        .unwrap()
+        .as_nanos();
+    assert!(
+        nanos >= 1_000_000_000,
+        "Pending lasted at least 1s: {pending}"
+    );
+    assert_eq!(
+        object["status"]["health"], "healthy",
+        "the health checker's field is kept"
+    );
+}
+
+#[test]
+fn a_timeout_trigger_fires_on_time() {
+    let ns = namespace("teardown");
+    let manifest =
+        manifest_in(&repo().join("examples/web-valid.yaml"), &ns).replace("\"24h\"", "\"4s\"");
+    ok(&apply(&manifest, &[]));
+    let object = env().wait_for(
+        &ns,
+        "web",
+        std::time::Duration::from_secs(20),
+        "teardown",
+        |o| o["status"]["phase"] == "TearingDown",
+    );
+    let created = timestamp(&object["metadata"]["creationTimestamp"]);
+    let teardown = &object["status"]["teardown"];
+    assert_eq!(teardown["triggered"], true);
+    assert!(
+        teardown["triggerReason"]
+            .as_str()
+            .unwrap()
+            .contains("timeout 4s")
+    );
+    assert_eq!(timestamp(&teardown["triggerTime"]), created + 4000);
+    let recorded = object["status"]["lifecycle"]["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["type"] == "TeardownTriggered")
+        .unwrap();
+    let late = timestamp(&recorded["timestamp"]) - (created + 4000);
+    assert!((0..1000).contains(&late), "fired {late} ms after its time");
+}
+
+#[test]
+fn steady_state_writes_nothing() {
+    let ns = namespace("steady");
+    ok(&apply(
+        &manifest_in(&repo().join("examples/web-valid.yaml"), &ns),
+        &[],
+    ));
+    env().wait_for(
+        &ns,
+        "web",
+        std::time::Duration::from_secs(20),
+        "Pending",
+        |o| o["status"]["phase"] == "Pending",
+    );
+    let before = env().get(&ns, "web");
+    std::thread::sleep(std::time::Duration::from_secs(30));
+    let after = env().get(&ns, "web");
+    assert_eq!(
+        before["metadata"]["resourceVersion"], after["metadata"]["resourceVersion"],
+        "the object was not rewritten"
+    );
 }

@@ -55,6 +55,7 @@ fn spawn_serve() -> Serve {
         .env("ROOST_KEEPER_TLS_CERT_FILE", dir.path().join("tls.crt"))
         .env("ROOST_KEEPER_TLS_KEY_FILE", dir.path().join("tls.key"))
         .env("ROOST_KEEPER_SHUTDOWN_DELAY", "200ms")
+        .env("ROOST_KEEPER_CONTROLLER", "false")
         .env("RUST_LOG", "debug")
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())

@@ -136,11 +136,68 @@ pub fn parse_go_duration(input: &str) -> Result<GoDuration, DurationError> {
     }
 }
 
+/// Formats nanoseconds as Go's `Duration.String()` does: `1h2m3.5s`, `150ms`, `0s`.
+pub fn format_go_duration(nanos: i64) -> String {
+    if nanos == 0 {
+        return "0s".to_owned();
+    }
+    let sign = if nanos < 0 { "-" } else { "" };
+    let n = nanos.unsigned_abs();
+    if n < 1_000_000_000 {
+        let (value, unit) = match n {
+            0..1_000 => return format!("{sign}{n}ns"),
+            1_000..1_000_000 => (n as f64 / 1e3, "µs"),
+            _ => (n as f64 / 1e6, "ms"),
+        };
+        return format!("{sign}{}{unit}", trim_float(value));
+    }
+    let hours = n / 3_600_000_000_000;
+    let minutes = (n / 60_000_000_000) % 60;
+    let seconds = (n % 60_000_000_000) as f64 / 1e9;
+    let mut out = sign.to_owned();
+    if hours > 0 {
+        out.push_str(&format!("{hours}h"));
+    }
+    if hours > 0 || minutes > 0 {
+        out.push_str(&format!("{minutes}m"));
+    }
+    out.push_str(&format!("{}s", trim_float(seconds)));
+    out
+}
+
+fn trim_float(value: f64) -> String {
+    let text = format!("{value:.9}");
+    text.trim_end_matches('0').trim_end_matches('.').to_owned()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     const S: i64 = 1_000_000_000;
+
+    #[test]
+    fn formats_like_go() {
+        let cases: &[(i64, &str)] = &[
+            (0, "0s"),
+            (1, "1ns"),
+            (1_100, "1.1µs"),
+            (2_200_000, "2.2ms"),
+            (3 * S + 300_000_000, "3.3s"),
+            (4 * 60 * S + 5 * S, "4m5s"),
+            (3600 * S, "1h0m0s"),
+            (5 * 3600 * S + 6 * 60 * S + 7 * S + 1_000_000, "5h6m7.001s"),
+            (-90 * S, "-1m30s"),
+        ];
+        for (nanos, want) in cases {
+            assert_eq!(format_go_duration(*nanos), *want);
+            assert_eq!(
+                parse_go_duration(want).unwrap().as_nanos(),
+                *nanos,
+                "{want} round-trips"
+            );
+        }
+    }
 
     #[test]
     fn accepts_what_go_accepts() {

@@ -142,6 +142,18 @@ pub struct LifecycleStatus {
     /// Time spent per phase (Go durations).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub phase_durations: Option<BTreeMap<String, String>>,
+    /// The phase roost-keeper last saw, to notice a phase another component writes.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub current_phase: Option<String>,
+    /// When `currentPhase` began.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub phase_since: Option<Time>,
+    /// The health roost-keeper last saw, to notice a health checker's change.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub observed_health: Option<String>,
+    /// The chart version roost-keeper last saw, to notice an upgrade.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub observed_chart_version: Option<String>,
 }
 
 /// One lifecycle record.

@@ -41,6 +41,11 @@ impl Env {
         validate_failure_policy: FailurePolicy,
         mutate_failure_policy: FailurePolicy,
     ) -> Env {
+        // Server and controller logs go to the test output (shown for failing tests).
+        let _ = tracing_subscriber::fmt()
+            .with_test_writer()
+            .with_env_filter("info")
+            .try_init();
         let plane = ControlPlane::start().expect("control plane starts");
         ok(&plane
             .kubectl()
@@ -73,6 +78,10 @@ impl Env {
             .build()
             .unwrap();
         let config = ServeConfig {
+            controller: Some(roost_keeper::controller::ControllerConfig {
+                watch_namespace: None,
+                kubeconfig: Some(plane.kubeconfig.clone()),
+            }),
             webhook_addr: "127.0.0.1:0".parse().unwrap(),
             metrics_addr: "127.0.0.1:0".parse().unwrap(),
             shutdown_delay: Duration::ZERO,
@@ -159,6 +168,36 @@ impl Env {
         }
         if let Some(task) = self.server.lock().unwrap().take() {
             self.runtime.block_on(task).unwrap().unwrap();
+        }
+    }
+
+    /// The object as JSON.
+    pub fn get(&self, ns: &str, name: &str) -> serde_json::Value {
+        let out = self.kubectl(&["get", "roost", name, "-n", ns, "-o", "json"]);
+        ok(&out);
+        serde_json::from_slice(&out.stdout).unwrap()
+    }
+
+    /// Polls `get` until `check` holds (or panics after `within`).
+    pub fn wait_for(
+        &self,
+        ns: &str,
+        name: &str,
+        within: Duration,
+        what: &str,
+        check: impl Fn(&serde_json::Value) -> bool,
+    ) -> serde_json::Value {
+        let deadline = Instant::now() + within;
+        loop {
+            let object = self.get(ns, name);
+            if check(&object) {
+                return object;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{what} never happened; last object: {object}"
+            );
+            std::thread::sleep(Duration::from_millis(100));
         }
     }
 

@@ -157,6 +157,8 @@ async fn main_async() -> Result<(), String> {
         .arg(certs.join("tls.crt"))
         .arg("--tls-key-file")
         .arg(certs.join("tls.key"))
+        .arg("--kubeconfig")
+        .arg(&plane.kubeconfig)
         .spawn()
         .map_err(|e| format!("start roost-keeper serve: {e}"))?;
     plane.adopt(serve)?;

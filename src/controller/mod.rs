@@ -1,0 +1,395 @@
+//! The status controller: watches ManagedRoosts and keeps their status true
+//! (conditions, phase, lifecycle history, teardown) with server-side apply
+//! on the status subresource, and tells `kubectl describe` through Events.
+
+pub mod lifecycle;
+pub mod status;
+pub mod teardown;
+
+use crate::api::{API_VERSION, KIND, ManagedRoost, ManagedRoostStatus};
+use crate::metrics::{CacheLabel, Metrics, OperationLabel, TypeLabel};
+use crate::validation::{self, ValidationResult};
+use futures::StreamExt;
+use k8s_openapi::jiff::Timestamp;
+use kube::api::{Patch, PatchParams};
+use kube::runtime::controller::Action;
+use kube::runtime::events::{Event, EventType, Recorder, Reporter};
+use kube::runtime::{Controller, WatchStreamExt, reflector, watcher};
+use kube::{Api, Client, Resource, ResourceExt};
+use status::{Note, Plan};
+use std::future::Future;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+use tracing::Instrument;
+
+/// Field manager of every status write.
+pub const FIELD_MANAGER: &str = "roost-keeper";
+/// How long the last status written is remembered per object.
+pub const STATUS_CACHE_TTL: Duration = Duration::from_secs(30);
+
+/// Errors of one reconcile; the controller retries with backoff.
+#[derive(Debug, thiserror::Error)]
+pub enum ReconcileError {
+    #[error("status write failed: {0}")]
+    StatusWrite(#[source] kube::Error),
+    #[error("object has no name or uid")]
+    Unidentified,
+}
+
+/// What `serve` needs to run the controller.
+#[derive(Clone, Debug, Default)]
+pub struct ControllerConfig {
+    /// Watch one namespace instead of all.
+    pub watch_namespace: Option<String>,
+    /// Kubeconfig file; `None` uses `KUBECONFIG`, `~/.kube/config` or the in-cluster config.
+    pub kubeconfig: Option<std::path::PathBuf>,
+}
+
+impl ControllerConfig {
+    /// A client for the configured cluster.
+    pub async fn client(&self) -> Result<Client, String> {
+        let config = match &self.kubeconfig {
+            Some(path) => {
+                let kubeconfig = kube::config::Kubeconfig::read_from(path)
+                    .map_err(|e| format!("{}: {e}", path.display()))?;
+                kube::Config::from_custom_kubeconfig(kubeconfig, &Default::default())
+                    .await
+                    .map_err(|e| e.to_string())?
+            }
+            None => kube::Config::infer().await.map_err(|e| e.to_string())?,
+        };
+        Client::try_from(config).map_err(|e| e.to_string())
+    }
+}
+
+/// Shared by every reconcile.
+pub struct Context {
+    client: Client,
+    recorder: Recorder,
+    metrics: Arc<Metrics>,
+    /// uid -> hash of the status last written, so a lagging watch never causes a second write.
+    written: moka::sync::Cache<String, u64>,
+}
+
+/// The seed's manager API for other Rust components: validate, write status, record lifecycle.
+pub struct Manager {
+    context: Arc<Context>,
+}
+
+impl Manager {
+    pub fn new(client: Client, metrics: Arc<Metrics>) -> Self {
+        Manager {
+            context: Arc::new(Context::new(client, metrics)),
+        }
+    }
+
+    /// The verdict on a spec (pure; no I/O).
+    pub fn validate_resource(&self, roost: &ManagedRoost) -> ValidationResult {
+        validation::validate(&roost.spec)
+    }
+
+    /// Brings the object's status up to date now (one reconcile).
+    pub async fn update_status(&self, roost: Arc<ManagedRoost>) -> Result<Action, ReconcileError> {
+        reconcile(roost, Arc::clone(&self.context)).await
+    }
+
+    /// Adds a lifecycle record to the object's status (server-side apply).
+    pub async fn track_lifecycle(
+        &self,
+        roost: &ManagedRoost,
+        kind: &str,
+        message: &str,
+    ) -> Result<(), ReconcileError> {
+        let span = tracing::info_span!("api.lifecycle_track", kind);
+        let started = Instant::now();
+        let mut status = roost.status.clone().unwrap_or_default();
+        let lifecycle = status.lifecycle.get_or_insert_with(Default::default);
+        lifecycle::track_lifecycle(
+            lifecycle,
+            kind,
+            message,
+            Default::default(),
+            Timestamp::now(),
+        );
+        let owned = ManagedRoostStatus {
+            health: None,
+            health_checks: None,
+            helm_release: None,
+            observability: None,
+            last_reconcile_time: None,
+            ..status
+        };
+        let result = self
+            .context
+            .write_status(roost, &owned)
+            .instrument(span)
+            .await;
+        self.context.record_lifecycle(&[kind.to_owned()]);
+        self.context
+            .metrics
+            .operation_duration
+            .get_or_create(&OperationLabel {
+                operation: "lifecycle_track",
+            })
+            .observe(started.elapsed().as_secs_f64());
+        result
+    }
+}
+
+impl Context {
+    fn new(client: Client, metrics: Arc<Metrics>) -> Self {
+        let reporter = Reporter {
+            controller: "roost-keeper".into(),
+            instance: std::env::var("POD_NAME").ok(),
+        };
+        Context {
+            recorder: Recorder::new(client.clone(), reporter),
+            client,
+            metrics,
+            written: moka::sync::Cache::builder()
+                .max_capacity(100_000)
+                .time_to_live(STATUS_CACHE_TTL)
+                .build(),
+        }
+    }
+
+    async fn write_status(
+        &self,
+        roost: &ManagedRoost,
+        status: &ManagedRoostStatus,
+    ) -> Result<(), ReconcileError> {
+        let (Some(name), Some(namespace)) = (
+            roost.meta().name.as_deref(),
+            roost.meta().namespace.as_deref(),
+        ) else {
+            return Err(ReconcileError::Unidentified);
+        };
+        let api: Api<ManagedRoost> = Api::namespaced(self.client.clone(), namespace);
+        let patch = serde_json::json!({"apiVersion": API_VERSION, "kind": KIND, "status": status});
+        let span = tracing::info_span!("api.status_update", namespace, name);
+        let started = Instant::now();
+        // Not forced: a field another component owns with another value is a conflict, retried later.
+        let result = api
+            .patch_status(
+                name,
+                &PatchParams::apply(FIELD_MANAGER),
+                &Patch::Apply(&patch),
+            )
+            .instrument(span)
+            .await;
+        let elapsed = started.elapsed().as_secs_f64();
+        self.metrics.status_update_duration.observe(elapsed);
+        self.metrics
+            .operation_duration
+            .get_or_create(&OperationLabel {
+                operation: "status_update",
+            })
+            .observe(elapsed);
+        match result {
+            Ok(_) => {
+                self.metrics.status_updates.inc();
+                Ok(())
+            }
+            Err(err) => {
+                self.metrics.status_update_errors.inc();
+                Err(ReconcileError::StatusWrite(err))
+            }
+        }
+    }
+
+    fn record_lifecycle(&self, kinds: &[String]) {
+        for kind in kinds {
+            self.metrics.lifecycle_events.inc();
+            let kind = known_kind(kind);
+            self.metrics
+                .lifecycle_events_by_type
+                .get_or_create(&TypeLabel { r#type: kind })
+                .inc();
+        }
+    }
+
+    async fn publish(&self, roost: &ManagedRoost, notes: &[Note]) {
+        let reference = roost.object_ref(&());
+        for note in notes {
+            let event = Event {
+                type_: if note.warning {
+                    EventType::Warning
+                } else {
+                    EventType::Normal
+                },
+                reason: note.reason.to_owned(),
+                note: Some(note.message.clone()),
+                action: "Reconcile".to_owned(),
+                secondary: None,
+            };
+            if let Err(err) = self.recorder.publish(&event, &reference).await {
+                tracing::warn!(error = %err, reason = note.reason, "cannot publish event");
+            }
+        }
+    }
+}
+
+/// Lifecycle types as bounded label values.
+fn known_kind(kind: &str) -> &'static str {
+    use lifecycle::kind::*;
+    [
+        CREATED,
+        INSTALLING,
+        READY,
+        UPGRADING,
+        HEALTHY,
+        UNHEALTHY,
+        FAILED,
+        TEARDOWN_TRIGGERED,
+        "Deleted",
+    ]
+    .into_iter()
+    .find(|k| *k == kind)
+    .unwrap_or("Other")
+}
+
+/// Types of lifecycle records `plan` added (count differences).
+fn new_records(before: Option<&ManagedRoostStatus>, after: &ManagedRoostStatus) -> Vec<String> {
+    let counts = |s: Option<&ManagedRoostStatus>| {
+        s.and_then(|s| s.lifecycle.as_ref())
+            .and_then(|l| l.event_counts.clone())
+            .unwrap_or_default()
+    };
+    let (old, new) = (counts(before), counts(Some(after)));
+    new.iter()
+        .flat_map(|(kind, n)| {
+            std::iter::repeat_n(
+                kind.clone(),
+                usize::try_from(n - old.get(kind).copied().unwrap_or(0)).unwrap_or(0),
+            )
+        })
+        .collect()
+}
+
+fn status_hash(status: &ManagedRoostStatus) -> u64 {
+    let mut without_time = status.clone();
+    without_time.last_update_time = None;
+    xxhash_rust::xxh3::xxh3_64(&serde_json::to_vec(&without_time).unwrap_or_default())
+}
+
+/// Whether this object asked for debug logs of its handling.
+fn wants_debug(roost: &ManagedRoost) -> bool {
+    roost
+        .spec
+        .observability
+        .as_ref()
+        .and_then(|o| o.logging.as_ref())
+        .and_then(|l| l.level.as_deref())
+        == Some("debug")
+}
+
+async fn reconcile(roost: Arc<ManagedRoost>, ctx: Arc<Context>) -> Result<Action, ReconcileError> {
+    let uid = roost.uid().ok_or(ReconcileError::Unidentified)?;
+    let now = Timestamp::now();
+    let started = Instant::now();
+    let result = validation::validate(&roost.spec);
+    let Plan {
+        status,
+        notes,
+        next_check,
+    } = status::plan(&roost, &result, now);
+    let debug = wants_debug(&roost);
+    if let Some(status) = status {
+        let hash = status_hash(&status);
+        let label = CacheLabel { cache: "status" };
+        if ctx.written.get(&uid) == Some(hash) {
+            // We wrote exactly this already; the watch has not caught up.
+            ctx.metrics.cache_hits.get_or_create(&label).inc();
+        } else {
+            ctx.metrics.cache_misses.get_or_create(&label).inc();
+            ctx.write_status(&roost, &status).await?;
+            ctx.written.insert(uid.clone(), hash);
+            ctx.metrics
+                .cache_size
+                .get_or_create(&label)
+                .set(i64::try_from(ctx.written.entry_count()).unwrap_or(i64::MAX));
+            ctx.record_lifecycle(&new_records(roost.status.as_ref(), &status));
+            ctx.publish(&roost, &notes).await;
+            if debug {
+                tracing::info!(roost_debug = true, name = %roost.name_any(), phase = ?status.phase, errors = result.errors.len(), warnings = result.warnings.len(), notes = ?notes, elapsed_ms = started.elapsed().as_secs_f64() * 1e3, "status written");
+            }
+        }
+    } else if debug {
+        tracing::info!(roost_debug = true, name = %roost.name_any(), elapsed_ms = started.elapsed().as_secs_f64() * 1e3, "status unchanged");
+    }
+    Ok(match next_check {
+        Some(at) => {
+            let wait = (at.as_nanosecond() - Timestamp::now().as_nanosecond()).max(0);
+            Action::requeue(
+                Duration::from_nanos(u64::try_from(wait).unwrap_or(0)) + Duration::from_millis(5),
+            )
+        }
+        None => Action::await_change(),
+    })
+}
+
+fn error_policy(roost: Arc<ManagedRoost>, error: &ReconcileError, _ctx: Arc<Context>) -> Action {
+    tracing::warn!(name = %roost.name_any(), namespace = roost.namespace().unwrap_or_default(), %error, "reconcile failed; retrying");
+    Action::requeue(Duration::from_secs(2))
+}
+
+/// Records a deletion: an Event, metrics, caches cleared. No finalizer, so a
+/// stopped controller never blocks deletion.
+async fn on_deleted(ctx: &Context, roost: &ManagedRoost) {
+    if let Some(uid) = roost.uid() {
+        ctx.written.invalidate(&uid);
+    }
+    ctx.record_lifecycle(&["Deleted".to_owned()]);
+    ctx.publish(
+        roost,
+        &[Note {
+            warning: false,
+            reason: "Deleted",
+            message: "ManagedRoost deleted".into(),
+        }],
+    )
+    .await;
+}
+
+/// Runs the controller until `shutdown`; `synced` turns true after the first full list.
+pub async fn run(
+    client: Client,
+    config: ControllerConfig,
+    metrics: Arc<Metrics>,
+    synced: Arc<AtomicBool>,
+    shutdown: impl Future<Output = ()> + Send + Sync + 'static,
+) {
+    let api: Api<ManagedRoost> = match &config.watch_namespace {
+        Some(ns) => Api::namespaced(client.clone(), ns),
+        None => Api::all(client.clone()),
+    };
+    let ctx = Arc::new(Context::new(client, metrics));
+    let (reader, writer) = reflector::store::<ManagedRoost>();
+    let deletions = Arc::clone(&ctx);
+    let stream = watcher(api, watcher::Config::default())
+        .default_backoff()
+        .reflect(writer)
+        .then(move |event| {
+            let ctx = Arc::clone(&deletions);
+            async move {
+                if let Ok(watcher::Event::Delete(roost)) = &event {
+                    on_deleted(&ctx, roost).await;
+                }
+                event
+            }
+        })
+        .applied_objects();
+    let ready_reader = reader.clone();
+    tokio::spawn(async move {
+        if ready_reader.wait_until_ready().await.is_ok() {
+            synced.store(true, Ordering::SeqCst);
+            tracing::info!("controller: first list complete");
+        }
+    });
+    Controller::for_stream(stream, reader)
+        .graceful_shutdown_on(shutdown)
+        .run(reconcile, error_policy, ctx)
+        .for_each(|_| std::future::ready(()))
+        .await;
+}

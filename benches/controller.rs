@@ -1,0 +1,2 @@
+//! Controller convergence at scale on the local control plane (see BENCHMARKS.md).
+fn main() {}

@@ -118,7 +118,13 @@ impl Admission {
         match webhook {
             Webhook::Mutate => self.mutate(&request, object, summary),
             Webhook::Validate => {
+                let started = Instant::now();
                 let result = self.validate(object.get("spec"), old.and_then(|o| o.get("spec")));
+                if wants_debug(object) {
+                    // The object asked for debug logs of its handling (spec.observability.logging.level).
+                    let findings: Vec<String> = result.all().map(|f| f.as_warning_line()).collect();
+                    tracing::info!(roost_debug = true, uid = %request.uid, valid = result.valid, ?findings, elapsed_us = started.elapsed().as_micros() as u64, "validation details");
+                }
                 summary.errors = result.errors.len();
                 summary.warnings = result.warnings.len();
                 summary.allowed = result.valid;
@@ -204,6 +210,14 @@ impl Admission {
             .observe(elapsed);
         result
     }
+}
+
+/// Whether the object asked for debug logs of its handling.
+fn wants_debug(object: &Value) -> bool {
+    object
+        .pointer("/spec/observability/logging/level")
+        .and_then(Value::as_str)
+        == Some("debug")
 }
 
 fn object_name(request: &AdmissionRequest) -> String {

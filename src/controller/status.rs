@@ -393,3 +393,245 @@ pub fn plan(roost: &ManagedRoost, result: &ValidationResult, now: Timestamp) -> 
         next_check: if triggered { None } else { evaluation.next },
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::api::ManagedRoostSpec;
+    use crate::controller::lifecycle::event_count;
+    use crate::validation::validate;
+    use serde_json::{Value, json};
+
+    fn at(second: i64) -> Timestamp {
+        Timestamp::from_second(1_800_000_000 + second).unwrap()
+    }
+
+    fn valid_spec() -> Value {
+        json!({"chart": {"name": "web", "version": "1.2.3", "repository": {"url": "https://x.io", "type": "http"}},
+               "healthChecks": [{"name": "h", "type": "tcp", "tcp": {"host": "h", "port": 80}}],
+               "teardownPolicy": {"triggers": [{"type": "timeout", "timeout": "1h"}]}})
+    }
+
+    fn roost(spec: Value) -> ManagedRoost {
+        let spec: ManagedRoostSpec = serde_json::from_value(spec).unwrap();
+        let mut roost = ManagedRoost::new("web", spec);
+        roost.metadata.namespace = Some("ns".into());
+        roost.metadata.uid = Some("uid-1".into());
+        roost.metadata.generation = Some(1);
+        roost.metadata.creation_timestamp = Some(Time(at(0)));
+        roost
+    }
+
+    /// Runs the planner and stores its status as the apiserver would (our fields replaced).
+    fn step(roost: &mut ManagedRoost, now: Timestamp) -> Plan {
+        let result = validate(&roost.spec);
+        let plan = plan(roost, &result, now);
+        if let Some(ours) = &plan.status {
+            let current = roost.status.take().unwrap_or_default();
+            roost.status = Some(ManagedRoostStatus {
+                health: current.health,
+                health_checks: current.health_checks,
+                helm_release: current.helm_release,
+                observability: current.observability,
+                last_reconcile_time: current.last_reconcile_time,
+                ..ours.clone()
+            });
+        }
+        plan
+    }
+
+    fn status(roost: &ManagedRoost) -> &ManagedRoostStatus {
+        roost.status.as_ref().unwrap()
+    }
+
+    fn condition<'a>(roost: &'a ManagedRoost, kind: &str) -> &'a Condition {
+        status(roost)
+            .conditions
+            .iter()
+            .flatten()
+            .find(|c| c.type_ == kind)
+            .unwrap()
+    }
+
+    fn records(roost: &ManagedRoost) -> Vec<String> {
+        status(roost)
+            .lifecycle
+            .iter()
+            .flat_map(|l| l.events.iter().flatten())
+            .map(|e| e.type_.clone())
+            .collect()
+    }
+
+    fn reasons(plan: &Plan) -> Vec<&str> {
+        plan.notes.iter().map(|n| n.reason).collect()
+    }
+
+    #[test]
+    fn a_new_object_goes_pending_with_a_created_record_and_then_stays_still() {
+        let mut roost = roost(valid_spec());
+        let first = step(&mut roost, at(2));
+        assert_eq!(status(&roost).phase, Some(Phase::Pending));
+        assert_eq!(records(&roost), ["Created"]);
+        assert_eq!(reasons(&first), ["Created"]);
+        let lifecycle = status(&roost).lifecycle.as_ref().unwrap();
+        assert_eq!(
+            lifecycle.created_at,
+            Some(Time(at(0))),
+            "createdAt is the creationTimestamp"
+        );
+        let validated = condition(&roost, "Validated");
+        assert_eq!(
+            (validated.status.as_str(), validated.reason.as_str()),
+            ("True", "ValidationPassed")
+        );
+        assert_eq!(validated.observed_generation, Some(1));
+        assert_eq!(condition(&roost, "Ready").status, "False");
+        assert_eq!(status(&roost).observed_generation, Some(1));
+        assert_eq!(first.next_check, Some(at(3600)), "requeue at the timeout");
+        let again = step(&mut roost, at(50));
+        assert!(again.status.is_none(), "steady state writes nothing");
+        assert!(again.notes.is_empty());
+    }
+
+    #[test]
+    fn validation_errors_fail_the_object_and_a_fix_brings_it_back() {
+        let mut spec = valid_spec();
+        spec["chart"]["version"] = json!("latest");
+        let mut roost = roost(spec);
+        let plan = step(&mut roost, at(1));
+        assert_eq!(status(&roost).phase, Some(Phase::Failed));
+        assert!(records(&roost).contains(&"Failed".to_owned()));
+        assert!(plan.notes.iter().any(|n| n.reason == "ValidationFailed"
+            && n.warning
+            && n.message.contains("CHART_VERSION_INVALID")));
+        let validated = condition(&roost, "Validated").clone();
+        assert_eq!(
+            (validated.status.as_str(), validated.reason.as_str()),
+            ("False", "ValidationFailed")
+        );
+        assert!(validated.message.contains("CHART_VERSION_INVALID"));
+        roost.spec.chart.as_mut().unwrap().version = Some("1.2.4".into());
+        roost.metadata.generation = Some(2);
+        step(&mut roost, at(5));
+        assert_eq!(status(&roost).phase, Some(Phase::Pending));
+        let fixed = condition(&roost, "Validated");
+        assert_eq!(fixed.status, "True");
+        assert_eq!(
+            fixed.last_transition_time,
+            Time(at(5)),
+            "the flip moves lastTransitionTime"
+        );
+        assert_eq!(fixed.observed_generation, Some(2));
+        assert!(
+            records(&roost).contains(&"Upgrading".to_owned()),
+            "a new chart version is an upgrade"
+        );
+    }
+
+    #[test]
+    fn last_transition_time_only_moves_on_a_flip() {
+        let mut roost = roost(valid_spec());
+        step(&mut roost, at(1));
+        roost.spec.chart.as_mut().unwrap().version = Some("^1.2".into());
+        step(&mut roost, at(9));
+        let validated = condition(&roost, "Validated");
+        assert_eq!(validated.reason, "ValidationPassedWithWarnings");
+        assert_eq!(
+            validated.last_transition_time,
+            Time(at(1)),
+            "still True: no transition"
+        );
+    }
+
+    #[test]
+    fn phases_written_by_others_are_recorded_with_time_spent() {
+        let mut roost = roost(valid_spec());
+        step(&mut roost, at(1));
+        for (phase, record, second) in [
+            (Phase::Deploying, "Installing", 30),
+            (Phase::Ready, "Ready", 90),
+            (Phase::Failed, "Failed", 100),
+            (Phase::TearingDown, "TeardownTriggered", 160),
+        ] {
+            roost.status.as_mut().unwrap().phase = Some(phase);
+            let plan = step(&mut roost, at(second));
+            assert_eq!(
+                status(&roost).phase,
+                Some(phase),
+                "the other actor's phase is kept"
+            );
+            assert_eq!(records(&roost).last().map(String::as_str), Some(record));
+            assert!(reasons(&plan).contains(&"PhaseChanged"));
+        }
+        let durations = status(&roost)
+            .lifecycle
+            .as_ref()
+            .unwrap()
+            .phase_durations
+            .clone()
+            .unwrap();
+        assert_eq!(durations["Pending"], "30s", "from creation to Deploying");
+        assert_eq!(durations["Deploying"], "1m0s");
+        assert_eq!(durations["Ready"], "10s");
+        assert_eq!(durations["Failed"], "1m0s");
+        assert_eq!(condition(&roost, "Ready").status, "False");
+    }
+
+    #[test]
+    fn health_changes_are_recorded() {
+        let mut roost = roost(valid_spec());
+        step(&mut roost, at(1));
+        for (health, record) in [
+            ("healthy", "Healthy"),
+            ("unhealthy", "Unhealthy"),
+            ("healthy", "Healthy"),
+        ] {
+            roost.status.as_mut().unwrap().health = Some(health.into());
+            step(&mut roost, at(10));
+            assert_eq!(records(&roost).last().map(String::as_str), Some(record));
+        }
+        assert_eq!(
+            event_count(status(&roost).lifecycle.as_ref().unwrap(), "Healthy"),
+            2
+        );
+        assert!(
+            step(&mut roost, at(20)).status.is_none(),
+            "no change, no record"
+        );
+    }
+
+    #[test]
+    fn a_fired_trigger_tears_down_and_manual_approval_gates_the_phase() {
+        let mut spec = valid_spec();
+        spec["teardownPolicy"] = json!({"triggers": [{"type": "timeout", "timeout": "10s"}], "requireManualApproval": true});
+        let mut roost = roost(spec);
+        step(&mut roost, at(1));
+        let plan = step(&mut roost, at(10));
+        let teardown = status(&roost).teardown.clone().unwrap();
+        assert_eq!(teardown.triggered, Some(true));
+        assert_eq!(teardown.trigger_time, Some(Time(at(10))));
+        assert!(teardown.trigger_reason.unwrap().contains("timeout 10s"));
+        assert!(
+            plan.notes
+                .iter()
+                .any(|n| n.reason == "TeardownTriggered" && n.warning)
+        );
+        assert_eq!(
+            status(&roost).phase,
+            Some(Phase::Pending),
+            "waits for approval"
+        );
+        assert!(step(&mut roost, at(11)).status.is_none(), "recorded once");
+        roost.metadata.annotations =
+            Some([(APPROVAL_ANNOTATION.to_owned(), "true".to_owned())].into());
+        step(&mut roost, at(12));
+        assert_eq!(status(&roost).phase, Some(Phase::TearingDown));
+        assert_eq!(
+            event_count(
+                status(&roost).lifecycle.as_ref().unwrap(),
+                "TeardownTriggered"
+            ),
+            1
+        );
+    }
+}

@@ -161,6 +161,23 @@ impl Env {
         panic!("webhooks never judged a request; last answer: {last}");
     }
 
+    /// Starts another roost-keeper server with its controller (fresh caches), as a restart would.
+    pub fn spawn_second_server(&self) -> tokio::task::JoinHandle<roost_keeper::Result<()>> {
+        let kubeconfig = self.plane.lock().unwrap().kubeconfig.clone();
+        let certs = self._certs.path();
+        let config = ServeConfig {
+            controller: Some(roost_keeper::controller::ControllerConfig {
+                watch_namespace: None,
+                kubeconfig: Some(kubeconfig),
+            }),
+            webhook_addr: "127.0.0.1:0".parse().unwrap(),
+            metrics_addr: "127.0.0.1:0".parse().unwrap(),
+            ..ServeConfig::new(certs.join("tls.crt"), certs.join("tls.key"))
+        };
+        let server = self.runtime.block_on(Server::bind(config)).unwrap();
+        self.runtime.spawn(server.run(std::future::pending()))
+    }
+
     /// Stops the webhook server and waits until it is gone.
     pub fn stop_server(&self) {
         if let Some(stop) = self.stop.lock().unwrap().take() {

@@ -106,6 +106,8 @@ pub struct ControlPlane {
     pub bin: PathBuf,
     processes: Vec<Child>,
     watchdog: Option<Child>,
+    etcd_port: u16,
+    api_port: u16,
 }
 
 fn write(path: &Path, content: &str) -> Result<(), String> {
@@ -173,6 +175,8 @@ impl ControlPlane {
             bin: bin.clone(),
             processes: Vec::new(),
             watchdog: None,
+            etcd_port,
+            api_port,
             dir,
         };
         let etcd = Command::new(bin.join("etcd"))
@@ -198,7 +202,39 @@ impl ControlPlane {
         wait_until("etcd", Duration::from_secs(30), || {
             http_get_ok(etcd_port, "/health")
         })?;
-        let apiserver = Command::new(bin.join("kube-apiserver"))
+        let apiserver = plane
+            .apiserver_command()?
+            .spawn()
+            .map_err(|e| format!("start kube-apiserver: {e}"))?;
+        plane.processes.push(apiserver);
+        plane.restart_watchdog()?;
+        let kubeconfig = serde_json::json!({
+            "apiVersion": "v1",
+            "kind": "Config",
+            "clusters": [{"name": "roost", "cluster": {"server": plane.server, "certificate-authority": d.join("ca.crt")}}],
+            "users": [{"name": "e2e-admin", "user": {"token": token}}],
+            "contexts": [{"name": "roost", "context": {"cluster": "roost", "user": "e2e-admin", "namespace": "default"}}],
+            "current-context": "roost"
+        });
+        write(&plane.kubeconfig, &kubeconfig.to_string())?;
+        plane.wait_for_apiserver()?;
+        Ok(plane)
+    }
+
+    /// The kube-apiserver command line (same ports and files on every start).
+    fn apiserver_command(&self) -> Result<Command, String> {
+        let d = self.dir.path();
+        let (etcd_port, api_port) = (self.etcd_port, self.api_port);
+        let log = |name: &str| -> Result<Stdio, String> {
+            std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(d.join(name))
+                .map(Stdio::from)
+                .map_err(|e| e.to_string())
+        };
+        let mut command = Command::new(self.bin.join("kube-apiserver"));
+        command
             .arg(format!("--etcd-servers=http://127.0.0.1:{etcd_port}"))
             .args([
                 "--bind-address=127.0.0.1",
@@ -238,47 +274,59 @@ impl ControlPlane {
             .arg("--enable-admission-plugins=MutatingAdmissionWebhook,ValidatingAdmissionWebhook")
             .arg("--disable-admission-plugins=ServiceAccount")
             .stdout(log("apiserver.log")?)
-            .stderr(log("apiserver.err")?)
-            .spawn()
-            .map_err(|e| format!("start kube-apiserver: {e}"))?;
-        plane.processes.push(apiserver);
-        plane.restart_watchdog()?;
-        let kubeconfig = serde_json::json!({
-            "apiVersion": "v1",
-            "kind": "Config",
-            "clusters": [{"name": "roost", "cluster": {"server": plane.server, "certificate-authority": d.join("ca.crt")}}],
-            "users": [{"name": "e2e-admin", "user": {"token": token}}],
-            "contexts": [{"name": "roost", "context": {"cluster": "roost", "user": "e2e-admin", "namespace": "default"}}],
-            "current-context": "roost"
-        });
-        write(&plane.kubeconfig, &kubeconfig.to_string())?;
+            .stderr(log("apiserver.err")?);
+        Ok(command)
+    }
+
+    fn wait_for_apiserver(&mut self) -> Result<(), String> {
         let ready = wait_until("kube-apiserver", Duration::from_secs(90), || {
             // An apiserver that exited will never be ready: stop waiting.
-            if plane.any_exited() {
+            if self.any_exited() {
                 return true;
             }
-            plane
-                .kubectl()
+            self.kubectl()
                 .args(["get", "--raw", "/readyz"])
                 .stdout(Stdio::null())
                 .stderr(Stdio::null())
                 .status()
                 .is_ok_and(|s| s.success())
         });
-        let ready = if plane.any_exited() {
+        let ready = if self.any_exited() {
             Err("etcd or kube-apiserver exited".to_owned())
         } else {
             ready
         };
-        if let Err(err) = ready {
-            let log = std::fs::read_to_string(d.join("apiserver.err")).unwrap_or_default();
+        ready.map_err(|err| {
+            let log =
+                std::fs::read_to_string(self.dir.path().join("apiserver.err")).unwrap_or_default();
             let tail: Vec<&str> = log.lines().rev().take(20).collect();
-            return Err(format!(
+            format!(
                 "{err}; apiserver log tail:\n{}",
                 tail.into_iter().rev().collect::<Vec<_>>().join("\n")
-            ));
+            )
+        })
+    }
+
+    /// Stops and starts kube-apiserver (same ports, same etcd), then waits until it is ready.
+    pub fn restart_apiserver(&mut self) -> Result<(), String> {
+        let mut old = self.processes.remove(1);
+        let _ = Command::new("kill")
+            .args(["-TERM", &old.id().to_string()])
+            .status();
+        // Open watches keep a graceful apiserver around for long; after 5 s it is killed.
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while Instant::now() < deadline && matches!(old.try_wait(), Ok(None)) {
+            std::thread::sleep(Duration::from_millis(50));
         }
-        Ok(plane)
+        let _ = old.kill();
+        let _ = old.wait();
+        let child = self
+            .apiserver_command()?
+            .spawn()
+            .map_err(|e| format!("restart kube-apiserver: {e}"))?;
+        self.processes.insert(1, child);
+        self.restart_watchdog()?;
+        self.wait_for_apiserver()
     }
 
     /// `kubectl --kubeconfig <ours>`.

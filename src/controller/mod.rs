@@ -393,3 +393,139 @@ pub async fn run(
         .for_each(|_| std::future::ready(()))
         .await;
 }
+
+#[cfg(test)]
+mod tests {
+    //! The I/O edge of a reconcile, against a mocked apiserver (tower-test).
+    use super::*;
+    use http::{Request, Response};
+    use kube::client::Body;
+
+    fn roost() -> ManagedRoost {
+        let spec = serde_json::from_value(serde_json::json!({
+            "chart": {"name": "web", "version": "1.2.3", "repository": {"url": "https://x.io", "type": "http"}},
+            "healthChecks": [{"name": "h", "type": "tcp", "tcp": {"host": "h", "port": 80}}],
+            "teardownPolicy": {"triggers": [{"type": "timeout", "timeout": "1h"}]}
+        }))
+        .unwrap();
+        let mut roost = ManagedRoost::new("web", spec);
+        roost.metadata.namespace = Some("team-a".into());
+        roost.metadata.uid = Some("uid-1".into());
+        roost.metadata.generation = Some(1);
+        roost.metadata.creation_timestamp = Some(
+            k8s_openapi::apimachinery::pkg::apis::meta::v1::Time(Timestamp::now()),
+        );
+        roost
+    }
+
+    fn context() -> (
+        Arc<Context>,
+        tower_test::mock::Handle<Request<Body>, Response<Body>>,
+    ) {
+        let (service, handle) = tower_test::mock::pair::<Request<Body>, Response<Body>>();
+        let client = Client::new(service, "default");
+        (Arc::new(Context::new(client, Metrics::new())), handle)
+    }
+
+    #[tokio::test]
+    async fn first_reconcile_applies_status_then_publishes_events_and_requeues_at_the_trigger() {
+        let (ctx, mut handle) = context();
+        let object = roost();
+        let server = tokio::spawn(async move {
+            let (request, respond) = handle.next_request().await.expect("a status write");
+            assert_eq!(request.method(), http::Method::PATCH);
+            let uri = request.uri().to_string();
+            assert!(
+                uri.starts_with(
+                    "/apis/roost.birb.party/v1alpha1/namespaces/team-a/managedroosts/web/status?"
+                ),
+                "{uri}"
+            );
+            assert!(uri.contains("fieldManager=roost-keeper"), "{uri}");
+            assert!(!uri.contains("force=true"), "never forced: {uri}");
+            assert_eq!(
+                request.headers()["content-type"],
+                "application/apply-patch+yaml"
+            );
+            let body = request.into_body().collect_bytes().await.unwrap();
+            let patch: serde_json::Value = serde_json::from_slice(&body).unwrap();
+            assert_eq!(patch["status"]["phase"], "Pending");
+            assert_eq!(patch["status"]["lifecycle"]["events"][0]["type"], "Created");
+            assert!(
+                patch["status"].get("health").is_none(),
+                "only our fields are applied"
+            );
+            respond.send_response(
+                Response::builder()
+                    .body(Body::from(serde_json::to_vec(&roost()).unwrap()))
+                    .unwrap(),
+            );
+            let mut reasons = Vec::new();
+            while let Ok(Some((request, respond))) =
+                tokio::time::timeout(Duration::from_secs(2), handle.next_request()).await
+            {
+                assert_eq!(request.method(), http::Method::POST);
+                let body = request.into_body().collect_bytes().await.unwrap();
+                let event: serde_json::Value = serde_json::from_slice(&body).unwrap();
+                reasons.push(event["reason"].as_str().unwrap().to_owned());
+                respond.send_response(Response::builder().body(Body::from(body.to_vec())).unwrap());
+            }
+            reasons
+        });
+        let action = reconcile(Arc::new(object), Arc::clone(&ctx)).await.unwrap();
+        let reasons = server.await.unwrap();
+        assert_eq!(reasons, ["Created"]);
+        let requeue = format!("{action:?}");
+        assert!(
+            requeue.contains("requeue_after: Some(3599")
+                || requeue.contains("requeue_after: Some(3600"),
+            "{requeue}"
+        );
+        assert_eq!(ctx.metrics.status_updates.get(), 1);
+    }
+
+    #[tokio::test]
+    async fn steady_state_makes_no_request() {
+        let (ctx, mut handle) = context();
+        let mut object = roost();
+        let planned = status::plan(
+            &object,
+            &validation::validate(&object.spec),
+            Timestamp::now(),
+        )
+        .status
+        .unwrap();
+        object.status = Some(planned);
+        let watch = tokio::spawn(async move {
+            tokio::time::timeout(Duration::from_millis(300), handle.next_request())
+                .await
+                .is_err()
+        });
+        reconcile(Arc::new(object), Arc::clone(&ctx)).await.unwrap();
+        assert!(watch.await.unwrap(), "no request in steady state");
+        assert_eq!(ctx.metrics.status_updates.get(), 0);
+    }
+
+    #[tokio::test]
+    async fn a_conflict_is_an_error_that_is_retried() {
+        let (ctx, mut handle) = context();
+        let server = tokio::spawn(async move {
+            let (_, respond) = handle.next_request().await.unwrap();
+            let status = serde_json::json!({"kind": "Status", "apiVersion": "v1", "status": "Failure", "reason": "Conflict", "code": 409, "message": "conflict"});
+            respond.send_response(
+                Response::builder()
+                    .status(409)
+                    .body(Body::from(serde_json::to_vec(&status).unwrap()))
+                    .unwrap(),
+            );
+        });
+        let err = reconcile(Arc::new(roost()), Arc::clone(&ctx))
+            .await
+            .unwrap_err();
+        server.await.unwrap();
+        assert!(matches!(err, ReconcileError::StatusWrite(_)), "{err}");
+        assert_eq!(ctx.metrics.status_update_errors.get(), 1);
+        let retry = format!("{:?}", error_policy(Arc::new(roost()), &err, ctx));
+        assert!(retry.contains("requeue_after: Some(2s)"), "{retry}");
+    }
+}

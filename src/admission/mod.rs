@@ -70,10 +70,6 @@ impl Admission {
         Admission { cache, metrics }
     }
 
-    pub fn metrics(&self) -> &Arc<Metrics> {
-        &self.metrics
-    }
-
     /// Answers one AdmissionReview body.
     pub fn review(&self, webhook: Webhook, body: &[u8]) -> Reply {
         let request = match parse_review(body) {

@@ -25,10 +25,6 @@ impl GoDuration {
     pub fn as_nanos(self) -> i64 {
         self.0
     }
-
-    pub fn as_secs_f64(self) -> f64 {
-        self.0 as f64 / 1e9
-    }
 }
 
 /// Why a string is not a Go duration; the text is shown to users.

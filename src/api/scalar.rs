@@ -94,12 +94,6 @@ impl DurationText {
     }
 }
 
-impl From<&str> for DurationText {
-    fn from(s: &str) -> Self {
-        DurationText(Scalar::from(s))
-    }
-}
-
 impl JsonSchema for DurationText {
     fn schema_name() -> Cow<'static, str> {
         "DurationText".into()
@@ -178,12 +172,6 @@ impl JsonSchema for NumberText {
             "description": "A number, written as a number or a string (0.1 or \"0.1\").",
             "x-kubernetes-preserve-unknown-fields": true
         })
-    }
-}
-
-impl From<i64> for NumberText {
-    fn from(n: i64) -> Self {
-        NumberText(Scalar::Number(n.into()))
     }
 }
 

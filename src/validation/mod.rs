@@ -85,10 +85,6 @@ impl Registry {
         &REGISTRY
     }
 
-    pub fn rules(&self) -> &[&'static dyn Rule] {
-        &self.rules
-    }
-
     /// Every code any rule can report, in registry order, without repeats.
     pub fn codes(&self) -> Vec<&'static str> {
         let mut codes: Vec<&'static str> = Vec::new();

@@ -1,24 +1,29 @@
-//! `crds/managedroost.yaml` is exactly what `roost-keeper crd` prints.
+//! Generated artefacts: `crds/managedroost.yaml` and `webhook-config/webhooks.yaml`
+//! are exactly what the binary prints.
 
 use std::process::Command;
 
-#[test]
-fn committed_crd_matches_the_binary() {
+/// The committed file equals what the binary prints for `args`.
+fn assert_committed(args: &[&str], file: &str) {
     let out = Command::new(env!("CARGO_BIN_EXE_roost-keeper"))
-        .arg("crd")
+        .args(args)
         .output()
         .unwrap();
     assert!(out.status.success());
     let generated = String::from_utf8(out.stdout).unwrap();
-    let committed = std::fs::read_to_string(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/crds/managedroost.yaml"
-    ))
-    .unwrap();
+    let committed =
+        std::fs::read_to_string(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(file))
+            .unwrap();
     assert!(
         generated == committed,
-        "crds/managedroost.yaml is stale: run `cargo run -- crd > crds/managedroost.yaml`"
+        "{file} is stale: run `cargo run -- {} > {file}`",
+        args.join(" ")
     );
+}
+
+#[test]
+fn committed_crd_matches_the_binary() {
+    assert_committed(&["crd"], "crds/managedroost.yaml");
 }
 
 #[test]
@@ -64,21 +69,7 @@ fn crd_has_the_contracted_names_columns_and_subresource() {
 
 #[test]
 fn committed_webhook_configuration_matches_the_binary() {
-    let out = Command::new(env!("CARGO_BIN_EXE_roost-keeper"))
-        .arg("webhook-config")
-        .output()
-        .unwrap();
-    assert!(out.status.success());
-    let generated = String::from_utf8(out.stdout).unwrap();
-    let committed = std::fs::read_to_string(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/webhook-config/webhooks.yaml"
-    ))
-    .unwrap();
-    assert!(
-        generated == committed,
-        "webhook-config/webhooks.yaml is stale: run `cargo run -- webhook-config > webhook-config/webhooks.yaml`"
-    );
+    assert_committed(&["webhook-config"], "webhook-config/webhooks.yaml");
 }
 
 #[test]

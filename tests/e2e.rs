@@ -171,21 +171,8 @@ fn warnings_are_printed_by_kubectl_and_the_object_is_stored() {
 fn defaults_are_stored_and_reapply_changes_nothing() {
     let ns = namespace("defaults");
     let manifest = manifest_in(&repo().join("examples/web-valid.yaml"), &ns);
-    ok(&apply(&manifest, &[]));
     // The controller's first status write changes resourceVersion; wait for it.
-    env().wait_for(
-        &ns,
-        "web",
-        std::time::Duration::from_secs(20),
-        "status",
-        |o| o["status"]["phase"] == "Pending",
-    );
-    let get = |ns: &str| -> serde_json::Value {
-        let out = kubectl(&["get", "roost", "web", "-n", ns, "-o", "json"]);
-        ok(&out);
-        serde_json::from_slice(&out.stdout).unwrap()
-    };
-    let stored = get(&ns);
+    let stored = env().apply_until_pending(&ns, "examples/web-valid.yaml", "web");
     assert_eq!(stored["spec"]["chart"]["repository"]["type"], "http");
     assert_eq!(stored["spec"]["healthChecks"][0]["http"]["method"], "GET");
     assert_eq!(stored["spec"]["healthChecks"][0]["failureThreshold"], 3);
@@ -200,7 +187,7 @@ fn defaults_are_stored_and_reapply_changes_nothing() {
         "team-web"
     );
     ok(&apply(&manifest, &[]));
-    let again = get(&ns);
+    let again = env().get(&ns, "web");
     assert_eq!(
         again["metadata"]["resourceVersion"], stored["metadata"]["resourceVersion"],
         "re-apply is a no-op"
@@ -394,17 +381,7 @@ fn controller_sets_pending_validated_created_and_an_event() {
 #[test]
 fn a_phase_written_by_another_component_is_recorded() {
     let ns = namespace("phase");
-    ok(&apply(
-        &manifest_in(&repo().join("examples/web-valid.yaml"), &ns),
-        &[],
-    ));
-    env().wait_for(
-        &ns,
-        "web",
-        std::time::Duration::from_secs(20),
-        "Pending",
-        |o| o["status"]["phase"] == "Pending",
-    );
+    env().apply_until_pending(&ns, "examples/web-valid.yaml", "web");
     std::thread::sleep(std::time::Duration::from_millis(1100));
     ok(&kubectl(&[
         "patch",
@@ -482,17 +459,7 @@ fn a_timeout_trigger_fires_on_time() {
 #[test]
 fn steady_state_writes_nothing() {
     let ns = namespace("steady");
-    ok(&apply(
-        &manifest_in(&repo().join("examples/web-valid.yaml"), &ns),
-        &[],
-    ));
-    env().wait_for(
-        &ns,
-        "web",
-        std::time::Duration::from_secs(20),
-        "Pending",
-        |o| o["status"]["phase"] == "Pending",
-    );
+    env().apply_until_pending(&ns, "examples/web-valid.yaml", "web");
     let before = env().get(&ns, "web");
     std::thread::sleep(std::time::Duration::from_secs(30));
     let after = env().get(&ns, "web");
@@ -500,4 +467,17 @@ fn steady_state_writes_nothing() {
         before["metadata"]["resourceVersion"], after["metadata"]["resourceVersion"],
         "the object was not rewritten"
     );
+}
+
+#[test]
+fn readyz_turns_ready_once_the_controller_has_listed() {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while env().http_status("/readyz") != 200 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "/readyz never turned 200 with the controller on"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    assert_eq!(env().http_status("/healthz"), 200);
 }

@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::cluster::{Env, manifest_in, ok, repo};
+use common::cluster::{Env, ok};
 use roost_keeper::webhook_config::FailurePolicy;
 use std::time::Duration;
 
@@ -18,13 +18,7 @@ fn created_count(object: &serde_json::Value) -> i64 {
 fn restarts_record_nothing_twice_and_lose_nothing() {
     let env = Env::start(FailurePolicy::Fail, FailurePolicy::Ignore);
     let ns = env.namespace("restarts");
-    ok(&env.kubectl_stdin(
-        &["apply", "-f", "-"],
-        &manifest_in(&repo().join("examples/web-valid.yaml"), &ns),
-    ));
-    let before = env.wait_for(&ns, "web", Duration::from_secs(20), "Pending", |o| {
-        o["status"]["phase"] == "Pending"
-    });
+    let before = env.apply_until_pending(&ns, "examples/web-valid.yaml", "web");
     assert_eq!(created_count(&before), 1);
 
     // A controller starting from scratch (empty caches) finds nothing to change.

@@ -369,24 +369,24 @@ pub async fn run(
     let deletions = Arc::clone(&ctx);
     let stream = watcher(api, watcher::Config::default())
         .default_backoff()
+        // managedFields are most of an object's memory and no rule reads them.
+        .modify(|roost| roost.managed_fields_mut().clear())
         .reflect(writer)
         .then(move |event| {
             let ctx = Arc::clone(&deletions);
+            let synced = Arc::clone(&synced);
             async move {
-                if let Ok(watcher::Event::Delete(roost)) = &event {
-                    on_deleted(&ctx, roost).await;
+                match &event {
+                    Ok(watcher::Event::Delete(roost)) => on_deleted(&ctx, roost).await,
+                    Ok(watcher::Event::InitDone) if !synced.swap(true, Ordering::SeqCst) => {
+                        tracing::info!("controller: first list complete");
+                    }
+                    _ => {}
                 }
                 event
             }
         })
         .applied_objects();
-    let ready_reader = reader.clone();
-    tokio::spawn(async move {
-        if ready_reader.wait_until_ready().await.is_ok() {
-            synced.store(true, Ordering::SeqCst);
-            tracing::info!("controller: first list complete");
-        }
-    });
     Controller::for_stream(stream, reader)
         .graceful_shutdown_on(shutdown)
         .run(reconcile, error_policy, ctx)

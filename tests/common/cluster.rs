@@ -12,6 +12,8 @@ use std::time::{Duration, Instant};
 
 pub struct Env {
     pub plane: Mutex<ControlPlane>,
+    /// Plain-HTTP address of /metrics, /healthz, /readyz.
+    pub metrics: std::net::SocketAddr,
     stop: Mutex<Option<tokio::sync::oneshot::Sender<()>>>,
     server: Mutex<Option<tokio::task::JoinHandle<roost_keeper::Result<()>>>>,
     runtime: tokio::runtime::Runtime,
@@ -89,6 +91,7 @@ impl Env {
         };
         let server = runtime.block_on(Server::bind(config)).unwrap();
         let port = server.webhook_addr().port();
+        let metrics = server.metrics_addr();
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
         let task = runtime.spawn(server.run(async move {
             let _ = stopped.await;
@@ -103,6 +106,7 @@ impl Env {
         .unwrap();
         let env = Env {
             plane: Mutex::new(plane),
+            metrics,
             stop: Mutex::new(Some(stop)),
             server: Mutex::new(Some(task)),
             runtime,
@@ -188,6 +192,22 @@ impl Env {
         }
     }
 
+    /// Status code of `GET path` on the metrics port.
+    pub fn http_status(&self, path: &str) -> u16 {
+        use std::io::{Read, Write as _};
+        let mut stream = std::net::TcpStream::connect(self.metrics).unwrap();
+        stream
+            .write_all(format!("GET {path} HTTP/1.0\r\n\r\n").as_bytes())
+            .unwrap();
+        let mut answer = String::new();
+        stream.read_to_string(&mut answer).unwrap();
+        answer
+            .split_whitespace()
+            .nth(1)
+            .and_then(|c| c.parse().ok())
+            .unwrap_or(0)
+    }
+
     /// The object as JSON.
     pub fn get(&self, ns: &str, name: &str) -> serde_json::Value {
         let out = self.kubectl(&["get", "roost", name, "-n", ns, "-o", "json"]);
@@ -216,6 +236,17 @@ impl Env {
             );
             std::thread::sleep(Duration::from_millis(100));
         }
+    }
+
+    /// Applies an example manifest into `ns` and waits until the controller made `name` Pending.
+    pub fn apply_until_pending(&self, ns: &str, example: &str, name: &str) -> serde_json::Value {
+        ok(&self.kubectl_stdin(
+            &["apply", "-f", "-"],
+            &manifest_in(&repo().join(example), ns),
+        ));
+        self.wait_for(ns, name, Duration::from_secs(20), "Pending", |o| {
+            o["status"]["phase"] == "Pending"
+        })
     }
 
     /// A fresh namespace for one test.

@@ -1,2 +1,1660 @@
 //! Controller convergence at scale on the local control plane (see BENCHMARKS.md).
-fn main() {}
+//!
+//! `cargo bench --bench controller` (real work only with `--bench` in argv, so
+//! `cargo test --all-targets` never runs it):
+//!
+//! 1. waits until no other benchmark runs (`pgrep -f 'deps/load-'`, `pgrep -f
+//!    'roost-keeper serve'`, our own server excluded) and the 1-minute load
+//!    average is below `CONTROLLER_BENCH_MAX_LOAD` (1.5), for at most
+//!    `CONTROLLER_BENCH_QUIET_WAIT_SECONDS` (600), then goes on and says so;
+//! 2. starts etcd + kube-apiserver (`roost_testcluster::ControlPlane`),
+//!    installs the CRD, waits for it to be established;
+//! 3. for each size N in `CONTROLLER_BENCH_SIZES` (`1000,5000`): starts the
+//!    release `roost-keeper serve` binary as its own process (controller on,
+//!    `RUST_LOG=warn`, fresh process per size so its RSS starts from the same
+//!    baseline), registers both webhooks once (`webhook-config | kubectl
+//!    apply`), waits until a probe (`examples/invalid.yaml`, `--dry-run=server`)
+//!    is refused with `[CHART_VERSION_INVALID]`, creates N ManagedRoosts
+//!    (`examples/web-valid.yaml` with a per-object health-check URL and tenant,
+//!    spread over `CONTROLLER_BENCH_NAMESPACES` (10) fresh namespaces) with
+//!    `Api::create` at `CONTROLLER_BENCH_CONCURRENCY` (32) in flight, and
+//!    watches them until every one has `status.phase == Pending` and a `True`
+//!    `Validated` condition (confirmed afterwards by a list);
+//! 4. reads `roost_keeper_api_status_updates_total` from `/metrics` before,
+//!    at convergence and `CONTROLLER_BENCH_STEADY_SECONDS` (30) later, VmRSS /
+//!    VmHWM of the server from `/proc/<pid>/status`, and the CPU time of the
+//!    server, kube-apiserver, etcd and this process (`/proc/<pid>/stat`) over
+//!    the convergence window, to tell who the bottleneck is;
+//! 5. deletes the objects and stops the server between sizes;
+//! 6. estimates memory per tracked object: RSS growth / N, plus the JSON size
+//!    and the heap a deserialized object holds (counting allocator) for a real
+//!    converged object and for the same object with 50 lifecycle records
+//!    (`track_lifecycle` 50 times), since the reflector store keeps whole
+//!    objects.
+//!
+//! Markdown tables go to stdout. `ROOST_KEEPER_BIN` names the server binary
+//! (default `<manifest>/target/release/roost-keeper`, built when missing);
+//! `CONTROLLER_BENCH_TIMEOUT_SECONDS` (600) bounds the wait for convergence.
+
+use futures::StreamExt;
+use k8s_openapi::api::core::v1::Namespace;
+use k8s_openapi::api::events::v1::Event as K8sEvent;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::ManagedFieldsEntry;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
+use k8s_openapi::jiff::Timestamp;
+use kube::api::{Api, DeleteParams, ListParams, ObjectMeta, PostParams};
+use kube::runtime::{WatchStreamExt, watcher};
+use kube::{Client, ResourceExt};
+use roost_keeper::api::{
+    LifecycleEventRecord, LifecycleStatus, ManagedRoost, ManagedRoostSpec, ManagedRoostStatus,
+    Phase,
+};
+use roost_keeper::controller::ControllerConfig;
+use roost_keeper::controller::lifecycle::{add_phase_duration, kind, track_lifecycle};
+use roost_testcluster::ControlPlane;
+use serde_json::{Value, json};
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::collections::{BTreeMap, HashMap};
+use std::fmt::Write as _;
+use std::io::Write as _;
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Output, Stdio};
+use std::sync::atomic::{AtomicBool, AtomicIsize, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+/// Label that marks the objects of one size's run.
+const RUN_LABEL: &str = "bench.roost.birb.party/run";
+/// Field manager of the bench's creates.
+const FIELD_MANAGER: &str = "roost-keeper-bench";
+/// Lifecycle records in the "full history" memory figure.
+const RECORDS: usize = 50;
+
+// ---------------------------------------------------------------------------
+// Counting allocator (for the heap held by one deserialized object)
+// ---------------------------------------------------------------------------
+
+/// `System`, counting the net bytes allocated while `COUNTING` is on.
+struct CountingAlloc;
+
+static COUNTING: AtomicBool = AtomicBool::new(false);
+/// Net bytes allocated while counting.
+static NET_BYTES: AtomicIsize = AtomicIsize::new(0);
+
+fn count(bytes: isize) {
+    if COUNTING.load(Ordering::Relaxed) {
+        NET_BYTES.fetch_add(bytes, Ordering::Relaxed);
+    }
+}
+
+// SAFETY: every call is forwarded to `System` unchanged; counting has no
+// effect on the memory handed out.
+unsafe impl GlobalAlloc for CountingAlloc {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        // SAFETY: same contract as the caller's.
+        let ptr = unsafe { System.alloc(layout) };
+        if !ptr.is_null() {
+            count(layout.size() as isize);
+        }
+        ptr
+    }
+
+    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
+        // SAFETY: same contract as the caller's.
+        let ptr = unsafe { System.alloc_zeroed(layout) };
+        if !ptr.is_null() {
+            count(layout.size() as isize);
+        }
+        ptr
+    }
+
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        // SAFETY: same contract as the caller's.
+        unsafe { System.dealloc(ptr, layout) };
+        count(-(layout.size() as isize));
+    }
+
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        // SAFETY: same contract as the caller's.
+        let new = unsafe { System.realloc(ptr, layout, new_size) };
+        if !new.is_null() {
+            count(new_size as isize - layout.size() as isize);
+        }
+        new
+    }
+}
+
+#[global_allocator]
+static GLOBAL: CountingAlloc = CountingAlloc;
+
+/// Live heap bytes `f` allocates and keeps (malloc's headers not included),
+/// and what it returned (dropped after the reading).
+fn heap_delta<T>(f: impl FnOnce() -> T) -> (isize, T) {
+    NET_BYTES.store(0, Ordering::SeqCst);
+    COUNTING.store(true, Ordering::SeqCst);
+    let out = f();
+    COUNTING.store(false, Ordering::SeqCst);
+    (NET_BYTES.load(Ordering::SeqCst), out)
+}
+
+// ---------------------------------------------------------------------------
+// Settings
+// ---------------------------------------------------------------------------
+
+struct Settings {
+    sizes: Vec<usize>,
+    concurrency: usize,
+    namespaces: usize,
+    steady: Duration,
+    timeout: Duration,
+    max_load: f64,
+    quiet_wait: Duration,
+}
+
+fn env_or<T: std::str::FromStr>(name: &str, default: T) -> T {
+    match std::env::var(name) {
+        Ok(text) if !text.trim().is_empty() => text
+            .trim()
+            .parse()
+            .unwrap_or_else(|_| panic!("{name}={text:?} is not a valid value")),
+        _ => default,
+    }
+}
+
+impl Settings {
+    fn from_env() -> Settings {
+        let sizes = std::env::var("CONTROLLER_BENCH_SIZES")
+            .ok()
+            .filter(|s| !s.trim().is_empty())
+            .unwrap_or_else(|| "1000,5000".to_owned());
+        let sizes: Vec<usize> = sizes
+            .split([',', ' '])
+            .filter(|s| !s.is_empty())
+            .map(|s| {
+                s.parse()
+                    .unwrap_or_else(|_| panic!("CONTROLLER_BENCH_SIZES: {s:?} is not a count"))
+            })
+            .collect();
+        assert!(
+            !sizes.is_empty() && sizes.iter().all(|n| *n > 0),
+            "CONTROLLER_BENCH_SIZES needs positive counts"
+        );
+        Settings {
+            sizes,
+            concurrency: env_or("CONTROLLER_BENCH_CONCURRENCY", 32usize).max(1),
+            namespaces: env_or("CONTROLLER_BENCH_NAMESPACES", 10usize).max(1),
+            steady: Duration::from_secs(env_or("CONTROLLER_BENCH_STEADY_SECONDS", 30u64)),
+            timeout: Duration::from_secs(env_or("CONTROLLER_BENCH_TIMEOUT_SECONDS", 600u64)),
+            max_load: env_or("CONTROLLER_BENCH_MAX_LOAD", 1.5f64),
+            quiet_wait: Duration::from_secs(env_or("CONTROLLER_BENCH_QUIET_WAIT_SECONDS", 600u64)),
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Machine and processes
+// ---------------------------------------------------------------------------
+
+fn load_average() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .map(|s| s.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
+        .unwrap_or_else(|_| "unknown".to_owned())
+}
+
+fn load1() -> f64 {
+    load_average()
+        .split_whitespace()
+        .next()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0.0)
+}
+
+fn machine_facts() -> (usize, String) {
+    let cpuinfo = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
+    let model = cpuinfo
+        .lines()
+        .find_map(|l| l.strip_prefix("model name"))
+        .map(|v| v.trim_start_matches([' ', '\t', ':']).to_owned())
+        .unwrap_or_else(|| "unknown".to_owned());
+    let nproc = Command::new("nproc")
+        .output()
+        .ok()
+        .and_then(|o| String::from_utf8(o.stdout).ok())
+        .and_then(|s| s.trim().parse().ok())
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+    (nproc, model)
+}
+
+fn clock_ticks() -> f64 {
+    Command::new("getconf")
+        .arg("CLK_TCK")
+        .output()
+        .ok()
+        .and_then(|o| String::from_utf8(o.stdout).ok())
+        .and_then(|s| s.trim().parse().ok())
+        .unwrap_or(100.0)
+}
+
+/// The commit the bench was built from, `+dirty` with uncommitted changes.
+fn source_version() -> String {
+    let git = |args: &[&str]| {
+        Command::new("git")
+            .args(args)
+            .current_dir(env!("CARGO_MANIFEST_DIR"))
+            .output()
+            .ok()
+            .filter(|o| o.status.success())
+            .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned())
+    };
+    match git(&["rev-parse", "--short", "HEAD"]) {
+        Some(commit) => {
+            let dirty = git(&["status", "--porcelain", "--untracked-files=no"])
+                .is_some_and(|s| !s.is_empty());
+            format!("{commit}{}", if dirty { "+dirty" } else { "" })
+        }
+        None => "unknown".to_owned(),
+    }
+}
+
+/// Other benchmark runs (`pid cmdline`), ours excluded.
+fn other_runs(exclude: &[u32]) -> Vec<String> {
+    let mut found = Vec::new();
+    for pattern in ["deps/load-", "roost-keeper serve"] {
+        let Ok(out) = Command::new("pgrep").args(["-af", pattern]).output() else {
+            continue;
+        };
+        for line in String::from_utf8_lossy(&out.stdout).lines() {
+            let pid = line
+                .split_whitespace()
+                .next()
+                .and_then(|p| p.parse::<u32>().ok());
+            if pid.is_some_and(|p| !exclude.contains(&p)) {
+                let short: String = line.chars().take(120).collect();
+                found.push(short);
+            }
+        }
+    }
+    found
+}
+
+/// What the wait for a quiet machine found.
+struct Quiet {
+    waited: Duration,
+    ok: bool,
+    load: String,
+    others: Vec<String>,
+}
+
+impl Quiet {
+    fn describe(&self) -> String {
+        if self.ok {
+            format!(
+                "quiet after {:.0} s (load {})",
+                self.waited.as_secs_f64(),
+                self.load
+            )
+        } else {
+            format!(
+                "NOT quiet after {:.0} s, went on (load {}{})",
+                self.waited.as_secs_f64(),
+                self.load,
+                if self.others.is_empty() {
+                    String::new()
+                } else {
+                    format!("; other runs: {}", self.others.join(" | "))
+                }
+            )
+        }
+    }
+}
+
+fn wait_quiet(settings: &Settings, exclude: &[u32]) -> Quiet {
+    let started = Instant::now();
+    let mut announced = false;
+    loop {
+        let others = other_runs(exclude);
+        let load = load1();
+        let ok = others.is_empty() && load < settings.max_load;
+        if ok || started.elapsed() >= settings.quiet_wait {
+            return Quiet {
+                waited: started.elapsed(),
+                ok,
+                load: load_average(),
+                others,
+            };
+        }
+        if !announced {
+            eprintln!(
+                "controller bench: waiting for a quiet machine (load {}, other runs: {:?})",
+                load_average(),
+                others
+            );
+            announced = true;
+        }
+        std::thread::sleep(Duration::from_secs(5));
+    }
+}
+
+/// A `kB` field of `/proc/<pid>/status`, in KiB.
+fn vm_kib(pid: u32, field: &str) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix(field))
+        .and_then(|v| v.trim_start_matches(':').split_whitespace().next())
+        .and_then(|v| v.parse().ok())
+}
+
+/// utime + stime of a process, in clock ticks.
+fn cpu_ticks(pid: u32) -> Option<u64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let rest = &stat[stat.rfind(')')? + 1..];
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    // After the command: state is field 3, utime 14, stime 15.
+    let utime: u64 = fields.get(11)?.parse().ok()?;
+    let stime: u64 = fields.get(12)?.parse().ok()?;
+    Some(utime + stime)
+}
+
+/// (busy, total) clock ticks of the whole machine from `/proc/stat`.
+fn machine_ticks() -> (u64, u64) {
+    let stat = std::fs::read_to_string("/proc/stat").unwrap_or_default();
+    let Some(line) = stat.lines().find(|l| l.starts_with("cpu ")) else {
+        return (0, 0);
+    };
+    let values: Vec<u64> = line
+        .split_whitespace()
+        .skip(1)
+        .filter_map(|v| v.parse().ok())
+        .collect();
+    // user nice system idle iowait irq softirq steal guest guest_nice; guest is inside user.
+    let total: u64 = values.iter().take(8).sum();
+    let idle = values.get(3).copied().unwrap_or(0) + values.get(4).copied().unwrap_or(0);
+    (total - idle, total)
+}
+
+/// Pids of the plane's kube-apiserver and etcd: the processes whose command
+/// line names the plane's temporary directory.
+fn plane_pids(dir: &Path) -> (Option<u32>, Option<u32>) {
+    let needle = dir.display().to_string();
+    let (mut apiserver, mut etcd) = (None, None);
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return (None, None);
+    };
+    for entry in entries.flatten() {
+        let Some(pid) = entry
+            .file_name()
+            .to_str()
+            .and_then(|s| s.parse::<u32>().ok())
+        else {
+            continue;
+        };
+        let Ok(cmdline) = std::fs::read(format!("/proc/{pid}/cmdline")) else {
+            continue;
+        };
+        let args: Vec<String> = cmdline
+            .split(|b| *b == 0)
+            .map(|a| String::from_utf8_lossy(a).into_owned())
+            .collect();
+        if !args.iter().any(|a| a.contains(&needle)) {
+            continue;
+        }
+        match args
+            .first()
+            .and_then(|a| Path::new(a).file_name())
+            .and_then(|f| f.to_str())
+        {
+            Some("kube-apiserver") => apiserver = Some(pid),
+            Some("etcd") => etcd = Some(pid),
+            _ => {}
+        }
+    }
+    (apiserver, etcd)
+}
+
+fn server_binary() -> PathBuf {
+    if let Some(path) = std::env::var_os("ROOST_KEEPER_BIN").filter(|p| !p.is_empty()) {
+        let path = PathBuf::from(path);
+        assert!(
+            path.is_file(),
+            "ROOST_KEEPER_BIN={} is not a file",
+            path.display()
+        );
+        return path;
+    }
+    let manifest = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let path = manifest.join("target/release/roost-keeper");
+    if !path.is_file() {
+        eprintln!("controller bench: building {} ...", path.display());
+        let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+        let status = Command::new(cargo)
+            .args(["build", "--release", "--bin", "roost-keeper"])
+            .current_dir(manifest)
+            .status()
+            .expect("run cargo build");
+        assert!(status.success(), "cargo build --release failed: {status}");
+    }
+    path
+}
+
+fn free_ports() -> (u16, u16) {
+    // Both held at once so they differ; released just before the server binds.
+    let a = TcpListener::bind("127.0.0.1:0").expect("bind a free port");
+    let b = TcpListener::bind("127.0.0.1:0").expect("bind a free port");
+    (
+        a.local_addr().unwrap().port(),
+        b.local_addr().unwrap().port(),
+    )
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+fn checked(what: &str, out: Output) -> Output {
+    assert!(
+        out.status.success(),
+        "{what} failed ({}): {}{}",
+        out.status,
+        text(&out.stdout),
+        text(&out.stderr)
+    );
+    out
+}
+
+fn with_stdin(mut command: Command, input: &[u8]) -> Output {
+    let mut child = command
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(input)
+        .expect("write stdin");
+    child.wait_with_output().expect("wait")
+}
+
+/// `roost-keeper serve` as its own process, with a watchdog that stops it if
+/// this bench dies without cleaning up.
+struct Keeper {
+    child: Child,
+    watchdog: Option<Child>,
+    exit: Option<ExitStatus>,
+    log: PathBuf,
+}
+
+impl Keeper {
+    fn start(
+        bin: &Path,
+        certs: &Path,
+        kubeconfig: &Path,
+        (webhook_port, metrics_port): (u16, u16),
+        log: PathBuf,
+    ) -> Keeper {
+        let file = std::fs::File::create(&log).expect("server log file");
+        let child = Command::new(bin)
+            .arg("serve")
+            .args(["--bind-address", "127.0.0.1"])
+            .args(["--webhook-port", &webhook_port.to_string()])
+            .args(["--metrics-port", &metrics_port.to_string()])
+            .arg("--tls-cert-file")
+            .arg(certs.join("tls.crt"))
+            .arg("--tls-key-file")
+            .arg(certs.join("tls.key"))
+            .arg("--kubeconfig")
+            .arg(kubeconfig)
+            .args(["--controller=true", "--shutdown-delay", "0s"])
+            .args(["--shutdown-grace", "5s"])
+            .env(
+                "RUST_LOG",
+                std::env::var("CONTROLLER_BENCH_RUST_LOG").unwrap_or_else(|_| "warn".to_owned()),
+            )
+            .env_remove("OTEL_EXPORTER_OTLP_ENDPOINT")
+            .env_remove("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT")
+            .env_remove("ROOST_KEEPER_WATCH_NAMESPACE")
+            .stdin(Stdio::null())
+            .stdout(file.try_clone().expect("log file"))
+            .stderr(file)
+            .spawn()
+            .expect("start roost-keeper serve");
+        let script = format!(
+            "while kill -0 {owner} 2>/dev/null; do sleep 0.5; done; kill -TERM {pid} 2>/dev/null; sleep 5; kill -KILL {pid} 2>/dev/null",
+            owner = std::process::id(),
+            pid = child.id()
+        );
+        let watchdog = Command::new("sh")
+            .args(["-c", &script])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .ok();
+        Keeper {
+            child,
+            watchdog,
+            exit: None,
+            log,
+        }
+    }
+
+    fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    fn exited(&mut self) -> Option<ExitStatus> {
+        if self.exit.is_none() {
+            self.exit = self.child.try_wait().ok().flatten();
+        }
+        self.exit
+    }
+
+    fn log_tail(&self) -> String {
+        let log = std::fs::read_to_string(&self.log).unwrap_or_default();
+        let tail: Vec<&str> = log.lines().rev().take(20).collect();
+        tail.into_iter().rev().collect::<Vec<_>>().join("\n")
+    }
+
+    /// SIGTERM, then SIGKILL after 20 s; the exit status.
+    fn stop(&mut self) -> Option<ExitStatus> {
+        if self.exited().is_none() {
+            let _ = Command::new("kill")
+                .args(["-TERM", &self.pid().to_string()])
+                .stderr(Stdio::null())
+                .status();
+            let deadline = Instant::now() + Duration::from_secs(20);
+            while Instant::now() < deadline && self.exited().is_none() {
+                std::thread::sleep(Duration::from_millis(50));
+            }
+            if self.exited().is_none() {
+                let _ = self.child.kill();
+                self.exit = self.child.wait().ok();
+            }
+        }
+        if let Some(mut watchdog) = self.watchdog.take() {
+            let _ = watchdog.kill();
+            let _ = watchdog.wait();
+        }
+        self.exit
+    }
+}
+
+impl Drop for Keeper {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Metrics
+// ---------------------------------------------------------------------------
+
+/// The sum of every series of `name` (labels ignored) in a text exposition.
+fn metric(exposition: &str, name: &str) -> f64 {
+    exposition
+        .lines()
+        .filter(|l| !l.starts_with('#'))
+        .filter_map(|l| {
+            let rest = l.strip_prefix(name)?;
+            let rest = if let Some(labelled) = rest.strip_prefix('{') {
+                &labelled[labelled.find('}')? + 1..]
+            } else {
+                rest
+            };
+            rest.strip_prefix(' ')?
+                .split_whitespace()
+                .next()?
+                .parse::<f64>()
+                .ok()
+        })
+        .sum()
+}
+
+#[derive(Clone, Copy, Debug, Default)]
+struct Counters {
+    status_writes: f64,
+    status_errors: f64,
+    write_seconds_sum: f64,
+    write_seconds_count: f64,
+    admission_requests: f64,
+    lifecycle_events: f64,
+}
+
+impl std::ops::Sub for Counters {
+    type Output = Counters;
+    fn sub(self, o: Counters) -> Counters {
+        Counters {
+            status_writes: self.status_writes - o.status_writes,
+            status_errors: self.status_errors - o.status_errors,
+            write_seconds_sum: self.write_seconds_sum - o.write_seconds_sum,
+            write_seconds_count: self.write_seconds_count - o.write_seconds_count,
+            admission_requests: self.admission_requests - o.admission_requests,
+            lifecycle_events: self.lifecycle_events - o.lifecycle_events,
+        }
+    }
+}
+
+async fn scrape(http: &reqwest::Client, port: u16) -> Counters {
+    let url = format!("http://127.0.0.1:{port}/metrics");
+    let body = http
+        .get(&url)
+        .send()
+        .await
+        .and_then(|r| r.error_for_status())
+        .expect("GET /metrics")
+        .text()
+        .await
+        .expect("read /metrics");
+    Counters {
+        status_writes: metric(&body, "roost_keeper_api_status_updates_total"),
+        status_errors: metric(&body, "roost_keeper_api_status_update_errors_total"),
+        write_seconds_sum: metric(&body, "roost_keeper_api_status_update_duration_seconds_sum"),
+        write_seconds_count: metric(
+            &body,
+            "roost_keeper_api_status_update_duration_seconds_count",
+        ),
+        admission_requests: metric(&body, "roost_keeper_admission_requests_total"),
+        lifecycle_events: metric(&body, "roost_keeper_api_lifecycle_events_total"),
+    }
+}
+
+/// Waits for `/healthz` (the process is up and serving). `/readyz` is not
+/// waited for: it also needs the controller's first list, see [`readyz`].
+async fn wait_healthy(http: &reqwest::Client, port: u16, keeper: &mut Keeper) {
+    let url = format!("http://127.0.0.1:{port}/healthz");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let mut last;
+    loop {
+        match http.get(&url).send().await {
+            Ok(response) if response.status().is_success() => return,
+            Ok(response) => last = response.status().to_string(),
+            Err(err) => last = format!("{err:?}"),
+        }
+        if let Some(status) = keeper.exited() {
+            panic!(
+                "roost-keeper serve exited ({status}) before it was healthy:\n{}",
+                keeper.log_tail()
+            );
+        }
+        assert!(
+            Instant::now() < deadline,
+            "roost-keeper serve not healthy after 60 s (last /healthz answer: {last}):\n{}",
+            keeper.log_tail()
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+/// The `/readyz` answer: status and body.
+async fn readyz(http: &reqwest::Client, port: u16) -> String {
+    match http
+        .get(format!("http://127.0.0.1:{port}/readyz"))
+        .send()
+        .await
+    {
+        Ok(response) => {
+            let status = response.status();
+            format!(
+                "{} {}",
+                status.as_u16(),
+                response.text().await.unwrap_or_default().trim()
+            )
+        }
+        Err(err) => format!("error: {err}"),
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Objects
+// ---------------------------------------------------------------------------
+
+fn template() -> Value {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/web-valid.yaml");
+    let yaml = std::fs::read_to_string(&path).expect("read examples/web-valid.yaml");
+    serde_norway::from_str(&yaml).expect("parse examples/web-valid.yaml")
+}
+
+/// Object `i` of run `label`: the example with its own name, namespace,
+/// health-check URL and tenant (so each spec is distinct, as in a real cluster).
+fn roost(template: &Value, i: usize, namespace: &str, label: &str) -> ManagedRoost {
+    let name = format!("roost-{i:05}");
+    let mut value = template.clone();
+    value["metadata"] = json!({"name": name, "namespace": namespace, "labels": {RUN_LABEL: label}});
+    value["spec"]["healthChecks"][0]["http"]["url"] = json!(format!(
+        "http://{name}-nginx.{namespace}.svc.cluster.local/healthz"
+    ));
+    value["spec"]["tenancy"]["tenantId"] = json!(format!("team-{}", i % 100));
+    serde_json::from_value(value).expect("a ManagedRoost")
+}
+
+fn converged(roost: &ManagedRoost) -> bool {
+    roost.status.as_ref().is_some_and(|s| {
+        s.phase == Some(Phase::Pending)
+            && s.conditions
+                .iter()
+                .flatten()
+                .any(|c| c.type_ == "Validated" && c.status == "True")
+    })
+}
+
+fn key(roost: &ManagedRoost) -> String {
+    format!(
+        "{}/{}",
+        roost.namespace().unwrap_or_default(),
+        roost.name_any()
+    )
+}
+
+/// `sample` with a lifecycle history of [`RECORDS`] records, made with `track_lifecycle`.
+fn with_full_history(sample: &ManagedRoost) -> ManagedRoost {
+    let mut object = sample.clone();
+    let mut status = object.status.clone().unwrap_or_default();
+    let mut lifecycle = LifecycleStatus {
+        events: None,
+        event_counts: None,
+        ..status.lifecycle.clone().unwrap_or_default()
+    };
+    let start = Timestamp::now();
+    let at = |s: i64| Timestamp::from_second(start.as_second() + s).unwrap_or(start);
+    for i in 0..RECORDS {
+        let n = i as i64;
+        let (kind, message, details): (&str, String, BTreeMap<String, String>) = match i % 6 {
+            0 => (
+                kind::INSTALLING,
+                "phase Pending -> Deploying".into(),
+                BTreeMap::from([("phase".into(), "Deploying".into())]),
+            ),
+            1 => (
+                kind::READY,
+                "phase Deploying -> Ready".into(),
+                BTreeMap::from([("phase".into(), "Ready".into())]),
+            ),
+            2 => (kind::HEALTHY, "health healthy".into(), BTreeMap::new()),
+            3 => (kind::UNHEALTHY, "health unhealthy".into(), BTreeMap::new()),
+            4 => (
+                kind::UPGRADING,
+                format!("chart version 15.4.{} -> 15.4.{}", 4 + i, 5 + i),
+                BTreeMap::from([
+                    ("from".into(), format!("15.4.{}", 4 + i)),
+                    ("to".into(), format!("15.4.{}", 5 + i)),
+                ]),
+            ),
+            _ => (
+                kind::FAILED,
+                "validation failed: CHART_VERSION_INVALID".into(),
+                BTreeMap::new(),
+            ),
+        };
+        track_lifecycle(&mut lifecycle, kind, message, details, at(60 * n));
+    }
+    for (i, phase) in ["Pending", "Deploying", "Ready", "Failed"]
+        .into_iter()
+        .enumerate()
+    {
+        add_phase_duration(&mut lifecycle, phase, at(0), at(97 * (i as i64 + 1)));
+    }
+    lifecycle.current_phase = Some("Ready".into());
+    lifecycle.phase_since = Some(Time(at(60 * RECORDS as i64)));
+    status.lifecycle = Some(lifecycle);
+    object.status = Some(status);
+    object
+}
+
+/// JSON size and heap held when deserialized (inside an `Arc`, as the reflector store keeps it).
+fn object_cost(object: &ManagedRoost) -> (usize, usize, isize) {
+    let bytes = serde_json::to_vec(object).expect("serialize");
+    let mut stripped = object.clone();
+    stripped.metadata.managed_fields = None;
+    let without_managed = serde_json::to_vec(&stripped).expect("serialize").len();
+    let (heap, held) = heap_delta(|| {
+        Arc::new(serde_json::from_slice::<ManagedRoost>(&bytes).expect("deserialize"))
+    });
+    drop(held);
+    (bytes.len(), without_managed, heap)
+}
+
+/// Heap held by `value` once deserialized as a `T` (the heap inside it; its inline size not included).
+fn heap_as<T: serde::de::DeserializeOwned>(value: &impl serde::Serialize) -> isize {
+    let bytes = serde_json::to_vec(value).expect("serialize");
+    let (heap, held) = heap_delta(|| serde_json::from_slice::<T>(&bytes).expect("deserialize"));
+    drop(held);
+    heap
+}
+
+/// Where the heap of one deserialized object goes: (part, JSON bytes, heap bytes).
+fn heap_breakdown(
+    sample: &ManagedRoost,
+    full: &ManagedRoost,
+    event: Option<&K8sEvent>,
+) -> Vec<(String, usize, isize)> {
+    let mut rows = Vec::new();
+    let managed = sample.metadata.managed_fields.clone().unwrap_or_default();
+    rows.push((
+        format!(
+            "metadata, of which managedFields ({} entries)",
+            managed.len()
+        ),
+        json_len(&managed),
+        heap_as::<Vec<ManagedFieldsEntry>>(&managed),
+    ));
+    let mut bare = sample.metadata.clone();
+    bare.managed_fields = None;
+    rows.push((
+        "metadata without managedFields".to_owned(),
+        json_len(&bare),
+        heap_as::<ObjectMeta>(&bare),
+    ));
+    rows.push((
+        "spec".to_owned(),
+        json_len(&sample.spec),
+        heap_as::<ManagedRoostSpec>(&sample.spec),
+    ));
+    let status = sample.status.clone().unwrap_or_default();
+    rows.push((
+        "status (as written, 1 lifecycle record)".to_owned(),
+        json_len(&status),
+        heap_as::<ManagedRoostStatus>(&status),
+    ));
+    let status = full.status.clone().unwrap_or_default();
+    rows.push((
+        format!("status with {RECORDS} lifecycle records"),
+        json_len(&status),
+        heap_as::<ManagedRoostStatus>(&status),
+    ));
+    let events = status.lifecycle.and_then(|l| l.events).unwrap_or_default();
+    if let Some(record) = events.iter().find(|e| e.details.is_some()) {
+        rows.push((
+            "one lifecycle record with `details`".to_owned(),
+            json_len(record),
+            heap_as::<LifecycleEventRecord>(record),
+        ));
+    }
+    if let Some(record) = events.iter().find(|e| e.details.is_none()) {
+        rows.push((
+            "one lifecycle record without `details`".to_owned(),
+            json_len(record),
+            heap_as::<LifecycleEventRecord>(record),
+        ));
+    }
+    if let Some(event) = event {
+        rows.push((
+            format!(
+                "one Event (`{}`) as kube's `Recorder` caches it, per object, for 6 min",
+                event.reason.as_deref().unwrap_or("?")
+            ),
+            json_len(event),
+            heap_as::<K8sEvent>(event),
+        ));
+    }
+    rows
+}
+
+/// JSON length of a value.
+fn json_len(value: &impl serde::Serialize) -> usize {
+    serde_json::to_vec(value).map_or(0, |v| v.len())
+}
+
+// ---------------------------------------------------------------------------
+// One size
+// ---------------------------------------------------------------------------
+
+#[derive(Clone, Copy, Default)]
+struct Cpu {
+    keeper: u64,
+    apiserver: u64,
+    etcd: u64,
+    me: u64,
+    busy: u64,
+    total: u64,
+}
+
+struct Pids {
+    keeper: u32,
+    apiserver: Option<u32>,
+    etcd: Option<u32>,
+}
+
+fn cpu_now(pids: &Pids) -> Cpu {
+    let (busy, total) = machine_ticks();
+    Cpu {
+        keeper: cpu_ticks(pids.keeper).unwrap_or(0),
+        apiserver: pids.apiserver.and_then(cpu_ticks).unwrap_or(0),
+        etcd: pids.etcd.and_then(cpu_ticks).unwrap_or(0),
+        me: cpu_ticks(std::process::id()).unwrap_or(0),
+        busy,
+        total,
+    }
+}
+
+struct Row {
+    n: usize,
+    quiet: String,
+    load_start: String,
+    load_end: String,
+    create_seconds: f64,
+    create_retries: u64,
+    create_failures: usize,
+    converge_seconds: Option<f64>,
+    converged_watch: usize,
+    converged_listed: usize,
+    latency: Option<(f64, f64, f64)>,
+    during: Counters,
+    steady: Counters,
+    watch_errors: u64,
+    rss_before: u64,
+    rss_converged: u64,
+    rss_after: u64,
+    hwm: u64,
+    cpu_window: f64,
+    cpu_start: Cpu,
+    cpu_end: Cpu,
+    keeper_steady_ticks: u64,
+    sample: Option<ManagedRoost>,
+    event_sample: Option<K8sEvent>,
+}
+
+struct Run<'a> {
+    settings: &'a Settings,
+    client: Client,
+    http: reqwest::Client,
+    template: &'a Value,
+    metrics_port: u16,
+    pids: Pids,
+}
+
+fn percentile(sorted: &[f64], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return 0.0;
+    }
+    let rank = ((p / 100.0) * sorted.len() as f64).ceil() as usize;
+    sorted[rank.clamp(1, sorted.len()) - 1]
+}
+
+async fn create_namespaces(client: &Client, names: &[String]) {
+    let api: Api<Namespace> = Api::all(client.clone());
+    for name in names {
+        let namespace = Namespace {
+            metadata: ObjectMeta {
+                name: Some(name.clone()),
+                ..ObjectMeta::default()
+            },
+            ..Namespace::default()
+        };
+        match api.create(&PostParams::default(), &namespace).await {
+            Ok(_) => {}
+            Err(kube::Error::Api(status)) if status.is_already_exists() => {}
+            Err(err) => panic!("create namespace {name}: {err}"),
+        }
+    }
+}
+
+async fn measure(run: &Run<'_>, n: usize, namespaces: &[String], quiet: Quiet) -> Row {
+    let label = format!("size-{n}");
+    let selector = format!("{RUN_LABEL}={label}");
+    let objects: Vec<ManagedRoost> = (0..n)
+        .map(|i| roost(run.template, i, &namespaces[i % namespaces.len()], &label))
+        .collect();
+
+    // The bench's own watch: when each object converged.
+    let seen: Arc<Mutex<HashMap<String, Instant>>> = Arc::default();
+    let watch_errors = Arc::new(AtomicU64::new(0));
+    let (ready_tx, ready_rx) = tokio::sync::oneshot::channel::<()>();
+    let watch = {
+        let seen = Arc::clone(&seen);
+        let errors = Arc::clone(&watch_errors);
+        let api: Api<ManagedRoost> = Api::all(run.client.clone());
+        let stream = watcher(api, watcher::Config::default().labels(&selector)).default_backoff();
+        tokio::spawn(async move {
+            let mut stream = std::pin::pin!(stream);
+            let mut ready = Some(ready_tx);
+            while let Some(event) = stream.next().await {
+                match event {
+                    Ok(watcher::Event::InitDone) => {
+                        if let Some(tx) = ready.take() {
+                            let _ = tx.send(());
+                        }
+                    }
+                    Ok(watcher::Event::Apply(r) | watcher::Event::InitApply(r)) => {
+                        if converged(&r) {
+                            seen.lock()
+                                .unwrap()
+                                .entry(key(&r))
+                                .or_insert_with(Instant::now);
+                        }
+                    }
+                    Ok(_) => {}
+                    Err(_) => {
+                        errors.fetch_add(1, Ordering::Relaxed);
+                    }
+                }
+            }
+        })
+    };
+    tokio::time::timeout(Duration::from_secs(30), ready_rx)
+        .await
+        .expect("the bench's watch lists within 30 s")
+        .expect("watch task alive");
+
+    let load_start = load_average();
+    let rss_before = vm_kib(run.pids.keeper, "VmRSS").unwrap_or(0);
+    let counters_before = scrape(&run.http, run.metrics_port).await;
+    let cpu_start = cpu_now(&run.pids);
+
+    // Create everything, `concurrency` at a time.
+    let started = Instant::now();
+    let retries = Arc::new(AtomicU64::new(0));
+    let post = PostParams {
+        field_manager: Some(FIELD_MANAGER.to_owned()),
+        ..PostParams::default()
+    };
+    let results: Vec<Result<(String, Instant), String>> = futures::stream::iter(objects)
+        .map(|object| {
+            let api: Api<ManagedRoost> =
+                Api::namespaced(run.client.clone(), &object.namespace().unwrap_or_default());
+            let post = post.clone();
+            let retries = Arc::clone(&retries);
+            async move {
+                let key = key(&object);
+                let mut attempt = 0u32;
+                loop {
+                    match api.create(&post, &object).await {
+                        Ok(_) => return Ok((key, Instant::now())),
+                        // A retried create whose first attempt went through.
+                        Err(kube::Error::Api(status))
+                            if attempt > 0 && status.is_already_exists() =>
+                        {
+                            return Ok((key, Instant::now()));
+                        }
+                        Err(err) if attempt < 5 => {
+                            if attempt == 0 {
+                                eprintln!("controller bench: create {key}: {err}; retrying");
+                            }
+                            retries.fetch_add(1, Ordering::Relaxed);
+                            attempt += 1;
+                            tokio::time::sleep(Duration::from_millis(200 * u64::from(attempt)))
+                                .await;
+                        }
+                        Err(err) => return Err(format!("{key}: {err}")),
+                    }
+                }
+            }
+        })
+        .buffer_unordered(run.settings.concurrency)
+        .collect()
+        .await;
+    let create_seconds = started.elapsed().as_secs_f64();
+    let mut created = HashMap::new();
+    let mut failures = Vec::new();
+    for result in results {
+        match result {
+            Ok((key, at)) => {
+                created.insert(key, at);
+            }
+            Err(err) => failures.push(err),
+        }
+    }
+    for failure in failures.iter().take(5) {
+        eprintln!("controller bench: create failed: {failure}");
+    }
+
+    // Wait until the watch has seen every created object converge.
+    let deadline = started + run.settings.timeout;
+    loop {
+        let done = seen.lock().unwrap().len() >= created.len();
+        if done || Instant::now() >= deadline {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let cpu_end = cpu_now(&run.pids);
+    let counters_converged = scrape(&run.http, run.metrics_port).await;
+    let rss_converged = vm_kib(run.pids.keeper, "VmRSS").unwrap_or(0);
+    watch.abort();
+    let seen = seen.lock().unwrap().clone();
+    let converge_seconds = (seen.len() >= n)
+        .then(|| seen.values().max().map(|t| t.duration_since(started)))
+        .flatten()
+        .map(|d| d.as_secs_f64());
+    let mut latencies: Vec<f64> = created
+        .iter()
+        .filter_map(|(key, at)| {
+            seen.get(key)
+                .map(|done| done.saturating_duration_since(*at).as_secs_f64())
+        })
+        .collect();
+    latencies.sort_by(f64::total_cmp);
+    let latency = (!latencies.is_empty()).then(|| {
+        (
+            percentile(&latencies, 50.0),
+            percentile(&latencies, 99.0),
+            latencies[latencies.len() - 1],
+        )
+    });
+
+    // Confirm with a list (paged), keep one object as the memory sample.
+    let api: Api<ManagedRoost> = Api::all(run.client.clone());
+    let mut listed = 0;
+    let mut sample = None;
+    let mut params = ListParams::default().labels(&selector).limit(500);
+    loop {
+        let page = api.list(&params).await.expect("list ManagedRoosts");
+        listed += page.items.iter().filter(|r| converged(r)).count();
+        if sample.is_none() {
+            sample = page.items.into_iter().find(converged);
+        }
+        match page.metadata.continue_ {
+            Some(token) if !token.is_empty() => params = params.continue_token(&token),
+            _ => break,
+        }
+    }
+
+    // One Event the controller published (its Recorder caches each for 6 minutes).
+    let events: Api<K8sEvent> = Api::namespaced(run.client.clone(), &namespaces[0]);
+    let event_sample = events
+        .list(&ListParams::default().limit(1))
+        .await
+        .ok()
+        .and_then(|l| l.items.into_iter().next());
+
+    // Steady state: nothing should be written.
+    let keeper_ticks = cpu_ticks(run.pids.keeper).unwrap_or(0);
+    tokio::time::sleep(run.settings.steady).await;
+    let counters_after = scrape(&run.http, run.metrics_port).await;
+    let keeper_steady_ticks = cpu_ticks(run.pids.keeper)
+        .unwrap_or(0)
+        .saturating_sub(keeper_ticks);
+    let rss_after = vm_kib(run.pids.keeper, "VmRSS").unwrap_or(0);
+    let hwm = vm_kib(run.pids.keeper, "VmHWM").unwrap_or(0);
+
+    Row {
+        n,
+        quiet: quiet.describe(),
+        load_start,
+        load_end: load_average(),
+        create_seconds,
+        create_retries: retries.load(Ordering::Relaxed),
+        create_failures: failures.len(),
+        converge_seconds,
+        converged_watch: seen.len(),
+        converged_listed: listed,
+        latency,
+        during: counters_converged - counters_before,
+        steady: counters_after - counters_converged,
+        watch_errors: watch_errors.load(Ordering::Relaxed),
+        rss_before,
+        rss_converged,
+        rss_after,
+        hwm,
+        cpu_window: (cpu_end.total.saturating_sub(cpu_start.total)) as f64,
+        cpu_start,
+        cpu_end,
+        keeper_steady_ticks,
+        sample,
+        event_sample,
+    }
+}
+
+async fn delete_run(client: &Client, namespaces: &[String], n: usize) {
+    let selector = format!("{RUN_LABEL}=size-{n}");
+    for ns in namespaces {
+        let api: Api<ManagedRoost> = Api::namespaced(client.clone(), ns);
+        api.delete_collection(
+            &DeleteParams::default(),
+            &ListParams::default().labels(&selector),
+        )
+        .await
+        .expect("delete ManagedRoosts");
+    }
+    let api: Api<ManagedRoost> = Api::all(client.clone());
+    let deadline = Instant::now() + Duration::from_secs(300);
+    while Instant::now() < deadline {
+        let left = api
+            .list(&ListParams::default().labels(&selector).limit(1))
+            .await
+            .map(|l| l.items.len())
+            .unwrap_or(1);
+        if left == 0 {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    eprintln!("controller bench: objects of size {n} still listed after 300 s");
+}
+
+// ---------------------------------------------------------------------------
+// Report
+// ---------------------------------------------------------------------------
+
+fn mib(kib: u64) -> String {
+    format!("{:.1} MiB", kib as f64 / 1024.0)
+}
+
+fn per_object_bytes(after_kib: u64, before_kib: u64, n: usize) -> f64 {
+    (after_kib as f64 - before_kib as f64) * 1024.0 / n as f64
+}
+
+fn verdict(met: bool) -> &'static str {
+    if met { "**met**" } else { "**NOT met**" }
+}
+
+#[allow(clippy::too_many_arguments)]
+fn report(
+    settings: &Settings,
+    rows: &[Row],
+    nproc: usize,
+    model: &str,
+    tck: f64,
+    load_start: &str,
+    first_quiet: &str,
+    exits: &[String],
+) -> String {
+    let mut out = String::new();
+    let w = &mut out;
+    let _ = writeln!(
+        w,
+        "## Controller convergence (`cargo bench --bench controller`)\n"
+    );
+    let _ = writeln!(
+        w,
+        "Machine: `nproc` = {nproc}, CPU {model}; code {}; load average (1/5/15 min) at start {load_start}, at end {}.",
+        source_version(),
+        load_average()
+    );
+    let _ = writeln!(
+        w,
+        "Setup: real etcd + kube-apiserver on loopback, both webhooks registered (validate `Fail`, mutate `Ignore`), `roost-keeper serve` release binary as its own process (`RUST_LOG=warn`, fresh process per size), creates with `Api::create`, {} in flight, over {} namespaces; convergence = `status.phase == Pending` and `Validated=True`, seen by the bench's own watch and confirmed by a list. Before the control plane started: {first_quiet}.\n",
+        settings.concurrency, settings.namespaces
+    );
+
+    let _ = writeln!(
+        w,
+        "| N | creates done (s, objects/s) | all converged (s) | lag after last create (s) | create→converged p50 / p99 / max (s) | status writes / object | write errors | writes in {} s steady state | RSS before | RSS converged | RSS +{} s | VmHWM | RSS growth / object |",
+        settings.steady.as_secs(),
+        settings.steady.as_secs()
+    );
+    let _ = writeln!(
+        w,
+        "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+    );
+    for r in rows {
+        let converge = r.converge_seconds.map_or_else(
+            || format!("**not converged** ({}/{})", r.converged_watch, r.n),
+            |s| format!("{s:.1}"),
+        );
+        let lag = r
+            .converge_seconds
+            .map_or("-".to_owned(), |s| format!("{:.1}", s - r.create_seconds));
+        let latency = r.latency.map_or("-".to_owned(), |(p50, p99, max)| {
+            format!("{p50:.2} / {p99:.2} / {max:.2}")
+        });
+        let _ = writeln!(
+            w,
+            "| {} | {:.1} ({:.0}/s) | {} | {} | {} | {:.2} | {} | {} | {} | {} | {} | {} | {:.0} B |",
+            r.n,
+            r.create_seconds,
+            r.n as f64 / r.create_seconds,
+            converge,
+            lag,
+            latency,
+            r.during.status_writes / r.n as f64,
+            r.during.status_errors,
+            r.steady.status_writes,
+            mib(r.rss_before),
+            mib(r.rss_converged),
+            mib(r.rss_after),
+            mib(r.hwm),
+            per_object_bytes(r.rss_after, r.rss_before, r.n),
+        );
+    }
+
+    let _ = writeln!(
+        w,
+        "\nCPU from the first create until every object converged (cores = CPU-seconds / wall-seconds; the machine has {nproc}):\n"
+    );
+    let _ = writeln!(
+        w,
+        "| N | window (s) | roost-keeper | kube-apiserver | etcd | bench (creates + watch) | whole machine | everything else | roost-keeper CPU in steady state |"
+    );
+    let _ = writeln!(w, "|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
+    for r in rows {
+        let (s, e) = (r.cpu_start, r.cpu_end);
+        // Wall seconds of the window from the machine's total ticks (summed over CPUs).
+        let wall = r.cpu_window / tck / nproc as f64;
+        let cores = |ticks: u64| ticks as f64 / tck / wall.max(1e-9);
+        let keeper = e.keeper.saturating_sub(s.keeper);
+        let apiserver = e.apiserver.saturating_sub(s.apiserver);
+        let etcd = e.etcd.saturating_sub(s.etcd);
+        let me = e.me.saturating_sub(s.me);
+        let busy = e.busy.saturating_sub(s.busy);
+        let other = busy.saturating_sub(keeper + apiserver + etcd + me);
+        let cell = |ticks: u64| format!("{:.1} s ({:.2})", ticks as f64 / tck, cores(ticks));
+        let _ = writeln!(
+            w,
+            "| {} | {:.1} | {} | {} | {} | {} | {} | {} | {:.2} s |",
+            r.n,
+            wall,
+            cell(keeper),
+            cell(apiserver),
+            cell(etcd),
+            cell(me),
+            cell(busy),
+            cell(other),
+            r.keeper_steady_ticks as f64 / tck,
+        );
+    }
+
+    let _ = writeln!(w, "\nPer size:\n");
+    for r in rows {
+        let mean_write_ms = if r.during.write_seconds_count > 0.0 {
+            r.during.write_seconds_sum / r.during.write_seconds_count * 1e3
+        } else {
+            0.0
+        };
+        let _ = writeln!(
+            w,
+            "- N={}: {}; load at start {}, at end {}; {} create retries, {} failed creates; admission reviews answered {:.0} ({:.2}/object); mean status write {:.1} ms; lifecycle records {:.0}; converged per watch {}, per list {}; bench watch errors {}.",
+            r.n,
+            r.quiet,
+            r.load_start,
+            r.load_end,
+            r.create_retries,
+            r.create_failures,
+            r.during.admission_requests,
+            r.during.admission_requests / r.n as f64,
+            mean_write_ms,
+            r.during.lifecycle_events,
+            r.converged_watch,
+            r.converged_listed,
+            r.watch_errors,
+        );
+    }
+    for exit in exits {
+        let _ = writeln!(w, "- {exit}");
+    }
+
+    // Memory per tracked object.
+    let sample = rows.iter().rev().find_map(|r| r.sample.as_ref());
+    let largest = rows.iter().max_by_key(|r| r.n);
+    let mut projected = None;
+    if let Some(sample) = sample {
+        let (json_now, json_now_bare, heap_now) = object_cost(sample);
+        let full = with_full_history(sample);
+        let records = full
+            .status
+            .as_ref()
+            .and_then(|s| s.lifecycle.as_ref())
+            .and_then(|l| l.events.as_ref())
+            .map_or(0, Vec::len);
+        let (json_full, json_full_bare, heap_full) = object_cost(&full);
+        let _ = writeln!(
+            w,
+            "\nMemory per tracked object (JSON = `serde_json::to_vec` of the typed object; heap = bytes the deserialized `Arc<ManagedRoost>` holds, counting allocator, malloc overhead not included):\n"
+        );
+        let _ = writeln!(
+            w,
+            "| object | JSON | JSON without managedFields | heap when deserialized |"
+        );
+        let _ = writeln!(w, "|---|---:|---:|---:|");
+        let _ = writeln!(
+            w,
+            "| converged object from the cluster (1 lifecycle record) | {json_now} B | {json_now_bare} B | {heap_now} B |"
+        );
+        let _ = writeln!(
+            w,
+            "| same with {records} lifecycle records (`track_lifecycle` x{RECORDS}) | {json_full} B | {json_full_bare} B | {heap_full} B |"
+        );
+        let _ = writeln!(
+            w,
+            "\nWhere the heap of one object goes (each part deserialized on its own; `size_of::<ManagedRoost>()` = {} B inline):\n",
+            std::mem::size_of::<ManagedRoost>()
+        );
+        let _ = writeln!(w, "| part | JSON | heap when deserialized |");
+        let _ = writeln!(w, "|---|---:|---:|");
+        for (part, json, heap) in heap_breakdown(
+            sample,
+            &full,
+            rows.iter().rev().find_map(|r| r.event_sample.as_ref()),
+        ) {
+            let _ = writeln!(w, "| {part} | {json} B | {heap} B |");
+        }
+        if let Some(r) = largest {
+            let growth = per_object_bytes(r.rss_after, r.rss_before, r.n);
+            let estimate = growth + (heap_full - heap_now) as f64;
+            projected = Some(estimate);
+            let _ = writeln!(
+                w,
+                "\nEstimate with {RECORDS} records: measured RSS growth per object at N={} ({growth:.0} B) + the extra heap of {RECORDS} records ({} B) = **{estimate:.0} B** per tracked object.",
+                r.n,
+                heap_full - heap_now
+            );
+        }
+    }
+
+    // Targets.
+    let _ = writeln!(w, "\nTargets:\n");
+    match rows.iter().find(|r| r.n == 5000) {
+        Some(r) => {
+            let _ = writeln!(
+                w,
+                "- 5,000 objects converge in < 60 s: {} ({})",
+                verdict(r.converge_seconds.is_some_and(|s| s < 60.0)),
+                r.converge_seconds
+                    .map_or("not converged".to_owned(), |s| format!("{s:.1} s"))
+            );
+            let writes = r.during.status_writes / r.n as f64;
+            let _ = writeln!(
+                w,
+                "- <= 2 status writes per object: {} ({writes:.2}; {} in the steady state)",
+                verdict(writes <= 2.0),
+                r.steady.status_writes
+            );
+        }
+        None => {
+            let _ = writeln!(
+                w,
+                "- 5,000 objects in < 60 s: not measured (sizes {:?})",
+                settings.sizes
+            );
+            if let Some(r) = largest {
+                let writes = r.during.status_writes / r.n as f64;
+                let _ = writeln!(
+                    w,
+                    "- <= 2 status writes per object: {} at N={} ({writes:.2})",
+                    verdict(writes <= 2.0),
+                    r.n
+                );
+            }
+        }
+    }
+    if let Some(r) = largest {
+        // 150 MB = 143.05 MiB.
+        let limit_kib = 150_000_000 / 1024;
+        let _ = writeln!(
+            w,
+            "- RSS < 150 MB (143.1 MiB) at N={}: {} (VmRSS {} after convergence + {} s, peak VmHWM {})",
+            r.n,
+            verdict(r.hwm < limit_kib && r.rss_after < limit_kib),
+            mib(r.rss_after),
+            settings.steady.as_secs(),
+            mib(r.hwm)
+        );
+    }
+    if let Some(estimate) = projected {
+        let _ = writeln!(
+            w,
+            "- < 16 KB per tracked object with {RECORDS} lifecycle records: {} ({estimate:.0} B estimated)",
+            verdict(estimate < 16_000.0)
+        );
+    }
+    out
+}
+
+// ---------------------------------------------------------------------------
+// Main
+// ---------------------------------------------------------------------------
+
+fn main() {
+    if !std::env::args().any(|a| a == "--bench") {
+        println!("controller bench: run it with `cargo bench --bench controller`; skipped");
+        return;
+    }
+    let settings = Settings::from_env();
+    let (nproc, model) = machine_facts();
+    let tck = clock_ticks();
+    let load_start = load_average();
+    let bin = server_binary();
+    let first_quiet = wait_quiet(&settings, &[std::process::id()]).describe();
+    eprintln!("controller bench: {first_quiet}; starting the control plane");
+
+    let mut plane = ControlPlane::start().expect("control plane starts");
+    let crd = Path::new(env!("CARGO_MANIFEST_DIR")).join("crds/managedroost.yaml");
+    checked(
+        "kubectl apply CRD",
+        plane
+            .kubectl()
+            .args(["apply", "-f"])
+            .arg(&crd)
+            .output()
+            .unwrap(),
+    );
+    checked(
+        "kubectl wait CRD",
+        plane
+            .kubectl()
+            .args([
+                "wait",
+                "--for=condition=established",
+                "--timeout=60s",
+                "crd/managedroosts.roost.birb.party",
+            ])
+            .output()
+            .unwrap(),
+    );
+    let (apiserver, etcd) = plane_pids(plane.dir.path());
+
+    let certs = tempfile::tempdir().expect("tempdir");
+    checked(
+        "roost-keeper certs generate",
+        Command::new(&bin)
+            .args(["certs", "generate", "--extra-san", "127.0.0.1", "--out-dir"])
+            .arg(certs.path())
+            .output()
+            .unwrap(),
+    );
+    let ports = free_ports();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("tokio runtime");
+    let http = reqwest::Client::new();
+    let client = runtime
+        .block_on(
+            ControllerConfig {
+                watch_namespace: None,
+                kubeconfig: Some(plane.kubeconfig.clone()),
+            }
+            .client(),
+        )
+        .expect("kube client");
+    let template = template();
+    let probe = std::fs::read(Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/invalid.yaml"))
+        .expect("read examples/invalid.yaml");
+
+    let mut rows = Vec::new();
+    let mut exits = Vec::new();
+    for (index, &n) in settings.sizes.iter().enumerate() {
+        let mut keeper = Keeper::start(
+            &bin,
+            certs.path(),
+            &plane.kubeconfig,
+            ports,
+            certs.path().join(format!("roost-keeper-{n}.log")),
+        );
+        runtime.block_on(wait_healthy(&http, ports.1, &mut keeper));
+        if index == 0 {
+            let yaml = checked(
+                "roost-keeper webhook-config",
+                Command::new(&bin)
+                    .arg("webhook-config")
+                    .arg("--ca-bundle-file")
+                    .arg(certs.path().join("ca.crt"))
+                    .args(["--url", &format!("https://127.0.0.1:{}", ports.0)])
+                    .output()
+                    .unwrap(),
+            )
+            .stdout;
+            let mut apply = plane.kubectl();
+            apply.args(["apply", "-f", "-"]);
+            checked("kubectl apply webhooks", with_stdin(apply, &yaml));
+        }
+        // The apiserver picks webhook configurations (and a restarted server) up asynchronously.
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            let mut dry_run = plane.kubectl();
+            dry_run.args(["apply", "--dry-run=server", "-f", "-"]);
+            let out = with_stdin(dry_run, &probe);
+            let stderr = text(&out.stderr);
+            if stderr.contains("[CHART_VERSION_INVALID]") {
+                break;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "webhooks never judged the probe; last answer: {stderr}"
+            );
+            std::thread::sleep(Duration::from_millis(300));
+        }
+        let namespaces: Vec<String> = (0..settings.namespaces)
+            .map(|k| format!("ctl-bench-{n}-{k}"))
+            .collect();
+        runtime.block_on(create_namespaces(&client, &namespaces));
+
+        let quiet = wait_quiet(&settings, &[std::process::id(), keeper.pid()]);
+        eprintln!("controller bench: N={n}: {}; creating", quiet.describe());
+        let run = Run {
+            settings: &settings,
+            client: client.clone(),
+            http: http.clone(),
+            template: &template,
+            metrics_port: ports.1,
+            pids: Pids {
+                keeper: keeper.pid(),
+                apiserver,
+                etcd,
+            },
+        };
+        let row = runtime.block_on(measure(&run, n, &namespaces, quiet));
+        eprintln!(
+            "controller bench: N={n}: converged in {:?} s, {:.2} writes/object",
+            row.converge_seconds,
+            row.during.status_writes / n as f64
+        );
+        rows.push(row);
+        let ready = runtime.block_on(readyz(&http, ports.1));
+        let exit = keeper.stop();
+        exits.push(format!(
+            "N={n}: `/readyz` after the run: `{ready}`; roost-keeper serve stopped by SIGTERM: {}",
+            exit.map_or("unknown".to_owned(), |s| s.to_string())
+        ));
+        if index + 1 < settings.sizes.len() {
+            runtime.block_on(delete_run(&client, &namespaces, n));
+        }
+    }
+    let report = report(
+        &settings,
+        &rows,
+        nproc,
+        &model,
+        tck,
+        &load_start,
+        &first_quiet,
+        &exits,
+    );
+    println!("{report}");
+    drop(client);
+    drop(runtime);
+    plane.stop();
+}

@@ -1,2 +1,1319 @@
 //! Load run against `roost-keeper serve` over TLS (see BENCHMARKS.md).
-fn main() {}
+//!
+//! `cargo bench --bench load` starts the release server binary on free
+//! loopback ports with a fresh CA and serving certificate, then drives it with
+//! persistent TLS keep-alive connections (hyper's low-level client over
+//! tokio-rustls, one connection per worker):
+//!
+//! - validate, closed loop: `LOAD_CONNECTIONS` (64) workers send POSTs back to
+//!   back for `LOAD_SECONDS` (10) after `LOAD_WARMUP_SECONDS` (1) of warm-up,
+//!   with the same spec every time (the uid varies: cache hits, as a re-apply)
+//!   and then with a spec that differs per request (chart version `1.0.N`:
+//!   cache misses); each is followed by
+//! - an open loop at half the rate it measured: a fixed schedule of request
+//!   start times, request `i` at `i / rate` on connection `i mod 64`, for
+//!   latency percentiles;
+//! - then the mutating webhook, closed loop, same spec and varied spec, and the
+//!   cached validate over HTTP/2 (one connection, 64 concurrent streams, as the
+//!   apiserver multiplexes).
+//!
+//! The phases the targets judge run first, while the machine is most likely
+//! still quiet.
+//!
+//! For each phase: requests per second, non-200 responses and transport
+//! errors (both must be 0), latency percentiles, CPU of the server and of this
+//! load generator (`/proc/<pid>/stat`), CPU of the whole machine
+//! (`/proc/stat`: "other" is what neither process used, e.g. a compiler
+//! running beside), server VmRSS/VmHWM, and for validate phases the cache hit
+//! ratio scraped from `/metrics`. A markdown table goes to stdout; the exit
+//! code is 1 when a request failed or the server did not exit 0 on SIGTERM.
+//!
+//! Environment: `ROOST_KEEPER_BIN` (server binary; default the one cargo built
+//! for this bench, else `target/release/roost-keeper`, built when missing),
+//! `LOAD_SECONDS`, `LOAD_WARMUP_SECONDS`, `LOAD_CONNECTIONS`,
+//! `LOAD_CLIENT_THREADS` (load generator runtime workers, default 1: on a
+//! small machine one thread drives 64 connections with less CPU per request
+//! than two, leaving more to the server; the report says when it saturates),
+//! `LOAD_RUST_LOG` (the server's `RUST_LOG`, default `warn`: `info` logs
+//! every request).
+
+use http_body_util::{BodyExt, Full};
+use hyper::body::Bytes;
+use hyper::client::conn::{http1, http2};
+use hyper::{Request, Uri, header};
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use roost_keeper::admission::{MUTATE_PATH, VALIDATE_PATH};
+use roost_keeper::certs;
+use rustls_pki_types::pem::PemObject;
+use rustls_pki_types::{CertificateDer, ServerName};
+use serde_json::{Value, json};
+use std::fmt::Write as _;
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+use tokio_rustls::TlsConnector;
+
+// ---------------------------------------------------------------------------
+// Settings
+// ---------------------------------------------------------------------------
+
+struct Settings {
+    seconds: f64,
+    warmup: f64,
+    connections: usize,
+    client_threads: usize,
+    rust_log: String,
+}
+
+fn env_or<T: std::str::FromStr>(name: &str, default: T) -> T {
+    match std::env::var(name) {
+        Ok(text) if !text.trim().is_empty() => text
+            .trim()
+            .parse()
+            .unwrap_or_else(|_| panic!("{name}={text:?} is not a valid value")),
+        _ => default,
+    }
+}
+
+impl Settings {
+    fn from_env() -> Settings {
+        let settings = Settings {
+            seconds: env_or("LOAD_SECONDS", 10.0),
+            warmup: env_or("LOAD_WARMUP_SECONDS", 1.0),
+            connections: env_or("LOAD_CONNECTIONS", 64),
+            client_threads: env_or("LOAD_CLIENT_THREADS", 1),
+            rust_log: env_or("LOAD_RUST_LOG", "warn".to_owned()),
+        };
+        assert!(settings.seconds > 0.0, "LOAD_SECONDS must be positive");
+        assert!(
+            settings.warmup >= 0.0,
+            "LOAD_WARMUP_SECONDS must not be negative"
+        );
+        assert!(
+            settings.connections > 0,
+            "LOAD_CONNECTIONS must be positive"
+        );
+        assert!(
+            settings.client_threads > 0,
+            "LOAD_CLIENT_THREADS must be positive"
+        );
+        settings
+    }
+}
+
+// ---------------------------------------------------------------------------
+// The server process
+// ---------------------------------------------------------------------------
+
+/// The server binary: `ROOST_KEEPER_BIN`, else the one cargo built for this
+/// bench, else `target/release/roost-keeper` (built when missing).
+fn server_binary() -> PathBuf {
+    if let Some(path) = std::env::var_os("ROOST_KEEPER_BIN").filter(|p| !p.is_empty()) {
+        let path = PathBuf::from(path);
+        assert!(
+            path.is_file(),
+            "ROOST_KEEPER_BIN={} is not a file",
+            path.display()
+        );
+        return path;
+    }
+    if let Some(path) = option_env!("CARGO_BIN_EXE_roost-keeper").map(PathBuf::from)
+        && path.is_file()
+    {
+        return path;
+    }
+    let manifest = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let path = manifest.join("target/release/roost-keeper");
+    if !path.is_file() {
+        eprintln!("building {} ...", path.display());
+        let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+        let status = Command::new(cargo)
+            .args(["build", "--release", "--bin", "roost-keeper"])
+            .current_dir(manifest)
+            .status()
+            .expect("run cargo build");
+        assert!(status.success(), "cargo build --release failed: {status}");
+    }
+    path
+}
+
+fn free_ports() -> (u16, u16) {
+    // Both held at once so they differ; released just before the server binds.
+    let a = TcpListener::bind("127.0.0.1:0").expect("bind a free port");
+    let b = TcpListener::bind("127.0.0.1:0").expect("bind a free port");
+    (
+        a.local_addr().unwrap().port(),
+        b.local_addr().unwrap().port(),
+    )
+}
+
+struct ServerProcess {
+    child: Child,
+    pid: u32,
+    webhook: SocketAddr,
+    metrics: SocketAddr,
+    log: PathBuf,
+}
+
+impl ServerProcess {
+    fn start(bin: &Path, dir: &Path, rust_log: &str) -> ServerProcess {
+        let (webhook_port, metrics_port) = free_ports();
+        let log = dir.join("server.log");
+        let log_file = std::fs::File::create(&log).expect("create server log");
+        let child = Command::new(bin)
+            .args(["serve", "--bind-address", "127.0.0.1"])
+            .env("ROOST_KEEPER_WEBHOOK_PORT", webhook_port.to_string())
+            .env("ROOST_KEEPER_METRICS_PORT", metrics_port.to_string())
+            .env("ROOST_KEEPER_TLS_CERT_FILE", dir.join("tls.crt"))
+            .env("ROOST_KEEPER_TLS_KEY_FILE", dir.join("tls.key"))
+            // Connections are closed before SIGTERM; no need to wait 5 s for an apiserver.
+            .env("ROOST_KEEPER_SHUTDOWN_DELAY", "0s")
+            .env("RUST_LOG", rust_log)
+            // The webhooks alone: the status controller would need a cluster.
+            .env("ROOST_KEEPER_CONTROLLER", "false")
+            // Trace export would measure the collector, not the server.
+            .env_remove("OTEL_EXPORTER_OTLP_ENDPOINT")
+            .stdin(Stdio::null())
+            .stdout(log_file.try_clone().expect("clone log file"))
+            .stderr(log_file)
+            .spawn()
+            .unwrap_or_else(|e| panic!("start {}: {e}", bin.display()));
+        let pid = child.id();
+        let mut server = ServerProcess {
+            child,
+            pid,
+            webhook: SocketAddr::from(([127, 0, 0, 1], webhook_port)),
+            metrics: SocketAddr::from(([127, 0, 0, 1], metrics_port)),
+            log,
+        };
+        server.wait_ready();
+        server
+    }
+
+    fn wait_ready(&mut self) {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while Instant::now() < deadline {
+            if let Some(status) = self.child.try_wait().expect("poll server") {
+                panic!(
+                    "server exited before it was ready ({status}):\n{}",
+                    self.log_text()
+                );
+            }
+            if let Ok((200, _)) = http_get(self.metrics, "/readyz") {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        panic!("server not ready within 30 s:\n{}", self.log_text());
+    }
+
+    fn log_text(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// SIGTERM, then waits for the exit; returns the status and how long it took.
+    fn terminate(&mut self) -> (ExitStatus, Duration) {
+        let started = Instant::now();
+        let sent = Command::new("kill")
+            .args(["-TERM", &self.pid.to_string()])
+            .status()
+            .expect("run kill");
+        assert!(sent.success(), "kill -TERM {} failed", self.pid);
+        let deadline = started + Duration::from_secs(60);
+        loop {
+            if let Some(status) = self.child.try_wait().expect("poll server") {
+                return (status, started.elapsed());
+            }
+            assert!(
+                Instant::now() < deadline,
+                "server still running 60 s after SIGTERM"
+            );
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+}
+
+impl Drop for ServerProcess {
+    fn drop(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
+/// A plain HTTP/1.1 GET (readiness, metrics); returns status and body.
+fn http_get(addr: SocketAddr, path: &str) -> std::io::Result<(u16, String)> {
+    let mut stream = TcpStream::connect_timeout(&addr, Duration::from_secs(2))?;
+    stream.set_read_timeout(Some(Duration::from_secs(5)))?;
+    write!(
+        stream,
+        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
+    )?;
+    let mut response = String::new();
+    stream.read_to_string(&mut response)?;
+    let status = response
+        .split(' ')
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
+    let body = response
+        .split_once("\r\n\r\n")
+        .map_or(String::new(), |(_, b)| b.to_owned());
+    Ok((status, body))
+}
+
+/// Validation cache (hits, misses) from `/metrics`.
+fn cache_counters(metrics: SocketAddr) -> (u64, u64) {
+    let (_, text) = http_get(metrics, "/metrics").expect("scrape /metrics");
+    let read = |name: &str| {
+        text.lines()
+            .find(|l| l.starts_with(name) && l.contains("cache=\"validation\""))
+            .and_then(|l| l.rsplit(' ').next())
+            .and_then(|v| v.trim().parse::<f64>().ok())
+            .map_or(0, |v| v as u64)
+    };
+    (
+        read("roost_keeper_api_cache_hits_total"),
+        read("roost_keeper_api_cache_misses_total"),
+    )
+}
+
+// ---------------------------------------------------------------------------
+// /proc
+// ---------------------------------------------------------------------------
+
+fn clock_ticks() -> f64 {
+    Command::new("getconf")
+        .arg("CLK_TCK")
+        .output()
+        .ok()
+        .and_then(|o| String::from_utf8(o.stdout).ok())
+        .and_then(|s| s.trim().parse().ok())
+        .unwrap_or(100.0)
+}
+
+/// utime + stime of a process, in clock ticks.
+fn process_ticks(pid: &str) -> u64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).expect("read /proc/PID/stat");
+    // Fields after the command name (which may hold spaces): state is field 3,
+    // utime 14, stime 15.
+    let rest = &stat[stat.rfind(')').expect("stat has a command name") + 1..];
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    fields[11].parse::<u64>().unwrap() + fields[12].parse::<u64>().unwrap()
+}
+
+/// (busy, total) jiffies of the whole machine, all CPUs.
+fn machine_ticks() -> (u64, u64) {
+    let stat = std::fs::read_to_string("/proc/stat").expect("read /proc/stat");
+    let line = stat.lines().next().expect("/proc/stat has a cpu line");
+    // user nice system idle iowait irq softirq steal (guest time is already in user).
+    let values: Vec<u64> = line
+        .split_whitespace()
+        .skip(1)
+        .take(8)
+        .map(|v| v.parse().unwrap_or(0))
+        .collect();
+    let total: u64 = values.iter().sum();
+    let idle = values[3] + values.get(4).copied().unwrap_or(0);
+    (total - idle, total)
+}
+
+/// VmRSS and VmHWM of a process, in KiB.
+fn memory_kib(pid: u32) -> (u64, u64) {
+    let status =
+        std::fs::read_to_string(format!("/proc/{pid}/status")).expect("read /proc/PID/status");
+    let read = |key: &str| {
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix(key))
+            .and_then(|v| v.split_whitespace().next())
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0)
+    };
+    (read("VmRSS:"), read("VmHWM:"))
+}
+
+#[derive(Clone, Copy)]
+struct CpuSnapshot {
+    server: u64,
+    client: u64,
+    machine_busy: u64,
+    machine_total: u64,
+}
+
+impl CpuSnapshot {
+    fn take(server_pid: u32) -> CpuSnapshot {
+        let (machine_busy, machine_total) = machine_ticks();
+        CpuSnapshot {
+            server: process_ticks(&server_pid.to_string()),
+            client: process_ticks("self"),
+            machine_busy,
+            machine_total,
+        }
+    }
+}
+
+fn machine_facts() -> (usize, String, String) {
+    let cpuinfo = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
+    let processors = cpuinfo
+        .lines()
+        .filter(|l| l.starts_with("processor"))
+        .count();
+    let model = cpuinfo
+        .lines()
+        .find_map(|l| l.strip_prefix("model name"))
+        .map(|v| v.trim_start_matches([' ', '\t', ':']).to_owned())
+        .unwrap_or_else(|| "unknown".to_owned());
+    let nproc = Command::new("nproc")
+        .output()
+        .ok()
+        .and_then(|o| String::from_utf8(o.stdout).ok())
+        .and_then(|s| s.trim().parse().ok())
+        .unwrap_or(processors);
+    (nproc, model, load_average())
+}
+
+/// The commit the bench was built from, `+dirty` with uncommitted changes.
+fn source_version() -> String {
+    let git = |args: &[&str]| {
+        Command::new("git")
+            .args(args)
+            .current_dir(env!("CARGO_MANIFEST_DIR"))
+            .output()
+            .ok()
+            .filter(|o| o.status.success())
+            .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned())
+    };
+    match git(&["rev-parse", "--short", "HEAD"]) {
+        Some(commit) => {
+            let dirty = git(&["status", "--porcelain", "--untracked-files=no"])
+                .is_some_and(|s| !s.is_empty());
+            format!("{commit}{}", if dirty { "+dirty" } else { "" })
+        }
+        None => "unknown".to_owned(),
+    }
+}
+
+fn load_average() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .map(|s| s.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
+        .unwrap_or_default()
+}
+
+// ---------------------------------------------------------------------------
+// Request bodies
+// ---------------------------------------------------------------------------
+
+/// Cores used by other processes above which a phase is reported as disturbed.
+const DISTURBED_CORES: f64 = 0.2;
+
+const UID_MARK: &str = "@@UID@@";
+const VERSION_MARK: &str = "@@VERSION@@";
+
+/// A CREATE AdmissionReview as the apiserver sends it for a typical roost
+/// (the shape of `examples/web-valid.yaml`, with the metadata kubectl and the
+/// apiserver add), split around the uid and the chart version.
+struct Template {
+    head: String,
+    middle: String,
+    tail: String,
+    /// What goes between head and middle, and between middle and tail.
+    order: [Mark; 2],
+}
+
+#[derive(Clone, Copy)]
+enum Mark {
+    Uid,
+    Version,
+}
+
+impl Template {
+    fn new() -> Template {
+        let spec = json!({
+            "chart": {
+                "repository": {"url": "https://charts.bitnami.com/bitnami"},
+                "name": "nginx",
+                "version": VERSION_MARK,
+                "values": {"inline": "replicaCount: 2\nservice:\n  type: ClusterIP\n"}
+            },
+            "healthChecks": [
+                {"name": "http-ready", "type": "http",
+                 "http": {"url": "http://web-nginx.default.svc.cluster.local/healthz", "expectedCodes": [200]},
+                 "interval": "30s", "timeout": "5s"},
+                {"name": "pods", "type": "kubernetes",
+                 "kubernetes": {"checkPods": true, "requiredReadyRatio": 0.5}}
+            ],
+            "teardownPolicy": {"triggers": [{"type": "timeout", "timeout": "24h"}]},
+            "tenancy": {"tenantId": "team-web", "rbac": {"enabled": true}},
+            "observability": {"metrics": {"enabled": true, "interval": "15s"}, "logging": {"level": "info"}}
+        });
+        let object = json!({
+            "apiVersion": "roost.birb.party/v1alpha1",
+            "kind": "ManagedRoost",
+            "metadata": {
+                "name": "web",
+                "namespace": "default",
+                "uid": "6f1c2d4e-8a7b-4c3d-9e2f-1a2b3c4d5e6f",
+                "generation": 1,
+                "creationTimestamp": "2025-06-01T12:00:00Z",
+                "labels": {"app.kubernetes.io/name": "web", "app.kubernetes.io/part-of": "storefront"},
+                "managedFields": [{
+                    "manager": "kubectl",
+                    "operation": "Apply",
+                    "apiVersion": "roost.birb.party/v1alpha1",
+                    "time": "2025-06-01T12:00:00Z",
+                    "fieldsType": "FieldsV1",
+                    "fieldsV1": {"f:metadata": {"f:labels": {"f:app.kubernetes.io/name": {}, "f:app.kubernetes.io/part-of": {}}},
+                                 "f:spec": {"f:chart": {"f:name": {}, "f:repository": {"f:url": {}}, "f:values": {"f:inline": {}}, "f:version": {}},
+                                            "f:healthChecks": {}, "f:observability": {"f:logging": {"f:level": {}}, "f:metrics": {"f:enabled": {}, "f:interval": {}}},
+                                            "f:teardownPolicy": {"f:triggers": {}}, "f:tenancy": {"f:rbac": {"f:enabled": {}}, "f:tenantId": {}}}}
+                }]
+            },
+            "spec": spec
+        });
+        let gvk =
+            json!({"group": "roost.birb.party", "version": "v1alpha1", "kind": "ManagedRoost"});
+        let gvr = json!({"group": "roost.birb.party", "version": "v1alpha1", "resource": "managedroosts"});
+        let review = json!({
+            "apiVersion": "admission.k8s.io/v1",
+            "kind": "AdmissionReview",
+            "request": {
+                "uid": UID_MARK,
+                "kind": gvk, "resource": gvr, "requestKind": gvk, "requestResource": gvr,
+                "name": "web",
+                "namespace": "default",
+                "operation": "CREATE",
+                "userInfo": {
+                    "username": "system:serviceaccount:ci:deployer",
+                    "uid": "0b9a8c7d-6e5f-4a3b-2c1d-0e9f8a7b6c5d",
+                    "groups": ["system:serviceaccounts", "system:serviceaccounts:ci", "system:authenticated"]
+                },
+                "object": object,
+                "oldObject": null,
+                "dryRun": false,
+                "options": {"apiVersion": "meta.k8s.io/v1", "kind": "CreateOptions", "fieldManager": "kubectl"}
+            }
+        });
+        let text = serde_json::to_string(&review).unwrap();
+        let uid_at = text.find(UID_MARK).expect("uid mark");
+        let version_at = text.find(VERSION_MARK).expect("version mark");
+        assert_eq!(text.matches(UID_MARK).count(), 1);
+        assert_eq!(text.matches(VERSION_MARK).count(), 1);
+        // serde_json sorts keys, so the version (under `object`) may come first.
+        let (first, second) = if uid_at < version_at {
+            (
+                (uid_at, UID_MARK, Mark::Uid),
+                (version_at, VERSION_MARK, Mark::Version),
+            )
+        } else {
+            (
+                (version_at, VERSION_MARK, Mark::Version),
+                (uid_at, UID_MARK, Mark::Uid),
+            )
+        };
+        Template {
+            head: text[..first.0].to_owned(),
+            middle: text[first.0 + first.1.len()..second.0].to_owned(),
+            tail: text[second.0 + second.1.len()..].to_owned(),
+            order: [first.2, second.2],
+        }
+    }
+
+    fn body(&self, id: u64, spec: SpecMode) -> Bytes {
+        let mut out =
+            String::with_capacity(self.head.len() + self.middle.len() + self.tail.len() + 64);
+        let fill = |out: &mut String, mark: Mark| match (mark, spec) {
+            (Mark::Uid, _) => {
+                let _ = write!(
+                    out,
+                    "{:08x}-{:04x}-4{:03x}-8000-{:012x}",
+                    id >> 32,
+                    (id >> 16) & 0xffff,
+                    id & 0xfff,
+                    id & 0xffff_ffff_ffff
+                );
+            }
+            (Mark::Version, SpecMode::Same) => out.push_str("15.4.4"),
+            (Mark::Version, SpecMode::Varied) => {
+                let _ = write!(out, "1.0.{id}");
+            }
+        };
+        out.push_str(&self.head);
+        fill(&mut out, self.order[0]);
+        out.push_str(&self.middle);
+        fill(&mut out, self.order[1]);
+        out.push_str(&self.tail);
+        Bytes::from(out)
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Client connections
+// ---------------------------------------------------------------------------
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Proto {
+    H1,
+    H2,
+}
+
+enum Conn {
+    H1(http1::SendRequest<Full<Bytes>>),
+    H2(http2::SendRequest<Full<Bytes>>),
+}
+
+struct Client {
+    webhook: SocketAddr,
+    h1: TlsConnector,
+    h2: TlsConnector,
+}
+
+impl Client {
+    fn new(webhook: SocketAddr, ca_pem: &str) -> Client {
+        let mut roots = rustls::RootCertStore::empty();
+        roots
+            .add(CertificateDer::from_pem_slice(ca_pem.as_bytes()).expect("CA is PEM"))
+            .expect("CA is a usable root");
+        let config = |alpn: &[u8]| {
+            let provider = Arc::new(rustls::crypto::ring::default_provider());
+            let mut config = rustls::ClientConfig::builder_with_provider(provider)
+                .with_safe_default_protocol_versions()
+                .expect("ring supports the default versions")
+                .with_root_certificates(roots.clone())
+                .with_no_client_auth();
+            config.alpn_protocols = vec![alpn.to_vec()];
+            TlsConnector::from(Arc::new(config))
+        };
+        Client {
+            webhook,
+            h1: config(b"http/1.1"),
+            h2: config(b"h2"),
+        }
+    }
+
+    async fn connect(&self, proto: Proto) -> Result<Conn, String> {
+        let tcp = tokio::net::TcpStream::connect(self.webhook)
+            .await
+            .map_err(|e| format!("connect: {e}"))?;
+        tcp.set_nodelay(true).map_err(|e| e.to_string())?;
+        let name = ServerName::try_from("localhost").expect("static name");
+        let connector = match proto {
+            Proto::H1 => &self.h1,
+            Proto::H2 => &self.h2,
+        };
+        let tls = connector
+            .connect(name, tcp)
+            .await
+            .map_err(|e| format!("TLS handshake: {e}"))?;
+        let alpn = tls.get_ref().1.alpn_protocol().map(<[u8]>::to_vec);
+        let io = TokioIo::new(tls);
+        match proto {
+            Proto::H1 => {
+                let (sender, connection) = http1::handshake(io)
+                    .await
+                    .map_err(|e| format!("HTTP/1.1 handshake: {e}"))?;
+                tokio::spawn(connection);
+                Ok(Conn::H1(sender))
+            }
+            Proto::H2 => {
+                if alpn.as_deref() != Some(b"h2") {
+                    return Err("server did not select h2 by ALPN".into());
+                }
+                let (sender, connection) = http2::handshake(TokioExecutor::new(), io)
+                    .await
+                    .map_err(|e| format!("HTTP/2 handshake: {e}"))?;
+                tokio::spawn(connection);
+                Ok(Conn::H2(sender))
+            }
+        }
+    }
+
+    fn uri(&self, proto: Proto, path: &str) -> Uri {
+        match proto {
+            // origin-form with a Host header for HTTP/1.1; HTTP/2 needs :scheme and :authority.
+            Proto::H1 => path.parse().unwrap(),
+            Proto::H2 => format!("https://localhost:{}{path}", self.webhook.port())
+                .parse()
+                .unwrap(),
+        }
+    }
+}
+
+impl Conn {
+    /// POSTs a JSON body; returns the status and the body (read to the end so
+    /// the connection can be reused).
+    async fn post(&mut self, uri: &Uri, host: &str, body: Bytes) -> Result<(u16, Bytes), String> {
+        let mut request = Request::post(uri.clone())
+            .header(header::CONTENT_TYPE, "application/json")
+            .header(header::ACCEPT, "application/json");
+        if matches!(self, Conn::H1(_)) {
+            request = request.header(header::HOST, host);
+        }
+        let request = request.body(Full::new(body)).unwrap();
+        let response = match self {
+            Conn::H1(sender) => {
+                sender.ready().await.map_err(|e| e.to_string())?;
+                sender.send_request(request).await
+            }
+            Conn::H2(sender) => {
+                sender.ready().await.map_err(|e| e.to_string())?;
+                sender.send_request(request).await
+            }
+        }
+        .map_err(|e| e.to_string())?;
+        let status = response.status().as_u16();
+        let body = response
+            .into_body()
+            .collect()
+            .await
+            .map_err(|e| e.to_string())?
+            .to_bytes();
+        Ok((status, body))
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Phases
+// ---------------------------------------------------------------------------
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum SpecMode {
+    /// The same spec every time (uid varies): validation cache hits.
+    Same,
+    /// A new chart version per request: validation cache misses.
+    Varied,
+}
+
+#[derive(Clone, Copy)]
+enum Load {
+    /// Workers send back to back.
+    Closed,
+    /// Request `i` starts at `i / rate` seconds, on connection `i % connections`.
+    Open { rate: f64 },
+}
+
+#[derive(Clone)]
+struct Phase {
+    name: String,
+    path: &'static str,
+    proto: Proto,
+    /// TCP connections (HTTP/2 workers share them).
+    connections: usize,
+    /// Requests in flight at most.
+    workers: usize,
+    spec: SpecMode,
+    load: Load,
+}
+
+/// What one worker saw inside the measurement window.
+#[derive(Default)]
+struct WorkerStats {
+    /// Responses (any status) that ended inside the window: the throughput.
+    completed: u64,
+    /// Requests counted (closed loop: ended in the window; open loop: scheduled in it).
+    ok: u64,
+    non_200: u64,
+    errors: u64,
+    /// Nanoseconds from sending to the end of the response body.
+    latency: Vec<u64>,
+    /// Open loop: nanoseconds from the scheduled start to the end of the response.
+    from_schedule: Vec<u64>,
+    /// Open loop: nanoseconds the send started after its scheduled time.
+    lag: Vec<u64>,
+    first_failure: Option<String>,
+}
+
+struct Outcome {
+    phase: Phase,
+    stats: WorkerStats,
+    window: f64,
+    cpu_before: CpuSnapshot,
+    cpu_after: CpuSnapshot,
+    rss_kib: u64,
+    hwm_kib: u64,
+    cache: Option<(u64, u64)>,
+}
+
+/// CPU used during a phase's window, in cores (CPU seconds per second).
+struct Cores {
+    server: f64,
+    client: f64,
+    /// Everything else on the machine.
+    other: f64,
+}
+
+impl Outcome {
+    fn cores(&self, ticks: f64, cpus: usize) -> Cores {
+        let (before, after) = (&self.cpu_before, &self.cpu_after);
+        let server = (after.server - before.server) as f64 / ticks / self.window;
+        let client = (after.client - before.client) as f64 / ticks / self.window;
+        let busy = (after.machine_busy - before.machine_busy) as f64;
+        let total = (after.machine_total - before.machine_total) as f64;
+        // Machine-wide jiffies cover every CPU: the busy share times the CPU count is cores.
+        let machine = if total > 0.0 {
+            busy / total * cpus as f64
+        } else {
+            0.0
+        };
+        Cores {
+            server,
+            client,
+            other: (machine - server - client).max(0.0),
+        }
+    }
+
+    fn requests(&self) -> u64 {
+        self.stats.completed
+    }
+
+    /// Responses per second that ended inside the window (for an open loop
+    /// that falls behind, less than the offered rate).
+    fn rate(&self) -> f64 {
+        self.requests() as f64 / self.window
+    }
+}
+
+struct Bench {
+    client: Client,
+    host: String,
+    template: Template,
+    settings: Settings,
+    server_pid: u32,
+    metrics: SocketAddr,
+    ids: AtomicU64,
+    clock_ticks: f64,
+}
+
+impl Bench {
+    fn next_id(&self) -> u64 {
+        self.ids.fetch_add(1, Ordering::Relaxed)
+    }
+
+    async fn run(self: &Arc<Self>, phase: Phase) -> Outcome {
+        // Connections first: handshakes are not part of the measurement.
+        let mut conns = Vec::with_capacity(phase.workers);
+        let mut shared = Vec::new();
+        for _ in 0..phase.connections {
+            let conn = self
+                .client
+                .connect(phase.proto)
+                .await
+                .unwrap_or_else(|e| panic!("{}: {e}", phase.name));
+            shared.push(conn);
+        }
+        for w in 0..phase.workers {
+            let conn = match phase.proto {
+                Proto::H1 => {
+                    assert_eq!(phase.connections, phase.workers);
+                    shared.pop().expect("one connection per HTTP/1.1 worker")
+                }
+                Proto::H2 => match &shared[w % shared.len()] {
+                    Conn::H2(sender) => Conn::H2(sender.clone()),
+                    Conn::H1(_) => unreachable!(),
+                },
+            };
+            conns.push(conn);
+        }
+        let cache_before = (phase.path == VALIDATE_PATH).then(|| cache_counters(self.metrics));
+
+        let start = Instant::now() + Duration::from_millis(20);
+        let window_start = start + Duration::from_secs_f64(self.settings.warmup);
+        let window_end = window_start + Duration::from_secs_f64(self.settings.seconds);
+        let uri = self.client.uri(phase.proto, phase.path);
+        let mut tasks = Vec::with_capacity(phase.workers);
+        for (w, conn) in conns.into_iter().enumerate() {
+            let bench = Arc::clone(self);
+            let phase = phase.clone();
+            let uri = uri.clone();
+            tasks.push(tokio::spawn(async move {
+                bench
+                    .worker(w, conn, &phase, &uri, start, window_start, window_end)
+                    .await
+            }));
+        }
+
+        tokio::time::sleep_until(window_start.into()).await;
+        let cpu_before = CpuSnapshot::take(self.server_pid);
+        let measured_from = Instant::now();
+        tokio::time::sleep_until(window_end.into()).await;
+        let cpu_after = CpuSnapshot::take(self.server_pid);
+        let window = measured_from.elapsed().as_secs_f64();
+        let (rss_kib, hwm_kib) = memory_kib(self.server_pid);
+
+        let mut stats = WorkerStats::default();
+        for task in tasks {
+            let s = task.await.expect("worker panicked");
+            stats.completed += s.completed;
+            stats.ok += s.ok;
+            stats.non_200 += s.non_200;
+            stats.errors += s.errors;
+            stats.latency.extend(s.latency);
+            stats.from_schedule.extend(s.from_schedule);
+            stats.lag.extend(s.lag);
+            if stats.first_failure.is_none() {
+                stats.first_failure = s.first_failure;
+            }
+        }
+        stats.latency.sort_unstable();
+        stats.from_schedule.sort_unstable();
+        stats.lag.sort_unstable();
+        let cache = cache_before.map(|(hits, misses)| {
+            let (h, m) = cache_counters(self.metrics);
+            (h - hits, m - misses)
+        });
+        Outcome {
+            phase,
+            stats,
+            window,
+            cpu_before,
+            cpu_after,
+            rss_kib,
+            hwm_kib,
+            cache,
+        }
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    async fn worker(
+        &self,
+        w: usize,
+        mut conn: Conn,
+        phase: &Phase,
+        uri: &Uri,
+        start: Instant,
+        window_start: Instant,
+        window_end: Instant,
+    ) -> WorkerStats {
+        let mut stats = WorkerStats::default();
+        let in_window = |t: Instant| t >= window_start && t < window_end;
+        let mut i = w as u64;
+        tokio::time::sleep_until(start.into()).await;
+        loop {
+            let scheduled = match phase.load {
+                Load::Closed => None,
+                Load::Open { rate } => {
+                    let at = start + Duration::from_secs_f64(i as f64 / rate);
+                    i += phase.connections as u64;
+                    if at >= window_end {
+                        break;
+                    }
+                    if Instant::now() < at {
+                        tokio::time::sleep_until(at.into()).await;
+                    }
+                    Some(at)
+                }
+            };
+            let body = self.template.body(self.next_id(), phase.spec);
+            let sent = Instant::now();
+            if scheduled.is_none() && sent >= window_end {
+                break;
+            }
+            let result = conn.post(uri, &self.host, body).await;
+            let done = Instant::now();
+            // Closed loop counts what completes in the window; open loop what was scheduled in it.
+            let counted = match scheduled {
+                None => in_window(done),
+                Some(at) => in_window(at),
+            };
+            if result.is_ok() && in_window(done) {
+                stats.completed += 1;
+            }
+            match result {
+                Ok((200, _)) if counted => stats.ok += 1,
+                Ok((status, body)) if counted => {
+                    stats.non_200 += 1;
+                    stats.first_failure.get_or_insert_with(|| {
+                        let text = String::from_utf8_lossy(&body);
+                        format!(
+                            "HTTP {status}: {}",
+                            text.chars().take(300).collect::<String>()
+                        )
+                    });
+                }
+                Ok(_) => {}
+                Err(err) => {
+                    if counted {
+                        stats.errors += 1;
+                        stats.first_failure.get_or_insert_with(|| err.clone());
+                    }
+                    // The connection is gone: open a new one (outside any timing).
+                    conn = loop {
+                        match self.client.connect(phase.proto).await {
+                            Ok(conn) => break conn,
+                            Err(_) if Instant::now() < window_end => {
+                                tokio::time::sleep(Duration::from_millis(10)).await;
+                            }
+                            Err(e) => return failed(stats, e),
+                        }
+                    };
+                    continue;
+                }
+            }
+            if counted {
+                stats.latency.push(nanos(done - sent));
+                if let Some(at) = scheduled {
+                    stats.from_schedule.push(nanos(done - at));
+                    stats.lag.push(nanos(sent.saturating_duration_since(at)));
+                }
+            }
+        }
+        stats
+    }
+}
+
+fn failed(mut stats: WorkerStats, err: String) -> WorkerStats {
+    stats.first_failure.get_or_insert(err);
+    stats
+}
+
+fn nanos(d: Duration) -> u64 {
+    u64::try_from(d.as_nanos()).unwrap_or(u64::MAX)
+}
+
+/// The `q` quantile (nearest rank) of sorted nanoseconds, in milliseconds.
+fn percentile_ms(sorted: &[u64], q: f64) -> f64 {
+    if sorted.is_empty() {
+        return f64::NAN;
+    }
+    let rank = ((q * sorted.len() as f64).ceil() as usize).clamp(1, sorted.len());
+    sorted[rank - 1] as f64 / 1e6
+}
+
+// ---------------------------------------------------------------------------
+// Checks before measuring
+// ---------------------------------------------------------------------------
+
+/// One request of each kind, checked for the expected verdict.
+async fn sanity_check(bench: &Bench) -> Vec<String> {
+    let mut notes = Vec::new();
+    let mut conn = bench.client.connect(Proto::H1).await.expect("connect");
+    for (path, spec, label) in [
+        (VALIDATE_PATH, SpecMode::Same, "validate, same spec"),
+        (VALIDATE_PATH, SpecMode::Varied, "validate, varied spec"),
+        (MUTATE_PATH, SpecMode::Same, "mutate"),
+    ] {
+        let id = bench.next_id();
+        let body = bench.template.body(id, spec);
+        let size = body.len();
+        let uri = bench.client.uri(Proto::H1, path);
+        let (status, reply) = conn.post(&uri, &bench.host, body).await.expect("post");
+        let reply: Value = serde_json::from_slice(&reply).expect("JSON reply");
+        let response = &reply["response"];
+        assert_eq!(status, 200, "{label}: {reply}");
+        assert_eq!(response["allowed"], true, "{label}: {reply}");
+        let warnings = response["warnings"].as_array().map_or(0, Vec::len);
+        let patch = response["patch"].as_str().map_or(0, str::len);
+        if path == VALIDATE_PATH {
+            assert_eq!(
+                warnings, 0,
+                "{label}: a typical roost has no warnings: {reply}"
+            );
+        } else {
+            assert!(
+                patch > 0,
+                "mutate: the typical roost gets defaults: {reply}"
+            );
+        }
+        notes.push(format!(
+            "{label}: request {size} B, reply {} B, allowed, {warnings} warnings{}",
+            serde_json::to_vec(&reply).unwrap().len(),
+            if patch > 0 {
+                format!(", JSON patch {patch} B base64")
+            } else {
+                String::new()
+            }
+        ));
+    }
+    notes
+}
+
+// ---------------------------------------------------------------------------
+// Report
+// ---------------------------------------------------------------------------
+
+fn mib(kib: u64) -> f64 {
+    kib as f64 / 1024.0
+}
+
+fn table(outcomes: &[Outcome], ticks: f64, cpus: usize) -> String {
+    let mut out = String::new();
+    out.push_str(
+        "| phase | req/s | non-200 | errors | p50 ms | p90 ms | p99 ms | max ms | server cores | server µs/req | loadgen cores | loadgen µs/req | other cores | RSS MiB | HWM MiB | cache hits |\n",
+    );
+    out.push_str(
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n",
+    );
+    for o in outcomes {
+        let l = &o.stats.latency;
+        let cpu = o.cores(ticks, cpus);
+        let per_req = |cores: f64| cores * o.window / o.requests().max(1) as f64 * 1e6;
+        let cache = match o.cache {
+            Some((hits, misses)) if hits + misses > 0 => {
+                format!("{:.1} %", hits as f64 * 100.0 / (hits + misses) as f64)
+            }
+            _ => "–".to_owned(),
+        };
+        let _ = writeln!(
+            out,
+            "| {} | {:.0} | {} | {} | {:.2} | {:.2} | {:.2} | {:.2} | {:.2} | {:.0} | {:.2} | {:.0} | {:.2} | {:.1} | {:.1} | {} |",
+            o.phase.name,
+            o.rate(),
+            o.stats.non_200,
+            o.stats.errors,
+            percentile_ms(l, 0.50),
+            percentile_ms(l, 0.90),
+            percentile_ms(l, 0.99),
+            percentile_ms(l, 1.0),
+            cpu.server,
+            per_req(cpu.server),
+            cpu.client,
+            per_req(cpu.client),
+            cpu.other,
+            mib(o.rss_kib),
+            mib(o.hwm_kib),
+            cache,
+        );
+    }
+    out
+}
+
+fn latency_table(outcomes: &[Outcome]) -> String {
+    let mut out = String::new();
+    out.push_str("| open-loop phase | offered req/s | achieved req/s | from schedule p50 / p99 / max ms | send lag p50 / p99 / max ms |\n");
+    out.push_str("|---|---:|---:|---:|---:|\n");
+    for o in outcomes {
+        let Load::Open { rate } = o.phase.load else {
+            continue;
+        };
+        let s = &o.stats.from_schedule;
+        let g = &o.stats.lag;
+        let _ = writeln!(
+            out,
+            "| {} | {:.0} | {:.0} | {:.2} / {:.2} / {:.2} | {:.2} / {:.2} / {:.2} |",
+            o.phase.name,
+            rate,
+            o.rate(),
+            percentile_ms(s, 0.5),
+            percentile_ms(s, 0.99),
+            percentile_ms(s, 1.0),
+            percentile_ms(g, 0.5),
+            percentile_ms(g, 0.99),
+            percentile_ms(g, 1.0),
+        );
+    }
+    out
+}
+
+// ---------------------------------------------------------------------------
+// main
+// ---------------------------------------------------------------------------
+
+fn main() {
+    // `cargo bench` passes `--bench`; nothing to parse.
+    let settings = Settings::from_env();
+    let (nproc, model, load_before) = machine_facts();
+    let bin = server_binary();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let bundle = certs::generate(
+        "roost-keeper",
+        "roost-system",
+        &["localhost".into(), "127.0.0.1".into()],
+        time::OffsetDateTime::now_utc(),
+    )
+    .expect("generate certificates");
+    certs::write_bundle(&bundle, dir.path()).expect("write certificates");
+    let mut server = ServerProcess::start(&bin, dir.path(), &settings.rust_log);
+
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(settings.client_threads)
+        .enable_all()
+        .build()
+        .expect("tokio runtime");
+    let seconds = settings.seconds;
+    let warmup = settings.warmup;
+    let conns = settings.connections;
+    let client_threads = settings.client_threads;
+    let rust_log = settings.rust_log.clone();
+    let bench = Arc::new(Bench {
+        client: Client::new(server.webhook, &bundle.ca_pem),
+        host: format!("localhost:{}", server.webhook.port()),
+        template: Template::new(),
+        settings,
+        server_pid: server.pid,
+        metrics: server.metrics,
+        ids: AtomicU64::new(1),
+        clock_ticks: clock_ticks(),
+    });
+
+    let (notes, outcomes) = runtime.block_on(async {
+        let notes = sanity_check(&bench).await;
+        let closed = |name: &str, path, proto, spec| Phase {
+            name: name.to_owned(),
+            path,
+            proto,
+            connections: if proto == Proto::H1 { conns } else { 1 },
+            workers: conns,
+            spec,
+            load: Load::Closed,
+        };
+        // What the targets judge runs first, while the machine is most likely still quiet:
+        // each closed loop is followed by its open loop at half the rate it measured.
+        let mut outcomes = Vec::new();
+        for (label, spec) in [
+            ("same spec (cache hit)", SpecMode::Same),
+            ("spec varies (cache miss)", SpecMode::Varied),
+        ] {
+            let phase = closed(
+                &format!("validate, {label}, HTTP/1.1"),
+                VALIDATE_PATH,
+                Proto::H1,
+                spec,
+            );
+            eprintln!("running: {} ...", phase.name);
+            let outcome = bench.run(phase.clone()).await;
+            let rate = outcome.rate() / 2.0;
+            outcomes.push(outcome);
+            let open = Phase {
+                name: format!("open loop at ½ that rate: validate, {label}"),
+                load: Load::Open { rate },
+                ..phase
+            };
+            eprintln!("running: {} ({rate:.0} req/s) ...", open.name);
+            outcomes.push(bench.run(open).await);
+        }
+        for phase in [
+            closed(
+                "mutate, same spec, HTTP/1.1",
+                MUTATE_PATH,
+                Proto::H1,
+                SpecMode::Same,
+            ),
+            closed(
+                "mutate, spec varies, HTTP/1.1",
+                MUTATE_PATH,
+                Proto::H1,
+                SpecMode::Varied,
+            ),
+            closed(
+                "validate, same spec, HTTP/2 (1 conn, 64 streams)",
+                VALIDATE_PATH,
+                Proto::H2,
+                SpecMode::Same,
+            ),
+        ] {
+            eprintln!("running: {} ...", phase.name);
+            outcomes.push(bench.run(phase).await);
+        }
+        (notes, outcomes)
+    });
+    // Every client connection closes here, before the server is asked to stop.
+    let ticks = bench.clock_ticks;
+    drop(bench);
+    runtime.shutdown_timeout(Duration::from_secs(5));
+    let (rss_end, hwm_end) = memory_kib(server.pid);
+    let (status, stop_time) = server.terminate();
+    let load_after = load_average();
+    let log = server.log_text();
+
+    let mut failures = Vec::new();
+    for o in &outcomes {
+        if o.stats.non_200 + o.stats.errors > 0 {
+            failures.push(format!(
+                "{}: {} non-200, {} errors; first: {}",
+                o.phase.name,
+                o.stats.non_200,
+                o.stats.errors,
+                o.stats.first_failure.as_deref().unwrap_or("?")
+            ));
+        }
+    }
+    if !status.success() {
+        failures.push(format!("server exit status after SIGTERM: {status}"));
+    }
+
+    println!("## roost-keeper load run\n");
+    println!("- machine: {nproc} CPUs (nproc), {model}");
+    println!("- load average before / after: {load_before} / {load_after}");
+    println!(
+        "- server: {} (RUST_LOG={rust_log}, controller off), source {}",
+        bin.display(),
+        source_version()
+    );
+    println!(
+        "- load: {conns} connections, {seconds} s measured after {warmup} s warm-up per phase; load generator on the same machine, {client_threads} tokio worker thread(s)"
+    );
+    for note in notes {
+        println!("- {note}");
+    }
+    println!();
+    println!("{}", table(&outcomes, ticks, nproc));
+    println!("{}", latency_table(&outcomes));
+    println!(
+        "- cores = CPU seconds per wall second over the measured window (server, load generator, and everything else on the machine); µs/req = CPU per answered request."
+    );
+    println!(
+        "- latency = send to end of response body; open loop: request i starts at i/rate on connection i mod {conns}; \"from schedule\" counts waiting for a busy connection or a late timer."
+    );
+    println!(
+        "- server RSS / HWM at the end: {:.1} / {:.1} MiB; exit after SIGTERM: {status} in {:.2} s",
+        mib(rss_end),
+        mib(hwm_end),
+        stop_time.as_secs_f64()
+    );
+    let log_lines = log.lines().count();
+    if log_lines > 0 {
+        println!(
+            "- server log: {log_lines} lines at RUST_LOG={rust_log}; first: {}",
+            log.lines().next().unwrap_or("")
+        );
+    }
+    for o in &outcomes {
+        let cpu = o.cores(ticks, nproc);
+        if cpu.client >= 0.9 * client_threads as f64 {
+            println!(
+                "- WARNING: the load generator used {:.2} of its {client_threads} thread(s) in \"{}\": it may be the bottleneck (raise LOAD_CLIENT_THREADS)",
+                cpu.client, o.phase.name
+            );
+        }
+        if cpu.other >= DISTURBED_CORES {
+            println!(
+                "- WARNING: other processes used {:.2} cores during \"{}\": its figures are disturbed; rerun on a quiet machine",
+                cpu.other, o.phase.name
+            );
+        }
+    }
+    let targets = [
+        (
+            "validate ≥ 20000 req/s (64 conns, HTTP/1.1, cached)",
+            outcomes[0].rate() >= 20_000.0,
+            format!("{:.0}", outcomes[0].rate()),
+        ),
+        (
+            "p99 < 5 ms at half load (cached)",
+            percentile_ms(&outcomes[1].stats.latency, 0.99) < 5.0,
+            format!("{:.2} ms", percentile_ms(&outcomes[1].stats.latency, 0.99)),
+        ),
+        (
+            "RSS < 50 MB (peak)",
+            hwm_end * 1024 < 50_000_000,
+            format!("{:.1} MB", hwm_end as f64 * 1024.0 / 1e6),
+        ),
+    ];
+    for (name, met, value) in targets {
+        println!(
+            "- target {name}: {} ({value})",
+            if met { "met" } else { "MISSED" }
+        );
+    }
+    if !failures.is_empty() {
+        for failure in &failures {
+            eprintln!("FAILED: {failure}");
+        }
+        std::process::exit(1);
+    }
+}

@@ -264,6 +264,10 @@ impl Server {
                 },
                 _ = stop_rx.changed() => break,
             };
+            // Small HTTP/2 frames must not wait for the peer's delayed ACK (Nagle): ~40 ms at p99.
+            if let Err(err) = tcp.set_nodelay(true) {
+                tracing::debug!(%peer, error = %err, "cannot set TCP_NODELAY");
+            }
             let acceptor = acceptor.clone();
             let service = TowerToHyperService::new(router.clone());
             let watcher = graceful.watcher();

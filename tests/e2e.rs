@@ -481,3 +481,41 @@ fn readyz_turns_ready_once_the_controller_has_listed() {
     }
     assert_eq!(env().http_status("/healthz"), 200);
 }
+
+#[test]
+fn deletion_is_recorded_without_blocking() {
+    let ns = namespace("deleted");
+    env().apply_until_pending(&ns, "examples/web-valid.yaml", "web");
+    let deleted = kubectl(&[
+        "delete",
+        "roost",
+        "web",
+        "-n",
+        &ns,
+        "--wait=true",
+        "--timeout=20s",
+    ]);
+    ok(&deleted);
+    let object = kubectl(&["get", "roost", "web", "-n", &ns, "-o", "json"]);
+    assert!(!object.status.success(), "gone at once: no finalizer");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    loop {
+        let events = kubectl(&["get", "events.events.k8s.io", "-n", &ns, "-o", "json"]);
+        ok(&events);
+        let list: serde_json::Value = serde_json::from_slice(&events.stdout).unwrap();
+        let reasons: Vec<&str> = list["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter_map(|e| e["reason"].as_str())
+            .collect();
+        if reasons.contains(&"Deleted") {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no Deleted event: {reasons:?}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+}

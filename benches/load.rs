@@ -37,6 +37,9 @@
 //! `LOAD_RUST_LOG` (the server's `RUST_LOG`, default `warn`: `info` logs
 //! every request).
 
+#[path = "support/mod.rs"]
+mod support;
+
 use http_body_util::{BodyExt, Full};
 use hyper::body::Bytes;
 use hyper::client::conn::{http1, http2};
@@ -49,12 +52,16 @@ use rustls_pki_types::{CertificateDer, ServerName};
 use serde_json::{Value, json};
 use std::fmt::Write as _;
 use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::net::{SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
+use support::{
+    clock_ticks, env_or, free_ports, load_average, machine_facts, machine_ticks, server_binary,
+    source_version,
+};
 use tokio_rustls::TlsConnector;
 
 // ---------------------------------------------------------------------------
@@ -67,16 +74,6 @@ struct Settings {
     connections: usize,
     client_threads: usize,
     rust_log: String,
-}
-
-fn env_or<T: std::str::FromStr>(name: &str, default: T) -> T {
-    match std::env::var(name) {
-        Ok(text) if !text.trim().is_empty() => text
-            .trim()
-            .parse()
-            .unwrap_or_else(|_| panic!("{name}={text:?} is not a valid value")),
-        _ => default,
-    }
 }
 
 impl Settings {
@@ -108,48 +105,6 @@ impl Settings {
 // ---------------------------------------------------------------------------
 // The server process
 // ---------------------------------------------------------------------------
-
-/// The server binary: `ROOST_KEEPER_BIN`, else the one cargo built for this
-/// bench, else `target/release/roost-keeper` (built when missing).
-fn server_binary() -> PathBuf {
-    if let Some(path) = std::env::var_os("ROOST_KEEPER_BIN").filter(|p| !p.is_empty()) {
-        let path = PathBuf::from(path);
-        assert!(
-            path.is_file(),
-            "ROOST_KEEPER_BIN={} is not a file",
-            path.display()
-        );
-        return path;
-    }
-    if let Some(path) = option_env!("CARGO_BIN_EXE_roost-keeper").map(PathBuf::from)
-        && path.is_file()
-    {
-        return path;
-    }
-    let manifest = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let path = manifest.join("target/release/roost-keeper");
-    if !path.is_file() {
-        eprintln!("building {} ...", path.display());
-        let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
-        let status = Command::new(cargo)
-            .args(["build", "--release", "--bin", "roost-keeper"])
-            .current_dir(manifest)
-            .status()
-            .expect("run cargo build");
-        assert!(status.success(), "cargo build --release failed: {status}");
-    }
-    path
-}
-
-fn free_ports() -> (u16, u16) {
-    // Both held at once so they differ; released just before the server binds.
-    let a = TcpListener::bind("127.0.0.1:0").expect("bind a free port");
-    let b = TcpListener::bind("127.0.0.1:0").expect("bind a free port");
-    (
-        a.local_addr().unwrap().port(),
-        b.local_addr().unwrap().port(),
-    )
-}
 
 struct ServerProcess {
     child: Child,
@@ -287,16 +242,6 @@ fn cache_counters(metrics: SocketAddr) -> (u64, u64) {
 // /proc
 // ---------------------------------------------------------------------------
 
-fn clock_ticks() -> f64 {
-    Command::new("getconf")
-        .arg("CLK_TCK")
-        .output()
-        .ok()
-        .and_then(|o| String::from_utf8(o.stdout).ok())
-        .and_then(|s| s.trim().parse().ok())
-        .unwrap_or(100.0)
-}
-
 /// utime + stime of a process, in clock ticks.
 fn process_ticks(pid: &str) -> u64 {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).expect("read /proc/PID/stat");
@@ -305,22 +250,6 @@ fn process_ticks(pid: &str) -> u64 {
     let rest = &stat[stat.rfind(')').expect("stat has a command name") + 1..];
     let fields: Vec<&str> = rest.split_whitespace().collect();
     fields[11].parse::<u64>().unwrap() + fields[12].parse::<u64>().unwrap()
-}
-
-/// (busy, total) jiffies of the whole machine, all CPUs.
-fn machine_ticks() -> (u64, u64) {
-    let stat = std::fs::read_to_string("/proc/stat").expect("read /proc/stat");
-    let line = stat.lines().next().expect("/proc/stat has a cpu line");
-    // user nice system idle iowait irq softirq steal (guest time is already in user).
-    let values: Vec<u64> = line
-        .split_whitespace()
-        .skip(1)
-        .take(8)
-        .map(|v| v.parse().unwrap_or(0))
-        .collect();
-    let total: u64 = values.iter().sum();
-    let idle = values[3] + values.get(4).copied().unwrap_or(0);
-    (total - idle, total)
 }
 
 /// VmRSS and VmHWM of a process, in KiB.
@@ -356,53 +285,6 @@ impl CpuSnapshot {
             machine_total,
         }
     }
-}
-
-fn machine_facts() -> (usize, String, String) {
-    let cpuinfo = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
-    let processors = cpuinfo
-        .lines()
-        .filter(|l| l.starts_with("processor"))
-        .count();
-    let model = cpuinfo
-        .lines()
-        .find_map(|l| l.strip_prefix("model name"))
-        .map(|v| v.trim_start_matches([' ', '\t', ':']).to_owned())
-        .unwrap_or_else(|| "unknown".to_owned());
-    let nproc = Command::new("nproc")
-        .output()
-        .ok()
-        .and_then(|o| String::from_utf8(o.stdout).ok())
-        .and_then(|s| s.trim().parse().ok())
-        .unwrap_or(processors);
-    (nproc, model, load_average())
-}
-
-/// The commit the bench was built from, `+dirty` with uncommitted changes.
-fn source_version() -> String {
-    let git = |args: &[&str]| {
-        Command::new("git")
-            .args(args)
-            .current_dir(env!("CARGO_MANIFEST_DIR"))
-            .output()
-            .ok()
-            .filter(|o| o.status.success())
-            .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned())
-    };
-    match git(&["rev-parse", "--short", "HEAD"]) {
-        Some(commit) => {
-            let dirty = git(&["status", "--porcelain", "--untracked-files=no"])
-                .is_some_and(|s| !s.is_empty());
-            format!("{commit}{}", if dirty { "+dirty" } else { "" })
-        }
-        None => "unknown".to_owned(),
-    }
-}
-
-fn load_average() -> String {
-    std::fs::read_to_string("/proc/loadavg")
-        .map(|s| s.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
-        .unwrap_or_default()
 }
 
 // ---------------------------------------------------------------------------
@@ -1116,7 +998,8 @@ fn latency_table(outcomes: &[Outcome]) -> String {
 fn main() {
     // `cargo bench` passes `--bench`; nothing to parse.
     let settings = Settings::from_env();
-    let (nproc, model, load_before) = machine_facts();
+    let (nproc, model) = machine_facts();
+    let load_before = load_average();
     let bin = server_binary();
     let dir = tempfile::tempdir().expect("tempdir");
     let bundle = certs::generate(

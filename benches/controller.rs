@@ -1402,29 +1402,7 @@ fn main() {
     eprintln!("controller bench: {first_quiet}; starting the control plane");
 
     let mut plane = ControlPlane::start().expect("control plane starts");
-    let crd = Path::new(env!("CARGO_MANIFEST_DIR")).join("crds/managedroost.yaml");
-    checked(
-        "kubectl apply CRD",
-        plane
-            .kubectl()
-            .args(["apply", "-f"])
-            .arg(&crd)
-            .output()
-            .unwrap(),
-    );
-    checked(
-        "kubectl wait CRD",
-        plane
-            .kubectl()
-            .args([
-                "wait",
-                "--for=condition=established",
-                "--timeout=60s",
-                "crd/managedroosts.roost.birb.party",
-            ])
-            .output()
-            .unwrap(),
-    );
+    plane.install_crd().expect("CRD installed");
     let (apiserver, etcd) = plane_pids(plane.dir.path());
 
     let certs = tempfile::tempdir().expect("tempdir");

@@ -383,17 +383,11 @@ fn a_phase_written_by_another_component_is_recorded() {
     let ns = namespace("phase");
     env().apply_until_pending(&ns, "examples/web-valid.yaml", "web");
     std::thread::sleep(std::time::Duration::from_millis(1100));
-    ok(&kubectl(&[
-        "patch",
-        "roost",
-        "web",
-        "-n",
+    env().patch_status(
         &ns,
-        "--subresource=status",
-        "--type=merge",
-        "-p",
-        r#"{"status":{"phase":"Ready","health":"healthy"}}"#,
-    ]));
+        "web",
+        serde_json::json!({"phase": "Ready", "health": "healthy"}),
+    );
     let object = env().wait_for(
         &ns,
         "web",

@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::cluster::{Env, ok};
+use common::cluster::Env;
 use roost_keeper::webhook_config::FailurePolicy;
 use std::time::Duration;
 
@@ -37,17 +37,7 @@ fn restarts_record_nothing_twice_and_lose_nothing() {
         .unwrap()
         .restart_apiserver()
         .expect("apiserver restarts");
-    ok(&env.kubectl(&[
-        "patch",
-        "roost",
-        "web",
-        "-n",
-        &ns,
-        "--subresource=status",
-        "--type=merge",
-        "-p",
-        r#"{"status":{"phase":"Ready"}}"#,
-    ]));
+    env.patch_status(&ns, "web", serde_json::json!({"phase": "Ready"}));
     let ready = env.wait_for(
         &ns,
         "web",

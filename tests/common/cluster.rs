@@ -49,22 +49,7 @@ impl Env {
             .with_env_filter("info")
             .try_init();
         let plane = ControlPlane::start().expect("control plane starts");
-        ok(&plane
-            .kubectl()
-            .args(["apply", "-f"])
-            .arg(repo().join("crds/managedroost.yaml"))
-            .output()
-            .unwrap());
-        ok(&plane
-            .kubectl()
-            .args([
-                "wait",
-                "--for=condition=established",
-                "--timeout=60s",
-                "crd/managedroosts.roost.birb.party",
-            ])
-            .output()
-            .unwrap());
+        plane.install_crd().expect("CRD installed");
         let certs = tempfile::tempdir().unwrap();
         let bundle = roost_keeper::certs::generate(
             "roost-keeper",
@@ -247,6 +232,22 @@ impl Env {
         self.wait_for(ns, name, Duration::from_secs(20), "Pending", |o| {
             o["status"]["phase"] == "Pending"
         })
+    }
+
+    /// Writes status fields as another component would (merge patch on the status subresource).
+    pub fn patch_status(&self, ns: &str, name: &str, status: serde_json::Value) {
+        let patch = serde_json::json!({ "status": status }).to_string();
+        ok(&self.kubectl(&[
+            "patch",
+            "roost",
+            name,
+            "-n",
+            ns,
+            "--subresource=status",
+            "--type=merge",
+            "-p",
+            &patch,
+        ]));
     }
 
     /// A fresh namespace for one test.

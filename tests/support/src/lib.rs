@@ -329,6 +329,40 @@ impl ControlPlane {
         self.wait_for_apiserver()
     }
 
+    /// Installs the repository's ManagedRoost CRD and waits until it is established.
+    pub fn install_crd(&self) -> Result<(), String> {
+        let run = |args: &[&str], path: Option<&Path>| -> Result<(), String> {
+            let mut command = self.kubectl();
+            command.args(args);
+            if let Some(path) = path {
+                command.arg(path);
+            }
+            let out = command.output().map_err(|e| e.to_string())?;
+            if out.status.success() {
+                Ok(())
+            } else {
+                Err(format!(
+                    "kubectl {}: {}",
+                    args.join(" "),
+                    String::from_utf8_lossy(&out.stderr).trim()
+                ))
+            }
+        };
+        run(
+            &["apply", "-f"],
+            Some(&repo_root().join("crds/managedroost.yaml")),
+        )?;
+        run(
+            &[
+                "wait",
+                "--for=condition=established",
+                "--timeout=60s",
+                "crd/managedroosts.roost.birb.party",
+            ],
+            None,
+        )
+    }
+
     /// `kubectl --kubeconfig <ours>`.
     pub fn kubectl(&self) -> Command {
         let mut command = Command::new(self.bin.join("kubectl"));

@@ -103,22 +103,7 @@ async fn main_async() -> Result<(), String> {
     std::fs::copy(&plane.kubeconfig, dev.join("kubeconfig")).map_err(|e| e.to_string())?;
 
     say("installing the ManagedRoost CRD");
-    run(
-        plane
-            .kubectl()
-            .args(["apply", "-f"])
-            .arg(root.join("crds/managedroost.yaml")),
-        "install CRD",
-    )?;
-    run(
-        plane.kubectl().args([
-            "wait",
-            "--for=condition=established",
-            "--timeout=60s",
-            "crd/managedroosts.roost.birb.party",
-        ]),
-        "wait for CRD",
-    )?;
+    plane.install_crd()?;
 
     let certs = dev.join("certs");
     run(

@@ -29,19 +29,44 @@ impl Drop for TelemetryGuard {
     }
 }
 
-/// Installs the global subscriber. `RUST_LOG` filters (default `info`).
+/// Name of the span around the handling of an object that asked for debug
+/// logs (`spec.observability.logging.level: debug`): inside it, roost-keeper's
+/// own debug events pass whatever `RUST_LOG` says.
+pub const DEBUG_SPAN: &str = "roost_debug";
+
+/// `RUST_LOG` (default `info`), or roost-keeper's events inside a [`DEBUG_SPAN`].
+fn log_filter<S>() -> impl tracing_subscriber::layer::Filter<S>
+where
+    S: tracing::Subscriber + for<'a> tracing_subscriber::registry::LookupSpan<'a>,
+{
+    use tracing_subscriber::filter::{DynFilterFn, FilterExt};
+    let global = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    let per_object = DynFilterFn::new(
+        |meta: &tracing::Metadata<'_>, cx: &tracing_subscriber::layer::Context<'_, S>| {
+            meta.target().starts_with("roost_keeper")
+                && (meta.name() == DEBUG_SPAN
+                    || cx
+                        .lookup_current()
+                        .is_some_and(|span| span.scope().any(|s| s.name() == DEBUG_SPAN)))
+        },
+    );
+    global.or(per_object)
+}
+
+/// Installs the global subscriber: text or JSON lines on stderr, OTLP spans when configured.
 pub fn init(format: LogFormat) -> Result<TelemetryGuard> {
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
     let fmt = match format {
         LogFormat::Json => tracing_subscriber::fmt::layer()
             .with_writer(std::io::stderr)
             .json()
             .with_current_span(true)
+            .with_filter(log_filter())
             .boxed(),
         LogFormat::Text => tracing_subscriber::fmt::layer()
             .with_writer(std::io::stderr)
             .with_target(false)
             .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+            .with_filter(log_filter())
             .boxed(),
     };
     let provider = match std::env::var("OTEL_EXPORTER_OTLP_ENDPOINT") {
@@ -50,10 +75,11 @@ pub fn init(format: LogFormat) -> Result<TelemetryGuard> {
     };
     let otel = provider.as_ref().map(|p| {
         use opentelemetry::trace::TracerProvider;
-        tracing_opentelemetry::layer().with_tracer(p.tracer("roost-keeper"))
+        tracing_opentelemetry::layer()
+            .with_tracer(p.tracer("roost-keeper"))
+            .with_filter(log_filter())
     });
     tracing_subscriber::registry()
-        .with(filter)
         .with(fmt)
         .with(otel)
         .try_init()

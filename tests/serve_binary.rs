@@ -32,7 +32,7 @@ impl Drop for Serve {
     }
 }
 
-fn spawn_serve() -> Serve {
+fn spawn_serve(rust_log: &str) -> Serve {
     let dir = tempfile::tempdir().unwrap();
     let status = Command::new(env!("CARGO_BIN_EXE_roost-keeper"))
         .args(["certs", "generate", "--out-dir"])
@@ -56,7 +56,7 @@ fn spawn_serve() -> Serve {
         .env("ROOST_KEEPER_TLS_KEY_FILE", dir.path().join("tls.key"))
         .env("ROOST_KEEPER_SHUTDOWN_DELAY", "200ms")
         .env("ROOST_KEEPER_CONTROLLER", "false")
-        .env("RUST_LOG", "debug")
+        .env("RUST_LOG", rust_log)
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
@@ -121,7 +121,7 @@ async fn wait_exit(child: &mut Child, within: Duration) -> std::process::ExitSta
 
 #[tokio::test]
 async fn sigterm_exits_zero_and_no_secret_reaches_responses_or_logs() {
-    let mut serve = spawn_serve();
+    let mut serve = spawn_serve("debug");
     let stderr = drain(serve.child.stderr.take().unwrap());
     let stdout = drain(serve.child.stdout.take().unwrap());
     let client = client_trusting(&[&serve.ca_pem]);
@@ -164,4 +164,57 @@ async fn sigterm_exits_zero_and_no_secret_reaches_responses_or_logs() {
         );
         assert!(!logs.contains(secret), "logs leak {secret}");
     }
+}
+
+/// An object with `spec.observability.logging.level: debug` gets debug logs
+/// of its handling even when `RUST_LOG` says warn; other objects do not.
+#[tokio::test]
+async fn per_object_debug_logs_pass_a_warn_filter() {
+    let mut serve = spawn_serve("warn");
+    let stderr = drain(serve.child.stderr.take().unwrap());
+    let client = client_trusting(&[&serve.ca_pem]);
+    let url = format!("https://localhost:{}{VALIDATE}", serve.webhook);
+    let mut debug_spec = valid_spec();
+    debug_spec["observability"] = json!({"logging": {"level": "debug"}});
+    let (status, _) = post(
+        &client,
+        &url,
+        review("debug-uid-1", "CREATE", roost("chatty", debug_spec), None).to_string(),
+    )
+    .await;
+    assert_eq!(status, 200);
+    let (status, _) = post(
+        &client,
+        &url,
+        review("quiet-uid-2", "CREATE", roost("quiet", valid_spec()), None).to_string(),
+    )
+    .await;
+    assert_eq!(status, 200);
+    drop(client);
+    sigterm(&serve.child);
+    assert_eq!(
+        wait_exit(&mut serve.child, Duration::from_secs(20))
+            .await
+            .code(),
+        Some(0)
+    );
+    let logs = stderr.join().unwrap();
+    let validated: Vec<&str> = logs
+        .lines()
+        .filter(|l| l.contains("\"validated\""))
+        .collect();
+    assert_eq!(
+        validated.len(),
+        1,
+        "one debug line, for the object that asked: {logs}"
+    );
+    assert!(
+        validated[0].contains("debug-uid-1") && validated[0].contains("DEBUG"),
+        "{}",
+        validated[0]
+    );
+    assert!(
+        !logs.contains("admission review answered"),
+        "info lines stay filtered: {logs}"
+    );
 }

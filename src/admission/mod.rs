@@ -9,6 +9,7 @@ use crate::cache::{CacheKey, ValidationCache};
 use crate::defaults::apply_defaults;
 use crate::document::validate_spec_value;
 use crate::metrics::{CacheLabel, Metrics, OperationLabel};
+use crate::telemetry::DEBUG_SPAN;
 use crate::validation::ValidationResult;
 use review::{AdmissionRequest, BadReview, Operation, cause, denied, parse_review, review_json};
 use serde_json::{Value, json};
@@ -111,16 +112,21 @@ impl Admission {
             }
             _ => None,
         };
+        // The object asked for debug logs of its handling (spec.observability.logging.level).
+        let _debug = wants_debug(object)
+            .then(|| tracing::info_span!(DEBUG_SPAN, uid = %request.uid).entered());
         match webhook {
             Webhook::Mutate => self.mutate(&request, object, summary),
             Webhook::Validate => {
                 let started = Instant::now();
                 let result = self.validate(object.get("spec"), old.and_then(|o| o.get("spec")));
-                if wants_debug(object) {
-                    // The object asked for debug logs of its handling (spec.observability.logging.level).
-                    let findings: Vec<String> = result.all().map(|f| f.as_warning_line()).collect();
-                    tracing::info!(roost_debug = true, uid = %request.uid, valid = result.valid, ?findings, elapsed_us = started.elapsed().as_micros() as u64, "validation details");
-                }
+                let findings: Vec<String> = result.all().map(|f| f.as_warning_line()).collect();
+                tracing::debug!(
+                    valid = result.valid,
+                    ?findings,
+                    elapsed_us = started.elapsed().as_micros() as u64,
+                    "validated"
+                );
                 summary.errors = result.errors.len();
                 summary.warnings = result.warnings.len();
                 summary.allowed = result.valid;
@@ -151,6 +157,10 @@ impl Admission {
 
     fn mutate(&self, request: &AdmissionRequest, object: &Value, mut summary: Summary) -> Reply {
         let defaulted = apply_defaults(object);
+        tracing::debug!(
+            patch_operations = defaulted.patch.0.len(),
+            "defaults applied"
+        );
         if defaulted.patch.0.is_empty() {
             return verdict(review::allowed(&request.uid), summary);
         }

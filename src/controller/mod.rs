@@ -285,6 +285,19 @@ fn wants_debug(roost: &ManagedRoost) -> bool {
 }
 
 async fn reconcile(roost: Arc<ManagedRoost>, ctx: Arc<Context>) -> Result<Action, ReconcileError> {
+    if wants_debug(&roost) {
+        // The object asked for debug logs of its handling (spec.observability.logging.level).
+        let span = tracing::info_span!(crate::telemetry::DEBUG_SPAN, name = %roost.name_any());
+        reconcile_object(roost, ctx).instrument(span).await
+    } else {
+        reconcile_object(roost, ctx).await
+    }
+}
+
+async fn reconcile_object(
+    roost: Arc<ManagedRoost>,
+    ctx: Arc<Context>,
+) -> Result<Action, ReconcileError> {
     let uid = roost.uid().ok_or(ReconcileError::Unidentified)?;
     let now = Timestamp::now();
     let started = Instant::now();
@@ -294,7 +307,14 @@ async fn reconcile(roost: Arc<ManagedRoost>, ctx: Arc<Context>) -> Result<Action
         notes,
         next_check,
     } = status::plan(&roost, &result, now);
-    let debug = wants_debug(&roost);
+    tracing::debug!(
+        valid = result.valid,
+        errors = result.errors.len(),
+        warnings = result.warnings.len(),
+        change = status.is_some(),
+        ?next_check,
+        "planned"
+    );
     if let Some(status) = status {
         let hash = status_hash(&status);
         let label = CacheLabel { cache: "status" };
@@ -311,12 +331,13 @@ async fn reconcile(roost: Arc<ManagedRoost>, ctx: Arc<Context>) -> Result<Action
                 .set(i64::try_from(ctx.written.entry_count()).unwrap_or(i64::MAX));
             ctx.record_lifecycle(&new_records(roost.status.as_ref(), &status));
             ctx.publish(&roost, &notes).await;
-            if debug {
-                tracing::info!(roost_debug = true, name = %roost.name_any(), phase = ?status.phase, errors = result.errors.len(), warnings = result.warnings.len(), notes = ?notes, elapsed_ms = started.elapsed().as_secs_f64() * 1e3, "status written");
-            }
+            tracing::debug!(phase = ?status.phase, ?notes, elapsed_ms = started.elapsed().as_secs_f64() * 1e3, "status written");
         }
-    } else if debug {
-        tracing::info!(roost_debug = true, name = %roost.name_any(), elapsed_ms = started.elapsed().as_secs_f64() * 1e3, "status unchanged");
+    } else {
+        tracing::debug!(
+            elapsed_ms = started.elapsed().as_secs_f64() * 1e3,
+            "status unchanged"
+        );
     }
     Ok(match next_check {
         Some(at) => {

@@ -3,7 +3,7 @@
 //! rules. The admission server and the offline validator both come here.
 
 use crate::api::ManagedRoostSpec;
-use crate::validation::{self, Finding, Findings, ValidationResult};
+use crate::validation::{self, Finding, Level, ValidationResult};
 use serde::Deserialize;
 use serde_json::Value;
 
@@ -147,9 +147,12 @@ pub fn decode_spec(spec: Option<&Value>) -> DecodedSpec {
 }
 
 fn schema_finding(field: String, message: String) -> Finding {
-    let mut out = Findings::default();
-    out.error(SCHEMA_INVALID, field, message);
-    out.into_vec().remove(0)
+    Finding {
+        code: SCHEMA_INVALID.to_owned(),
+        level: Level::Error,
+        field,
+        message,
+    }
 }
 
 /// True when `field` is `prefix` or lies below it.

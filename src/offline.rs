@@ -201,11 +201,11 @@ pub fn check_inputs(paths: &[PathBuf], stdin: &mut dyn Read) -> Report {
             .enumerate()
             .filter(|(_, d)| !d.is_null())
             .flat_map(|(i, d)| expand_list(i, d));
-        let objects: Vec<(usize, usize, Value)> = objects.collect();
+        let objects: Vec<(usize, Value)> = objects.collect();
         if objects.len() > 1 {
             report.multi_document.push(name.clone());
         }
-        for (index, (doc_number, _, object)) in objects.into_iter().enumerate() {
+        for (index, (doc_number, object)) in objects.into_iter().enumerate() {
             let line = starts.get(doc_number).copied().unwrap_or(1);
             check_document(&mut report, &cache, &name, index, line, object);
         }
@@ -214,18 +214,16 @@ pub fn check_inputs(paths: &[PathBuf], stdin: &mut dyn Read) -> Report {
 }
 
 /// A `kind: List` document stands for its items.
-fn expand_list(doc_number: usize, doc: Value) -> Vec<(usize, usize, Value)> {
+fn expand_list(doc_number: usize, doc: Value) -> Vec<(usize, Value)> {
     if doc.get("kind").and_then(Value::as_str) == Some("List")
         && let Some(Value::Array(items)) = doc.get("items")
     {
         return items
             .iter()
-            .cloned()
-            .enumerate()
-            .map(|(i, item)| (doc_number, i, item))
+            .map(|item| (doc_number, item.clone()))
             .collect();
     }
-    vec![(doc_number, 0, doc)]
+    vec![(doc_number, doc)]
 }
 
 fn check_document(

@@ -295,22 +295,7 @@ fn verdict(response: review::AdmissionResponse, summary: Summary) -> Reply {
 /// A body that is not a usable AdmissionReview: 400, with an AdmissionReview
 /// when the uid could be read, else a Kubernetes Status.
 pub fn bad_request(bad: BadReview) -> Reply {
-    let body = match &bad.uid {
-        Some(uid) => review_json(denied(uid, 400, "BadRequest", bad.message.clone(), None)),
-        None => {
-            json!({"kind": "Status", "apiVersion": "v1", "status": "Failure", "reason": "BadRequest", "code": 400, "message": bad.message})
-        }
-    };
-    let summary = Summary {
-        uid: bad.uid.unwrap_or_default(),
-        operation: "UNKNOWN",
-        ..Summary::default()
-    };
-    Reply {
-        status: 400,
-        body,
-        summary,
-    }
+    transport_refusal(400, "BadRequest", bad.message, bad.uid)
 }
 
 /// A reply for a transport-level refusal (too large, too slow), in the same shape.

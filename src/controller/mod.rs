@@ -112,14 +112,7 @@ impl Manager {
             Default::default(),
             Timestamp::now(),
         );
-        let owned = ManagedRoostStatus {
-            health: None,
-            health_checks: None,
-            helm_release: None,
-            observability: None,
-            last_reconcile_time: None,
-            ..status
-        };
+        let owned = status::owned(&status);
         let result = self
             .context
             .write_status(roost, &owned)

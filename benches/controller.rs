@@ -26,11 +26,14 @@
 //!    server, kube-apiserver, etcd and this process (`/proc/<pid>/stat`) over
 //!    the convergence window, to tell who the bottleneck is;
 //! 5. deletes the objects and stops the server between sizes;
-//! 6. estimates memory per tracked object: RSS growth / N, plus the JSON size
-//!    and the heap a deserialized object holds (counting allocator) for a real
-//!    converged object and for the same object with 50 lifecycle records
-//!    (`track_lifecycle` 50 times), since the reflector store keeps whole
-//!    objects.
+//! 6. then gives every object a lifecycle history of 50 records (server-side
+//!    apply of its status with 49 more `track_lifecycle` records, field
+//!    manager `roost-keeper`, as if the controller had written them over
+//!    time), waits `CONTROLLER_BENCH_HISTORY_SETTLE_SECONDS` (10) and reads
+//!    VmRSS again: memory per tracked object with 50 records = (that RSS -
+//!    RSS before the creates) / N, measured; plus, for reading, the JSON size
+//!    and the heap one object holds (counting allocator) typed and in the
+//!    controller's stored form, part by part.
 //!
 //! Markdown tables go to stdout. `ROOST_KEEPER_BIN` names the server binary
 //! (default `<manifest>/target/release/roost-keeper`, built when missing);
@@ -43,7 +46,6 @@ use futures::StreamExt;
 use k8s_openapi::api::core::v1::Namespace;
 use k8s_openapi::api::events::v1::Event as K8sEvent;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ManagedFieldsEntry;
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use k8s_openapi::jiff::Timestamp;
 use kube::api::{Api, DeleteParams, ListParams, ObjectMeta, PostParams};
 use kube::runtime::{WatchStreamExt, watcher};
@@ -52,8 +54,8 @@ use roost_keeper::api::{
     LifecycleEventRecord, LifecycleStatus, ManagedRoost, ManagedRoostSpec, ManagedRoostStatus,
     Phase,
 };
-use roost_keeper::controller::ControllerConfig;
 use roost_keeper::controller::lifecycle::{add_phase_duration, kind, track_lifecycle};
+use roost_keeper::controller::stored::StoredRoost;
 use roost_testcluster::ControlPlane;
 use serde_json::{Value, json};
 use std::alloc::{GlobalAlloc, Layout, System};
@@ -153,6 +155,7 @@ struct Settings {
     concurrency: usize,
     namespaces: usize,
     steady: Duration,
+    history_settle: Duration,
     timeout: Duration,
     max_load: f64,
     quiet_wait: Duration,
@@ -181,6 +184,10 @@ impl Settings {
             concurrency: env_or("CONTROLLER_BENCH_CONCURRENCY", 32usize).max(1),
             namespaces: env_or("CONTROLLER_BENCH_NAMESPACES", 10usize).max(1),
             steady: Duration::from_secs(env_or("CONTROLLER_BENCH_STEADY_SECONDS", 30u64)),
+            history_settle: Duration::from_secs(env_or(
+                "CONTROLLER_BENCH_HISTORY_SETTLE_SECONDS",
+                10u64,
+            )),
             timeout: Duration::from_secs(env_or("CONTROLLER_BENCH_TIMEOUT_SECONDS", 600u64)),
             max_load: env_or("CONTROLLER_BENCH_MAX_LOAD", 1.5f64),
             quiet_wait: Duration::from_secs(env_or("CONTROLLER_BENCH_QUIET_WAIT_SECONDS", 600u64)),
@@ -640,18 +647,25 @@ fn key(roost: &ManagedRoost) -> String {
     )
 }
 
-/// `sample` with a lifecycle history of [`RECORDS`] records, made with `track_lifecycle`.
-fn with_full_history(sample: &ManagedRoost) -> ManagedRoost {
-    let mut object = sample.clone();
-    let mut status = object.status.clone().unwrap_or_default();
-    let mut lifecycle = LifecycleStatus {
-        events: None,
-        event_counts: None,
-        ..status.lifecycle.clone().unwrap_or_default()
-    };
-    let start = Timestamp::now();
+/// `status` with [`RECORDS`] lifecycle records: its own plus older ones made
+/// with `track_lifecycle` (its phase bookkeeping untouched, so the controller
+/// has nothing to add).
+fn with_history(status: &ManagedRoostStatus) -> ManagedRoostStatus {
+    let mut status = status.clone();
+    let lifecycle = status.lifecycle.get_or_insert_with(Default::default);
+    let own = lifecycle.events.take().unwrap_or_default();
+    let start = Timestamp::from_second(Timestamp::now().as_second() - 86_400).unwrap_or_default();
     let at = |s: i64| Timestamp::from_second(start.as_second() + s).unwrap_or(start);
-    for i in 0..RECORDS {
+    let (last_activity, current_phase, phase_since) = (
+        lifecycle.last_activity.clone(),
+        lifecycle.current_phase.clone(),
+        lifecycle.phase_since.clone(),
+    );
+    let mut older = LifecycleStatus {
+        event_counts: lifecycle.event_counts.take(),
+        ..LifecycleStatus::default()
+    };
+    for i in 0..RECORDS.saturating_sub(own.len()) {
         let n = i as i64;
         let (kind, message, details): (&str, String, BTreeMap<String, String>) = match i % 6 {
             0 => (
@@ -680,32 +694,86 @@ fn with_full_history(sample: &ManagedRoost) -> ManagedRoost {
                 BTreeMap::new(),
             ),
         };
-        track_lifecycle(&mut lifecycle, kind, message, details, at(60 * n));
+        track_lifecycle(&mut older, kind, message, details, at(60 * n));
     }
-    for (i, phase) in ["Pending", "Deploying", "Ready", "Failed"]
-        .into_iter()
-        .enumerate()
-    {
-        add_phase_duration(&mut lifecycle, phase, at(0), at(97 * (i as i64 + 1)));
+    for (i, phase) in ["Deploying", "Ready", "Failed"].into_iter().enumerate() {
+        add_phase_duration(&mut older, phase, at(0), at(97 * (i as i64 + 1)));
     }
-    lifecycle.current_phase = Some("Ready".into());
-    lifecycle.phase_since = Some(Time(at(60 * RECORDS as i64)));
-    status.lifecycle = Some(lifecycle);
-    object.status = Some(status);
+    let mut events = older.events.take().unwrap_or_default();
+    events.extend(own);
+    lifecycle.events = Some(events);
+    lifecycle.event_counts = older.event_counts;
+    lifecycle.phase_durations = older.phase_durations;
+    lifecycle.last_activity = last_activity;
+    lifecycle.current_phase = current_phase;
+    lifecycle.phase_since = phase_since;
+    status
+}
+
+/// `sample` as it is once its status has [`RECORDS`] records.
+fn with_full_history(sample: &ManagedRoost) -> ManagedRoost {
+    let mut object = sample.clone();
+    object.status = Some(with_history(&sample.status.clone().unwrap_or_default()));
     object
 }
 
+/// Gives every object [`RECORDS`] lifecycle records, `concurrency` at a time.
+async fn add_histories(run: &Run<'_>, objects: Vec<ManagedRoost>) -> (usize, usize) {
+    let params = kube::api::PatchParams::apply(roost_keeper::controller::FIELD_MANAGER).force();
+    let results: Vec<bool> = futures::stream::iter(objects)
+        .map(|object| {
+            let api: Api<ManagedRoost> =
+                Api::namespaced(run.client.clone(), &object.namespace().unwrap_or_default());
+            let params = params.clone();
+            async move {
+                let status = with_history(&object.status.clone().unwrap_or_default());
+                // Only the fields the controller owns, as its own apply would send them.
+                let owned = roost_keeper::controller::status::owned(&status);
+                let patch = json!({
+                    "apiVersion": roost_keeper::api::API_VERSION,
+                    "kind": roost_keeper::api::KIND,
+                    "status": owned,
+                });
+                let result = api
+                    .patch_status(
+                        &object.name_any(),
+                        &params,
+                        &kube::api::Patch::Apply(&patch),
+                    )
+                    .await;
+                if let Err(err) = &result {
+                    eprintln!("controller bench: history of {}: {err}", key(&object));
+                }
+                result.is_ok()
+            }
+        })
+        .buffer_unordered(run.settings.concurrency)
+        .collect()
+        .await;
+    let applied = results.iter().filter(|ok| **ok).count();
+    (applied, results.len() - applied)
+}
+
 /// JSON size and heap held when deserialized (inside an `Arc`, as the reflector store keeps it).
-fn object_cost(object: &ManagedRoost) -> (usize, usize, isize) {
+/// JSON size (whole, and without managedFields) and the heap held when
+/// deserialized inside an `Arc`: typed, and in the controller's stored form
+/// (trimmed as its watch trims it).
+fn object_cost(object: &ManagedRoost) -> (usize, usize, isize, isize) {
     let bytes = serde_json::to_vec(object).expect("serialize");
     let mut stripped = object.clone();
     stripped.metadata.managed_fields = None;
     let without_managed = serde_json::to_vec(&stripped).expect("serialize").len();
-    let (heap, held) = heap_delta(|| {
+    let (typed, held) = heap_delta(|| {
         Arc::new(serde_json::from_slice::<ManagedRoost>(&bytes).expect("deserialize"))
     });
     drop(held);
-    (bytes.len(), without_managed, heap)
+    let (stored, held) = heap_delta(|| {
+        let mut stored = serde_json::from_slice::<StoredRoost>(&bytes).expect("deserialize");
+        stored.trim();
+        Arc::new(stored)
+    });
+    drop(held);
+    (bytes.len(), without_managed, typed, stored)
 }
 
 /// Heap held by `value` once deserialized as a `T` (the heap inside it; its inline size not included).
@@ -844,8 +912,20 @@ struct Row {
     cpu_start: Cpu,
     cpu_end: Cpu,
     keeper_steady_ticks: u64,
+    history: History,
     sample: Option<ManagedRoost>,
     event_sample: Option<K8sEvent>,
+}
+
+/// The phase that gives every object 50 lifecycle records.
+struct History {
+    applied: usize,
+    failed: usize,
+    seconds: f64,
+    /// Status writes the controller made in reaction (none expected).
+    writes: f64,
+    rss: u64,
+    hwm: u64,
 }
 
 struct Run<'a> {
@@ -1029,14 +1109,12 @@ async fn measure(run: &Run<'_>, n: usize, namespaces: &[String], quiet: Quiet) -
     // Confirm with a list (paged), keep one object as the memory sample.
     let api: Api<ManagedRoost> = Api::all(run.client.clone());
     let mut listed = 0;
-    let mut sample = None;
+    let mut all = Vec::with_capacity(n);
     let mut params = ListParams::default().labels(&selector).limit(500);
     loop {
         let page = api.list(&params).await.expect("list ManagedRoosts");
         listed += page.items.iter().filter(|r| converged(r)).count();
-        if sample.is_none() {
-            sample = page.items.into_iter().find(converged);
-        }
+        all.extend(page.items);
         match page.metadata.continue_ {
             Some(token) if !token.is_empty() => params = params.continue_token(&token),
             _ => break,
@@ -1060,6 +1138,24 @@ async fn measure(run: &Run<'_>, n: usize, namespaces: &[String], quiet: Quiet) -
         .saturating_sub(keeper_ticks);
     let rss_after = vm_kib(run.pids.keeper, "VmRSS").unwrap_or(0);
     let hwm = vm_kib(run.pids.keeper, "VmHWM").unwrap_or(0);
+    let sample = all.iter().find(|r| converged(r)).cloned();
+
+    // Every object gets 50 lifecycle records; then RSS again.
+    let history = {
+        let started = Instant::now();
+        let (applied, failed) = add_histories(run, all).await;
+        let seconds = started.elapsed().as_secs_f64();
+        tokio::time::sleep(run.settings.history_settle).await;
+        let counters = scrape(&run.http, run.metrics_port).await;
+        History {
+            applied,
+            failed,
+            seconds,
+            writes: counters.status_writes - counters_after.status_writes,
+            rss: vm_kib(run.pids.keeper, "VmRSS").unwrap_or(0),
+            hwm: vm_kib(run.pids.keeper, "VmHWM").unwrap_or(0),
+        }
+    };
 
     Row {
         n,
@@ -1084,6 +1180,7 @@ async fn measure(run: &Run<'_>, n: usize, namespaces: &[String], quiet: Quiet) -
         cpu_start,
         cpu_end,
         keeper_steady_ticks,
+        history,
         sample,
         event_sample,
     }
@@ -1270,9 +1367,33 @@ fn report(
     // Memory per tracked object.
     let sample = rows.iter().rev().find_map(|r| r.sample.as_ref());
     let largest = rows.iter().max_by_key(|r| r.n);
-    let mut projected = None;
+    let _ = writeln!(
+        w,
+        "\nEvery object then given {RECORDS} lifecycle records (server-side apply of its status by field manager `roost-keeper`), RSS {} s later:\n",
+        settings.history_settle.as_secs()
+    );
+    let _ = writeln!(
+        w,
+        "| N | histories applied (failed) | apply time (s) | controller status writes in reaction | RSS before creates | RSS with {RECORDS} records each | VmHWM | memory per tracked object |"
+    );
+    let _ = writeln!(w, "|---:|---:|---:|---:|---:|---:|---:|---:|");
+    for r in rows {
+        let h = &r.history;
+        let _ = writeln!(
+            w,
+            "| {} | {} ({}) | {:.1} | {:.0} | {} | {} | {} | **{:.0} B** |",
+            r.n,
+            h.applied,
+            h.failed,
+            h.seconds,
+            h.writes,
+            mib(r.rss_before),
+            mib(h.rss),
+            mib(h.hwm),
+            per_object_bytes(h.rss, r.rss_before, r.n),
+        );
+    }
     if let Some(sample) = sample {
-        let (json_now, json_now_bare, heap_now) = object_cost(sample);
         let full = with_full_history(sample);
         let records = full
             .status
@@ -1280,27 +1401,31 @@ fn report(
             .and_then(|s| s.lifecycle.as_ref())
             .and_then(|l| l.events.as_ref())
             .map_or(0, Vec::len);
-        let (json_full, json_full_bare, heap_full) = object_cost(&full);
         let _ = writeln!(
             w,
-            "\nMemory per tracked object (JSON = `serde_json::to_vec` of the typed object; heap = bytes the deserialized `Arc<ManagedRoost>` holds, counting allocator, malloc overhead not included):\n"
+            "\nOne object's heap (JSON = `serde_json::to_vec` of the typed object; heap = bytes held once deserialized inside an `Arc`, counting allocator, malloc overhead not included; stored = the controller's `StoredRoost`, trimmed as its watch trims it):\n"
         );
         let _ = writeln!(
             w,
-            "| object | JSON | JSON without managedFields | heap when deserialized |"
+            "| object | JSON | JSON without managedFields | heap typed (`ManagedRoost`) | heap stored (`StoredRoost`) |"
         );
-        let _ = writeln!(w, "|---|---:|---:|---:|");
+        let _ = writeln!(w, "|---|---:|---:|---:|---:|");
+        for (what, object) in [
+            (
+                "converged object from the cluster (1 lifecycle record)".to_owned(),
+                sample,
+            ),
+            (format!("same with {records} lifecycle records"), &full),
+        ] {
+            let (json, json_bare, typed, stored) = object_cost(object);
+            let _ = writeln!(
+                w,
+                "| {what} | {json} B | {json_bare} B | {typed} B | {stored} B |"
+            );
+        }
         let _ = writeln!(
             w,
-            "| converged object from the cluster (1 lifecycle record) | {json_now} B | {json_now_bare} B | {heap_now} B |"
-        );
-        let _ = writeln!(
-            w,
-            "| same with {records} lifecycle records (`track_lifecycle` x{RECORDS}) | {json_full} B | {json_full_bare} B | {heap_full} B |"
-        );
-        let _ = writeln!(
-            w,
-            "\nWhere the heap of one object goes (each part deserialized on its own; `size_of::<ManagedRoost>()` = {} B inline):\n",
+            "\nWhere the typed heap goes (each part deserialized on its own; `size_of::<ManagedRoost>()` = {} B inline):\n",
             std::mem::size_of::<ManagedRoost>()
         );
         let _ = writeln!(w, "| part | JSON | heap when deserialized |");
@@ -1311,17 +1436,6 @@ fn report(
             rows.iter().rev().find_map(|r| r.event_sample.as_ref()),
         ) {
             let _ = writeln!(w, "| {part} | {json} B | {heap} B |");
-        }
-        if let Some(r) = largest {
-            let growth = per_object_bytes(r.rss_after, r.rss_before, r.n);
-            let estimate = growth + (heap_full - heap_now) as f64;
-            projected = Some(estimate);
-            let _ = writeln!(
-                w,
-                "\nEstimate with {RECORDS} records: measured RSS growth per object at N={} ({growth:.0} B) + the extra heap of {RECORDS} records ({} B) = **{estimate:.0} B** per tracked object.",
-                r.n,
-                heap_full - heap_now
-            );
         }
     }
 
@@ -1374,11 +1488,13 @@ fn report(
             mib(r.hwm)
         );
     }
-    if let Some(estimate) = projected {
+    if let Some(r) = largest {
+        let measured = per_object_bytes(r.history.rss, r.rss_before, r.n);
         let _ = writeln!(
             w,
-            "- < 16 KB per tracked object with {RECORDS} lifecycle records: {} ({estimate:.0} B estimated)",
-            verdict(estimate < 16_000.0)
+            "- < 16 KB per tracked object with {RECORDS} lifecycle records at N={}: {} ({measured:.0} B measured)",
+            r.n,
+            verdict(r.history.failed == 0 && measured < 16_000.0)
         );
     }
     out
@@ -1421,13 +1537,7 @@ fn main() {
         .expect("tokio runtime");
     let http = reqwest::Client::new();
     let client = runtime
-        .block_on(
-            ControllerConfig {
-                watch_namespace: None,
-                kubeconfig: Some(plane.kubeconfig.clone()),
-            }
-            .client(),
-        )
+        .block_on(roost_keeper::server::kube_client(Some(&plane.kubeconfig)))
         .expect("kube client");
     let template = template();
     let probe = std::fs::read(Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/invalid.yaml"))

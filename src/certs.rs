@@ -52,25 +52,95 @@ pub fn generate(
     extra_sans: &[String],
     now: OffsetDateTime,
 ) -> Result<CertBundle> {
-    let ca_key = KeyPair::generate().map_err(cert_error)?;
-    let mut ca_params = CertificateParams::new(Vec::<String>::new()).map_err(cert_error)?;
-    ca_params.is_ca = IsCa::Ca(BasicConstraints::Constrained(0));
-    ca_params.key_usages = vec![
+    let ca = new_ca(namespace, now, now + CA_VALIDITY)?;
+    let serving = new_serving(
+        &ca,
+        &ServingNames::new(service, namespace, extra_sans),
+        now,
+        now + SERVING_VALIDITY,
+    )?;
+    Ok(CertBundle {
+        ca_pem: ca.cert_pem,
+        cert_pem: serving.cert_pem,
+        key_pem: serving.key_pem,
+    })
+}
+
+/// A PEM certificate and its PEM private key.
+#[derive(Clone, PartialEq, Eq)]
+pub struct KeyedCert {
+    pub cert_pem: String,
+    pub key_pem: String,
+}
+
+impl std::fmt::Debug for KeyedCert {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // The key never reaches a log line.
+        f.debug_struct("KeyedCert").finish_non_exhaustive()
+    }
+}
+
+/// Who a serving certificate is for.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ServingNames {
+    pub service: String,
+    pub namespace: String,
+    /// More DNS names or IP addresses.
+    pub extra_sans: Vec<String>,
+}
+
+impl ServingNames {
+    pub fn new(service: &str, namespace: &str, extra_sans: &[String]) -> Self {
+        ServingNames {
+            service: service.to_owned(),
+            namespace: namespace.to_owned(),
+            extra_sans: extra_sans.to_vec(),
+        }
+    }
+}
+
+/// A new self-signed CA valid from `now` (less 5 minutes of clock skew) to `not_after`.
+pub fn new_ca(
+    namespace: &str,
+    now: OffsetDateTime,
+    not_after: OffsetDateTime,
+) -> Result<KeyedCert> {
+    let key = KeyPair::generate().map_err(cert_error)?;
+    let mut params = CertificateParams::new(Vec::<String>::new()).map_err(cert_error)?;
+    params.is_ca = IsCa::Ca(BasicConstraints::Constrained(0));
+    params.key_usages = vec![
         KeyUsagePurpose::KeyCertSign,
         KeyUsagePurpose::CrlSign,
         KeyUsagePurpose::DigitalSignature,
     ];
-    ca_params.distinguished_name = name(&format!("roost-keeper CA ({namespace})"));
-    ca_params.not_before = now - Duration::minutes(5);
-    ca_params.not_after = now + CA_VALIDITY;
-    let ca_cert = ca_params.self_signed(&ca_key).map_err(cert_error)?;
-    let issuer = Issuer::new(ca_params, ca_key);
+    // A unique name per CA, so bundles holding several stay readable.
+    params.distinguished_name = name(&format!(
+        "roost-keeper CA ({namespace}) {}",
+        now.unix_timestamp_nanos()
+    ));
+    params.not_before = now - Duration::minutes(5);
+    params.not_after = not_after;
+    let cert = params.self_signed(&key).map_err(cert_error)?;
+    Ok(KeyedCert {
+        cert_pem: cert.pem(),
+        key_pem: key.serialize_pem(),
+    })
+}
 
-    let mut sans = service_dns_names(service, namespace);
-    sans.extend(extra_sans.iter().cloned());
-    let serving_key = KeyPair::generate().map_err(cert_error)?;
+/// A serving certificate for `names`, signed by `ca`, valid from `now` to `not_after`.
+pub fn new_serving(
+    ca: &KeyedCert,
+    names: &ServingNames,
+    now: OffsetDateTime,
+    not_after: OffsetDateTime,
+) -> Result<KeyedCert> {
+    let ca_key = KeyPair::from_pem(&ca.key_pem).map_err(cert_error)?;
+    let issuer = Issuer::from_ca_cert_pem(&ca.cert_pem, ca_key).map_err(cert_error)?;
+    let mut sans = service_dns_names(&names.service, &names.namespace);
+    sans.extend(names.extra_sans.iter().cloned());
+    let key = KeyPair::generate().map_err(cert_error)?;
     let mut params = CertificateParams::new(sans).map_err(cert_error)?;
-    params.distinguished_name = name(&format!("{service}.{namespace}.svc"));
+    params.distinguished_name = name(&format!("{}.{}.svc", names.service, names.namespace));
     params.key_usages = vec![
         KeyUsagePurpose::DigitalSignature,
         KeyUsagePurpose::KeyEncipherment,
@@ -78,15 +148,40 @@ pub fn generate(
     params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
     params.use_authority_key_identifier_extension = true;
     params.not_before = now - Duration::minutes(5);
-    params.not_after = now + SERVING_VALIDITY;
-    let serving = params
-        .signed_by(&serving_key, &issuer)
-        .map_err(cert_error)?;
-    Ok(CertBundle {
-        ca_pem: ca_cert.pem(),
-        cert_pem: serving.pem(),
-        key_pem: serving_key.serialize_pem(),
+    params.not_after = not_after;
+    let cert = params.signed_by(&key, &issuer).map_err(cert_error)?;
+    Ok(KeyedCert {
+        cert_pem: cert.pem(),
+        key_pem: key.serialize_pem(),
     })
+}
+
+/// The validity window (notBefore, notAfter) of a PEM certificate.
+pub fn validity(cert_pem: &str) -> Result<(OffsetDateTime, OffsetDateTime)> {
+    let unreadable =
+        |e: &dyn std::fmt::Display| Error::Certificate(format!("unreadable certificate: {e}"));
+    let (_, pem) =
+        x509_parser::pem::parse_x509_pem(cert_pem.as_bytes()).map_err(|e| unreadable(&e))?;
+    let cert = pem.parse_x509().map_err(|e| unreadable(&e))?;
+    let validity = cert.validity();
+    Ok((
+        validity.not_before.to_datetime(),
+        validity.not_after.to_datetime(),
+    ))
+}
+
+/// The PEM certificates of a bundle, one string each.
+pub fn split_bundle(bundle_pem: &str) -> Vec<String> {
+    const END: &str = "-----END CERTIFICATE-----";
+    bundle_pem
+        .split_inclusive(END)
+        .filter_map(|block| {
+            let start = block.find("-----BEGIN CERTIFICATE-----")?;
+            block
+                .ends_with(END)
+                .then(|| format!("{}\n", &block[start..]))
+        })
+        .collect()
 }
 
 fn name(common_name: &str) -> DistinguishedName {

@@ -1,8 +1,9 @@
 //! Command line: every flag also reads an environment variable.
 
 use crate::api::duration::parse_go_duration;
+use crate::cert_secret::CertSecretConfig;
 use crate::offline::{self, OutputFormat};
-use crate::server::{ServeConfig, Server};
+use crate::server::{ServeConfig, Server, TlsSource};
 use crate::telemetry::LogFormat;
 use crate::webhook_config::{FailurePolicy, Target, WebhookConfigOptions};
 use crate::{Error, Result};
@@ -39,7 +40,7 @@ pub enum Command {
     /// Print the ManagedRoost CustomResourceDefinition (YAML).
     Crd,
     /// Serve the admission webhooks (HTTPS) and metrics/health (HTTP).
-    Serve(ServeArgs),
+    Serve(Box<ServeArgs>),
     /// Certificate tools.
     #[command(subcommand)]
     Certs(CertsCommand),
@@ -68,11 +69,43 @@ pub struct ServeArgs {
     #[arg(long, default_value_t = 8080, env = "ROOST_KEEPER_METRICS_PORT")]
     pub metrics_port: u16,
     /// PEM serving certificate (chain); re-read when it changes.
-    #[arg(long, env = "ROOST_KEEPER_TLS_CERT_FILE")]
-    pub tls_cert_file: PathBuf,
+    #[arg(
+        long,
+        env = "ROOST_KEEPER_TLS_CERT_FILE",
+        required_unless_present = "cert_secret",
+        conflicts_with = "cert_secret",
+        requires = "tls_key_file"
+    )]
+    pub tls_cert_file: Option<PathBuf>,
     /// PEM private key of the serving certificate.
-    #[arg(long, env = "ROOST_KEEPER_TLS_KEY_FILE")]
-    pub tls_key_file: PathBuf,
+    #[arg(
+        long,
+        env = "ROOST_KEEPER_TLS_KEY_FILE",
+        conflicts_with = "cert_secret",
+        requires = "tls_cert_file"
+    )]
+    pub tls_key_file: Option<PathBuf>,
+    /// Manage the certificates in this Secret (NAMESPACE/NAME) through the API
+    /// instead of files: generated when absent, rotated at 2/3 of their
+    /// lifetime, CA bundle injected into both webhook configurations.
+    #[arg(long, env = "ROOST_KEEPER_CERT_SECRET", value_name = "NAMESPACE/NAME")]
+    pub cert_secret: Option<String>,
+    /// Service in front of the webhooks, in the Secret's namespace (names the serving certificate covers).
+    #[arg(long, default_value = "roost-keeper", env = "ROOST_KEEPER_SERVICE")]
+    pub service: String,
+    /// More names or IPs for a managed serving certificate. Repeatable.
+    #[arg(
+        long = "extra-san",
+        env = "ROOST_KEEPER_EXTRA_SANS",
+        value_delimiter = ','
+    )]
+    pub extra_sans: Vec<String>,
+    /// Lifetime of a managed serving certificate (rotated at 2/3 of it).
+    #[arg(long, default_value = "2160h", value_parser = duration_flag, env = "ROOST_KEEPER_CERT_VALIDITY")]
+    pub cert_validity: Duration,
+    /// How often a managed certificate and the webhooks' caBundle are checked.
+    #[arg(long, default_value = "30s", value_parser = duration_flag, env = "ROOST_KEEPER_CERT_CHECK_INTERVAL")]
+    pub cert_check_interval: Duration,
     /// How often the certificate files are checked for changes.
     #[arg(long, default_value = "2s", value_parser = duration_flag, env = "ROOST_KEEPER_CERT_RELOAD_INTERVAL")]
     pub cert_reload_interval: Duration,
@@ -98,17 +131,69 @@ pub struct ServeArgs {
     /// Run the status controller beside the webhooks (uses KUBECONFIG or the in-cluster config).
     #[arg(long, default_value_t = true, action = clap::ArgAction::Set, env = "ROOST_KEEPER_CONTROLLER")]
     pub controller: bool,
+    /// Run the controller on one replica at a time, elected through a Lease
+    /// (admission is served by every replica either way).
+    #[arg(long, default_value_t = true, action = clap::ArgAction::Set, env = "ROOST_KEEPER_LEADER_ELECTION")]
+    pub leader_election: bool,
+    /// Namespace of the Lease (default: the pod's namespace, or the kubeconfig context's).
+    #[arg(long, env = "ROOST_KEEPER_LEADER_ELECTION_NAMESPACE")]
+    pub leader_election_namespace: Option<String>,
+    /// Name of the Lease.
+    #[arg(
+        long,
+        default_value = "roost-keeper-controller",
+        env = "ROOST_KEEPER_LEADER_ELECTION_LEASE"
+    )]
+    pub leader_election_lease: String,
+    /// How long a lease not renewed stays with its holder.
+    #[arg(long, default_value = "15s", value_parser = duration_flag, env = "ROOST_KEEPER_LEASE_DURATION")]
+    pub lease_duration: Duration,
+    /// A leader that cannot renew for this long stops its controller.
+    #[arg(long, default_value = "10s", value_parser = duration_flag, env = "ROOST_KEEPER_LEASE_RENEW_DEADLINE")]
+    pub lease_renew_deadline: Duration,
+    /// How often the lease is renewed or tried.
+    #[arg(long, default_value = "2s", value_parser = duration_flag, env = "ROOST_KEEPER_LEASE_RETRY_PERIOD")]
+    pub lease_retry_period: Duration,
+    /// This replica's name in the Lease (default: host name and process id; set it to the pod name).
+    #[arg(long, env = "ROOST_KEEPER_IDENTITY")]
+    pub identity: Option<String>,
     /// Watch ManagedRoosts in this namespace only (default: all namespaces).
     #[arg(long, env = "ROOST_KEEPER_WATCH_NAMESPACE")]
     pub watch_namespace: Option<String>,
-    /// Kubeconfig for the controller (default: KUBECONFIG, ~/.kube/config, then in-cluster).
+    /// Kubeconfig for the controller and the certificate Secret (default: KUBECONFIG, ~/.kube/config, then in-cluster).
     #[arg(long, env = "ROOST_KEEPER_KUBECONFIG")]
     pub kubeconfig: Option<PathBuf>,
 }
 
+/// Host name and process id: unique enough outside a pod, readable in the Lease.
+fn default_identity() -> String {
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|h| h.trim().to_owned())
+        .ok()
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "roost-keeper".to_owned());
+    format!("{host}_{}", std::process::id())
+}
+
 impl ServeArgs {
-    pub fn config(&self) -> ServeConfig {
-        ServeConfig {
+    pub fn config(&self) -> Result<ServeConfig> {
+        let tls = match (&self.cert_secret, &self.tls_cert_file, &self.tls_key_file) {
+            (Some(secret), _, _) => TlsSource::Secret(CertSecretConfig {
+                validity: self.cert_validity,
+                check_interval: self.cert_check_interval,
+                ..CertSecretConfig::new(secret, &self.service, &self.extra_sans)?
+            }),
+            (None, Some(cert), Some(key)) => TlsSource::Files {
+                cert: cert.clone(),
+                key: key.clone(),
+            },
+            _ => {
+                return Err(Error::Config(
+                    "give --tls-cert-file and --tls-key-file, or --cert-secret".into(),
+                ));
+            }
+        };
+        Ok(ServeConfig {
             webhook_addr: SocketAddr::new(self.bind_address, self.webhook_port),
             metrics_addr: SocketAddr::new(self.bind_address, self.metrics_port),
             cert_reload_interval: self.cert_reload_interval,
@@ -121,10 +206,20 @@ impl ServeArgs {
                 .controller
                 .then(|| crate::controller::ControllerConfig {
                     watch_namespace: self.watch_namespace.clone(),
-                    kubeconfig: self.kubeconfig.clone(),
+                    leader_election: self.leader_election.then(|| crate::leader::LeaseConfig {
+                        lease_duration: self.lease_duration,
+                        renew_deadline: self.lease_renew_deadline,
+                        retry_period: self.lease_retry_period,
+                        ..crate::leader::LeaseConfig::new(
+                            self.leader_election_namespace.clone().unwrap_or_default(),
+                            self.leader_election_lease.clone(),
+                            self.identity.clone().unwrap_or_else(default_identity),
+                        )
+                    }),
                 }),
-            ..ServeConfig::new(self.tls_cert_file.clone(), self.tls_key_file.clone())
-        }
+            kubeconfig: self.kubeconfig.clone(),
+            ..ServeConfig::with_tls(tls)
+        })
     }
 }
 
@@ -236,7 +331,7 @@ pub fn run(cli: Cli) -> Result<i32> {
             let _telemetry = crate::telemetry::init(cli.log_format)?;
             let runtime = tokio::runtime::Runtime::new().map_err(Error::Runtime)?;
             runtime.block_on(async {
-                let server = Server::bind(args.config()).await?;
+                let server = Server::bind(args.config()?).await?;
                 server.run(crate::server::shutdown_signal()).await
             })?;
             Ok(0)

@@ -165,16 +165,21 @@ fn is_under(field: &str, prefix: &str) -> bool {
 /// Validates a spec given as JSON (and the old spec on UPDATE): schema
 /// findings first, then every rule, skipping fields that were dropped.
 pub fn validate_spec_value(spec: Option<&Value>, old: Option<&Value>) -> ValidationResult {
-    let decoded = decode_spec(spec);
     let old = old.map(|o| decode_spec(Some(o)).spec);
-    let result = match &old {
+    validate_decoded(&decode_spec(spec), old.as_ref())
+}
+
+/// Validates an already decoded spec: its schema findings first, then every
+/// rule, skipping fields that were dropped.
+pub fn validate_decoded(decoded: &DecodedSpec, old: Option<&ManagedRoostSpec>) -> ValidationResult {
+    let result = match old {
         Some(old) => validation::validate_update(&decoded.spec, old),
         None => validation::validate(&decoded.spec),
     };
     if decoded.findings.is_empty() {
         return result;
     }
-    let mut findings = decoded.findings;
+    let mut findings = decoded.findings.clone();
     findings.extend(
         result
             .all()

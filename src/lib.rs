@@ -7,6 +7,7 @@
 pub mod admission;
 pub mod api;
 pub mod cache;
+pub mod cert_secret;
 pub mod certs;
 pub mod cli;
 pub mod controller;
@@ -14,6 +15,7 @@ pub mod crd;
 pub mod defaults;
 pub mod document;
 pub mod error;
+pub mod leader;
 pub mod metrics;
 pub mod offline;
 pub mod server;

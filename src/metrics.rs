@@ -60,6 +60,8 @@ pub struct Metrics {
     pub status_update_errors: Counter,
     pub lifecycle_events: Counter,
     pub lifecycle_events_by_type: Family<TypeLabel, Counter>,
+    /// 1 while this replica holds the controller lease (or runs the controller without election).
+    pub leader: Gauge,
 }
 
 impl Metrics {
@@ -80,6 +82,7 @@ impl Metrics {
             status_update_errors: Counter::default(),
             lifecycle_events: Counter::default(),
             lifecycle_events_by_type: Family::default(),
+            leader: Gauge::default(),
             registry: Registry::default(),
         };
         // prometheus-client appends `_total` to counters.
@@ -127,6 +130,11 @@ impl Metrics {
             "roost_keeper_api_operation_duration_seconds",
             "Time spent per API operation (validate, status_update, lifecycle_track)",
             metrics.operation_duration.clone(),
+        );
+        registry.register(
+            "roost_keeper_leader",
+            "1 while this replica runs the status controller (holds the lease)",
+            metrics.leader.clone(),
         );
         registry.register(
             "roost_keeper_api_status_updates",

@@ -4,6 +4,7 @@
 
 use crate::admission::{self, Admission, MUTATE_PATH, Reply, VALIDATE_PATH, Webhook};
 use crate::cache::ValidationCache;
+use crate::cert_secret::CertSecretConfig;
 use crate::metrics::Metrics;
 use crate::tls::CertStore;
 use crate::{Error, Result};
@@ -31,14 +32,23 @@ pub const MAX_BODY_BYTES: usize = 7 * 1024 * 1024;
 /// Bodies above this size are decoded off the async workers.
 const BLOCKING_BODY_BYTES: usize = 256 * 1024;
 
+/// Where the serving certificate comes from.
+#[derive(Clone, Debug)]
+pub enum TlsSource {
+    /// PEM files, polled for changes (e.g. a mounted Secret).
+    Files { cert: PathBuf, key: PathBuf },
+    /// A Secret roost-keeper manages through the API: generated when absent,
+    /// rotated, its CA bundle injected into the webhook configurations.
+    Secret(CertSecretConfig),
+}
+
 /// Everything `serve` needs; tests build it directly.
 #[derive(Clone, Debug)]
 pub struct ServeConfig {
     pub webhook_addr: SocketAddr,
     pub metrics_addr: SocketAddr,
-    pub tls_cert_file: PathBuf,
-    pub tls_key_file: PathBuf,
-    /// How often the certificate files are checked for changes.
+    pub tls: TlsSource,
+    /// How often certificate files are checked for changes.
     pub cert_reload_interval: Duration,
     /// After SIGTERM, keep serving this long (the apiserver still uses open connections).
     pub shutdown_delay: Duration,
@@ -52,17 +62,27 @@ pub struct ServeConfig {
     pub max_connections: usize,
     /// Run the status controller beside the webhooks (needs a kubeconfig or in-cluster config).
     pub controller: Option<crate::controller::ControllerConfig>,
+    /// Kubeconfig for the controller and the certificate Secret; `None` uses
+    /// `KUBECONFIG`, `~/.kube/config` or the in-cluster config.
+    pub kubeconfig: Option<PathBuf>,
 }
 
 impl ServeConfig {
     /// Defaults around the given certificate files, listening on all interfaces.
     pub fn new(tls_cert_file: PathBuf, tls_key_file: PathBuf) -> Self {
+        ServeConfig::with_tls(TlsSource::Files {
+            cert: tls_cert_file,
+            key: tls_key_file,
+        })
+    }
+
+    /// Defaults around the given certificate source, listening on all interfaces.
+    pub fn with_tls(tls: TlsSource) -> Self {
         let any = IpAddr::V4(Ipv4Addr::UNSPECIFIED);
         ServeConfig {
             webhook_addr: SocketAddr::new(any, 8443),
             metrics_addr: SocketAddr::new(any, 8080),
-            tls_cert_file,
-            tls_key_file,
+            tls,
             cert_reload_interval: Duration::from_secs(2),
             shutdown_delay: Duration::from_secs(5),
             shutdown_grace: Duration::from_secs(25),
@@ -70,6 +90,7 @@ impl ServeConfig {
             max_concurrent_reviews: 256,
             max_connections: 1024,
             controller: None,
+            kubeconfig: None,
         }
     }
 }
@@ -82,6 +103,11 @@ struct Health {
     self_dial: SocketAddr,
     /// Set once the controller has listed every ManagedRoost; `None` without a controller.
     controller_synced: Option<Arc<AtomicBool>>,
+    /// Whether this replica runs the controller (always, without leader election).
+    leading: Arc<AtomicBool>,
+    /// Set at the first successful readiness check: later leadership changes
+    /// must not take a serving replica out of its Service.
+    was_ready: AtomicBool,
 }
 
 #[derive(Clone)]
@@ -111,8 +137,39 @@ async fn bind(addr: SocketAddr) -> Result<TcpListener> {
 
 impl Server {
     /// Loads the certificate and binds both ports (port 0 picks a free one).
-    pub async fn bind(config: ServeConfig) -> Result<Server> {
-        let certs = CertStore::load(&config.tls_cert_file, &config.tls_key_file)?;
+    pub async fn bind(mut config: ServeConfig) -> Result<Server> {
+        let needs_cluster =
+            config.controller.is_some() || matches!(config.tls, TlsSource::Secret(_));
+        let client = match needs_cluster {
+            true => Some(kube_client(config.kubeconfig.as_deref()).await?),
+            false => None,
+        };
+        if let (Some(lease), Some(client)) = (
+            config
+                .controller
+                .as_mut()
+                .and_then(|c| c.leader_election.as_mut()),
+            &client,
+        ) {
+            if lease.namespace.is_empty() {
+                lease.namespace = client.default_namespace().to_owned();
+            }
+            lease.validate()?;
+        }
+        let certs = match (&config.tls, &client) {
+            (TlsSource::Files { cert, key }, _) => CertStore::load(cert, key)?,
+            (TlsSource::Secret(secret), Some(client)) => {
+                let material = crate::cert_secret::ensure(client, secret).await?;
+                crate::cert_secret::ensure_bundles(client, &material.bundle_pem).await?;
+                CertStore::from_pem(
+                    material.serving.cert_pem.as_bytes(),
+                    material.serving.key_pem.as_bytes(),
+                )?
+            }
+            (TlsSource::Secret(_), None) => {
+                return Err(Error::Config("--cert-secret needs a cluster".into()));
+            }
+        };
         let webhook_listener = bind(config.webhook_addr).await?;
         let metrics_listener = bind(config.metrics_addr).await?;
         let webhook_addr = webhook_listener
@@ -126,15 +183,6 @@ impl Server {
         } else {
             webhook_addr
         };
-        let client = match &config.controller {
-            Some(controller) => Some(
-                controller
-                    .client()
-                    .await
-                    .map_err(|e| Error::Config(format!("the controller needs a cluster: {e}")))?,
-            ),
-            None => None,
-        };
         let metrics = Metrics::new();
         let state = AppState {
             admission: Arc::new(Admission::new(
@@ -145,7 +193,18 @@ impl Server {
             health: Arc::new(Health {
                 shutting_down: AtomicBool::new(false),
                 self_dial,
-                controller_synced: client.as_ref().map(|_| Arc::new(AtomicBool::new(false))),
+                controller_synced: config
+                    .controller
+                    .as_ref()
+                    .map(|_| Arc::new(AtomicBool::new(false))),
+                // Without leader election the controller always runs.
+                leading: Arc::new(AtomicBool::new(
+                    config
+                        .controller
+                        .as_ref()
+                        .is_some_and(|c| c.leader_election.is_none()),
+                )),
+                was_ready: AtomicBool::new(false),
             }),
             reviews: Arc::new(Semaphore::new(config.max_concurrent_reviews.max(1))),
             read_timeout: config.read_timeout,
@@ -184,7 +243,12 @@ impl Server {
             state,
             client,
         } = self;
-        let reloader = certs.spawn_reloader(config.cert_reload_interval);
+        let reloader = match (&config.tls, &client) {
+            (TlsSource::Secret(secret), Some(client)) => tokio::spawn(
+                crate::cert_secret::maintain(client.clone(), secret.clone(), Arc::clone(&certs)),
+            ),
+            _ => certs.spawn_reloader(config.cert_reload_interval),
+        };
         let tls_config = certs.server_config()?;
 
         let (metrics_stop_tx, metrics_stop_rx) = tokio::sync::oneshot::channel::<()>();
@@ -209,11 +273,12 @@ impl Server {
                 let stop = async move {
                     let _ = stopping.wait_for(|stop| *stop).await;
                 };
-                Some(tokio::spawn(crate::controller::run(
+                Some(tokio::spawn(run_controller(
                     client,
                     controller_config.clone(),
                     Arc::clone(&state.metrics),
                     Arc::clone(synced),
+                    Arc::clone(&state.health.leading),
                     stop,
                 )))
             }
@@ -483,11 +548,14 @@ async fn readyz_handler(State(state): State<AppState>) -> Response {
     if state.health.shutting_down.load(Ordering::SeqCst) {
         return (StatusCode::SERVICE_UNAVAILABLE, "shutting down").into_response();
     }
-    if state
-        .health
+    let health = &state.health;
+    // At start-up a replica running the controller is ready once it has listed everything.
+    if health
         .controller_synced
         .as_ref()
         .is_some_and(|s| !s.load(Ordering::SeqCst))
+        && health.leading.load(Ordering::SeqCst)
+        && !health.was_ready.load(Ordering::SeqCst)
     {
         return (
             StatusCode::SERVICE_UNAVAILABLE,
@@ -501,7 +569,10 @@ async fn readyz_handler(State(state): State<AppState>) -> Response {
     )
     .await
     {
-        Ok(Ok(())) => (StatusCode::OK, "ok").into_response(),
+        Ok(Ok(())) => {
+            health.was_ready.store(true, Ordering::SeqCst);
+            (StatusCode::OK, "ok").into_response()
+        }
         Ok(Err(err)) => (
             StatusCode::SERVICE_UNAVAILABLE,
             format!("HTTPS listener not answering: {err}"),
@@ -513,6 +584,61 @@ async fn readyz_handler(State(state): State<AppState>) -> Response {
         )
             .into_response(),
     }
+}
+
+/// Runs the status controller: always, or only while holding the lease.
+async fn run_controller(
+    client: kube::Client,
+    config: crate::controller::ControllerConfig,
+    metrics: Arc<Metrics>,
+    synced: Arc<AtomicBool>,
+    leading: Arc<AtomicBool>,
+    stop: impl Future<Output = ()> + Send + Sync + 'static,
+) {
+    let Some(lease) = config.leader_election.clone() else {
+        metrics.leader.set(1);
+        crate::controller::run(client, config, metrics, synced, stop).await;
+        return;
+    };
+    let lead = {
+        let (client, metrics) = (client.clone(), Arc::clone(&metrics));
+        move |leader_stop: crate::leader::Stop| {
+            metrics.leader.set(1);
+            let run = crate::controller::run(
+                client.clone(),
+                config.clone(),
+                Arc::clone(&metrics),
+                Arc::clone(&synced),
+                leader_stop,
+            );
+            let metrics = Arc::clone(&metrics);
+            async move {
+                run.await;
+                metrics.leader.set(0);
+            }
+        }
+    };
+    if let Err(err) = crate::leader::run(client, lease, leading, stop, lead).await {
+        tracing::error!(error = %err, "status controller not started");
+    }
+}
+
+/// A client for the cluster: `kubeconfig`, else `KUBECONFIG`, `~/.kube/config`
+/// or the in-cluster config.
+pub async fn kube_client(kubeconfig: Option<&std::path::Path>) -> Result<kube::Client> {
+    let unusable =
+        |e: &dyn std::fmt::Display| Error::Config(format!("no usable cluster config: {e}"));
+    let config = match kubeconfig {
+        Some(path) => {
+            let kubeconfig = kube::config::Kubeconfig::read_from(path)
+                .map_err(|e| unusable(&format!("{}: {e}", path.display())))?;
+            kube::Config::from_custom_kubeconfig(kubeconfig, &Default::default())
+                .await
+                .map_err(|e| unusable(&e))?
+        }
+        None => kube::Config::infer().await.map_err(|e| unusable(&e))?,
+    };
+    kube::Client::try_from(config).map_err(|e| unusable(&e))
 }
 
 /// Resolves on SIGTERM or Ctrl-C.

@@ -36,9 +36,9 @@ pub fn load_certified_key(cert_pem: &[u8], key_pem: &[u8]) -> Result<CertifiedKe
 #[derive(Debug)]
 pub struct CertStore {
     current: ArcSwap<CertifiedKey>,
-    cert_file: PathBuf,
-    key_file: PathBuf,
-    /// Bytes of the files last loaded, to notice a change.
+    /// Certificate and key files to poll; `None` when the pair comes from the API.
+    files: Option<(PathBuf, PathBuf)>,
+    /// PEM bytes last loaded, to notice a change.
     loaded: std::sync::Mutex<(Vec<u8>, Vec<u8>)>,
 }
 
@@ -46,20 +46,29 @@ impl CertStore {
     /// Loads the files; fails when they are missing or unusable.
     pub fn load(cert_file: &Path, key_file: &Path) -> Result<Arc<Self>> {
         let (cert, key) = read_pair(cert_file, key_file)?;
-        let certified = load_certified_key(&cert, &key)?;
-        Ok(Arc::new(CertStore {
-            current: ArcSwap::from_pointee(certified),
-            cert_file: cert_file.to_path_buf(),
-            key_file: key_file.to_path_buf(),
-            loaded: std::sync::Mutex::new((cert, key)),
-        }))
+        let mut store = CertStore::new(cert, key)?;
+        store.files = Some((cert_file.to_path_buf(), key_file.to_path_buf()));
+        Ok(Arc::new(store))
     }
 
-    /// Re-reads the files; swaps the key when they changed and are usable.
-    /// Returns whether a new key is now served. A half-written pair is left
-    /// for the next attempt and the old key stays in service.
-    pub fn reload(&self) -> Result<bool> {
-        let (cert, key) = read_pair(&self.cert_file, &self.key_file)?;
+    /// Serves a PEM pair held in memory (replaced with [`CertStore::replace`]).
+    pub fn from_pem(cert_pem: &[u8], key_pem: &[u8]) -> Result<Arc<Self>> {
+        CertStore::new(cert_pem.to_vec(), key_pem.to_vec()).map(Arc::new)
+    }
+
+    fn new(cert: Vec<u8>, key: Vec<u8>) -> Result<Self> {
+        let certified = load_certified_key(&cert, &key)?;
+        Ok(CertStore {
+            current: ArcSwap::from_pointee(certified),
+            files: None,
+            loaded: std::sync::Mutex::new((cert, key)),
+        })
+    }
+
+    /// Swaps in a new PEM pair when it differs from the one served and is
+    /// usable; returns whether a new key is now served. On error the old key
+    /// stays in service.
+    pub fn replace(&self, cert: Vec<u8>, key: Vec<u8>) -> Result<bool> {
         let mut loaded = self.loaded.lock().unwrap_or_else(|p| p.into_inner());
         if loaded.0 == cert && loaded.1 == key {
             return Ok(false);
@@ -68,6 +77,17 @@ impl CertStore {
         self.current.store(Arc::new(certified));
         *loaded = (cert, key);
         Ok(true)
+    }
+
+    /// Re-reads the files; swaps the key when they changed and are usable.
+    /// Returns whether a new key is now served. A half-written pair is left
+    /// for the next attempt and the old key stays in service.
+    pub fn reload(&self) -> Result<bool> {
+        let Some((cert_file, key_file)) = &self.files else {
+            return Ok(false);
+        };
+        let (cert, key) = read_pair(cert_file, key_file)?;
+        self.replace(cert, key)
     }
 
     /// Polls the files every `interval` until the task is dropped.
@@ -80,7 +100,7 @@ impl CertStore {
                 ticker.tick().await;
                 match store.reload() {
                     Ok(true) => {
-                        tracing::info!(cert_file = %store.cert_file.display(), "serving certificate reloaded")
+                        tracing::info!("serving certificate reloaded from its files")
                     }
                     Ok(false) => {}
                     Err(err) => {

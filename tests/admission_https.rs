@@ -500,8 +500,10 @@ async fn certificate_swap_under_load_fails_no_request() {
     write_secret_volume(volume.path(), 1, &first);
     let dir = volume.path().to_path_buf();
     let mut server = TestServer::start_with(|c| roost_keeper::server::ServeConfig {
-        tls_cert_file: dir.join("tls.crt"),
-        tls_key_file: dir.join("tls.key"),
+        tls: roost_keeper::server::TlsSource::Files {
+            cert: dir.join("tls.crt"),
+            key: dir.join("tls.key"),
+        },
         ..c
     })
     .await;

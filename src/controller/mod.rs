@@ -4,6 +4,7 @@
 
 pub mod lifecycle;
 pub mod status;
+pub mod stored;
 pub mod teardown;
 
 use crate::api::{API_VERSION, KIND, ManagedRoost, ManagedRoostStatus};
@@ -21,6 +22,7 @@ use std::future::Future;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
+use stored::StoredRoost;
 use tracing::Instrument;
 
 /// Field manager of every status write.
@@ -35,6 +37,8 @@ pub enum ReconcileError {
     StatusWrite(#[source] kube::Error),
     #[error("object has no name or uid")]
     Unidentified,
+    #[error(transparent)]
+    Undecodable(#[from] stored::StatusUndecodable),
 }
 
 /// What `serve` needs to run the controller.
@@ -42,25 +46,10 @@ pub enum ReconcileError {
 pub struct ControllerConfig {
     /// Watch one namespace instead of all.
     pub watch_namespace: Option<String>,
-    /// Kubeconfig file; `None` uses `KUBECONFIG`, `~/.kube/config` or the in-cluster config.
-    pub kubeconfig: Option<std::path::PathBuf>,
-}
-
-impl ControllerConfig {
-    /// A client for the configured cluster.
-    pub async fn client(&self) -> Result<Client, String> {
-        let config = match &self.kubeconfig {
-            Some(path) => {
-                let kubeconfig = kube::config::Kubeconfig::read_from(path)
-                    .map_err(|e| format!("{}: {e}", path.display()))?;
-                kube::Config::from_custom_kubeconfig(kubeconfig, &Default::default())
-                    .await
-                    .map_err(|e| e.to_string())?
-            }
-            None => kube::Config::infer().await.map_err(|e| e.to_string())?,
-        };
-        Client::try_from(config).map_err(|e| e.to_string())
-    }
+    /// Run the controller only while holding this Lease (one replica of
+    /// many); `None` runs it unconditionally. An empty namespace means the
+    /// client's default namespace (the pod's own in a cluster).
+    pub leader_election: Option<crate::leader::LeaseConfig>,
 }
 
 /// Shared by every reconcile.
@@ -90,8 +79,12 @@ impl Manager {
     }
 
     /// Brings the object's status up to date now (one reconcile).
-    pub async fn update_status(&self, roost: Arc<ManagedRoost>) -> Result<Action, ReconcileError> {
-        reconcile(roost, Arc::clone(&self.context)).await
+    pub async fn update_status(&self, roost: &ManagedRoost) -> Result<Action, ReconcileError> {
+        reconcile(
+            Arc::new(StoredRoost::from_typed(roost)),
+            Arc::clone(&self.context),
+        )
+        .await
     }
 
     /// Adds a lifecycle record to the object's status (server-side apply).
@@ -202,7 +195,7 @@ impl Context {
         }
     }
 
-    async fn publish(&self, roost: &ManagedRoost, notes: &[Note]) {
+    async fn publish(&self, roost: &impl Resource<DynamicType = ()>, notes: &[Note]) {
         let reference = roost.object_ref(&());
         for note in notes {
             let event = Event {
@@ -277,29 +270,33 @@ fn wants_debug(roost: &ManagedRoost) -> bool {
         == Some("debug")
 }
 
-async fn reconcile(roost: Arc<ManagedRoost>, ctx: Arc<Context>) -> Result<Action, ReconcileError> {
+async fn reconcile(stored: Arc<StoredRoost>, ctx: Arc<Context>) -> Result<Action, ReconcileError> {
+    let started = Instant::now();
+    let stored::Decoded { roost, result } = stored.decode()?;
     if wants_debug(&roost) {
         // The object asked for debug logs of its handling (spec.observability.logging.level).
         let span = tracing::info_span!(crate::telemetry::DEBUG_SPAN, name = %roost.name_any());
-        reconcile_object(roost, ctx).instrument(span).await
+        reconcile_object(&roost, &result, &ctx, started)
+            .instrument(span)
+            .await
     } else {
-        reconcile_object(roost, ctx).await
+        reconcile_object(&roost, &result, &ctx, started).await
     }
 }
 
 async fn reconcile_object(
-    roost: Arc<ManagedRoost>,
-    ctx: Arc<Context>,
+    roost: &ManagedRoost,
+    result: &ValidationResult,
+    ctx: &Context,
+    started: Instant,
 ) -> Result<Action, ReconcileError> {
     let uid = roost.uid().ok_or(ReconcileError::Unidentified)?;
     let now = Timestamp::now();
-    let started = Instant::now();
-    let result = validation::validate(&roost.spec);
     let Plan {
         status,
         notes,
         next_check,
-    } = status::plan(&roost, &result, now);
+    } = status::plan(roost, result, now);
     tracing::debug!(
         valid = result.valid,
         errors = result.errors.len(),
@@ -316,14 +313,14 @@ async fn reconcile_object(
             ctx.metrics.cache_hits.get_or_create(&label).inc();
         } else {
             ctx.metrics.cache_misses.get_or_create(&label).inc();
-            ctx.write_status(&roost, &status).await?;
+            ctx.write_status(roost, &status).await?;
             ctx.written.insert(uid.clone(), hash);
             ctx.metrics
                 .cache_size
                 .get_or_create(&label)
                 .set(i64::try_from(ctx.written.entry_count()).unwrap_or(i64::MAX));
             ctx.record_lifecycle(&new_records(roost.status.as_ref(), &status));
-            ctx.publish(&roost, &notes).await;
+            ctx.publish(roost, &notes).await;
             tracing::debug!(phase = ?status.phase, ?notes, elapsed_ms = started.elapsed().as_secs_f64() * 1e3, "status written");
         }
     } else {
@@ -343,14 +340,20 @@ async fn reconcile_object(
     })
 }
 
-fn error_policy(roost: Arc<ManagedRoost>, error: &ReconcileError, _ctx: Arc<Context>) -> Action {
-    tracing::warn!(name = %roost.name_any(), namespace = roost.namespace().unwrap_or_default(), %error, "reconcile failed; retrying");
+fn error_policy(roost: Arc<StoredRoost>, error: &ReconcileError, _ctx: Arc<Context>) -> Action {
+    let (name, namespace) = (roost.name_any(), roost.namespace().unwrap_or_default());
+    if let ReconcileError::Undecodable(_) = error {
+        // Retrying cannot help until the object changes.
+        tracing::warn!(%name, %namespace, %error, "cannot reconcile until the status is fixed");
+        return Action::await_change();
+    }
+    tracing::warn!(%name, %namespace, %error, "reconcile failed; retrying");
     Action::requeue(Duration::from_secs(2))
 }
 
 /// Records a deletion: an Event, metrics, caches cleared. No finalizer, so a
 /// stopped controller never blocks deletion.
-async fn on_deleted(ctx: &Context, roost: &ManagedRoost) {
+async fn on_deleted(ctx: &Context, roost: &StoredRoost) {
     if let Some(uid) = roost.uid() {
         ctx.written.invalidate(&uid);
     }
@@ -374,17 +377,16 @@ pub async fn run(
     synced: Arc<AtomicBool>,
     shutdown: impl Future<Output = ()> + Send + Sync + 'static,
 ) {
-    let api: Api<ManagedRoost> = match &config.watch_namespace {
+    let api: Api<StoredRoost> = match &config.watch_namespace {
         Some(ns) => Api::namespaced(client.clone(), ns),
         None => Api::all(client.clone()),
     };
     let ctx = Arc::new(Context::new(client, metrics));
-    let (reader, writer) = reflector::store::<ManagedRoost>();
+    let (reader, writer) = reflector::store::<StoredRoost>();
     let deletions = Arc::clone(&ctx);
     let stream = watcher(api, watcher::Config::default())
         .default_backoff()
-        // managedFields are most of an object's memory and no rule reads them.
-        .modify(|roost| roost.managed_fields_mut().clear())
+        .modify(StoredRoost::trim)
         .reflect(writer)
         .then(move |event| {
             let ctx = Arc::clone(&deletions);
@@ -430,6 +432,10 @@ mod tests {
             k8s_openapi::apimachinery::pkg::apis::meta::v1::Time(Timestamp::now()),
         );
         roost
+    }
+
+    fn stored(roost: &ManagedRoost) -> Arc<StoredRoost> {
+        Arc::new(StoredRoost::from_typed(roost))
     }
 
     fn context() -> (
@@ -486,7 +492,7 @@ mod tests {
             }
             reasons
         });
-        let action = reconcile(Arc::new(object), Arc::clone(&ctx)).await.unwrap();
+        let action = reconcile(stored(&object), Arc::clone(&ctx)).await.unwrap();
         let reasons = server.await.unwrap();
         assert_eq!(reasons, ["Created"]);
         let requeue = format!("{action:?}");
@@ -515,7 +521,7 @@ mod tests {
                 .await
                 .is_err()
         });
-        reconcile(Arc::new(object), Arc::clone(&ctx)).await.unwrap();
+        reconcile(stored(&object), Arc::clone(&ctx)).await.unwrap();
         assert!(watch.await.unwrap(), "no request in steady state");
         assert_eq!(ctx.metrics.status_updates.get(), 0);
     }
@@ -533,13 +539,33 @@ mod tests {
                     .unwrap(),
             );
         });
-        let err = reconcile(Arc::new(roost()), Arc::clone(&ctx))
+        let err = reconcile(stored(&roost()), Arc::clone(&ctx))
             .await
             .unwrap_err();
         server.await.unwrap();
         assert!(matches!(err, ReconcileError::StatusWrite(_)), "{err}");
         assert_eq!(ctx.metrics.status_update_errors.get(), 1);
-        let retry = format!("{:?}", error_policy(Arc::new(roost()), &err, ctx));
+        let retry = format!("{:?}", error_policy(stored(&roost()), &err, ctx));
         assert!(retry.contains("requeue_after: Some(2s)"), "{retry}");
+    }
+
+    #[tokio::test]
+    async fn an_undecodable_status_makes_no_request_and_waits_for_a_change() {
+        let (ctx, mut handle) = context();
+        let mut wire = serde_json::to_value(roost()).unwrap();
+        wire["status"] = serde_json::json!({"lifecycle": {"events": "not a list"}});
+        let object: Arc<StoredRoost> = Arc::new(serde_json::from_value(wire).unwrap());
+        let watch = tokio::spawn(async move {
+            tokio::time::timeout(Duration::from_millis(300), handle.next_request())
+                .await
+                .is_err()
+        });
+        let err = reconcile(Arc::clone(&object), Arc::clone(&ctx))
+            .await
+            .unwrap_err();
+        assert!(matches!(err, ReconcileError::Undecodable(_)), "{err}");
+        assert!(watch.await.unwrap(), "no request for an undecodable object");
+        let action = format!("{:?}", error_policy(object, &err, ctx));
+        assert!(action.contains("requeue_after: None"), "{action}");
     }
 }

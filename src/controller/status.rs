@@ -33,7 +33,7 @@ pub struct Plan {
 }
 
 /// The fields roost-keeper owns, as last observed.
-pub(crate) fn owned(status: &ManagedRoostStatus) -> ManagedRoostStatus {
+pub fn owned(status: &ManagedRoostStatus) -> ManagedRoostStatus {
     ManagedRoostStatus {
         phase: status.phase,
         conditions: status.conditions.clone(),

@@ -65,10 +65,8 @@ impl Env {
             .build()
             .unwrap();
         let config = ServeConfig {
-            controller: Some(roost_keeper::controller::ControllerConfig {
-                watch_namespace: None,
-                kubeconfig: Some(plane.kubeconfig.clone()),
-            }),
+            controller: Some(roost_keeper::controller::ControllerConfig::default()),
+            kubeconfig: Some(plane.kubeconfig.clone()),
             webhook_addr: "127.0.0.1:0".parse().unwrap(),
             metrics_addr: "127.0.0.1:0".parse().unwrap(),
             shutdown_delay: Duration::ZERO,
@@ -155,10 +153,8 @@ impl Env {
         let kubeconfig = self.plane.lock().unwrap().kubeconfig.clone();
         let certs = self._certs.path();
         let config = ServeConfig {
-            controller: Some(roost_keeper::controller::ControllerConfig {
-                watch_namespace: None,
-                kubeconfig: Some(kubeconfig),
-            }),
+            controller: Some(roost_keeper::controller::ControllerConfig::default()),
+            kubeconfig: Some(kubeconfig),
             webhook_addr: "127.0.0.1:0".parse().unwrap(),
             metrics_addr: "127.0.0.1:0".parse().unwrap(),
             ..ServeConfig::new(certs.join("tls.crt"), certs.join("tls.key"))

@@ -1,0 +1,59 @@
+//! `deploy/crd.yaml` and `deploy/webhooks.yaml` are copies of the generated
+//! CRD and webhook configurations (kustomize only reads files under
+//! `deploy/`): they must equal what the binary prints.
+
+use std::process::Command;
+
+/// `file` equals what the binary prints for `args`.
+fn assert_deployed(args: &[&str], file: &str) {
+    let out = Command::new(env!("CARGO_BIN_EXE_roost-keeper"))
+        .args(args)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "roost-keeper {} failed: {}",
+        args.join(" "),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let generated = String::from_utf8(out.stdout).unwrap();
+    let deployed =
+        std::fs::read_to_string(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(file))
+            .unwrap();
+    assert!(
+        generated == deployed,
+        "{file} is stale: run `cargo run -- {} > {file}`",
+        args.join(" ")
+    );
+}
+
+#[test]
+fn deployed_crd_matches_the_binary() {
+    assert_deployed(&["crd"], "deploy/crd.yaml");
+}
+
+#[test]
+fn deployed_webhook_configuration_matches_the_binary() {
+    assert_deployed(&["webhook-config"], "deploy/webhooks.yaml");
+}
+
+#[test]
+fn kustomization_lists_the_copies() {
+    let kustomization = std::fs::read_to_string(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("deploy/kustomization.yaml"),
+    )
+    .unwrap();
+    let doc: serde_json::Value = serde_norway::from_str(&kustomization).unwrap();
+    let resources: Vec<&str> = doc["resources"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|r| r.as_str())
+        .collect();
+    for file in ["crd.yaml", "webhooks.yaml"] {
+        assert!(
+            resources.contains(&file),
+            "{file} missing from {resources:?}"
+        );
+    }
+}

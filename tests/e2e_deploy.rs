@@ -1,0 +1,636 @@
+//! End to end for `deploy/` (`kubectl apply -k deploy/`) on the real
+//! kube-apiserver with RBAC: every object is accepted by the server, and the
+//! service account gets exactly the permissions it needs (a table of allowed
+//! and a table of denied requests, asked with `kubectl auth can-i`).
+//!
+//! Each test starts its own control plane, so the dry run sees a fresh
+//! cluster and the real apply of the RBAC test cannot change its answers.
+
+use roost_testcluster::{ControlPlane, repo_root};
+use std::path::PathBuf;
+use std::process::Output;
+
+const SERVICE_ACCOUNT: &str = "system:serviceaccount:roost-system:roost-keeper";
+
+fn deploy_dir() -> PathBuf {
+    repo_root().join("deploy")
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+fn kubectl(plane: &ControlPlane, args: &[&str]) -> Output {
+    plane.kubectl().args(args).output().unwrap()
+}
+
+fn ok(what: &str, out: &Output) {
+    assert!(
+        out.status.success(),
+        "{what} failed:\n{}{}",
+        text(&out.stdout),
+        text(&out.stderr)
+    );
+}
+
+/// Every object `deploy/` installs, as kubectl names it (`resource.group/name`).
+const OBJECTS: &[&str] = &[
+    "namespace/roost-system",
+    "customresourcedefinition.apiextensions.k8s.io/managedroosts.roost.birb.party",
+    "serviceaccount/roost-keeper",
+    "clusterrole.rbac.authorization.k8s.io/roost-keeper",
+    "clusterrolebinding.rbac.authorization.k8s.io/roost-keeper",
+    "role.rbac.authorization.k8s.io/roost-keeper",
+    "rolebinding.rbac.authorization.k8s.io/roost-keeper",
+    "service/roost-keeper",
+    "deployment.apps/roost-keeper",
+    "poddisruptionbudget.policy/roost-keeper",
+    "networkpolicy.networking.k8s.io/roost-keeper",
+    "validatingwebhookconfiguration.admissionregistration.k8s.io/roost-keeper-validating",
+    "mutatingwebhookconfiguration.admissionregistration.k8s.io/roost-keeper-mutating",
+];
+
+/// `kubectl apply --dry-run=server -k deploy/`.
+fn dry_run(plane: &ControlPlane) -> Output {
+    plane
+        .kubectl()
+        .args(["apply", "--dry-run=server", "-k"])
+        .arg(deploy_dir())
+        .output()
+        .unwrap()
+}
+
+#[test]
+fn server_dry_run_accepts_every_object() {
+    let plane = ControlPlane::start().expect("control plane starts");
+
+    // On a fresh cluster a server dry run cannot install the namespaced
+    // objects: the Namespace is not really created, so NamespaceLifecycle
+    // answers `namespaces "roost-system" not found` for each of them. That
+    // must be the only complaint.
+    let fresh = dry_run(&plane);
+    if !fresh.status.success() {
+        let stderr = text(&fresh.stderr);
+        for line in stderr.lines().filter(|l| !l.trim().is_empty()) {
+            assert!(
+                line.contains(r#"namespaces "roost-system" not found"#),
+                "dry run on a fresh cluster failed for another reason than the missing namespace: {line}\n{stderr}"
+            );
+        }
+    }
+
+    // With the Namespace really there (our own manifest, with its Pod
+    // Security labels), the whole kustomization passes a server dry run.
+    let namespace = plane
+        .kubectl()
+        .args(["apply", "-f"])
+        .arg(deploy_dir().join("namespace.yaml"))
+        .output()
+        .unwrap();
+    ok("kubectl apply -f deploy/namespace.yaml", &namespace);
+    let out = dry_run(&plane);
+    ok("kubectl apply --dry-run=server -k deploy/", &out);
+    let stdout = text(&out.stdout);
+    let stderr = text(&out.stderr);
+    for object in OBJECTS {
+        assert!(
+            stdout
+                .lines()
+                .any(|l| l.starts_with(&format!("{object} ")) && l.ends_with("(server dry run)")),
+            "{object} missing from the dry run:\n{stdout}"
+        );
+    }
+    // Nothing else: a new object in deploy/ belongs in OBJECTS (and maybe in the RBAC tables).
+    assert_eq!(
+        stdout.lines().filter(|l| !l.trim().is_empty()).count(),
+        OBJECTS.len(),
+        "unexpected objects in the dry run:\n{stdout}"
+    );
+    // The namespace enforces and warns on Pod Security "restricted": the
+    // Deployment's pod template must not draw a warning.
+    assert!(
+        !stderr.contains("Warning"),
+        "the dry run warned (Pod Security?):\n{stderr}"
+    );
+}
+
+/// One `kubectl auth can-i` question and the expected answer.
+struct Case {
+    name: &'static str,
+    /// Arguments after `auth can-i` (verb, resource, flags).
+    args: &'static [&'static str],
+    /// Who asks (default: the roost-keeper service account).
+    user: &'static str,
+    allowed: bool,
+}
+
+const fn allow(name: &'static str, args: &'static [&'static str]) -> Case {
+    Case {
+        name,
+        args,
+        user: SERVICE_ACCOUNT,
+        allowed: true,
+    }
+}
+
+const fn deny(name: &'static str, args: &'static [&'static str]) -> Case {
+    Case {
+        name,
+        args,
+        user: SERVICE_ACCOUNT,
+        allowed: false,
+    }
+}
+
+const ROOSTS: &str = "managedroosts.roost.birb.party";
+const LEASES: &str = "leases.coordination.k8s.io";
+const VWC: &str = "validatingwebhookconfigurations.admissionregistration.k8s.io";
+const MWC: &str = "mutatingwebhookconfigurations.admissionregistration.k8s.io";
+
+/// Everything the server and the controller do.
+const ALLOWED: &[Case] = &[
+    // ManagedRoosts: read everywhere, status patches.
+    allow(
+        "get managedroosts in a namespace",
+        &["get", ROOSTS, "-n", "default"],
+    ),
+    allow(
+        "list managedroosts cluster-wide",
+        &["list", ROOSTS, "--all-namespaces"],
+    ),
+    allow(
+        "watch managedroosts cluster-wide",
+        &["watch", ROOSTS, "--all-namespaces"],
+    ),
+    allow(
+        "list managedroosts in a namespace",
+        &["list", ROOSTS, "-n", "team-a"],
+    ),
+    allow(
+        "get managedroosts/status",
+        &["get", ROOSTS, "--subresource=status", "-n", "default"],
+    ),
+    allow(
+        "patch managedroosts/status",
+        &["patch", ROOSTS, "--subresource=status", "-n", "team-a"],
+    ),
+    // Events (kube-rs Recorder: events.k8s.io/v1).
+    allow(
+        "create events.k8s.io events",
+        &["create", "events.events.k8s.io", "-n", "default"],
+    ),
+    allow(
+        "patch events.k8s.io events",
+        &["patch", "events.events.k8s.io", "-n", "team-a"],
+    ),
+    // caBundle injection into its own webhook configurations.
+    allow(
+        "get own validating webhook configuration",
+        &[
+            "get",
+            "validatingwebhookconfigurations.admissionregistration.k8s.io/roost-keeper-validating",
+            "--all-namespaces",
+        ],
+    ),
+    allow(
+        "patch own validating webhook configuration",
+        &[
+            "patch",
+            "validatingwebhookconfigurations.admissionregistration.k8s.io/roost-keeper-validating",
+            "--all-namespaces",
+        ],
+    ),
+    allow(
+        "get own mutating webhook configuration",
+        &[
+            "get",
+            "mutatingwebhookconfigurations.admissionregistration.k8s.io/roost-keeper-mutating",
+            "--all-namespaces",
+        ],
+    ),
+    allow(
+        "patch own mutating webhook configuration",
+        &[
+            "patch",
+            "mutatingwebhookconfigurations.admissionregistration.k8s.io/roost-keeper-mutating",
+            "--all-namespaces",
+        ],
+    ),
+    // Leader election.
+    allow(
+        "create leases in roost-system",
+        &["create", LEASES, "-n", "roost-system"],
+    ),
+    allow(
+        "get own lease",
+        &[
+            "get",
+            "leases.coordination.k8s.io/roost-keeper-controller",
+            "-n",
+            "roost-system",
+        ],
+    ),
+    allow(
+        "update own lease",
+        &[
+            "update",
+            "leases.coordination.k8s.io/roost-keeper-controller",
+            "-n",
+            "roost-system",
+        ],
+    ),
+    allow(
+        "patch own lease",
+        &[
+            "patch",
+            "leases.coordination.k8s.io/roost-keeper-controller",
+            "-n",
+            "roost-system",
+        ],
+    ),
+    // The certificate Secret.
+    allow(
+        "create secrets in roost-system",
+        &["create", "secrets", "-n", "roost-system"],
+    ),
+    allow(
+        "get own secret",
+        &["get", "secrets/roost-keeper-tls", "-n", "roost-system"],
+    ),
+    allow(
+        "list own secret (fieldSelector metadata.name)",
+        &["list", "secrets/roost-keeper-tls", "-n", "roost-system"],
+    ),
+    allow(
+        "watch own secret (fieldSelector metadata.name)",
+        &["watch", "secrets/roost-keeper-tls", "-n", "roost-system"],
+    ),
+    allow(
+        "update own secret",
+        &["update", "secrets/roost-keeper-tls", "-n", "roost-system"],
+    ),
+    allow(
+        "patch own secret",
+        &["patch", "secrets/roost-keeper-tls", "-n", "roost-system"],
+    ),
+];
+
+/// What a compromised roost-keeper must not be able to do.
+const DENIED: &[Case] = &[
+    // Secrets beyond its own.
+    deny(
+        "get secrets in default",
+        &["get", "secrets", "-n", "default"],
+    ),
+    deny(
+        "get secrets in kube-system",
+        &["get", "secrets", "-n", "kube-system"],
+    ),
+    deny(
+        "list secrets cluster-wide",
+        &["list", "secrets", "--all-namespaces"],
+    ),
+    deny(
+        "list all secrets in roost-system",
+        &["list", "secrets", "-n", "roost-system"],
+    ),
+    deny(
+        "watch all secrets in roost-system",
+        &["watch", "secrets", "-n", "roost-system"],
+    ),
+    deny(
+        "get another secret in roost-system",
+        &["get", "secrets/other-secret", "-n", "roost-system"],
+    ),
+    deny(
+        "update another secret in roost-system",
+        &["update", "secrets/other-secret", "-n", "roost-system"],
+    ),
+    deny(
+        "delete own secret",
+        &["delete", "secrets/roost-keeper-tls", "-n", "roost-system"],
+    ),
+    deny(
+        "create secrets in default",
+        &["create", "secrets", "-n", "default"],
+    ),
+    deny(
+        "get a secret of the same name elsewhere",
+        &["get", "secrets/roost-keeper-tls", "-n", "default"],
+    ),
+    // ManagedRoosts: no writes to spec, no create or delete.
+    deny("create managedroosts", &["create", ROOSTS, "-n", "default"]),
+    deny("update managedroosts", &["update", ROOSTS, "-n", "default"]),
+    deny("patch managedroosts", &["patch", ROOSTS, "-n", "default"]),
+    deny("delete managedroosts", &["delete", ROOSTS, "-n", "default"]),
+    deny(
+        "deletecollection managedroosts",
+        &["deletecollection", ROOSTS, "-n", "default"],
+    ),
+    deny(
+        "update managedroosts/status",
+        &["update", ROOSTS, "--subresource=status", "-n", "default"],
+    ),
+    // Events: write only, and only events.k8s.io.
+    deny(
+        "create core v1 events",
+        &["create", "events", "-n", "default"],
+    ),
+    deny(
+        "list events.k8s.io events",
+        &["list", "events.events.k8s.io", "-n", "default"],
+    ),
+    deny(
+        "delete events.k8s.io events",
+        &["delete", "events.events.k8s.io", "-n", "default"],
+    ),
+    // Webhook configurations: only its own two, only get and patch.
+    deny(
+        "list validating webhook configurations",
+        &["list", VWC, "--all-namespaces"],
+    ),
+    deny(
+        "list mutating webhook configurations",
+        &["list", MWC, "--all-namespaces"],
+    ),
+    deny(
+        "create validating webhook configurations",
+        &["create", VWC, "--all-namespaces"],
+    ),
+    deny(
+        "create mutating webhook configurations",
+        &["create", MWC, "--all-namespaces"],
+    ),
+    deny(
+        "delete own validating webhook configuration",
+        &[
+            "delete",
+            "validatingwebhookconfigurations.admissionregistration.k8s.io/roost-keeper-validating",
+            "--all-namespaces",
+        ],
+    ),
+    deny(
+        "delete own mutating webhook configuration",
+        &[
+            "delete",
+            "mutatingwebhookconfigurations.admissionregistration.k8s.io/roost-keeper-mutating",
+            "--all-namespaces",
+        ],
+    ),
+    deny(
+        "update own validating webhook configuration",
+        &[
+            "update",
+            "validatingwebhookconfigurations.admissionregistration.k8s.io/roost-keeper-validating",
+            "--all-namespaces",
+        ],
+    ),
+    deny(
+        "patch someone else's validating webhook configuration",
+        &[
+            "patch",
+            "validatingwebhookconfigurations.admissionregistration.k8s.io/someone-elses",
+            "--all-namespaces",
+        ],
+    ),
+    deny(
+        "patch someone else's mutating webhook configuration",
+        &[
+            "patch",
+            "mutatingwebhookconfigurations.admissionregistration.k8s.io/someone-elses",
+            "--all-namespaces",
+        ],
+    ),
+    deny(
+        "patch the validating name as a mutating configuration",
+        &[
+            "patch",
+            "mutatingwebhookconfigurations.admissionregistration.k8s.io/roost-keeper-validating",
+            "--all-namespaces",
+        ],
+    ),
+    // Leases: only its own, never delete, only in roost-system.
+    deny(
+        "delete own lease",
+        &[
+            "delete",
+            "leases.coordination.k8s.io/roost-keeper-controller",
+            "-n",
+            "roost-system",
+        ],
+    ),
+    deny(
+        "get another lease",
+        &[
+            "get",
+            "leases.coordination.k8s.io/other-lease",
+            "-n",
+            "roost-system",
+        ],
+    ),
+    deny(
+        "update another lease",
+        &[
+            "update",
+            "leases.coordination.k8s.io/other-lease",
+            "-n",
+            "roost-system",
+        ],
+    ),
+    deny(
+        "list leases in roost-system",
+        &["list", LEASES, "-n", "roost-system"],
+    ),
+    deny(
+        "create leases in default",
+        &["create", LEASES, "-n", "default"],
+    ),
+    deny(
+        "get own lease name in kube-system",
+        &[
+            "get",
+            "leases.coordination.k8s.io/roost-keeper-controller",
+            "-n",
+            "kube-system",
+        ],
+    ),
+    // Workloads and config.
+    deny("create pods", &["create", "pods", "-n", "roost-system"]),
+    deny("get pods", &["get", "pods", "-n", "default"]),
+    deny(
+        "exec into pods",
+        &["create", "pods", "--subresource=exec", "-n", "roost-system"],
+    ),
+    deny(
+        "get configmaps",
+        &["get", "configmaps", "-n", "roost-system"],
+    ),
+    deny(
+        "patch deployments",
+        &["patch", "deployments.apps", "-n", "roost-system"],
+    ),
+    deny(
+        "create service account tokens",
+        &[
+            "create",
+            "serviceaccounts",
+            "--subresource=token",
+            "-n",
+            "roost-system",
+        ],
+    ),
+    deny("get nodes", &["get", "nodes", "--all-namespaces"]),
+    deny(
+        "create namespaces",
+        &["create", "namespaces", "--all-namespaces"],
+    ),
+    deny(
+        "update customresourcedefinitions",
+        &[
+            "update",
+            "customresourcedefinitions.apiextensions.k8s.io",
+            "--all-namespaces",
+        ],
+    ),
+    // Privilege escalation.
+    deny(
+        "create clusterrolebindings",
+        &[
+            "create",
+            "clusterrolebindings.rbac.authorization.k8s.io",
+            "--all-namespaces",
+        ],
+    ),
+    deny(
+        "create rolebindings in roost-system",
+        &[
+            "create",
+            "rolebindings.rbac.authorization.k8s.io",
+            "-n",
+            "roost-system",
+        ],
+    ),
+    deny(
+        "update own role",
+        &[
+            "update",
+            "roles.rbac.authorization.k8s.io/roost-keeper",
+            "-n",
+            "roost-system",
+        ],
+    ),
+    deny(
+        "escalate clusterroles",
+        &[
+            "escalate",
+            "clusterroles.rbac.authorization.k8s.io",
+            "--all-namespaces",
+        ],
+    ),
+    deny(
+        "bind clusterroles",
+        &[
+            "bind",
+            "clusterroles.rbac.authorization.k8s.io",
+            "--all-namespaces",
+        ],
+    ),
+    deny(
+        "impersonate users",
+        &["impersonate", "users", "--all-namespaces"],
+    ),
+    deny(
+        "impersonate service accounts",
+        &["impersonate", "serviceaccounts", "-n", "roost-system"],
+    ),
+    deny("anything at all", &["*", "*", "--all-namespaces"]),
+    // The bindings name this service account only.
+    Case {
+        name: "another service account in roost-system gets nothing",
+        args: &["get", "secrets/roost-keeper-tls", "-n", "roost-system"],
+        user: "system:serviceaccount:roost-system:default",
+        allowed: false,
+    },
+    Case {
+        name: "another service account cannot patch ManagedRoost status",
+        args: &["patch", ROOSTS, "--subresource=status", "-n", "default"],
+        user: "system:serviceaccount:default:roost-keeper",
+        allowed: false,
+    },
+];
+
+/// Asks every case; returns one line per wrong answer.
+fn wrong_answers(plane: &ControlPlane, cases: &[Case]) -> Vec<String> {
+    let ask = |case: &Case| -> Option<String> {
+        let mut args = vec!["auth", "can-i"];
+        args.extend_from_slice(case.args);
+        let who = format!("--as={}", case.user);
+        args.push(&who);
+        let out = kubectl(plane, &args);
+        let answer = text(&out.stdout).trim().to_owned();
+        let stderr = text(&out.stderr);
+        let expected = if case.allowed { "yes" } else { "no" };
+        // A misspelt resource is answered "no" with a warning, and a namespace
+        // on a cluster-scoped resource asks a different question: no warnings.
+        let suspicious = !stderr.trim().is_empty();
+        let exit_matches = out.status.success() == case.allowed;
+        (answer != expected || suspicious || !exit_matches).then(|| {
+            format!(
+                "{:<55} expected {expected}, got {answer:?} (exit {:?}) for `kubectl {}` {}",
+                case.name,
+                out.status.code(),
+                args.join(" "),
+                stderr.trim()
+            )
+        })
+    };
+    // Each question is a kubectl process: four threads ask a quarter each.
+    let mut wrong = Vec::new();
+    std::thread::scope(|s| {
+        let askers: Vec<_> = cases
+            .chunks(cases.len().div_ceil(4))
+            .map(|chunk| s.spawn(move || chunk.iter().filter_map(ask).collect::<Vec<_>>()))
+            .collect();
+        for asker in askers {
+            wrong.extend(asker.join().unwrap());
+        }
+    });
+    wrong
+}
+
+#[test]
+fn service_account_has_exactly_the_permissions_it_needs() {
+    let plane = ControlPlane::start().expect("control plane starts");
+    // Everything for real (kustomize puts the Namespace first). The
+    // Deployment never gets pods: there is no controller-manager or kubelet.
+    let out = plane
+        .kubectl()
+        .args(["apply", "-k"])
+        .arg(deploy_dir())
+        .output()
+        .unwrap();
+    ok("kubectl apply -k deploy/", &out);
+    // The CRD must be served, or can-i on managedroosts is answered without its resource type.
+    ok(
+        "kubectl wait for the CRD",
+        &kubectl(
+            &plane,
+            &[
+                "wait",
+                "--for=condition=established",
+                "--timeout=60s",
+                "crd/managedroosts.roost.birb.party",
+            ],
+        ),
+    );
+
+    let mut wrong = wrong_answers(&plane, ALLOWED);
+    wrong.extend(wrong_answers(&plane, DENIED));
+    assert!(
+        wrong.is_empty(),
+        "{} of {} RBAC cases answered wrong:\n{}",
+        wrong.len(),
+        ALLOWED.len() + DENIED.len(),
+        wrong.join("\n")
+    );
+}

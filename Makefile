@@ -29,12 +29,16 @@ unit:
 validate:
 	$(CARGO) run --release --quiet -- validate -f examples/ -v
 
+# Generated artefacts, with the copies deploy/ (kustomize) installs.
 crd:
 	$(CARGO) run --quiet -- crd > crds/managedroost.yaml
+	cp crds/managedroost.yaml deploy/crd.yaml
 
 webhook-config:
 	$(CARGO) run --quiet -- webhook-config > webhook-config/webhooks.yaml
+	cp webhook-config/webhooks.yaml deploy/webhooks.yaml
 
 bench:
 	$(CARGO) bench --bench validation
 	$(CARGO) bench --bench load
+	$(CARGO) bench --bench controller

@@ -272,13 +272,17 @@ fn rotation_requested(secret: &Secret) -> Option<&String> {
 
 /// Rotates when the serving certificate is 2/3 through its lifetime or a
 /// rotation was requested, unless another writer changed the Secret first
-/// (then its rotation stands). Returns the material now stored.
+/// (then its rotation stands). A deleted Secret starts over (a new CA).
+/// Returns the material now stored.
 pub async fn rotate_if_due(client: &Client, config: &CertSecretConfig) -> Result<CertMaterial> {
     let api: Api<Secret> = Api::namespaced(client.clone(), &config.namespace);
-    let mut secret = api
-        .get(&config.name)
+    let Some(mut secret) = api
+        .get_opt(&config.name)
         .await
-        .map_err(|err| api_error("cannot read", config, err))?;
+        .map_err(|err| api_error("cannot read", config, err))?
+    else {
+        return ensure(client, config).await;
+    };
     let current = CertMaterial::from_secret(&secret, config)?;
     let now = OffsetDateTime::now_utc();
     let requested = rotation_requested(&secret).cloned();
@@ -425,14 +429,24 @@ pub async fn maintain(client: Client, config: CertSecretConfig, store: Arc<crate
 /// Rotates if due, then makes sure the bundles and the served pair are current.
 async fn check(client: &Client, config: &CertSecretConfig, store: &crate::tls::CertStore) {
     match rotate_if_due(client, config).await {
-        Ok(material) => {
-            if let Err(err) = ensure_bundles(client, &material.bundle_pem).await {
-                tracing::warn!(error = %err, "caBundle not injected; retrying");
-            }
-            serve(store, &material);
-        }
+        Ok(material) => inject_then_serve(client, store, &material).await,
         Err(err) => tracing::warn!(error = %err, "certificate check failed; retrying"),
     }
+}
+
+/// Patches the bundles first; when that changed them, gives the apiserver
+/// time to see the new bundle before presenting a certificate that may need it.
+async fn inject_then_serve(
+    client: &Client,
+    store: &crate::tls::CertStore,
+    material: &CertMaterial,
+) {
+    match ensure_bundles(client, &material.bundle_pem).await {
+        Ok(true) => tokio::time::sleep(BUNDLE_PROPAGATION).await,
+        Ok(false) => {}
+        Err(err) => tracing::warn!(error = %err, "caBundle not injected; retrying"),
+    }
+    serve(store, material);
 }
 
 /// A Secret version seen by the watch: bundles first, then the serving pair.
@@ -446,12 +460,7 @@ async fn adopt(
         return check(client, config, store).await;
     }
     match CertMaterial::from_secret(secret, config) {
-        Ok(material) => {
-            if let Err(err) = ensure_bundles(client, &material.bundle_pem).await {
-                tracing::warn!(error = %err, "caBundle not injected; retrying");
-            }
-            serve(store, &material);
-        }
+        Ok(material) => inject_then_serve(client, store, &material).await,
         Err(err) => {
             tracing::warn!(error = %err, "certificate Secret unusable; keeping the current certificate")
         }

@@ -6,7 +6,7 @@ use crate::api::{API_VERSION, KIND};
 use crate::cache::{CacheKey, ValidationCache};
 use crate::defaults::apply_defaults;
 use crate::document::validate_spec_value;
-use crate::validation::{Finding, Findings, Level};
+use crate::validation::{Finding, Findings, Level, SILENCE_ANNOTATION, silenced_codes};
 use serde::Serialize;
 use serde_json::Value;
 use std::io::Read;
@@ -274,6 +274,13 @@ fn check_document(
         let (result, _) = cache.get_or_validate(CacheKey::new(spec, None), || {
             validate_spec_value(spec, None)
         });
+        let silence = silenced_codes(
+            metadata
+                .and_then(|m| m.pointer("/annotations"))
+                .and_then(|a| a.get(SILENCE_ANNOTATION))
+                .and_then(Value::as_str),
+        );
+        let result = result.silenced(&silence);
         (result.valid, result.all().cloned().collect())
     };
     report.results.push(DocumentResult {

@@ -91,6 +91,39 @@ async fn warnings_come_back_as_admission_warnings_and_info_stays_hidden() {
 }
 
 #[tokio::test]
+async fn a_silence_annotation_drops_its_warning_codes_but_never_errors() {
+    let server = TestServer::start().await;
+    let mut spec = valid_spec();
+    spec["chart"]["version"] = json!("^15.4");
+    spec["chart"]["repository"]["url"] = json!("http://charts.example.com");
+    let mut object = roost("web", spec.clone());
+    object["metadata"]["annotations"] =
+        json!({"roost.birb.party/silence-warnings": "CHART_REPO_INSECURE"});
+    let (_, reply) = post(
+        &server.client(),
+        &server.url(VALIDATE),
+        review("s1", "CREATE", object.clone(), None).to_string(),
+    )
+    .await;
+    let warnings = response(&reply)["warnings"].to_string();
+    assert!(warnings.contains("[CHART_VERSION_UNPINNED]"), "{warnings}");
+    assert!(!warnings.contains("CHART_REPO_INSECURE"), "{warnings}");
+
+    object["spec"]["chart"]["version"] = json!("not-a-version");
+    object["metadata"]["annotations"] =
+        json!({"roost.birb.party/silence-warnings": "CHART_VERSION_INVALID"});
+    let (_, reply) = post(
+        &server.client(),
+        &server.url(VALIDATE),
+        review("s2", "CREATE", object, None).to_string(),
+    )
+    .await;
+    let r = response(&reply);
+    assert_eq!(r["allowed"], false);
+    assert!(r.to_string().contains("[CHART_VERSION_INVALID]"), "{r}");
+}
+
+#[tokio::test]
 async fn mutate_patch_yields_the_defaulted_object_and_is_idempotent() {
     let server = TestServer::start().await;
     let client = server.client();

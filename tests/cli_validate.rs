@@ -495,3 +495,33 @@ fn multi_document_samples_are_counted() {
     let stdout = text(&out.stdout);
     assert!(stdout.contains("other documents skipped"), "{stdout}");
 }
+
+#[test]
+fn a_silence_annotation_hides_its_warning_codes_offline_too() {
+    let manifest = std::fs::read_to_string(root().join("examples/warnings.yaml")).unwrap();
+    let silenced = manifest.replacen(
+        "metadata:\n",
+        "metadata:\n  annotations:\n    roost.birb.party/silence-warnings: CHART_VERSION_UNPINNED, AUTH_INLINE_CREDENTIALS\n",
+        1,
+    );
+    assert_ne!(silenced, manifest, "the example has a metadata block");
+    let before = codes(&json_results(&validate(&["-f", "-", "-o", "json"], Some(&manifest)))[0]);
+    let output = validate(&["-f", "-", "-o", "json"], Some(&silenced));
+    let after = codes(&json_results(&output)[0]);
+    assert!(
+        before.contains(&"CHART_VERSION_UNPINNED".to_owned()),
+        "{before:?}"
+    );
+    assert!(
+        !after.contains(&"CHART_VERSION_UNPINNED".to_owned()),
+        "{after:?}"
+    );
+    assert!(
+        !after.contains(&"AUTH_INLINE_CREDENTIALS".to_owned()),
+        "{after:?}"
+    );
+    assert!(
+        after.contains(&"CHART_REPO_INSECURE".to_owned()),
+        "{after:?}"
+    );
+}

@@ -10,7 +10,7 @@ use crate::defaults::apply_defaults;
 use crate::document::validate_spec_value;
 use crate::metrics::{CacheLabel, Metrics, OperationLabel};
 use crate::telemetry::DEBUG_SPAN;
-use crate::validation::ValidationResult;
+use crate::validation::{SILENCE_ANNOTATION, ValidationResult, silenced_codes};
 use review::{AdmissionRequest, BadReview, Operation, cause, denied, parse_review, review_json};
 use serde_json::{Value, json};
 use std::sync::Arc;
@@ -120,6 +120,16 @@ impl Admission {
             Webhook::Validate => {
                 let started = Instant::now();
                 let result = self.validate(object.get("spec"), old.and_then(|o| o.get("spec")));
+                let silence = silenced_codes(
+                    object
+                        .pointer("/metadata/annotations")
+                        .and_then(|a| a.get(SILENCE_ANNOTATION))
+                        .and_then(Value::as_str),
+                );
+                let result = match silence.is_empty() {
+                    true => result,
+                    false => Arc::new(result.silenced(&silence)),
+                };
                 let findings: Vec<String> = result.all().map(|f| f.as_warning_line()).collect();
                 tracing::debug!(
                     valid = result.valid,

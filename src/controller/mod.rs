@@ -69,7 +69,7 @@ pub struct Manager {
 impl Manager {
     pub fn new(client: Client, metrics: Arc<Metrics>) -> Self {
         Manager {
-            context: Arc::new(Context::new(client, metrics)),
+            context: Arc::new(Context::new(client, metrics, None)),
         }
     }
 
@@ -124,10 +124,11 @@ impl Manager {
 }
 
 impl Context {
-    fn new(client: Client, metrics: Arc<Metrics>) -> Self {
+    /// `instance` names this replica in the Events it publishes.
+    fn new(client: Client, metrics: Arc<Metrics>, instance: Option<String>) -> Self {
         let reporter = Reporter {
             controller: "roost-keeper".into(),
-            instance: std::env::var("POD_NAME").ok(),
+            instance,
         };
         Context {
             recorder: Recorder::new(client.clone(), reporter),
@@ -381,7 +382,8 @@ pub async fn run(
         Some(ns) => Api::namespaced(client.clone(), ns),
         None => Api::all(client.clone()),
     };
-    let ctx = Arc::new(Context::new(client, metrics));
+    let instance = config.leader_election.as_ref().map(|l| l.identity.clone());
+    let ctx = Arc::new(Context::new(client, metrics, instance));
     let (reader, writer) = reflector::store::<StoredRoost>();
     let deletions = Arc::clone(&ctx);
     let stream = watcher(api, watcher::Config::default())
@@ -444,7 +446,7 @@ mod tests {
     ) {
         let (service, handle) = tower_test::mock::pair::<Request<Body>, Response<Body>>();
         let client = Client::new(service, "default");
-        (Arc::new(Context::new(client, Metrics::new())), handle)
+        (Arc::new(Context::new(client, Metrics::new(), None)), handle)
     }
 
     #[tokio::test]

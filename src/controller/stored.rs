@@ -12,7 +12,7 @@
 
 use crate::api::{ManagedRoost, ManagedRoostStatus};
 use crate::document;
-use crate::validation::ValidationResult;
+use crate::validation::{SILENCE_ANNOTATION, ValidationResult, silenced_codes};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use kube::Resource;
 use serde::{Deserialize, Deserializer};
@@ -93,7 +93,14 @@ impl StoredRoost {
     pub fn decode(&self) -> Result<Decoded, StatusUndecodable> {
         let spec: Option<Value> = self.spec.as_ref().and_then(|p| p.unpack().ok());
         let decoded = document::decode_spec(spec.as_ref());
-        let result = document::validate_decoded(&decoded, None);
+        let silence = silenced_codes(
+            self.metadata
+                .annotations
+                .as_ref()
+                .and_then(|a| a.get(SILENCE_ANNOTATION))
+                .map(String::as_str),
+        );
+        let result = document::validate_decoded(&decoded, None).silenced(&silence);
         let status = self
             .status
             .as_ref()
@@ -242,5 +249,19 @@ mod tests {
         let decoded = StoredRoost::from_typed(&typed).decode().unwrap();
         assert_eq!(decoded.roost.spec, typed.spec);
         assert_eq!(decoded.roost.status, typed.status);
+    }
+
+    #[test]
+    fn the_silence_annotation_applies_to_the_controllers_verdict() {
+        let mut wire = wire();
+        wire["spec"]["chart"]["version"] = json!("^1.2");
+        let loud: StoredRoost = serde_json::from_value(wire.clone()).unwrap();
+        let loud = loud.decode().unwrap().result;
+        assert!(loud.codes().contains(&"CHART_VERSION_UNPINNED"));
+        wire["metadata"]["annotations"][SILENCE_ANNOTATION] = json!("CHART_VERSION_UNPINNED");
+        let quiet: StoredRoost = serde_json::from_value(wire).unwrap();
+        let quiet = quiet.decode().unwrap().result;
+        assert!(!quiet.codes().contains(&"CHART_VERSION_UNPINNED"));
+        assert_eq!(quiet.warnings.len() + 1, loud.warnings.len());
     }
 }

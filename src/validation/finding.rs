@@ -84,6 +84,32 @@ impl ValidationResult {
     pub fn codes(&self) -> Vec<&str> {
         self.all().map(|f| f.code.as_str()).collect()
     }
+
+    /// The result without the warnings and info findings whose code is in
+    /// `silenced` (errors always stay: they cannot be silenced).
+    pub fn silenced(&self, silenced: &[&str]) -> ValidationResult {
+        let keep = |f: &&Finding| !silenced.contains(&f.code.as_str());
+        ValidationResult {
+            valid: self.valid,
+            errors: self.errors.clone(),
+            warnings: self.warnings.iter().filter(keep).cloned().collect(),
+            info: self.info.iter().filter(keep).cloned().collect(),
+        }
+    }
+}
+
+/// Annotation on a ManagedRoost naming warning codes to leave out of its
+/// admission warnings, its `Validated` condition and `validate` output:
+/// `roost.birb.party/silence-warnings: "CHART_VERSION_UNPINNED, REPO_PLAIN_HTTP"`.
+pub const SILENCE_ANNOTATION: &str = "roost.birb.party/silence-warnings";
+
+/// The codes a silence annotation's value lists (comma or space separated).
+pub fn silenced_codes(annotation: Option<&str>) -> Vec<&str> {
+    annotation
+        .unwrap_or_default()
+        .split([',', ' ', '\n', '\t'])
+        .filter(|code| !code.is_empty())
+        .collect()
 }
 
 /// Collects findings while rules run.
@@ -136,4 +162,57 @@ pub fn shown_max(value: &str, max: usize) -> String {
         out.push('…');
     }
     format!("{out:?}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn result() -> ValidationResult {
+        let mut findings = Findings::default();
+        findings.error("CHART_VERSION_INVALID", "spec.chart.version", "bad");
+        findings.push(
+            Level::Warning,
+            "CHART_VERSION_UNPINNED",
+            "spec.chart.version",
+            "pin it",
+        );
+        findings.push(
+            Level::Warning,
+            "REPO_PLAIN_HTTP",
+            "spec.chart.repository.url",
+            "use https",
+        );
+        ValidationResult::from_findings(findings.into_vec())
+    }
+
+    #[test]
+    fn silencing_drops_the_listed_warnings_only() {
+        let silenced = result().silenced(&["CHART_VERSION_UNPINNED"]);
+        assert_eq!(
+            silenced.codes(),
+            ["CHART_VERSION_INVALID", "REPO_PLAIN_HTTP"]
+        );
+        assert!(!silenced.valid);
+    }
+
+    #[test]
+    fn errors_cannot_be_silenced() {
+        let silenced = result().silenced(&["CHART_VERSION_INVALID", "REPO_PLAIN_HTTP"]);
+        assert_eq!(
+            silenced.codes(),
+            ["CHART_VERSION_INVALID", "CHART_VERSION_UNPINNED"]
+        );
+        assert!(!silenced.valid);
+    }
+
+    #[test]
+    fn the_annotation_lists_codes_separated_by_commas_or_spaces() {
+        assert_eq!(
+            silenced_codes(Some(" CHART_VERSION_UNPINNED,REPO_PLAIN_HTTP  X\n")),
+            ["CHART_VERSION_UNPINNED", "REPO_PLAIN_HTTP", "X"]
+        );
+        assert!(silenced_codes(None).is_empty());
+        assert!(silenced_codes(Some(" , ")).is_empty());
+    }
 }

@@ -13,7 +13,9 @@ pub mod target;
 pub mod teardown;
 pub mod tenancy;
 
-pub use finding::{Finding, Findings, Level, ValidationResult, shown};
+pub use finding::{
+    Finding, Findings, Level, SILENCE_ANNOTATION, ValidationResult, shown, silenced_codes,
+};
 
 use crate::api::ManagedRoostSpec;
 use std::sync::LazyLock;

@@ -277,7 +277,7 @@ impl Cluster {
             .args(["--identity", name])
             .args(["--shutdown-delay", "2s", "--shutdown-grace", "10s"])
             .args(["--lease-duration", "8s", "--lease-renew-deadline", "5s"])
-            .args(["--lease-retry-period", "1s"])
+            .args(["--lease-retry-period", "1s", "--cert-check-interval", "2s"])
             .arg("--kubeconfig")
             .arg(&self.service_account)
             .env("RUST_LOG", "info")
@@ -721,4 +721,42 @@ fn a_rolling_restart_under_a_stream_of_applies_fails_none() {
         },
     );
     assert!(!holder.is_empty());
+}
+
+#[test]
+fn a_deleted_secret_starts_over_with_a_new_ca_that_every_replica_serves() {
+    let _serial = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
+    let cluster = two_replicas();
+    let old_bundle = cluster.secret("ca.crt");
+    ok(
+        "delete the Secret",
+        &cluster.kubectl(&["delete", "secret", SECRET, "-n", NAMESPACE]),
+    );
+    let bundle = wait_for("a new Secret", Duration::from_secs(30), || {
+        let out = cluster.kubectl(&["get", "secret", SECRET, "-n", NAMESPACE]);
+        out.status.success().then(|| cluster.secret("ca.crt"))
+    });
+    for old_ca in roost_keeper::certs::split_bundle(&old_bundle) {
+        assert!(!bundle.contains(&old_ca), "a fresh CA, not the old one");
+    }
+    let serving = der(&cluster.secret("tls.crt"));
+    for i in 0..2 {
+        wait_for(
+            &format!("replica {i} presents the new certificate"),
+            Duration::from_secs(20),
+            || (cluster.presented(i, &bundle).as_deref() == Some(serving.as_slice())).then_some(()),
+        );
+    }
+    assert_eq!(
+        cluster.ca_bundle("mutatingwebhookconfiguration", "roost-keeper-mutating"),
+        bundle
+    );
+    ok(
+        "apply through the webhooks",
+        &apply(
+            &cluster.plane.bin.join("kubectl"),
+            &cluster.plane.kubeconfig,
+            &manifest("after", 0),
+        ),
+    );
 }

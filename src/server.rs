@@ -140,9 +140,10 @@ impl Server {
     pub async fn bind(mut config: ServeConfig) -> Result<Server> {
         let needs_cluster =
             config.controller.is_some() || matches!(config.tls, TlsSource::Secret(_));
-        let client = match needs_cluster {
-            true => Some(kube_client(config.kubeconfig.as_deref()).await?),
-            false => None,
+        let client = if needs_cluster {
+            Some(kube_client(config.kubeconfig.as_deref()).await?)
+        } else {
+            None
         };
         if let (Some(lease), Some(client)) = (
             config

@@ -126,9 +126,10 @@ impl Admission {
                         .and_then(|a| a.get(SILENCE_ANNOTATION))
                         .and_then(Value::as_str),
                 );
-                let result = match silence.is_empty() {
-                    true => result,
-                    false => Arc::new(result.silenced(&silence)),
+                let result = if silence.is_empty() {
+                    result
+                } else {
+                    Arc::new(result.silenced(&silence))
                 };
                 let findings: Vec<String> = result.all().map(|f| f.as_warning_line()).collect();
                 tracing::debug!(

@@ -36,6 +36,7 @@ use k8s_openapi::api::core::v1::Secret;
 use kube::api::{Patch, PatchParams, PostParams};
 use kube::runtime::{WatchStreamExt, watcher};
 use kube::{Api, Client};
+use prometheus_client::metrics::counter::Counter;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
@@ -402,8 +403,13 @@ where
 /// until the task is dropped: follows the Secret with a watch (a rotation by
 /// any replica reaches every replica at once), rotates when due, and re-checks
 /// the bundles every `check_interval` (an `apply` of the configurations may
-/// have reset them).
-pub async fn maintain(client: Client, config: CertSecretConfig, store: Arc<crate::tls::CertStore>) {
+/// have reset them). Failures are logged, counted in `errors` and retried.
+pub async fn maintain(
+    client: Client,
+    config: CertSecretConfig,
+    store: Arc<crate::tls::CertStore>,
+    errors: Counter,
+) {
     let api: Api<Secret> = Api::namespaced(client.clone(), &config.namespace);
     let secrets = watcher(
         api,
@@ -414,68 +420,81 @@ pub async fn maintain(client: Client, config: CertSecretConfig, store: Arc<crate
     let mut secrets = std::pin::pin!(secrets);
     let mut ticker = tokio::time::interval(config.check_interval);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let upkeep = Upkeep {
+        client,
+        config,
+        store,
+        errors,
+    };
     loop {
         tokio::select! {
             event = secrets.next() => match event {
-                Some(Ok(secret)) => adopt(&client, &config, &store, &secret).await,
-                Some(Err(err)) => tracing::warn!(error = %err, "watch of the certificate Secret failed; retrying"),
+                Some(Ok(secret)) => upkeep.adopt(&secret).await,
+                Some(Err(err)) => upkeep.failed("watch of the certificate Secret failed; retrying", &err),
                 None => return,
             },
-            _ = ticker.tick() => check(&client, &config, &store).await,
+            _ = ticker.tick() => upkeep.check().await,
         }
     }
 }
 
-/// Rotates if due, then makes sure the bundles and the served pair are current.
-async fn check(client: &Client, config: &CertSecretConfig, store: &crate::tls::CertStore) {
-    match rotate_if_due(client, config).await {
-        Ok(material) => inject_then_serve(client, store, &material).await,
-        Err(err) => tracing::warn!(error = %err, "certificate check failed; retrying"),
-    }
+struct Upkeep {
+    client: Client,
+    config: CertSecretConfig,
+    store: Arc<crate::tls::CertStore>,
+    errors: Counter,
 }
 
-/// Patches the bundles first; when that changed them, gives the apiserver
-/// time to see the new bundle before presenting a certificate that may need it.
-async fn inject_then_serve(
-    client: &Client,
-    store: &crate::tls::CertStore,
-    material: &CertMaterial,
-) {
-    match ensure_bundles(client, &material.bundle_pem).await {
-        Ok(true) => tokio::time::sleep(BUNDLE_PROPAGATION).await,
-        Ok(false) => {}
-        Err(err) => tracing::warn!(error = %err, "caBundle not injected; retrying"),
+impl Upkeep {
+    fn failed(&self, what: &'static str, err: &dyn std::fmt::Display) {
+        self.errors.inc();
+        tracing::warn!(error = %err, "{what}");
     }
-    serve(store, material);
-}
 
-/// A Secret version seen by the watch: bundles first, then the serving pair.
-async fn adopt(
-    client: &Client,
-    config: &CertSecretConfig,
-    store: &crate::tls::CertStore,
-    secret: &Secret,
-) {
-    if rotation_requested(secret).is_some() {
-        return check(client, config, store).await;
-    }
-    match CertMaterial::from_secret(secret, config) {
-        Ok(material) => inject_then_serve(client, store, &material).await,
-        Err(err) => {
-            tracing::warn!(error = %err, "certificate Secret unusable; keeping the current certificate")
+    /// Rotates if due, then makes sure the bundles and the served pair are current.
+    async fn check(&self) {
+        match rotate_if_due(&self.client, &self.config).await {
+            Ok(material) => self.inject_then_serve(&material).await,
+            Err(err) => self.failed("certificate check failed; retrying", &err),
         }
     }
-}
 
-fn serve(store: &crate::tls::CertStore, material: &CertMaterial) {
-    match store.replace(
-        material.serving.cert_pem.as_bytes().to_vec(),
-        material.serving.key_pem.as_bytes().to_vec(),
-    ) {
-        Ok(true) => tracing::info!("serving certificate reloaded from the Secret"),
-        Ok(false) => {}
-        Err(err) => {
-            tracing::warn!(error = %err, "serving certificate from the Secret unusable; keeping the current one")
+    /// Patches the bundles first; when that changed them, gives the apiserver
+    /// time to see the new bundle before presenting a certificate that may need it.
+    async fn inject_then_serve(&self, material: &CertMaterial) {
+        match ensure_bundles(&self.client, &material.bundle_pem).await {
+            Ok(true) => tokio::time::sleep(BUNDLE_PROPAGATION).await,
+            Ok(false) => {}
+            Err(err) => self.failed("caBundle not injected; retrying", &err),
+        }
+        self.serve(material);
+    }
+
+    /// A Secret version seen by the watch: bundles first, then the serving pair.
+    async fn adopt(&self, secret: &Secret) {
+        if rotation_requested(secret).is_some() {
+            return self.check().await;
+        }
+        match CertMaterial::from_secret(secret, &self.config) {
+            Ok(material) => self.inject_then_serve(&material).await,
+            Err(err) => self.failed(
+                "certificate Secret unusable; keeping the current certificate",
+                &err,
+            ),
+        }
+    }
+
+    fn serve(&self, material: &CertMaterial) {
+        match self.store.replace(
+            material.serving.cert_pem.as_bytes().to_vec(),
+            material.serving.key_pem.as_bytes().to_vec(),
+        ) {
+            Ok(true) => tracing::info!("serving certificate reloaded from the Secret"),
+            Ok(false) => {}
+            Err(err) => self.failed(
+                "serving certificate from the Secret unusable; keeping the current one",
+                &err,
+            ),
         }
     }
 }

@@ -62,6 +62,10 @@ pub struct Metrics {
     pub lifecycle_events_by_type: Family<TypeLabel, Counter>,
     /// 1 while this replica holds the controller lease (or runs the controller without election).
     pub leader: Gauge,
+    /// notAfter of the serving certificate presented now (Unix seconds).
+    pub serving_certificate_expiry: Gauge,
+    /// Certificate upkeep that failed (reload, rotation, Secret, caBundle injection).
+    pub certificate_errors: Counter,
 }
 
 impl Metrics {
@@ -83,6 +87,8 @@ impl Metrics {
             lifecycle_events: Counter::default(),
             lifecycle_events_by_type: Family::default(),
             leader: Gauge::default(),
+            serving_certificate_expiry: Gauge::default(),
+            certificate_errors: Counter::default(),
             registry: Registry::default(),
         };
         // prometheus-client appends `_total` to counters.
@@ -130,6 +136,16 @@ impl Metrics {
             "roost_keeper_api_operation_duration_seconds",
             "Time spent per API operation (validate, status_update, lifecycle_track)",
             metrics.operation_duration.clone(),
+        );
+        registry.register(
+            "roost_keeper_serving_certificate_expiry_timestamp_seconds",
+            "notAfter of the serving certificate presented now (Unix seconds)",
+            metrics.serving_certificate_expiry.clone(),
+        );
+        registry.register(
+            "roost_keeper_certificate_errors",
+            "Certificate upkeep that failed: reload, rotation, Secret, caBundle injection",
+            metrics.certificate_errors.clone(),
         );
         registry.register(
             "roost_keeper_leader",

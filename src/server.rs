@@ -117,6 +117,8 @@ struct AppState {
     health: Arc<Health>,
     reviews: Arc<Semaphore>,
     read_timeout: Duration,
+    /// The serving certificate (its expiry is exported as a metric).
+    certs: Arc<CertStore>,
 }
 
 /// A bound server, ready to run.
@@ -209,6 +211,7 @@ impl Server {
             }),
             reviews: Arc::new(Semaphore::new(config.max_concurrent_reviews.max(1))),
             read_timeout: config.read_timeout,
+            certs: Arc::clone(&certs),
         };
         Ok(Server {
             config,
@@ -245,10 +248,18 @@ impl Server {
             client,
         } = self;
         let reloader = match (&config.tls, &client) {
-            (TlsSource::Secret(secret), Some(client)) => tokio::spawn(
-                crate::cert_secret::maintain(client.clone(), secret.clone(), Arc::clone(&certs)),
+            (TlsSource::Secret(secret), Some(client)) => {
+                tokio::spawn(crate::cert_secret::maintain(
+                    client.clone(),
+                    secret.clone(),
+                    Arc::clone(&certs),
+                    state.metrics.certificate_errors.clone(),
+                ))
+            }
+            _ => certs.spawn_reloader(
+                config.cert_reload_interval,
+                state.metrics.certificate_errors.clone(),
             ),
-            _ => certs.spawn_reloader(config.cert_reload_interval),
         };
         let tls_config = certs.server_config()?;
 
@@ -534,6 +545,10 @@ async fn admit(State(state): State<AppState>, request: Request, webhook: Webhook
 
 async fn metrics_handler(State(state): State<AppState>) -> Response {
     state.admission.record_cache_size();
+    state
+        .metrics
+        .serving_certificate_expiry
+        .set(state.certs.not_after());
     (
         [(
             header::CONTENT_TYPE,

@@ -11,6 +11,7 @@ use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::{CertificateDer, PrivateKeyDer};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicI64, Ordering};
 use std::time::Duration;
 
 /// Reads a PEM certificate chain and private key into a signing key.
@@ -40,6 +41,8 @@ pub struct CertStore {
     files: Option<(PathBuf, PathBuf)>,
     /// PEM bytes last loaded, to notice a change.
     loaded: std::sync::Mutex<(Vec<u8>, Vec<u8>)>,
+    /// notAfter of the certificate served (Unix seconds; 0 when unreadable).
+    not_after: AtomicI64,
 }
 
 impl CertStore {
@@ -61,8 +64,14 @@ impl CertStore {
         Ok(CertStore {
             current: ArcSwap::from_pointee(certified),
             files: None,
+            not_after: AtomicI64::new(not_after(&cert)),
             loaded: std::sync::Mutex::new((cert, key)),
         })
+    }
+
+    /// notAfter of the certificate served now (Unix seconds; 0 when unreadable).
+    pub fn not_after(&self) -> i64 {
+        self.not_after.load(Ordering::Relaxed)
     }
 
     /// Swaps in a new PEM pair when it differs from the one served and is
@@ -75,6 +84,7 @@ impl CertStore {
         }
         let certified = load_certified_key(&cert, &key)?;
         self.current.store(Arc::new(certified));
+        self.not_after.store(not_after(&cert), Ordering::Relaxed);
         *loaded = (cert, key);
         Ok(true)
     }
@@ -91,7 +101,12 @@ impl CertStore {
     }
 
     /// Polls the files every `interval` until the task is dropped.
-    pub fn spawn_reloader(self: &Arc<Self>, interval: Duration) -> tokio::task::JoinHandle<()> {
+    /// Failures are logged and counted in `errors`.
+    pub fn spawn_reloader(
+        self: &Arc<Self>,
+        interval: Duration,
+        errors: prometheus_client::metrics::counter::Counter,
+    ) -> tokio::task::JoinHandle<()> {
         let store = Arc::clone(self);
         tokio::spawn(async move {
             let mut ticker = tokio::time::interval(interval);
@@ -104,6 +119,7 @@ impl CertStore {
                     }
                     Ok(false) => {}
                     Err(err) => {
+                        errors.inc();
                         tracing::warn!(error = %err, "serving certificate not reloaded; keeping the current one")
                     }
                 }
@@ -202,6 +218,12 @@ impl rustls::client::danger::ServerCertVerifier for AnswersOnly {
     fn supported_verify_schemes(&self) -> Vec<rustls::SignatureScheme> {
         self.0.signature_verification_algorithms.supported_schemes()
     }
+}
+
+/// notAfter of the first certificate of a PEM chain (Unix seconds; 0 when unreadable).
+fn not_after(cert_pem: &[u8]) -> i64 {
+    crate::certs::validity(&String::from_utf8_lossy(cert_pem))
+        .map_or(0, |(_, until)| until.unix_timestamp())
 }
 
 fn read_pair(cert_file: &Path, key_file: &Path) -> Result<(Vec<u8>, Vec<u8>)> {

@@ -469,7 +469,15 @@ async fn metrics_and_health_endpoints() {
         .text()
         .await
         .unwrap();
+    let served = std::fs::read_to_string(server.cert_dir().join("tls.crt")).unwrap();
+    let (_, not_after) = roost_keeper::certs::validity(&served).unwrap();
+    let expiry = format!(
+        "roost_keeper_serving_certificate_expiry_timestamp_seconds {}",
+        not_after.unix_timestamp()
+    );
     for line in [
+        expiry.as_str(),
+        "roost_keeper_certificate_errors_total 0",
         "roost_keeper_api_validation_operations_total 2",
         "roost_keeper_api_cache_hits_total{cache=\"validation\"} 1",
         "roost_keeper_api_cache_misses_total{cache=\"validation\"} 1",

@@ -413,6 +413,12 @@ impl Cluster {
         })
     }
 
+    fn metrics(&self, i: usize) -> String {
+        let url = format!("http://{}/metrics", self.replicas[i].metrics);
+        self.runtime
+            .block_on(async { reqwest::get(&url).await.unwrap().text().await.unwrap() })
+    }
+
     fn lease_holder(&self) -> String {
         let out = self.kubectl(&[
             "get",
@@ -601,6 +607,18 @@ fn a_forced_rotation_under_a_stream_of_applies_fails_none() {
             &format!("replica {i} presents the new certificate"),
             Duration::from_secs(15),
             || (cluster.presented(i, &bundle) == Some(der(&new_cert))).then_some(()),
+        );
+    }
+    let (_, not_after) = roost_keeper::certs::validity(&new_cert).unwrap();
+    let expiry = format!(
+        "roost_keeper_serving_certificate_expiry_timestamp_seconds {}",
+        not_after.unix_timestamp()
+    );
+    for i in 0..2 {
+        let metrics = cluster.metrics(i);
+        assert!(
+            metrics.lines().any(|l| l == expiry),
+            "replica {i}: {metrics}"
         );
     }
     wait_for(

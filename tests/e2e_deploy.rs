@@ -174,7 +174,12 @@ const ALLOWED: &[Case] = &[
         "patch managedroosts/status",
         &["patch", ROOSTS, "--subresource=status", "-n", "team-a"],
     ),
-    // Events (kube-rs Recorder: events.k8s.io/v1).
+    // Events (kube-rs Recorder: events.k8s.io/v1; the core view alike).
+    allow(
+        "create core v1 events",
+        &["create", "events", "-n", "default"],
+    ),
+    allow("patch core v1 events", &["patch", "events", "-n", "team-a"]),
     allow(
         "create events.k8s.io events",
         &["create", "events.events.k8s.io", "-n", "default"],
@@ -220,6 +225,14 @@ const ALLOWED: &[Case] = &[
     allow(
         "create leases in roost-system",
         &["create", LEASES, "-n", "roost-system"],
+    ),
+    allow(
+        "get leases in roost-system",
+        &["get", LEASES, "-n", "roost-system"],
+    ),
+    allow(
+        "update leases in roost-system",
+        &["update", LEASES, "-n", "roost-system"],
     ),
     allow(
         "get own lease",
@@ -331,11 +344,7 @@ const DENIED: &[Case] = &[
         "update managedroosts/status",
         &["update", ROOSTS, "--subresource=status", "-n", "default"],
     ),
-    // Events: write only, and only events.k8s.io.
-    deny(
-        "create core v1 events",
-        &["create", "events", "-n", "default"],
-    ),
+    // Events: write only.
     deny(
         "list events.k8s.io events",
         &["list", "events.events.k8s.io", "-n", "default"],
@@ -415,24 +424,6 @@ const DENIED: &[Case] = &[
         &[
             "delete",
             "leases.coordination.k8s.io/roost-keeper-controller",
-            "-n",
-            "roost-system",
-        ],
-    ),
-    deny(
-        "get another lease",
-        &[
-            "get",
-            "leases.coordination.k8s.io/other-lease",
-            "-n",
-            "roost-system",
-        ],
-    ),
-    deny(
-        "update another lease",
-        &[
-            "update",
-            "leases.coordination.k8s.io/other-lease",
             "-n",
             "roost-system",
         ],

@@ -56,12 +56,11 @@ use roost_keeper::api::{
 };
 use roost_keeper::controller::lifecycle::{add_phase_duration, kind, track_lifecycle};
 use roost_keeper::controller::stored::StoredRoost;
-use roost_testcluster::ControlPlane;
+use roost_testcluster::{ControlPlane, output_with_stdin};
 use serde_json::{Value, json};
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::collections::{BTreeMap, HashMap};
 use std::fmt::Write as _;
-use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Output, Stdio};
 use std::sync::atomic::{AtomicBool, AtomicIsize, AtomicU64, Ordering};
@@ -359,22 +358,6 @@ fn checked(what: &str, out: Output) -> Output {
         text(&out.stderr)
     );
     out
-}
-
-fn with_stdin(mut command: Command, input: &[u8]) -> Output {
-    let mut child = command
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn");
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(input)
-        .expect("write stdin");
-    child.wait_with_output().expect("wait")
 }
 
 /// `roost-keeper serve` as its own process, with a watchdog that stops it if
@@ -1568,14 +1551,17 @@ fn main() {
             .stdout;
             let mut apply = plane.kubectl();
             apply.args(["apply", "-f", "-"]);
-            checked("kubectl apply webhooks", with_stdin(apply, &yaml));
+            checked(
+                "kubectl apply webhooks",
+                output_with_stdin(&mut apply, &yaml).expect("run kubectl"),
+            );
         }
         // The apiserver picks webhook configurations (and a restarted server) up asynchronously.
         let deadline = Instant::now() + Duration::from_secs(60);
         loop {
             let mut dry_run = plane.kubectl();
             dry_run.args(["apply", "--dry-run=server", "-f", "-"]);
-            let out = with_stdin(dry_run, &probe);
+            let out = output_with_stdin(&mut dry_run, &probe).expect("run kubectl");
             let stderr = text(&out.stderr);
             if stderr.contains("[CHART_VERSION_INVALID]") {
                 break;

@@ -1,10 +1,10 @@
 //! The offline validator as users run it: the real binary, real files, stdin,
 //! exit codes and both output formats.
 
+use roost_testcluster::output_with_stdin;
 use serde_json::Value;
-use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Output};
 
 fn bin() -> Command {
     Command::new(env!("CARGO_BIN_EXE_roost-keeper"))
@@ -19,27 +19,14 @@ fn samples() -> PathBuf {
 }
 
 fn validate(args: &[&str], stdin: Option<&str>) -> Output {
-    let mut child = bin()
+    let mut command = bin();
+    command
         .arg("validate")
         .args(args)
         .current_dir(root())
         .env_remove("ROOST_KEEPER_OUTPUT")
-        .env_remove("ROOST_KEEPER_VERBOSE")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("binary runs");
-    if let Some(input) = stdin {
-        child
-            .stdin
-            .take()
-            .unwrap()
-            .write_all(input.as_bytes())
-            .unwrap();
-    }
-    drop(child.stdin.take());
-    child.wait_with_output().unwrap()
+        .env_remove("ROOST_KEEPER_VERBOSE");
+    output_with_stdin(&mut command, stdin.unwrap_or_default().as_bytes()).expect("binary runs")
 }
 
 fn json_results(output: &Output) -> Vec<Value> {
@@ -182,21 +169,12 @@ fn info_findings_only_with_verbose() {
 #[test]
 fn stdin_and_environment_variables() {
     let manifest = std::fs::read_to_string(root().join("examples/invalid.yaml")).unwrap();
-    let mut child = bin()
+    let mut command = bin();
+    command
         .args(["validate"])
         .env("ROOST_KEEPER_VALIDATE_FILES", "-")
-        .env("ROOST_KEEPER_OUTPUT", "json")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(manifest.as_bytes())
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
+        .env("ROOST_KEEPER_OUTPUT", "json");
+    let out = output_with_stdin(&mut command, manifest.as_bytes()).unwrap();
     assert_eq!(out.status.code(), Some(1));
     let results = json_results(&out);
     assert_eq!(results[0]["source"], "-");

@@ -11,10 +11,9 @@
 //! Each test starts its own control plane; they run one at a time (a lock)
 //! so timing checks do not compete for the machine's cores.
 
-use roost_testcluster::{ControlPlane, free_port, repo_root};
+use roost_testcluster::{ControlPlane, free_port, output_with_stdin, repo_root};
 use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::{CertificateDer, ServerName};
-use std::io::Write;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
@@ -232,23 +231,9 @@ impl Cluster {
             .output()
             .unwrap();
         let yaml = ok("webhook-config", &webhooks);
-        let mut apply = plane
-            .kubectl()
-            .args(["apply", "-f", "-"])
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        apply
-            .stdin
-            .take()
-            .unwrap()
-            .write_all(yaml.as_bytes())
-            .unwrap();
         ok(
             "apply webhook configurations",
-            &apply.wait_with_output().unwrap(),
+            &apply(&plane.bin.join("kubectl"), &plane.kubeconfig, &yaml),
         );
         Cluster {
             plane,
@@ -499,22 +484,12 @@ impl ApplyStream {
 }
 
 fn apply(kubectl: &Path, kubeconfig: &Path, manifest: &str) -> Output {
-    let mut child = Command::new(kubectl)
+    let mut command = Command::new(kubectl);
+    command
         .arg("--kubeconfig")
         .arg(kubeconfig)
-        .args(["apply", "-f", "-"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(manifest.as_bytes())
-        .unwrap();
-    child.wait_with_output().unwrap()
+        .args(["apply", "-f", "-"]);
+    output_with_stdin(&mut command, manifest.as_bytes()).unwrap()
 }
 
 /// Two replicas started together, both ready.

@@ -3,10 +3,9 @@
 
 use roost_keeper::server::{ServeConfig, Server};
 use roost_keeper::webhook_config::{FailurePolicy, Target, WebhookConfigOptions};
-use roost_testcluster::ControlPlane;
-use std::io::Write;
+use roost_testcluster::{ControlPlane, output_with_stdin};
 use std::path::Path;
-use std::process::{Output, Stdio};
+use std::process::Output;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
@@ -111,24 +110,8 @@ impl Env {
     }
 
     pub fn kubectl_stdin(&self, args: &[&str], input: &str) -> Output {
-        let mut child = self
-            .plane
-            .lock()
-            .unwrap()
-            .kubectl()
-            .args(args)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        child
-            .stdin
-            .take()
-            .unwrap()
-            .write_all(input.as_bytes())
-            .unwrap();
-        child.wait_with_output().unwrap()
+        let mut command = self.plane.lock().unwrap().kubectl();
+        output_with_stdin(command.args(args), input.as_bytes()).unwrap()
     }
 
     /// The apiserver picks up webhook configurations asynchronously: wait

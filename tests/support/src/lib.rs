@@ -9,7 +9,7 @@
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command, Output, Stdio};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
@@ -39,6 +39,20 @@ pub fn bin_dir() -> Result<PathBuf, String> {
         Ok(PathBuf::from(dir))
     })
     .clone()
+}
+
+/// Runs `command` with `input` on its standard input (then closed), its
+/// standard output and error captured.
+pub fn output_with_stdin(command: &mut Command, input: &[u8]) -> std::io::Result<Output> {
+    let mut child = command
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()?;
+    if let Some(mut stdin) = child.stdin.take() {
+        stdin.write_all(input)?;
+    }
+    child.wait_with_output()
 }
 
 /// A free TCP port on 127.0.0.1 (released before use; the window is tiny).

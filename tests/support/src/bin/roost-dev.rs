@@ -1,11 +1,11 @@
 //! `make dev`: a local control plane with roost-keeper serving its webhooks,
 //! ready for `kubectl apply`. Ctrl-C or SIGTERM stops everything.
 
-use roost_testcluster::{ControlPlane, free_port, repo_root};
+use roost_testcluster::{ControlPlane, free_port, output_with_stdin, repo_root};
 use std::io::Write;
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 fn say(line: &str) {
@@ -34,22 +34,7 @@ fn run(command: &mut Command, what: &str) -> Result<String, String> {
 }
 
 fn apply_stdin(plane: &ControlPlane, yaml: &str, what: &str) -> Result<(), String> {
-    let mut child = plane
-        .kubectl()
-        .args(["apply", "-f", "-"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .map_err(|e| format!("{what}: {e}"))?;
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(yaml.as_bytes())
-        .map_err(|e| format!("{what}: {e}"))?;
-    let out = child
-        .wait_with_output()
+    let out = output_with_stdin(plane.kubectl().args(["apply", "-f", "-"]), yaml.as_bytes())
         .map_err(|e| format!("{what}: {e}"))?;
     if out.status.success() {
         Ok(())

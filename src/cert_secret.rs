@@ -30,7 +30,7 @@ use base64::Engine as _;
 use futures::StreamExt;
 use k8s_openapi::ByteString;
 use k8s_openapi::api::admissionregistration::v1::{
-    MutatingWebhookConfiguration, ValidatingWebhookConfiguration,
+    MutatingWebhookConfiguration, ValidatingWebhookConfiguration, WebhookClientConfig,
 };
 use k8s_openapi::api::core::v1::Secret;
 use kube::api::{Patch, PatchParams, PostParams};
@@ -328,74 +328,65 @@ pub async fn rotate_if_due(client: &Client, config: &CertSecretConfig) -> Result
 /// caBundle. A configuration that does not exist yet is skipped (it is
 /// checked again later). Returns whether anything was patched.
 pub async fn ensure_bundles(client: &Client, bundle_pem: &str) -> Result<bool> {
-    let encoded = base64::engine::general_purpose::STANDARD.encode(bundle_pem);
-    let validating: Api<ValidatingWebhookConfiguration> = Api::all(client.clone());
-    let mutating: Api<MutatingWebhookConfiguration> = Api::all(client.clone());
-    let bundle = bundle_pem.as_bytes();
-    let mut patched = false;
-
-    let found = validating
-        .get_opt(VALIDATING_CONFIG_NAME)
-        .await
-        .map_err(|e| bundle_error(VALIDATING_CONFIG_NAME, e))?;
-    if let Some(config) = found {
-        let names =
-            config.webhooks.iter().flatten().filter(|w| {
-                w.client_config.ca_bundle.as_ref().map(|b| b.0.as_slice()) != Some(bundle)
-            });
-        patched |= patch_bundle(
-            &validating,
-            VALIDATING_CONFIG_NAME,
-            names.map(|w| &w.name),
-            &encoded,
-        )
-        .await?;
-    }
-    let found = mutating
-        .get_opt(MUTATING_CONFIG_NAME)
-        .await
-        .map_err(|e| bundle_error(MUTATING_CONFIG_NAME, e))?;
-    if let Some(config) = found {
-        let names =
-            config.webhooks.iter().flatten().filter(|w| {
-                w.client_config.ca_bundle.as_ref().map(|b| b.0.as_slice()) != Some(bundle)
-            });
-        patched |= patch_bundle(
-            &mutating,
-            MUTATING_CONFIG_NAME,
-            names.map(|w| &w.name),
-            &encoded,
-        )
-        .await?;
-    }
-    Ok(patched)
+    let validating = inject_bundle::<ValidatingWebhookConfiguration>(
+        client,
+        VALIDATING_CONFIG_NAME,
+        |config| {
+            let hooks = config.webhooks.iter().flatten();
+            hooks.map(|w| (w.name.as_str(), &w.client_config)).collect()
+        },
+        bundle_pem,
+    )
+    .await?;
+    let mutating = inject_bundle::<MutatingWebhookConfiguration>(
+        client,
+        MUTATING_CONFIG_NAME,
+        |config| {
+            let hooks = config.webhooks.iter().flatten();
+            hooks.map(|w| (w.name.as_str(), &w.client_config)).collect()
+        },
+        bundle_pem,
+    )
+    .await?;
+    Ok(validating || mutating)
 }
 
 fn bundle_error(config: &str, err: kube::Error) -> Error {
     Error::Certificate(format!("cannot inject caBundle into {config}: {err}"))
 }
 
-/// Strategic merge patch of `caBundle` for the named webhooks (merged by name).
-async fn patch_bundle<'a, K>(
-    api: &Api<K>,
-    config: &str,
-    webhooks: impl Iterator<Item = &'a String>,
-    encoded: &str,
+/// Patches `bundle_pem` into every webhook of the configuration `name` whose
+/// caBundle differs (strategic merge, merged by webhook name). A missing
+/// configuration is skipped. Returns whether it patched.
+async fn inject_bundle<K>(
+    client: &Client,
+    name: &str,
+    webhooks: fn(&K) -> Vec<(&str, &WebhookClientConfig)>,
+    bundle_pem: &str,
 ) -> Result<bool>
 where
-    K: kube::Resource + Clone + serde::de::DeserializeOwned + std::fmt::Debug,
+    K: kube::Resource<DynamicType = ()> + Clone + serde::de::DeserializeOwned + std::fmt::Debug,
 {
-    let entries: Vec<serde_json::Value> = webhooks
-        .map(|name| serde_json::json!({"name": name, "clientConfig": {"caBundle": encoded}}))
+    let api: Api<K> = Api::all(client.clone());
+    let Some(config) = api.get_opt(name).await.map_err(|e| bundle_error(name, e))? else {
+        return Ok(false);
+    };
+    let encoded = base64::engine::general_purpose::STANDARD.encode(bundle_pem);
+    let entries: Vec<serde_json::Value> = webhooks(&config)
+        .into_iter()
+        .filter(|(_, client_config)| {
+            client_config.ca_bundle.as_ref().map(|b| b.0.as_slice()) != Some(bundle_pem.as_bytes())
+        })
+        .map(|(webhook, _)| serde_json::json!({"name": webhook, "clientConfig": {"caBundle": encoded}}))
         .collect();
     if entries.is_empty() {
         return Ok(false);
     }
     let patch = serde_json::json!({"webhooks": entries});
-    api.patch(config, &PatchParams::default(), &Patch::Strategic(&patch))
+    api.patch(name, &PatchParams::default(), &Patch::Strategic(&patch))
         .await
-        .map_err(|e| bundle_error(config, e))?;
-    tracing::info!(configuration = config, "caBundle injected");
+        .map_err(|e| bundle_error(name, e))?;
+    tracing::info!(configuration = name, "caBundle injected");
     Ok(true)
 }
 

@@ -126,7 +126,6 @@ pub struct Server {
     config: ServeConfig,
     webhook_listener: TcpListener,
     metrics_listener: TcpListener,
-    certs: Arc<CertStore>,
     state: AppState,
     client: Option<kube::Client>,
 }
@@ -211,13 +210,12 @@ impl Server {
             }),
             reviews: Arc::new(Semaphore::new(config.max_concurrent_reviews.max(1))),
             read_timeout: config.read_timeout,
-            certs: Arc::clone(&certs),
+            certs,
         };
         Ok(Server {
             config,
             webhook_listener,
             metrics_listener,
-            certs,
             state,
             client,
         })
@@ -243,10 +241,10 @@ impl Server {
             config,
             webhook_listener,
             metrics_listener,
-            certs,
             state,
             client,
         } = self;
+        let certs = Arc::clone(&state.certs);
         let reloader = match (&config.tls, &client) {
             (TlsSource::Secret(secret), Some(client)) => {
                 tokio::spawn(crate::cert_secret::maintain(

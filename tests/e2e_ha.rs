@@ -333,8 +333,8 @@ impl Cluster {
         })
     }
 
-    /// A key of the certificate Secret, decoded.
-    fn secret(&self, key: &str) -> String {
+    /// What a JSONPath template reads from the certificate Secret.
+    fn secret_jsonpath(&self, template: &str) -> String {
         let out = self.kubectl(&[
             "get",
             "secret",
@@ -342,9 +342,14 @@ impl Cluster {
             "-n",
             NAMESPACE,
             "-o",
-            &format!("jsonpath={{.data.{}}}", key.replace('.', "\\.")),
+            &format!("jsonpath={template}"),
         ]);
-        let encoded = ok("read the certificate Secret", &out);
+        ok("read the certificate Secret", &out)
+    }
+
+    /// A key of the certificate Secret, decoded.
+    fn secret(&self, key: &str) -> String {
+        let encoded = self.secret_jsonpath(&format!("{{.data.{}}}", key.replace('.', "\\.")));
         use base64::Engine as _;
         text(
             &base64::engine::general_purpose::STANDARD
@@ -614,16 +619,8 @@ fn a_forced_rotation_under_a_stream_of_applies_fails_none() {
         3,
         "old CA kept, signer kept, a new next CA added"
     );
-    let handled = cluster.kubectl(&[
-        "get",
-        "secret",
-        SECRET,
-        "-n",
-        NAMESPACE,
-        "-o",
-        "jsonpath={.metadata.annotations.roost\\.birb\\.party/rotated}",
-    ]);
-    assert_eq!(ok("read annotations", &handled).trim(), "e2e-1");
+    let handled = cluster.secret_jsonpath("{.metadata.annotations.roost\\.birb\\.party/rotated}");
+    assert_eq!(handled.trim(), "e2e-1");
 }
 
 #[test]

@@ -354,7 +354,7 @@ fn entry_cost(spec: &ManagedRoostSpec) -> EntryCost {
 /// Warms up lazily allocated state (rule registry, moka's and the allocator's
 /// thread-locals) so one-off allocations are not charged to the entries.
 fn warm_up_memory(spec: &ManagedRoostSpec) {
-    let cache = ValidationCache::new(64, Duration::from_secs(60));
+    let cache = ValidationCache::new(64 * 1024, Duration::from_secs(60));
     for i in 0..128 {
         cache.get_or_validate(CacheKey::new(Some(&json!(i)), None), || validate(spec));
     }

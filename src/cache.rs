@@ -13,8 +13,8 @@ use std::time::Duration;
 
 /// How long a verdict is reused.
 pub const VALIDATION_TTL: Duration = Duration::from_secs(5 * 60);
-/// Most verdicts kept at once.
-pub const VALIDATION_CAPACITY: u64 = 10_000;
+/// Memory the cached verdicts may take, in bytes (each weighed by its size).
+pub const VALIDATION_CACHE_BYTES: u64 = 32 * 1024 * 1024;
 
 /// Cache key: what the verdict depends on, hashed.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -52,15 +52,28 @@ pub struct ValidationCache {
 
 impl Default for ValidationCache {
     fn default() -> Self {
-        Self::new(VALIDATION_CAPACITY, VALIDATION_TTL)
+        Self::new(VALIDATION_CACHE_BYTES, VALIDATION_TTL)
     }
 }
 
+/// Bytes a cached verdict holds: its strings plus the fixed parts, so that
+/// verdicts with many long findings count for what they take.
+pub fn weight(result: &ValidationResult) -> u32 {
+    const ENTRY: usize = 128;
+    let findings: usize = result
+        .all()
+        .map(|f| std::mem::size_of_val(f) + f.code.len() + f.field.len() + f.message.len())
+        .sum();
+    u32::try_from(ENTRY + findings).unwrap_or(u32::MAX)
+}
+
 impl ValidationCache {
-    pub fn new(capacity: u64, ttl: Duration) -> Self {
+    /// A cache holding verdicts of at most `budget_bytes` in all, each for `ttl`.
+    pub fn new(budget_bytes: u64, ttl: Duration) -> Self {
         ValidationCache {
             entries: Cache::builder()
-                .max_capacity(capacity)
+                .max_capacity(budget_bytes)
+                .weigher(|_key, result: &Arc<ValidationResult>| weight(result))
                 .time_to_live(ttl)
                 .build(),
             hits: AtomicU64::new(0),
@@ -97,6 +110,12 @@ impl ValidationCache {
     pub fn len(&self) -> u64 {
         self.entries.run_pending_tasks();
         self.entries.entry_count()
+    }
+
+    /// Bytes the held verdicts weigh.
+    pub fn weighed_bytes(&self) -> u64 {
+        self.entries.run_pending_tasks();
+        self.entries.weighted_size()
     }
 
     pub fn is_empty(&self) -> bool {
@@ -146,8 +165,41 @@ mod tests {
     }
 
     #[test]
+    fn the_budget_bounds_bytes_not_entries() {
+        let big = || {
+            let mut findings = crate::validation::Findings::default();
+            for i in 0..100 {
+                findings.error("X", format!("spec.f[{i}]"), "m".repeat(200));
+            }
+            ValidationResult::from_findings(findings.into_vec())
+        };
+        let one = u64::from(weight(&big()));
+        assert!(
+            one > 20_000,
+            "a verdict with 100 findings weighs {one} bytes"
+        );
+        let cache = ValidationCache::new(10 * one, VALIDATION_TTL);
+        for i in 0..100 {
+            let spec = json!({"n": i});
+            cache.get_or_validate(CacheKey::new(Some(&spec), None), big);
+        }
+        assert!(
+            cache.weighed_bytes() <= 10 * one && cache.len() <= 10,
+            "{} bytes in {} entries",
+            cache.weighed_bytes(),
+            cache.len()
+        );
+        let small = ValidationCache::new(10 * one, VALIDATION_TTL);
+        for i in 0..100 {
+            let spec = json!({"n": i});
+            small.get_or_validate(CacheKey::new(Some(&spec), None), ValidationResult::default);
+        }
+        assert_eq!(small.len(), 100, "small verdicts all fit");
+    }
+
+    #[test]
     fn entries_expire() {
-        let cache = ValidationCache::new(10, Duration::from_millis(50));
+        let cache = ValidationCache::new(1 << 20, Duration::from_millis(50));
         let key = CacheKey::new(None, None);
         cache.get_or_validate(key, ValidationResult::default);
         std::thread::sleep(Duration::from_millis(120));

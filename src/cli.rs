@@ -125,9 +125,35 @@ pub struct ServeArgs {
         env = "ROOST_KEEPER_MAX_CONCURRENT_REVIEWS"
     )]
     pub max_concurrent_reviews: usize,
-    /// Open webhook connections at once; more wait to be accepted.
+    /// Open webhook connections at once; when all are taken, an idle one is
+    /// closed to make room, else new ones wait.
     #[arg(long, default_value_t = 1024, env = "ROOST_KEEPER_MAX_CONNECTIONS")]
     pub max_connections: usize,
+    /// Open webhook connections one client address may hold.
+    #[arg(
+        long,
+        default_value_t = 512,
+        env = "ROOST_KEEPER_MAX_CONNECTIONS_PER_PEER"
+    )]
+    pub max_connections_per_peer: usize,
+    /// A connection with no request in flight this long is closed.
+    #[arg(long, default_value = "60s", value_parser = duration_flag, env = "ROOST_KEEPER_IDLE_TIMEOUT")]
+    pub idle_timeout: Duration,
+    /// Request bodies above 64 KiB held in memory at once, in bytes, across
+    /// connections; more wait (then get 503).
+    #[arg(
+        long,
+        default_value_t = crate::server::DEFAULT_BODY_BUDGET_BYTES,
+        env = "ROOST_KEEPER_BODY_BUDGET_BYTES"
+    )]
+    pub body_budget_bytes: usize,
+    /// Memory the validation cache may hold, in bytes (verdicts weighed by size).
+    #[arg(
+        long,
+        default_value_t = crate::cache::VALIDATION_CACHE_BYTES,
+        env = "ROOST_KEEPER_VALIDATION_CACHE_BYTES"
+    )]
+    pub validation_cache_bytes: u64,
     /// Run the status controller beside the webhooks (uses KUBECONFIG or the in-cluster config).
     #[arg(long, default_value_t = true, action = clap::ArgAction::Set, env = "ROOST_KEEPER_CONTROLLER")]
     pub controller: bool,
@@ -202,6 +228,10 @@ impl ServeArgs {
             read_timeout: self.read_timeout,
             max_concurrent_reviews: self.max_concurrent_reviews,
             max_connections: self.max_connections,
+            max_connections_per_peer: self.max_connections_per_peer,
+            idle_timeout: self.idle_timeout,
+            body_budget_bytes: self.body_budget_bytes,
+            validation_cache_bytes: self.validation_cache_bytes,
             controller: self
                 .controller
                 .then(|| crate::controller::ControllerConfig {

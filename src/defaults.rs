@@ -17,8 +17,19 @@ pub struct Defaulted {
     pub patch: json_patch::Patch,
 }
 
-/// Applies every default to a ManagedRoost object (as JSON).
+/// Applies every default to a ManagedRoost object (as JSON). An object whose
+/// spec breaks the CRD's size limits is left as it is: the apiserver refuses
+/// it, and defaulting each of its items would only grow the patch with it.
 pub fn apply_defaults(object: &Value) -> Defaulted {
+    if object
+        .get("spec")
+        .is_some_and(crate::document::exceeds_size_limits)
+    {
+        return Defaulted {
+            object: object.clone(),
+            patch: json_patch::Patch(Vec::new()),
+        };
+    }
     let mut defaulted = object.clone();
     if let Some(root) = defaulted.as_object_mut() {
         default_spec(root);
@@ -173,6 +184,18 @@ mod tests {
         assert_eq!(spec["tenancy"]["rbac"]["tenantId"], "team-a");
         assert_eq!(out["metadata"]["labels"][MANAGED_BY_LABEL], "roost-keeper");
         assert_eq!(out["metadata"]["labels"][TENANT_LABEL], "team-a");
+    }
+
+    #[test]
+    fn an_object_beyond_the_size_limits_is_left_alone() {
+        let many =
+            json!({"spec": {"healthChecks": vec![json!({"name": "h", "type": "http"}); 101]}});
+        let out = apply_defaults(&many);
+        assert!(out.patch.0.is_empty());
+        assert_eq!(out.object, many);
+        let most =
+            json!({"spec": {"healthChecks": vec![json!({"name": "h", "type": "http"}); 100]}});
+        assert!(apply_defaults(&most).patch.0.len() >= 100);
     }
 
     #[test]

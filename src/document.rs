@@ -87,10 +87,81 @@ fn describe(message: &str, found: Option<&Value>) -> String {
     }
 }
 
-/// Decodes `spec` (any JSON; missing or null means empty), dropping values of the wrong type.
+/// A list or map of the spec with more entries than the CRD allows.
+#[derive(Clone, Debug, PartialEq)]
+struct Oversized {
+    steps: Vec<Step>,
+    len: usize,
+    max: u64,
+}
+
+/// Lists and maps of `value` beyond their `maxItems` / `maxProperties` in
+/// `schema`, outermost first; nothing below an oversized one is visited, so
+/// the walk costs at most the limits, whatever the object.
+fn oversized(value: &Value, schema: &Value, steps: &mut Vec<Step>, out: &mut Vec<Oversized>) {
+    let limit = |key: &str| schema.get(key).and_then(Value::as_u64);
+    match value {
+        Value::Array(items) => {
+            if let Some(max) = limit("maxItems").filter(|max| items.len() as u64 > *max) {
+                out.push(Oversized {
+                    steps: steps.clone(),
+                    len: items.len(),
+                    max,
+                });
+                return;
+            }
+            let Some(item_schema) = schema.get("items") else {
+                return;
+            };
+            for (i, item) in items.iter().enumerate() {
+                steps.push(Step::Index(i));
+                oversized(item, item_schema, steps, out);
+                steps.pop();
+            }
+        }
+        Value::Object(map) => {
+            if let Some(max) = limit("maxProperties").filter(|max| map.len() as u64 > *max) {
+                out.push(Oversized {
+                    steps: steps.clone(),
+                    len: map.len(),
+                    max,
+                });
+                return;
+            }
+            let properties = schema.get("properties");
+            let additional = schema.get("additionalProperties").filter(|a| a.is_object());
+            for (key, child) in map {
+                let Some(child_schema) = properties.and_then(|p| p.get(key)).or(additional) else {
+                    continue;
+                };
+                steps.push(Step::Key(key.clone()));
+                oversized(child, child_schema, steps, out);
+                steps.pop();
+            }
+        }
+        _ => {}
+    }
+}
+
+fn oversized_in_spec(spec: &Value) -> Vec<Oversized> {
+    let mut out = Vec::new();
+    oversized(spec, crate::crd::spec_schema(), &mut Vec::new(), &mut out);
+    out
+}
+
+/// Whether some list or map of `spec` has more entries than the CRD allows
+/// (the apiserver refuses such an object; defaulting leaves it alone).
+pub fn exceeds_size_limits(spec: &Value) -> bool {
+    !oversized_in_spec(spec).is_empty()
+}
+
+/// Decodes `spec` (any JSON; missing or null means empty), dropping values of
+/// the wrong type and lists or maps beyond the CRD's size limits.
 pub fn decode_spec(spec: Option<&Value>) -> DecodedSpec {
+    let too_big = spec.map(oversized_in_spec).unwrap_or_default();
     // Fast path: a well-typed spec decodes straight from the borrowed value.
-    if let Some(value) = spec.filter(|v| v.is_object())
+    if too_big.is_empty()
+        && let Some(value) = spec.filter(|v| v.is_object())
         && let Ok(spec) = ManagedRoostSpec::deserialize(value)
     {
         return DecodedSpec {
@@ -103,6 +174,27 @@ pub fn decode_spec(spec: Option<&Value>) -> DecodedSpec {
         Some(v) => v.clone(),
     };
     let mut decoded = DecodedSpec::default();
+    for big in too_big {
+        let (field, what) = (
+            render(&big.steps),
+            if value_is_list(&value, &big.steps) {
+                "items"
+            } else {
+                "entries"
+            },
+        );
+        decoded.findings.push(schema_finding(
+            field.clone(),
+            format!(
+                "has {} {what}, at most {} are allowed; split the roost or remove some",
+                big.len, big.max
+            ),
+        ));
+        match drop_at(&mut value, &big.steps) {
+            Some(path) => decoded.dropped.push(render(&path)),
+            None => decoded.dropped.push(field),
+        }
+    }
     if !value.is_object() {
         decoded.findings.push(schema_finding(
             "spec".into(),
@@ -146,6 +238,10 @@ pub fn decode_spec(spec: Option<&Value>) -> DecodedSpec {
     }
 }
 
+fn value_is_list(root: &Value, steps: &[Step]) -> bool {
+    lookup(root, steps).is_some_and(Value::is_array)
+}
+
 fn schema_finding(field: String, message: String) -> Finding {
     Finding {
         code: SCHEMA_INVALID.to_owned(),
@@ -172,19 +268,15 @@ pub fn validate_spec_value(spec: Option<&Value>, old: Option<&Value>) -> Validat
 /// Validates an already decoded spec: its schema findings first, then every
 /// rule, skipping fields that were dropped.
 pub fn validate_decoded(decoded: &DecodedSpec, old: Option<&ManagedRoostSpec>) -> ValidationResult {
-    let result = match old {
-        Some(old) => validation::validate_update(&decoded.spec, old),
-        None => validation::validate(&decoded.spec),
-    };
-    if decoded.findings.is_empty() {
-        return result;
-    }
+    let rules = validation::Registry::global().findings(validation::Input {
+        spec: &decoded.spec,
+        old,
+    });
     let mut findings = decoded.findings.clone();
     findings.extend(
-        result
-            .all()
-            .filter(|f| !decoded.dropped.iter().any(|d| is_under(&f.field, d)))
-            .cloned(),
+        rules
+            .into_iter()
+            .filter(|f| !decoded.dropped.iter().any(|d| is_under(&f.field, d))),
     );
     ValidationResult::from_findings(findings)
 }
@@ -248,6 +340,48 @@ mod tests {
             "{}",
             finding.message
         );
+    }
+
+    #[test]
+    fn lists_and_maps_beyond_the_crd_limits_are_dropped_with_one_finding() {
+        let custom: serde_json::Map<String, Value> = (0..100_000)
+            .map(|i| (format!("k{i}"), json!("bad")))
+            .collect();
+        let spec = json!({
+            "healthChecks": vec![json!({}); 300_000],
+            "teardownPolicy": {"triggers": [{"type": "resource_threshold", "resourceThreshold": {"custom": custom}}]},
+            "namespace": "Bad"
+        });
+        let result = validate_spec_value(Some(&spec), None);
+        let schema: Vec<(&str, &str)> = result
+            .errors
+            .iter()
+            .filter(|f| f.code == SCHEMA_INVALID)
+            .map(|f| (f.field.as_str(), f.message.as_str()))
+            .collect();
+        assert_eq!(
+            schema,
+            vec![
+                (
+                    "spec.healthChecks",
+                    "has 300000 items, at most 100 are allowed; split the roost or remove some"
+                ),
+                (
+                    "spec.teardownPolicy.triggers[0].resourceThreshold.custom",
+                    "has 100000 entries, at most 100 are allowed; split the roost or remove some"
+                ),
+            ]
+        );
+        assert!(
+            result.codes().contains(&"TARGET_NAMESPACE_INVALID"),
+            "{:?}",
+            result.codes()
+        );
+        assert!(result.all().count() < 20, "{:?}", result.codes());
+        assert!(exceeds_size_limits(&spec));
+        assert!(!exceeds_size_limits(
+            &json!({"healthChecks": vec![json!({}); 100]})
+        ));
     }
 
     #[test]

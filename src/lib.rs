@@ -10,6 +10,7 @@ pub mod cache;
 pub mod cert_secret;
 pub mod certs;
 pub mod cli;
+pub mod connections;
 pub mod controller;
 pub mod crd;
 pub mod defaults;

@@ -5,6 +5,7 @@
 use crate::admission::{self, Admission, MUTATE_PATH, Reply, VALIDATE_PATH, Webhook};
 use crate::cache::ValidationCache;
 use crate::cert_secret::CertSecretConfig;
+use crate::connections::{self, ConnectionLimits, Slots};
 use crate::metrics::Metrics;
 use crate::tls::CertStore;
 use crate::{Error, Result};
@@ -14,9 +15,8 @@ use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use http_body_util::BodyExt;
-use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use hyper_util::rt::{TokioExecutor, TokioTimer};
 use hyper_util::server::conn::auto;
-use hyper_util::service::TowerToHyperService;
 use std::future::Future;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
@@ -24,13 +24,23 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 use tokio::net::TcpListener;
-use tokio::sync::Semaphore;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tracing::Instrument;
 
 /// Largest AdmissionReview body accepted: two 3 MiB objects (UPDATE) plus the envelope.
 pub const MAX_BODY_BYTES: usize = 7 * 1024 * 1024;
 /// Bodies above this size are decoded off the async workers.
 const BLOCKING_BODY_BYTES: usize = 256 * 1024;
+/// Bodies up to this size are read without the shared body budget: the
+/// connection limit bounds them (1024 × 64 KiB), and the apiserver's usual
+/// reviews (a few KiB) never wait behind large ones.
+pub const SMALL_BODY_BYTES: usize = 64 * 1024;
+/// Default budget for larger bodies held at once: a handful of 7 MiB reviews.
+pub const DEFAULT_BODY_BUDGET_BYTES: usize = 48 * 1024 * 1024;
+/// Connections the plain HTTP port (metrics, probes) keeps open at once.
+const METRICS_MAX_CONNECTIONS: usize = 32;
+/// Longest request path quoted in a 404 answer.
+const SHOWN_PATH_CHARS: usize = 64;
 
 /// Where the serving certificate comes from.
 #[derive(Clone, Debug)]
@@ -58,8 +68,16 @@ pub struct ServeConfig {
     pub read_timeout: Duration,
     /// Reviews evaluated at once; more wait their turn.
     pub max_concurrent_reviews: usize,
-    /// Open connections at once; more wait to be accepted.
+    /// Open connections at once; when all are taken an idle one is closed, else more wait.
     pub max_connections: usize,
+    /// Open connections one client address may hold.
+    pub max_connections_per_peer: usize,
+    /// A connection with no request in flight this long is closed.
+    pub idle_timeout: Duration,
+    /// Bytes of request bodies above [`SMALL_BODY_BYTES`] held at once.
+    pub body_budget_bytes: usize,
+    /// Memory budget of the validation cache, in bytes.
+    pub validation_cache_bytes: u64,
     /// Run the status controller beside the webhooks (needs a kubeconfig or in-cluster config).
     pub controller: Option<crate::controller::ControllerConfig>,
     /// Kubeconfig for the controller and the certificate Secret; `None` uses
@@ -89,6 +107,10 @@ impl ServeConfig {
             read_timeout: Duration::from_secs(10),
             max_concurrent_reviews: 256,
             max_connections: 1024,
+            max_connections_per_peer: 512,
+            idle_timeout: Duration::from_secs(60),
+            body_budget_bytes: DEFAULT_BODY_BUDGET_BYTES,
+            validation_cache_bytes: crate::cache::VALIDATION_CACHE_BYTES,
             controller: None,
             kubeconfig: None,
         }
@@ -116,6 +138,8 @@ struct AppState {
     metrics: Arc<Metrics>,
     health: Arc<Health>,
     reviews: Arc<Semaphore>,
+    /// Permits are KiB of request bodies above [`SMALL_BODY_BYTES`].
+    body_budget: Arc<Semaphore>,
     read_timeout: Duration,
     /// The serving certificate (its expiry is exported as a metric).
     certs: Arc<CertStore>,
@@ -188,7 +212,7 @@ impl Server {
         let metrics = Metrics::new();
         let state = AppState {
             admission: Arc::new(Admission::new(
-                ValidationCache::default(),
+                ValidationCache::new(config.validation_cache_bytes, crate::cache::VALIDATION_TTL),
                 Arc::clone(&metrics),
             )),
             metrics,
@@ -209,6 +233,7 @@ impl Server {
                 was_ready: AtomicBool::new(false),
             }),
             reviews: Arc::new(Semaphore::new(config.max_concurrent_reviews.max(1))),
+            body_budget: Arc::new(Semaphore::new(kib(config.body_budget_bytes))),
             read_timeout: config.read_timeout,
             certs,
         };
@@ -261,22 +286,31 @@ impl Server {
         };
         let tls_config = certs.server_config()?;
 
-        let (metrics_stop_tx, metrics_stop_rx) = tokio::sync::oneshot::channel::<()>();
+        let (metrics_stop_tx, metrics_stop_rx) = tokio::sync::watch::channel(false);
         let metrics_router = Router::new()
             .route("/metrics", get(metrics_handler))
             .route("/healthz", get(|| async { "ok" }))
             .route("/readyz", get(readyz_handler))
             .with_state(state.clone());
-        let metrics_server = tokio::spawn(async move {
-            let stop = async {
-                let _ = metrics_stop_rx.await;
-            };
-            axum::serve(metrics_listener, metrics_router)
-                .with_graceful_shutdown(stop)
-                .await
+        let metrics_slots = Slots::new(ConnectionLimits {
+            max_connections: METRICS_MAX_CONNECTIONS,
+            max_per_peer: METRICS_MAX_CONNECTIONS / 2,
+            first_request_timeout: config.read_timeout,
+            idle_timeout: config.idle_timeout,
+            close_grace: config.read_timeout,
         });
+        let metrics_builder = http_builder(&config);
+        let metrics_server = tokio::spawn(connections::accept_loop(
+            metrics_listener,
+            metrics_slots,
+            metrics_stop_rx,
+            config.read_timeout,
+            move |tcp, _peer, slot| {
+                connections::serve_http(tcp, slot, metrics_builder.clone(), metrics_router.clone())
+            },
+        ));
 
-        let (stop_tx, mut stop_rx) = tokio::sync::watch::channel(false);
+        let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
         let controller = match (client, &config.controller, &state.health.controller_synced) {
             (Some(client), Some(controller_config), Some(synced)) => {
                 let mut stopping = stop_rx.clone();
@@ -308,92 +342,77 @@ impl Server {
         });
 
         let router = webhook_router(state);
-        let graceful = hyper_util::server::graceful::GracefulShutdown::new();
         let acceptor = tokio_rustls::TlsAcceptor::from(tls_config);
-        let connections = Arc::new(Semaphore::new(config.max_connections.max(1)));
-        let mut builder = auto::Builder::new(TokioExecutor::new());
-        builder
-            .http1()
-            .timer(TokioTimer::new())
-            .header_read_timeout(config.read_timeout);
-        builder
-            .http2()
-            .timer(TokioTimer::new())
-            .keep_alive_interval(Duration::from_secs(30));
+        let slots = Slots::new(ConnectionLimits {
+            max_connections: config.max_connections,
+            max_per_peer: config.max_connections_per_peer,
+            first_request_timeout: config.read_timeout,
+            idle_timeout: config.idle_timeout,
+            close_grace: config.shutdown_grace,
+        });
+        let builder = http_builder(&config);
+        let handshake_timeout = config.read_timeout;
         tracing::info!(webhook = %webhook_listener.local_addr().map_err(|source| Error::Bind { addr: config.webhook_addr, source })?, "serving admission webhooks over HTTPS");
-
-        loop {
-            let permit = tokio::select! {
-                permit = Arc::clone(&connections).acquire_owned() => permit.expect("semaphore is never closed"),
-                _ = stop_rx.changed() => break,
-            };
-            let (tcp, peer) = tokio::select! {
-                accepted = webhook_listener.accept() => match accepted {
-                    Ok(accepted) => accepted,
-                    Err(err) => {
-                        // Out of file descriptors and the like: back off instead of spinning.
-                        tracing::warn!(error = %err, "accept failed");
-                        tokio::time::sleep(Duration::from_millis(50)).await;
-                        continue;
-                    }
-                },
-                _ = stop_rx.changed() => break,
-            };
-            // Small HTTP/2 frames must not wait for the peer's delayed ACK (Nagle): ~40 ms at p99.
-            if let Err(err) = tcp.set_nodelay(true) {
-                tracing::debug!(%peer, error = %err, "cannot set TCP_NODELAY");
-            }
-            let acceptor = acceptor.clone();
-            let service = TowerToHyperService::new(router.clone());
-            let watcher = graceful.watcher();
-            let builder = builder.clone();
-            let handshake_timeout = config.read_timeout;
-            tokio::spawn(async move {
-                let _permit = permit;
-                let tls = match tokio::time::timeout(handshake_timeout, acceptor.accept(tcp)).await
-                {
-                    Ok(Ok(tls)) => tls,
-                    Ok(Err(err)) => {
-                        tracing::debug!(%peer, error = %err, "TLS handshake failed");
-                        return;
-                    }
-                    Err(_) => {
-                        tracing::debug!(%peer, "TLS handshake timed out");
-                        return;
-                    }
-                };
-                let connection = builder
-                    .serve_connection_with_upgrades(TokioIo::new(tls), service)
-                    .into_owned();
-                if let Err(err) = watcher.watch(connection).await {
-                    tracing::debug!(%peer, error = %err, "connection ended with an error");
+        connections::accept_loop(
+            webhook_listener,
+            slots,
+            stop_rx,
+            config.shutdown_grace,
+            move |tcp, peer, slot| {
+                // Small HTTP/2 frames must not wait for the peer's delayed ACK (Nagle): ~40 ms at p99.
+                if let Err(err) = tcp.set_nodelay(true) {
+                    tracing::debug!(%peer, error = %err, "cannot set TCP_NODELAY");
                 }
-            });
-        }
-        drop(webhook_listener);
-        tracing::info!(
-            connections = graceful.count(),
-            "stopped accepting; finishing requests in flight"
-        );
-        if tokio::time::timeout(config.shutdown_grace, graceful.shutdown())
-            .await
-            .is_err()
-        {
-            tracing::warn!("grace period over; closing the remaining connections");
-        }
+                let (acceptor, builder, router) =
+                    (acceptor.clone(), builder.clone(), router.clone());
+                async move {
+                    let tls =
+                        match tokio::time::timeout(handshake_timeout, acceptor.accept(tcp)).await {
+                            Ok(Ok(tls)) => tls,
+                            Ok(Err(err)) => {
+                                tracing::debug!(%peer, error = %err, "TLS handshake failed");
+                                return;
+                            }
+                            Err(_) => {
+                                tracing::debug!(%peer, "TLS handshake timed out");
+                                return;
+                            }
+                        };
+                    connections::serve_http(tls, slot, builder, router).await;
+                }
+            },
+        )
+        .await;
         reloader.abort();
         if let Some(controller) = controller {
             let _ = controller.await;
         }
-        let _ = metrics_stop_tx.send(());
-        match metrics_server.await {
-            Ok(Ok(())) => {}
-            Ok(Err(err)) => tracing::warn!(error = %err, "metrics server stopped with an error"),
-            Err(err) => tracing::warn!(error = %err, "metrics server task failed"),
+        let _ = metrics_stop_tx.send(true);
+        if let Err(err) = metrics_server.await {
+            tracing::warn!(error = %err, "metrics server task failed");
         }
         tracing::info!("shutdown complete");
         Ok(())
     }
+}
+
+/// HTTP/1.1 and HTTP/2 with the server's timeouts (idle connections are closed by [`connections`]).
+fn http_builder(config: &ServeConfig) -> auto::Builder<TokioExecutor> {
+    let mut builder = auto::Builder::new(TokioExecutor::new());
+    builder
+        .http1()
+        .timer(TokioTimer::new())
+        .header_read_timeout(config.read_timeout);
+    builder
+        .http2()
+        .timer(TokioTimer::new())
+        .keep_alive_interval(Duration::from_secs(30));
+    builder
+}
+
+/// Whole KiB covering `bytes` (semaphore permits of the body budget).
+fn kib(bytes: usize) -> usize {
+    bytes.div_ceil(1024)
 }
 
 fn webhook_router(state: AppState) -> Router {
@@ -408,7 +427,10 @@ async fn not_found(request: Request) -> Response {
     let reply = admission::transport_refusal(
         404,
         "NotFound",
-        format!("no webhook at {}", request.uri().path()),
+        format!(
+            "no webhook at {}; the webhooks are {VALIDATE_PATH} and {MUTATE_PATH}",
+            crate::validation::finding::shown_max(request.uri().path(), SHOWN_PATH_CHARS)
+        ),
         None,
     );
     json_reply(reply)
@@ -419,12 +441,25 @@ fn json_reply(reply: Reply) -> Response {
     (status, axum::Json(reply.body)).into_response()
 }
 
-/// Reads the body within the size and time limits.
+/// A request body and its share of the body budget (released when dropped).
+struct Body {
+    bytes: axum::body::Bytes,
+    _budget: Option<OwnedSemaphorePermit>,
+}
+
+/// Reads the body within the size and time limits. Beyond
+/// [`SMALL_BODY_BYTES`] every KiB is taken from the shared budget first (all
+/// of a declared length at once), so slow or large senders together cannot
+/// hold more than the budget. Waiting for the budget takes at most a quarter
+/// of the read timeout: a request that cannot be buffered soon is refused
+/// (503) rather than kept waiting behind senders that may be stalling.
 async fn read_body(
     request: Request,
     limit: usize,
     timeout: Duration,
-) -> std::result::Result<axum::body::Bytes, Reply> {
+    budget: &Arc<Semaphore>,
+) -> std::result::Result<Body, Reply> {
+    let deadline = tokio::time::Instant::now() + timeout;
     let declared = request
         .headers()
         .get(header::CONTENT_LENGTH)
@@ -433,32 +468,76 @@ async fn read_body(
     if declared.is_some_and(|len| len > limit as u64) {
         return Err(too_large(limit));
     }
-    let body = http_body_util::Limited::new(request.into_body(), limit);
-    match tokio::time::timeout(timeout, body.collect()).await {
-        Err(_) => Err(admission::transport_refusal(
-            408,
-            "Timeout",
-            format!(
-                "request body not received within {}s",
-                timeout.as_secs_f64()
-            ),
-            None,
-        )),
-        Ok(Err(err))
-            if err
-                .downcast_ref::<http_body_util::LengthLimitError>()
-                .is_some() =>
-        {
-            Err(too_large(limit))
+    let mut held: Option<OwnedSemaphorePermit> = None;
+    let reserve = async |bytes: usize, held: &mut Option<OwnedSemaphorePermit>| {
+        let needed = kib(bytes.saturating_sub(SMALL_BODY_BYTES));
+        let have = held.as_ref().map_or(0, |p| p.num_permits());
+        if needed <= have {
+            return Ok(());
         }
-        Ok(Err(err)) => Err(admission::transport_refusal(
-            400,
-            "BadRequest",
-            format!("cannot read the request body: {err}"),
-            None,
-        )),
-        Ok(Ok(collected)) => Ok(collected.to_bytes()),
+        let more = u32::try_from(needed - have).unwrap_or(u32::MAX);
+        let wait_until = deadline.min(tokio::time::Instant::now() + timeout / 4);
+        match tokio::time::timeout_at(wait_until, Arc::clone(budget).acquire_many_owned(more)).await
+        {
+            Ok(Ok(permit)) => {
+                match held {
+                    Some(held) => held.merge(permit),
+                    None => *held = Some(permit),
+                }
+                Ok(())
+            }
+            _ => Err(admission::transport_refusal(
+                503,
+                "ServiceUnavailable",
+                "too many large request bodies are being read at once; retry".to_owned(),
+                None,
+            )),
+        }
+    };
+    if let Some(len) = declared {
+        reserve(len as usize, &mut held).await?;
     }
+    let mut body = request.into_body();
+    let mut bytes =
+        Vec::with_capacity(declared.map_or(0, |len| len as usize).min(SMALL_BODY_BYTES));
+    loop {
+        let frame = match tokio::time::timeout_at(deadline, body.frame()).await {
+            Err(_) => {
+                return Err(admission::transport_refusal(
+                    408,
+                    "Timeout",
+                    format!(
+                        "request body not received within {}s",
+                        timeout.as_secs_f64()
+                    ),
+                    None,
+                ));
+            }
+            Ok(None) => break,
+            Ok(Some(Err(err))) => {
+                return Err(admission::transport_refusal(
+                    400,
+                    "BadRequest",
+                    format!("cannot read the request body: {err}"),
+                    None,
+                ));
+            }
+            Ok(Some(Ok(frame))) => frame,
+        };
+        let Ok(data) = frame.into_data() else {
+            continue;
+        };
+        let total = bytes.len() + data.len();
+        if total > limit {
+            return Err(too_large(limit));
+        }
+        reserve(total, &mut held).await?;
+        bytes.extend_from_slice(&data);
+    }
+    Ok(Body {
+        bytes: bytes.into(),
+        _budget: held,
+    })
 }
 
 fn too_large(limit: usize) -> Reply {
@@ -486,9 +565,19 @@ async fn admit(State(state): State<AppState>, request: Request, webhook: Webhook
         dry_run = tracing::field::Empty,
     );
     async move {
-        let reply = match read_body(request, MAX_BODY_BYTES, state.read_timeout).await {
+        let reply = match read_body(
+            request,
+            MAX_BODY_BYTES,
+            state.read_timeout,
+            &state.body_budget,
+        )
+        .await
+        {
             Err(reply) => reply,
-            Ok(body) => {
+            Ok(Body {
+                bytes: body,
+                _budget,
+            }) => {
                 // Backpressure: wait for a slot rather than failing.
                 let _slot = state
                     .reviews

@@ -338,7 +338,12 @@ async fn bad_input_gets_a_precise_answer_and_the_server_keeps_serving() {
     let (status, reply) = post(&client, &url, no_uid.to_string()).await;
     assert_eq!(
         (status, reply["message"].as_str()),
-        (400, Some("request.uid is missing or empty"))
+        (
+            400,
+            Some(
+                "request.uid is missing, empty or not a UID (at most 128 printable ASCII characters)"
+            )
+        )
     );
 
     let (status, reply) = post(

@@ -130,12 +130,22 @@ async fn sigterm_exits_zero_and_no_secret_reaches_responses_or_logs() {
         "tok-9f8e7d6c5b4a",
         "bearer-abc123xyz",
         "urlpass-77",
+        "slashpw-55",
+        "hashpw-66",
     ];
     let mut spec = valid_spec();
     spec["chart"]["repository"] = json!({"url": format!("http://user:{}@charts.example.com?token={}", secrets[3], secrets[1]),
         "auth": {"username": "bob", "password": secrets[0], "token": secrets[1]}});
     spec["healthChecks"] = json!([{"name": "p", "type": "prometheus",
         "prometheus": {"query": "up", "threshold": "x", "auth": {"bearerToken": secrets[2]}, "endpoint": format!("nohost?token={}", secrets[2])}}]);
+    spec["healthChecks"]
+        .as_array_mut()
+        .unwrap()
+        .push(json!({"name": "h", "type": "http",
+        "http": {"url": format!("https://u:a/{}@web/h", secrets[4])}}));
+    spec["teardownPolicy"] = json!({"triggers": [{"type": "webhook",
+        "webhook": {"url": format!("https://u:{}?#x@ hook", secrets[5])}}]});
+    spec["observability"] = json!({"tracing": {"enabled": true, "endpoint": {"url": format!("u:{}/x@collector", secrets[4])}}});
     spec["chart"]["version"] = json!(12345);
     let object = roost("leaky", spec);
     let mut bodies = Vec::new();
@@ -149,7 +159,19 @@ async fn sigterm_exits_zero_and_no_secret_reaches_responses_or_logs() {
         .await;
         assert_eq!(status, 200);
         bodies.push(reply.to_string());
+        if let Some(patch) = reply["response"]["patch"].as_str() {
+            use base64::Engine;
+            let patch = base64::engine::general_purpose::STANDARD
+                .decode(patch)
+                .unwrap();
+            bodies.push(String::from_utf8(patch).unwrap());
+        }
     }
+    assert_eq!(
+        bodies.len(),
+        3,
+        "the mutate reply carries a patch to search"
+    );
     assert!(bodies[0].contains("\"allowed\":false"), "{}", bodies[0]);
     sigterm(&serve.child);
     let status = wait_exit(&mut serve.child, Duration::from_secs(20)).await;
@@ -158,10 +180,9 @@ async fn sigterm_exits_zero_and_no_secret_reaches_responses_or_logs() {
     assert!(logs.contains("admission review answered"), "{logs}");
     assert!(logs.contains("shutdown complete"), "{logs}");
     for secret in secrets {
-        assert!(
-            !bodies[0].contains(secret),
-            "validate response leaks {secret}"
-        );
+        for body in &bodies {
+            assert!(!body.contains(secret), "a reply leaks {secret}: {body}");
+        }
         assert!(!logs.contains(secret), "logs leak {secret}");
     }
 }

@@ -80,8 +80,8 @@ impl Admission {
         let mut summary = Summary {
             uid: request.uid.clone(),
             operation: request.operation.as_str(),
-            namespace: request.namespace.clone().unwrap_or_default(),
-            name: object_name(&request),
+            namespace: printable(request.namespace.as_deref().unwrap_or_default()),
+            name: printable(&object_name(&request)),
             dry_run: request.dry_run.unwrap_or(false),
             allowed: true,
             ..Summary::default()
@@ -157,9 +157,9 @@ impl Admission {
         if !ours {
             tracing::warn!(
                 uid = %request.uid,
-                group = %kind.group,
-                version = %kind.version,
-                kind = %kind.kind,
+                group = %printable(&kind.group),
+                version = %printable(&kind.version),
+                kind = %printable(&kind.kind),
                 "asked to review an object that is not a {API_VERSION} {KIND}; allowing it (check the webhook's rules)"
             );
         }
@@ -227,6 +227,28 @@ impl Admission {
             .observe(elapsed);
         result
     }
+}
+
+/// Longest name, namespace or kind written in a reply or a log line
+/// (Kubernetes names have at most 253 characters).
+const MAX_SHOWN_NAME_CHARS: usize = 253;
+
+/// `text` safe for a log line or a message: control characters escaped
+/// (a newline cannot forge a log line), cut to [`MAX_SHOWN_NAME_CHARS`].
+fn printable(text: &str) -> String {
+    let mut out = String::new();
+    for (i, c) in text.chars().enumerate() {
+        if i == MAX_SHOWN_NAME_CHARS {
+            out.push('…');
+            break;
+        }
+        if c.is_control() {
+            out.extend(c.escape_default());
+        } else {
+            out.push(c);
+        }
+    }
+    out
 }
 
 /// Whether the object asked for debug logs of its handling.
@@ -325,5 +347,19 @@ pub fn transport_refusal(status: u16, reason: &str, message: String, uid: Option
             operation: "UNKNOWN",
             ..Summary::default()
         },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn printable_escapes_control_characters_and_cuts_long_text() {
+        assert_eq!(printable("web\nINFO forged"), "web\\nINFO forged");
+        assert_eq!(printable("a\u{1b}[31m"), "a\\u{1b}[31m");
+        let long = printable(&"n".repeat(10_000));
+        assert_eq!(long.chars().count(), MAX_SHOWN_NAME_CHARS + 1);
+        assert!(long.ends_with('…'));
     }
 }

@@ -44,7 +44,7 @@ pub struct GroupVersionResource {
 #[serde(rename_all = "camelCase")]
 pub struct AdmissionRequest {
     pub uid: String,
-    #[serde(default)]
+    /// Required: a review that does not say what it reviews cannot be judged as a foreign kind.
     pub kind: GroupVersionKind,
     #[serde(default)]
     pub resource: GroupVersionResource,
@@ -105,7 +105,7 @@ pub fn parse_review(body: &[u8]) -> Result<AdmissionRequest, BadReview> {
         .as_ref()
         .and_then(|r| r.get("uid"))
         .and_then(Value::as_str)
-        .filter(|u| !u.is_empty())
+        .filter(|u| is_plausible_uid(u))
         .map(str::to_owned);
     if envelope.api_version.as_deref() != Some(ADMISSION_API_VERSION)
         || envelope.kind.as_deref() != Some(ADMISSION_KIND)
@@ -113,8 +113,8 @@ pub fn parse_review(body: &[u8]) -> Result<AdmissionRequest, BadReview> {
         return Err(bad(
             format!(
                 "expected apiVersion {ADMISSION_API_VERSION} kind {ADMISSION_KIND}, got {} {}",
-                envelope.api_version.as_deref().unwrap_or("(none)"),
-                envelope.kind.as_deref().unwrap_or("(none)")
+                shown_or_none(envelope.api_version.as_deref()),
+                shown_or_none(envelope.kind.as_deref())
             ),
             request_uid,
         ));
@@ -123,7 +123,12 @@ pub fn parse_review(body: &[u8]) -> Result<AdmissionRequest, BadReview> {
         return Err(bad("AdmissionReview has no request".into(), None));
     };
     if request_uid.is_none() {
-        return Err(bad("request.uid is missing or empty".into(), None));
+        return Err(bad(
+            format!(
+                "request.uid is missing, empty or not a UID (at most {MAX_UID_BYTES} printable ASCII characters)"
+            ),
+            None,
+        ));
     }
     serde_json::from_value::<AdmissionRequest>(request).map_err(|e| {
         bad(
@@ -131,6 +136,25 @@ pub fn parse_review(body: &[u8]) -> Result<AdmissionRequest, BadReview> {
             request_uid,
         )
     })
+}
+
+/// Longest uid answered: Kubernetes sends UUIDs (36 characters); the uid is
+/// echoed in the answer and written in logs, so it must stay short and printable.
+pub const MAX_UID_BYTES: usize = 128;
+
+/// 1 to [`MAX_UID_BYTES`] printable ASCII characters, no quotes or backslashes.
+pub fn is_plausible_uid(uid: &str) -> bool {
+    (1..=MAX_UID_BYTES).contains(&uid.len())
+        && uid
+            .bytes()
+            .all(|b| b.is_ascii_graphic() && b != b'"' && b != b'\\')
+}
+
+fn shown_or_none(text: Option<&str>) -> String {
+    text.map_or_else(
+        || "(none)".to_owned(),
+        |t| crate::validation::finding::shown_max(t, 64),
+    )
 }
 
 /// The parser's message without any quoted input (it could be a secret).
@@ -178,10 +202,7 @@ pub fn scan_uid(body: &[u8]) -> Option<String> {
         .strip_prefix('"')?;
     let end = rest.find('"')?;
     let uid = &rest[..end];
-    let plausible = !uid.is_empty()
-        && uid.len() <= 128
-        && uid.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-');
-    plausible.then(|| uid.to_owned())
+    is_plausible_uid(uid).then(|| uid.to_owned())
 }
 
 /// The `response` of an AdmissionReview. `patch` is base64 JSON Patch, as
@@ -270,6 +291,11 @@ mod tests {
         );
         assert_eq!(scan_uid(br#"{"uid": "top-level"}"#), None);
         assert_eq!(scan_uid(br#"{"request": {"uid": "has space"}}"#), None);
+        let long = format!(
+            r#"{{"request": {{"uid": "{}", "object": [[["#,
+            "a".repeat(129)
+        );
+        assert_eq!(scan_uid(long.as_bytes()), None);
         assert_eq!(scan_uid(b"\xff\xfe"), None);
     }
 
@@ -291,6 +317,46 @@ mod tests {
         let bad_operation = br#"{"apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview", "request": {"uid": "u", "operation": "PATCH"}}"#;
         let err = parse_review(bad_operation).unwrap_err();
         assert_eq!(err.uid.as_deref(), Some("u"));
+        let envelope = |request: &str| {
+            format!(
+                r#"{{"apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview", "request": {request}}}"#
+            )
+        };
+        let no_kind = envelope(r#"{"uid": "u", "operation": "CREATE"}"#);
+        let err = parse_review(no_kind.as_bytes()).unwrap_err();
+        assert!(
+            err.message.contains("missing field `kind`"),
+            "{}",
+            err.message
+        );
+        for uid in [
+            "a\nforged log line".to_owned(),
+            "x".repeat(129),
+            String::new(),
+        ] {
+            let body = envelope(
+                &serde_json::json!({"uid": uid, "operation": "CREATE", "kind": {}}).to_string(),
+            );
+            let err = parse_review(body.as_bytes()).unwrap_err();
+            assert_eq!(err.uid, None, "{uid:?}");
+            assert!(
+                err.message
+                    .starts_with("request.uid is missing, empty or not a UID"),
+                "{}",
+                err.message
+            );
+        }
+        let huge_kind = format!(
+            r#"{{"apiVersion": "v1", "kind": "{}"}}"#,
+            "K".repeat(100_000)
+        );
+        assert!(
+            parse_review(huge_kind.as_bytes())
+                .unwrap_err()
+                .message
+                .len()
+                < 300
+        );
         let not_json = b"hello";
         assert!(
             parse_review(not_json)

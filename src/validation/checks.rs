@@ -46,19 +46,38 @@ pub fn url_scheme_with_host(s: &str) -> Option<String> {
     has_host.then(|| parsed.scheme().to_owned())
 }
 
-/// A URL quoted for a message, without user info, query or fragment
-/// (they may carry passwords or tokens).
+/// A URL quoted for a message as `scheme://host…`: never its user info,
+/// path, query or fragment, which may carry passwords or tokens. Works on
+/// the raw text, before any parsing: credentials end at the *last* `@`
+/// (a password may hold `/`, `?`, `#`, `@` or spaces), and text that is not
+/// `scheme://` (a URL without a scheme) shows its host only.
 pub fn shown_url(s: &str) -> String {
-    let without_query = s.split(['?', '#']).next().unwrap_or("");
-    let cleaned = match without_query.split_once("://") {
-        Some((scheme, rest)) => {
-            let (authority, path) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
-            let host = authority.rsplit('@').next().unwrap_or("");
-            format!("{scheme}://{host}{path}")
-        }
-        None => without_query.rsplit('@').next().unwrap_or("").to_owned(),
+    let s = s.trim();
+    let (scheme, rest) = match s.split_once("://") {
+        Some((scheme, rest)) if is_scheme(scheme) => (Some(scheme), rest),
+        _ => (None, s),
     };
-    shown(&cleaned)
+    let after_credentials = rest.rsplit_once('@').map_or(rest, |(_, host)| host);
+    let host = after_credentials
+        .split(['/', '?', '#', '\\'])
+        .next()
+        .unwrap_or("");
+    let elided = if host.len() < after_credentials.len() || after_credentials.len() < rest.len() {
+        "…"
+    } else {
+        ""
+    };
+    match scheme {
+        Some(scheme) => shown(&format!("{scheme}://{host}{elided}")),
+        None => shown(&format!("{host}{elided}")),
+    }
+}
+
+/// RFC 3986 scheme: a letter, then letters, digits, `+`, `-` or `.`.
+fn is_scheme(s: &str) -> bool {
+    let mut chars = s.chars();
+    chars.next().is_some_and(|c| c.is_ascii_alphabetic())
+        && chars.all(|c| c.is_ascii_alphanumeric() || matches!(c, '+' | '-' | '.'))
 }
 
 /// True for an `http`/`https` URL with a host.
@@ -169,10 +188,63 @@ mod tests {
 
     #[test]
     fn urls_are_shown_without_credentials() {
-        assert_eq!(
-            shown_url("ftp://user:S3CRET@x.io/p?token=T0K#f"),
-            "\"ftp://x.io/p\""
-        );
-        assert_eq!(shown_url("u:pw@nohost?token=T"), "\"nohost\"");
+        let cases = [
+            (
+                "plain",
+                "ftp://user:S3CRET@x.io/p?token=T0K#f",
+                "\"ftp://x.io…\"",
+            ),
+            ("no scheme", "u:S3CRET@nohost?token=T0K", "\"nohost…\""),
+            (
+                "slash in password",
+                "https://u:S3/CRET@x.io/p",
+                "\"https://x.io…\"",
+            ),
+            (
+                "query mark in password",
+                "https://u:S3?CRET@x.io",
+                "\"https://x.io…\"",
+            ),
+            (
+                "hash in password",
+                "https://u:S3#CRET@x.io",
+                "\"https://x.io…\"",
+            ),
+            (
+                "at in password",
+                "https://u:S3@CRET@x.io",
+                "\"https://x.io…\"",
+            ),
+            (
+                "space in password",
+                "https://u:S3 CRET@x.io",
+                "\"https://x.io…\"",
+            ),
+            (
+                "no scheme, slash in password",
+                "u:S3/CRET@x.io/p",
+                "\"x.io…\"",
+            ),
+            (
+                "token in a path without scheme",
+                "hooks.example.com/services/S3CRET",
+                "\"hooks.example.com…\"",
+            ),
+            (
+                "token in a path",
+                "https://hooks.example.com/services/S3CRET",
+                "\"https://hooks.example.com…\"",
+            ),
+            ("not a scheme", "u:S3CRET@h/x?r=https://y", "\"h…\""),
+            ("host only", "http://x.io:8080", "\"http://x.io:8080\""),
+        ];
+        let mut failed = Vec::new();
+        for (name, url, want) in cases {
+            let got = shown_url(url);
+            if got != want || got.contains("S3") || got.contains("T0K") {
+                failed.push(format!("{name}: {url} -> {got}, want {want}"));
+            }
+        }
+        assert!(failed.is_empty(), "{failed:#?}");
     }
 }

@@ -53,15 +53,63 @@ pub struct ValidationResult {
     pub info: Vec<Finding>,
 }
 
+/// Findings listed per level; the rest are counted in one [`TOO_MANY_FINDINGS`]
+/// finding, so no object makes a denial, a warning list, a status or a cached
+/// verdict grow with it.
+pub const MAX_FINDINGS_PER_LEVEL: usize = 100;
+/// Code of the finding that counts the findings left out.
+pub const TOO_MANY_FINDINGS: &str = "TOO_MANY_FINDINGS";
+/// Longest message kept, in characters.
+pub const MAX_MESSAGE_CHARS: usize = 300;
+/// Longest field path kept, in characters.
+pub const MAX_FIELD_CHARS: usize = 200;
+
+/// `text` cut to `max` characters, ending in `…` when cut.
+fn cut(mut text: String, max: usize) -> String {
+    if let Some((at, _)) = text.char_indices().nth(max) {
+        text.truncate(at);
+        text.push('…');
+    }
+    text
+}
+
 impl ValidationResult {
-    /// Splits findings by level, keeping their order.
+    /// Splits findings by level, keeping their order: at most
+    /// [`MAX_FINDINGS_PER_LEVEL`] of each, then one finding counting the rest
+    /// (at the highest level left out, so an object with errors stays invalid).
     pub fn from_findings(findings: Vec<Finding>) -> Self {
         let mut result = ValidationResult::default();
-        for finding in findings {
-            match finding.level {
-                Level::Error => result.errors.push(finding),
-                Level::Warning => result.warnings.push(finding),
-                Level::Info => result.info.push(finding),
+        let mut left_out = [0usize; 3];
+        for mut finding in findings {
+            let list = match finding.level {
+                Level::Error => &mut result.errors,
+                Level::Warning => &mut result.warnings,
+                Level::Info => &mut result.info,
+            };
+            if list.len() >= MAX_FINDINGS_PER_LEVEL {
+                left_out[finding.level as usize] += 1;
+                continue;
+            }
+            finding.message = cut(finding.message, MAX_MESSAGE_CHARS);
+            finding.field = cut(finding.field, MAX_FIELD_CHARS);
+            list.push(finding);
+        }
+        let levels = [Level::Error, Level::Warning, Level::Info];
+        if let Some(&level) = levels.iter().find(|l| left_out[**l as usize] > 0) {
+            let [errors, warnings, info] = left_out;
+            let summary = Finding {
+                code: TOO_MANY_FINDINGS.to_owned(),
+                level,
+                field: "spec".to_owned(),
+                message: format!(
+                    "{} more findings not listed ({errors} errors, {warnings} warnings, {info} info); fix those listed and check again",
+                    errors + warnings + info
+                ),
+            };
+            match level {
+                Level::Error => result.errors.push(summary),
+                Level::Warning => result.warnings.push(summary),
+                Level::Info => result.info.push(summary),
             }
         }
         result.valid = result.errors.is_empty();
@@ -184,6 +232,48 @@ mod tests {
             "use https",
         );
         ValidationResult::from_findings(findings.into_vec())
+    }
+
+    #[test]
+    fn findings_are_capped_per_level_and_counted() {
+        let mut findings = Findings::default();
+        for i in 0..250 {
+            findings.error("E", format!("spec.e[{i}]"), "x".repeat(1000));
+            findings.warning("W", format!("spec.w[{i}]"), "w");
+        }
+        findings.info("I", "spec", "i");
+        let result = ValidationResult::from_findings(findings.into_vec());
+        assert!(!result.valid);
+        assert_eq!(result.errors.len(), MAX_FINDINGS_PER_LEVEL + 1);
+        assert_eq!(result.warnings.len(), MAX_FINDINGS_PER_LEVEL);
+        assert_eq!(result.info.len(), 1);
+        assert_eq!(result.errors[99].field, "spec.e[99]");
+        let summary = &result.errors[MAX_FINDINGS_PER_LEVEL];
+        assert_eq!(
+            (summary.code.as_str(), summary.level),
+            (TOO_MANY_FINDINGS, Level::Error)
+        );
+        assert!(
+            summary
+                .message
+                .starts_with("300 more findings not listed (150 errors, 150 warnings, 0 info)"),
+            "{}",
+            summary.message
+        );
+        assert!(result.errors[0].message.chars().count() <= MAX_MESSAGE_CHARS + 1);
+        assert!(result.errors[0].message.ends_with('…'));
+    }
+
+    #[test]
+    fn warnings_left_out_are_counted_by_a_warning() {
+        let mut findings = Findings::default();
+        for i in 0..101 {
+            findings.warning("W", format!("spec.w[{i}]"), "w");
+        }
+        let result = ValidationResult::from_findings(findings.into_vec());
+        assert!(result.valid);
+        assert_eq!(result.warnings.last().unwrap().code, TOO_MANY_FINDINGS);
+        assert_eq!(result.warnings.len(), MAX_FINDINGS_PER_LEVEL + 1);
     }
 
     #[test]

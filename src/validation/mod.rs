@@ -14,7 +14,8 @@ pub mod teardown;
 pub mod tenancy;
 
 pub use finding::{
-    Finding, Findings, Level, SILENCE_ANNOTATION, ValidationResult, shown, silenced_codes,
+    Finding, Findings, Level, MAX_FINDINGS_PER_LEVEL, SILENCE_ANNOTATION, TOO_MANY_FINDINGS,
+    ValidationResult, shown, silenced_codes,
 };
 
 use crate::api::ManagedRoostSpec;
@@ -98,13 +99,18 @@ impl Registry {
         codes
     }
 
-    /// Runs every rule on `input`.
-    pub fn run(&self, input: Input<'_>) -> ValidationResult {
+    /// Every finding of every rule on `input`, in registry order, not yet capped.
+    pub fn findings(&self, input: Input<'_>) -> Vec<Finding> {
         let mut out = Findings::default();
         for rule in &self.rules {
             rule.check(input, &mut out);
         }
-        ValidationResult::from_findings(out.into_vec())
+        out.into_vec()
+    }
+
+    /// Runs every rule on `input`.
+    pub fn run(&self, input: Input<'_>) -> ValidationResult {
+        ValidationResult::from_findings(self.findings(input))
     }
 }
 

@@ -33,6 +33,22 @@ pub fn config(dir: &std::path::Path) -> ServeConfig {
     }
 }
 
+/// Shorter timeouts for tests of slow and idle clients.
+pub trait ServeConfigExt {
+    /// `read` (first request) and `idle` timeouts, in seconds.
+    fn with_timeouts(self, read: u64, idle: u64) -> ServeConfig;
+}
+
+impl ServeConfigExt for ServeConfig {
+    fn with_timeouts(self, read: u64, idle: u64) -> ServeConfig {
+        ServeConfig {
+            read_timeout: Duration::from_secs(read),
+            idle_timeout: Duration::from_secs(idle),
+            ..self
+        }
+    }
+}
+
 impl TestServer {
     pub async fn start() -> TestServer {
         Self::start_with(|c| c).await
@@ -100,6 +116,34 @@ impl TestServer {
     pub fn cert_dir(&self) -> PathBuf {
         self.dir.path().to_path_buf()
     }
+}
+
+/// A raw TLS connection to the webhook port (for clients that misbehave on purpose).
+pub async fn tls_connect(
+    server: &TestServer,
+    alpn: &[&[u8]],
+) -> tokio_rustls::client::TlsStream<tokio::net::TcpStream> {
+    let mut roots = rustls::RootCertStore::empty();
+    for cert in rustls_pki_types::CertificateDer::pem_slice_iter(server.ca_pem.as_bytes()) {
+        roots.add(cert.unwrap()).unwrap();
+    }
+    use rustls_pki_types::pem::PemObject;
+    let mut config = rustls::ClientConfig::builder_with_provider(std::sync::Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .unwrap()
+    .with_root_certificates(roots)
+    .with_no_client_auth();
+    config.alpn_protocols = alpn.iter().map(|p| p.to_vec()).collect();
+    let tcp = tokio::net::TcpStream::connect(server.webhook)
+        .await
+        .unwrap();
+    let name = rustls_pki_types::ServerName::try_from("localhost").unwrap();
+    tokio_rustls::TlsConnector::from(std::sync::Arc::new(config))
+        .connect(name, tcp)
+        .await
+        .unwrap()
 }
 
 pub fn client_trusting(cas: &[&str]) -> reqwest::Client {

@@ -28,6 +28,15 @@
 //! ratio scraped from `/metrics`. A markdown table goes to stdout; the exit
 //! code is 1 when a request failed or the server did not exit 0 on SIGTERM.
 //!
+//! Soak (`LOAD_SOAK_SECONDS`, e.g. 1800): instead of the phases above, a
+//! closed loop of the mixed workload measures its throughput, then an open
+//! loop at half that rate runs for the soak time in segments of
+//! `LOAD_SOAK_SEGMENT_SECONDS` (60). The mix, by request number: 5 in 10
+//! validate the same spec (cache hits), 1 a new spec (miss), 1 a spec with an
+//! error (denial), 2 mutate the same spec and 1 a new one. Each segment
+//! reports throughput, latency percentiles and the server's RSS; the end
+//! compares the last segment with the first.
+//!
 //! Environment: `ROOST_KEEPER_BIN` (server binary; default the one cargo built
 //! for this bench, else `target/release/roost-keeper`, built when missing),
 //! `LOAD_SECONDS`, `LOAD_WARMUP_SECONDS`, `LOAD_CONNECTIONS`,
@@ -71,6 +80,9 @@ use tokio_rustls::TlsConnector;
 struct Settings {
     seconds: f64,
     warmup: f64,
+    /// Soak mode when set: total seconds.
+    soak_seconds: Option<f64>,
+    soak_segment: f64,
     connections: usize,
     client_threads: usize,
     rust_log: String,
@@ -81,6 +93,10 @@ impl Settings {
         let settings = Settings {
             seconds: env_or("LOAD_SECONDS", 10.0),
             warmup: env_or("LOAD_WARMUP_SECONDS", 1.0),
+            soak_seconds: std::env::var("LOAD_SOAK_SECONDS")
+                .ok()
+                .map(|s| s.parse().expect("LOAD_SOAK_SECONDS is a number of seconds")),
+            soak_segment: env_or("LOAD_SOAK_SEGMENT_SECONDS", 60.0),
             connections: env_or("LOAD_CONNECTIONS", 64),
             client_threads: env_or("LOAD_CLIENT_THREADS", 1),
             rust_log: env_or("LOAD_RUST_LOG", "warn".to_owned()),
@@ -420,9 +436,12 @@ impl Template {
                     id & 0xffff_ffff_ffff
                 );
             }
-            (Mark::Version, SpecMode::Same) => out.push_str("15.4.4"),
+            (Mark::Version, SpecMode::Same | SpecMode::Mix) => out.push_str("15.4.4"),
             (Mark::Version, SpecMode::Varied) => {
                 let _ = write!(out, "1.0.{id}");
+            }
+            (Mark::Version, SpecMode::Denied) => {
+                let _ = write!(out, "not-a-version-{id}");
             }
         };
         out.push_str(&self.head);
@@ -569,6 +588,21 @@ enum SpecMode {
     Same,
     /// A new chart version per request: validation cache misses.
     Varied,
+    /// A chart version that is an error (new each time): denials.
+    Denied,
+    /// The soak mix, chosen by request number ([`mixed_request`]).
+    Mix,
+}
+
+/// The soak's request `id`: which webhook and which spec.
+fn mixed_request(id: u64) -> (&'static str, SpecMode) {
+    match id % 10 {
+        0..=4 => (VALIDATE_PATH, SpecMode::Same),
+        5 => (VALIDATE_PATH, SpecMode::Varied),
+        6 => (VALIDATE_PATH, SpecMode::Denied),
+        7 | 8 => (MUTATE_PATH, SpecMode::Same),
+        _ => (MUTATE_PATH, SpecMode::Varied),
+    }
 }
 
 #[derive(Clone, Copy)]
@@ -590,6 +624,8 @@ struct Phase {
     workers: usize,
     spec: SpecMode,
     load: Load,
+    /// Measured seconds and warm-up, when not the settings'.
+    window: Option<(f64, f64)>,
 }
 
 /// What one worker saw inside the measurement window.
@@ -703,9 +739,12 @@ impl Bench {
         }
         let cache_before = (phase.path == VALIDATE_PATH).then(|| cache_counters(self.metrics));
 
+        let (seconds, warmup) = phase
+            .window
+            .unwrap_or((self.settings.seconds, self.settings.warmup));
         let start = Instant::now() + Duration::from_millis(20);
-        let window_start = start + Duration::from_secs_f64(self.settings.warmup);
-        let window_end = window_start + Duration::from_secs_f64(self.settings.seconds);
+        let window_start = start + Duration::from_secs_f64(warmup);
+        let window_end = window_start + Duration::from_secs_f64(seconds);
         let uri = self.client.uri(phase.proto, phase.path);
         let mut tasks = Vec::with_capacity(phase.workers);
         for (w, conn) in conns.into_iter().enumerate() {
@@ -790,12 +829,24 @@ impl Bench {
                     Some(at)
                 }
             };
-            let body = self.template.body(self.next_id(), phase.spec);
+            let id = self.next_id();
+            let (body, mixed_uri) = match phase.spec {
+                SpecMode::Mix => {
+                    let (path, spec) = mixed_request(id);
+                    (
+                        self.template.body(id, spec),
+                        Some(self.client.uri(phase.proto, path)),
+                    )
+                }
+                spec => (self.template.body(id, spec), None),
+            };
             let sent = Instant::now();
             if scheduled.is_none() && sent >= window_end {
                 break;
             }
-            let result = conn.post(uri, &self.host, body).await;
+            let result = conn
+                .post(mixed_uri.as_ref().unwrap_or(uri), &self.host, body)
+                .await;
             let done = Instant::now();
             // Closed loop counts what completes in the window; open loop what was scheduled in it.
             let counted = match scheduled {
@@ -995,6 +1046,67 @@ fn latency_table(outcomes: &[Outcome]) -> String {
 // main
 // ---------------------------------------------------------------------------
 
+/// The soak: the mix's closed-loop throughput, then an open loop at half of
+/// it for `total` seconds in segments (the first outcome is the closed loop).
+async fn soak(bench: &Arc<Bench>, closed: Phase, total: f64) -> Vec<Outcome> {
+    eprintln!("running: {} ...", closed.name);
+    let measured = bench.run(closed.clone()).await;
+    let rate = measured.rate() / 2.0;
+    let segment = bench.settings.soak_segment;
+    let segments = (total / segment).ceil().max(1.0) as usize;
+    let mut outcomes = vec![measured];
+    for n in 0..segments {
+        let phase = Phase {
+            name: format!("soak segment {}/{segments} at {rate:.0} req/s", n + 1),
+            load: Load::Open { rate },
+            window: Some((segment, if n == 0 { bench.settings.warmup } else { 0.0 })),
+            ..closed.clone()
+        };
+        eprintln!("running: {} ...", phase.name);
+        outcomes.push(bench.run(phase).await);
+    }
+    outcomes
+}
+
+/// Per soak segment: minute, throughput, latency, RSS; then last against first.
+fn soak_table(outcomes: &[Outcome]) -> String {
+    let segments = &outcomes[1..];
+    let mut out = String::from(
+        "| segment | req/s | p50 ms | p99 ms | p99.9 ms | RSS MiB |\n|---|---:|---:|---:|---:|---:|\n",
+    );
+    for (n, o) in segments.iter().enumerate() {
+        let l = &o.stats.latency;
+        let _ = writeln!(
+            out,
+            "| {} | {:.0} | {:.2} | {:.2} | {:.2} | {:.1} |",
+            n + 1,
+            o.rate(),
+            percentile_ms(l, 0.5),
+            percentile_ms(l, 0.99),
+            percentile_ms(l, 0.999),
+            mib(o.rss_kib)
+        );
+    }
+    if let (Some(first), Some(last)) = (segments.first(), segments.last()) {
+        let growth = |a: f64, b: f64| if a > 0.0 { (b / a - 1.0) * 100.0 } else { 0.0 };
+        let (p99_a, p99_b) = (
+            percentile_ms(&first.stats.latency, 0.99),
+            percentile_ms(&last.stats.latency, 0.99),
+        );
+        let _ = writeln!(
+            out,
+            "\n- RSS first → last segment: {:.1} → {:.1} MiB ({:+.1}%); p99 {:.2} → {:.2} ms ({:+.1}%)",
+            mib(first.rss_kib),
+            mib(last.rss_kib),
+            growth(first.rss_kib as f64, last.rss_kib as f64),
+            p99_a,
+            p99_b,
+            growth(p99_a, p99_b)
+        );
+    }
+    out
+}
+
 fn main() {
     // `cargo bench` passes `--bench`; nothing to parse.
     let settings = Settings::from_env();
@@ -1022,6 +1134,7 @@ fn main() {
     let conns = settings.connections;
     let client_threads = settings.client_threads;
     let rust_log = settings.rust_log.clone();
+    let settings_soak = settings.soak_seconds.is_some();
     let bench = Arc::new(Bench {
         client: Client::new(server.webhook, &bundle.ca_pem),
         host: format!("localhost:{}", server.webhook.port()),
@@ -1043,9 +1156,26 @@ fn main() {
             workers: conns,
             spec,
             load: Load::Closed,
+            window: None,
         };
         // What the targets judge runs first, while the machine is most likely still quiet:
         // each closed loop is followed by its open loop at half the rate it measured.
+        if let Some(total) = bench.settings.soak_seconds {
+            return (
+                notes,
+                soak(
+                    &bench,
+                    closed(
+                        "soak mix, closed loop",
+                        VALIDATE_PATH,
+                        Proto::H1,
+                        SpecMode::Mix,
+                    ),
+                    total,
+                )
+                .await,
+            );
+        }
         let mut outcomes = Vec::new();
         for (label, spec) in [
             ("same spec (cache hit)", SpecMode::Same),
@@ -1135,6 +1265,9 @@ fn main() {
     }
     println!();
     println!("{}", table(&outcomes, ticks, nproc));
+    if settings_soak {
+        println!("{}", soak_table(&outcomes));
+    }
     println!("{}", latency_table(&outcomes));
     println!(
         "- cores = CPU seconds per wall second over the measured window (server, load generator, and everything else on the machine); µs/req = CPU per answered request."
@@ -1169,6 +1302,12 @@ fn main() {
                 cpu.other, o.phase.name
             );
         }
+    }
+    if settings_soak {
+        for failure in &failures {
+            eprintln!("FAILED: {failure}");
+        }
+        std::process::exit(i32::from(!failures.is_empty()));
     }
     let targets = [
         (

@@ -154,6 +154,34 @@ pub struct Server {
     client: Option<kube::Client>,
 }
 
+/// File descriptors kept for everything but webhook connections: the metrics
+/// port's connections, listeners, the API client, logs, certificate files.
+const RESERVED_FILES: u64 = METRICS_MAX_CONNECTIONS as u64 + 96;
+
+/// The soft limit on open files (`/proc/self/limits`), where it can be read.
+fn open_files_limit() -> Option<u64> {
+    let limits = std::fs::read_to_string("/proc/self/limits").ok()?;
+    let line = limits.lines().find(|l| l.starts_with("Max open files"))?;
+    line.split_whitespace().nth(3)?.parse().ok()
+}
+
+/// Lowers `max_connections` so that the webhook's connections cannot use up
+/// the process's open files (which would break `/healthz`, the metrics port
+/// and the API client too).
+fn fit_connections_to_open_files(config: &mut ServeConfig, limit: Option<u64>) {
+    let Some(limit) = limit else { return };
+    let fits = usize::try_from(limit.saturating_sub(RESERVED_FILES).max(1)).unwrap_or(usize::MAX);
+    if config.max_connections > fits {
+        tracing::warn!(
+            max_connections = config.max_connections,
+            open_files_limit = limit,
+            lowered_to = fits,
+            "--max-connections does not fit the open files limit; lowered"
+        );
+        config.max_connections = fits;
+    }
+}
+
 async fn bind(addr: SocketAddr) -> Result<TcpListener> {
     TcpListener::bind(addr)
         .await
@@ -196,6 +224,7 @@ impl Server {
                 return Err(Error::Config("--cert-secret needs a cluster".into()));
             }
         };
+        fit_connections_to_open_files(&mut config, open_files_limit());
         let webhook_listener = bind(config.webhook_addr).await?;
         let metrics_listener = bind(config.metrics_addr).await?;
         let webhook_addr = webhook_listener
@@ -763,5 +792,27 @@ pub async fn shutdown_signal() {
     tokio::select! {
         _ = ctrl_c => {},
         _ = terminate => {},
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn webhook_connections_leave_room_for_everything_else() {
+        let mut config = ServeConfig::new("c".into(), "k".into());
+        fit_connections_to_open_files(&mut config, Some(1024));
+        assert_eq!(config.max_connections, 1024 - RESERVED_FILES as usize);
+        let mut config = ServeConfig::new("c".into(), "k".into());
+        fit_connections_to_open_files(&mut config, Some(1 << 20));
+        assert_eq!(config.max_connections, 1024);
+        fit_connections_to_open_files(&mut config, None);
+        assert_eq!(config.max_connections, 1024);
+    }
+
+    #[test]
+    fn the_open_files_limit_is_read() {
+        assert!(open_files_limit().is_some_and(|n| n > 0));
     }
 }

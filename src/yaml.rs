@@ -465,7 +465,7 @@ mod events {
     use std::ffi::CStr;
     use std::marker::PhantomData;
     use std::mem::MaybeUninit;
-    use unsafe_libyaml_norway as sys;
+    use unsafe_libyaml_norway as unsafe_sys;
 
     /// Where an event starts; 1-based.
     #[derive(Clone, Copy, Debug)]
@@ -475,7 +475,7 @@ mod events {
     }
 
     impl Mark {
-        fn from_sys(mark: sys::yaml_mark_t) -> Self {
+        fn from_sys(mark: unsafe_sys::yaml_mark_t) -> Self {
             Mark {
                 line: mark.line as usize + 1,
                 column: mark.column as usize + 1,
@@ -520,24 +520,26 @@ mod events {
     pub struct Reader<'a> {
         // Boxed: libyaml keeps a pointer to the parser in its read handler,
         // so the parser must not move once the input is set.
-        parser: Box<sys::yaml_parser_t>,
+        parser: Box<unsafe_sys::yaml_parser_t>,
         input: PhantomData<&'a str>,
     }
 
     impl<'a> Reader<'a> {
         pub fn new(text: &'a str) -> Self {
-            let mut parser = Box::<sys::yaml_parser_t>::new_uninit();
+            let mut parser = Box::<unsafe_sys::yaml_parser_t>::new_uninit();
             // SAFETY: initialize writes every field of the boxed parser
             // (it fails only when malloc does, which aborts the process like
             // any other allocation failure in Rust). The input pointer stays
             // valid for 'a, which the Reader's lifetime ties to `text`.
             let parser = unsafe {
                 let raw = parser.as_mut_ptr();
-                if sys::yaml_parser_initialize(raw).fail {
-                    std::alloc::handle_alloc_error(std::alloc::Layout::new::<sys::yaml_parser_t>());
+                if unsafe_sys::yaml_parser_initialize(raw).fail {
+                    std::alloc::handle_alloc_error(std::alloc::Layout::new::<
+                        unsafe_sys::yaml_parser_t,
+                    >());
                 }
-                sys::yaml_parser_set_encoding(raw, sys::YAML_UTF8_ENCODING);
-                sys::yaml_parser_set_input_string(raw, text.as_ptr(), text.len() as u64);
+                unsafe_sys::yaml_parser_set_encoding(raw, unsafe_sys::YAML_UTF8_ENCODING);
+                unsafe_sys::yaml_parser_set_input_string(raw, text.as_ptr(), text.len() as u64);
                 parser.assume_init()
             };
             Reader {
@@ -548,22 +550,22 @@ mod events {
 
         /// The next event; after an error every call returns that error again.
         pub fn next(&mut self) -> Result<(Event, Mark), YamlError> {
-            if self.parser.error != sys::YAML_NO_ERROR {
+            if self.parser.error != unsafe_sys::YAML_NO_ERROR {
                 return Err(parse_error(&self.parser));
             }
-            let parser: *mut sys::yaml_parser_t = &mut *self.parser;
-            let mut event = MaybeUninit::<sys::yaml_event_t>::uninit();
+            let parser: *mut unsafe_sys::yaml_parser_t = &mut *self.parser;
+            let mut event = MaybeUninit::<unsafe_sys::yaml_event_t>::uninit();
             // SAFETY: the parser is initialised and its input alive; a
             // successful parse initialises the event, which is converted
             // into owned data and deleted exactly once.
             unsafe {
-                if sys::yaml_parser_parse(parser, event.as_mut_ptr()).fail {
+                if unsafe_sys::yaml_parser_parse(parser, event.as_mut_ptr()).fail {
                     return Err(parse_error(&*parser));
                 }
                 let event = event.as_mut_ptr();
                 let converted = convert(&*event);
                 let mark = Mark::from_sys((*event).start_mark);
-                sys::yaml_event_delete(event);
+                unsafe_sys::yaml_event_delete(event);
                 Ok((converted, mark))
             }
         }
@@ -572,7 +574,7 @@ mod events {
     impl Drop for Reader<'_> {
         fn drop(&mut self) {
             // SAFETY: the parser was initialised in `new` and is deleted once.
-            unsafe { sys::yaml_parser_delete(&mut *self.parser) }
+            unsafe { unsafe_sys::yaml_parser_delete(&mut *self.parser) }
         }
     }
 
@@ -589,35 +591,35 @@ mod events {
 
     /// # Safety
     /// `event` was filled by a successful `yaml_parser_parse`.
-    unsafe fn convert(event: &sys::yaml_event_t) -> Event {
+    unsafe fn convert(event: &unsafe_sys::yaml_event_t) -> Event {
         // SAFETY: the union field read matches the event's type.
         unsafe {
             match event.type_ {
-                sys::YAML_STREAM_START_EVENT => Event::StreamStart,
-                sys::YAML_STREAM_END_EVENT => Event::StreamEnd,
-                sys::YAML_DOCUMENT_START_EVENT => Event::DocumentStart,
-                sys::YAML_DOCUMENT_END_EVENT => Event::DocumentEnd,
-                sys::YAML_ALIAS_EVENT => {
+                unsafe_sys::YAML_STREAM_START_EVENT => Event::StreamStart,
+                unsafe_sys::YAML_STREAM_END_EVENT => Event::StreamEnd,
+                unsafe_sys::YAML_DOCUMENT_START_EVENT => Event::DocumentStart,
+                unsafe_sys::YAML_DOCUMENT_END_EVENT => Event::DocumentEnd,
+                unsafe_sys::YAML_ALIAS_EVENT => {
                     Event::Alias(text(event.data.alias.anchor).unwrap_or_default())
                 }
-                sys::YAML_SCALAR_EVENT => {
+                unsafe_sys::YAML_SCALAR_EVENT => {
                     let scalar = &event.data.scalar;
                     let bytes = std::slice::from_raw_parts(scalar.value, scalar.length as usize);
                     Event::Scalar {
                         anchor: text(scalar.anchor),
                         tag: text(scalar.tag),
                         value: String::from_utf8_lossy(bytes).into_owned(),
-                        plain: scalar.style == sys::YAML_PLAIN_SCALAR_STYLE,
+                        plain: scalar.style == unsafe_sys::YAML_PLAIN_SCALAR_STYLE,
                     }
                 }
-                sys::YAML_SEQUENCE_START_EVENT => Event::SequenceStart {
+                unsafe_sys::YAML_SEQUENCE_START_EVENT => Event::SequenceStart {
                     anchor: text(event.data.sequence_start.anchor),
-                    flow: event.data.sequence_start.style == sys::YAML_FLOW_SEQUENCE_STYLE,
+                    flow: event.data.sequence_start.style == unsafe_sys::YAML_FLOW_SEQUENCE_STYLE,
                 },
-                sys::YAML_SEQUENCE_END_EVENT => Event::SequenceEnd,
-                sys::YAML_MAPPING_START_EVENT => Event::MappingStart {
+                unsafe_sys::YAML_SEQUENCE_END_EVENT => Event::SequenceEnd,
+                unsafe_sys::YAML_MAPPING_START_EVENT => Event::MappingStart {
                     anchor: text(event.data.mapping_start.anchor),
-                    flow: event.data.mapping_start.style == sys::YAML_FLOW_MAPPING_STYLE,
+                    flow: event.data.mapping_start.style == unsafe_sys::YAML_FLOW_MAPPING_STYLE,
                 },
                 _ => Event::MappingEnd,
             }
@@ -625,7 +627,7 @@ mod events {
     }
 
     /// The parser's error, worded like serde_norway's (`problem, context`).
-    fn parse_error(parser: &sys::yaml_parser_t) -> YamlError {
+    fn parse_error(parser: &unsafe_sys::yaml_parser_t) -> YamlError {
         // SAFETY: libyaml's problem and context are null or static C strings.
         let (problem, context) =
             unsafe { (text(parser.problem.cast()), text(parser.context.cast())) };

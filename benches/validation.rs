@@ -8,6 +8,8 @@
 //!   typical spec, from the decoded spec and from JSON (decode + validate).
 //! - `validate/large_uncached`, `validate/large_from_json`: the same on a large
 //!   spec (20 health checks, 6 teardown triggers).
+//! - `validate/deep_inline_values`: the typical spec whose `values.inline` is
+//!   `k: ` and 100,000 `[` (bounded by the YAML nesting limit).
 //! - `cache/hit`: a lookup of a key already cached; `cache/key_typical`: hashing
 //!   the typical spec into a key.
 //! - `defaults/typical`: defaulting the typical object (with its JSON patch).
@@ -419,6 +421,13 @@ fn bench_validate(c: &mut Criterion) {
     group.bench_function("large_uncached", |b| b.iter(|| validate(black_box(&large))));
     group.bench_function("large_from_json", |b| {
         b.iter(|| validate_spec_value(Some(black_box(&large_json)), None))
+    });
+    // 100k '[' in values.inline: refused at the flow nesting bound, so the
+    // cost stays linear (it took 19 s when the whole text was parsed first).
+    let mut deep_inline = typical_json.clone();
+    deep_inline["chart"]["values"] = json!({"inline": format!("k: {}", "[".repeat(100_000))});
+    group.bench_function("deep_inline_values", |b| {
+        b.iter(|| validate_spec_value(Some(black_box(&deep_inline)), None))
     });
     group.finish();
 }

@@ -24,5 +24,6 @@ pub mod telemetry;
 pub mod tls;
 pub mod validation;
 pub mod webhook_config;
+pub mod yaml;
 
 pub use error::{Error, Result};

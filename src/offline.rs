@@ -70,20 +70,24 @@ impl Report {
 /// One source: a file path or `-` for stdin.
 enum Source {
     Stdin,
-    File(PathBuf),
+    /// A file named on the command line: a regular file or a pipe (`<(...)`).
+    Named(PathBuf),
+    /// A file found in a directory: regular files only.
+    Found(PathBuf),
 }
 
 impl Source {
     fn name(&self) -> String {
         match self {
             Source::Stdin => "-".to_owned(),
-            Source::File(p) => p.display().to_string(),
+            Source::Named(p) | Source::Found(p) => p.display().to_string(),
         }
     }
 }
 
-/// Expands directories (recursively, `.yaml`, `.yml`, `.json`, sorted); files
-/// named explicitly are read whatever their extension.
+/// Expands directories (recursively, `.yaml`, `.yml`, `.json`, sorted, regular
+/// files and links to them only); files named explicitly are read whatever
+/// their extension.
 fn expand(paths: &[PathBuf], errors: &mut Vec<InputError>) -> Vec<Source> {
     let mut sources = Vec::new();
     for path in paths {
@@ -92,7 +96,7 @@ fn expand(paths: &[PathBuf], errors: &mut Vec<InputError>) -> Vec<Source> {
         } else if path.is_dir() {
             walk(path, &mut sources, errors);
         } else {
-            sources.push(Source::File(path.clone()));
+            sources.push(Source::Named(path.clone()));
         }
     }
     sources
@@ -119,9 +123,35 @@ fn walk(dir: &Path, sources: &mut Vec<Source>, errors: &mut Vec<InputError>) {
         } else if matches!(
             path.extension().and_then(|e| e.to_str()),
             Some("yaml" | "yml" | "json")
-        ) {
-            sources.push(Source::File(path));
+        ) && std::fs::metadata(&path).is_ok_and(|m| m.is_file())
+        {
+            sources.push(Source::Found(path));
         }
+    }
+}
+
+/// Opens a file to read: a found file must be a regular one (opened without
+/// blocking, so a pipe swapped in after the directory was listed cannot hang
+/// the run); a named one may also be a pipe, as `<(generator)` is.
+fn open_file(path: &Path, pipe_allowed: bool) -> Result<std::fs::File, String> {
+    use std::os::unix::fs::{FileTypeExt, OpenOptionsExt};
+    let mut options = std::fs::OpenOptions::new();
+    options.read(true);
+    let is_pipe = std::fs::metadata(path).is_ok_and(|m| m.file_type().is_fifo());
+    if !(pipe_allowed && is_pipe) {
+        options.custom_flags(libc::O_NONBLOCK);
+    }
+    let file = options
+        .open(path)
+        .map_err(|e| format!("cannot read: {e}"))?;
+    let kind = file
+        .metadata()
+        .map_err(|e| format!("cannot read: {e}"))?
+        .file_type();
+    if kind.is_file() || (pipe_allowed && kind.is_fifo()) {
+        Ok(file)
+    } else {
+        Err("not a regular file; give YAML or JSON files, a pipe or - for stdin".to_owned())
     }
 }
 
@@ -129,8 +159,12 @@ fn read_source(source: &Source, stdin: &mut dyn Read) -> Result<String, String> 
     let mut bytes = Vec::new();
     let read = match source {
         Source::Stdin => stdin.take(MAX_INPUT_BYTES + 1).read_to_end(&mut bytes),
-        Source::File(path) => std::fs::File::open(path)
-            .and_then(|f| f.take(MAX_INPUT_BYTES + 1).read_to_end(&mut bytes)),
+        Source::Named(path) => open_file(path, true)?
+            .take(MAX_INPUT_BYTES + 1)
+            .read_to_end(&mut bytes),
+        Source::Found(path) => open_file(path, false)?
+            .take(MAX_INPUT_BYTES + 1)
+            .read_to_end(&mut bytes),
     };
     read.map_err(|e| format!("cannot read: {e}"))?;
     if bytes.len() as u64 > MAX_INPUT_BYTES {
@@ -142,34 +176,35 @@ fn read_source(source: &Source, stdin: &mut dyn Read) -> Result<String, String> 
     String::from_utf8(bytes).map_err(|_| "not UTF-8 text; expected YAML or JSON".to_owned())
 }
 
-/// Line (1-based) where each YAML document of `text` starts.
-fn document_start_lines(text: &str) -> Vec<usize> {
-    let mut starts = vec![1];
-    for (i, line) in text.lines().enumerate() {
-        if i > 0 && (line == "---" || line.starts_with("--- ") || line.starts_with("---\t")) {
-            starts.push(i + 2);
-        }
-    }
-    starts
+/// A document that could not be read, with where (`:line:column`).
+struct ReadError {
+    at: String,
+    message: String,
 }
 
-/// Parses every YAML (or JSON) document in `text`; stops at the first syntax error.
-fn parse_documents(text: &str) -> (Vec<Value>, Option<(String, String)>) {
-    use serde::Deserialize;
-    let mut docs = Vec::new();
-    for document in serde_norway::Deserializer::from_str(text) {
-        match Value::deserialize(document) {
-            Ok(value) => docs.push(value),
-            Err(err) => {
-                let at = err
-                    .location()
-                    .map(|l| format!(":{}:{}", l.line(), l.column()))
-                    .unwrap_or_default();
-                return (docs, Some((at, format!("not valid YAML: {err}"))));
-            }
+/// Calls `check` with each document of `text` (and its root's line) as it is
+/// read, so only one document is held at a time; stops at the first error.
+/// Text starting with `{` is read as a stream of JSON objects, as kubectl
+/// does; the rest as YAML the way kubectl reads it (see [`crate::yaml`]).
+fn read_documents(text: &str, mut check: impl FnMut(usize, Value)) -> Result<(), ReadError> {
+    if text.trim_start().starts_with('{') {
+        for value in serde_json::Deserializer::from_str(text).into_iter::<Value>() {
+            let value = value.map_err(|err| ReadError {
+                at: format!(":{}:{}", err.line(), err.column()),
+                message: format!("not valid JSON: {err}"),
+            })?;
+            check(1, value);
         }
+        return Ok(());
     }
-    (docs, None)
+    for document in crate::yaml::Documents::new(text) {
+        let (line, value) = document.map_err(|err| ReadError {
+            at: format!(":{}:{}", err.line, err.column),
+            message: format!("not valid YAML: {}", err.message),
+        })?;
+        check(line, value);
+    }
+    Ok(())
 }
 
 /// Checks every source; one shared cache, so identical documents cost one validation.
@@ -188,42 +223,52 @@ pub fn check_inputs(paths: &[PathBuf], stdin: &mut dyn Read) -> Report {
                 continue;
             }
         };
-        let (docs, syntax_error) = parse_documents(&text);
-        if let Some((at, message)) = syntax_error {
+        let mut objects = 0usize;
+        let mut documents = 0usize;
+        let read = read_documents(&text, |line, document| {
+            if document.is_null() {
+                return;
+            }
+            documents += 1;
+            for object in list_items(document) {
+                if objects == 1 {
+                    report.multi_document.push(name.clone());
+                }
+                check_document(&mut report, &cache, &name, objects, line, object);
+                objects += 1;
+            }
+        });
+        if let Err(ReadError { at, message }) = read {
             report.input_errors.push(InputError {
                 location: format!("{name}{at}"),
                 message,
             });
-        }
-        let starts = document_start_lines(&text);
-        let objects = docs
-            .into_iter()
-            .enumerate()
-            .filter(|(_, d)| !d.is_null())
-            .flat_map(|(i, d)| expand_list(i, d));
-        let objects: Vec<(usize, Value)> = objects.collect();
-        if objects.len() > 1 {
-            report.multi_document.push(name.clone());
-        }
-        for (index, (doc_number, object)) in objects.into_iter().enumerate() {
-            let line = starts.get(doc_number).copied().unwrap_or(1);
-            check_document(&mut report, &cache, &name, index, line, object);
+        } else if documents == 0 {
+            // A generator that died leaves an empty stream: that must not pass.
+            let message = match source {
+                Source::Stdin => Some("no documents on stdin"),
+                Source::Named(_) => Some("file holds no YAML documents"),
+                Source::Found(_) => None,
+            };
+            report
+                .input_errors
+                .extend(message.map(|message| InputError {
+                    location: name,
+                    message: message.to_owned(),
+                }));
         }
     }
     report
 }
 
-/// A `kind: List` document stands for its items.
-fn expand_list(doc_number: usize, doc: Value) -> Vec<(usize, Value)> {
+/// A `kind: List` document stands for its items, moved out one by one.
+fn list_items(mut doc: Value) -> Box<dyn Iterator<Item = Value>> {
     if doc.get("kind").and_then(Value::as_str) == Some("List")
-        && let Some(Value::Array(items)) = doc.get("items")
+        && let Some(Value::Array(items)) = doc.get_mut("items").map(Value::take)
     {
-        return items
-            .iter()
-            .map(|item| (doc_number, item.clone()))
-            .collect();
+        return Box::new(items.into_iter());
     }
-    vec![(doc_number, doc)]
+    Box::new(std::iter::once(doc))
 }
 
 fn check_document(
@@ -333,9 +378,9 @@ pub fn render_text(report: &Report, verbose: bool, color: bool) -> String {
     let (mut errors, mut warnings, mut info) = (0, 0, 0);
     for result in &report.results {
         let source = if report.multi_document.contains(&result.source) {
-            format!("{}:{}", result.source, result.index)
+            format!("{}:{}", printable(&result.source), result.index)
         } else {
-            result.source.clone()
+            printable(&result.source)
         };
         for finding in &result.findings {
             match finding.level {
@@ -392,7 +437,21 @@ pub fn render_input_errors(report: &Report) -> String {
     report
         .input_errors
         .iter()
-        .map(|e| format!("error: {}: {}\n", e.location, e.message))
+        .map(|e| format!("error: {}: {}\n", printable(&e.location), e.message))
+        .collect()
+}
+
+/// `text` with control characters escaped (`\n`, `\u{1b}`), so a file name
+/// cannot break a line of output or send terminal escape sequences.
+fn printable(text: &str) -> String {
+    text.chars()
+        .map(|c| {
+            if c.is_control() {
+                c.escape_debug().to_string()
+            } else {
+                c.to_string()
+            }
+        })
         .collect()
 }
 
@@ -401,14 +460,21 @@ mod tests {
     use super::*;
 
     #[test]
-    fn document_lines() {
-        let text = "a: 1\n---\nb: 2\n--- # c\nc: 3\n";
-        assert_eq!(document_start_lines(text), vec![1, 3, 5]);
+    fn control_characters_are_escaped() {
+        let cases = [
+            ("plain", "dir/a.yaml", "dir/a.yaml"),
+            ("newline", "a\nb.yaml", "a\\nb.yaml"),
+            ("escape sequence", "\x1b[31mred.yaml", "\\u{1b}[31mred.yaml"),
+            ("non-ASCII kept", "nid-\u{e9}.yaml", "nid-\u{e9}.yaml"),
+        ];
+        for (name, raw, want) in cases {
+            assert_eq!(printable(raw), want, "{name}");
+        }
     }
 
     #[test]
     fn list_documents_expand() {
         let doc = serde_json::json!({"kind": "List", "items": [{"kind": "A"}, {"kind": "B"}]});
-        assert_eq!(expand_list(3, doc).len(), 2);
+        assert_eq!(list_items(doc).count(), 2);
     }
 }

@@ -503,3 +503,143 @@ fn a_silence_annotation_hides_its_warning_codes_offline_too() {
         "{after:?}"
     );
 }
+
+const VALID_HEAD: &str = "apiVersion: roost.birb.party/v1alpha1\nkind: ManagedRoost\nmetadata: {name: web}\nspec:\n  chart: {name: app, version: \"1.0.0\", repository: {url: \"https://charts.example.com\"}}\n";
+
+#[test]
+fn a_fifo_in_a_directory_is_skipped_and_a_named_one_is_read() {
+    let dir = tempfile::tempdir().unwrap();
+    let fifo = dir.path().join("stuck.yaml");
+    let made = Command::new("mkfifo").arg(&fifo).status().unwrap();
+    assert!(made.success());
+    std::fs::write(dir.path().join("real.yaml"), VALID_HEAD).unwrap();
+    let out = validate(&["-f", dir.path().to_str().unwrap()], None);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert!(text(&out.stdout).starts_with("1 ManagedRoost checked"));
+    // Named explicitly, a pipe is read, as `<(generator)` is.
+    let writer = {
+        let fifo = fifo.clone();
+        std::thread::spawn(move || std::fs::write(fifo, VALID_HEAD).unwrap())
+    };
+    let out = validate(&["-f", fifo.to_str().unwrap()], None);
+    writer.join().unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert!(text(&out.stdout).starts_with("1 ManagedRoost checked"));
+}
+
+#[test]
+fn a_named_device_is_an_input_error() {
+    let out = validate(&["-f", "/dev/zero"], None);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        text(&out.stderr).contains("/dev/zero: not a regular file"),
+        "{}",
+        text(&out.stderr)
+    );
+}
+
+#[test]
+fn inputs_without_documents_are_input_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    let empty = dir.path().join("empty.yaml");
+    std::fs::write(&empty, "# nothing yet\n").unwrap();
+    let cases: &[(&str, &[&str], &str, Option<&str>)] = &[
+        (
+            "empty stdin",
+            &["-f", "-"],
+            "",
+            Some("-: no documents on stdin"),
+        ),
+        (
+            "comments on stdin",
+            &["-f", "-"],
+            "# c\n\n",
+            Some("-: no documents on stdin"),
+        ),
+        (
+            "named empty file",
+            &["-f", empty.to_str().unwrap()],
+            "",
+            Some("file holds no YAML documents"),
+        ),
+        (
+            "directory with nothing to check",
+            &["-f", dir.path().to_str().unwrap()],
+            "",
+            None,
+        ),
+    ];
+    for (name, args, stdin, error) in cases {
+        let out = validate(args, Some(stdin));
+        let stderr = text(&out.stderr);
+        match error {
+            Some(error) => {
+                assert_eq!(out.status.code(), Some(2), "{name}: {stderr}");
+                assert!(stderr.contains(error), "{name}: {stderr}");
+            }
+            None => assert_eq!(out.status.code(), Some(0), "{name}: {stderr}"),
+        }
+    }
+}
+
+#[test]
+fn file_names_with_control_characters_are_escaped_in_text() {
+    let dir = tempfile::tempdir().unwrap();
+    let name = dir.path().join("evil\n\x1b[2Jname.yaml");
+    std::fs::write(&name, "kind: [broken\n").unwrap();
+    let out = validate(&["-f", dir.path().to_str().unwrap()], None);
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("evil\\n\\u{1b}[2Jname.yaml:"), "{stderr}");
+    assert!(!stderr.contains('\x1b'), "{stderr}");
+}
+
+/// The offline reader answers as kubectl's YAML reader (go-yaml v2) does.
+#[test]
+fn yaml_is_read_as_the_cluster_reads_it() {
+    let cases: &[(&str, &str, i32, &str)] = &[
+        (
+            "yaml 1.1 boolean tenant id",
+            "  tenancy: {tenantId: no}\n",
+            1,
+            "SCHEMA_INVALID",
+        ),
+        (
+            "duplicate key",
+            "  namespace: a\n  namespace: b\n",
+            2,
+            "mapping key \"namespace\" already defined at line 6",
+        ),
+        (
+            "infinity",
+            "  healthChecks: [{name: a, weight: .inf}]\n",
+            2,
+            "+Inf has no JSON form",
+        ),
+        (
+            "integer beyond 64 bits is a number",
+            "  healthChecks: [{name: a, type: tcp, tcp: {host: h, port: 100000000000000000000}}]\n",
+            1,
+            "TCP_PORT_INVALID",
+        ),
+        (
+            "octal",
+            "  healthChecks: [{name: a, type: tcp, tcp: {host: h, port: 0200000}}]\n",
+            1,
+            "got 65536",
+        ),
+        (
+            "100k open brackets",
+            &format!("  x: {}\n", "[".repeat(100_000)),
+            2,
+            "nested deeper than 32 levels",
+        ),
+    ];
+    for (name, tail, code, needle) in cases {
+        let manifest = format!("{VALID_HEAD}{tail}");
+        let out = validate(&["-f", "-", "-o", "json"], Some(&manifest));
+        let all = format!("{}{}", text(&out.stdout), text(&out.stderr));
+        assert_eq!(out.status.code(), Some(*code), "{name}: {all}");
+        assert!(all.contains(needle), "{name}: {all}");
+    }
+}

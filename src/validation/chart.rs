@@ -4,6 +4,7 @@ use super::checks::{check_duration, non_empty, shown_url, url_scheme_with_host};
 use super::finding::{Findings, shown, shown_max};
 use super::{FnRule, Input};
 use crate::api::{ChartRepositorySpec, ChartSpec};
+use crate::yaml::{MAX_DEPTH, MAX_FLOW_DEPTH, RootKind, ShapeError};
 
 pub const RULES: &[FnRule] = &[
     FnRule {
@@ -386,14 +387,18 @@ fn inline_values_problem(inline: &serde_json::Value) -> Option<String> {
         serde_json::Value::Array(_) => return Some("got a list".to_owned()),
         _ => return Some("got a single value".to_owned()),
     };
-    match serde_norway::from_str::<serde_norway::Value>(text) {
-        Ok(serde_norway::Value::Mapping(_) | serde_norway::Value::Null) => None,
-        Ok(serde_norway::Value::Sequence(_)) => Some("got a list".to_owned()),
-        Ok(_) => Some("got a single value".to_owned()),
-        Err(err) => Some(match err.location() {
-            Some(at) => format!("YAML error at line {} column {}", at.line(), at.column()),
-            None => "it is not valid YAML".to_owned(),
-        }),
+    match crate::yaml::root_kind(text) {
+        Ok(RootKind::Mapping | RootKind::Null) => None,
+        Ok(RootKind::Sequence) => Some("got a list".to_owned()),
+        Ok(RootKind::Scalar) => Some("got a single value".to_owned()),
+        Err(ShapeError::TooDeep) => Some(format!(
+            "it nests deeper than {MAX_DEPTH} levels, or {MAX_FLOW_DEPTH} levels of [ and {{"
+        )),
+        Err(ShapeError::SeveralDocuments) => Some("it holds more than one document".to_owned()),
+        Err(ShapeError::Syntax(at)) => Some(format!(
+            "YAML error at line {} column {}",
+            at.line, at.column
+        )),
     }
 }
 
@@ -749,6 +754,34 @@ mod tests {
                 json!({"chart": {"upgradePolicy": {"timeout": "300s"}, "hooks": {"timeout": "1m"}}}),
             ),
         ]
+    }
+
+    #[test]
+    fn inline_values_problems_say_why_without_quoting() {
+        let deep = format!("secret: {}", "[".repeat(100_000));
+        let cases: &[(&str, serde_json::Value, Option<&str>)] = &[
+            ("mapping", json!("a: 1\n"), None),
+            ("empty", json!(""), None),
+            ("list", json!("- a\n"), Some("got a list")),
+            (
+                "two documents",
+                json!("a: 1\n---\nb: 2\n"),
+                Some("it holds more than one document"),
+            ),
+            (
+                "broken",
+                json!("a: [1, 2\n"),
+                Some("YAML error at line 2 column 1"),
+            ),
+            (
+                "100k open brackets",
+                json!(deep),
+                Some("it nests deeper than 128 levels, or 32 levels of [ and {"),
+            ),
+        ];
+        for (name, inline, want) in cases {
+            assert_eq!(inline_values_problem(inline).as_deref(), *want, "{name}");
+        }
     }
 
     #[test]

@@ -1,0 +1,797 @@
+//! YAML as the cluster reads it. kubectl and Helm turn YAML into JSON with
+//! go-yaml v2, a port of libyaml that resolves plain scalars by YAML 1.1
+//! rules (`no` is a boolean, `0755` is octal). serde_norway parses with the
+//! same libyaml but resolves by YAML 1.2 rules, so this module reads
+//! libyaml's events itself and resolves scalars the way go-yaml v2 does.
+//!
+//! Nesting is bounded ([`MAX_DEPTH`]) while the events stream in: libyaml's
+//! scanner does work proportional to the open flow collections for every
+//! token, so a deep `[[[[...` must be refused before it is all scanned.
+
+use serde_json::{Map, Number, Value};
+use std::collections::HashMap;
+
+/// Deepest nesting of collections read, the same bound serde_json and
+/// serde_norway apply; past it the text is refused before it is all parsed.
+pub const MAX_DEPTH: usize = 128;
+/// Deepest nesting of flow collections (`[`, `{`). libyaml's scanner does
+/// work proportional to this depth for every token, so it is kept well under
+/// [`MAX_DEPTH`]: at 32, a 1.5 MiB text (etcd's object limit) of one-character
+/// tokens parses in about half a second; hand-written YAML nests a few levels.
+pub const MAX_FLOW_DEPTH: usize = 32;
+
+/// A syntax error, or YAML that has no JSON form; `line` and `column` are 1-based.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct YamlError {
+    pub line: usize,
+    pub column: usize,
+    pub message: String,
+}
+
+/// What the root node of a one-document text is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RootKind {
+    /// An empty document, or `null`/`~`.
+    Null,
+    Mapping,
+    Sequence,
+    Scalar,
+}
+
+/// Why a text has no usable root.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ShapeError {
+    Syntax(YamlError),
+    /// Deeper than [`MAX_DEPTH`] or [`MAX_FLOW_DEPTH`].
+    TooDeep,
+    SeveralDocuments,
+}
+
+/// Tracks nesting while events stream in.
+#[derive(Default)]
+struct Depth {
+    /// Whether each open collection is a flow one, outermost first.
+    open: Vec<bool>,
+    flow: usize,
+}
+
+impl Depth {
+    /// Enters a collection; `Err` names the limit passed.
+    fn enter(&mut self, flow: bool) -> Result<(), String> {
+        self.open.push(flow);
+        self.flow += usize::from(flow);
+        if self.open.len() > MAX_DEPTH {
+            return Err(format!("nested deeper than {MAX_DEPTH} levels"));
+        }
+        if self.flow > MAX_FLOW_DEPTH {
+            return Err(format!(
+                "flow collections ([ or {{) nested deeper than {MAX_FLOW_DEPTH} levels"
+            ));
+        }
+        Ok(())
+    }
+
+    fn leave(&mut self) {
+        if self.open.pop() == Some(true) {
+            self.flow -= 1;
+        }
+    }
+}
+
+/// The kind of the root of `text` without building its value: syntax is
+/// checked to the end, nesting is bounded by [`MAX_DEPTH`].
+pub fn root_kind(text: &str) -> Result<RootKind, ShapeError> {
+    let mut events = events::Reader::new(text);
+    let mut root = None;
+    let mut depth = Depth::default();
+    loop {
+        let (event, _) = events.next().map_err(ShapeError::Syntax)?;
+        let kind = match event {
+            events::Event::StreamEnd => return Ok(root.unwrap_or(RootKind::Null)),
+            events::Event::DocumentStart if root.is_some() => {
+                return Err(ShapeError::SeveralDocuments);
+            }
+            events::Event::SequenceStart { flow, .. }
+            | events::Event::MappingStart { flow, .. } => {
+                depth.enter(flow).map_err(|_| ShapeError::TooDeep)?;
+                if matches!(event, events::Event::MappingStart { .. }) {
+                    RootKind::Mapping
+                } else {
+                    RootKind::Sequence
+                }
+            }
+            events::Event::SequenceEnd | events::Event::MappingEnd => {
+                depth.leave();
+                continue;
+            }
+            events::Event::Scalar { value, plain, .. } => {
+                if plain && resolve_plain(&value) == Ok(Value::Null) {
+                    RootKind::Null
+                } else {
+                    RootKind::Scalar
+                }
+            }
+            events::Event::Alias(_) => RootKind::Scalar,
+            _ => continue,
+        };
+        root.get_or_insert(kind);
+    }
+}
+
+/// The documents of a YAML stream, one JSON value each, as kubectl would
+/// send them; stops after the first error.
+pub struct Documents<'a> {
+    events: events::Reader<'a>,
+    anchors: HashMap<String, Value>,
+    depth: Depth,
+    /// Values still allowed to come from aliases, so a few anchors cannot
+    /// expand into billions of nodes.
+    alias_budget: usize,
+    finished: bool,
+}
+
+/// One document and the line (1-based) of its root node.
+pub type Document = (usize, Value);
+
+impl<'a> Documents<'a> {
+    pub fn new(text: &'a str) -> Self {
+        Documents {
+            events: events::Reader::new(text),
+            anchors: HashMap::new(),
+            depth: Depth::default(),
+            alias_budget: text.len().saturating_mul(4).max(100_000),
+            finished: false,
+        }
+    }
+
+    fn next_document(&mut self) -> Result<Option<Document>, YamlError> {
+        loop {
+            let (event, _) = self.events.next()?;
+            match event {
+                events::Event::StreamEnd => return Ok(None),
+                events::Event::DocumentStart => {
+                    self.anchors.clear();
+                    let (root, mark) = self.events.next()?;
+                    let value = self.node(root, mark)?;
+                    return Ok(Some((mark.line, value)));
+                }
+                _ => {}
+            }
+        }
+    }
+
+    fn node(&mut self, event: events::Event, mark: events::Mark) -> Result<Value, YamlError> {
+        let (value, anchor) = match event {
+            events::Event::Alias(name) => {
+                let Some(value) = self.anchors.get(&name) else {
+                    return Err(mark.error(format!("unknown anchor {name:?}")));
+                };
+                let size = node_count(value);
+                self.alias_budget = self
+                    .alias_budget
+                    .checked_sub(size)
+                    .ok_or_else(|| mark.error("document contains excessive aliasing".into()))?;
+                return Ok(value.clone());
+            }
+            events::Event::Scalar {
+                anchor,
+                tag,
+                value,
+                plain,
+            } => (scalar(tag.as_deref(), value, plain, mark)?, anchor),
+            events::Event::SequenceStart { anchor, flow } => {
+                self.depth.enter(flow).map_err(|m| mark.error(m))?;
+                let mut items = Vec::new();
+                loop {
+                    let (event, at) = self.events.next()?;
+                    if matches!(event, events::Event::SequenceEnd) {
+                        break;
+                    }
+                    items.push(self.node(event, at)?);
+                }
+                self.depth.leave();
+                (Value::Array(items), anchor)
+            }
+            events::Event::MappingStart { anchor, flow } => {
+                self.depth.enter(flow).map_err(|m| mark.error(m))?;
+                let entries = self.mapping()?;
+                self.depth.leave();
+                (Value::Object(entries), anchor)
+            }
+            _ => return Err(mark.error("unexpected YAML event".into())),
+        };
+        if let Some(anchor) = anchor {
+            self.anchors.insert(anchor, value.clone());
+        }
+        Ok(value)
+    }
+
+    /// A mapping's entries; `<<` merges (YAML 1.1 merge keys, as go-yaml v2
+    /// reads them) never override keys written in the mapping itself.
+    fn mapping(&mut self) -> Result<Map<String, Value>, YamlError> {
+        let mut entries = Map::new();
+        let mut defined_at: HashMap<String, usize> = HashMap::new();
+        let mut merged: Vec<Map<String, Value>> = Vec::new();
+        loop {
+            let (event, at) = self.events.next()?;
+            if matches!(event, events::Event::MappingEnd) {
+                break;
+            }
+            let is_merge = matches!(&event, events::Event::Scalar { value, plain: true, tag: None, .. } if value == "<<");
+            let key = self.node(event, at)?;
+            let (value_event, value_at) = self.events.next()?;
+            let value = self.node(value_event, value_at)?;
+            if is_merge {
+                merged.extend(merge_sources(value, value_at)?);
+                continue;
+            }
+            let key = json_key(key, at)?;
+            if let Some(line) = defined_at.get(&key) {
+                return Err(at.error(format!(
+                    "mapping key {key:?} already defined at line {line}"
+                )));
+            }
+            defined_at.insert(key.clone(), at.line);
+            entries.insert(key, value);
+        }
+        for source in merged {
+            for (key, value) in source {
+                entries.entry(key).or_insert(value);
+            }
+        }
+        Ok(entries)
+    }
+}
+
+impl Iterator for Documents<'_> {
+    type Item = Result<Document, YamlError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        if self.finished {
+            return None;
+        }
+        let next = self.next_document().transpose();
+        self.finished = !matches!(next, Some(Ok(_)));
+        next
+    }
+}
+
+/// Values in `value`, counting itself.
+fn node_count(value: &Value) -> usize {
+    match value {
+        Value::Array(items) => 1 + items.iter().map(node_count).sum::<usize>(),
+        Value::Object(map) => 1 + map.values().map(node_count).sum::<usize>(),
+        _ => 1,
+    }
+}
+
+/// The mappings a `<<` value stands for; earlier ones win, as in YAML 1.1.
+fn merge_sources(value: Value, at: events::Mark) -> Result<Vec<Map<String, Value>>, YamlError> {
+    let refused = || at.error("map merge requires a mapping or a list of mappings".into());
+    match value {
+        Value::Object(map) => Ok(vec![map]),
+        Value::Array(items) => items
+            .into_iter()
+            .map(|item| match item {
+                Value::Object(map) => Ok(map),
+                _ => Err(refused()),
+            })
+            .collect(),
+        _ => Err(refused()),
+    }
+}
+
+/// A key as sigs.k8s.io/yaml writes it in JSON: numbers and booleans become
+/// their text, null and collections are refused.
+fn json_key(key: Value, at: events::Mark) -> Result<String, YamlError> {
+    match key {
+        Value::String(text) => Ok(text),
+        Value::Bool(b) => Ok(b.to_string()),
+        Value::Number(n) => Ok(n.to_string()),
+        Value::Null => Err(at.error("a mapping key is null; JSON keys are strings".into())),
+        Value::Array(_) | Value::Object(_) => {
+            Err(at.error("a mapping key is a collection; JSON keys are strings".into()))
+        }
+    }
+}
+
+const TAG_PREFIX: &str = "tag:yaml.org,2002:";
+
+/// A scalar resolved as go-yaml v2 resolves it: quoted and block scalars are
+/// strings, untagged plain ones follow YAML 1.1, `!!str` forces a string and
+/// `!!int`, `!!float`, `!!bool`, `!!null` must resolve to their type.
+fn scalar(
+    tag: Option<&str>,
+    text: String,
+    plain: bool,
+    at: events::Mark,
+) -> Result<Value, YamlError> {
+    let short = tag.and_then(|t| t.strip_prefix(TAG_PREFIX));
+    let resolved = match short {
+        None if tag.is_some() => return Ok(Value::String(text)),
+        None if !plain => return Ok(Value::String(text)),
+        Some("str") => return Ok(Value::String(text)),
+        Some("binary") => return binary(&text, at),
+        _ => resolve_plain(&text),
+    };
+    let value = resolved.map_err(|special| {
+        at.error(format!(
+            "{special} has no JSON form (kubectl refuses it: unsupported value)"
+        ))
+    })?;
+    let fits = match (short, &value) {
+        (None | Some("timestamp"), _) => true,
+        (Some("int"), Value::Number(n)) => n.is_i64() || n.is_u64(),
+        (Some("float"), Value::Number(_)) => true,
+        (Some("bool"), Value::Bool(_)) | (Some("null"), Value::Null) => true,
+        (Some(other), _) => !matches!(other, "int" | "float" | "bool" | "null"),
+    };
+    if fits {
+        Ok(value)
+    } else {
+        Err(at.error(format!(
+            "the value cannot be decoded as !!{}",
+            short.unwrap_or_default()
+        )))
+    }
+}
+
+fn binary(text: &str, at: events::Mark) -> Result<Value, YamlError> {
+    use base64::Engine;
+    let compact: String = text.split_whitespace().collect();
+    base64::engine::general_purpose::STANDARD
+        .decode(compact)
+        .ok()
+        .and_then(|bytes| String::from_utf8(bytes).ok())
+        .map(Value::String)
+        .ok_or_else(|| at.error("!!binary value is not base64 of UTF-8 text".into()))
+}
+
+/// An untagged plain scalar by go-yaml v2's `resolve`; `Err` names a float
+/// JSON cannot carry (`+Inf`, `-Inf`, `NaN`).
+fn resolve_plain(text: &str) -> Result<Value, &'static str> {
+    match text {
+        "" | "~" | "null" | "Null" | "NULL" => return Ok(Value::Null),
+        "y" | "Y" | "yes" | "Yes" | "YES" | "true" | "True" | "TRUE" | "on" | "On" | "ON" => {
+            return Ok(Value::Bool(true));
+        }
+        "n" | "N" | "no" | "No" | "NO" | "false" | "False" | "FALSE" | "off" | "Off" | "OFF" => {
+            return Ok(Value::Bool(false));
+        }
+        ".inf" | ".Inf" | ".INF" | "+.inf" | "+.Inf" | "+.INF" => return Err("+Inf"),
+        "-.inf" | "-.Inf" | "-.INF" => return Err("-Inf"),
+        ".nan" | ".NaN" | ".NAN" => return Err("NaN"),
+        _ => {}
+    }
+    let number = match text.as_bytes()[0] {
+        b'0'..=b'9' | b'+' | b'-' => {
+            let plain = text.replace('_', "");
+            go_int(&plain)
+                .map(Number::from)
+                .or_else(|| go_uint(&plain).map(Number::from))
+                .or_else(|| yaml_style_float(&plain).and_then(json_number))
+        }
+        b'.' if is_float_text(text) => ("0".to_owned() + text)
+            .parse::<f64>()
+            .ok()
+            .and_then(json_number),
+        _ => None,
+    };
+    Ok(number.map_or_else(|| Value::String(text.to_owned()), Value::Number))
+}
+
+/// Go's `strconv.ParseInt(text, 0, 64)`: sign, then `0x`, `0o`, `0b` or a
+/// leading `0` (octal) prefix.
+fn go_int(text: &str) -> Option<i64> {
+    let (negative, unsigned) = match text.as_bytes().first()? {
+        b'-' => (true, &text[1..]),
+        b'+' => (false, &text[1..]),
+        _ => (false, text),
+    };
+    let magnitude = i128::from(go_uint(unsigned)?);
+    i64::try_from(if negative { -magnitude } else { magnitude }).ok()
+}
+
+/// Go's `strconv.ParseUint(text, 0, 64)`.
+fn go_uint(text: &str) -> Option<u64> {
+    let lower = text.get(..2).map(str::to_ascii_lowercase);
+    let (radix, digits) = match lower.as_deref() {
+        Some("0x") => (16, &text[2..]),
+        Some("0o") => (8, &text[2..]),
+        Some("0b") => (2, &text[2..]),
+        _ if text.len() > 1 && text.starts_with('0') => (8, &text[1..]),
+        _ => (10, text),
+    };
+    if digits.is_empty() || !digits.chars().all(|c| c.is_digit(radix)) {
+        return None;
+    }
+    u64::from_str_radix(digits, radix).ok()
+}
+
+/// go-yaml v2's float pattern `^[-+]?(\.[0-9]+|[0-9]+(\.[0-9]*)?)([eE][-+]?[0-9]+)?$`,
+/// parsed; `None` when it does not match or overflows (Go then keeps a string).
+fn yaml_style_float(text: &str) -> Option<f64> {
+    let unsigned = text.strip_prefix(['-', '+']).unwrap_or(text);
+    if !is_float_text(unsigned) {
+        return None;
+    }
+    let unsigned = if unsigned.starts_with('.') {
+        format!("0{unsigned}")
+    } else {
+        unsigned.to_owned()
+    };
+    let value: f64 = unsigned.parse().ok()?;
+    let value = if text.starts_with('-') { -value } else { value };
+    value.is_finite().then_some(value)
+}
+
+/// `(\.[0-9]+|[0-9]+(\.[0-9]*)?)([eE][-+]?[0-9]+)?` in full.
+fn is_float_text(text: &str) -> bool {
+    let (mantissa, exponent) = match text.find(['e', 'E']) {
+        Some(i) => (&text[..i], Some(&text[i + 1..])),
+        None => (text, None),
+    };
+    let digits = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
+    let mantissa_ok = match mantissa.split_once('.') {
+        Some(("", fraction)) => digits(fraction),
+        Some((whole, fraction)) => digits(whole) && (fraction.is_empty() || digits(fraction)),
+        None => digits(mantissa),
+    };
+    let exponent_ok = exponent.is_none_or(|e| digits(e.strip_prefix(['-', '+']).unwrap_or(e)));
+    mantissa_ok && exponent_ok
+}
+
+/// The number the webhook holds after the float went through Go's JSON
+/// encoder and serde_json: integral values that fit 64 bits are integers.
+fn json_number(value: f64) -> Option<Number> {
+    const TWO_TO_63: f64 = 9_223_372_036_854_775_808.0;
+    const TWO_TO_64: f64 = 18_446_744_073_709_551_616.0;
+    // Go writes integral floats below 1e21 as plain digits, which serde_json
+    // reads back as an integer when it fits.
+    if value.fract() == 0.0 && value.abs() < 1e21 {
+        if (-TWO_TO_63..TWO_TO_63).contains(&value) {
+            return Some(Number::from(value as i64));
+        }
+        if (0.0..TWO_TO_64).contains(&value) {
+            return Some(Number::from(value as u64));
+        }
+    }
+    Number::from_f64(value)
+}
+
+/// libyaml's event parser, behind a safe interface.
+mod events {
+    use super::YamlError;
+    use std::ffi::CStr;
+    use std::marker::PhantomData;
+    use std::mem::MaybeUninit;
+    use unsafe_libyaml_norway as unsafe_sys;
+
+    /// Where an event starts; 1-based.
+    #[derive(Clone, Copy, Debug)]
+    pub struct Mark {
+        pub line: usize,
+        pub column: usize,
+    }
+
+    impl Mark {
+        fn from_sys(mark: unsafe_sys::yaml_mark_t) -> Self {
+            Mark {
+                line: mark.line as usize + 1,
+                column: mark.column as usize + 1,
+            }
+        }
+
+        pub fn error(self, message: String) -> YamlError {
+            YamlError {
+                line: self.line,
+                column: self.column,
+                message,
+            }
+        }
+    }
+
+    #[derive(Debug)]
+    pub enum Event {
+        StreamStart,
+        StreamEnd,
+        DocumentStart,
+        DocumentEnd,
+        Alias(String),
+        Scalar {
+            anchor: Option<String>,
+            tag: Option<String>,
+            value: String,
+            plain: bool,
+        },
+        SequenceStart {
+            anchor: Option<String>,
+            flow: bool,
+        },
+        SequenceEnd,
+        MappingStart {
+            anchor: Option<String>,
+            flow: bool,
+        },
+        MappingEnd,
+    }
+
+    /// A libyaml parser reading a borrowed UTF-8 text.
+    pub struct Reader<'a> {
+        // Boxed: libyaml keeps a pointer to the parser in its read handler,
+        // so the parser must not move once the input is set.
+        parser: Box<unsafe_sys::yaml_parser_t>,
+        input: PhantomData<&'a str>,
+    }
+
+    impl<'a> Reader<'a> {
+        pub fn new(text: &'a str) -> Self {
+            let mut parser = Box::<unsafe_sys::yaml_parser_t>::new_uninit();
+            // SAFETY: initialize writes every field of the boxed parser
+            // (it fails only when malloc does, which aborts the process like
+            // any other allocation failure in Rust). The input pointer stays
+            // valid for 'a, which the Reader's lifetime ties to `text`.
+            let parser = unsafe {
+                let raw = parser.as_mut_ptr();
+                if unsafe_sys::yaml_parser_initialize(raw).fail {
+                    std::alloc::handle_alloc_error(std::alloc::Layout::new::<
+                        unsafe_sys::yaml_parser_t,
+                    >());
+                }
+                unsafe_sys::yaml_parser_set_encoding(raw, unsafe_sys::YAML_UTF8_ENCODING);
+                unsafe_sys::yaml_parser_set_input_string(raw, text.as_ptr(), text.len() as u64);
+                parser.assume_init()
+            };
+            Reader {
+                parser,
+                input: PhantomData,
+            }
+        }
+
+        /// The next event; after an error every call returns that error again.
+        pub fn next(&mut self) -> Result<(Event, Mark), YamlError> {
+            if self.parser.error != unsafe_sys::YAML_NO_ERROR {
+                return Err(parse_error(&self.parser));
+            }
+            let parser: *mut unsafe_sys::yaml_parser_t = &mut *self.parser;
+            let mut event = MaybeUninit::<unsafe_sys::yaml_event_t>::uninit();
+            // SAFETY: the parser is initialised and its input alive; a
+            // successful parse initialises the event, which is converted
+            // into owned data and deleted exactly once.
+            unsafe {
+                if unsafe_sys::yaml_parser_parse(parser, event.as_mut_ptr()).fail {
+                    return Err(parse_error(&*parser));
+                }
+                let event = event.as_mut_ptr();
+                let converted = convert(&*event);
+                let mark = Mark::from_sys((*event).start_mark);
+                unsafe_sys::yaml_event_delete(event);
+                Ok((converted, mark))
+            }
+        }
+    }
+
+    impl Drop for Reader<'_> {
+        fn drop(&mut self) {
+            // SAFETY: the parser was initialised in `new` and is deleted once.
+            unsafe { unsafe_sys::yaml_parser_delete(&mut *self.parser) }
+        }
+    }
+
+    /// # Safety
+    /// `ptr` is null or a NUL-terminated string.
+    unsafe fn text(ptr: *const u8) -> Option<String> {
+        if ptr.is_null() {
+            return None;
+        }
+        // SAFETY: per the contract above.
+        let c = unsafe { CStr::from_ptr(ptr.cast()) };
+        Some(c.to_string_lossy().into_owned())
+    }
+
+    /// # Safety
+    /// `event` was filled by a successful `yaml_parser_parse`.
+    unsafe fn convert(event: &unsafe_sys::yaml_event_t) -> Event {
+        // SAFETY: the union field read matches the event's type.
+        unsafe {
+            match event.type_ {
+                unsafe_sys::YAML_STREAM_START_EVENT => Event::StreamStart,
+                unsafe_sys::YAML_STREAM_END_EVENT => Event::StreamEnd,
+                unsafe_sys::YAML_DOCUMENT_START_EVENT => Event::DocumentStart,
+                unsafe_sys::YAML_DOCUMENT_END_EVENT => Event::DocumentEnd,
+                unsafe_sys::YAML_ALIAS_EVENT => {
+                    Event::Alias(text(event.data.alias.anchor).unwrap_or_default())
+                }
+                unsafe_sys::YAML_SCALAR_EVENT => {
+                    let scalar = &event.data.scalar;
+                    let bytes = std::slice::from_raw_parts(scalar.value, scalar.length as usize);
+                    Event::Scalar {
+                        anchor: text(scalar.anchor),
+                        tag: text(scalar.tag),
+                        value: String::from_utf8_lossy(bytes).into_owned(),
+                        plain: scalar.style == unsafe_sys::YAML_PLAIN_SCALAR_STYLE,
+                    }
+                }
+                unsafe_sys::YAML_SEQUENCE_START_EVENT => Event::SequenceStart {
+                    anchor: text(event.data.sequence_start.anchor),
+                    flow: event.data.sequence_start.style == unsafe_sys::YAML_FLOW_SEQUENCE_STYLE,
+                },
+                unsafe_sys::YAML_SEQUENCE_END_EVENT => Event::SequenceEnd,
+                unsafe_sys::YAML_MAPPING_START_EVENT => Event::MappingStart {
+                    anchor: text(event.data.mapping_start.anchor),
+                    flow: event.data.mapping_start.style == unsafe_sys::YAML_FLOW_MAPPING_STYLE,
+                },
+                _ => Event::MappingEnd,
+            }
+        }
+    }
+
+    /// The parser's error, worded like serde_norway's (`problem, context`).
+    fn parse_error(parser: &unsafe_sys::yaml_parser_t) -> YamlError {
+        // SAFETY: libyaml's problem and context are null or static C strings.
+        let (problem, context) =
+            unsafe { (text(parser.problem.cast()), text(parser.context.cast())) };
+        let mut message = problem.unwrap_or_else(|| "unknown YAML error".to_owned());
+        if let Some(context) = context {
+            message = format!("{message}, {context}");
+        }
+        Mark::from_sys(parser.problem_mark).error(message)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn one(text: &str) -> Result<Value, YamlError> {
+        Documents::new(text)
+            .next()
+            .expect("a document")
+            .map(|(_, v)| v)
+    }
+
+    #[test]
+    fn plain_scalars_resolve_like_go_yaml_v2() {
+        let cases: &[(&str, &str, Value)] = &[
+            ("yaml 1.1 false", "no", json!(false)),
+            ("yaml 1.1 true", "On", json!(true)),
+            ("single letter", "y", json!(true)),
+            ("quoted stays a string", "'no'", json!("no")),
+            ("str tag", "!!str yes", json!("yes")),
+            ("null tilde", "~", json!(null)),
+            ("leading zero is octal", "0755", json!(493)),
+            ("0o prefix", "0o17", json!(15)),
+            ("hex", "0x1F", json!(31)),
+            ("binary", "0b101", json!(5)),
+            ("negative binary", "-0b101", json!(-5)),
+            ("underscores", "1_000", json!(1000)),
+            ("bad octal is a float", "089", json!(89)),
+            (
+                "beyond i64 fits u64",
+                "18446744073709551615",
+                json!(18446744073709551615u64),
+            ),
+            (
+                "beyond u64 is a float",
+                "100000000000000000000",
+                json!(1e20),
+            ),
+            ("exponent", "1e3", json!(1000)),
+            ("fraction", "-1.5", json!(-1.5)),
+            ("dot float", ".5", json!(0.5)),
+            ("float overflow stays text", "1e400", json!("1e400")),
+            ("timestamp stays text", "2001-12-14", json!("2001-12-14")),
+            ("version stays text", "1.2.3", json!("1.2.3")),
+            ("int tag on quoted", "!!int '12'", json!(12)),
+            ("local tag keeps text", "!thing 12", json!("12")),
+        ];
+        for (name, text, want) in cases {
+            assert_eq!(one(text).as_ref(), Ok(want), "{name}");
+        }
+    }
+
+    #[test]
+    fn refusals_name_the_line() {
+        let cases: &[(&str, &str, usize, &str)] = &[
+            ("infinity", "a: 1\nb: .inf\n", 2, "+Inf has no JSON form"),
+            ("not a number", "a: .nan\n", 1, "NaN has no JSON form"),
+            (
+                "duplicate key",
+                "a: 1\nb: 2\na: 3\n",
+                3,
+                "mapping key \"a\" already defined at line 1",
+            ),
+            (
+                "int tag on text",
+                "a: !!int x\n",
+                1,
+                "cannot be decoded as !!int",
+            ),
+            ("unknown alias", "a: *nope\n", 1, "unknown anchor"),
+            (
+                "deep flow",
+                &format!("a: {}", "[".repeat(100_000)),
+                1,
+                "flow collections ([ or {) nested deeper than 32 levels",
+            ),
+            (
+                "deep blocks",
+                &(0..200)
+                    .map(|i| format!("{}k:\n", " ".repeat(i)))
+                    .collect::<String>(),
+                129,
+                "nested deeper than 128 levels",
+            ),
+            ("syntax", "a: [1, 2\n", 2, "did not find expected"),
+        ];
+        for (name, text, line, message) in cases {
+            let err = one(text).expect_err(name);
+            assert_eq!(err.line, *line, "{name}: {err:?}");
+            assert!(err.message.contains(message), "{name}: {err:?}");
+        }
+    }
+
+    #[test]
+    fn keys_merges_and_aliases() {
+        let cases: &[(&str, &str, Value)] = &[
+            ("boolean key", "yes: 1", json!({"true": 1})),
+            ("a key y is a boolean too", "y: 1", json!({"true": 1})),
+            ("number key", "0x10: a", json!({"16": "a"})),
+            (
+                "merge keeps own keys",
+                "base: &b {x: 1, w: 2}\nuse:\n  <<: *b\n  w: 3\n",
+                json!({"base": {"x": 1, "w": 2}, "use": {"x": 1, "w": 3}}),
+            ),
+            (
+                "merge a list, earlier wins",
+                "a: &a {x: 1}\nb: &b {x: 2, z: 3}\nc: {<<: [*a, *b]}\n",
+                json!({"a": {"x": 1}, "b": {"x": 2, "z": 3}, "c": {"x": 1, "z": 3}}),
+            ),
+        ];
+        for (name, text, want) in cases {
+            assert_eq!(one(text).as_ref(), Ok(want), "{name}");
+        }
+    }
+
+    #[test]
+    fn aliases_cannot_expand_without_bound() {
+        let mut text = String::from("a0: &a0 [x, x, x, x, x, x, x, x, x, x]\n");
+        for i in 1..12 {
+            let p = i - 1;
+            text.push_str(&format!(
+                "a{i}: &a{i} [*a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}]\n"
+            ));
+        }
+        let err = one(&text).expect_err("refused");
+        assert!(err.message.contains("excessive aliasing"), "{err:?}");
+    }
+
+    #[test]
+    fn documents_stream_with_root_lines() {
+        let lines: Vec<usize> = Documents::new("a: 1\n---\nb: 2\n--- # c\nc: 3\n")
+            .map(|d| d.unwrap().0)
+            .collect();
+        assert_eq!(lines, [1, 3, 5]);
+    }
+
+    #[test]
+    fn root_kinds() {
+        let cases: &[(&str, &str, Result<RootKind, ShapeError>)] = &[
+            ("mapping", "a: 1", Ok(RootKind::Mapping)),
+            ("list", "- a", Ok(RootKind::Sequence)),
+            ("scalar", "words", Ok(RootKind::Scalar)),
+            ("empty", "", Ok(RootKind::Null)),
+            ("tilde", "~", Ok(RootKind::Null)),
+            (
+                "two documents",
+                "a: 1\n---\nb: 2\n",
+                Err(ShapeError::SeveralDocuments),
+            ),
+            ("deep", &"[".repeat(100_000), Err(ShapeError::TooDeep)),
+        ];
+        for (name, text, want) in cases {
+            assert_eq!(&root_kind(text), want, "{name}");
+        }
+    }
+}

@@ -397,15 +397,22 @@ impl ControlPlane {
             &["apply", "-f"],
             Some(&repo_root().join("crds/managedroost.yaml")),
         )?;
-        run(
-            &[
-                "wait",
-                "--for=condition=established",
-                "--timeout=60s",
-                "crd/managedroosts.roost.birb.party",
-            ],
-            None,
-        )
+        // `kubectl wait` fails at once (".status.conditions accessor error")
+        // when it reads the CRD before the apiserver gave it any condition.
+        let mut waited = Err(String::new());
+        wait_until("the CRD", Duration::from_secs(60), || {
+            waited = run(
+                &[
+                    "wait",
+                    "--for=condition=established",
+                    "--timeout=60s",
+                    "crd/managedroosts.roost.birb.party",
+                ],
+                None,
+            );
+            waited.is_ok()
+        })
+        .map_err(|timeout| format!("{timeout}: {}", waited.unwrap_err()))
     }
 
     /// `kubectl --kubeconfig <ours>`.

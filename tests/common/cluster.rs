@@ -156,6 +156,15 @@ impl Env {
         }
     }
 
+    /// True while the in-process server (webhooks and controller) has not returned.
+    pub fn server_running(&self) -> bool {
+        self.server
+            .lock()
+            .unwrap()
+            .as_ref()
+            .is_some_and(|task| !task.is_finished())
+    }
+
     /// Status code of `GET path` on the metrics port.
     pub fn http_status(&self, path: &str) -> u16 {
         use std::io::{Read, Write as _};

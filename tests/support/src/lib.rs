@@ -121,6 +121,7 @@ pub struct ControlPlane {
     processes: Vec<Child>,
     watchdog: Option<Child>,
     etcd_port: u16,
+    etcd_peer_port: u16,
     api_port: u16,
 }
 
@@ -177,12 +178,7 @@ impl ControlPlane {
             &d.join("tokens.csv"),
             &format!("{token},e2e-admin,1,\"system:masters\"\n"),
         )?;
-        let (etcd_port, peer_port, api_port) = (free_port(), free_port(), free_port());
-        let log = |name: &str| -> Result<Stdio, String> {
-            std::fs::File::create(d.join(name))
-                .map(Stdio::from)
-                .map_err(|e| e.to_string())
-        };
+        let (etcd_port, etcd_peer_port, api_port) = (free_port(), free_port(), free_port());
         let mut plane = ControlPlane {
             kubeconfig: d.join("kubeconfig"),
             server: format!("https://127.0.0.1:{api_port}"),
@@ -190,25 +186,12 @@ impl ControlPlane {
             processes: Vec::new(),
             watchdog: None,
             etcd_port,
+            etcd_peer_port,
             api_port,
             dir,
         };
-        let etcd = Command::new(bin.join("etcd"))
-            .args(["--name=default", "--unsafe-no-fsync", "--log-level=warn"])
-            .arg(format!("--data-dir={}", d.join("etcd").display()))
-            .arg(format!("--listen-client-urls=http://127.0.0.1:{etcd_port}"))
-            .arg(format!(
-                "--advertise-client-urls=http://127.0.0.1:{etcd_port}"
-            ))
-            .arg(format!("--listen-peer-urls=http://127.0.0.1:{peer_port}"))
-            .arg(format!(
-                "--initial-advertise-peer-urls=http://127.0.0.1:{peer_port}"
-            ))
-            .arg(format!(
-                "--initial-cluster=default=http://127.0.0.1:{peer_port}"
-            ))
-            .stdout(log("etcd.log")?)
-            .stderr(log("etcd.err")?)
+        let etcd = plane
+            .etcd_command()?
             .spawn()
             .map_err(|e| format!("start etcd: {e}"))?;
         plane.processes.push(etcd);
@@ -235,18 +218,45 @@ impl ControlPlane {
         Ok(plane)
     }
 
+    /// A log file in the cluster directory, appended to (it survives restarts).
+    fn log(&self, name: &str) -> Result<Stdio, String> {
+        let path = self.dir.path().join(name);
+        std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&path)
+            .map(Stdio::from)
+            .map_err(|e| format!("open {}: {e}", path.display()))
+    }
+
+    /// The etcd command line (same ports and data directory on every start).
+    fn etcd_command(&self) -> Result<Command, String> {
+        let (port, peer_port) = (self.etcd_port, self.etcd_peer_port);
+        let mut command = Command::new(self.bin.join("etcd"));
+        command
+            .args(["--name=default", "--unsafe-no-fsync", "--log-level=warn"])
+            .arg(format!(
+                "--data-dir={}",
+                self.dir.path().join("etcd").display()
+            ))
+            .arg(format!("--listen-client-urls=http://127.0.0.1:{port}"))
+            .arg(format!("--advertise-client-urls=http://127.0.0.1:{port}"))
+            .arg(format!("--listen-peer-urls=http://127.0.0.1:{peer_port}"))
+            .arg(format!(
+                "--initial-advertise-peer-urls=http://127.0.0.1:{peer_port}"
+            ))
+            .arg(format!(
+                "--initial-cluster=default=http://127.0.0.1:{peer_port}"
+            ))
+            .stdout(self.log("etcd.log")?)
+            .stderr(self.log("etcd.err")?);
+        Ok(command)
+    }
+
     /// The kube-apiserver command line (same ports and files on every start).
     fn apiserver_command(&self) -> Result<Command, String> {
         let d = self.dir.path();
         let (etcd_port, api_port) = (self.etcd_port, self.api_port);
-        let log = |name: &str| -> Result<Stdio, String> {
-            std::fs::OpenOptions::new()
-                .create(true)
-                .append(true)
-                .open(d.join(name))
-                .map(Stdio::from)
-                .map_err(|e| e.to_string())
-        };
         let mut command = Command::new(self.bin.join("kube-apiserver"));
         command
             .arg(format!("--etcd-servers=http://127.0.0.1:{etcd_port}"))
@@ -287,8 +297,8 @@ impl ControlPlane {
             ])
             .arg("--enable-admission-plugins=MutatingAdmissionWebhook,ValidatingAdmissionWebhook")
             .arg("--disable-admission-plugins=ServiceAccount")
-            .stdout(log("apiserver.log")?)
-            .stderr(log("apiserver.err")?);
+            .stdout(self.log("apiserver.log")?)
+            .stderr(self.log("apiserver.err")?);
         Ok(command)
     }
 
@@ -318,6 +328,27 @@ impl ControlPlane {
                 "{err}; apiserver log tail:\n{}",
                 tail.into_iter().rev().collect::<Vec<_>>().join("\n")
             )
+        })
+    }
+
+    /// Kills etcd with SIGKILL (a crash: no shutdown, nothing flushed), leaves
+    /// it down for `down`, starts it again on the same ports and data
+    /// directory, and waits until it reports healthy. The apiserver keeps
+    /// running throughout and reconnects by itself.
+    pub fn restart_etcd(&mut self, down: Duration) -> Result<(), String> {
+        let mut old = self.processes.remove(0);
+        let _ = old.kill();
+        let _ = old.wait();
+        std::thread::sleep(down);
+        let child = self
+            .etcd_command()?
+            .spawn()
+            .map_err(|e| format!("restart etcd: {e}"))?;
+        self.processes.insert(0, child);
+        self.restart_watchdog()?;
+        let port = self.etcd_port;
+        wait_until("etcd", Duration::from_secs(30), || {
+            http_get_ok(port, "/health")
         })
     }
 
@@ -366,15 +397,22 @@ impl ControlPlane {
             &["apply", "-f"],
             Some(&repo_root().join("crds/managedroost.yaml")),
         )?;
-        run(
-            &[
-                "wait",
-                "--for=condition=established",
-                "--timeout=60s",
-                "crd/managedroosts.roost.birb.party",
-            ],
-            None,
-        )
+        // `kubectl wait` fails at once (".status.conditions accessor error")
+        // when it reads the CRD before the apiserver gave it any condition.
+        let mut waited = Err(String::new());
+        wait_until("the CRD", Duration::from_secs(60), || {
+            waited = run(
+                &[
+                    "wait",
+                    "--for=condition=established",
+                    "--timeout=60s",
+                    "crd/managedroosts.roost.birb.party",
+                ],
+                None,
+            );
+            waited.is_ok()
+        })
+        .map_err(|timeout| format!("{timeout}: {}", waited.unwrap_err()))
     }
 
     /// `kubectl --kubeconfig <ours>`.

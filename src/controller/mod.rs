@@ -210,10 +210,38 @@ impl Context {
                 action: "Reconcile".to_owned(),
                 secondary: None,
             };
-            if let Err(err) = self.recorder.publish(&event, &reference).await {
-                tracing::warn!(error = %err, reason = note.reason, "cannot publish event");
+            let mut pause = PUBLISH_FIRST_PAUSE;
+            for attempt in 1..=PUBLISH_ATTEMPTS {
+                match self.recorder.publish(&event, &reference).await {
+                    Ok(()) => break,
+                    Err(err) if attempt < PUBLISH_ATTEMPTS && is_transient(&err) => {
+                        tracing::debug!(error = %err, reason = note.reason, attempt, "cannot publish event yet; retrying");
+                        tokio::time::sleep(pause).await;
+                        pause *= 2;
+                    }
+                    Err(err) => {
+                        tracing::warn!(error = %err, reason = note.reason, "cannot publish event");
+                        break;
+                    }
+                }
             }
         }
+    }
+}
+
+/// Attempts to publish one Event: its status write has already succeeded,
+/// so no later reconcile would plan the note again. With the pauses doubling
+/// from [`PUBLISH_FIRST_PAUSE`], they span about 16 s: an apiserver or etcd
+/// restart, not a long outage.
+const PUBLISH_ATTEMPTS: u32 = 7;
+const PUBLISH_FIRST_PAUSE: Duration = Duration::from_millis(250);
+
+/// Whether a failed request may succeed if sent again: the apiserver could
+/// not be reached, was overloaded (429) or failed (5xx). A refusal (4xx) is final.
+fn is_transient(err: &kube::Error) -> bool {
+    match err {
+        kube::Error::Api(status) => status.code == 429 || status.code >= 500,
+        _ => true,
     }
 }
 
@@ -504,6 +532,61 @@ mod tests {
             "{requeue}"
         );
         assert_eq!(ctx.metrics.status_updates.get(), 1);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn an_event_that_meets_an_unavailable_apiserver_is_published_once_it_answers() {
+        let (ctx, mut handle) = context();
+        let server = tokio::spawn(async move {
+            let (_, respond) = handle.next_request().await.expect("a status write");
+            respond.send_response(
+                Response::builder()
+                    .body(Body::from(serde_json::to_vec(&roost()).unwrap()))
+                    .unwrap(),
+            );
+            let unavailable = serde_json::json!({"kind": "Status", "apiVersion": "v1", "status": "Failure", "reason": "ServiceUnavailable", "code": 503, "message": "etcd is down"});
+            let mut answered = Vec::new();
+            for code in [503, 503, 201] {
+                let (request, respond) =
+                    tokio::time::timeout(Duration::from_secs(60), handle.next_request())
+                        .await
+                        .ok()
+                        .flatten()
+                        .expect("the Event is sent again");
+                assert_eq!(request.method(), http::Method::POST);
+                let body = request.into_body().collect_bytes().await.unwrap();
+                let reply = if code == 201 {
+                    body.to_vec()
+                } else {
+                    serde_json::to_vec(&unavailable).unwrap()
+                };
+                respond.send_response(
+                    Response::builder()
+                        .status(code)
+                        .body(Body::from(reply))
+                        .unwrap(),
+                );
+                answered.push(code);
+            }
+            let more = tokio::time::timeout(Duration::from_secs(60), handle.next_request()).await;
+            (answered, more.is_err())
+        });
+        reconcile(stored(&roost()), Arc::clone(&ctx)).await.unwrap();
+        let (answered, quiet) = server.await.unwrap();
+        assert_eq!(answered, [503, 503, 201]);
+        assert!(quiet, "nothing is sent once the Event is published");
+    }
+
+    #[test]
+    fn only_unreachable_overloaded_or_failing_apiservers_are_retried() {
+        let api = |code: u16| {
+            kube::Error::Api(Box::new(kube::core::Status {
+                code,
+                ..kube::core::Status::default()
+            }))
+        };
+        assert!(is_transient(&api(503)) && is_transient(&api(429)) && is_transient(&api(500)));
+        assert!(!is_transient(&api(403)) && !is_transient(&api(422)));
     }
 
     #[tokio::test]

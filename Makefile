@@ -4,7 +4,7 @@
 
 CARGO ?= cargo
 
-.PHONY: dev test cluster fmt-check clippy unit validate crd webhook-config bench
+.PHONY: dev test cluster fmt-check clippy unit validate crd webhook-config bench soak fuzz
 
 dev: cluster
 	$(CARGO) build --release --locked -p roost-keeper --bin roost-keeper
@@ -42,3 +42,14 @@ bench:
 	$(CARGO) bench --bench validation
 	$(CARGO) bench --bench load
 	$(CARGO) bench --bench controller
+
+# 30 minutes at half the mixed workload's throughput; figures in BENCHMARKS.md.
+soak:
+	LOAD_SOAK_SECONDS=1800 LOAD_WARMUP_SECONDS=360 $(CARGO) bench --bench load
+
+# Coverage-guided fuzzing (nightly + cargo-fuzz), FUZZ_SECONDS per target;
+# `make test` replays the seeds and the saved crash inputs on stable.
+FUZZ_SECONDS ?= 60
+fuzz:
+	command -v cargo-fuzz >/dev/null || $(CARGO) install cargo-fuzz --locked
+	fuzz/run.sh $(FUZZ_SECONDS)

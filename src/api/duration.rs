@@ -49,6 +49,26 @@ impl fmt::Display for DurationError {
     }
 }
 
+/// Go's `leadingFraction`: the fraction's digits as an integer and 10^(digits
+/// kept); digits past what fits in 63 bits are ignored.
+fn leading_fraction(digits: &str) -> (u64, f64) {
+    let (mut value, mut divisor) = (0u64, 1.0f64);
+    for digit in digits.bytes() {
+        let next = value
+            .checked_mul(10)
+            .and_then(|v| v.checked_add(u64::from(digit - b'0')))
+            .filter(|v| *v <= 1 << 63);
+        match next {
+            Some(next) => {
+                value = next;
+                divisor *= 10.0;
+            }
+            None => break,
+        }
+    }
+    (value, divisor)
+}
+
 /// Parses a Go duration with the semantics of Go's `time.ParseDuration`.
 pub fn parse_go_duration(input: &str) -> Result<GoDuration, DurationError> {
     let mut s = input;
@@ -108,14 +128,12 @@ pub fn parse_go_duration(input: &str) -> Result<GoDuration, DurationError> {
             int_part.parse().map_err(|_| DurationError::Overflow)?
         };
         let mut value = whole.checked_mul(scale).ok_or(DurationError::Overflow)?;
-        if !frac_part.is_empty() {
-            // Go keeps at most the precision a float64 scale allows; 18 digits is plenty.
-            let digits = &frac_part[..frac_part.len().min(18)];
-            let frac: f64 = format!("0.{digits}")
-                .parse()
-                .map_err(|_| DurationError::BadNumber)?;
+        let (fraction, divisor) = leading_fraction(frac_part);
+        if fraction > 0 {
+            // As Go does: the digits as an integer times unit/10^digits, which is
+            // nanosecond-exact (a parsed "0.digits" float is not: .520407s was 1 ns short).
             value = value
-                .checked_add((frac * scale as f64) as u64)
+                .checked_add((fraction as f64 * (scale as f64 / divisor)) as u64)
                 .ok_or(DurationError::Overflow)?;
         }
         total = total.checked_add(value).ok_or(DurationError::Overflow)?;
@@ -173,6 +191,18 @@ mod tests {
     const S: i64 = 1_000_000_000;
 
     #[test]
+    fn fractions_are_nanosecond_exact() {
+        for (text, nanos) in [
+            (".520407s", 520_407_000),
+            (".5256s", 525_600_000),
+            ("12.54775m", 752_865_000_000),
+            ("1.000000000000000000001s", S),
+        ] {
+            assert_eq!(parse_go_duration(text).unwrap().as_nanos(), nanos, "{text}");
+        }
+    }
+
+    #[test]
     fn formats_like_go() {
         let cases: &[(i64, &str)] = &[
             (0, "0s"),
@@ -184,6 +214,9 @@ mod tests {
             (3600 * S, "1h0m0s"),
             (5 * 3600 * S + 6 * 60 * S + 7 * S + 1_000_000, "5h6m7.001s"),
             (-90 * S, "-1m30s"),
+            // A float fraction came out 1 ns short for these (found by cargo fuzz).
+            (520_407_000, "520.407ms"),
+            (2 * S + 7_950_404, "2.007950404s"),
         ];
         for (nanos, want) in cases {
             assert_eq!(format_go_duration(*nanos), *want);

@@ -1,0 +1,12 @@
+//! Each input line through the scalar parsers (durations, quantities,
+//! percentages, cron, chart versions). Checks: fuzz/checks.rs.
+#![no_main]
+
+#[path = "../checks.rs"]
+mod checks;
+
+use libfuzzer_sys::fuzz_target;
+
+fuzz_target!(|data: &[u8]| {
+    checks::check_parsers(data);
+});

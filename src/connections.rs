@@ -114,13 +114,13 @@ impl Drop for Slot {
     }
 }
 
-impl Slot {
+impl Activity {
     /// Marks a request in flight until the returned guard is dropped.
-    pub fn begin_request(activity: &Arc<Activity>, epoch: Instant) -> Busy {
-        activity.in_flight.fetch_add(1, Ordering::SeqCst);
-        activity.served_any.store(true, Ordering::SeqCst);
+    fn begin_request(self: &Arc<Self>, epoch: Instant) -> Busy {
+        self.in_flight.fetch_add(1, Ordering::SeqCst);
+        self.served_any.store(true, Ordering::SeqCst);
         Busy {
-            activity: Arc::clone(activity),
+            activity: Arc::clone(self),
             epoch,
         }
     }
@@ -356,7 +356,7 @@ pub async fn serve_http<I, S>(
     let tracked = {
         let activity = Arc::clone(&activity);
         hyper::service::service_fn(move |request: hyper::Request<Incoming>| {
-            let busy = Slot::begin_request(&activity, epoch);
+            let busy = activity.begin_request(epoch);
             let call = tower::ServiceExt::oneshot(service.clone(), request);
             async move {
                 let response = call.await;

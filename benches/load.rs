@@ -55,7 +55,7 @@ use hyper::client::conn::{http1, http2};
 use hyper::{Request, Uri, header};
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use roost_keeper::admission::{MUTATE_PATH, VALIDATE_PATH};
-use roost_keeper::certs;
+use roost_keeper::tls::generate;
 use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::{CertificateDer, ServerName};
 use serde_json::{Value, json};
@@ -1114,14 +1114,14 @@ fn main() {
     let load_before = load_average();
     let bin = server_binary();
     let dir = tempfile::tempdir().expect("tempdir");
-    let bundle = certs::generate(
+    let bundle = generate::generate(
         "roost-keeper",
         "roost-system",
         &["localhost".into(), "127.0.0.1".into()],
         time::OffsetDateTime::now_utc(),
     )
     .expect("generate certificates");
-    certs::write_bundle(&bundle, dir.path()).expect("write certificates");
+    generate::write_bundle(&bundle, dir.path()).expect("write certificates");
     let mut server = ServerProcess::start(&bin, dir.path(), &settings.rust_log);
 
     let runtime = tokio::runtime::Builder::new_multi_thread()

@@ -22,10 +22,10 @@
 //! benchmarks pay one relaxed atomic load per allocation and nothing more.
 
 use criterion::{Criterion, criterion_group};
+use roost_keeper::admission::cache::{CacheKey, ValidationCache};
 use roost_keeper::api::ManagedRoostSpec;
-use roost_keeper::cache::{CacheKey, ValidationCache};
 use roost_keeper::defaults::apply_defaults;
-use roost_keeper::document::validate_spec_value;
+use roost_keeper::validation::decode::validate_spec_value;
 use roost_keeper::validation::{ValidationResult, validate};
 use serde_json::{Value, json};
 use std::alloc::{GlobalAlloc, Layout, System};

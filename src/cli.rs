@@ -1,11 +1,11 @@
 //! Command line: every flag also reads an environment variable.
 
+use crate::admission::registration::{FailurePolicy, Target, WebhookConfigOptions};
 use crate::api::duration::parse_go_duration;
-use crate::cert_secret::CertSecretConfig;
 use crate::offline::{self, OutputFormat};
 use crate::server::{ServeConfig, Server, TlsSource};
 use crate::telemetry::LogFormat;
-use crate::webhook_config::{FailurePolicy, Target, WebhookConfigOptions};
+use crate::tls::secret::CertSecretConfig;
 use crate::{Error, Result};
 use clap::{Parser, Subcommand};
 use std::io::{IsTerminal, Read, Write};
@@ -150,7 +150,7 @@ pub struct ServeArgs {
     /// Memory the validation cache may hold, in bytes (verdicts weighed by size).
     #[arg(
         long,
-        default_value_t = crate::cache::VALIDATION_CACHE_BYTES,
+        default_value_t = crate::admission::cache::VALIDATION_CACHE_BYTES,
         env = "ROOST_KEEPER_VALIDATION_CACHE_BYTES"
     )]
     pub validation_cache_bytes: u64,
@@ -236,15 +236,17 @@ impl ServeArgs {
                 .controller
                 .then(|| crate::controller::ControllerConfig {
                     watch_namespace: self.watch_namespace.clone(),
-                    leader_election: self.leader_election.then(|| crate::leader::LeaseConfig {
-                        lease_duration: self.lease_duration,
-                        renew_deadline: self.lease_renew_deadline,
-                        retry_period: self.lease_retry_period,
-                        ..crate::leader::LeaseConfig::new(
-                            self.leader_election_namespace.clone().unwrap_or_default(),
-                            self.leader_election_lease.clone(),
-                            self.identity.clone().unwrap_or_else(default_identity),
-                        )
+                    leader_election: self.leader_election.then(|| {
+                        crate::controller::leader::LeaseConfig {
+                            lease_duration: self.lease_duration,
+                            renew_deadline: self.lease_renew_deadline,
+                            retry_period: self.lease_retry_period,
+                            ..crate::controller::leader::LeaseConfig::new(
+                                self.leader_election_namespace.clone().unwrap_or_default(),
+                                self.leader_election_lease.clone(),
+                                self.identity.clone().unwrap_or_else(default_identity),
+                            )
+                        }
                     }),
                 }),
             kubeconfig: self.kubeconfig.clone(),
@@ -367,13 +369,13 @@ pub fn run(cli: Cli) -> Result<i32> {
             Ok(0)
         }
         Command::Certs(CertsCommand::Generate(args)) => {
-            let bundle = crate::certs::generate(
+            let bundle = crate::tls::generate::generate(
                 &args.service,
                 &args.namespace,
                 &args.extra_sans,
                 time::OffsetDateTime::now_utc(),
             )?;
-            crate::certs::write_bundle(&bundle, &args.out_dir)?;
+            crate::tls::generate::write_bundle(&bundle, &args.out_dir)?;
             writeln!(
                 stdout.lock(),
                 "wrote ca.crt, tls.crt, tls.key to {}",
@@ -406,7 +408,7 @@ pub fn run(cli: Cli) -> Result<i32> {
             };
             stdout
                 .lock()
-                .write_all(crate::webhook_config::render(&options)?.as_bytes())
+                .write_all(crate::admission::registration::render(&options)?.as_bytes())
                 .map_err(Error::Write)?;
             Ok(0)
         }
@@ -423,7 +425,7 @@ pub fn run(cli: Cli) -> Result<i32> {
         Command::Crd => {
             stdout
                 .lock()
-                .write_all(crate::crd::crd_yaml()?.as_bytes())
+                .write_all(crate::api::crd::crd_yaml()?.as_bytes())
                 .map_err(Error::Write)?;
             Ok(0)
         }

@@ -23,7 +23,7 @@ pub struct Defaulted {
 pub fn apply_defaults(object: &Value) -> Defaulted {
     if object
         .get("spec")
-        .is_some_and(crate::document::exceeds_size_limits)
+        .is_some_and(crate::validation::decode::exceeds_size_limits)
     {
         return Defaulted {
             object: object.clone(),

@@ -6,24 +6,16 @@
 
 pub mod admission;
 pub mod api;
-pub mod cache;
-pub mod cert_secret;
-pub mod certs;
 pub mod cli;
-pub mod connections;
 pub mod controller;
-pub mod crd;
 pub mod defaults;
-pub mod document;
 pub mod error;
-pub mod leader;
 pub mod metrics;
 pub mod offline;
 pub mod server;
 pub mod telemetry;
 pub mod tls;
 pub mod validation;
-pub mod webhook_config;
 pub mod yaml;
 
 pub use error::{Error, Result};

@@ -2,10 +2,10 @@
 //! directories and stdin, applies the same defaults the mutating webhook
 //! would, and runs the same engine.
 
+use crate::admission::cache::{CacheKey, ValidationCache};
 use crate::api::{API_VERSION, KIND};
-use crate::cache::{CacheKey, ValidationCache};
 use crate::defaults::apply_defaults;
-use crate::document::validate_spec_value;
+use crate::validation::decode::validate_spec_value;
 use crate::validation::{Finding, Findings, Level, SILENCE_ANNOTATION, silenced_codes};
 use serde::Serialize;
 use serde_json::Value;

@@ -475,7 +475,7 @@ async fn metrics_and_health_endpoints() {
         .await
         .unwrap();
     let served = std::fs::read_to_string(server.cert_dir().join("tls.crt")).unwrap();
-    let (_, not_after) = roost_keeper::certs::validity(&served).unwrap();
+    let (_, not_after) = roost_keeper::tls::generate::validity(&served).unwrap();
     let expiry = format!(
         "roost_keeper_serving_certificate_expiry_timestamp_seconds {}",
         not_after.unix_timestamp()
@@ -512,10 +512,10 @@ async fn metrics_and_health_endpoints() {
 fn write_secret_volume(
     dir: &std::path::Path,
     generation: u32,
-    bundle: &roost_keeper::certs::CertBundle,
+    bundle: &roost_keeper::tls::generate::CertBundle,
 ) {
     let target = dir.join(format!("..gen{generation}"));
-    roost_keeper::certs::write_bundle(bundle, &target).unwrap();
+    roost_keeper::tls::generate::write_bundle(bundle, &target).unwrap();
     let tmp = dir.join("..data_tmp");
     let _ = std::fs::remove_file(&tmp);
     std::os::unix::fs::symlink(format!("..gen{generation}"), &tmp).unwrap();
@@ -541,8 +541,10 @@ async fn certificate_swap_under_load_fails_no_request() {
     let volume = tempfile::tempdir().unwrap();
     let now = time::OffsetDateTime::now_utc();
     let sans = ["localhost".to_string()];
-    let first = roost_keeper::certs::generate("roost-keeper", "roost-system", &sans, now).unwrap();
-    let second = roost_keeper::certs::generate("roost-keeper", "roost-system", &sans, now).unwrap();
+    let first =
+        roost_keeper::tls::generate::generate("roost-keeper", "roost-system", &sans, now).unwrap();
+    let second =
+        roost_keeper::tls::generate::generate("roost-keeper", "roost-system", &sans, now).unwrap();
     write_secret_volume(volume.path(), 1, &first);
     let dir = volume.path().to_path_buf();
     let mut server = TestServer::start_with(|c| roost_keeper::server::ServeConfig {

@@ -29,7 +29,7 @@ fn committed_crd_matches_the_binary() {
 #[test]
 fn crd_has_the_contracted_names_columns_and_subresource() {
     let crd: serde_json::Value =
-        serde_norway::from_str(&roost_keeper::crd::crd_yaml().unwrap()).unwrap();
+        serde_norway::from_str(&roost_keeper::api::crd::crd_yaml().unwrap()).unwrap();
     let spec = &crd["spec"];
     assert_eq!(crd["metadata"]["name"], "managedroosts.roost.birb.party");
     assert_eq!(spec["scope"], "Namespaced");

@@ -5,7 +5,7 @@
 mod common;
 
 use common::cluster::{Env, manifest_in, ok, repo, text};
-use roost_keeper::webhook_config::FailurePolicy;
+use roost_keeper::admission::registration::FailurePolicy;
 use std::path::Path;
 use std::process::Output;
 use std::sync::OnceLock;

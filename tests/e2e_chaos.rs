@@ -22,7 +22,7 @@
 mod common;
 
 use common::cluster::{Env, ok, text};
-use roost_keeper::webhook_config::{FailurePolicy, Target, WebhookConfigOptions};
+use roost_keeper::admission::registration::{FailurePolicy, Target, WebhookConfigOptions};
 use roost_testcluster::{free_port, output_with_stdin};
 use serde_json::{Value, json};
 use std::collections::{BTreeMap, BTreeSet};
@@ -705,7 +705,7 @@ fn assert_server_running(env: &Env) {
 /// optionally with another `timeoutSeconds`.
 fn register_webhooks(env: &Env, url: &str, ca_pem: &str, timeout_seconds: Option<i32>) {
     let (mut validating, mut mutating) =
-        roost_keeper::webhook_config::build(&WebhookConfigOptions {
+        roost_keeper::admission::registration::build(&WebhookConfigOptions {
             target: Target::Url(url.to_owned()),
             ca_bundle: Some(ca_pem.as_bytes().to_vec()),
             namespace: "roost-system".into(),

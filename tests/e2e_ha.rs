@@ -589,7 +589,7 @@ fn a_forced_rotation_under_a_stream_of_applies_fails_none() {
             || (cluster.presented(i, &bundle) == Some(der(&new_cert))).then_some(()),
         );
     }
-    let (_, not_after) = roost_keeper::certs::validity(&new_cert).unwrap();
+    let (_, not_after) = roost_keeper::tls::generate::validity(&new_cert).unwrap();
     let expiry = format!(
         "roost_keeper_serving_certificate_expiry_timestamp_seconds {}",
         not_after.unix_timestamp()
@@ -615,7 +615,7 @@ fn a_forced_rotation_under_a_stream_of_applies_fails_none() {
     assert!(failures.is_empty(), "failed applies: {failures:#?}");
     assert!(applied >= 10, "only {applied} applies ran");
     assert_eq!(
-        roost_keeper::certs::split_bundle(&bundle).len(),
+        roost_keeper::tls::generate::split_bundle(&bundle).len(),
         3,
         "old CA kept, signer kept, a new next CA added"
     );
@@ -726,7 +726,7 @@ fn a_deleted_secret_starts_over_with_a_new_ca_that_every_replica_serves() {
         let out = cluster.kubectl(&["get", "secret", SECRET, "-n", NAMESPACE]);
         out.status.success().then(|| cluster.secret("ca.crt"))
     });
-    for old_ca in roost_keeper::certs::split_bundle(&old_bundle) {
+    for old_ca in roost_keeper::tls::generate::split_bundle(&old_bundle) {
         assert!(!bundle.contains(&old_ca), "a fresh CA, not the old one");
     }
     let serving = der(&cluster.secret("tls.crt"));

@@ -5,7 +5,7 @@
 mod common;
 
 use common::cluster::Env;
-use roost_keeper::webhook_config::FailurePolicy;
+use roost_keeper::admission::registration::FailurePolicy;
 use std::time::Duration;
 
 fn created_count(object: &serde_json::Value) -> i64 {

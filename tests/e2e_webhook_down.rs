@@ -6,7 +6,7 @@
 mod common;
 
 use common::cluster::{Env, manifest_in, ok, repo, text};
-use roost_keeper::webhook_config::{FailurePolicy, VALIDATING_CONFIG_NAME};
+use roost_keeper::admission::registration::{FailurePolicy, VALIDATING_CONFIG_NAME};
 
 #[test]
 fn failure_policies_decide_what_happens_when_the_server_is_down() {

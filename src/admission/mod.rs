@@ -2,14 +2,16 @@
 //! the cache and metrics it updates; the HTTP layer (`crate::server`) only
 //! reads bodies and writes replies.
 
+pub mod cache;
+pub mod registration;
 pub mod review;
 
+use crate::admission::cache::{CacheKey, ValidationCache};
 use crate::api::{API_VERSION, GROUP, KIND, VERSION};
-use crate::cache::{CacheKey, ValidationCache};
 use crate::defaults::apply_defaults;
-use crate::document::validate_spec_value;
 use crate::metrics::{CacheLabel, Metrics, OperationLabel};
 use crate::telemetry::DEBUG_SPAN;
+use crate::validation::decode::validate_spec_value;
 use crate::validation::{SILENCE_ANNOTATION, ValidationResult, silenced_codes};
 use review::{AdmissionRequest, BadReview, Operation, cause, denied, parse_review, review_json};
 use serde_json::{Value, json};

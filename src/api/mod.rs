@@ -1,6 +1,7 @@
 //! The `ManagedRoost` resource: spec and status types, lenient scalars and
 //! the value parsers (Go durations, quantities) the rules use.
 
+pub mod crd;
 pub mod duration;
 pub mod quantity;
 pub mod scalar;

@@ -2,6 +2,7 @@
 //! (conditions, phase, lifecycle history, teardown) with server-side apply
 //! on the status subresource, and tells `kubectl describe` through Events.
 
+pub mod leader;
 pub mod lifecycle;
 pub mod status;
 pub mod stored;
@@ -49,7 +50,7 @@ pub struct ControllerConfig {
     /// Run the controller only while holding this Lease (one replica of
     /// many); `None` runs it unconditionally. An empty namespace means the
     /// client's default namespace (the pod's own in a cluster).
-    pub leader_election: Option<crate::leader::LeaseConfig>,
+    pub leader_election: Option<crate::controller::leader::LeaseConfig>,
 }
 
 /// Shared by every reconcile.

@@ -11,7 +11,7 @@
 //! next to a status write's milliseconds).
 
 use crate::api::{ManagedRoost, ManagedRoostStatus};
-use crate::document;
+use crate::validation::decode;
 use crate::validation::{SILENCE_ANNOTATION, ValidationResult, silenced_codes};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use kube::Resource;
@@ -92,7 +92,7 @@ impl StoredRoost {
     /// spec become SCHEMA_INVALID findings, as in admission).
     pub fn decode(&self) -> Result<Decoded, StatusUndecodable> {
         let spec: Option<Value> = self.spec.as_ref().and_then(|p| p.unpack().ok());
-        let decoded = document::decode_spec(spec.as_ref());
+        let decoded = decode::decode_spec(spec.as_ref());
         let silence = silenced_codes(
             self.metadata
                 .annotations
@@ -100,7 +100,7 @@ impl StoredRoost {
                 .and_then(|a| a.get(SILENCE_ANNOTATION))
                 .map(String::as_str),
         );
-        let result = document::validate_decoded(&decoded, None).silenced(&silence);
+        let result = decode::validate_decoded(&decoded, None).silenced(&silence);
         let status = self
             .status
             .as_ref()
@@ -215,7 +215,7 @@ mod tests {
                 .result
                 .errors
                 .iter()
-                .any(|f| f.code == document::SCHEMA_INVALID && f.field == "spec.healthChecks"),
+                .any(|f| f.code == decode::SCHEMA_INVALID && f.field == "spec.healthChecks"),
             "{:?}",
             decoded.result
         );

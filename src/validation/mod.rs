@@ -6,6 +6,7 @@
 
 pub mod chart;
 pub mod checks;
+pub mod decode;
 pub mod finding;
 pub mod health;
 pub mod observability;

@@ -1,8 +1,8 @@
 //! A control plane with the CRD installed and roost-keeper's webhooks
 //! registered and answering, for end-to-end tests.
 
+use roost_keeper::admission::registration::{FailurePolicy, Target, WebhookConfigOptions};
 use roost_keeper::server::{ServeConfig, Server};
-use roost_keeper::webhook_config::{FailurePolicy, Target, WebhookConfigOptions};
 use roost_testcluster::{ControlPlane, output_with_stdin};
 use std::path::Path;
 use std::process::Output;
@@ -50,14 +50,14 @@ impl Env {
         let plane = ControlPlane::start().expect("control plane starts");
         plane.install_crd().expect("CRD installed");
         let certs = tempfile::tempdir().unwrap();
-        let bundle = roost_keeper::certs::generate(
+        let bundle = roost_keeper::tls::generate::generate(
             "roost-keeper",
             "roost-system",
             &["127.0.0.1".into()],
             time::OffsetDateTime::now_utc(),
         )
         .unwrap();
-        roost_keeper::certs::write_bundle(&bundle, certs.path()).unwrap();
+        roost_keeper::tls::generate::write_bundle(&bundle, certs.path()).unwrap();
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
             .enable_all()
@@ -78,7 +78,7 @@ impl Env {
         let task = runtime.spawn(server.run(async move {
             let _ = stopped.await;
         }));
-        let yaml = roost_keeper::webhook_config::render(&WebhookConfigOptions {
+        let yaml = roost_keeper::admission::registration::render(&WebhookConfigOptions {
             target: Target::Url(format!("https://127.0.0.1:{port}")),
             ca_bundle: Some(bundle.ca_pem.into_bytes()),
             namespace: "roost-system".into(),

@@ -5,8 +5,8 @@
 
 pub mod cluster;
 
-use roost_keeper::certs;
 use roost_keeper::server::{ServeConfig, Server};
+use roost_keeper::tls::generate;
 use serde_json::{Value, json};
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -56,14 +56,14 @@ impl TestServer {
 
     pub async fn start_with(adjust: impl FnOnce(ServeConfig) -> ServeConfig) -> TestServer {
         let dir = tempfile::tempdir().unwrap();
-        let bundle = certs::generate(
+        let bundle = generate::generate(
             "roost-keeper",
             "roost-system",
             &["127.0.0.1".into(), "localhost".into()],
             time::OffsetDateTime::now_utc(),
         )
         .unwrap();
-        certs::write_bundle(&bundle, dir.path()).unwrap();
+        generate::write_bundle(&bundle, dir.path()).unwrap();
         let server = Server::bind(adjust(config(dir.path()))).await.unwrap();
         let (webhook, metrics) = (server.webhook_addr(), server.metrics_addr());
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();

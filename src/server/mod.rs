@@ -2,12 +2,13 @@
 //! `/metrics`, `/healthz`, `/readyz` over plain HTTP, with bounded
 //! concurrency, timeouts on slow clients and a graceful shutdown.
 
+pub mod listener;
+
+use crate::admission::cache::ValidationCache;
 use crate::admission::{self, Admission, MUTATE_PATH, Reply, VALIDATE_PATH, Webhook};
-use crate::cache::ValidationCache;
-use crate::cert_secret::CertSecretConfig;
-use crate::connections::{self, ConnectionLimits, Slots};
 use crate::metrics::Metrics;
 use crate::tls::CertStore;
+use crate::tls::secret::CertSecretConfig;
 use crate::{Error, Result};
 use axum::Router;
 use axum::extract::{Request, State};
@@ -17,6 +18,7 @@ use axum::routing::{get, post};
 use http_body_util::BodyExt;
 use hyper_util::rt::{TokioExecutor, TokioTimer};
 use hyper_util::server::conn::auto;
+use listener::{ConnectionLimits, Slots};
 use std::future::Future;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
@@ -110,7 +112,7 @@ impl ServeConfig {
             max_connections_per_peer: 512,
             idle_timeout: Duration::from_secs(60),
             body_budget_bytes: DEFAULT_BODY_BUDGET_BYTES,
-            validation_cache_bytes: crate::cache::VALIDATION_CACHE_BYTES,
+            validation_cache_bytes: crate::admission::cache::VALIDATION_CACHE_BYTES,
             controller: None,
             kubeconfig: None,
         }
@@ -213,8 +215,8 @@ impl Server {
         let certs = match (&config.tls, &client) {
             (TlsSource::Files { cert, key }, _) => CertStore::load(cert, key)?,
             (TlsSource::Secret(secret), Some(client)) => {
-                let material = crate::cert_secret::ensure(client, secret).await?;
-                crate::cert_secret::ensure_bundles(client, &material.bundle_pem).await?;
+                let material = crate::tls::secret::ensure(client, secret).await?;
+                crate::tls::secret::ensure_bundles(client, &material.bundle_pem).await?;
                 CertStore::from_pem(
                     material.serving.cert_pem.as_bytes(),
                     material.serving.key_pem.as_bytes(),
@@ -241,7 +243,10 @@ impl Server {
         let metrics = Metrics::new();
         let state = AppState {
             admission: Arc::new(Admission::new(
-                ValidationCache::new(config.validation_cache_bytes, crate::cache::VALIDATION_TTL),
+                ValidationCache::new(
+                    config.validation_cache_bytes,
+                    crate::admission::cache::VALIDATION_TTL,
+                ),
                 Arc::clone(&metrics),
             )),
             metrics,
@@ -301,7 +306,7 @@ impl Server {
         let certs = Arc::clone(&state.certs);
         let reloader = match (&config.tls, &client) {
             (TlsSource::Secret(secret), Some(client)) => {
-                tokio::spawn(crate::cert_secret::maintain(
+                tokio::spawn(crate::tls::secret::maintain(
                     client.clone(),
                     secret.clone(),
                     Arc::clone(&certs),
@@ -329,13 +334,13 @@ impl Server {
             close_grace: config.read_timeout,
         });
         let metrics_builder = http_builder(&config);
-        let metrics_server = tokio::spawn(connections::accept_loop(
+        let metrics_server = tokio::spawn(listener::accept_loop(
             metrics_listener,
             metrics_slots,
             metrics_stop_rx,
             config.read_timeout,
             move |tcp, _peer, slot| {
-                connections::serve_http(tcp, slot, metrics_builder.clone(), metrics_router.clone())
+                listener::serve_http(tcp, slot, metrics_builder.clone(), metrics_router.clone())
             },
         ));
 
@@ -382,7 +387,7 @@ impl Server {
         let builder = http_builder(&config);
         let handshake_timeout = config.read_timeout;
         tracing::info!(webhook = %webhook_listener.local_addr().map_err(|source| Error::Bind { addr: config.webhook_addr, source })?, "serving admission webhooks over HTTPS");
-        connections::accept_loop(
+        listener::accept_loop(
             webhook_listener,
             slots,
             stop_rx,
@@ -407,7 +412,7 @@ impl Server {
                                 return;
                             }
                         };
-                    connections::serve_http(tls, slot, builder, router).await;
+                    listener::serve_http(tls, slot, builder, router).await;
                 }
             },
         )
@@ -734,7 +739,7 @@ async fn run_controller(
     };
     let lead = {
         let (client, metrics) = (client.clone(), Arc::clone(&metrics));
-        move |leader_stop: crate::leader::Stop| {
+        move |leader_stop: crate::controller::leader::Stop| {
             metrics.leader.set(1);
             let run = crate::controller::run(
                 client.clone(),
@@ -750,7 +755,7 @@ async fn run_controller(
             }
         }
     };
-    if let Err(err) = crate::leader::run(client, lease, leading, stop, lead).await {
+    if let Err(err) = crate::controller::leader::run(client, lease, leading, stop, lead).await {
         tracing::error!(error = %err, "status controller not started");
     }
 }

@@ -23,8 +23,8 @@
 //! read), so replicas starting or rotating together agree: one write wins,
 //! the others re-read and adopt it.
 
-use crate::certs::{self, KeyedCert, ServingNames};
-use crate::webhook_config::{MUTATING_CONFIG_NAME, VALIDATING_CONFIG_NAME};
+use super::generate::{self, KeyedCert, ServingNames};
+use crate::admission::registration::{MUTATING_CONFIG_NAME, VALIDATING_CONFIG_NAME};
 use crate::{Error, Result};
 use base64::Engine as _;
 use futures::StreamExt;
@@ -125,9 +125,9 @@ impl CertMaterial {
     /// A fresh set: a CA that signs the serving pair now, and the next CA.
     pub fn generate(names: &ServingNames, validity: Duration, now: OffsetDateTime) -> Result<Self> {
         let life = lifetime(validity);
-        let ca = certs::new_ca(&names.namespace, now, now + life * CA_LIFETIMES)?;
-        let serving = certs::new_serving(&ca, names, now, now + life)?;
-        let next_ca = certs::new_ca(&names.namespace, now, now + life * CA_LIFETIMES)?;
+        let ca = generate::new_ca(&names.namespace, now, now + life * CA_LIFETIMES)?;
+        let serving = generate::new_serving(&ca, names, now, now + life)?;
+        let next_ca = generate::new_ca(&names.namespace, now, now + life * CA_LIFETIMES)?;
         Ok(CertMaterial {
             bundle_pem: format!("{}{}", ca.cert_pem, next_ca.cert_pem),
             serving,
@@ -145,16 +145,16 @@ impl CertMaterial {
         now: OffsetDateTime,
     ) -> Result<Self> {
         let life = lifetime(validity);
-        let (_, signer_until) = certs::validity(&self.next_ca.cert_pem)?;
+        let (_, signer_until) = generate::validity(&self.next_ca.cert_pem)?;
         if signer_until <= now {
             return CertMaterial::generate(names, validity, now);
         }
         let serving =
-            certs::new_serving(&self.next_ca, names, now, (now + life).min(signer_until))?;
-        let next_ca = certs::new_ca(&names.namespace, now, now + life * CA_LIFETIMES)?;
-        let mut bundle: Vec<String> = certs::split_bundle(&self.bundle_pem)
+            generate::new_serving(&self.next_ca, names, now, (now + life).min(signer_until))?;
+        let next_ca = generate::new_ca(&names.namespace, now, now + life * CA_LIFETIMES)?;
+        let mut bundle: Vec<String> = generate::split_bundle(&self.bundle_pem)
             .into_iter()
-            .filter(|ca| certs::validity(ca).is_ok_and(|(_, until)| until > now))
+            .filter(|ca| generate::validity(ca).is_ok_and(|(_, until)| until > now))
             .collect();
         for ca in [&self.next_ca.cert_pem, &next_ca.cert_pem] {
             if !bundle.iter().any(|known| known.trim() == ca.trim()) {
@@ -170,7 +170,7 @@ impl CertMaterial {
 
     /// When the serving certificate is due for rotation: 2/3 into its lifetime.
     pub fn rotation_due_at(&self) -> Result<OffsetDateTime> {
-        let (from, until) = certs::validity(&self.serving.cert_pem)?;
+        let (from, until) = generate::validity(&self.serving.cert_pem)?;
         Ok(from + (until - from) * 2 / 3)
     }
 
@@ -539,7 +539,7 @@ mod tests {
             &material.serving.cert_pem,
             now
         ));
-        assert_eq!(certs::split_bundle(&material.bundle_pem).len(), 2);
+        assert_eq!(generate::split_bundle(&material.bundle_pem).len(), 2);
         assert!(material.bundle_pem.contains(&material.next_ca.cert_pem));
     }
 
@@ -580,18 +580,18 @@ mod tests {
         let second = first.rotate(&names(), HOUR, at(60)).unwrap();
         let third = second.rotate(&names(), HOUR, at(120)).unwrap();
         assert_eq!(
-            certs::split_bundle(&third.bundle_pem).len(),
+            generate::split_bundle(&third.bundle_pem).len(),
             4,
             "nothing expired yet"
         );
         let fourth = third.rotate(&names(), HOUR, at(181)).unwrap();
-        let cas = certs::split_bundle(&fourth.bundle_pem);
+        let cas = generate::split_bundle(&fourth.bundle_pem);
         assert_eq!(
             cas.len(),
             3,
             "the two CAs made at the start expired and left"
         );
-        for gone in certs::split_bundle(&first.bundle_pem) {
+        for gone in generate::split_bundle(&first.bundle_pem) {
             assert!(!cas.contains(&gone));
         }
         assert!(trusted(
@@ -617,7 +617,7 @@ mod tests {
             &next.serving.cert_pem,
             much_later
         ));
-        assert_eq!(certs::split_bundle(&next.bundle_pem).len(), 2);
+        assert_eq!(generate::split_bundle(&next.bundle_pem).len(), 2);
     }
 
     #[test]

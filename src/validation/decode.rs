@@ -145,7 +145,12 @@ fn oversized(value: &Value, schema: &Value, steps: &mut Vec<Step>, out: &mut Vec
 
 fn oversized_in_spec(spec: &Value) -> Vec<Oversized> {
     let mut out = Vec::new();
-    oversized(spec, crate::crd::spec_schema(), &mut Vec::new(), &mut out);
+    oversized(
+        spec,
+        crate::api::crd::spec_schema(),
+        &mut Vec::new(),
+        &mut out,
+    );
     out
 }
 

@@ -3,6 +3,9 @@
 //! directory of a Secret volume. The swap is atomic: handshakes in progress
 //! keep the key they started with, new ones get the new key.
 
+pub mod generate;
+pub mod secret;
+
 use crate::{Error, Result};
 use arc_swap::ArcSwap;
 use rustls::server::{ClientHello, ResolvesServerCert};
@@ -222,7 +225,7 @@ impl rustls::client::danger::ServerCertVerifier for AnswersOnly {
 
 /// notAfter of the first certificate of a PEM chain (Unix seconds; 0 when unreadable).
 fn not_after(cert_pem: &[u8]) -> i64 {
-    crate::certs::validity(&String::from_utf8_lossy(cert_pem))
+    crate::tls::generate::validity(&String::from_utf8_lossy(cert_pem))
         .map_or(0, |(_, until)| until.unix_timestamp())
 }
 
@@ -239,13 +242,14 @@ fn read_pair(cert_file: &Path, key_file: &Path) -> Result<(Vec<u8>, Vec<u8>)> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::certs;
+    use crate::tls::generate;
 
     #[test]
     fn reload_swaps_only_on_change_and_keeps_serving_on_garbage() {
         let dir = tempfile::tempdir().unwrap();
         let now = time::OffsetDateTime::now_utc();
-        certs::write_bundle(&certs::generate("a", "b", &[], now).unwrap(), dir.path()).unwrap();
+        generate::write_bundle(&generate::generate("a", "b", &[], now).unwrap(), dir.path())
+            .unwrap();
         let (cert, key) = (dir.path().join("tls.crt"), dir.path().join("tls.key"));
         let store = CertStore::load(&cert, &key).unwrap();
         let first = store.current.load_full();
@@ -256,7 +260,8 @@ mod tests {
             Arc::ptr_eq(&first, &store.current.load_full()),
             "old key still served"
         );
-        certs::write_bundle(&certs::generate("a", "b", &[], now).unwrap(), dir.path()).unwrap();
+        generate::write_bundle(&generate::generate("a", "b", &[], now).unwrap(), dir.path())
+            .unwrap();
         assert!(store.reload().unwrap());
         assert!(!Arc::ptr_eq(&first, &store.current.load_full()));
     }
@@ -264,8 +269,8 @@ mod tests {
     #[test]
     fn mismatched_pair_is_refused() {
         let now = time::OffsetDateTime::now_utc();
-        let a = certs::generate("a", "b", &[], now).unwrap();
-        let b = certs::generate("a", "b", &[], now).unwrap();
+        let a = generate::generate("a", "b", &[], now).unwrap();
+        let b = generate::generate("a", "b", &[], now).unwrap();
         let err = load_certified_key(a.cert_pem.as_bytes(), b.key_pem.as_bytes()).unwrap_err();
         assert!(err.to_string().contains("do not match"), "{err}");
     }

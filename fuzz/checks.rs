@@ -7,10 +7,10 @@
 
 #![allow(dead_code)]
 
+use roost_keeper::admission::cache::{VALIDATION_TTL, ValidationCache};
 use roost_keeper::admission::review::{Operation, parse_review};
 use roost_keeper::admission::{Admission, Reply, Webhook};
 use roost_keeper::api::{API_VERSION, GROUP, KIND, VERSION};
-use roost_keeper::cache::{VALIDATION_TTL, ValidationCache};
 use roost_keeper::defaults::apply_defaults;
 use roost_keeper::offline;
 use roost_keeper::validation::Level;

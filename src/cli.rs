@@ -143,7 +143,7 @@ pub struct ServeArgs {
     /// connections; more wait (then get 503).
     #[arg(
         long,
-        default_value_t = crate::server::DEFAULT_BODY_BUDGET_BYTES,
+        default_value_t = crate::admission::http::DEFAULT_BODY_BUDGET_BYTES,
         env = "ROOST_KEEPER_BODY_BUDGET_BYTES"
     )]
     pub body_budget_bytes: usize,

@@ -1,8 +1,10 @@
-//! Admission: turns an AdmissionReview body into a verdict. Pure apart from
-//! the cache and metrics it updates; the HTTP layer (`crate::server`) only
-//! reads bodies and writes replies.
+//! Admission: turns an AdmissionReview body into a reply in one direction:
+//! [`review::parse_review`] parses once, [`Admission::decide`] decides into a
+//! plain [`Verdict`], [`review::encode_verdict`] encodes once. Pure apart from
+//! the cache and metrics it updates; [`http`] only reads bodies and writes replies.
 
 pub mod cache;
+pub mod http;
 pub mod registration;
 pub mod review;
 
@@ -13,8 +15,8 @@ use crate::metrics::{CacheLabel, Metrics, OperationLabel};
 use crate::telemetry::DEBUG_SPAN;
 use crate::validation::decode::validate_spec_value;
 use crate::validation::{SILENCE_ANNOTATION, ValidationResult, silenced_codes};
-use review::{AdmissionRequest, BadReview, Operation, cause, denied, parse_review, review_json};
-use serde_json::{Value, json};
+use review::{AdmissionRequest, BadReview, Operation, parse_review};
+use serde_json::Value;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -62,6 +64,89 @@ pub struct Summary {
     pub dry_run: bool,
 }
 
+/// What was decided about one review, before it is encoded: the plain
+/// value between [`Admission::decide`] and [`review::encode_verdict`].
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Verdict {
+    pub allowed: bool,
+    /// Why the object is refused (only when not allowed).
+    pub denial: Option<Denial>,
+    /// Printed by kubectl, allowed or not.
+    pub warnings: Vec<String>,
+    /// JSON Patch of the mutating webhook (only when it changes something).
+    pub patch: Option<json_patch::Patch>,
+}
+
+/// A refused object: a Kubernetes Status with one cause per error.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Denial {
+    pub message: String,
+    /// Name of the object, as shown in `details.name`.
+    pub name: String,
+    pub causes: Vec<Cause>,
+}
+
+/// One `details.causes` entry: the field and what is wrong with it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Cause {
+    pub field: String,
+    pub message: String,
+}
+
+impl Verdict {
+    fn allowed() -> Self {
+        Verdict {
+            allowed: true,
+            ..Verdict::default()
+        }
+    }
+}
+
+/// A request refused before any verdict (not an AdmissionReview, too large,
+/// too slow): a non-200 answer.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Refusal {
+    pub status: u16,
+    pub reason: &'static str,
+    pub message: String,
+    /// The review's uid, when it could be read: the answer is then an AdmissionReview.
+    pub uid: Option<String>,
+}
+
+impl Refusal {
+    pub fn new(status: u16, reason: &'static str, message: String) -> Self {
+        Refusal {
+            status,
+            reason,
+            message,
+            uid: None,
+        }
+    }
+
+    /// The answer, encoded once.
+    pub fn into_reply(self) -> Reply {
+        let body = review::encode_refusal(&self);
+        Reply {
+            status: self.status,
+            body,
+            summary: Summary {
+                uid: self.uid.unwrap_or_default(),
+                operation: "UNKNOWN",
+                ..Summary::default()
+            },
+        }
+    }
+}
+
+impl From<BadReview> for Refusal {
+    fn from(bad: BadReview) -> Self {
+        Refusal {
+            uid: bad.uid,
+            ..Refusal::new(400, "BadRequest", bad.message)
+        }
+    }
+}
+
 /// The admission service: validation cache and metrics, shared by both webhooks.
 pub struct Admission {
     cache: ValidationCache,
@@ -73,82 +158,47 @@ impl Admission {
         Admission { cache, metrics }
     }
 
-    /// Answers one AdmissionReview body.
+    /// Answers one AdmissionReview body: parse once, decide, encode once.
     pub fn review(&self, webhook: Webhook, body: &[u8]) -> Reply {
-        let request = match parse_review(body) {
-            Ok(request) => request,
-            Err(bad) => return bad_request(bad),
-        };
-        let mut summary = Summary {
+        let decided = parse_review(body).and_then(|request| self.decide(webhook, &request));
+        match decided {
+            Ok((verdict, summary)) => Reply {
+                status: 200,
+                body: review::encode_verdict(&summary.uid, &verdict),
+                summary,
+            },
+            Err(bad) => Refusal::from(bad).into_reply(),
+        }
+    }
+
+    /// The verdict on a parsed review, or why the review cannot be judged.
+    pub fn decide(
+        &self,
+        webhook: Webhook,
+        request: &AdmissionRequest,
+    ) -> Result<(Verdict, Summary), BadReview> {
+        let summary = Summary {
             uid: request.uid.clone(),
             operation: request.operation.as_str(),
             namespace: printable(request.namespace.as_deref().unwrap_or_default()),
-            name: printable(&object_name(&request)),
+            name: printable(&object_name(request)),
             dry_run: request.dry_run.unwrap_or(false),
             allowed: true,
             ..Summary::default()
         };
-        if !self.is_ours(&request)
+        if !self.is_ours(request)
             || matches!(request.operation, Operation::Delete | Operation::Connect)
         {
-            return verdict(review::allowed(&request.uid), summary);
+            return Ok((Verdict::allowed(), summary));
         }
-        let Some(object) = request.object.as_ref().filter(|o| o.is_object()) else {
-            let message = match &request.object {
-                None => "request.object is missing".to_owned(),
-                Some(_) => "request.object is not a JSON object".to_owned(),
-            };
-            return bad_request(BadReview {
-                uid: Some(request.uid.clone()),
-                message,
-            });
-        };
-        let old = match (request.operation, &request.old_object) {
-            (Operation::Update, Some(old)) if old.is_object() => Some(old),
-            (Operation::Update, _) => {
-                let message = "request.oldObject is missing or not an object on UPDATE".to_owned();
-                return bad_request(BadReview {
-                    uid: Some(request.uid.clone()),
-                    message,
-                });
-            }
-            _ => None,
-        };
+        let (object, old) = reviewed_objects(request)?;
         // The object asked for debug logs of its handling (spec.observability.logging.level).
         let _debug = wants_debug(object)
             .then(|| tracing::info_span!(DEBUG_SPAN, uid = %request.uid).entered());
-        match webhook {
-            Webhook::Mutate => self.mutate(&request, object, summary),
-            Webhook::Validate => {
-                let started = Instant::now();
-                let result = self.validate(object.get("spec"), old.and_then(|o| o.get("spec")));
-                let silence = silenced_codes(
-                    object
-                        .pointer("/metadata/annotations")
-                        .and_then(|a| a.get(SILENCE_ANNOTATION))
-                        .and_then(Value::as_str),
-                );
-                let result = if silence.is_empty() {
-                    result
-                } else {
-                    Arc::new(result.silenced(&silence))
-                };
-                let findings: Vec<String> = result.all().map(|f| f.as_warning_line()).collect();
-                tracing::debug!(
-                    valid = result.valid,
-                    ?findings,
-                    elapsed_us = started.elapsed().as_micros() as u64,
-                    "validated"
-                );
-                summary.errors = result.errors.len();
-                summary.warnings = result.warnings.len();
-                summary.allowed = result.valid;
-                verdict(
-                    validation_response(&request.uid, &summary, &result),
-                    summary,
-                )
-            }
-        }
+        Ok(match webhook {
+            Webhook::Mutate => mutate(object, summary),
+            Webhook::Validate => self.judge(object, old, summary),
+        })
     }
 
     /// A kind or resource we do not own is allowed (a misregistered webhook
@@ -168,20 +218,37 @@ impl Admission {
         ours && request.sub_resource.as_deref().is_none_or(str::is_empty)
     }
 
-    fn mutate(&self, request: &AdmissionRequest, object: &Value, mut summary: Summary) -> Reply {
-        let defaulted = apply_defaults(object);
-        tracing::debug!(
-            patch_operations = defaulted.patch.0.len(),
-            "defaults applied"
+    /// The validating webhook's verdict: every error denies, warnings are listed.
+    fn judge(
+        &self,
+        object: &Value,
+        old: Option<&Value>,
+        mut summary: Summary,
+    ) -> (Verdict, Summary) {
+        let started = Instant::now();
+        let result = self.validate(object.get("spec"), old.and_then(|o| o.get("spec")));
+        let silence = silenced_codes(
+            object
+                .pointer("/metadata/annotations")
+                .and_then(|a| a.get(SILENCE_ANNOTATION))
+                .and_then(Value::as_str),
         );
-        if defaulted.patch.0.is_empty() {
-            return verdict(review::allowed(&request.uid), summary);
-        }
-        summary.mutated = true;
-        verdict(
-            review::allowed_with_patch(&request.uid, &defaulted.patch),
-            summary,
-        )
+        let result = if silence.is_empty() {
+            result
+        } else {
+            Arc::new(result.silenced(&silence))
+        };
+        let findings: Vec<String> = result.all().map(|f| f.as_warning_line()).collect();
+        tracing::debug!(
+            valid = result.valid,
+            ?findings,
+            elapsed_us = started.elapsed().as_micros() as u64,
+            "validated"
+        );
+        summary.errors = result.errors.len();
+        summary.warnings = result.warnings.len();
+        summary.allowed = result.valid;
+        (validation_verdict(&summary, &result), summary)
     }
 
     /// Brings the cache size gauge up to date (called when metrics are scraped).
@@ -231,6 +298,47 @@ impl Admission {
     }
 }
 
+/// The object under review and, on UPDATE, the old one; both must be JSON objects.
+fn reviewed_objects(request: &AdmissionRequest) -> Result<(&Value, Option<&Value>), BadReview> {
+    let bad = |message: &str| BadReview {
+        uid: Some(request.uid.clone()),
+        message: message.to_owned(),
+    };
+    let object = match &request.object {
+        Some(object) if object.is_object() => object,
+        None => return Err(bad("request.object is missing")),
+        Some(_) => return Err(bad("request.object is not a JSON object")),
+    };
+    let old = match (request.operation, &request.old_object) {
+        (Operation::Update, Some(old)) if old.is_object() => Some(old),
+        (Operation::Update, _) => {
+            return Err(bad(
+                "request.oldObject is missing or not an object on UPDATE",
+            ));
+        }
+        _ => None,
+    };
+    Ok((object, old))
+}
+
+/// The mutating webhook's verdict: allowed, with the defaults as a patch.
+fn mutate(object: &Value, mut summary: Summary) -> (Verdict, Summary) {
+    let defaulted = apply_defaults(object);
+    tracing::debug!(
+        patch_operations = defaulted.patch.0.len(),
+        "defaults applied"
+    );
+    let patch = (!defaulted.patch.0.is_empty()).then_some(defaulted.patch);
+    summary.mutated = patch.is_some();
+    (
+        Verdict {
+            patch,
+            ..Verdict::allowed()
+        },
+        summary,
+    )
+}
+
 /// Longest name, namespace or kind written in a reply or a log line
 /// (Kubernetes names have at most 253 characters).
 const MAX_SHOWN_NAME_CHARS: usize = 253;
@@ -277,78 +385,44 @@ fn object_name(request: &AdmissionRequest) -> String {
 }
 
 /// Warnings as kubectl prints them; on errors, one denial listing every error.
-fn validation_response(
-    uid: &str,
-    summary: &Summary,
-    result: &ValidationResult,
-) -> review::AdmissionResponse {
-    let warnings: Vec<String> = result
+fn validation_verdict(summary: &Summary, result: &ValidationResult) -> Verdict {
+    let warnings = result
         .warnings
         .iter()
         .map(|w| w.as_warning_line())
         .collect();
-    let mut response = if result.valid {
-        review::allowed(uid)
-    } else {
-        let count = result.errors.len();
-        let listed: Vec<String> = result.errors.iter().map(|e| e.as_warning_line()).collect();
-        let message = format!(
-            "{KIND} {}/{} has {count} {}: {}",
-            summary.namespace,
-            summary.name,
-            if count == 1 { "error" } else { "errors" },
-            listed.join("; ")
-        );
-        let details = kube::core::response::StatusDetails {
-            name: summary.name.clone(),
-            group: GROUP.to_owned(),
-            kind: "managedroosts".to_owned(),
-            causes: result
-                .errors
-                .iter()
-                .map(|e| cause(&e.field, format!("{} [{}]", e.message, e.code)))
-                .collect(),
-            uid: String::new(),
-            retry_after_seconds: 0,
+    if result.valid {
+        return Verdict {
+            warnings,
+            ..Verdict::allowed()
         };
-        denied(uid, 422, "Invalid", message, Some(details))
-    };
-    if !warnings.is_empty() {
-        response.warnings = Some(warnings);
     }
-    response
-}
-
-fn verdict(response: review::AdmissionResponse, summary: Summary) -> Reply {
-    Reply {
-        status: 200,
-        body: review_json(response),
-        summary,
-    }
-}
-
-/// A body that is not a usable AdmissionReview: 400, with an AdmissionReview
-/// when the uid could be read, else a Kubernetes Status.
-pub fn bad_request(bad: BadReview) -> Reply {
-    transport_refusal(400, "BadRequest", bad.message, bad.uid)
-}
-
-/// A reply for a transport-level refusal (too large, too slow), in the same shape.
-pub fn transport_refusal(status: u16, reason: &str, message: String, uid: Option<String>) -> Reply {
-    let body = match &uid {
-        Some(uid) => review_json(denied(uid, status, reason, message.clone(), None)),
-        None => {
-            json!({"kind": "Status", "apiVersion": "v1", "status": "Failure", "reason": reason, "code": status, "message": message})
-        }
-    };
-    Reply {
-        status,
-        body,
-        summary: Summary {
-            uid: uid.unwrap_or_default(),
-            operation: "UNKNOWN",
-            ..Summary::default()
-        },
+    let count = result.errors.len();
+    let listed: Vec<String> = result.errors.iter().map(|e| e.as_warning_line()).collect();
+    let message = format!(
+        "{KIND} {}/{} has {count} {}: {}",
+        summary.namespace,
+        summary.name,
+        if count == 1 { "error" } else { "errors" },
+        listed.join("; ")
+    );
+    let causes = result
+        .errors
+        .iter()
+        .map(|e| Cause {
+            field: e.field.clone(),
+            message: format!("{} [{}]", e.message, e.code),
+        })
+        .collect();
+    Verdict {
+        allowed: false,
+        denial: Some(Denial {
+            message,
+            name: summary.name.clone(),
+            causes,
+        }),
+        warnings,
+        patch: None,
     }
 }
 

@@ -2,6 +2,8 @@
 //! leniently (the object stays JSON) so that a bad object is a precise answer,
 //! not a transport failure.
 
+use super::{Refusal, Verdict};
+use crate::api::GROUP;
 use kube::core::Status;
 use kube::core::response::{StatusCause, StatusDetails, StatusSummary};
 use serde::{Deserialize, Serialize};
@@ -209,73 +211,89 @@ pub fn scan_uid(body: &[u8]) -> Option<String> {
 /// the apiserver reads a Go `[]byte`.
 #[derive(Clone, Debug, Default, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase")]
-pub struct AdmissionResponse {
-    pub uid: String,
-    pub allowed: bool,
+struct AdmissionResponse {
+    uid: String,
+    allowed: bool,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub status: Option<Status>,
+    status: Option<Status>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub patch: Option<String>,
+    patch: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub patch_type: Option<&'static str>,
+    patch_type: Option<&'static str>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub warnings: Option<Vec<String>>,
+    warnings: Option<Vec<String>>,
 }
 
-/// An allowed answer.
-pub fn allowed(uid: &str) -> AdmissionResponse {
-    AdmissionResponse {
-        uid: uid.to_owned(),
-        allowed: true,
-        ..AdmissionResponse::default()
-    }
-}
-
-/// An allowed answer that applies `patch` (RFC 6902).
-pub fn allowed_with_patch(uid: &str, patch: &json_patch::Patch) -> AdmissionResponse {
+/// A verdict as the AdmissionReview the apiserver reads.
+pub fn encode_verdict(uid: &str, verdict: &Verdict) -> Value {
     use base64::Engine;
-    let bytes = serde_json::to_vec(patch).unwrap_or_default();
-    AdmissionResponse {
-        patch: Some(base64::engine::general_purpose::STANDARD.encode(bytes)),
-        patch_type: Some("JSONPatch"),
-        ..allowed(uid)
-    }
-}
-
-/// A refused answer with a Kubernetes Status: code, reason, message and causes.
-pub fn denied(
-    uid: &str,
-    code: u16,
-    reason: &str,
-    message: String,
-    details: Option<StatusDetails>,
-) -> AdmissionResponse {
-    AdmissionResponse {
-        uid: uid.to_owned(),
-        allowed: false,
-        status: Some(Status {
-            status: Some(StatusSummary::Failure),
-            code,
-            message,
-            reason: reason.to_owned(),
-            details,
-            ..Status::default()
+    let status = verdict.denial.as_ref().map(|denial| Status {
+        status: Some(StatusSummary::Failure),
+        code: 422,
+        message: denial.message.clone(),
+        reason: "Invalid".to_owned(),
+        details: Some(StatusDetails {
+            name: denial.name.clone(),
+            group: GROUP.to_owned(),
+            kind: "managedroosts".to_owned(),
+            causes: denial
+                .causes
+                .iter()
+                .map(|c| StatusCause {
+                    reason: "FieldValueInvalid".to_owned(),
+                    message: c.message.clone(),
+                    field: c.field.clone(),
+                })
+                .collect(),
+            uid: String::new(),
+            retry_after_seconds: 0,
         }),
-        ..AdmissionResponse::default()
-    }
+        ..Status::default()
+    });
+    let patch = verdict.patch.as_ref().map(|patch| {
+        // Serializing a JSON Patch into a Vec cannot fail.
+        let bytes = serde_json::to_vec(patch).unwrap_or_default();
+        base64::engine::general_purpose::STANDARD.encode(bytes)
+    });
+    review_json(AdmissionResponse {
+        uid: uid.to_owned(),
+        allowed: verdict.allowed,
+        status,
+        patch_type: patch.as_ref().map(|_| "JSONPatch"),
+        patch,
+        warnings: (!verdict.warnings.is_empty()).then(|| verdict.warnings.clone()),
+    })
 }
 
-/// One `details.causes` entry.
-pub fn cause(field: &str, message: String) -> StatusCause {
-    StatusCause {
-        reason: "FieldValueInvalid".to_owned(),
-        message,
-        field: field.to_owned(),
+/// A refusal: an AdmissionReview when the uid is known, else a Kubernetes Status.
+pub fn encode_refusal(refusal: &Refusal) -> Value {
+    let status = Status {
+        status: Some(StatusSummary::Failure),
+        code: refusal.status,
+        message: refusal.message.clone(),
+        reason: refusal.reason.to_owned(),
+        ..Status::default()
+    };
+    match &refusal.uid {
+        Some(uid) => review_json(AdmissionResponse {
+            uid: uid.clone(),
+            allowed: false,
+            status: Some(status),
+            ..AdmissionResponse::default()
+        }),
+        None => serde_json::json!({
+            "kind": "Status",
+            "apiVersion": "v1",
+            "status": "Failure",
+            "reason": refusal.reason,
+            "code": refusal.status,
+            "message": refusal.message,
+        }),
     }
 }
 
 /// The response wrapped in an AdmissionReview, as JSON.
-pub fn review_json(response: AdmissionResponse) -> Value {
+fn review_json(response: AdmissionResponse) -> Value {
     serde_json::json!({"apiVersion": ADMISSION_API_VERSION, "kind": ADMISSION_KIND, "response": response})
 }
 

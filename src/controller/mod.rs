@@ -10,7 +10,7 @@ pub mod teardown;
 
 use crate::api::{API_VERSION, KIND, ManagedRoost, ManagedRoostStatus};
 use crate::metrics::{CacheLabel, Metrics, OperationLabel, TypeLabel};
-use crate::validation::{self, ValidationResult};
+use crate::validation::ValidationResult;
 use futures::StreamExt;
 use k8s_openapi::jiff::Timestamp;
 use kube::api::{Patch, PatchParams};
@@ -60,68 +60,6 @@ pub struct Context {
     metrics: Arc<Metrics>,
     /// uid -> hash of the status last written, so a lagging watch never causes a second write.
     written: moka::sync::Cache<String, u64>,
-}
-
-/// The seed's manager API for other Rust components: validate, write status, record lifecycle.
-pub struct Manager {
-    context: Arc<Context>,
-}
-
-impl Manager {
-    pub fn new(client: Client, metrics: Arc<Metrics>) -> Self {
-        Manager {
-            context: Arc::new(Context::new(client, metrics, None)),
-        }
-    }
-
-    /// The verdict on a spec (pure; no I/O).
-    pub fn validate_resource(&self, roost: &ManagedRoost) -> ValidationResult {
-        validation::validate(&roost.spec)
-    }
-
-    /// Brings the object's status up to date now (one reconcile).
-    pub async fn update_status(&self, roost: &ManagedRoost) -> Result<Action, ReconcileError> {
-        reconcile(
-            Arc::new(StoredRoost::from_typed(roost)),
-            Arc::clone(&self.context),
-        )
-        .await
-    }
-
-    /// Adds a lifecycle record to the object's status (server-side apply).
-    pub async fn track_lifecycle(
-        &self,
-        roost: &ManagedRoost,
-        kind: &str,
-        message: &str,
-    ) -> Result<(), ReconcileError> {
-        let span = tracing::info_span!("api.lifecycle_track", kind);
-        let started = Instant::now();
-        let mut status = roost.status.clone().unwrap_or_default();
-        let lifecycle = status.lifecycle.get_or_insert_with(Default::default);
-        lifecycle::track_lifecycle(
-            lifecycle,
-            kind,
-            message,
-            Default::default(),
-            Timestamp::now(),
-        );
-        let owned = status::owned(&status);
-        let result = self
-            .context
-            .write_status(roost, &owned)
-            .instrument(span)
-            .await;
-        self.context.record_lifecycle(&[kind.to_owned()]);
-        self.context
-            .metrics
-            .operation_duration
-            .get_or_create(&OperationLabel {
-                operation: "lifecycle_track",
-            })
-            .observe(started.elapsed().as_secs_f64());
-        result
-    }
 }
 
 impl Context {
@@ -441,6 +379,44 @@ pub async fn run(
         .await;
 }
 
+/// Runs the controller: always, or, with leader election, only while
+/// holding the lease.
+pub async fn run_with_election(
+    client: Client,
+    config: ControllerConfig,
+    metrics: Arc<Metrics>,
+    synced: Arc<AtomicBool>,
+    leading: Arc<AtomicBool>,
+    stop: impl Future<Output = ()> + Send + Sync + 'static,
+) {
+    let Some(lease) = config.leader_election.clone() else {
+        metrics.leader.set(1);
+        run(client, config, metrics, synced, stop).await;
+        return;
+    };
+    let lead = {
+        let (client, metrics) = (client.clone(), Arc::clone(&metrics));
+        move |leader_stop: leader::Stop| {
+            metrics.leader.set(1);
+            let run = run(
+                client.clone(),
+                config.clone(),
+                Arc::clone(&metrics),
+                Arc::clone(&synced),
+                leader_stop,
+            );
+            let metrics = Arc::clone(&metrics);
+            async move {
+                run.await;
+                metrics.leader.set(0);
+            }
+        }
+    };
+    if let Err(err) = leader::run(client, lease, leading, stop, lead).await {
+        tracing::error!(error = %err, "status controller not started");
+    }
+}
+
 #[cfg(test)]
 mod tests {
     //! The I/O edge of a reconcile, against a mocked apiserver (tower-test).
@@ -596,7 +572,7 @@ mod tests {
         let mut object = roost();
         let planned = status::plan(
             &object,
-            &validation::validate(&object.spec),
+            &crate::validation::validate(&object.spec),
             Timestamp::now(),
         )
         .status

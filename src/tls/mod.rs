@@ -3,6 +3,7 @@
 //! directory of a Secret volume. The swap is atomic: handshakes in progress
 //! keep the key they started with, new ones get the new key.
 
+pub mod bundle;
 pub mod generate;
 pub mod secret;
 

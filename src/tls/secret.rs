@@ -24,16 +24,11 @@
 //! the others re-read and adopt it.
 
 use super::generate::{self, KeyedCert, ServingNames};
-use crate::admission::registration::{MUTATING_CONFIG_NAME, VALIDATING_CONFIG_NAME};
 use crate::{Error, Result};
-use base64::Engine as _;
 use futures::StreamExt;
 use k8s_openapi::ByteString;
-use k8s_openapi::api::admissionregistration::v1::{
-    MutatingWebhookConfiguration, ValidatingWebhookConfiguration, WebhookClientConfig,
-};
 use k8s_openapi::api::core::v1::Secret;
-use kube::api::{Patch, PatchParams, PostParams};
+use kube::api::PostParams;
 use kube::runtime::{WatchStreamExt, watcher};
 use kube::{Api, Client};
 use prometheus_client::metrics::counter::Counter;
@@ -291,7 +286,7 @@ pub async fn rotate_if_due(client: &Client, config: &CertSecretConfig) -> Result
         return Ok(current);
     }
     // The CA about to sign must be trusted before anything presents its work.
-    if ensure_bundles(client, &current.bundle_pem).await? {
+    if super::bundle::ensure_bundles(client, &current.bundle_pem).await? {
         tokio::time::sleep(BUNDLE_PROPAGATION).await;
     }
     let next = current.rotate(&config.names, config.validity, now)?;
@@ -322,72 +317,6 @@ pub async fn rotate_if_due(client: &Client, config: &CertSecretConfig) -> Result
         }
         Err(err) => Err(api_error("cannot update", config, err)),
     }
-}
-
-/// Makes both webhook configurations carry `bundle_pem` as every webhook's
-/// caBundle. A configuration that does not exist yet is skipped (it is
-/// checked again later). Returns whether anything was patched.
-pub async fn ensure_bundles(client: &Client, bundle_pem: &str) -> Result<bool> {
-    let validating = inject_bundle::<ValidatingWebhookConfiguration>(
-        client,
-        VALIDATING_CONFIG_NAME,
-        |config| {
-            let hooks = config.webhooks.iter().flatten();
-            hooks.map(|w| (w.name.as_str(), &w.client_config)).collect()
-        },
-        bundle_pem,
-    )
-    .await?;
-    let mutating = inject_bundle::<MutatingWebhookConfiguration>(
-        client,
-        MUTATING_CONFIG_NAME,
-        |config| {
-            let hooks = config.webhooks.iter().flatten();
-            hooks.map(|w| (w.name.as_str(), &w.client_config)).collect()
-        },
-        bundle_pem,
-    )
-    .await?;
-    Ok(validating || mutating)
-}
-
-fn bundle_error(config: &str, err: kube::Error) -> Error {
-    Error::Certificate(format!("cannot inject caBundle into {config}: {err}"))
-}
-
-/// Patches `bundle_pem` into every webhook of the configuration `name` whose
-/// caBundle differs (strategic merge, merged by webhook name). A missing
-/// configuration is skipped. Returns whether it patched.
-async fn inject_bundle<K>(
-    client: &Client,
-    name: &str,
-    webhooks: fn(&K) -> Vec<(&str, &WebhookClientConfig)>,
-    bundle_pem: &str,
-) -> Result<bool>
-where
-    K: kube::Resource<DynamicType = ()> + Clone + serde::de::DeserializeOwned + std::fmt::Debug,
-{
-    let api: Api<K> = Api::all(client.clone());
-    let Some(config) = api.get_opt(name).await.map_err(|e| bundle_error(name, e))? else {
-        return Ok(false);
-    };
-    let encoded = base64::engine::general_purpose::STANDARD.encode(bundle_pem);
-    let entries: Vec<serde_json::Value> = webhooks(&config)
-        .into_iter()
-        .filter(|(_, client_config)| {
-            client_config.ca_bundle.as_ref().map(|b| b.0.as_slice()) != Some(bundle_pem.as_bytes())
-        })
-        .map(|(webhook, _)| serde_json::json!({"name": webhook, "clientConfig": {"caBundle": encoded}}))
-        .collect();
-    if entries.is_empty() {
-        return Ok(false);
-    }
-    let patch = serde_json::json!({"webhooks": entries});
-    api.patch(name, &PatchParams::default(), &Patch::Strategic(&patch))
-        .await
-        .map_err(|e| bundle_error(name, e))?;
-    tracing::info!(configuration = name, "caBundle injected");
-    Ok(true)
 }
 
 /// Keeps the served certificate, the Secret and the webhook bundles current
@@ -453,7 +382,7 @@ impl Upkeep {
     /// Patches the bundles first; when that changed them, gives the apiserver
     /// time to see the new bundle before presenting a certificate that may need it.
     async fn inject_then_serve(&self, material: &CertMaterial) {
-        match ensure_bundles(&self.client, &material.bundle_pem).await {
+        match super::bundle::ensure_bundles(&self.client, &material.bundle_pem).await {
             Ok(true) => tokio::time::sleep(BUNDLE_PROPAGATION).await,
             Ok(false) => {}
             Err(err) => self.failed("caBundle not injected; retrying", &err),

@@ -1,0 +1,306 @@
+//! The webhooks over HTTP: reads each body within size, time and memory
+//! limits, hands it to [`Admission::review`] and writes the reply. Transport
+//! only: every decision about the object is made in [`super`].
+
+use super::{Admission, MUTATE_PATH, Refusal, Reply, VALIDATE_PATH, Webhook};
+use crate::metrics::Metrics;
+use axum::Router;
+use axum::extract::{Request, State};
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::post;
+use http_body_util::BodyExt;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use tracing::Instrument;
+
+/// Largest AdmissionReview body accepted: two 3 MiB objects (UPDATE) plus the envelope.
+pub const MAX_BODY_BYTES: usize = 7 * 1024 * 1024;
+/// Bodies above this size are decoded off the async workers.
+const BLOCKING_BODY_BYTES: usize = 256 * 1024;
+/// Bodies up to this size are read without the shared body budget: the
+/// connection limit bounds them (1024 × 64 KiB), and the apiserver's usual
+/// reviews (a few KiB) never wait behind large ones.
+pub const SMALL_BODY_BYTES: usize = 64 * 1024;
+/// Default budget for larger bodies held at once: a handful of 7 MiB reviews.
+pub const DEFAULT_BODY_BUDGET_BYTES: usize = 48 * 1024 * 1024;
+/// Longest request path quoted in a 404 answer.
+const SHOWN_PATH_CHARS: usize = 64;
+
+/// Limits of the webhook routes.
+#[derive(Clone, Copy, Debug)]
+pub struct HttpLimits {
+    /// Reviews evaluated at once; more wait their turn.
+    pub max_concurrent_reviews: usize,
+    /// Bytes of request bodies above [`SMALL_BODY_BYTES`] held at once.
+    pub body_budget_bytes: usize,
+    /// Time allowed to read a request body.
+    pub read_timeout: Duration,
+}
+
+/// What the webhook routes share.
+#[derive(Clone)]
+pub struct WebhookState {
+    admission: Arc<Admission>,
+    metrics: Arc<Metrics>,
+    reviews: Arc<Semaphore>,
+    /// Permits are KiB of request bodies above [`SMALL_BODY_BYTES`].
+    body_budget: Arc<Semaphore>,
+    read_timeout: Duration,
+}
+
+impl WebhookState {
+    pub fn new(admission: Arc<Admission>, metrics: Arc<Metrics>, limits: HttpLimits) -> Self {
+        WebhookState {
+            admission,
+            metrics,
+            reviews: Arc::new(Semaphore::new(limits.max_concurrent_reviews.max(1))),
+            body_budget: Arc::new(Semaphore::new(kib(limits.body_budget_bytes))),
+            read_timeout: limits.read_timeout,
+        }
+    }
+}
+
+/// Both webhooks; any other path is a 404 that names them.
+pub fn router(state: WebhookState) -> Router {
+    Router::new()
+        .route(VALIDATE_PATH, post(|s, r| admit(s, r, Webhook::Validate)))
+        .route(MUTATE_PATH, post(|s, r| admit(s, r, Webhook::Mutate)))
+        .fallback(not_found)
+        .with_state(state)
+}
+
+/// Whole KiB covering `bytes` (semaphore permits of the body budget).
+fn kib(bytes: usize) -> usize {
+    bytes.div_ceil(1024)
+}
+
+async fn not_found(request: Request) -> Response {
+    let refusal = Refusal::new(
+        404,
+        "NotFound",
+        format!(
+            "no webhook at {}; the webhooks are {VALIDATE_PATH} and {MUTATE_PATH}",
+            crate::validation::finding::shown_max(request.uri().path(), SHOWN_PATH_CHARS)
+        ),
+    );
+    json_reply(refusal.into_reply())
+}
+
+fn json_reply(reply: Reply) -> Response {
+    let status = StatusCode::from_u16(reply.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    (status, axum::Json(reply.body)).into_response()
+}
+
+/// A request body and its share of the body budget (released when dropped).
+struct Body {
+    bytes: axum::body::Bytes,
+    _budget: Option<OwnedSemaphorePermit>,
+}
+
+/// Reads the body within the size and time limits. Beyond
+/// [`SMALL_BODY_BYTES`] every KiB is taken from the shared budget first (all
+/// of a declared length at once), so slow or large senders together cannot
+/// hold more than the budget. Waiting for the budget takes at most a quarter
+/// of the read timeout: a request that cannot be buffered soon is refused
+/// (503) rather than kept waiting behind senders that may be stalling.
+async fn read_body(
+    request: Request,
+    limit: usize,
+    timeout: Duration,
+    budget: &Arc<Semaphore>,
+) -> Result<Body, Refusal> {
+    let deadline = tokio::time::Instant::now() + timeout;
+    let declared = request
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|len| len > limit as u64) {
+        return Err(too_large(limit));
+    }
+    let mut held: Option<OwnedSemaphorePermit> = None;
+    let reserve = async |bytes: usize, held: &mut Option<OwnedSemaphorePermit>| {
+        let needed = kib(bytes.saturating_sub(SMALL_BODY_BYTES));
+        let have = held.as_ref().map_or(0, |p| p.num_permits());
+        if needed <= have {
+            return Ok(());
+        }
+        let more = u32::try_from(needed - have).unwrap_or(u32::MAX);
+        let wait_until = deadline.min(tokio::time::Instant::now() + timeout / 4);
+        match tokio::time::timeout_at(wait_until, Arc::clone(budget).acquire_many_owned(more)).await
+        {
+            Ok(Ok(permit)) => {
+                match held {
+                    Some(held) => held.merge(permit),
+                    None => *held = Some(permit),
+                }
+                Ok(())
+            }
+            _ => Err(Refusal::new(
+                503,
+                "ServiceUnavailable",
+                "too many large request bodies are being read at once; retry".to_owned(),
+            )),
+        }
+    };
+    if let Some(len) = declared {
+        reserve(len as usize, &mut held).await?;
+    }
+    let mut body = request.into_body();
+    let mut bytes =
+        Vec::with_capacity(declared.map_or(0, |len| len as usize).min(SMALL_BODY_BYTES));
+    loop {
+        let frame = match tokio::time::timeout_at(deadline, body.frame()).await {
+            Err(_) => {
+                return Err(Refusal::new(
+                    408,
+                    "Timeout",
+                    format!(
+                        "request body not received within {}s",
+                        timeout.as_secs_f64()
+                    ),
+                ));
+            }
+            Ok(None) => break,
+            Ok(Some(Err(err))) => {
+                return Err(Refusal::new(
+                    400,
+                    "BadRequest",
+                    format!("cannot read the request body: {err}"),
+                ));
+            }
+            Ok(Some(Ok(frame))) => frame,
+        };
+        let Ok(data) = frame.into_data() else {
+            continue;
+        };
+        let total = bytes.len() + data.len();
+        if total > limit {
+            return Err(too_large(limit));
+        }
+        reserve(total, &mut held).await?;
+        bytes.extend_from_slice(&data);
+    }
+    Ok(Body {
+        bytes: bytes.into(),
+        _budget: held,
+    })
+}
+
+fn too_large(limit: usize) -> Refusal {
+    Refusal::new(
+        413,
+        "RequestEntityTooLarge",
+        format!("AdmissionReview larger than {} MiB", limit / (1024 * 1024)),
+    )
+}
+
+/// The answer when a review task failed: a fixed message, never the panic's
+/// (it could quote the object), which only the log records as a fact.
+fn review_failed(err: &tokio::task::JoinError) -> Refusal {
+    tracing::error!(panicked = err.is_panic(), "admission review task failed");
+    Refusal::new(
+        500,
+        "InternalError",
+        "the review failed inside roost-keeper; see its log".to_owned(),
+    )
+}
+
+/// Reads the body, then reviews it (large bodies off the async workers).
+async fn answer(state: &WebhookState, request: Request, webhook: Webhook) -> Reply {
+    let read = read_body(
+        request,
+        MAX_BODY_BYTES,
+        state.read_timeout,
+        &state.body_budget,
+    );
+    // `_budget` is held until the review is answered.
+    let Body {
+        bytes: body,
+        _budget,
+    } = match read.await {
+        Ok(body) => body,
+        Err(refusal) => return refusal.into_reply(),
+    };
+    // Backpressure: wait for a slot rather than failing.
+    let _slot = state
+        .reviews
+        .acquire()
+        .await
+        .expect("semaphore is never closed");
+    if body.len() <= BLOCKING_BODY_BYTES {
+        return state.admission.review(webhook, &body);
+    }
+    let admission = Arc::clone(&state.admission);
+    tokio::task::spawn_blocking(move || admission.review(webhook, &body))
+        .await
+        .unwrap_or_else(|err| review_failed(&err).into_reply())
+}
+
+async fn admit(State(state): State<WebhookState>, request: Request, webhook: Webhook) -> Response {
+    let started = Instant::now();
+    let span = tracing::info_span!(
+        "admission",
+        webhook = webhook.label(),
+        uid = tracing::field::Empty,
+        operation = tracing::field::Empty,
+        namespace = tracing::field::Empty,
+        name = tracing::field::Empty,
+        allowed = tracing::field::Empty,
+        mutated = tracing::field::Empty,
+        errors = tracing::field::Empty,
+        warnings = tracing::field::Empty,
+        dry_run = tracing::field::Empty,
+    );
+    async move {
+        let reply = answer(&state, request, webhook).await;
+        let s = &reply.summary;
+        let span = tracing::Span::current();
+        span.record("uid", s.uid.as_str());
+        span.record("operation", s.operation);
+        span.record("namespace", s.namespace.as_str());
+        span.record("name", s.name.as_str());
+        span.record("allowed", s.allowed);
+        span.record("mutated", s.mutated);
+        span.record("errors", s.errors);
+        span.record("warnings", s.warnings);
+        span.record("dry_run", s.dry_run);
+        let elapsed = started.elapsed();
+        state.metrics.observe_admission(
+            webhook.label(),
+            s.operation,
+            s.allowed && reply.status == 200,
+            elapsed,
+        );
+        tracing::info!(
+            status = reply.status,
+            elapsed_ms = elapsed.as_secs_f64() * 1e3,
+            "admission review answered"
+        );
+        json_reply(reply)
+    }
+    .instrument(span)
+    .await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_failed_review_answers_without_the_panic_message() {
+        let err = tokio::spawn(async { panic!("spec.chart.repository.password=hunter2") })
+            .await
+            .unwrap_err();
+        let reply = review_failed(&err).into_reply();
+        assert_eq!(reply.status, 500);
+        assert_eq!(reply.body["reason"], "InternalError");
+        assert!(
+            !reply.body.to_string().contains("hunter2"),
+            "{}",
+            reply.body
+        );
+    }
+}

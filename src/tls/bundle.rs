@@ -1,0 +1,77 @@
+//! caBundle injection: both webhook configurations are patched to trust the
+//! CA bundle of the managed Secret ([`super::secret`]).
+
+use crate::admission::registration::{MUTATING_CONFIG_NAME, VALIDATING_CONFIG_NAME};
+use crate::{Error, Result};
+use base64::Engine as _;
+use k8s_openapi::api::admissionregistration::v1::{
+    MutatingWebhookConfiguration, ValidatingWebhookConfiguration, WebhookClientConfig,
+};
+use kube::api::{Patch, PatchParams};
+use kube::{Api, Client};
+
+/// Makes both webhook configurations carry `bundle_pem` as every webhook's
+/// caBundle. A configuration that does not exist yet is skipped (it is
+/// checked again later). Returns whether anything was patched.
+pub async fn ensure_bundles(client: &Client, bundle_pem: &str) -> Result<bool> {
+    let validating = inject_bundle::<ValidatingWebhookConfiguration>(
+        client,
+        VALIDATING_CONFIG_NAME,
+        |config| {
+            let hooks = config.webhooks.iter().flatten();
+            hooks.map(|w| (w.name.as_str(), &w.client_config)).collect()
+        },
+        bundle_pem,
+    )
+    .await?;
+    let mutating = inject_bundle::<MutatingWebhookConfiguration>(
+        client,
+        MUTATING_CONFIG_NAME,
+        |config| {
+            let hooks = config.webhooks.iter().flatten();
+            hooks.map(|w| (w.name.as_str(), &w.client_config)).collect()
+        },
+        bundle_pem,
+    )
+    .await?;
+    Ok(validating || mutating)
+}
+
+fn bundle_error(config: &str, err: kube::Error) -> Error {
+    Error::Certificate(format!("cannot inject caBundle into {config}: {err}"))
+}
+
+/// Patches `bundle_pem` into every webhook of the configuration `name` whose
+/// caBundle differs (strategic merge, merged by webhook name). A missing
+/// configuration is skipped. Returns whether it patched.
+async fn inject_bundle<K>(
+    client: &Client,
+    name: &str,
+    webhooks: fn(&K) -> Vec<(&str, &WebhookClientConfig)>,
+    bundle_pem: &str,
+) -> Result<bool>
+where
+    K: kube::Resource<DynamicType = ()> + Clone + serde::de::DeserializeOwned + std::fmt::Debug,
+{
+    let api: Api<K> = Api::all(client.clone());
+    let Some(config) = api.get_opt(name).await.map_err(|e| bundle_error(name, e))? else {
+        return Ok(false);
+    };
+    let encoded = base64::engine::general_purpose::STANDARD.encode(bundle_pem);
+    let entries: Vec<serde_json::Value> = webhooks(&config)
+        .into_iter()
+        .filter(|(_, client_config)| {
+            client_config.ca_bundle.as_ref().map(|b| b.0.as_slice()) != Some(bundle_pem.as_bytes())
+        })
+        .map(|(webhook, _)| serde_json::json!({"name": webhook, "clientConfig": {"caBundle": encoded}}))
+        .collect();
+    if entries.is_empty() {
+        return Ok(false);
+    }
+    let patch = serde_json::json!({"webhooks": entries});
+    api.patch(name, &PatchParams::default(), &Patch::Strategic(&patch))
+        .await
+        .map_err(|e| bundle_error(name, e))?;
+    tracing::info!(configuration = name, "caBundle injected");
+    Ok(true)
+}

@@ -88,231 +88,283 @@ fn codes(findings: &[crate::validation::Finding]) -> String {
         .join(", ")
 }
 
-/// Moves to `phase` (our own decision): closes the time spent in the old phase.
-fn enter_phase(
-    lifecycle: &mut LifecycleStatus,
-    status: &mut ManagedRoostStatus,
-    phase: Phase,
+/// The status being planned, with the lifecycle taken out of it and the
+/// Events to publish; one method per concern of [`plan`], applied in order.
+struct Draft {
+    status: ManagedRoostStatus,
+    lifecycle: LifecycleStatus,
+    notes: Vec<Note>,
     now: Timestamp,
-    notes: &mut Vec<Note>,
-) {
-    let previous = lifecycle.current_phase.clone();
-    if previous.as_deref() == Some(phase.as_str()) {
-        return;
+}
+
+impl Draft {
+    fn new(mut status: ManagedRoostStatus, now: Timestamp) -> Self {
+        let lifecycle = status.lifecycle.take().unwrap_or_default();
+        Draft {
+            status,
+            lifecycle,
+            notes: Vec::new(),
+            now,
+        }
     }
-    if let (Some(previous), Some(since)) = (&previous, &lifecycle.phase_since) {
-        add_phase_duration(lifecycle, previous, since.0, now);
+
+    fn note(&mut self, warning: bool, reason: &'static str, message: String) {
+        self.notes.push(Note {
+            warning,
+            reason,
+            message,
+        });
     }
-    lifecycle.current_phase = Some(phase.as_str().to_owned());
-    lifecycle.phase_since = Some(Time(now));
-    status.phase = Some(phase);
-    notes.push(Note {
-        warning: false,
-        reason: "PhaseChanged",
-        message: format!(
+
+    fn record(&mut self, kind: &str, message: String, details: BTreeMap<String, String>) {
+        track_lifecycle(&mut self.lifecycle, kind, message, details, self.now);
+    }
+
+    /// Moves to `phase` (our own decision): closes the time spent in the old phase.
+    fn enter_phase(&mut self, phase: Phase) {
+        let lifecycle = &mut self.lifecycle;
+        let previous = lifecycle.current_phase.clone();
+        if previous.as_deref() == Some(phase.as_str()) {
+            return;
+        }
+        if let (Some(previous), Some(since)) = (&previous, &lifecycle.phase_since) {
+            add_phase_duration(lifecycle, previous, since.0, self.now);
+        }
+        lifecycle.current_phase = Some(phase.as_str().to_owned());
+        lifecycle.phase_since = Some(Time(self.now));
+        self.status.phase = Some(phase);
+        let message = format!(
             "phase {} -> {}",
             previous.as_deref().unwrap_or("(none)"),
             phase.as_str()
-        ),
-    });
-}
-
-/// Computes the status roost-keeper wants for `roost` at `now`.
-pub fn plan(roost: &ManagedRoost, result: &ValidationResult, now: Timestamp) -> Plan {
-    let observed = roost.status.clone().unwrap_or_default();
-    let before = owned(&observed);
-    let mut status = before.clone();
-    let mut lifecycle = status.lifecycle.take().unwrap_or_default();
-    let mut notes = Vec::new();
-    let created = roost
-        .metadata
-        .creation_timestamp
-        .as_ref()
-        .map_or(now, |t| t.0);
-
-    // First sight: Created, phase Pending (unless another component set one already).
-    if lifecycle.created_at.is_none() {
-        lifecycle.created_at = Some(Time(created));
-        track_lifecycle(
-            &mut lifecycle,
-            kind::CREATED,
-            "ManagedRoost created",
-            BTreeMap::new(),
-            now,
         );
-        notes.push(Note {
-            warning: false,
-            reason: kind::CREATED,
-            message: "ManagedRoost created".into(),
-        });
-        match observed.phase {
+        self.note(false, "PhaseChanged", message);
+    }
+
+    /// First sight: Created, phase Pending (unless another component set one already).
+    fn first_sight(&mut self, observed_phase: Option<Phase>, created: Timestamp) {
+        if self.lifecycle.created_at.is_some() {
+            return;
+        }
+        self.lifecycle.created_at = Some(Time(created));
+        self.record(
+            kind::CREATED,
+            "ManagedRoost created".into(),
+            BTreeMap::new(),
+        );
+        self.note(false, kind::CREATED, "ManagedRoost created".into());
+        let lifecycle = &mut self.lifecycle;
+        match observed_phase {
             Some(phase) => {
                 lifecycle.current_phase = Some(phase.as_str().to_owned());
-                lifecycle.phase_since = Some(Time(now));
+                lifecycle.phase_since = Some(Time(self.now));
             }
             None => {
                 lifecycle.phase_since = Some(Time(created));
                 lifecycle.current_phase = Some(Phase::Pending.as_str().to_owned());
-                status.phase = Some(Phase::Pending);
+                self.status.phase = Some(Phase::Pending);
             }
         }
     }
 
-    // A phase written by another component.
-    if let Some(phase) = observed.phase {
-        let remembered = lifecycle.current_phase.as_deref().and_then(parse_phase);
-        if remembered != Some(phase) {
-            if let (Some(old), Some(since)) = (remembered, lifecycle.phase_since.clone()) {
-                add_phase_duration(&mut lifecycle, old.as_str(), since.0, now);
-            }
-            let record = phase_record(phase);
-            let message = format!(
-                "phase {} -> {}",
-                remembered.map_or("(none)", Phase::as_str),
-                phase.as_str()
-            );
-            track_lifecycle(
-                &mut lifecycle,
-                record,
-                message.clone(),
-                BTreeMap::from([("phase".into(), phase.as_str().into())]),
-                now,
-            );
-            notes.push(Note {
-                warning: phase == Phase::Failed,
-                reason: record,
-                message: message.clone(),
-            });
-            notes.push(Note {
-                warning: false,
-                reason: "PhaseChanged",
-                message,
-            });
-            lifecycle.current_phase = Some(phase.as_str().to_owned());
-            lifecycle.phase_since = Some(Time(now));
+    /// A phase written by another component.
+    fn follow_observed_phase(&mut self, observed_phase: Option<Phase>) {
+        let Some(phase) = observed_phase else { return };
+        let remembered = self
+            .lifecycle
+            .current_phase
+            .as_deref()
+            .and_then(parse_phase);
+        if remembered == Some(phase) {
+            return;
         }
+        if let (Some(old), Some(since)) = (remembered, self.lifecycle.phase_since.clone()) {
+            add_phase_duration(&mut self.lifecycle, old.as_str(), since.0, self.now);
+        }
+        let record = phase_record(phase);
+        let message = format!(
+            "phase {} -> {}",
+            remembered.map_or("(none)", Phase::as_str),
+            phase.as_str()
+        );
+        let details = BTreeMap::from([("phase".into(), phase.as_str().into())]);
+        self.record(record, message.clone(), details);
+        self.note(phase == Phase::Failed, record, message.clone());
+        self.note(false, "PhaseChanged", message);
+        self.lifecycle.current_phase = Some(phase.as_str().to_owned());
+        self.lifecycle.phase_since = Some(Time(self.now));
     }
 
-    // Validation: Failed on errors; back to Pending once they are fixed.
-    let was_valid = before
-        .conditions
-        .iter()
-        .flatten()
-        .find(|c| c.type_ == "Validated")
-        .map(|c| c.status == "True");
-    if !result.valid {
-        if status.phase != Some(Phase::Failed) {
-            enter_phase(&mut lifecycle, &mut status, Phase::Failed, now, &mut notes);
-            let message = format!("validation failed: {}", codes(&result.errors));
-            track_lifecycle(&mut lifecycle, kind::FAILED, message, BTreeMap::new(), now);
+    /// Validation: Failed on errors; back to Pending once they are fixed.
+    /// `was_valid` is the `Validated` condition as last written.
+    fn follow_validation(&mut self, result: &ValidationResult, was_valid: Option<bool>) {
+        if !result.valid {
+            if self.status.phase != Some(Phase::Failed) {
+                self.enter_phase(Phase::Failed);
+                let message = format!("validation failed: {}", codes(&result.errors));
+                self.record(kind::FAILED, message, BTreeMap::new());
+            }
+            if was_valid != Some(false) {
+                let message = format!("{} errors: {}", result.errors.len(), codes(&result.errors));
+                self.note(true, "ValidationFailed", message);
+            }
+            return;
         }
-        if was_valid != Some(false) {
-            notes.push(Note {
-                warning: true,
-                reason: "ValidationFailed",
-                message: format!("{} errors: {}", result.errors.len(), codes(&result.errors)),
-            });
-        }
-    } else {
-        if was_valid == Some(false) && status.phase == Some(Phase::Failed) {
-            enter_phase(&mut lifecycle, &mut status, Phase::Pending, now, &mut notes);
+        if was_valid == Some(false) && self.status.phase == Some(Phase::Failed) {
+            self.enter_phase(Phase::Pending);
         }
         if !result.warnings.is_empty() && was_valid != Some(true) {
-            notes.push(Note {
-                warning: false,
-                reason: "ValidationWarnings",
-                message: format!(
-                    "{} warnings: {}",
-                    result.warnings.len(),
-                    codes(&result.warnings)
-                ),
-            });
-        }
-    }
-
-    // An upgrade: a new chart version.
-    let version = roost
-        .spec
-        .chart
-        .as_ref()
-        .and_then(|c| c.version.as_ref())
-        .map(|v| v.as_text().into_owned());
-    if lifecycle.observed_chart_version != version {
-        if let (Some(old), Some(new)) = (lifecycle.observed_chart_version.clone(), &version) {
-            let message = format!("chart version {old} -> {new}");
-            track_lifecycle(
-                &mut lifecycle,
-                kind::UPGRADING,
-                message.clone(),
-                BTreeMap::from([("from".into(), old), ("to".into(), new.clone())]),
-                now,
+            let message = format!(
+                "{} warnings: {}",
+                result.warnings.len(),
+                codes(&result.warnings)
             );
-            notes.push(Note {
-                warning: false,
-                reason: kind::UPGRADING,
-                message,
-            });
+            self.note(false, "ValidationWarnings", message);
         }
-        lifecycle.observed_chart_version = version;
     }
 
-    // Health written by a health checker.
-    if observed.health != lifecycle.observed_health {
-        let record = match observed.health.as_deref() {
+    /// An upgrade: a new chart version.
+    fn follow_chart_version(&mut self, version: Option<String>) {
+        if self.lifecycle.observed_chart_version == version {
+            return;
+        }
+        if let (Some(old), Some(new)) = (self.lifecycle.observed_chart_version.clone(), &version) {
+            let message = format!("chart version {old} -> {new}");
+            let details = BTreeMap::from([("from".into(), old), ("to".into(), new.clone())]);
+            self.record(kind::UPGRADING, message.clone(), details);
+            self.note(false, kind::UPGRADING, message);
+        }
+        self.lifecycle.observed_chart_version = version;
+    }
+
+    /// Health written by a health checker.
+    fn follow_health(&mut self, health: Option<&String>) {
+        if health == self.lifecycle.observed_health.as_ref() {
+            return;
+        }
+        let record = match health.map(String::as_str) {
             Some("healthy") => Some(kind::HEALTHY),
             Some("unhealthy" | "degraded") => Some(kind::UNHEALTHY),
             _ => None,
         };
         if let Some(record) = record {
-            let message = format!("health {}", observed.health.as_deref().unwrap_or_default());
-            track_lifecycle(
-                &mut lifecycle,
-                record,
-                message.clone(),
-                BTreeMap::new(),
-                now,
-            );
-            notes.push(Note {
-                warning: record == kind::UNHEALTHY,
-                reason: record,
-                message,
-            });
+            let message = format!("health {}", health.map_or("", String::as_str));
+            self.record(record, message.clone(), BTreeMap::new());
+            self.note(record == kind::UNHEALTHY, record, message);
         }
-        lifecycle.observed_health = observed.health.clone();
+        self.lifecycle.observed_health = health.cloned();
     }
 
-    // Teardown triggers.
-    let evaluation = teardown::evaluate(&roost.spec, roost.status.as_ref(), created, now);
-    let already = status
-        .teardown
-        .as_ref()
-        .and_then(|t| t.triggered)
-        .unwrap_or(false);
-    if let (Some(fired), false) = (&evaluation.fired, already) {
-        status.teardown = Some(TeardownStatus {
-            triggered: Some(true),
-            trigger_reason: Some(fired.reason.clone()),
-            trigger_time: Some(Time(fired.at)),
-            ..status.teardown.clone().unwrap_or_default()
-        });
-        track_lifecycle(
-            &mut lifecycle,
-            kind::TEARDOWN_TRIGGERED,
-            fired.reason.clone(),
-            BTreeMap::new(),
-            now,
-        );
-        notes.push(Note {
-            warning: true,
-            reason: kind::TEARDOWN_TRIGGERED,
-            message: format!("teardown triggered: {}", fired.reason),
-        });
+    /// Records a teardown trigger that fired (once), and tears down when
+    /// no approval is needed or it was given. Returns whether teardown was triggered.
+    fn follow_teardown(&mut self, fired: Option<&teardown::Fired>, may_tear_down: bool) -> bool {
+        if let (Some(fired), false) = (fired, self.teardown_triggered()) {
+            self.status.teardown = Some(TeardownStatus {
+                triggered: Some(true),
+                trigger_reason: Some(fired.reason.clone()),
+                trigger_time: Some(Time(fired.at)),
+                ..self.status.teardown.clone().unwrap_or_default()
+            });
+            self.record(
+                kind::TEARDOWN_TRIGGERED,
+                fired.reason.clone(),
+                BTreeMap::new(),
+            );
+            let message = format!("teardown triggered: {}", fired.reason);
+            self.note(true, kind::TEARDOWN_TRIGGERED, message);
+        }
+        let triggered = self.teardown_triggered();
+        if triggered && may_tear_down && self.status.phase != Some(Phase::TearingDown) {
+            self.enter_phase(Phase::TearingDown);
+        }
+        triggered
     }
-    let triggered = status
-        .teardown
-        .as_ref()
-        .and_then(|t| t.triggered)
-        .unwrap_or(false);
+
+    fn teardown_triggered(&self) -> bool {
+        self.status
+            .teardown
+            .as_ref()
+            .and_then(|t| t.triggered)
+            .unwrap_or(false)
+    }
+
+    /// The `Validated` and `Ready` conditions, and the generation they describe.
+    fn set_conditions(&mut self, result: &ValidationResult, generation: Option<i64>) {
+        let mut conditions = self.status.conditions.take().unwrap_or_default();
+        let (validated, reason, message) = if !result.valid {
+            (
+                "False",
+                "ValidationFailed",
+                format!("errors: {}", codes(&result.errors)),
+            )
+        } else if !result.warnings.is_empty() {
+            (
+                "True",
+                "ValidationPassedWithWarnings",
+                format!("warnings: {}", codes(&result.warnings)),
+            )
+        } else {
+            (
+                "True",
+                "ValidationPassed",
+                "no errors or warnings".to_owned(),
+            )
+        };
+        let now = self.now;
+        let condition = |type_: &str, status: &str, reason: &str, message: String| Condition {
+            type_: type_.to_owned(),
+            status: status.to_owned(),
+            reason: reason.to_owned(),
+            message,
+            observed_generation: generation,
+            last_transition_time: Time(now),
+        };
+        set_condition(
+            &mut conditions,
+            condition("Validated", validated, reason, message),
+        );
+        let phase = self.status.phase.map_or("Unknown", Phase::as_str);
+        let ready = if self.status.phase == Some(Phase::Ready) {
+            "True"
+        } else {
+            "False"
+        };
+        set_condition(
+            &mut conditions,
+            condition("Ready", ready, phase, format!("phase is {phase}")),
+        );
+        self.status.conditions = Some(conditions);
+        self.status.observed_generation = generation;
+    }
+
+    /// The plan: the status only when it differs from `before`.
+    fn finish(self, before: &ManagedRoostStatus, next_check: Option<Timestamp>) -> Plan {
+        let mut status = self.status;
+        status.lifecycle = Some(self.lifecycle);
+        let changed = status != *before;
+        if changed {
+            status.last_update_time = Some(Time(self.now));
+        }
+        Plan {
+            status: changed.then_some(status),
+            notes: self.notes,
+            next_check,
+        }
+    }
+}
+
+/// The `Validated` condition as last written: `Some(true)` when it passed.
+fn was_valid(status: &ManagedRoostStatus) -> Option<bool> {
+    status
+        .conditions
+        .iter()
+        .flatten()
+        .find(|c| c.type_ == "Validated")
+        .map(|c| c.status == "True")
+}
+
+/// Whether a triggered teardown may proceed: no approval needed, or given.
+fn may_tear_down(roost: &ManagedRoost) -> bool {
     let needs_approval = roost
         .spec
         .teardown_policy
@@ -325,73 +377,35 @@ pub fn plan(roost: &ManagedRoost, result: &ValidationResult, now: Timestamp) -> 
         .as_ref()
         .and_then(|a| a.get(APPROVAL_ANNOTATION))
         .is_some_and(|v| v == "true");
-    if triggered && (!needs_approval || approved) && status.phase != Some(Phase::TearingDown) {
-        enter_phase(
-            &mut lifecycle,
-            &mut status,
-            Phase::TearingDown,
-            now,
-            &mut notes,
-        );
-    }
+    !needs_approval || approved
+}
 
-    // Conditions.
-    let generation = roost.metadata.generation;
-    let mut conditions = status.conditions.take().unwrap_or_default();
-    let (validated, reason, message) = if !result.valid {
-        (
-            "False",
-            "ValidationFailed",
-            format!("errors: {}", codes(&result.errors)),
-        )
-    } else if !result.warnings.is_empty() {
-        (
-            "True",
-            "ValidationPassedWithWarnings",
-            format!("warnings: {}", codes(&result.warnings)),
-        )
-    } else {
-        (
-            "True",
-            "ValidationPassed",
-            "no errors or warnings".to_owned(),
-        )
-    };
-    let condition = |type_: &str, status: &str, reason: &str, message: String| Condition {
-        type_: type_.to_owned(),
-        status: status.to_owned(),
-        reason: reason.to_owned(),
-        message,
-        observed_generation: generation,
-        last_transition_time: Time(now),
-    };
-    set_condition(
-        &mut conditions,
-        condition("Validated", validated, reason, message),
-    );
-    let phase = status.phase.map_or("Unknown", Phase::as_str);
-    let ready = if status.phase == Some(Phase::Ready) {
-        "True"
-    } else {
-        "False"
-    };
-    set_condition(
-        &mut conditions,
-        condition("Ready", ready, phase, format!("phase is {phase}")),
-    );
-    status.conditions = Some(conditions);
-    status.observed_generation = generation;
-    status.lifecycle = Some(lifecycle);
+/// Computes the status roost-keeper wants for `roost` at `now`.
+pub fn plan(roost: &ManagedRoost, result: &ValidationResult, now: Timestamp) -> Plan {
+    let observed = roost.status.clone().unwrap_or_default();
+    let before = owned(&observed);
+    let created = roost
+        .metadata
+        .creation_timestamp
+        .as_ref()
+        .map_or(now, |t| t.0);
+    let chart_version = roost
+        .spec
+        .chart
+        .as_ref()
+        .and_then(|c| c.version.as_ref())
+        .map(|v| v.as_text().into_owned());
+    let evaluation = teardown::evaluate(&roost.spec, roost.status.as_ref(), created, now);
 
-    let changed = status != before;
-    if changed {
-        status.last_update_time = Some(Time(now));
-    }
-    Plan {
-        status: changed.then_some(status),
-        notes,
-        next_check: if triggered { None } else { evaluation.next },
-    }
+    let mut draft = Draft::new(before.clone(), now);
+    draft.first_sight(observed.phase, created);
+    draft.follow_observed_phase(observed.phase);
+    draft.follow_validation(result, was_valid(&before));
+    draft.follow_chart_version(chart_version);
+    draft.follow_health(observed.health.as_ref());
+    let triggered = draft.follow_teardown(evaluation.fired.as_ref(), may_tear_down(roost));
+    draft.set_conditions(result, roost.metadata.generation);
+    draft.finish(&before, if triggered { None } else { evaluation.next })
 }
 
 #[cfg(test)]

@@ -32,6 +32,12 @@ pub struct OperationLabel {
     pub operation: &'static str,
 }
 
+/// A kind of failure (bounded: one per error variant).
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ErrorLabel {
+    pub error: &'static str,
+}
+
 /// A lifecycle record type (bounded: the known record types).
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct TypeLabel {
@@ -58,6 +64,8 @@ pub struct Metrics {
     pub status_updates: Counter,
     pub status_update_duration: Histogram,
     pub status_update_errors: Counter,
+    /// Reconciles that failed, by [`crate::controller::ReconcileError::label`].
+    pub reconcile_errors: Family<ErrorLabel, Counter>,
     pub lifecycle_events: Counter,
     pub lifecycle_events_by_type: Family<TypeLabel, Counter>,
     /// 1 while this replica holds the controller lease (or runs the controller without election).
@@ -70,8 +78,7 @@ pub struct Metrics {
 
 impl Metrics {
     pub fn new() -> Arc<Self> {
-        let mut registry = Registry::default();
-        let metrics = Metrics {
+        let mut metrics = Metrics {
             validation_operations: Counter::default(),
             validation_failures: Counter::default(),
             validation_duration: latency_histogram(),
@@ -84,6 +91,7 @@ impl Metrics {
             status_updates: Counter::default(),
             status_update_duration: latency_histogram(),
             status_update_errors: Counter::default(),
+            reconcile_errors: Family::default(),
             lifecycle_events: Counter::default(),
             lifecycle_events_by_type: Family::default(),
             leader: Gauge::default(),
@@ -91,96 +99,121 @@ impl Metrics {
             certificate_errors: Counter::default(),
             registry: Registry::default(),
         };
-        // prometheus-client appends `_total` to counters.
+        let mut registry = Registry::default();
+        metrics.register_validation(&mut registry);
+        metrics.register_admission(&mut registry);
+        metrics.register_certificates(&mut registry);
+        metrics.register_controller(&mut registry);
+        metrics.registry = registry;
+        Arc::new(metrics)
+    }
+
+    // prometheus-client appends `_total` to counters.
+
+    /// The validation engine and its cache, shared by the webhooks and the controller.
+    fn register_validation(&self, registry: &mut Registry) {
         registry.register(
             "roost_keeper_api_validation_operations",
             "Validations performed (cache hits included)",
-            metrics.validation_operations.clone(),
+            self.validation_operations.clone(),
         );
         registry.register(
             "roost_keeper_api_validation_failures",
             "Validations that found errors",
-            metrics.validation_failures.clone(),
+            self.validation_failures.clone(),
         );
         registry.register(
             "roost_keeper_api_validation_duration_seconds",
             "Time to validate one object, cache lookup included",
-            metrics.validation_duration.clone(),
+            self.validation_duration.clone(),
         );
         registry.register(
             "roost_keeper_api_cache_hits",
             "Cache hits",
-            metrics.cache_hits.clone(),
+            self.cache_hits.clone(),
         );
         registry.register(
             "roost_keeper_api_cache_misses",
             "Cache misses",
-            metrics.cache_misses.clone(),
+            self.cache_misses.clone(),
         );
         registry.register(
             "roost_keeper_api_cache_size",
             "Entries held by a cache",
-            metrics.cache_size.clone(),
+            self.cache_size.clone(),
         );
+    }
+
+    /// The admission webhooks.
+    fn register_admission(&self, registry: &mut Registry) {
         registry.register(
             "roost_keeper_admission_requests",
             "AdmissionReview requests answered",
-            metrics.admission_requests.clone(),
+            self.admission_requests.clone(),
         );
         registry.register(
             "roost_keeper_admission_duration_seconds",
             "Time to answer an AdmissionReview, body read included",
-            metrics.admission_duration.clone(),
+            self.admission_duration.clone(),
         );
         registry.register(
             "roost_keeper_api_operation_duration_seconds",
-            "Time spent per API operation (validate, status_update, lifecycle_track)",
-            metrics.operation_duration.clone(),
+            "Time spent per API operation (validate, status_update)",
+            self.operation_duration.clone(),
         );
+    }
+
+    /// The serving certificate and its upkeep.
+    fn register_certificates(&self, registry: &mut Registry) {
         registry.register(
             "roost_keeper_serving_certificate_expiry_timestamp_seconds",
             "notAfter of the serving certificate presented now (Unix seconds)",
-            metrics.serving_certificate_expiry.clone(),
+            self.serving_certificate_expiry.clone(),
         );
         registry.register(
             "roost_keeper_certificate_errors",
             "Certificate upkeep that failed: reload, rotation, Secret, caBundle injection",
-            metrics.certificate_errors.clone(),
+            self.certificate_errors.clone(),
         );
+    }
+
+    /// The status controller.
+    fn register_controller(&self, registry: &mut Registry) {
         registry.register(
             "roost_keeper_leader",
             "1 while this replica runs the status controller (holds the lease)",
-            metrics.leader.clone(),
+            self.leader.clone(),
         );
         registry.register(
             "roost_keeper_api_status_updates",
             "Status writes",
-            metrics.status_updates.clone(),
+            self.status_updates.clone(),
         );
         registry.register(
             "roost_keeper_api_status_update_duration_seconds",
             "Time of one status write",
-            metrics.status_update_duration.clone(),
+            self.status_update_duration.clone(),
         );
         registry.register(
             "roost_keeper_api_status_update_errors",
             "Status writes that failed (conflicts included)",
-            metrics.status_update_errors.clone(),
+            self.status_update_errors.clone(),
+        );
+        registry.register(
+            "roost_keeper_controller_reconcile_errors",
+            "Reconciles that failed, by kind of failure (status_write, unidentified, status_undecodable)",
+            self.reconcile_errors.clone(),
         );
         registry.register(
             "roost_keeper_api_lifecycle_events",
             "Lifecycle records made",
-            metrics.lifecycle_events.clone(),
+            self.lifecycle_events.clone(),
         );
         registry.register(
             "roost_keeper_api_lifecycle_events_by_type",
             "Lifecycle records made, by type",
-            metrics.lifecycle_events_by_type.clone(),
+            self.lifecycle_events_by_type.clone(),
         );
-        Arc::new(Metrics {
-            registry,
-            ..metrics
-        })
     }
 
     /// The Prometheus text exposition of every metric.

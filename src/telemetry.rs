@@ -83,7 +83,10 @@ pub fn init(format: LogFormat) -> Result<TelemetryGuard> {
         .with(fmt)
         .with(otel)
         .try_init()
-        .map_err(|e| Error::Telemetry(e.to_string()))?;
+        .map_err(|e| Error::Telemetry {
+            context: "cannot install the log subscriber",
+            source: e.into(),
+        })?;
     Ok(TelemetryGuard { provider })
 }
 
@@ -93,7 +96,10 @@ fn otlp_provider() -> Result<opentelemetry_sdk::trace::SdkTracerProvider> {
     let exporter = opentelemetry_otlp::SpanExporter::builder()
         .with_http()
         .build()
-        .map_err(|e| Error::Telemetry(format!("OTLP exporter: {e}")))?;
+        .map_err(|e| Error::Telemetry {
+            context: "cannot build the OTLP exporter",
+            source: e.into(),
+        })?;
     let resource = opentelemetry_sdk::Resource::builder()
         .with_service_name("roost-keeper")
         .build();

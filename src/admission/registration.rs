@@ -149,9 +149,9 @@ pub fn build(
 }
 
 fn to_yaml<T: serde::Serialize>(value: &T) -> Result<String> {
-    serde_norway::to_string(value).map_err(|e| Error::Serialize {
+    serde_norway::to_string(value).map_err(|source| Error::Serialize {
         what: "webhook configuration",
-        message: e.to_string(),
+        source,
     })
 }
 

@@ -9,7 +9,8 @@ pub mod stored;
 pub mod teardown;
 
 use crate::api::{API_VERSION, KIND, ManagedRoost, ManagedRoostStatus};
-use crate::metrics::{CacheLabel, Metrics, OperationLabel, TypeLabel};
+use crate::error::Report;
+use crate::metrics::{CacheLabel, ErrorLabel, Metrics, OperationLabel, TypeLabel};
 use crate::validation::ValidationResult;
 use futures::StreamExt;
 use k8s_openapi::jiff::Timestamp;
@@ -34,12 +35,23 @@ pub const STATUS_CACHE_TTL: Duration = Duration::from_secs(30);
 /// Errors of one reconcile; the controller retries with backoff.
 #[derive(Debug, thiserror::Error)]
 pub enum ReconcileError {
-    #[error("status write failed: {0}")]
+    #[error("status write failed")]
     StatusWrite(#[source] kube::Error),
     #[error("object has no name or uid")]
     Unidentified,
     #[error(transparent)]
     Undecodable(#[from] stored::StatusUndecodable),
+}
+
+impl ReconcileError {
+    /// The metric label of each kind of failure (bounded: one per variant).
+    pub fn label(&self) -> &'static str {
+        match self {
+            ReconcileError::StatusWrite(_) => "status_write",
+            ReconcileError::Unidentified => "unidentified",
+            ReconcileError::Undecodable(_) => "status_undecodable",
+        }
+    }
 }
 
 /// What `serve` needs to run the controller.
@@ -308,14 +320,20 @@ async fn reconcile_object(
     })
 }
 
-fn error_policy(roost: Arc<StoredRoost>, error: &ReconcileError, _ctx: Arc<Context>) -> Action {
+fn error_policy(roost: Arc<StoredRoost>, error: &ReconcileError, ctx: Arc<Context>) -> Action {
+    ctx.metrics
+        .reconcile_errors
+        .get_or_create(&ErrorLabel {
+            error: error.label(),
+        })
+        .inc();
     let (name, namespace) = (roost.name_any(), roost.namespace().unwrap_or_default());
     if let ReconcileError::Undecodable(_) = error {
         // Retrying cannot help until the object changes.
-        tracing::warn!(%name, %namespace, %error, "cannot reconcile until the status is fixed");
+        tracing::warn!(%name, %namespace, error = %Report(error), "cannot reconcile until the status is fixed");
         return Action::await_change();
     }
-    tracing::warn!(%name, %namespace, %error, "reconcile failed; retrying");
+    tracing::warn!(%name, %namespace, error = %Report(error), "reconcile failed; retrying");
     Action::requeue(Duration::from_secs(2))
 }
 
@@ -452,6 +470,36 @@ mod tests {
         let (service, handle) = tower_test::mock::pair::<Request<Body>, Response<Body>>();
         let client = Client::new(service, "default");
         (Arc::new(Context::new(client, Metrics::new(), None)), handle)
+    }
+
+    #[tokio::test]
+    async fn failed_reconciles_are_counted_by_kind_and_retried() {
+        let (ctx, _handle) = context();
+        let object = stored(&roost());
+        let unidentified = error_policy(
+            Arc::clone(&object),
+            &ReconcileError::Unidentified,
+            Arc::clone(&ctx),
+        );
+        error_policy(
+            Arc::clone(&object),
+            &ReconcileError::Unidentified,
+            Arc::clone(&ctx),
+        );
+        let mut wire = serde_json::to_value(roost()).unwrap();
+        wire["status"] = serde_json::json!({"lifecycle": {"events": "not a list"}});
+        let broken: StoredRoost = serde_json::from_value(wire).unwrap();
+        let undecodable = broken.decode().err().expect("the status does not decode");
+        let await_change = error_policy(object, &undecodable.into(), Arc::clone(&ctx));
+        assert_eq!(unidentified, Action::requeue(Duration::from_secs(2)));
+        assert_eq!(await_change, Action::await_change());
+        let exposition = ctx.metrics.encode();
+        for line in [
+            "roost_keeper_controller_reconcile_errors_total{error=\"unidentified\"} 2",
+            "roost_keeper_controller_reconcile_errors_total{error=\"status_undecodable\"} 1",
+        ] {
+            assert!(exposition.contains(line), "{line} not in:\n{exposition}");
+        }
     }
 
     #[tokio::test]

@@ -65,7 +65,7 @@ pub struct Decoded {
 
 /// The status text could not be read as a ManagedRoost status.
 #[derive(Debug, thiserror::Error)]
-#[error("status does not decode: {0}")]
+#[error("status does not decode")]
 pub struct StatusUndecodable(#[source] serde_json::Error);
 
 /// Any JSON value, packed; `null` is absent.

@@ -456,19 +456,23 @@ fn http_builder(config: &ServeConfig) -> auto::Builder<TokioExecutor> {
 /// A client for the cluster: `kubeconfig`, else `KUBECONFIG`, `~/.kube/config`
 /// or the in-cluster config.
 pub async fn kube_client(kubeconfig: Option<&std::path::Path>) -> Result<kube::Client> {
-    let unusable =
-        |e: &dyn std::fmt::Display| Error::Config(format!("no usable cluster config: {e}"));
+    let unusable = |source: crate::error::BoxError| Error::ClusterConfig {
+        at: kubeconfig.map(std::path::Path::to_path_buf),
+        source,
+    };
     let config = match kubeconfig {
         Some(path) => {
-            let kubeconfig = kube::config::Kubeconfig::read_from(path)
-                .map_err(|e| unusable(&format!("{}: {e}", path.display())))?;
+            let kubeconfig =
+                kube::config::Kubeconfig::read_from(path).map_err(|e| unusable(e.into()))?;
             kube::Config::from_custom_kubeconfig(kubeconfig, &Default::default())
                 .await
-                .map_err(|e| unusable(&e))?
+                .map_err(|e| unusable(e.into()))?
         }
-        None => kube::Config::infer().await.map_err(|e| unusable(&e))?,
+        None => kube::Config::infer()
+            .await
+            .map_err(|e| unusable(e.into()))?,
     };
-    kube::Client::try_from(config).map_err(|e| unusable(&e))
+    kube::Client::try_from(config).map_err(|e| unusable(e.into()))
 }
 
 /// Resolves on SIGTERM or Ctrl-C.

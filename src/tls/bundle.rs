@@ -37,8 +37,11 @@ pub async fn ensure_bundles(client: &Client, bundle_pem: &str) -> Result<bool> {
     Ok(validating || mutating)
 }
 
-fn bundle_error(config: &str, err: kube::Error) -> Error {
-    Error::Certificate(format!("cannot inject caBundle into {config}: {err}"))
+fn bundle_error(config: &str, source: kube::Error) -> Error {
+    Error::Kube {
+        context: format!("cannot inject caBundle into {config}"),
+        source,
+    }
 }
 
 /// Patches `bundle_pem` into every webhook of the configuration `name` whose

@@ -31,7 +31,7 @@ impl std::fmt::Debug for CertBundle {
 }
 
 fn cert_error(e: rcgen::Error) -> Error {
-    Error::Certificate(e.to_string())
+    Error::certificate("cannot generate", e)
 }
 
 /// The DNS names the apiserver uses to reach a Service.
@@ -158,11 +158,11 @@ pub fn new_serving(
 
 /// The validity window (notBefore, notAfter) of a PEM certificate.
 pub fn validity(cert_pem: &str) -> Result<(OffsetDateTime, OffsetDateTime)> {
-    let unreadable =
-        |e: &dyn std::fmt::Display| Error::Certificate(format!("unreadable certificate: {e}"));
-    let (_, pem) =
-        x509_parser::pem::parse_x509_pem(cert_pem.as_bytes()).map_err(|e| unreadable(&e))?;
-    let cert = pem.parse_x509().map_err(|e| unreadable(&e))?;
+    let (_, pem) = x509_parser::pem::parse_x509_pem(cert_pem.as_bytes())
+        .map_err(|e| Error::certificate("unreadable certificate", e))?;
+    let cert = pem
+        .parse_x509()
+        .map_err(|e| Error::certificate("unreadable certificate", e))?;
     let validity = cert.validity();
     Ok((
         validity.not_before.to_datetime(),

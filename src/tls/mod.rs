@@ -22,18 +22,21 @@ use std::time::Duration;
 pub fn load_certified_key(cert_pem: &[u8], key_pem: &[u8]) -> Result<CertifiedKey> {
     let chain: Vec<CertificateDer<'static>> = CertificateDer::pem_slice_iter(cert_pem)
         .collect::<std::result::Result<_, _>>()
-        .map_err(|e| Error::Tls(format!("certificate file is not PEM: {e}")))?;
+        .map_err(|e| Error::tls("certificate file is not PEM", e))?;
     if chain.is_empty() {
-        return Err(Error::Tls("certificate file holds no certificate".into()));
+        return Err(Error::Tls {
+            context: "certificate file holds no certificate".into(),
+            source: None,
+        });
     }
     let key = PrivateKeyDer::from_pem_slice(key_pem)
-        .map_err(|e| Error::Tls(format!("key file is not a PEM private key: {e}")))?;
+        .map_err(|e| Error::tls("key file is not a PEM private key", e))?;
     let signing_key = rustls::crypto::ring::sign::any_supported_type(&key)
-        .map_err(|e| Error::Tls(format!("unusable private key: {e}")))?;
+        .map_err(|e| Error::tls("unusable private key", e))?;
     let certified = CertifiedKey::new(chain, signing_key);
     certified
         .keys_match()
-        .map_err(|e| Error::Tls(format!("certificate and key do not match: {e}")))?;
+        .map_err(|e| Error::tls("certificate and key do not match", e))?;
     Ok(certified)
 }
 
@@ -124,7 +127,7 @@ impl CertStore {
                     Ok(false) => {}
                     Err(err) => {
                         errors.inc();
-                        tracing::warn!(error = %err, "serving certificate not reloaded; keeping the current one")
+                        tracing::warn!(error = %crate::error::Report(&err), "serving certificate not reloaded; keeping the current one")
                     }
                 }
             }
@@ -136,7 +139,7 @@ impl CertStore {
         let provider = Arc::new(rustls::crypto::ring::default_provider());
         let mut config = rustls::ServerConfig::builder_with_provider(provider)
             .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])
-            .map_err(|e| Error::Tls(e.to_string()))?
+            .map_err(|e| Error::tls("no usable protocol versions", e))?
             .with_no_client_auth()
             .with_cert_resolver(Arc::clone(self) as Arc<dyn ResolvesServerCert>);
         config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
@@ -166,12 +169,12 @@ pub async fn self_dial(addr: std::net::SocketAddr) -> Result<()> {
     });
     let tcp = tokio::net::TcpStream::connect(addr)
         .await
-        .map_err(|e| Error::Tls(format!("connect {addr}: {e}")))?;
+        .map_err(|e| Error::tls(format!("cannot connect to {addr}"), e))?;
     let name = rustls_pki_types::ServerName::try_from("localhost").expect("static name is valid");
     tokio_rustls::TlsConnector::from(Arc::clone(config))
         .connect(name, tcp)
         .await
-        .map_err(|e| Error::Tls(format!("handshake with {addr}: {e}")))?;
+        .map_err(|e| Error::tls(format!("no handshake with {addr}"), e))?;
     Ok(())
 }
 

@@ -177,10 +177,13 @@ impl CertMaterial {
                 .and_then(|v| String::from_utf8(v.0.clone()).ok())
                 .filter(|v| !v.trim().is_empty())
                 .ok_or_else(|| {
-                    Error::Certificate(format!(
-                        "Secret {}/{} has no usable {key:?}; delete it and roost-keeper generates a new one",
-                        config.namespace, config.name
-                    ))
+                    Error::Certificate {
+                        context: format!(
+                            "Secret {}/{} has no usable {key:?}; delete it and roost-keeper generates a new one",
+                            config.namespace, config.name
+                        ),
+                        source: None,
+                    }
                 })
         };
         Ok(CertMaterial {
@@ -210,11 +213,11 @@ impl CertMaterial {
     }
 }
 
-fn api_error(what: &str, config: &CertSecretConfig, err: kube::Error) -> Error {
-    Error::Certificate(format!(
-        "{what} Secret {}/{}: {err}",
-        config.namespace, config.name
-    ))
+fn api_error(what: &str, config: &CertSecretConfig, source: kube::Error) -> Error {
+    Error::Kube {
+        context: format!("{what} Secret {}/{}", config.namespace, config.name),
+        source,
+    }
 }
 
 fn is_status(err: &kube::Error, code: u16) -> bool {
@@ -366,9 +369,9 @@ struct Upkeep {
 }
 
 impl Upkeep {
-    fn failed(&self, what: &'static str, err: &dyn std::fmt::Display) {
+    fn failed(&self, what: &'static str, err: &(dyn std::error::Error + 'static)) {
         self.errors.inc();
-        tracing::warn!(error = %err, "{what}");
+        tracing::warn!(error = %crate::error::Report(err), "{what}");
     }
 
     /// Rotates if due, then makes sure the bundles and the served pair are current.

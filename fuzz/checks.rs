@@ -582,7 +582,8 @@ fn check_quantity(text: &str) {
 }
 
 fn check_cron(text: &str) {
-    use roost_keeper::validation::teardown::is_cron_expression;
+    use roost_keeper::api::schedule::Schedule;
+    let is_cron_expression = |text: &str| Schedule::parse(text).is_some();
     if is_cron_expression(text) {
         // Spacing between the fields does not matter.
         let normalized = text.split_whitespace().collect::<Vec<_>>().join(" ");

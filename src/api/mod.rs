@@ -5,6 +5,7 @@ pub mod crd;
 pub mod duration;
 pub mod quantity;
 pub mod scalar;
+pub mod schedule;
 pub mod spec;
 pub mod status;
 

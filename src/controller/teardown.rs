@@ -4,6 +4,7 @@
 //! Pure: the caller passes the clock.
 
 use crate::api::duration::parse_go_duration;
+use crate::api::schedule::Schedule;
 use crate::api::{ManagedRoostSpec, ManagedRoostStatus};
 use k8s_openapi::jiff::Timestamp;
 
@@ -21,23 +22,6 @@ pub struct Evaluation {
     pub fired: Option<Fired>,
     /// The earliest future time a trigger will fire, for an exact requeue.
     pub next: Option<Timestamp>,
-}
-
-/// The first 5-field cron time strictly after `after`.
-pub fn next_cron_time(expr: &str, after: Timestamp) -> Option<Timestamp> {
-    use croner::parser::{CronParser, Seconds, Year};
-    let cron = CronParser::builder()
-        .seconds(Seconds::Disallowed)
-        .year(Year::Disallowed)
-        .build()
-        .parse(expr)
-        .ok()?;
-    let start = chrono::DateTime::<chrono::Utc>::from_timestamp(
-        after.as_second(),
-        after.subsec_nanosecond().max(0) as u32,
-    )?;
-    let next = cron.find_next_occurrence(&start, false).ok()?;
-    Timestamp::from_second(next.timestamp()).ok()
 }
 
 /// Evaluates every trigger the object alone can decide.
@@ -76,10 +60,11 @@ pub fn evaluate(
                         ),
                     )
                 }),
-            Some("schedule") => trigger
-                .schedule
-                .as_deref()
-                .and_then(|s| next_cron_time(s, created).map(|at| (at, format!("schedule {s:?}")))),
+            Some("schedule") => trigger.schedule.as_deref().and_then(|s| {
+                Schedule::parse(s)?
+                    .next_after(created)
+                    .map(|at| (at, format!("schedule {s:?}")))
+            }),
             Some("failure_count") => {
                 let count = trigger
                     .failure_count

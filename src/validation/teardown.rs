@@ -5,6 +5,7 @@ use super::finding::{Findings, shown};
 use super::{FnRule, Input};
 use crate::api::duration::GoDuration;
 use crate::api::quantity::{is_quantity, parse_percentage};
+use crate::api::schedule::Schedule;
 use crate::api::{QuantityText, TeardownTriggerSpec};
 
 pub const RULES: &[FnRule] = &[
@@ -173,36 +174,6 @@ fn failure_counts(input: Input<'_>, out: &mut Findings) {
     }
 }
 
-/// Only what standard cron knows: numbers, `*`, `,`, `-`, `/` and month or
-/// weekday names. Quartz extensions (`L`, `W`, `#`, `?`) and macros (`@daily`) are refused.
-fn is_standard_cron_syntax(expr: &str) -> bool {
-    const NAMES: [&str; 19] = [
-        "JAN", "FEB", "MAR", "APR", "MAY", "JUN", "JUL", "AUG", "SEP", "OCT", "NOV", "DEC", "SUN",
-        "MON", "TUE", "WED", "THU", "FRI", "SAT",
-    ];
-    let mut rest = expr.to_ascii_uppercase();
-    for name in NAMES {
-        rest = rest.replace(name, "");
-    }
-    rest.chars().all(|c| {
-        c.is_ascii_digit() || c.is_ascii_whitespace() || matches!(c, '*' | ',' | '-' | '/')
-    })
-}
-
-/// True for a standard 5-field cron expression (minute hour day month weekday).
-pub fn is_cron_expression(expr: &str) -> bool {
-    use croner::parser::{CronParser, Seconds, Year};
-    if expr.split_whitespace().count() != 5 || !is_standard_cron_syntax(expr) {
-        return false;
-    }
-    CronParser::builder()
-        .seconds(Seconds::Disallowed)
-        .year(Year::Disallowed)
-        .build()
-        .parse(expr)
-        .is_ok()
-}
-
 fn schedules(input: Input<'_>, out: &mut Findings) {
     for (i, trigger) in triggers(input) {
         let field = || format!("spec.teardownPolicy.triggers[{i}].schedule");
@@ -212,7 +183,7 @@ fn schedules(input: Input<'_>, out: &mut Findings) {
                 field(),
                 "schedule trigger needs a cron schedule, e.g. \"0 2 * * *\"",
             ),
-            Some(expr) if !is_cron_expression(expr) => out.error(
+            Some(expr) if Schedule::parse(expr).is_none() => out.error(
                 "SCHEDULE_INVALID",
                 field(),
                 format!(

@@ -80,7 +80,7 @@ mod tests {
     #[test]
     fn the_next_time_is_strictly_after() {
         let schedule = Schedule::parse("0 * * * *").unwrap();
-        let on_the_hour = Timestamp::from_second(1_800_000_000 - 1_800_000_000 % 3600).unwrap();
+        let on_the_hour = Timestamp::from_second(500_000 * 3600).unwrap();
         let next = schedule.next_after(on_the_hour).unwrap();
         assert_eq!(next.as_second() - on_the_hour.as_second(), 3600);
     }

@@ -90,16 +90,9 @@ pub struct ServeArgs {
     /// lifetime, CA bundle injected into both webhook configurations.
     #[arg(long, env = "ROOST_KEEPER_CERT_SECRET", value_name = "NAMESPACE/NAME")]
     pub cert_secret: Option<String>,
-    /// Service in front of the webhooks, in the Secret's namespace (names the serving certificate covers).
-    #[arg(long, default_value = "roost-keeper", env = "ROOST_KEEPER_SERVICE")]
-    pub service: String,
-    /// More names or IPs for a managed serving certificate. Repeatable.
-    #[arg(
-        long = "extra-san",
-        env = "ROOST_KEEPER_EXTRA_SANS",
-        value_delimiter = ','
-    )]
-    pub extra_sans: Vec<String>,
+    /// Names of a managed serving certificate (the Service is in the Secret's namespace).
+    #[command(flatten)]
+    pub names: CertNameArgs,
     /// Lifetime of a managed serving certificate (rotated at 2/3 of it).
     #[arg(long, default_value = "2160h", value_parser = duration_flag, env = "ROOST_KEEPER_CERT_VALIDITY")]
     pub cert_validity: Duration,
@@ -207,7 +200,7 @@ impl ServeArgs {
             (Some(secret), _, _) => TlsSource::Secret(CertSecretConfig {
                 validity: self.cert_validity,
                 check_interval: self.cert_check_interval,
-                ..CertSecretConfig::new(secret, &self.service, &self.extra_sans)?
+                ..CertSecretConfig::new(secret, &self.names.service, &self.names.extra_sans)?
             }),
             (None, Some(cert), Some(key)) => TlsSource::Files {
                 cert: cert.clone(),
@@ -263,15 +256,22 @@ pub enum CertsCommand {
 
 #[derive(Debug, clap::Args)]
 pub struct CertsGenerateArgs {
-    /// Service name the apiserver dials.
-    #[arg(long, default_value = "roost-keeper", env = "ROOST_KEEPER_SERVICE")]
-    pub service: String,
+    #[command(flatten)]
+    pub names: CertNameArgs,
     /// Namespace of the Service.
     #[arg(long, default_value = "roost-system", env = "ROOST_KEEPER_NAMESPACE")]
     pub namespace: String,
     /// Directory to write the files into.
     #[arg(long, env = "ROOST_KEEPER_CERT_DIR")]
     pub out_dir: PathBuf,
+}
+
+/// The names a serving certificate covers (`serve --cert-secret` and `certs generate`).
+#[derive(Debug, clap::Args)]
+pub struct CertNameArgs {
+    /// Service the apiserver dials; the certificate covers its DNS names.
+    #[arg(long, default_value = "roost-keeper", env = "ROOST_KEEPER_SERVICE")]
+    pub service: String,
     /// More names or IPs for the serving certificate (e.g. 127.0.0.1, localhost). Repeatable.
     #[arg(
         long = "extra-san",
@@ -370,9 +370,9 @@ pub fn run(cli: Cli) -> Result<i32> {
         }
         Command::Certs(CertsCommand::Generate(args)) => {
             let bundle = crate::tls::generate::generate(
-                &args.service,
+                &args.names.service,
                 &args.namespace,
-                &args.extra_sans,
+                &args.names.extra_sans,
                 time::OffsetDateTime::now_utc(),
             )?;
             crate::tls::generate::write_bundle(&bundle, &args.out_dir)?;

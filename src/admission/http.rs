@@ -99,12 +99,50 @@ struct Body {
     _budget: Option<OwnedSemaphorePermit>,
 }
 
+/// One request's share of the body budget, grown as its body arrives.
+struct BudgetShare<'a> {
+    budget: &'a Arc<Semaphore>,
+    held: Option<OwnedSemaphorePermit>,
+    deadline: tokio::time::Instant,
+    timeout: Duration,
+}
+
+impl BudgetShare<'_> {
+    /// Holds enough of the budget for a body of `bytes` (the first
+    /// [`SMALL_BODY_BYTES`] are free), waiting at most a quarter of the read timeout.
+    async fn cover(&mut self, bytes: usize) -> Result<(), Refusal> {
+        let needed = kib(bytes.saturating_sub(SMALL_BODY_BYTES));
+        let have = self.held.as_ref().map_or(0, |p| p.num_permits());
+        if needed <= have {
+            return Ok(());
+        }
+        let more = u32::try_from(needed - have).unwrap_or(u32::MAX);
+        let wait_until = self
+            .deadline
+            .min(tokio::time::Instant::now() + self.timeout / 4);
+        let acquire = Arc::clone(self.budget).acquire_many_owned(more);
+        match tokio::time::timeout_at(wait_until, acquire).await {
+            Ok(Ok(permit)) => {
+                match &mut self.held {
+                    Some(held) => held.merge(permit),
+                    None => self.held = Some(permit),
+                }
+                Ok(())
+            }
+            _ => Err(Refusal::new(
+                503,
+                "ServiceUnavailable",
+                "too many large request bodies are being read at once; retry".to_owned(),
+            )),
+        }
+    }
+}
+
 /// Reads the body within the size and time limits. Beyond
 /// [`SMALL_BODY_BYTES`] every KiB is taken from the shared budget first (all
 /// of a declared length at once), so slow or large senders together cannot
-/// hold more than the budget. Waiting for the budget takes at most a quarter
-/// of the read timeout: a request that cannot be buffered soon is refused
-/// (503) rather than kept waiting behind senders that may be stalling.
+/// hold more than the budget. A request that cannot be buffered soon is
+/// refused (503) rather than kept waiting behind senders that may be stalling.
 async fn read_body(
     request: Request,
     limit: usize,
@@ -120,33 +158,14 @@ async fn read_body(
     if declared.is_some_and(|len| len > limit as u64) {
         return Err(too_large(limit));
     }
-    let mut held: Option<OwnedSemaphorePermit> = None;
-    let reserve = async |bytes: usize, held: &mut Option<OwnedSemaphorePermit>| {
-        let needed = kib(bytes.saturating_sub(SMALL_BODY_BYTES));
-        let have = held.as_ref().map_or(0, |p| p.num_permits());
-        if needed <= have {
-            return Ok(());
-        }
-        let more = u32::try_from(needed - have).unwrap_or(u32::MAX);
-        let wait_until = deadline.min(tokio::time::Instant::now() + timeout / 4);
-        match tokio::time::timeout_at(wait_until, Arc::clone(budget).acquire_many_owned(more)).await
-        {
-            Ok(Ok(permit)) => {
-                match held {
-                    Some(held) => held.merge(permit),
-                    None => *held = Some(permit),
-                }
-                Ok(())
-            }
-            _ => Err(Refusal::new(
-                503,
-                "ServiceUnavailable",
-                "too many large request bodies are being read at once; retry".to_owned(),
-            )),
-        }
+    let mut share = BudgetShare {
+        budget,
+        held: None,
+        deadline,
+        timeout,
     };
     if let Some(len) = declared {
-        reserve(len as usize, &mut held).await?;
+        share.cover(len as usize).await?;
     }
     let mut body = request.into_body();
     let mut bytes =
@@ -180,12 +199,12 @@ async fn read_body(
         if total > limit {
             return Err(too_large(limit));
         }
-        reserve(total, &mut held).await?;
+        share.cover(total).await?;
         bytes.extend_from_slice(&data);
     }
     Ok(Body {
         bytes: bytes.into(),
-        _budget: held,
+        _budget: share.held,
     })
 }
 

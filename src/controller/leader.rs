@@ -201,33 +201,54 @@ where
             lost = elector.keep_renewing() => End::Lost(lost),
             result = &mut task => End::Finished(result),
         };
+        // Dropping the sender tells the work to stop.
+        drop(stop_tx);
+        match elector.end_term(end, task, &leading).await {
+            Next::Return => return Ok(()),
+            Next::Compete { pause_first: pause } => pause_first = pause,
+        }
+    }
+}
+
+/// What the leader loop does once a term has ended.
+enum Next {
+    Return,
+    /// Compete for the lease again, after `retry_period` if `pause_first`.
+    Compete {
+        pause_first: bool,
+    },
+}
+
+impl Elector {
+    /// Ends a term whose work has been told to stop: waits for the work
+    /// (within the grace the cause allows), then, unless the lease was lost,
+    /// releases it.
+    async fn end_term(&mut self, end: End, mut task: JoinHandle<()>, leading: &AtomicBool) -> Next {
         match end {
             End::Shutdown => {
-                elector.log_step("shutting down: stopping the leader work");
-                drop(stop_tx);
-                let holding = elector.drain(&mut task).await;
+                self.log_step("shutting down: stopping the leader work");
+                let holding = self.drain(&mut task).await;
                 leading.store(false, Ordering::SeqCst);
                 if holding {
-                    elector.release().await;
+                    self.release().await;
                 }
-                return Ok(());
+                Next::Return
             }
             End::Lost(lost) => {
                 tracing::info!(
-                    identity = %elector.config.identity,
-                    lease = %elector.config.name,
-                    namespace = %elector.config.namespace,
+                    identity = %self.config.identity,
+                    lease = %self.config.name,
+                    namespace = %self.config.namespace,
                     reason = %lost,
                     "stepping down"
                 );
-                drop(stop_tx);
-                let grace = elector
+                let grace = self
                     .config
                     .lease_duration
-                    .saturating_sub(elector.config.renew_deadline);
+                    .saturating_sub(self.config.renew_deadline);
                 finish(task, grace).await;
                 leading.store(false, Ordering::SeqCst);
-                pause_first = false;
+                Next::Compete { pause_first: false }
             }
             End::Finished(result) => {
                 if let Err(err) = result {
@@ -236,8 +257,8 @@ where
                     tracing::warn!("the leader work ended while leading");
                 }
                 leading.store(false, Ordering::SeqCst);
-                elector.release().await;
-                pause_first = true;
+                self.release().await;
+                Next::Compete { pause_first: true }
             }
         }
     }

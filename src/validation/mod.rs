@@ -120,14 +120,6 @@ pub fn validate(spec: &ManagedRoostSpec) -> ValidationResult {
     Registry::global().run(Input { spec, old: None })
 }
 
-/// Validates a (defaulted) spec on UPDATE, comparing with the old spec.
-pub fn validate_update(spec: &ManagedRoostSpec, old: &ManagedRoostSpec) -> ValidationResult {
-    Registry::global().run(Input {
-        spec,
-        old: Some(old),
-    })
-}
-
 #[cfg(test)]
 pub(crate) mod test_support {
     use super::*;

@@ -1,7 +1,7 @@
 //! The offline validator as users run it: the real binary, real files, stdin,
 //! exit codes and both output formats.
 
-use roost_testcluster::output_with_stdin;
+use roost_testcluster::{output_with_stdin, text};
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -41,10 +41,6 @@ fn codes(result: &Value) -> Vec<String> {
         .iter()
         .map(|f| f["code"].as_str().unwrap().to_owned())
         .collect()
-}
-
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
 }
 
 #[test]

@@ -11,7 +11,7 @@
 //! Each test starts its own control plane; they run one at a time (a lock)
 //! so timing checks do not compete for the machine's cores.
 
-use roost_testcluster::{ControlPlane, free_port, output_with_stdin, repo_root};
+use roost_testcluster::{ControlPlane, free_ports, output_with_stdin, repo_root, text, wait_for};
 use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::{CertificateDer, ServerName};
 use std::net::SocketAddr;
@@ -29,10 +29,6 @@ const TEAM: &str = "team-ha";
 
 static SERIAL: Mutex<()> = Mutex::new(());
 
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
-}
-
 fn ok(what: &str, out: &Output) -> String {
     assert!(
         out.status.success(),
@@ -41,17 +37,6 @@ fn ok(what: &str, out: &Output) -> String {
         text(&out.stderr)
     );
     text(&out.stdout)
-}
-
-fn wait_for<T>(what: &str, within: Duration, mut probe: impl FnMut() -> Option<T>) -> T {
-    let deadline = Instant::now() + within;
-    loop {
-        if let Some(found) = probe() {
-            return found;
-        }
-        assert!(Instant::now() < deadline, "{what}: not within {within:?}");
-        std::thread::sleep(Duration::from_millis(100));
-    }
 }
 
 // ---------------------------------------------------------------------------
@@ -251,7 +236,7 @@ impl Cluster {
 
     /// Starts a replica named `name`; returns its index.
     fn spawn(&mut self, name: &str) -> usize {
-        let (webhook, metrics) = (free_port(), free_port());
+        let [webhook, metrics] = free_ports();
         let log = self.logs.path().join(format!("{name}.log"));
         let child = Command::new(env!("CARGO_BIN_EXE_roost-keeper"))
             .args(["serve", "--bind-address", "127.0.0.1"])

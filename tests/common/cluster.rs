@@ -3,11 +3,12 @@
 
 use roost_keeper::admission::registration::{FailurePolicy, Target, WebhookConfigOptions};
 use roost_keeper::server::{ServeConfig, Server};
-use roost_testcluster::{ControlPlane, output_with_stdin};
+pub use roost_testcluster::text;
+use roost_testcluster::{ControlPlane, output_with_stdin, try_wait_for};
 use std::path::Path;
 use std::process::Output;
 use std::sync::Mutex;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 pub struct Env {
     pub plane: Mutex<ControlPlane>,
@@ -21,10 +22,6 @@ pub struct Env {
 
 pub fn repo() -> &'static Path {
     Path::new(env!("CARGO_MANIFEST_DIR"))
-}
-
-pub fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
 }
 
 pub fn ok(out: &Output) {
@@ -118,17 +115,13 @@ impl Env {
     /// until a probe is really judged by the validating webhook.
     fn wait_for_webhooks(&self) {
         let probe = std::fs::read_to_string(repo().join("examples/invalid.yaml")).unwrap();
-        let deadline = Instant::now() + Duration::from_secs(60);
         let mut last = String::new();
-        while Instant::now() < deadline {
+        try_wait_for(Duration::from_secs(60), Duration::from_millis(300), || {
             let out = self.kubectl_stdin(&["apply", "--dry-run=server", "-f", "-"], &probe);
             last = text(&out.stderr);
-            if last.contains("[CHART_VERSION_INVALID]") {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(300));
-        }
-        panic!("webhooks never judged a request; last answer: {last}");
+            last.contains("[CHART_VERSION_INVALID]").then_some(())
+        })
+        .unwrap_or_else(|| panic!("webhooks never judged a request; last answer: {last}"));
     }
 
     /// Starts another roost-keeper server with its controller (fresh caches), as a restart would.
@@ -197,18 +190,12 @@ impl Env {
         what: &str,
         check: impl Fn(&serde_json::Value) -> bool,
     ) -> serde_json::Value {
-        let deadline = Instant::now() + within;
-        loop {
-            let object = self.get(ns, name);
-            if check(&object) {
-                return object;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "{what} never happened; last object: {object}"
-            );
-            std::thread::sleep(Duration::from_millis(100));
-        }
+        let mut last = serde_json::Value::Null;
+        try_wait_for(within, Duration::from_millis(100), || {
+            last = self.get(ns, name);
+            check(&last).then(|| last.clone())
+        })
+        .unwrap_or_else(|| panic!("{what} never happened; last object: {last}"))
     }
 
     /// Applies an example manifest into `ns` and waits until the controller made `name` Pending.

@@ -124,8 +124,14 @@ impl Env {
         .unwrap_or_else(|| panic!("webhooks never judged a request; last answer: {last}"));
     }
 
-    /// Starts another roost-keeper server with its controller (fresh caches), as a restart would.
-    pub fn spawn_second_server(&self) -> tokio::task::JoinHandle<roost_keeper::Result<()>> {
+    /// Starts another roost-keeper server with its controller (fresh caches),
+    /// as a restart would; returns its metrics address (`/readyz`) and task.
+    pub fn spawn_second_server(
+        &self,
+    ) -> (
+        std::net::SocketAddr,
+        tokio::task::JoinHandle<roost_keeper::Result<()>>,
+    ) {
         let kubeconfig = self.plane.lock().unwrap().kubeconfig.clone();
         let certs = self._certs.path();
         let config = ServeConfig {
@@ -136,7 +142,11 @@ impl Env {
             ..ServeConfig::new(certs.join("tls.crt"), certs.join("tls.key"))
         };
         let server = self.runtime.block_on(Server::bind(config)).unwrap();
-        self.runtime.spawn(server.run(std::future::pending()))
+        let metrics = server.metrics_addr();
+        (
+            metrics,
+            self.runtime.spawn(server.run(std::future::pending())),
+        )
     }
 
     /// Stops the webhook server and waits until it is gone.
@@ -160,18 +170,7 @@ impl Env {
 
     /// Status code of `GET path` on the metrics port.
     pub fn http_status(&self, path: &str) -> u16 {
-        use std::io::{Read, Write as _};
-        let mut stream = std::net::TcpStream::connect(self.metrics).unwrap();
-        stream
-            .write_all(format!("GET {path} HTTP/1.0\r\n\r\n").as_bytes())
-            .unwrap();
-        let mut answer = String::new();
-        stream.read_to_string(&mut answer).unwrap();
-        answer
-            .split_whitespace()
-            .nth(1)
-            .and_then(|c| c.parse().ok())
-            .unwrap_or(0)
+        http_status(self.metrics, path)
     }
 
     /// The object as JSON.
@@ -182,6 +181,7 @@ impl Env {
     }
 
     /// Polls `get` until `check` holds (or panics after `within`).
+    #[track_caller]
     pub fn wait_for(
         &self,
         ns: &str,
@@ -191,11 +191,14 @@ impl Env {
         check: impl Fn(&serde_json::Value) -> bool,
     ) -> serde_json::Value {
         let mut last = serde_json::Value::Null;
-        try_wait_for(within, Duration::from_millis(100), || {
+        let found = try_wait_for(within, Duration::from_millis(100), || {
             last = self.get(ns, name);
             check(&last).then(|| last.clone())
-        })
-        .unwrap_or_else(|| panic!("{what} never happened; last object: {last}"))
+        });
+        match found {
+            Some(object) => object,
+            None => panic!("{what} never happened; last object: {last}"),
+        }
     }
 
     /// Applies an example manifest into `ns` and waits until the controller made `name` Pending.
@@ -247,4 +250,20 @@ pub fn manifest_in(path: &Path, ns: &str) -> String {
         items.push(value);
     }
     serde_json::json!({"apiVersion": "v1", "kind": "List", "items": items}).to_string()
+}
+
+/// Status code of `GET path` on a plain-HTTP address (0 if the answer has none).
+pub fn http_status(addr: std::net::SocketAddr, path: &str) -> u16 {
+    use std::io::{Read, Write as _};
+    let mut stream = std::net::TcpStream::connect(addr).unwrap();
+    stream
+        .write_all(format!("GET {path} HTTP/1.0\r\n\r\n").as_bytes())
+        .unwrap();
+    let mut answer = String::new();
+    stream.read_to_string(&mut answer).unwrap();
+    answer
+        .split_whitespace()
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0)
 }

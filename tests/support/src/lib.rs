@@ -96,9 +96,12 @@ pub fn try_wait_for<T>(
 
 /// Calls `probe` every 100 ms until it returns `Some`; panics naming `what`
 /// after `within`.
+#[track_caller]
 pub fn wait_for<T>(what: &str, within: Duration, probe: impl FnMut() -> Option<T>) -> T {
-    try_wait_for(within, Duration::from_millis(100), probe)
-        .unwrap_or_else(|| panic!("{what}: not within {within:?}"))
+    match try_wait_for(within, Duration::from_millis(100), probe) {
+        Some(found) => found,
+        None => panic!("{what}: not within {within:?}"),
+    }
 }
 
 /// Certificates for the apiserver and the service-account key.

@@ -56,7 +56,7 @@ use roost_keeper::api::{
 };
 use roost_keeper::controller::lifecycle::{add_phase_duration, kind, track_lifecycle};
 use roost_keeper::controller::stored::StoredRoost;
-use roost_testcluster::{ControlPlane, output_with_stdin};
+use roost_testcluster::{ControlPlane, output_with_stdin, text};
 use serde_json::{Value, json};
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::collections::{BTreeMap, HashMap};
@@ -67,8 +67,7 @@ use std::sync::atomic::{AtomicBool, AtomicIsize, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use support::{
-    clock_ticks, env_or, free_ports, load_average, machine_facts, machine_ticks, server_binary,
-    source_version,
+    clock_ticks, env_or, load_average, machine_facts, machine_ticks, server_binary, source_version,
 };
 
 /// Label that marks the objects of one size's run.
@@ -343,10 +342,6 @@ fn plane_pids(dir: &Path) -> (Option<u32>, Option<u32>) {
         }
     }
     (apiserver, etcd)
-}
-
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
 }
 
 fn checked(what: &str, out: Output) -> Output {
@@ -1513,7 +1508,7 @@ fn main() {
             .output()
             .unwrap(),
     );
-    let ports = free_ports();
+    let ports: (u16, u16) = roost_testcluster::free_ports().into();
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()

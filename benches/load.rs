@@ -68,8 +68,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 use support::{
-    clock_ticks, env_or, free_ports, load_average, machine_facts, machine_ticks, server_binary,
-    source_version,
+    clock_ticks, env_or, load_average, machine_facts, machine_ticks, server_binary, source_version,
 };
 use tokio_rustls::TlsConnector;
 
@@ -132,7 +131,7 @@ struct ServerProcess {
 
 impl ServerProcess {
     fn start(bin: &Path, dir: &Path, rust_log: &str) -> ServerProcess {
-        let (webhook_port, metrics_port) = free_ports();
+        let [webhook_port, metrics_port] = roost_testcluster::free_ports();
         let log = dir.join("server.log");
         let log_file = std::fs::File::create(&log).expect("create server log");
         let child = Command::new(bin)

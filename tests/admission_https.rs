@@ -437,15 +437,34 @@ async fn a_stalled_client_is_timed_out() {
 
 #[tokio::test]
 async fn plaintext_on_the_webhook_port_is_refused() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let server = TestServer::start().await;
-    let resp = reqwest::Client::new()
-        .post(format!("http://{}{VALIDATE}", server.webhook))
-        .body("{}")
-        .send()
-        .await;
+    // Something listens (the connection is accepted), reads the request as a
+    // TLS record, answers with a TLS alert and closes at once: no HTTP.
+    let mut tcp = tokio::net::TcpStream::connect(server.webhook)
+        .await
+        .expect("the webhook port accepts connections");
+    tcp.write_all(
+        format!("POST {VALIDATE} HTTP/1.1\r\nhost: localhost\r\ncontent-length: 2\r\n\r\n{{}}")
+            .as_bytes(),
+    )
+    .await
+    .unwrap();
+    let started = std::time::Instant::now();
+    let mut answer = Vec::new();
+    let read = tokio::time::timeout(Duration::from_secs(5), tcp.read_to_end(&mut answer)).await;
+    let elapsed = started.elapsed();
     assert!(
-        resp.is_err(),
-        "plain HTTP must not be served on the webhook port"
+        matches!(read, Ok(Ok(_))),
+        "the server closes the connection: {read:?}"
+    );
+    // Well before the 2 s handshake timeout: refused on reading, not timed out.
+    assert!(elapsed < Duration::from_secs(1), "closed after {elapsed:?}");
+    // One TLS record: content type 21 (alert), level 2 (fatal).
+    assert!(
+        answer.len() == 7 && answer[0] == 21 && answer[5] == 2,
+        "a fatal TLS alert, not {:?} ({answer:?})",
+        String::from_utf8_lossy(&answer)
     );
 }
 
@@ -612,31 +631,29 @@ async fn certificate_swap_under_load_fails_no_request() {
 
 #[tokio::test]
 async fn shutdown_finishes_requests_in_flight_then_stops_accepting() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let delay = Duration::from_millis(500);
     let mut server = TestServer::start_with(|c| roost_keeper::server::ServeConfig {
-        shutdown_delay: Duration::from_millis(500),
+        shutdown_delay: delay,
         ..c
     })
     .await;
-    let client = server.client();
-    let url = server.url(VALIDATE);
-    // Large bodies keep requests in flight while shutdown begins.
-    let padding = "x".repeat(3 * 1024 * 1024);
-    let mut object = roost("web", valid_spec());
-    object["metadata"]["annotations"] = json!({"padding": padding});
-    let body = review("inflight", "CREATE", object, None).to_string();
-    let mut requests = Vec::new();
-    for _ in 0..6 {
-        let (client, url, body) = (client.clone(), url.clone(), body.clone());
-        requests.push(tokio::spawn(async move {
-            client
-                .post(&url)
-                .body(body)
-                .send()
-                .await
-                .map(|r| r.status().as_u16())
-        }));
-    }
-    tokio::time::sleep(Duration::from_millis(20)).await;
+    // A request whose body is half sent stays in flight until the rest comes.
+    let body = review("inflight", "CREATE", roost("web", valid_spec()), None).to_string();
+    let (head, tail) = body.split_at(body.len() / 2);
+    let mut held = tls_connect(&server, &[b"http/1.1"]).await;
+    held.write_all(
+        format!(
+            "POST {VALIDATE} HTTP/1.1\r\nhost: localhost\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n{head}",
+            body.len()
+        )
+        .as_bytes(),
+    )
+    .await
+    .unwrap();
+    held.flush().await.unwrap();
+
+    let shutdown = std::time::Instant::now();
     server.shutdown();
     let ready = reqwest::Client::new()
         .get(format!("http://{}/readyz", server.metrics))
@@ -644,15 +661,54 @@ async fn shutdown_finishes_requests_in_flight_then_stops_accepting() {
         .await
         .unwrap();
     assert_eq!(ready.status(), 503, "not ready once shutdown starts");
-    for request in requests {
-        assert_eq!(
-            request.await.unwrap().unwrap(),
-            200,
-            "a request in flight failed"
+
+    // Once the delay is over the listener is closed: a new connection is refused.
+    loop {
+        match tokio::net::TcpStream::connect(server.webhook).await {
+            Ok(still_accepting) => drop(still_accepting),
+            Err(err) if err.kind() == std::io::ErrorKind::ConnectionRefused => break,
+            Err(err) => panic!("connecting during shutdown: {err}"),
+        }
+        assert!(
+            shutdown.elapsed() < Duration::from_secs(5),
+            "still accepting connections 5s after shutdown began"
         );
+        tokio::time::sleep(Duration::from_millis(10)).await;
     }
+    assert!(
+        shutdown.elapsed() >= delay,
+        "stopped accepting after {:?}, before the shutdown delay",
+        shutdown.elapsed()
+    );
+    assert!(
+        !server.task.as_ref().unwrap().is_finished(),
+        "the server waits for the request in flight"
+    );
+
+    // The rest of the body, sent while the server drains: the request still gets its verdict.
+    held.write_all(tail.as_bytes()).await.unwrap();
+    held.flush().await.unwrap();
+    let mut answer = Vec::new();
+    let _ = tokio::time::timeout(Duration::from_secs(10), held.read_to_end(&mut answer)).await;
+    let answer = String::from_utf8_lossy(&answer);
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    let reply: Value = serde_json::from_str(answer.split_once("\r\n\r\n").unwrap().1)
+        .unwrap_or_else(|err| panic!("{err}: {answer}"));
+    assert_eq!(
+        (
+            response(&reply)["uid"].as_str(),
+            response(&reply)["allowed"].as_bool()
+        ),
+        (Some("inflight"), Some(true)),
+        "{answer}"
+    );
+
     let result = tokio::time::timeout(Duration::from_secs(15), server.task.take().unwrap()).await;
     assert!(matches!(result, Ok(Ok(Ok(())))), "server stops cleanly");
-    let refused = server.client().post(&url).body("{}").send().await;
-    assert!(refused.is_err(), "no longer accepting");
+    let refused = tokio::net::TcpStream::connect(server.webhook).await;
+    assert_eq!(
+        refused.map_err(|e| e.kind()).err(),
+        Some(std::io::ErrorKind::ConnectionRefused),
+        "no longer accepting"
+    );
 }

@@ -79,11 +79,19 @@ fn webhook_configuration_has_the_contracted_settings() {
             "webhook-config",
             "--url",
             "https://127.0.0.1:9443",
+            // Each the opposite of its default, so crossed flags cannot pass.
             "--validate-failure-policy",
             "ignore",
+            "--mutate-failure-policy",
+            "fail",
         ])
         .output()
         .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let text = String::from_utf8(out.stdout).unwrap();
     let docs: Vec<serde_json::Value> = text
         .split("\n---\n")
@@ -99,7 +107,7 @@ fn webhook_configuration_has_the_contracted_settings() {
         ),
         (
             &docs[1],
-            "Ignore",
+            "Fail",
             "/mutate-roost-birb-party-v1alpha1-managedroost",
         ),
     ] {
@@ -108,7 +116,7 @@ fn webhook_configuration_has_the_contracted_settings() {
         assert_eq!(hook["admissionReviewVersions"], serde_json::json!(["v1"]));
         assert_eq!(hook["timeoutSeconds"], 5);
         assert_eq!(hook["matchPolicy"], "Equivalent");
-        assert_eq!(hook["failurePolicy"], policy);
+        assert_eq!(hook["failurePolicy"], policy, "failurePolicy of {path}");
         assert_eq!(
             hook["clientConfig"]["url"],
             format!("https://127.0.0.1:9443{path}")

@@ -6,6 +6,7 @@ mod common;
 
 use common::cluster::{Env, manifest_in, ok, repo, text};
 use roost_keeper::admission::registration::FailurePolicy;
+use roost_testcluster::{try_wait_for, wait_for};
 use std::path::Path;
 use std::process::Output;
 use std::sync::OnceLock;
@@ -358,24 +359,51 @@ fn controller_sets_pending_validated_created_and_an_event() {
         "{}",
         text(&out.stdout)
     );
-    let mut described = String::new();
-    for _ in 0..50 {
-        described = text(&kubectl(&["describe", "roost", "dashboards", "-n", &ns]).stdout);
-        if described.contains("ValidationWarnings") && described.contains("Created") {
-            break;
-        }
-        std::thread::sleep(std::time::Duration::from_millis(200));
+    // The Events themselves, not `kubectl describe`, whose status section
+    // shows the lifecycle record types (Created) whether or not an Event exists.
+    let mut seen = Vec::new();
+    let events = try_wait_for(
+        std::time::Duration::from_secs(10),
+        std::time::Duration::from_millis(200),
+        || {
+            let events = events_of(&ns, "dashboards");
+            seen = reasons(&events).into_iter().map(str::to_owned).collect();
+            let has = |reason: &str| seen.iter().any(|r| r == reason);
+            (has("Created") && has("ValidationWarnings")).then_some(events)
+        },
+    )
+    .unwrap_or_else(|| panic!("no Created and ValidationWarnings Events; reasons: {seen:?}"));
+    for event in &events {
+        assert_eq!(event["reportingController"], "roost-keeper", "{event}");
+        assert_eq!(event["regarding"]["kind"], "ManagedRoost", "{event}");
     }
-    assert!(described.contains("ValidationWarnings"), "{described}");
+    let all = serde_json::Value::from(events).to_string();
     assert!(
-        described.contains("PhaseChanged") || described.contains("Created"),
-        "{described}"
+        all.contains("CHART_VERSION_UNPINNED"),
+        "the warnings are in the Event: {all}"
     );
-    let events = described.split("Events:").nth(1).unwrap_or_default();
     assert!(
-        !events.contains("example-only-password"),
-        "no secret in events: {events}"
+        !all.contains("example-only-password"),
+        "no secret in events: {all}"
     );
+}
+
+/// The Events (events.k8s.io) in `ns` about the ManagedRoost `name`.
+fn events_of(ns: &str, name: &str) -> Vec<serde_json::Value> {
+    let out = kubectl(&["get", "events.events.k8s.io", "-n", ns, "-o", "json"]);
+    ok(&out);
+    let list: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    list["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["regarding"]["name"] == name)
+        .cloned()
+        .collect()
+}
+
+fn reasons(events: &[serde_json::Value]) -> Vec<&str> {
+    events.iter().filter_map(|e| e["reason"].as_str()).collect()
 }
 
 #[test]
@@ -465,14 +493,11 @@ fn steady_state_writes_nothing() {
 
 #[test]
 fn readyz_turns_ready_once_the_controller_has_listed() {
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
-    while env().http_status("/readyz") != 200 {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "/readyz never turned 200 with the controller on"
-        );
-        std::thread::sleep(std::time::Duration::from_millis(100));
-    }
+    wait_for(
+        "/readyz 200 with the controller on",
+        std::time::Duration::from_secs(20),
+        || (env().http_status("/readyz") == 200).then_some(()),
+    );
     assert_eq!(env().http_status("/healthz"), 200);
 }
 
@@ -492,24 +517,13 @@ fn deletion_is_recorded_without_blocking() {
     ok(&deleted);
     let object = kubectl(&["get", "roost", "web", "-n", &ns, "-o", "json"]);
     assert!(!object.status.success(), "gone at once: no finalizer");
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
-    loop {
-        let events = kubectl(&["get", "events.events.k8s.io", "-n", &ns, "-o", "json"]);
-        ok(&events);
-        let list: serde_json::Value = serde_json::from_slice(&events.stdout).unwrap();
-        let reasons: Vec<&str> = list["items"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .filter_map(|e| e["reason"].as_str())
-            .collect();
-        if reasons.contains(&"Deleted") {
-            break;
-        }
-        assert!(
-            std::time::Instant::now() < deadline,
-            "no Deleted event: {reasons:?}"
-        );
-        std::thread::sleep(std::time::Duration::from_millis(200));
-    }
+    wait_for(
+        "a Deleted Event",
+        std::time::Duration::from_secs(20),
+        || {
+            reasons(&events_of(&ns, "web"))
+                .contains(&"Deleted")
+                .then_some(())
+        },
+    );
 }

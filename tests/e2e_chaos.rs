@@ -23,7 +23,7 @@ mod common;
 
 use common::cluster::{Env, ok, text};
 use roost_keeper::admission::registration::{FailurePolicy, Target, WebhookConfigOptions};
-use roost_testcluster::{free_port, output_with_stdin};
+use roost_testcluster::{free_ports, output_with_stdin};
 use serde_json::{Value, json};
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
@@ -762,7 +762,7 @@ impl WebhookProcess {
             .status()
             .unwrap();
         assert!(status.success(), "certs generate");
-        let (webhook_port, metrics_port) = (free_port(), free_port());
+        let [webhook_port, metrics_port] = free_ports();
         let child = spawn_serve(certs.path(), webhook_port, metrics_port);
         let process = WebhookProcess {
             child,

@@ -6,7 +6,7 @@
 //! Each test starts its own control plane, so the dry run sees a fresh
 //! cluster and the real apply of the RBAC test cannot change its answers.
 
-use roost_testcluster::{ControlPlane, repo_root};
+use roost_testcluster::{ControlPlane, repo_root, text};
 use std::path::PathBuf;
 use std::process::Output;
 
@@ -14,10 +14,6 @@ const SERVICE_ACCOUNT: &str = "system:serviceaccount:roost-system:roost-keeper";
 
 fn deploy_dir() -> PathBuf {
     repo_root().join("deploy")
-}
-
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
 }
 
 fn kubectl(plane: &ControlPlane, args: &[&str]) -> Output {

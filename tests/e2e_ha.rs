@@ -11,7 +11,7 @@
 //! Each test starts its own control plane; they run one at a time (a lock)
 //! so timing checks do not compete for the machine's cores.
 
-use roost_testcluster::{ControlPlane, free_port, output_with_stdin, repo_root};
+use roost_testcluster::{ControlPlane, free_ports, output_with_stdin, repo_root, text, wait_for};
 use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::{CertificateDer, ServerName};
 use std::net::SocketAddr;
@@ -29,10 +29,6 @@ const TEAM: &str = "team-ha";
 
 static SERIAL: Mutex<()> = Mutex::new(());
 
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
-}
-
 fn ok(what: &str, out: &Output) -> String {
     assert!(
         out.status.success(),
@@ -41,17 +37,6 @@ fn ok(what: &str, out: &Output) -> String {
         text(&out.stderr)
     );
     text(&out.stdout)
-}
-
-fn wait_for<T>(what: &str, within: Duration, mut probe: impl FnMut() -> Option<T>) -> T {
-    let deadline = Instant::now() + within;
-    loop {
-        if let Some(found) = probe() {
-            return found;
-        }
-        assert!(Instant::now() < deadline, "{what}: not within {within:?}");
-        std::thread::sleep(Duration::from_millis(100));
-    }
 }
 
 // ---------------------------------------------------------------------------
@@ -251,7 +236,7 @@ impl Cluster {
 
     /// Starts a replica named `name`; returns its index.
     fn spawn(&mut self, name: &str) -> usize {
-        let (webhook, metrics) = (free_port(), free_port());
+        let [webhook, metrics] = free_ports();
         let log = self.logs.path().join(format!("{name}.log"));
         let child = Command::new(env!("CARGO_BIN_EXE_roost-keeper"))
             .args(["serve", "--bind-address", "127.0.0.1"])
@@ -453,38 +438,68 @@ fn manifest(name: &str, iteration: usize) -> String {
 
 /// `kubectl apply` of one object in a loop (a new label each time, so every
 /// apply is a write the webhooks judge), until stopped.
+/// When each apply started, and how it ended.
+type ApplyLog = Arc<Mutex<Vec<(Instant, Result<(), String>)>>>;
+
 struct ApplyStream {
     stop: Arc<AtomicBool>,
-    handle: std::thread::JoinHandle<(usize, Vec<String>)>,
+    results: ApplyLog,
+    handle: std::thread::JoinHandle<()>,
 }
 
 impl ApplyStream {
     fn start(cluster: &Cluster, name: &str) -> ApplyStream {
         let stop = Arc::new(AtomicBool::new(false));
+        let results = ApplyLog::default();
         let kubectl = cluster.plane.bin.join("kubectl");
         let kubeconfig = cluster.plane.kubeconfig.clone();
-        let (name, stopping) = (name.to_owned(), Arc::clone(&stop));
+        let (name, stopping, log) = (name.to_owned(), Arc::clone(&stop), Arc::clone(&results));
         let handle = std::thread::spawn(move || {
-            let (mut applied, mut failures) = (0, Vec::new());
             let mut i = 0;
             while !stopping.load(Ordering::SeqCst) {
                 i += 1;
+                let started = Instant::now();
                 let out = apply(&kubectl, &kubeconfig, &manifest(&name, i));
-                if out.status.success() {
-                    applied += 1;
+                let result = if out.status.success() {
+                    Ok(())
                 } else {
-                    failures.push(format!("apply {i}: {}", text(&out.stderr).trim()));
-                }
+                    Err(format!("apply {i}: {}", text(&out.stderr).trim()))
+                };
+                log.lock().unwrap().push((started, result));
                 std::thread::sleep(Duration::from_millis(50));
             }
-            (applied, failures)
         });
-        ApplyStream { stop, handle }
+        ApplyStream {
+            stop,
+            results,
+            handle,
+        }
     }
 
+    /// Successful applies that started at or after `since`.
+    fn succeeded_since(&self, since: Instant) -> usize {
+        let results = self.results.lock().unwrap();
+        results
+            .iter()
+            .filter(|(started, result)| *started >= since && result.is_ok())
+            .count()
+    }
+
+    /// Waits until `n` applies started at or after `since` have gone through.
+    fn wait_succeeded_since(&self, what: &str, since: Instant, n: usize) {
+        wait_for(what, Duration::from_secs(60), || {
+            (self.succeeded_since(since) >= n).then_some(())
+        });
+    }
+
+    /// Stops the stream: how many applies went through, and the failures.
     fn finish(self) -> (usize, Vec<String>) {
         self.stop.store(true, Ordering::SeqCst);
-        self.handle.join().unwrap()
+        self.handle.join().unwrap();
+        let results = std::mem::take(&mut *self.results.lock().unwrap());
+        let applied = results.iter().filter(|(_, r)| r.is_ok()).count();
+        let failures = results.into_iter().filter_map(|(_, r)| r.err()).collect();
+        (applied, failures)
     }
 }
 
@@ -560,7 +575,8 @@ fn a_forced_rotation_under_a_stream_of_applies_fails_none() {
     let cluster = two_replicas();
     let old_cert = cluster.secret("tls.crt");
     let stream = ApplyStream::start(&cluster, "rotating");
-    std::thread::sleep(Duration::from_secs(3));
+    let started = Instant::now();
+    stream.wait_succeeded_since("applies before the rotation", started, 3);
     ok(
         "request a rotation",
         &cluster.kubectl(&[
@@ -610,7 +626,8 @@ fn a_forced_rotation_under_a_stream_of_applies_fails_none() {
                 .then_some(())
         },
     );
-    std::thread::sleep(Duration::from_secs(3));
+    // Applies across the switch, and after it, with the new certificate.
+    stream.wait_succeeded_since("applies after the switch", Instant::now(), 5);
     let (applied, failures) = stream.finish();
     assert!(failures.is_empty(), "failed applies: {failures:#?}");
     assert!(applied >= 10, "only {applied} applies ran");
@@ -687,16 +704,22 @@ fn a_rolling_restart_under_a_stream_of_applies_fails_none() {
     let _serial = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
     let mut cluster = two_replicas();
     let stream = ApplyStream::start(&cluster, "rolling");
-    std::thread::sleep(Duration::from_secs(3));
+    stream.wait_succeeded_since("applies before the restart", Instant::now(), 3);
     // As a Deployment rolls: a new replica first (maxSurge 1), then an old one goes.
     for (old, new) in [(0, "replica-c"), (1, "replica-d")] {
         let fresh = cluster.spawn(new);
         cluster.wait_ready(fresh);
         std::thread::sleep(Duration::from_secs(1));
+        let terminated = Instant::now();
         cluster.signal(old, "-TERM");
         let status = cluster.wait_exit(old, Duration::from_secs(30));
         assert!(status.success(), "replica {old} exited with {status}");
-        std::thread::sleep(Duration::from_secs(2));
+        // Applies while it drained and after it was gone.
+        stream.wait_succeeded_since(
+            &format!("applies after replica {old} was stopped"),
+            terminated,
+            5,
+        );
     }
     let (applied, failures) = stream.finish();
     assert!(failures.is_empty(), "failed applies: {failures:#?}");

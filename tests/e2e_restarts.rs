@@ -4,14 +4,31 @@
 
 mod common;
 
-use common::cluster::Env;
+use common::cluster::{Env, http_status};
 use roost_keeper::admission::registration::FailurePolicy;
+use roost_testcluster::{try_wait_for, wait_for};
 use std::time::Duration;
 
 fn created_count(object: &serde_json::Value) -> i64 {
     object["status"]["lifecycle"]["eventCounts"]["Created"]
         .as_i64()
         .unwrap_or(0)
+}
+
+/// Watches `ns/name` for `within`; the first version that differs from
+/// `before` in `field` (a JSON pointer), if any.
+fn changed_within(
+    env: &Env,
+    ns: &str,
+    name: &str,
+    before: &serde_json::Value,
+    field: &str,
+    within: Duration,
+) -> Option<serde_json::Value> {
+    try_wait_for(within, Duration::from_millis(100), || {
+        let now = env.get(ns, name);
+        (now.pointer(field) != before.pointer(field)).then_some(now)
+    })
 }
 
 #[test]
@@ -22,14 +39,28 @@ fn restarts_record_nothing_twice_and_lose_nothing() {
     assert_eq!(created_count(&before), 1);
 
     // A controller starting from scratch (empty caches) finds nothing to change.
-    let _second = env.spawn_second_server();
-    std::thread::sleep(Duration::from_secs(5));
-    let after = env.get(&ns, "web");
-    assert_eq!(
-        after["metadata"]["resourceVersion"], before["metadata"]["resourceVersion"],
-        "no rewrite by a fresh controller"
+    let (second, _task) = env.spawn_second_server();
+    // Its /readyz turns 200 only once its controller has listed every
+    // ManagedRoost, web included; the reconcile of web follows at once.
+    wait_for(
+        "the second controller's first list",
+        Duration::from_secs(30),
+        || (http_status(second, "/readyz") == 200).then_some(()),
     );
-    assert_eq!(created_count(&after), 1);
+    let rewritten = changed_within(
+        &env,
+        &ns,
+        "web",
+        &before,
+        "/metadata/resourceVersion",
+        Duration::from_secs(2),
+    );
+    assert!(
+        rewritten.is_none(),
+        "a fresh controller rewrote web: {}",
+        rewritten.unwrap_or_default()["status"]
+    );
+    assert_eq!(created_count(&env.get(&ns, "web")), 1);
 
     // The apiserver restarts; a change made afterwards is still recorded, once.
     env.plane
@@ -45,11 +76,18 @@ fn restarts_record_nothing_twice_and_lose_nothing() {
         "Ready record after the restart",
         |o| o["status"]["lifecycle"]["eventCounts"]["Ready"].as_i64() == Some(1),
     );
-    std::thread::sleep(Duration::from_secs(3));
-    let settled = env.get(&ns, "web");
-    assert_eq!(
-        settled["status"]["lifecycle"]["eventCounts"], ready["status"]["lifecycle"]["eventCounts"],
-        "recorded once by two controllers"
+    let recounted = changed_within(
+        &env,
+        &ns,
+        "web",
+        &ready,
+        "/status/lifecycle/eventCounts",
+        Duration::from_secs(3),
     );
-    assert_eq!(created_count(&settled), 1);
+    assert!(
+        recounted.is_none(),
+        "not recorded once by two controllers: {}",
+        recounted.unwrap_or_default()["status"]["lifecycle"]["eventCounts"]
+    );
+    assert_eq!(created_count(&ready), 1);
 }

@@ -4,19 +4,11 @@
 mod common;
 
 use common::*;
+use roost_testcluster::{free_ports, http_get_ok, wait_for};
 use serde_json::json;
 use std::io::Read;
-use std::net::TcpListener;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
 
 struct Serve {
     child: Child,
@@ -41,7 +33,7 @@ fn spawn_serve(rust_log: &str) -> Serve {
         .status()
         .unwrap();
     assert!(status.success());
-    let (webhook, metrics) = (free_port(), free_port());
+    let [webhook, metrics] = free_ports();
     let child = Command::new(env!("CARGO_BIN_EXE_roost-keeper"))
         .args([
             "--log-format",
@@ -68,26 +60,10 @@ fn spawn_serve(rust_log: &str) -> Serve {
         ca_pem,
         _dir: dir,
     };
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while Instant::now() < deadline {
-        if ready(metrics) {
-            return serve;
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    panic!("serve never became ready");
-}
-
-/// `/readyz` answers 200 (a tiny blocking HTTP/1.0 GET, no runtime needed).
-fn ready(port: u16) -> bool {
-    use std::io::Write;
-    let Ok(mut s) = std::net::TcpStream::connect(("127.0.0.1", port)) else {
-        return false;
-    };
-    let _ = s.write_all(b"GET /readyz HTTP/1.0\r\n\r\n");
-    let mut out = String::new();
-    let _ = s.read_to_string(&mut out);
-    out.starts_with("HTTP/1.0 200") || out.starts_with("HTTP/1.1 200")
+    wait_for("serve ready", Duration::from_secs(10), || {
+        http_get_ok(metrics, "/readyz").then_some(())
+    });
+    serve
 }
 
 /// Reads a pipe to the end on a thread, so a chatty child never blocks on a full pipe.

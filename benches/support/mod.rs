@@ -1,7 +1,6 @@
 //! Helpers shared by the load and controller benchmarks (Linux `/proc`, the
 //! server binary, environment knobs).
 
-use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -45,17 +44,6 @@ pub fn server_binary() -> PathBuf {
         assert!(status.success(), "cargo build --release failed: {status}");
     }
     path
-}
-
-/// Two distinct free loopback ports.
-pub fn free_ports() -> (u16, u16) {
-    // Both held at once so they differ; released just before the server binds.
-    let a = TcpListener::bind("127.0.0.1:0").expect("bind a free port");
-    let b = TcpListener::bind("127.0.0.1:0").expect("bind a free port");
-    (
-        a.local_addr().unwrap().port(),
-        b.local_addr().unwrap().port(),
-    )
 }
 
 /// Clock ticks per second (`/proc` CPU times are in ticks).

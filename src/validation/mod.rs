@@ -179,47 +179,56 @@ pub(crate) mod test_support {
         }
     }
 
-    /// Runs a table: a firing case must report `code` at `field`; a near miss must not report `code`.
+    /// Runs a table: every code of `rules` has a firing case and a near
+    /// miss; a firing case must report `code` at `field`; a near miss must
+    /// not report `code`. Every case runs; one failure lists all the
+    /// problems found.
     pub fn run_table(rules: &[FnRule], cases: Vec<Case>) {
+        let covered: Vec<(&str, bool)> = cases.iter().map(|c| (c.code, c.fires)).collect();
+        let mut failures = coverage_gaps(rules, &covered);
+        let mut names = std::collections::BTreeSet::new();
         for case in cases {
+            if !names.insert(case.name) {
+                failures.push(format!("case {:?}: name used twice", case.name));
+            }
             let spec = spec(case.spec);
             let old = case.old.map(super::test_support::spec);
             let got = run_group(rules, &spec, old.as_ref());
-            if case.fires {
-                assert!(
-                    got.iter().any(|(c, f)| c == case.code && f == case.field),
+            if case.fires && !got.iter().any(|(c, f)| c == case.code && f == case.field) {
+                failures.push(format!(
                     "case {:?}: expected {} at {}, got {:?}",
-                    case.name,
-                    case.code,
-                    case.field,
-                    got
-                );
-            } else {
-                assert!(
-                    got.iter().all(|(c, _)| c != case.code),
+                    case.name, case.code, case.field, got
+                ));
+            }
+            if !case.fires && got.iter().any(|(c, _)| c == case.code) {
+                failures.push(format!(
                     "case {:?}: {} must not fire, got {:?}",
-                    case.name,
-                    case.code,
-                    got
-                );
+                    case.name, case.code, got
+                ));
             }
         }
+        assert!(
+            failures.is_empty(),
+            "{} failing case(s):\n{}",
+            failures.len(),
+            failures.join("\n")
+        );
     }
 
-    /// Every code a group declares has a firing case and a near miss in its table.
-    pub fn assert_table_covers(rules: &[FnRule], cases_codes: &[(&str, bool)]) {
+    /// Codes a group declares without a firing case or a near miss in its table.
+    fn coverage_gaps(rules: &[FnRule], cases_codes: &[(&str, bool)]) -> Vec<String> {
+        let mut missing = Vec::new();
         for rule in rules {
             for code in rule.codes {
-                assert!(
-                    cases_codes.iter().any(|(c, fires)| c == code && *fires),
-                    "{code} has no firing case"
-                );
-                assert!(
-                    cases_codes.iter().any(|(c, fires)| c == code && !*fires),
-                    "{code} has no near-miss case"
-                );
+                if !cases_codes.iter().any(|(c, fires)| c == code && *fires) {
+                    missing.push(format!("{code} has no firing case"));
+                }
+                if !cases_codes.iter().any(|(c, fires)| c == code && !*fires) {
+                    missing.push(format!("{code} has no near-miss case"));
+                }
             }
         }
+        missing
     }
 }
 

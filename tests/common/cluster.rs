@@ -3,11 +3,12 @@
 
 use roost_keeper::admission::registration::{FailurePolicy, Target, WebhookConfigOptions};
 use roost_keeper::server::{ServeConfig, Server};
-use roost_testcluster::{ControlPlane, output_with_stdin};
+pub use roost_testcluster::text;
+use roost_testcluster::{ControlPlane, output_with_stdin, try_wait_for};
 use std::path::Path;
 use std::process::Output;
 use std::sync::Mutex;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 pub struct Env {
     pub plane: Mutex<ControlPlane>,
@@ -21,10 +22,6 @@ pub struct Env {
 
 pub fn repo() -> &'static Path {
     Path::new(env!("CARGO_MANIFEST_DIR"))
-}
-
-pub fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
 }
 
 pub fn ok(out: &Output) {
@@ -118,21 +115,23 @@ impl Env {
     /// until a probe is really judged by the validating webhook.
     fn wait_for_webhooks(&self) {
         let probe = std::fs::read_to_string(repo().join("examples/invalid.yaml")).unwrap();
-        let deadline = Instant::now() + Duration::from_secs(60);
         let mut last = String::new();
-        while Instant::now() < deadline {
+        try_wait_for(Duration::from_secs(60), Duration::from_millis(300), || {
             let out = self.kubectl_stdin(&["apply", "--dry-run=server", "-f", "-"], &probe);
             last = text(&out.stderr);
-            if last.contains("[CHART_VERSION_INVALID]") {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(300));
-        }
-        panic!("webhooks never judged a request; last answer: {last}");
+            last.contains("[CHART_VERSION_INVALID]").then_some(())
+        })
+        .unwrap_or_else(|| panic!("webhooks never judged a request; last answer: {last}"));
     }
 
-    /// Starts another roost-keeper server with its controller (fresh caches), as a restart would.
-    pub fn spawn_second_server(&self) -> tokio::task::JoinHandle<roost_keeper::Result<()>> {
+    /// Starts another roost-keeper server with its controller (fresh caches),
+    /// as a restart would; returns its metrics address (`/readyz`) and task.
+    pub fn spawn_second_server(
+        &self,
+    ) -> (
+        std::net::SocketAddr,
+        tokio::task::JoinHandle<roost_keeper::Result<()>>,
+    ) {
         let kubeconfig = self.plane.lock().unwrap().kubeconfig.clone();
         let certs = self._certs.path();
         let config = ServeConfig {
@@ -143,7 +142,11 @@ impl Env {
             ..ServeConfig::new(certs.join("tls.crt"), certs.join("tls.key"))
         };
         let server = self.runtime.block_on(Server::bind(config)).unwrap();
-        self.runtime.spawn(server.run(std::future::pending()))
+        let metrics = server.metrics_addr();
+        (
+            metrics,
+            self.runtime.spawn(server.run(std::future::pending())),
+        )
     }
 
     /// Stops the webhook server and waits until it is gone.
@@ -167,18 +170,7 @@ impl Env {
 
     /// Status code of `GET path` on the metrics port.
     pub fn http_status(&self, path: &str) -> u16 {
-        use std::io::{Read, Write as _};
-        let mut stream = std::net::TcpStream::connect(self.metrics).unwrap();
-        stream
-            .write_all(format!("GET {path} HTTP/1.0\r\n\r\n").as_bytes())
-            .unwrap();
-        let mut answer = String::new();
-        stream.read_to_string(&mut answer).unwrap();
-        answer
-            .split_whitespace()
-            .nth(1)
-            .and_then(|c| c.parse().ok())
-            .unwrap_or(0)
+        http_status(self.metrics, path)
     }
 
     /// The object as JSON.
@@ -189,6 +181,7 @@ impl Env {
     }
 
     /// Polls `get` until `check` holds (or panics after `within`).
+    #[track_caller]
     pub fn wait_for(
         &self,
         ns: &str,
@@ -197,17 +190,14 @@ impl Env {
         what: &str,
         check: impl Fn(&serde_json::Value) -> bool,
     ) -> serde_json::Value {
-        let deadline = Instant::now() + within;
-        loop {
-            let object = self.get(ns, name);
-            if check(&object) {
-                return object;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "{what} never happened; last object: {object}"
-            );
-            std::thread::sleep(Duration::from_millis(100));
+        let mut last = serde_json::Value::Null;
+        let found = try_wait_for(within, Duration::from_millis(100), || {
+            last = self.get(ns, name);
+            check(&last).then(|| last.clone())
+        });
+        match found {
+            Some(object) => object,
+            None => panic!("{what} never happened; last object: {last}"),
         }
     }
 
@@ -260,4 +250,20 @@ pub fn manifest_in(path: &Path, ns: &str) -> String {
         items.push(value);
     }
     serde_json::json!({"apiVersion": "v1", "kind": "List", "items": items}).to_string()
+}
+
+/// Status code of `GET path` on a plain-HTTP address (0 if the answer has none).
+pub fn http_status(addr: std::net::SocketAddr, path: &str) -> u16 {
+    use std::io::{Read, Write as _};
+    let mut stream = std::net::TcpStream::connect(addr).unwrap();
+    stream
+        .write_all(format!("GET {path} HTTP/1.0\r\n\r\n").as_bytes())
+        .unwrap();
+    let mut answer = String::new();
+    stream.read_to_string(&mut answer).unwrap();
+    answer
+        .split_whitespace()
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0)
 }

@@ -57,10 +57,51 @@ pub fn output_with_stdin(command: &mut Command, input: &[u8]) -> std::io::Result
 
 /// A free TCP port on 127.0.0.1 (released before use; the window is tiny).
 pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("a free port")
+    let [port] = free_ports();
+    port
+}
+
+/// `N` distinct free TCP ports on 127.0.0.1: all are held at once, so they
+/// differ, and released just before use.
+pub fn free_ports<const N: usize>() -> [u16; N] {
+    let listeners: [TcpListener; N] =
+        std::array::from_fn(|_| TcpListener::bind("127.0.0.1:0").expect("a free port"));
+    listeners.map(|l| l.local_addr().expect("a bound port").port())
+}
+
+/// Bytes (a process's output) as text, invalid UTF-8 replaced.
+pub fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+/// Calls `probe` every `every` until it returns `Some`, for at most `within`
+/// (it is always called at least once, and once more at the deadline).
+pub fn try_wait_for<T>(
+    within: Duration,
+    every: Duration,
+    mut probe: impl FnMut() -> Option<T>,
+) -> Option<T> {
+    let deadline = Instant::now() + within;
+    loop {
+        if let Some(found) = probe() {
+            return Some(found);
+        }
+        let now = Instant::now();
+        if now >= deadline {
+            return None;
+        }
+        std::thread::sleep(every.min(deadline - now));
+    }
+}
+
+/// Calls `probe` every 100 ms until it returns `Some`; panics naming `what`
+/// after `within`.
+#[track_caller]
+pub fn wait_for<T>(what: &str, within: Duration, probe: impl FnMut() -> Option<T>) -> T {
+    match try_wait_for(within, Duration::from_millis(100), probe) {
+        Some(found) => found,
+        None => panic!("{what}: not within {within:?}"),
+    }
 }
 
 /// Certificates for the apiserver and the service-account key.
@@ -129,7 +170,8 @@ fn write(path: &Path, content: &str) -> Result<(), String> {
     std::fs::write(path, content).map_err(|e| format!("write {}: {e}", path.display()))
 }
 
-fn http_get_ok(port: u16, path: &str) -> bool {
+/// True when `GET path` over plain HTTP/1.0 on 127.0.0.1:`port` answers 200.
+pub fn http_get_ok(port: u16, path: &str) -> bool {
     let Ok(mut stream) = TcpStream::connect(("127.0.0.1", port)) else {
         return false;
     };
@@ -146,14 +188,8 @@ fn http_get_ok(port: u16, path: &str) -> bool {
 }
 
 fn wait_until(what: &str, within: Duration, mut ready: impl FnMut() -> bool) -> Result<(), String> {
-    let deadline = Instant::now() + within;
-    while Instant::now() < deadline {
-        if ready() {
-            return Ok(());
-        }
-        std::thread::sleep(Duration::from_millis(200));
-    }
-    Err(format!("{what} not ready after {}s", within.as_secs()))
+    try_wait_for(within, Duration::from_millis(200), || ready().then_some(()))
+        .ok_or_else(|| format!("{what} not ready after {}s", within.as_secs()))
 }
 
 impl ControlPlane {
@@ -178,7 +214,7 @@ impl ControlPlane {
             &d.join("tokens.csv"),
             &format!("{token},e2e-admin,1,\"system:masters\"\n"),
         )?;
-        let (etcd_port, etcd_peer_port, api_port) = (free_port(), free_port(), free_port());
+        let [etcd_port, etcd_peer_port, api_port] = free_ports();
         let mut plane = ControlPlane {
             kubeconfig: d.join("kubeconfig"),
             server: format!("https://127.0.0.1:{api_port}"),

@@ -12,6 +12,7 @@ pub mod defaults;
 pub mod error;
 pub mod metrics;
 pub mod offline;
+pub mod policy;
 pub mod server;
 pub mod telemetry;
 pub mod tls;

@@ -9,6 +9,7 @@ pub mod checks;
 pub mod decode;
 pub mod finding;
 pub mod health;
+pub mod levels;
 pub mod observability;
 pub mod target;
 pub mod teardown;

@@ -1,0 +1,738 @@
+//! Policies: rules, level overrides and defaults that cluster admins add at
+//! run time with `RoostPolicy` objects, applied the same way by the
+//! webhooks, the controller and the offline validator.
+//!
+//! Pure and synchronous: a [`PolicySet`] is compiled from RoostPolicy
+//! objects once per generation; [`PolicySet::matching`] picks the policies
+//! for one roost (by its namespace's labels and its own), and [`Matched`]
+//! applies them to a built-in verdict or to a spec's defaults.
+
+pub mod cel;
+pub mod resource;
+pub mod selector;
+
+use crate::validation::{Finding, Level, ValidationResult};
+pub use resource::{
+    LevelOverride, OverrideLevel, PolicyMatch, PolicyRule, RoostPolicy, RoostPolicySpec,
+    RoostPolicyStatus, RuleFailurePolicy, RuleLevel,
+};
+use selector::Selector;
+use serde_json::Value;
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+/// Code of the finding for a rule whose expression could not be evaluated.
+pub const POLICY_EVALUATION_ERROR: &str = "POLICY_EVALUATION_ERROR";
+/// Code of a policy's own problems (admission of a RoostPolicy, offline).
+pub const POLICY_INVALID: &str = "POLICY_INVALID";
+/// The label every namespace carries, as the apiserver sets it.
+pub const NAMESPACE_NAME_LABEL: &str = "kubernetes.io/metadata.name";
+/// Most rules, overrides in one policy.
+pub const MAX_RULES: usize = 100;
+
+/// Labels by key.
+pub type Labels = BTreeMap<String, String>;
+
+/// One custom rule, compiled.
+#[derive(Debug)]
+struct CompiledRule {
+    code: String,
+    level: Level,
+    expression: cel::Expression,
+    message: String,
+    message_expression: Option<cel::Expression>,
+    field: String,
+    ignore_errors: bool,
+}
+
+/// A RoostPolicy ready to apply.
+#[derive(Debug)]
+pub struct CompiledPolicy {
+    pub name: String,
+    pub generation: Option<i64>,
+    namespace_selector: Option<Selector>,
+    object_selector: Option<Selector>,
+    rules: Vec<CompiledRule>,
+    overrides: Vec<(String, OverrideLevel)>,
+    defaults: Option<Value>,
+    /// Identifies this policy's content (name and spec).
+    fingerprint: u64,
+}
+
+impl CompiledPolicy {
+    /// Whether the policy applies to a roost with these labels.
+    pub fn matches(&self, namespace_labels: &Labels, object_labels: &Labels) -> bool {
+        self.namespace_selector
+            .as_ref()
+            .is_none_or(|s| s.matches(namespace_labels))
+            && self
+                .object_selector
+                .as_ref()
+                .is_none_or(|s| s.matches(object_labels))
+    }
+
+    /// Custom rules in the policy.
+    pub fn rule_count(&self) -> usize {
+        self.rules.len()
+    }
+
+    /// Whether `result` holds an error from one of this policy's rules.
+    pub fn violated_by(&self, result: &ValidationResult) -> bool {
+        let evaluation_prefix = format!("policy {} rule ", self.name);
+        result.errors.iter().any(|f| {
+            self.rules.iter().any(|r| r.code == f.code)
+                || (f.code == POLICY_EVALUATION_ERROR && f.message.starts_with(&evaluation_prefix))
+        })
+    }
+
+    /// The codes this policy's rules report.
+    pub fn codes(&self) -> impl Iterator<Item = &str> {
+        self.rules.iter().map(|r| r.code.as_str())
+    }
+}
+
+fn invalid(field: impl Into<String>, message: impl Into<String>) -> Finding {
+    Finding {
+        code: POLICY_INVALID.to_owned(),
+        level: Level::Error,
+        field: field.into(),
+        message: message.into(),
+    }
+}
+
+fn is_code(code: &str) -> bool {
+    let mut chars = code.chars();
+    chars.next().is_some_and(|c| c.is_ascii_uppercase())
+        && chars.all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '_')
+        && code.len() <= 64
+}
+
+/// What a policy is checked against: the built-in codes and their levels,
+/// and the codes other policies already use.
+pub struct Known<'a> {
+    pub builtin: &'a [(&'static str, Level)],
+    /// Codes of other policies' rules (not this policy's name).
+    pub taken: &'a BTreeMap<String, String>,
+}
+
+/// Compiles a policy, or lists every problem (field paths under `spec`).
+pub fn compile(policy: &RoostPolicy, known: &Known<'_>) -> Result<CompiledPolicy, Vec<Finding>> {
+    let name = policy.metadata.name.clone().unwrap_or_default();
+    let spec = &policy.spec;
+    let mut problems = Vec::new();
+    let selector = |field: &str,
+                    s: &Option<k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector>,
+                    problems: &mut Vec<Finding>| {
+        s.as_ref().and_then(|s| match Selector::new(s) {
+            Ok(selector) => Some(selector),
+            Err(message) => {
+                problems.push(invalid(format!("spec.match.{field}"), message));
+                None
+            }
+        })
+    };
+    let matching = spec.match_.clone().unwrap_or_default();
+    let namespace_selector = selector(
+        "namespaceSelector",
+        &matching.namespace_selector,
+        &mut problems,
+    );
+    let object_selector = selector("objectSelector", &matching.object_selector, &mut problems);
+    if spec.rules.len() > MAX_RULES || spec.overrides.len() > MAX_RULES {
+        problems.push(invalid(
+            "spec",
+            format!("at most {MAX_RULES} rules and {MAX_RULES} overrides"),
+        ));
+        return Err(problems);
+    }
+    let rules = compile_rules(&name, spec, known, &mut problems);
+    let overrides = check_overrides(spec, known, &mut problems);
+    let defaults = check_defaults(spec, &mut problems);
+    if !problems.is_empty() {
+        return Err(problems);
+    }
+    Ok(CompiledPolicy {
+        fingerprint: fingerprint(&name, spec),
+        name,
+        generation: policy.metadata.generation,
+        namespace_selector,
+        object_selector,
+        rules,
+        overrides,
+        defaults,
+    })
+}
+
+fn fingerprint(name: &str, spec: &RoostPolicySpec) -> u64 {
+    let mut bytes = name.as_bytes().to_vec();
+    bytes.push(0);
+    // Serializing a spec into a Vec cannot fail.
+    let _ = serde_json::to_writer(&mut bytes, spec);
+    xxhash_rust::xxh3::xxh3_64(&bytes)
+}
+
+fn compile_rules(
+    name: &str,
+    spec: &RoostPolicySpec,
+    known: &Known<'_>,
+    problems: &mut Vec<Finding>,
+) -> Vec<CompiledRule> {
+    let mut rules = Vec::new();
+    let mut seen: Vec<&str> = Vec::new();
+    for (i, rule) in spec.rules.iter().enumerate() {
+        let at = |part: &str| format!("spec.rules[{i}].{part}");
+        let mut ok = true;
+        if !is_code(&rule.code) {
+            problems.push(invalid(
+                at("code"),
+                format!(
+                    "{} is not a code: upper case letters, digits and _, starting with a letter",
+                    crate::validation::finding::shown_max(&rule.code, 64)
+                ),
+            ));
+            ok = false;
+        } else if known.builtin.iter().any(|(c, _)| *c == rule.code)
+            || rule.code == POLICY_EVALUATION_ERROR
+            || rule.code == POLICY_INVALID
+        {
+            problems.push(invalid(
+                at("code"),
+                format!("{} is a built-in code; choose another", rule.code),
+            ));
+            ok = false;
+        } else if seen.contains(&rule.code.as_str()) {
+            problems.push(invalid(
+                at("code"),
+                format!("{} is used by an earlier rule of this policy", rule.code),
+            ));
+            ok = false;
+        } else if let Some(other) = known.taken.get(&rule.code).filter(|other| *other != name) {
+            problems.push(invalid(
+                at("code"),
+                format!("{} is used by policy {other}", rule.code),
+            ));
+            ok = false;
+        }
+        seen.push(&rule.code);
+        if rule.message.trim().is_empty() {
+            problems.push(invalid(at("message"), "a rule needs a message"));
+            ok = false;
+        }
+        let expression = cel::compile(&rule.expression)
+            .map_err(|e| problems.push(invalid(at("expression"), e.to_string())));
+        let message_expression = match &rule.message_expression {
+            None => Ok(None),
+            Some(source) => cel::compile(source)
+                .map(Some)
+                .map_err(|e| problems.push(invalid(at("messageExpression"), e.to_string()))),
+        };
+        if let (Ok(expression), Ok(message_expression), true) = (expression, message_expression, ok)
+        {
+            rules.push(CompiledRule {
+                code: rule.code.clone(),
+                level: match rule.level {
+                    RuleLevel::Error => Level::Error,
+                    RuleLevel::Warning => Level::Warning,
+                    RuleLevel::Info => Level::Info,
+                },
+                expression,
+                message: rule.message.clone(),
+                message_expression,
+                field: rule
+                    .field
+                    .clone()
+                    .filter(|f| !f.is_empty())
+                    .unwrap_or_else(|| "spec".to_owned()),
+                ignore_errors: rule.failure_policy == Some(RuleFailurePolicy::Ignore),
+            });
+        }
+    }
+    rules
+}
+
+fn check_overrides(
+    spec: &RoostPolicySpec,
+    known: &Known<'_>,
+    problems: &mut Vec<Finding>,
+) -> Vec<(String, OverrideLevel)> {
+    let mut overrides = Vec::new();
+    for (i, o) in spec.overrides.iter().enumerate() {
+        let field = format!("spec.overrides[{i}]");
+        match known.builtin.iter().find(|(c, _)| *c == o.code) {
+            None => problems.push(invalid(
+                format!("{field}.code"),
+                format!(
+                    "{} is not a built-in code",
+                    crate::validation::finding::shown_max(&o.code, 64)
+                ),
+            )),
+            Some((_, Level::Error)) if o.level != OverrideLevel::Error => problems.push(invalid(
+                format!("{field}.level"),
+                format!(
+                    "{} is a built-in error and cannot be lowered (it protects the controller)",
+                    o.code
+                ),
+            )),
+            Some(_) if overrides.iter().any(|(c, _)| c == &o.code) => {
+                problems.push(invalid(
+                    format!("{field}.code"),
+                    format!("{} is overridden earlier in this policy", o.code),
+                ));
+            }
+            Some(_) => overrides.push((o.code.clone(), o.level)),
+        }
+    }
+    overrides
+}
+
+fn check_defaults(spec: &RoostPolicySpec, problems: &mut Vec<Finding>) -> Option<Value> {
+    let defaults = spec.defaults.as_ref()?;
+    if !defaults.is_object() {
+        problems.push(invalid(
+            "spec.defaults",
+            "defaults must be a partial ManagedRoost spec (an object)",
+        ));
+        return None;
+    }
+    let decoded = crate::validation::decode::decode_spec(Some(defaults));
+    let before = problems.len();
+    for finding in decoded.findings {
+        let field = finding
+            .field
+            .strip_prefix("spec")
+            .unwrap_or(&finding.field)
+            .to_owned();
+        problems.push(invalid(format!("spec.defaults{field}"), finding.message));
+    }
+    (problems.len() == before).then(|| defaults.clone())
+}
+
+/// Every policy in force, in name order, and the ones that did not compile.
+#[derive(Debug, Default)]
+pub struct PolicySet {
+    policies: Vec<Arc<CompiledPolicy>>,
+}
+
+impl PolicySet {
+    /// The set of `policies` (their order does not matter: name order is used).
+    pub fn new(mut policies: Vec<Arc<CompiledPolicy>>) -> Self {
+        policies.sort_by(|a, b| a.name.cmp(&b.name));
+        PolicySet { policies }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.policies.is_empty()
+    }
+
+    pub fn policies(&self) -> &[Arc<CompiledPolicy>] {
+        &self.policies
+    }
+
+    /// Custom codes in use, with the policy using each.
+    pub fn codes(&self) -> BTreeMap<String, String> {
+        self.policies
+            .iter()
+            .flat_map(|p| p.codes().map(|c| (c.to_owned(), p.name.clone())))
+            .collect()
+    }
+
+    /// The policies for a roost in namespace `namespace` (labels `namespace_labels`, if
+    /// known) with its own `labels`.
+    pub fn matching<'a>(
+        &'a self,
+        namespace_labels: &Labels,
+        object_labels: &Labels,
+    ) -> Matched<'a> {
+        Matched {
+            policies: self
+                .policies
+                .iter()
+                .filter(|p| p.matches(namespace_labels, object_labels))
+                .map(Arc::as_ref)
+                .collect(),
+        }
+    }
+}
+
+/// The labels a namespace has when nothing else is known about it.
+pub fn default_namespace_labels(namespace: &str) -> Labels {
+    Labels::from([(NAMESPACE_NAME_LABEL.to_owned(), namespace.to_owned())])
+}
+
+/// How the custom rules of one application went.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Evaluations {
+    pub passed: u64,
+    pub failed: u64,
+    pub errors: u64,
+}
+
+/// The policies that apply to one roost, in name order.
+#[derive(Debug, Default)]
+pub struct Matched<'a> {
+    policies: Vec<&'a CompiledPolicy>,
+}
+
+impl Matched<'_> {
+    pub fn is_empty(&self) -> bool {
+        self.policies.is_empty()
+    }
+
+    /// Identifies the policies (and their content) that apply: part of a cache key.
+    pub fn fingerprint(&self) -> u64 {
+        self.policies.iter().fold(0x9e37_79b9_7f4a_7c15, |acc, p| {
+            acc.rotate_left(5) ^ p.fingerprint
+        })
+    }
+
+    /// Whether any policy has defaults.
+    pub fn has_defaults(&self) -> bool {
+        self.policies.iter().any(|p| p.defaults.is_some())
+    }
+
+    /// Merges the policies' defaults into `spec` (created if absent), in name
+    /// order, never overwriting a field that is set; a list is set only when
+    /// absent. Returns whether anything was added.
+    pub fn merge_defaults(&self, object: &mut Value) -> bool {
+        let Some(object) = object.as_object_mut() else {
+            return false;
+        };
+        let spec = object
+            .entry("spec")
+            .or_insert_with(|| Value::Object(Default::default()));
+        if spec.is_null() {
+            *spec = Value::Object(Default::default());
+        }
+        let mut changed = false;
+        for defaults in self.policies.iter().filter_map(|p| p.defaults.as_ref()) {
+            changed |= merge_absent(spec, defaults);
+        }
+        changed
+    }
+
+    /// The verdict with the policies applied: overrides change built-in
+    /// levels (first policy in name order wins), then every custom rule runs
+    /// on `object` (and `old_object` on UPDATE).
+    pub fn apply(
+        &self,
+        builtin: &ValidationResult,
+        object: &Value,
+        old_object: Option<&Value>,
+    ) -> (ValidationResult, Evaluations) {
+        let mut findings: Vec<Finding> = Vec::new();
+        for finding in builtin.all() {
+            match self.override_for(&finding.code) {
+                Some(OverrideLevel::Off) => {}
+                Some(level) => findings.push(Finding {
+                    level: raised_or_lowered(finding.level, level),
+                    ..finding.clone()
+                }),
+                None => findings.push(finding.clone()),
+            }
+        }
+        let mut evaluations = Evaluations::default();
+        if self.policies.iter().any(|p| !p.rules.is_empty()) {
+            let variables = cel::Variables::new(object, old_object);
+            for policy in &self.policies {
+                for rule in &policy.rules {
+                    if let Some(finding) = evaluate(policy, rule, &variables, &mut evaluations) {
+                        findings.push(finding);
+                    }
+                }
+            }
+        }
+        (ValidationResult::from_findings(findings), evaluations)
+    }
+
+    fn override_for(&self, code: &str) -> Option<OverrideLevel> {
+        self.policies
+            .iter()
+            .find_map(|p| p.overrides.iter().find(|(c, _)| c == code).map(|(_, l)| *l))
+    }
+}
+
+/// A built-in error stays an error whatever the override says (refused at
+/// admission; kept here so that no path can lower one).
+fn raised_or_lowered(current: Level, wanted: OverrideLevel) -> Level {
+    let wanted = match wanted {
+        OverrideLevel::Error | OverrideLevel::Off => Level::Error,
+        OverrideLevel::Warning => Level::Warning,
+        OverrideLevel::Info => Level::Info,
+    };
+    if current == Level::Error {
+        Level::Error
+    } else {
+        wanted
+    }
+}
+
+fn evaluate(
+    policy: &CompiledPolicy,
+    rule: &CompiledRule,
+    variables: &cel::Variables,
+    evaluations: &mut Evaluations,
+) -> Option<Finding> {
+    match rule.expression.is_true(variables) {
+        Ok(true) => {
+            evaluations.passed += 1;
+            None
+        }
+        Ok(false) => {
+            evaluations.failed += 1;
+            let message = rule
+                .message_expression
+                .as_ref()
+                .and_then(|m| m.text(variables).ok())
+                .filter(|m| !m.trim().is_empty())
+                .unwrap_or_else(|| rule.message.clone());
+            Some(Finding {
+                code: rule.code.clone(),
+                level: rule.level,
+                field: rule.field.clone(),
+                message,
+            })
+        }
+        Err(_) if rule.ignore_errors => {
+            evaluations.errors += 1;
+            None
+        }
+        Err(error) => {
+            evaluations.errors += 1;
+            Some(Finding {
+                code: POLICY_EVALUATION_ERROR.to_owned(),
+                level: Level::Error,
+                field: rule.field.clone(),
+                message: format!(
+                    "policy {} rule {} could not be evaluated: {error}",
+                    policy.name, rule.code
+                ),
+            })
+        }
+    }
+}
+
+/// Adds what `defaults` has and `target` lacks; objects merge key by key,
+/// anything else (a list, a scalar) is set only when absent. Returns whether
+/// anything was added.
+fn merge_absent(target: &mut Value, defaults: &Value) -> bool {
+    let (Some(target), Some(defaults)) = (target.as_object_mut(), defaults.as_object()) else {
+        return false;
+    };
+    let mut changed = false;
+    for (key, default) in defaults {
+        match target.get_mut(key) {
+            None | Some(Value::Null) => {
+                target.insert(key.clone(), default.clone());
+                changed = true;
+            }
+            Some(existing) if existing.is_object() => changed |= merge_absent(existing, default),
+            Some(_) => {}
+        }
+    }
+    changed
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::validation::levels::BUILTIN_LEVELS;
+    use serde_json::json;
+
+    fn policy(name: &str, spec: Value) -> RoostPolicy {
+        let mut policy = RoostPolicy::new(name, serde_json::from_value(spec).unwrap());
+        policy.metadata.generation = Some(1);
+        policy
+    }
+
+    fn compiled(name: &str, spec: Value) -> CompiledPolicy {
+        let taken = BTreeMap::new();
+        compile(
+            &policy(name, spec),
+            &Known {
+                builtin: BUILTIN_LEVELS,
+                taken: &taken,
+            },
+        )
+        .unwrap()
+    }
+
+    fn finding(code: &str, level: Level) -> Finding {
+        Finding {
+            code: code.into(),
+            level,
+            field: "spec".into(),
+            message: "m".into(),
+        }
+    }
+
+    #[test]
+    fn every_policy_problem_is_listed_with_its_field() {
+        let taken = BTreeMap::from([("TAKEN_CODE".to_owned(), "other".to_owned())]);
+        let known = Known {
+            builtin: BUILTIN_LEVELS,
+            taken: &taken,
+        };
+        let spec = json!({
+            "match": {"namespaceSelector": {"matchExpressions": [{"key": "env", "operator": "Is"}]}},
+            "rules": [
+                {"code": "lower", "level": "error", "expression": "true", "message": "m"},
+                {"code": "CHART_NAME_MISSING", "level": "error", "expression": "true", "message": "m"},
+                {"code": "TAKEN_CODE", "level": "error", "expression": "true", "message": "m"},
+                {"code": "BAD_CEL", "level": "error", "expression": "object.spec ==", "message": "m"},
+                {"code": "NO_MESSAGE", "level": "error", "expression": "true", "message": " "}
+            ],
+            "overrides": [
+                {"code": "CHART_VERSION_MISSING", "level": "warning"},
+                {"code": "NOT_A_CODE", "level": "off"}
+            ],
+            "defaults": {"healthChecks": {"not": "a list"}}
+        });
+        let problems = compile(&policy("p", spec), &known).unwrap_err();
+        let fields: Vec<&str> = problems.iter().map(|f| f.field.as_str()).collect();
+        assert_eq!(
+            fields,
+            [
+                "spec.match.namespaceSelector",
+                "spec.rules[0].code",
+                "spec.rules[1].code",
+                "spec.rules[2].code",
+                "spec.rules[3].expression",
+                "spec.rules[4].message",
+                "spec.overrides[0].level",
+                "spec.overrides[1].code",
+                "spec.defaults.healthChecks",
+            ],
+            "{problems:#?}"
+        );
+        assert!(
+            problems[4].message.starts_with("line 1 column 15"),
+            "{}",
+            problems[4].message
+        );
+        assert!(
+            problems[6].message.contains("cannot be lowered"),
+            "{}",
+            problems[6].message
+        );
+    }
+
+    #[test]
+    fn overrides_raise_lower_and_silence_but_never_lower_errors() {
+        let p = compiled(
+            "p",
+            json!({"overrides": [
+                {"code": "CHART_VERSION_UNPINNED", "level": "error"},
+                {"code": "CHART_REPO_INSECURE", "level": "off"},
+                {"code": "AUTH_INLINE_CREDENTIALS", "level": "info"}
+            ]}),
+        );
+        let set = PolicySet::new(vec![Arc::new(p)]);
+        let builtin = ValidationResult::from_findings(vec![
+            finding("CHART_VERSION_UNPINNED", Level::Warning),
+            finding("CHART_REPO_INSECURE", Level::Warning),
+            finding("AUTH_INLINE_CREDENTIALS", Level::Warning),
+            finding("CHART_NAME_MISSING", Level::Error),
+        ]);
+        let (result, _) =
+            set.matching(&Labels::new(), &Labels::new())
+                .apply(&builtin, &json!({}), None);
+        let levels: Vec<(&str, Level)> = result.all().map(|f| (f.code.as_str(), f.level)).collect();
+        assert_eq!(
+            levels,
+            [
+                ("CHART_NAME_MISSING", Level::Error),
+                ("CHART_VERSION_UNPINNED", Level::Error),
+                ("AUTH_INLINE_CREDENTIALS", Level::Info)
+            ]
+        );
+        assert_eq!(
+            raised_or_lowered(Level::Error, OverrideLevel::Info),
+            Level::Error
+        );
+    }
+
+    #[test]
+    fn custom_rules_report_failures_and_evaluation_errors() {
+        let p = compiled(
+            "prod",
+            json!({
+                "match": {"namespaceSelector": {"matchLabels": {"env": "prod"}}},
+                "rules": [
+                    {"code": "TEARDOWN_REQUIRED", "level": "error", "expression": "has(object.spec.teardownPolicy)",
+                     "message": "prod roosts need a teardown policy", "field": "spec.teardownPolicy"},
+                    {"code": "NAME_SHORT", "level": "warning", "expression": "object.metadata.name.size() < 4",
+                     "message": "m", "messageExpression": "'name ' + object.metadata.name + ' is long'"},
+                    {"code": "BROKEN", "level": "error", "expression": "object.spec.missing.x == 1", "message": "m"},
+                    {"code": "IGNORED", "level": "error", "expression": "object.spec.missing.x == 1", "message": "m", "failurePolicy": "Ignore"},
+                    {"code": "UPDATE_ONLY", "level": "error", "expression": "oldObject == null || oldObject.spec == object.spec", "message": "m"}
+                ]
+            }),
+        );
+        let set = PolicySet::new(vec![Arc::new(p)]);
+        let prod = Labels::from([("env".to_owned(), "prod".to_owned())]);
+        let object = json!({"metadata": {"name": "payments"}, "spec": {"chart": {"name": "x"}}});
+        let matched = set.matching(&prod, &Labels::new());
+        let (result, evaluations) =
+            matched.apply(&ValidationResult::from_findings(vec![]), &object, None);
+        let found: Vec<(&str, &str, &str)> = result
+            .all()
+            .map(|f| (f.code.as_str(), f.field.as_str(), f.message.as_str()))
+            .collect();
+        assert_eq!(
+            found[0],
+            (
+                "TEARDOWN_REQUIRED",
+                "spec.teardownPolicy",
+                "prod roosts need a teardown policy"
+            )
+        );
+        assert_eq!(found[1].0, POLICY_EVALUATION_ERROR);
+        assert!(
+            found[1]
+                .2
+                .starts_with("policy prod rule BROKEN could not be evaluated: no such key"),
+            "{}",
+            found[1].2
+        );
+        assert_eq!(found[2], ("NAME_SHORT", "spec", "name payments is long"));
+        assert_eq!(found.len(), 3, "{found:?}");
+        assert_eq!(
+            evaluations,
+            Evaluations {
+                passed: 1,
+                failed: 2,
+                errors: 2
+            }
+        );
+        assert!(set.policies()[0].violated_by(&result));
+        assert!(set.matching(&Labels::new(), &Labels::new()).is_empty());
+    }
+
+    #[test]
+    fn defaults_fill_only_what_is_absent_first_policy_first() {
+        let a = compiled(
+            "a-preview",
+            json!({"defaults": {"teardownPolicy": {"triggers": [{"type": "timeout", "timeout": "72h"}]},
+                                                         "observability": {"logging": {"level": "info"}}}}),
+        );
+        let b = compiled(
+            "b-preview",
+            json!({"defaults": {"teardownPolicy": {"triggers": [{"type": "timeout", "timeout": "1h"}]},
+                                                         "observability": {"logging": {"level": "debug", "format": "json"}}}}),
+        );
+        let set = PolicySet::new(vec![Arc::new(b), Arc::new(a)]);
+        let matched = set.matching(&Labels::new(), &Labels::new());
+        let mut object = json!({"spec": {"observability": {"logging": {"format": "text"}}}});
+        assert!(matched.merge_defaults(&mut object));
+        assert_eq!(
+            object["spec"]["teardownPolicy"]["triggers"][0]["timeout"],
+            "72h"
+        );
+        assert_eq!(
+            object["spec"]["observability"]["logging"],
+            json!({"format": "text", "level": "info"})
+        );
+        let mut set_list = json!({"spec": {"teardownPolicy": {"triggers": []}, "observability": {"logging": {"level": "warn", "format": "json"}}}});
+        assert!(!matched.merge_defaults(&mut set_list), "{set_list}");
+    }
+}

@@ -84,7 +84,8 @@ pub fn mutate_reply_bound(input_len: usize) -> usize {
 /// The serialized length bound for `webhook`'s reply to an input of `input_len` bytes.
 pub fn reply_bound(webhook: Webhook, input_len: usize) -> usize {
     match webhook {
-        Webhook::Validate => validate_reply_bound(),
+        // A policy's problems are findings too, capped the same way.
+        Webhook::Validate | Webhook::ValidatePolicy => validate_reply_bound(),
         Webhook::Mutate => mutate_reply_bound(input_len),
     }
 }

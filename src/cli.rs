@@ -37,8 +37,8 @@ pub struct Cli {
 pub enum Command {
     /// Validate ManagedRoost manifests offline, with the same rules and defaults as the cluster.
     Validate(ValidateArgs),
-    /// Print the ManagedRoost CustomResourceDefinition (YAML).
-    Crd,
+    /// Print a CustomResourceDefinition (YAML): ManagedRoost, or RoostPolicy.
+    Crd(CrdArgs),
     /// Serve the admission webhooks (HTTPS) and metrics/health (HTTP).
     Serve(Box<ServeArgs>),
     /// Certificate tools.
@@ -315,6 +315,18 @@ pub struct WebhookConfigArgs {
 }
 
 #[derive(Debug, clap::Args)]
+pub struct CrdArgs {
+    /// Which resource's CRD.
+    #[arg(
+        long,
+        value_enum,
+        default_value = "managedroost",
+        env = "ROOST_KEEPER_CRD_KIND"
+    )]
+    pub kind: crate::api::crd::CrdKind,
+}
+
+#[derive(Debug, clap::Args)]
 pub struct ValidateArgs {
     /// Files or directories to check (directories recursively: .yaml, .yml, .json); `-` reads stdin. Repeatable.
     #[arg(short = 'f', long = "filename", required = true, num_args = 1.., env = "ROOST_KEEPER_VALIDATE_FILES")]
@@ -422,10 +434,10 @@ pub fn run(cli: Cli) -> Result<i32> {
                 color,
             )
         }
-        Command::Crd => {
+        Command::Crd(args) => {
             stdout
                 .lock()
-                .write_all(crate::api::crd::crd_yaml()?.as_bytes())
+                .write_all(crate::api::crd::crd_yaml_of(args.kind)?.as_bytes())
                 .map_err(Error::Write)?;
             Ok(0)
         }

@@ -38,6 +38,18 @@ pub struct ErrorLabel {
     pub error: &'static str,
 }
 
+/// Whether a policy compiled.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ReadyLabel {
+    pub ready: &'static str,
+}
+
+/// Outcome of one evaluation (pass, fail, error).
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ResultLabel {
+    pub result: &'static str,
+}
+
 /// A lifecycle record type (bounded: the known record types).
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct TypeLabel {
@@ -74,6 +86,12 @@ pub struct Metrics {
     pub serving_certificate_expiry: Gauge,
     /// Certificate upkeep that failed (reload, rotation, Secret, caBundle injection).
     pub certificate_errors: Counter,
+    /// RoostPolicies known, by whether they compiled.
+    pub policies: Family<ReadyLabel, Gauge>,
+    /// Custom rule evaluations, by result (pass, fail, error).
+    pub policy_evaluations: Family<ResultLabel, Counter>,
+    /// Time to apply the matching policies to one object.
+    pub policy_evaluation_duration: Histogram,
 }
 
 impl Metrics {
@@ -97,6 +115,9 @@ impl Metrics {
             leader: Gauge::default(),
             serving_certificate_expiry: Gauge::default(),
             certificate_errors: Counter::default(),
+            policies: Family::default(),
+            policy_evaluations: Family::default(),
+            policy_evaluation_duration: latency_histogram(),
             registry: Registry::default(),
         };
         let mut registry = Registry::default();
@@ -104,6 +125,7 @@ impl Metrics {
         metrics.register_admission(&mut registry);
         metrics.register_certificates(&mut registry);
         metrics.register_controller(&mut registry);
+        metrics.register_policies(&mut registry);
         metrics.registry = registry;
         Arc::new(metrics)
     }
@@ -175,6 +197,42 @@ impl Metrics {
             "Certificate upkeep that failed: reload, rotation, Secret, caBundle injection",
             self.certificate_errors.clone(),
         );
+    }
+
+    /// RoostPolicies.
+    fn register_policies(&self, registry: &mut Registry) {
+        registry.register(
+            "roost_keeper_policies",
+            "RoostPolicies known, by whether they compiled",
+            self.policies.clone(),
+        );
+        registry.register(
+            "roost_keeper_policy_evaluations",
+            "Custom rule evaluations, by result (pass, fail, error)",
+            self.policy_evaluations.clone(),
+        );
+        registry.register(
+            "roost_keeper_policy_evaluation_duration_seconds",
+            "Time to apply the matching policies to one object",
+            self.policy_evaluation_duration.clone(),
+        );
+    }
+
+    /// Counts one application of policies.
+    pub fn observe_policies(&self, evaluations: crate::policy::Evaluations, elapsed: Duration) {
+        for (result, count) in [
+            ("pass", evaluations.passed),
+            ("fail", evaluations.failed),
+            ("error", evaluations.errors),
+        ] {
+            if count > 0 {
+                self.policy_evaluations
+                    .get_or_create(&ResultLabel { result })
+                    .inc_by(count);
+            }
+        }
+        self.policy_evaluation_duration
+            .observe(elapsed.as_secs_f64());
     }
 
     /// The status controller.

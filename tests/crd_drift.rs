@@ -24,6 +24,7 @@ fn assert_committed(args: &[&str], file: &str) {
 #[test]
 fn committed_crd_matches_the_binary() {
     assert_committed(&["crd"], "crds/managedroost.yaml");
+    assert_committed(&["crd", "--kind", "roostpolicy"], "crds/roostpolicy.yaml");
 }
 
 #[test]

@@ -30,6 +30,7 @@ fn assert_deployed(args: &[&str], file: &str) {
 #[test]
 fn deployed_crd_matches_the_binary() {
     assert_deployed(&["crd"], "deploy/crd.yaml");
+    assert_deployed(&["crd", "--kind", "roostpolicy"], "deploy/crd-roostpolicy.yaml");
 }
 
 #[test]
@@ -50,7 +51,7 @@ fn kustomization_lists_the_copies() {
         .iter()
         .filter_map(|r| r.as_str())
         .collect();
-    for file in ["crd.yaml", "webhooks.yaml"] {
+    for file in ["crd.yaml", "crd-roostpolicy.yaml", "webhooks.yaml"] {
         assert!(
             resources.contains(&file),
             "{file} missing from {resources:?}"

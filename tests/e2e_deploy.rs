@@ -139,6 +139,7 @@ const fn deny(name: &'static str, args: &'static [&'static str]) -> Case {
 }
 
 const ROOSTS: &str = "managedroosts.roost.birb.party";
+const POLICIES: &str = "roostpolicies.roost.birb.party";
 const LEASES: &str = "leases.coordination.k8s.io";
 const VWC: &str = "validatingwebhookconfigurations.admissionregistration.k8s.io";
 const MWC: &str = "mutatingwebhookconfigurations.admissionregistration.k8s.io";
@@ -170,6 +171,17 @@ const ALLOWED: &[Case] = &[
         "patch managedroosts/status",
         &["patch", ROOSTS, "--subresource=status", "-n", "team-a"],
     ),
+    // RoostPolicies (cluster-scoped): read them, write their status.
+    allow("list roostpolicies", &["list", POLICIES]),
+    allow("watch roostpolicies", &["watch", POLICIES]),
+    allow("get roostpolicies", &["get", POLICIES]),
+    allow(
+        "patch roostpolicies/status",
+        &["patch", POLICIES, "--subresource=status"],
+    ),
+    // Namespaces: their labels select policies.
+    allow("list namespaces", &["list", "namespaces"]),
+    allow("watch namespaces", &["watch", "namespaces"]),
     // Events (kube-rs Recorder: events.k8s.io/v1; the core view alike).
     allow(
         "create core v1 events",
@@ -340,6 +352,19 @@ const DENIED: &[Case] = &[
         "update managedroosts/status",
         &["update", ROOSTS, "--subresource=status", "-n", "default"],
     ),
+    // RoostPolicies: admins write them, roost-keeper only reads them.
+    deny("create roostpolicies", &["create", POLICIES]),
+    deny("update roostpolicies", &["update", POLICIES]),
+    deny("patch roostpolicies", &["patch", POLICIES]),
+    deny("delete roostpolicies", &["delete", POLICIES]),
+    deny(
+        "update roostpolicies/status",
+        &["update", POLICIES, "--subresource=status"],
+    ),
+    // Namespaces: labels only.
+    deny("get namespaces", &["get", "namespaces/default"]),
+    deny("patch namespaces", &["patch", "namespaces/default"]),
+    deny("delete namespaces", &["delete", "namespaces/default"]),
     // Events: write only.
     deny(
         "list events.k8s.io events",
@@ -607,6 +632,7 @@ fn service_account_has_exactly_the_permissions_it_needs() {
                 "--for=condition=established",
                 "--timeout=60s",
                 "crd/managedroosts.roost.birb.party",
+                "crd/roostpolicies.roost.birb.party",
             ],
         ),
     );

@@ -38,6 +38,20 @@ impl CacheKey {
     }
 }
 
+impl CacheKey {
+    /// The key of a verdict that policies took part in: their fingerprint and
+    /// the whole object (and old object), since rules may read any of it.
+    pub fn with_policies(object: &Value, old: Option<&Value>, policies: u64) -> Self {
+        let mut bytes = Vec::with_capacity(2048);
+        bytes.extend_from_slice(&RULESET_VERSION.to_le_bytes());
+        bytes.push(2);
+        bytes.extend_from_slice(&policies.to_le_bytes());
+        write_json(&mut bytes, Some(object));
+        write_json(&mut bytes, old);
+        CacheKey(xxhash_rust::xxh3::xxh3_128(&bytes))
+    }
+}
+
 fn write_json(bytes: &mut Vec<u8>, value: Option<&Value>) {
     // Serializing a Value into a Vec cannot fail.
     let _ = serde_json::to_writer(&mut *bytes, &value.unwrap_or(&Value::Null));

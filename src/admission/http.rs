@@ -2,7 +2,7 @@
 //! limits, hands it to [`Admission::review`] and writes the reply. Transport
 //! only: every decision about the object is made in [`super`].
 
-use super::{Admission, MUTATE_PATH, Refusal, Reply, VALIDATE_PATH, Webhook};
+use super::{Admission, MUTATE_PATH, POLICY_VALIDATE_PATH, Refusal, Reply, VALIDATE_PATH, Webhook};
 use crate::metrics::Metrics;
 use axum::Router;
 use axum::extract::{Request, State};
@@ -67,6 +67,10 @@ pub fn router(state: WebhookState) -> Router {
     Router::new()
         .route(VALIDATE_PATH, post(|s, r| admit(s, r, Webhook::Validate)))
         .route(MUTATE_PATH, post(|s, r| admit(s, r, Webhook::Mutate)))
+        .route(
+            POLICY_VALIDATE_PATH,
+            post(|s, r| admit(s, r, Webhook::ValidatePolicy)),
+        )
         .fallback(not_found)
         .with_state(state)
 }

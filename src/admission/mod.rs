@@ -14,17 +14,22 @@ use crate::defaults::apply_defaults;
 use crate::metrics::{CacheLabel, Metrics, OperationLabel};
 use crate::telemetry::DEBUG_SPAN;
 use crate::validation::decode::validate_spec_value;
-use crate::validation::{SILENCE_ANNOTATION, ValidationResult, silenced_codes};
+use crate::policy::live::LivePolicies;
+use crate::policy::{Known, Matched, RoostPolicy};
+use crate::validation::levels::BUILTIN_LEVELS;
+use crate::validation::{Finding, SILENCE_ANNOTATION, ValidationResult, silenced_codes};
 use review::{AdmissionRequest, BadReview, Operation, parse_review};
 use serde_json::Value;
 use std::sync::Arc;
 use std::time::Instant;
 
-/// The two webhooks served.
+/// The webhooks served.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Webhook {
     Validate,
     Mutate,
+    /// Validates RoostPolicy objects.
+    ValidatePolicy,
 }
 
 impl Webhook {
@@ -32,14 +37,28 @@ impl Webhook {
         match self {
             Webhook::Validate => "validate",
             Webhook::Mutate => "mutate",
+            Webhook::ValidatePolicy => "validate_policy",
+        }
+    }
+
+    /// The kind this webhook reviews.
+    fn kind(self) -> &'static str {
+        match self {
+            Webhook::Validate | Webhook::Mutate => KIND,
+            Webhook::ValidatePolicy => POLICY_KIND,
         }
     }
 }
+
+/// Kind of the policy resource.
+pub const POLICY_KIND: &str = "RoostPolicy";
 
 /// URL path of the validating webhook.
 pub const VALIDATE_PATH: &str = "/validate-roost-birb-party-v1alpha1-managedroost";
 /// URL path of the mutating webhook.
 pub const MUTATE_PATH: &str = "/mutate-roost-birb-party-v1alpha1-managedroost";
+/// URL path of the RoostPolicy validating webhook.
+pub const POLICY_VALIDATE_PATH: &str = "/validate-roost-birb-party-v1alpha1-roostpolicy";
 
 /// What the transport sends back, and what the logs and metrics record.
 #[derive(Debug)]
@@ -83,6 +102,8 @@ pub struct Denial {
     pub message: String,
     /// Name of the object, as shown in `details.name`.
     pub name: String,
+    /// Its resource (plural), as shown in `details.kind`.
+    pub resource: &'static str,
     pub causes: Vec<Cause>,
 }
 
@@ -147,15 +168,31 @@ impl From<BadReview> for Refusal {
     }
 }
 
-/// The admission service: validation cache and metrics, shared by both webhooks.
+/// The admission service: validation cache, metrics and the policies in
+/// force, shared by the webhooks.
 pub struct Admission {
     cache: ValidationCache,
     metrics: Arc<Metrics>,
+    policies: Arc<LivePolicies>,
 }
 
 impl Admission {
+    /// Without policies (none are ever in force).
     pub fn new(cache: ValidationCache, metrics: Arc<Metrics>) -> Self {
-        Admission { cache, metrics }
+        Admission::with_policies(cache, metrics, Arc::default())
+    }
+
+    /// Applying the policies `policies` holds at each review.
+    pub fn with_policies(
+        cache: ValidationCache,
+        metrics: Arc<Metrics>,
+        policies: Arc<LivePolicies>,
+    ) -> Self {
+        Admission {
+            cache,
+            metrics,
+            policies,
+        }
     }
 
     /// Answers one AdmissionReview body: parse once, decide, encode once.
@@ -186,33 +223,76 @@ impl Admission {
             allowed: true,
             ..Summary::default()
         };
-        if !self.is_ours(request)
+        if !self.is_ours(request, webhook.kind())
             || matches!(request.operation, Operation::Delete | Operation::Connect)
         {
             return Ok((Verdict::allowed(), summary));
         }
         let (object, old) = reviewed_objects(request)?;
+        if webhook == Webhook::ValidatePolicy {
+            return Ok(self.judge_policy(object, summary));
+        }
         // The object asked for debug logs of its handling (spec.observability.logging.level).
         let _debug = wants_debug(object)
             .then(|| tracing::info_span!(DEBUG_SPAN, uid = %request.uid).entered());
+        let set = self.policies.set();
+        let namespace = request
+            .namespace
+            .as_deref()
+            .or_else(|| object.pointer("/metadata/namespace").and_then(Value::as_str))
+            .unwrap_or_default();
+        let matched = if set.is_empty() {
+            Matched::default()
+        } else {
+            set.matching(
+                &self.policies.namespace_labels(namespace),
+                &labels_of(object),
+            )
+        };
         Ok(match webhook {
-            Webhook::Mutate => mutate(object, summary),
-            Webhook::Validate => self.judge(object, old, summary),
+            Webhook::Mutate => mutate(object, &matched, summary),
+            _ => self.judge(object, old, &matched, summary),
         })
+    }
+
+    /// A RoostPolicy is refused with every problem, as a ManagedRoost is.
+    fn judge_policy(&self, object: &Value, mut summary: Summary) -> (Verdict, Summary) {
+        let problems = match serde_json::from_value::<RoostPolicy>(object.clone()) {
+            Err(err) => vec![Finding {
+                code: crate::policy::POLICY_INVALID.to_owned(),
+                level: crate::validation::Level::Error,
+                field: "spec".to_owned(),
+                message: format!("does not decode as a RoostPolicy: {}", review::describe_json_error(&err)),
+            }],
+            Ok(policy) => {
+                let name = policy.metadata.name.clone().unwrap_or_default();
+                let mut taken = self.policies.set().codes();
+                taken.retain(|_, owner| *owner != name);
+                let known = Known {
+                    builtin: BUILTIN_LEVELS,
+                    taken: &taken,
+                };
+                crate::policy::compile(&policy, &known).err().unwrap_or_default()
+            }
+        };
+        let result = ValidationResult::from_findings(problems);
+        summary.errors = result.errors.len();
+        summary.allowed = result.valid;
+        (validation_verdict(POLICY_KIND, "roostpolicies", &summary, &result), summary)
     }
 
     /// A kind or resource we do not own is allowed (a misregistered webhook
     /// must not block the cluster), and so is a subresource such as status.
-    fn is_ours(&self, request: &AdmissionRequest) -> bool {
+    fn is_ours(&self, request: &AdmissionRequest, expected: &str) -> bool {
         let kind = &request.kind;
-        let ours = kind.group == GROUP && kind.version == VERSION && kind.kind == KIND;
+        let ours = kind.group == GROUP && kind.version == VERSION && kind.kind == expected;
         if !ours {
             tracing::warn!(
                 uid = %request.uid,
                 group = %printable(&kind.group),
                 version = %printable(&kind.version),
                 kind = %printable(&kind.kind),
-                "asked to review an object that is not a {API_VERSION} {KIND}; allowing it (check the webhook's rules)"
+                "asked to review an object that is not a {API_VERSION} {expected}; allowing it (check the webhook's rules)"
             );
         }
         ours && request.sub_resource.as_deref().is_none_or(str::is_empty)
@@ -223,10 +303,15 @@ impl Admission {
         &self,
         object: &Value,
         old: Option<&Value>,
+        matched: &Matched<'_>,
         mut summary: Summary,
     ) -> (Verdict, Summary) {
         let started = Instant::now();
-        let result = self.validate(object.get("spec"), old.and_then(|o| o.get("spec")));
+        let result = if matched.is_empty() {
+            self.validate(object.get("spec"), old.and_then(|o| o.get("spec")))
+        } else {
+            self.validate_with_policies(object, old, matched)
+        };
         let silence = silenced_codes(
             object
                 .pointer("/metadata/annotations")
@@ -248,7 +333,7 @@ impl Admission {
         summary.errors = result.errors.len();
         summary.warnings = result.warnings.len();
         summary.allowed = result.valid;
-        (validation_verdict(&summary, &result), summary)
+        (validation_verdict(KIND, "managedroosts", &summary, &result), summary)
     }
 
     /// Brings the cache size gauge up to date (called when metrics are scraped).
@@ -268,12 +353,38 @@ impl Admission {
         spec: Option<&Value>,
         old_spec: Option<&Value>,
     ) -> Arc<ValidationResult> {
+        self.cached(CacheKey::new(spec, old_spec), || {
+            validate_spec_value(spec, old_spec)
+        })
+    }
+
+    /// Validates an object with the policies that match it, through the cache.
+    fn validate_with_policies(
+        &self,
+        object: &Value,
+        old: Option<&Value>,
+        matched: &Matched<'_>,
+    ) -> Arc<ValidationResult> {
+        let key = CacheKey::with_policies(object, old, matched.fingerprint());
+        self.cached(key, || {
+            let builtin =
+                validate_spec_value(object.get("spec"), old.and_then(|o| o.get("spec")));
+            let started = Instant::now();
+            let (result, evaluations) = matched.apply(&builtin, object, old);
+            self.metrics.observe_policies(evaluations, started.elapsed());
+            result
+        })
+    }
+
+    /// A verdict from the cache, or computed and cached, with the metrics of both.
+    fn cached(
+        &self,
+        key: CacheKey,
+        validate: impl FnOnce() -> ValidationResult,
+    ) -> Arc<ValidationResult> {
         let _span = tracing::debug_span!("api.validate").entered();
         let started = Instant::now();
-        let key = CacheKey::new(spec, old_spec);
-        let (result, hit) = self
-            .cache
-            .get_or_validate(key, || validate_spec_value(spec, old_spec));
+        let (result, hit) = self.cache.get_or_validate(key, validate);
         let label = CacheLabel {
             cache: "validation",
         };
@@ -321,9 +432,34 @@ fn reviewed_objects(request: &AdmissionRequest) -> Result<(&Value, Option<&Value
     Ok((object, old))
 }
 
-/// The mutating webhook's verdict: allowed, with the defaults as a patch.
-fn mutate(object: &Value, mut summary: Summary) -> (Verdict, Summary) {
-    let defaulted = apply_defaults(object);
+/// The labels of an object (none when absent or not strings).
+fn labels_of(object: &Value) -> crate::policy::Labels {
+    object
+        .pointer("/metadata/labels")
+        .and_then(Value::as_object)
+        .map(|labels| {
+            labels
+                .iter()
+                .filter_map(|(k, v)| Some((k.clone(), v.as_str()?.to_owned())))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// The mutating webhook's verdict: allowed, with the defaults as a patch:
+/// the matching policies' defaults first, then the built-in ones.
+fn mutate(object: &Value, matched: &Matched<'_>, mut summary: Summary) -> (Verdict, Summary) {
+    let defaulted = if matched.has_defaults() {
+        let mut merged = object.clone();
+        matched.merge_defaults(&mut merged);
+        let defaulted = apply_defaults(&merged);
+        crate::defaults::Defaulted {
+            patch: json_patch::diff(object, &defaulted.object),
+            object: defaulted.object,
+        }
+    } else {
+        apply_defaults(object)
+    };
     tracing::debug!(
         patch_operations = defaulted.patch.0.len(),
         "defaults applied"
@@ -385,7 +521,12 @@ fn object_name(request: &AdmissionRequest) -> String {
 }
 
 /// Warnings as kubectl prints them; on errors, one denial listing every error.
-fn validation_verdict(summary: &Summary, result: &ValidationResult) -> Verdict {
+fn validation_verdict(
+    kind: &str,
+    resource: &'static str,
+    summary: &Summary,
+    result: &ValidationResult,
+) -> Verdict {
     let warnings = result
         .warnings
         .iter()
@@ -399,10 +540,13 @@ fn validation_verdict(summary: &Summary, result: &ValidationResult) -> Verdict {
     }
     let count = result.errors.len();
     let listed: Vec<String> = result.errors.iter().map(|e| e.as_warning_line()).collect();
+    let shown_name = if summary.namespace.is_empty() {
+        summary.name.clone()
+    } else {
+        format!("{}/{}", summary.namespace, summary.name)
+    };
     let message = format!(
-        "{KIND} {}/{} has {count} {}: {}",
-        summary.namespace,
-        summary.name,
+        "{kind} {shown_name} has {count} {}: {}",
         if count == 1 { "error" } else { "errors" },
         listed.join("; ")
     );
@@ -419,6 +563,7 @@ fn validation_verdict(summary: &Summary, result: &ValidationResult) -> Verdict {
         denial: Some(Denial {
             message,
             name: summary.name.clone(),
+            resource,
             causes,
         }),
         warnings,

@@ -1,7 +1,7 @@
 //! The ValidatingWebhookConfiguration and MutatingWebhookConfiguration that
 //! register our two webhooks (`roost-keeper webhook-config`).
 
-use crate::admission::{MUTATE_PATH, VALIDATE_PATH};
+use crate::admission::{MUTATE_PATH, POLICY_VALIDATE_PATH, VALIDATE_PATH};
 use crate::api::GROUP;
 use crate::{Error, Result};
 use k8s_openapi::ByteString;
@@ -75,13 +75,13 @@ fn client_config(options: &WebhookConfigOptions, path: &str) -> WebhookClientCon
     }
 }
 
-fn rules() -> Vec<RuleWithOperations> {
+fn rules(resource: &str, scope: &str) -> Vec<RuleWithOperations> {
     vec![RuleWithOperations {
         api_groups: Some(vec![GROUP.to_owned()]),
         api_versions: Some(vec!["v1alpha1".to_owned()]),
         operations: Some(vec!["CREATE".to_owned(), "UPDATE".to_owned()]),
-        resources: Some(vec!["managedroosts".to_owned()]),
-        scope: Some("Namespaced".to_owned()),
+        resources: Some(vec![resource.to_owned()]),
+        scope: Some(scope.to_owned()),
     }]
 }
 
@@ -123,7 +123,17 @@ pub fn build(
             failure_policy: Some(options.validate_failure_policy.as_str().to_owned()),
             match_policy: Some("Equivalent".to_owned()),
             namespace_selector: Some(namespace_selector(&options.namespace)),
-            rules: Some(rules()),
+            rules: Some(rules("managedroosts", "Namespaced")),
+            side_effects: "None".to_owned(),
+            timeout_seconds: Some(5),
+            ..ValidatingWebhook::default()
+        }, ValidatingWebhook {
+            name: "validate.roostpolicy.roost.birb.party".to_owned(),
+            admission_review_versions: vec!["v1".to_owned()],
+            client_config: client_config(options, POLICY_VALIDATE_PATH),
+            failure_policy: Some(options.validate_failure_policy.as_str().to_owned()),
+            match_policy: Some("Equivalent".to_owned()),
+            rules: Some(rules("roostpolicies", "Cluster")),
             side_effects: "None".to_owned(),
             timeout_seconds: Some(5),
             ..ValidatingWebhook::default()
@@ -139,7 +149,7 @@ pub fn build(
             match_policy: Some("Equivalent".to_owned()),
             namespace_selector: Some(namespace_selector(&options.namespace)),
             reinvocation_policy: Some("IfNeeded".to_owned()),
-            rules: Some(rules()),
+            rules: Some(rules("managedroosts", "Namespaced")),
             side_effects: "None".to_owned(),
             timeout_seconds: Some(5),
             ..MutatingWebhook::default()

@@ -160,7 +160,7 @@ fn shown_or_none(text: Option<&str>) -> String {
 }
 
 /// The parser's message without any quoted input (it could be a secret).
-fn describe_json_error(err: &serde_json::Error) -> String {
+pub fn describe_json_error(err: &serde_json::Error) -> String {
     use serde_json::error::Category;
     match err.classify() {
         Category::Eof => format!("truncated at line {} column {}", err.line(), err.column()),
@@ -235,7 +235,7 @@ pub fn encode_verdict(uid: &str, verdict: &Verdict) -> Value {
         details: Some(StatusDetails {
             name: denial.name.clone(),
             group: GROUP.to_owned(),
-            kind: "managedroosts".to_owned(),
+            kind: denial.resource.to_owned(),
             causes: denial
                 .causes
                 .iter()

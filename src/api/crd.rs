@@ -82,9 +82,46 @@ pub fn spec_schema() -> &'static Value {
     &SCHEMA
 }
 
+/// The RoostPolicy CRD, with its lists capped like the ManagedRoost spec's.
+pub fn roost_policy_crd() -> CustomResourceDefinition {
+    let mut crd = crate::policy::RoostPolicy::crd();
+    for version in &mut crd.spec.versions {
+        let spec = version
+            .schema
+            .as_mut()
+            .and_then(|s| s.open_api_v3_schema.as_mut())
+            .and_then(|s| s.properties.as_mut())
+            .and_then(|p| p.get_mut("spec"));
+        if let Some(spec) = spec {
+            let mut json = serde_json::to_value(&*spec).unwrap_or(Value::Null);
+            cap(&mut json);
+            if let Ok(capped) = serde_json::from_value(json) {
+                *spec = capped;
+            }
+        }
+    }
+    crd
+}
+
+/// Which CRD `roost-keeper crd` prints.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
+pub enum CrdKind {
+    #[default]
+    Managedroost,
+    Roostpolicy,
+}
+
 /// The CRD as YAML, exactly what `crds/managedroost.yaml` holds.
 pub fn crd_yaml() -> Result<String> {
-    let crd = managed_roost_crd();
+    crd_yaml_of(CrdKind::Managedroost)
+}
+
+/// A CRD as YAML, exactly what `crds/<kind>.yaml` holds.
+pub fn crd_yaml_of(kind: CrdKind) -> Result<String> {
+    let crd = match kind {
+        CrdKind::Managedroost => managed_roost_crd(),
+        CrdKind::Roostpolicy => roost_policy_crd(),
+    };
     let body = serde_norway::to_string(&crd).map_err(|source| Error::Serialize {
         what: "CustomResourceDefinition",
         source,

@@ -8,6 +8,7 @@
 //! applies them to a built-in verdict or to a spec's defaults.
 
 pub mod cel;
+pub mod live;
 pub mod resource;
 pub mod selector;
 
@@ -352,6 +353,40 @@ impl PolicySet {
                 .collect(),
         }
     }
+}
+
+/// Builds the set from compiled candidates: in name order, a policy whose
+/// custom code an earlier policy already uses is left out (its name and why
+/// are returned with those that did not compile).
+pub fn assemble(
+    candidates: Vec<(String, Result<Arc<CompiledPolicy>, String>)>,
+) -> (PolicySet, BTreeMap<String, String>) {
+    let mut candidates = candidates;
+    candidates.sort_by(|a, b| a.0.cmp(&b.0));
+    let mut taken: BTreeMap<String, String> = BTreeMap::new();
+    let mut policies = Vec::new();
+    let mut failed = BTreeMap::new();
+    for (name, candidate) in candidates {
+        match candidate {
+            Err(why) => {
+                failed.insert(name, why);
+            }
+            Ok(policy) => {
+                let clash = policy
+                    .codes()
+                    .find_map(|c| taken.get(c).map(|o| format!("code {c} is used by policy {o}")));
+                if let Some(clash) = clash {
+                    failed.insert(name, clash);
+                    continue;
+                }
+                for code in policy.codes() {
+                    taken.insert(code.to_owned(), name.clone());
+                }
+                policies.push(policy);
+            }
+        }
+    }
+    (PolicySet::new(policies), failed)
 }
 
 /// The labels a namespace has when nothing else is known about it.

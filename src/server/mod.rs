@@ -5,11 +5,13 @@
 
 pub mod listener;
 mod ops;
+mod policies;
 
 use crate::admission::Admission;
 use crate::admission::cache::ValidationCache;
 use crate::admission::http::{self, DEFAULT_BODY_BUDGET_BYTES, HttpLimits, WebhookState};
 use crate::metrics::Metrics;
+use crate::policy::live::LivePolicies;
 use crate::tls::CertStore;
 use crate::tls::secret::CertSecretConfig;
 use crate::{Error, Result};
@@ -212,12 +214,14 @@ impl Server {
             webhook_addr
         };
         let metrics = Metrics::new();
-        let admission = Arc::new(Admission::new(
+        let policies = Arc::new(LivePolicies::default());
+        let admission = Arc::new(Admission::with_policies(
             ValidationCache::new(
                 config.validation_cache_bytes,
                 crate::admission::cache::VALIDATION_TTL,
             ),
             Arc::clone(&metrics),
+            Arc::clone(&policies),
         ));
         let webhooks = WebhookState::new(
             Arc::clone(&admission),
@@ -230,6 +234,7 @@ impl Server {
         );
         let ops = OpsState {
             admission,
+            policies,
             metrics,
             health: Arc::new(Health::new(self_dial, config.controller.as_ref())),
             certs,
@@ -269,6 +274,7 @@ impl Server {
             client,
         } = self;
         let upkeep = spawn_certificate_upkeep(&config, client.as_ref(), &ops);
+        let watches = spawn_policy_watches(client.as_ref(), &ops);
         let tls_config = ops.certs.server_config()?;
         let (metrics_stop, metrics_port) = spawn_ops_port(&config, metrics_listener, ops.clone());
         let (stop_tx, stop_rx) = watch::channel(false);
@@ -282,6 +288,7 @@ impl Server {
         tracing::info!(webhook = %local_addr(&webhook_listener, config.webhook_addr)?, "serving admission webhooks over HTTPS");
         serve_webhooks(&config, webhook_listener, tls_config, webhooks, stop_rx).await;
         upkeep.abort();
+        watches.iter().for_each(JoinHandle::abort);
         if let Some(controller) = controller {
             let _ = controller.await;
         }
@@ -313,6 +320,24 @@ fn spawn_certificate_upkeep(
             .certs
             .spawn_reloader(config.cert_reload_interval, errors),
     }
+}
+
+/// With a cluster, follows RoostPolicies and Namespaces (every replica).
+fn spawn_policy_watches(client: Option<&kube::Client>, ops: &OpsState) -> Vec<JoinHandle<()>> {
+    let Some(client) = client else {
+        return Vec::new();
+    };
+    vec![
+        tokio::spawn(policies::follow_policies(
+            client.clone(),
+            Arc::clone(&ops.policies),
+            Arc::clone(&ops.metrics),
+        )),
+        tokio::spawn(policies::follow_namespaces(
+            client.clone(),
+            Arc::clone(&ops.policies),
+        )),
+    ]
 }
 
 /// The plain HTTP port (metrics and probes) on its own few connection slots;

@@ -1,0 +1,87 @@
+//! The policies in force and the namespaces' labels, as this replica's
+//! watches last saw them; read by the webhooks and the controller on every
+//! object, replaced whole when a policy changes.
+
+use super::{Labels, PolicySet, default_namespace_labels};
+use arc_swap::ArcSwap;
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, RwLock};
+use tokio::sync::watch;
+
+/// Shared by the webhooks, the controller and the watches that feed them.
+pub struct LivePolicies {
+    set: ArcSwap<PolicySet>,
+    /// Policies that did not compile, by name, with why.
+    failed: ArcSwap<BTreeMap<String, String>>,
+    namespaces: RwLock<HashMap<String, Labels>>,
+    /// Bumped on every change of the policies or of a namespace's labels.
+    version: watch::Sender<u64>,
+}
+
+impl Default for LivePolicies {
+    fn default() -> Self {
+        LivePolicies {
+            set: ArcSwap::default(),
+            failed: ArcSwap::default(),
+            namespaces: RwLock::default(),
+            version: watch::Sender::new(0),
+        }
+    }
+}
+
+impl LivePolicies {
+    /// The policies in force now.
+    pub fn set(&self) -> Arc<PolicySet> {
+        self.set.load_full()
+    }
+
+    /// Policies that did not compile, with the reason.
+    pub fn failed(&self) -> Arc<BTreeMap<String, String>> {
+        self.failed.load_full()
+    }
+
+    /// A namespace's labels; one not (yet) seen has the name label only, as
+    /// every namespace does.
+    pub fn namespace_labels(&self, namespace: &str) -> Labels {
+        let known = self
+            .namespaces
+            .read()
+            .ok()
+            .and_then(|n| n.get(namespace).cloned());
+        known.unwrap_or_else(|| default_namespace_labels(namespace))
+    }
+
+    /// Puts a new set in force.
+    pub fn replace(&self, set: PolicySet, failed: BTreeMap<String, String>) {
+        self.set.store(Arc::new(set));
+        self.failed.store(Arc::new(failed));
+        self.version.send_modify(|v| *v += 1);
+    }
+
+    /// Records a namespace's labels (`None`: the namespace is gone).
+    pub fn namespace_changed(&self, name: &str, labels: Option<Labels>) {
+        let changed = match self.namespaces.write() {
+            Ok(mut namespaces) => match labels {
+                Some(labels) => namespaces.insert(name.to_owned(), labels.clone()) != Some(labels),
+                None => namespaces.remove(name).is_some(),
+            },
+            Err(_) => false,
+        };
+        if changed {
+            self.version.send_modify(|v| *v += 1);
+        }
+    }
+
+    /// Replaces every namespace's labels (a full list).
+    pub fn namespaces_listed(&self, all: HashMap<String, Labels>) {
+        if let Ok(mut namespaces) = self.namespaces.write() {
+            *namespaces = all;
+        }
+        self.version.send_modify(|v| *v += 1);
+    }
+
+    /// Wakes on every change.
+    pub fn subscribe(&self) -> watch::Receiver<u64> {
+        self.version.subscribe()
+    }
+}

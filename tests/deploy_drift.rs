@@ -30,7 +30,10 @@ fn assert_deployed(args: &[&str], file: &str) {
 #[test]
 fn deployed_crd_matches_the_binary() {
     assert_deployed(&["crd"], "deploy/crd.yaml");
-    assert_deployed(&["crd", "--kind", "roostpolicy"], "deploy/crd-roostpolicy.yaml");
+    assert_deployed(
+        &["crd", "--kind", "roostpolicy"],
+        "deploy/crd-roostpolicy.yaml",
+    );
 }
 
 #[test]

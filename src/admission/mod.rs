@@ -12,10 +12,10 @@ use crate::admission::cache::{CacheKey, ValidationCache};
 use crate::api::{API_VERSION, GROUP, KIND, VERSION};
 use crate::defaults::apply_defaults;
 use crate::metrics::{CacheLabel, Metrics, OperationLabel};
-use crate::telemetry::DEBUG_SPAN;
-use crate::validation::decode::validate_spec_value;
 use crate::policy::live::LivePolicies;
 use crate::policy::{Known, Matched, RoostPolicy};
+use crate::telemetry::DEBUG_SPAN;
+use crate::validation::decode::validate_spec_value;
 use crate::validation::levels::BUILTIN_LEVELS;
 use crate::validation::{Finding, SILENCE_ANNOTATION, ValidationResult, silenced_codes};
 use review::{AdmissionRequest, BadReview, Operation, parse_review};
@@ -239,7 +239,11 @@ impl Admission {
         let namespace = request
             .namespace
             .as_deref()
-            .or_else(|| object.pointer("/metadata/namespace").and_then(Value::as_str))
+            .or_else(|| {
+                object
+                    .pointer("/metadata/namespace")
+                    .and_then(Value::as_str)
+            })
             .unwrap_or_default();
         let matched = if set.is_empty() {
             Matched::default()
@@ -262,7 +266,10 @@ impl Admission {
                 code: crate::policy::POLICY_INVALID.to_owned(),
                 level: crate::validation::Level::Error,
                 field: "spec".to_owned(),
-                message: format!("does not decode as a RoostPolicy: {}", review::describe_json_error(&err)),
+                message: format!(
+                    "does not decode as a RoostPolicy: {}",
+                    review::describe_json_error(&err)
+                ),
             }],
             Ok(policy) => {
                 let name = policy.metadata.name.clone().unwrap_or_default();
@@ -272,13 +279,18 @@ impl Admission {
                     builtin: BUILTIN_LEVELS,
                     taken: &taken,
                 };
-                crate::policy::compile(&policy, &known).err().unwrap_or_default()
+                crate::policy::compile(&policy, &known)
+                    .err()
+                    .unwrap_or_default()
             }
         };
         let result = ValidationResult::from_findings(problems);
         summary.errors = result.errors.len();
         summary.allowed = result.valid;
-        (validation_verdict(POLICY_KIND, "roostpolicies", &summary, &result), summary)
+        (
+            validation_verdict(POLICY_KIND, "roostpolicies", &summary, &result),
+            summary,
+        )
     }
 
     /// A kind or resource we do not own is allowed (a misregistered webhook
@@ -333,7 +345,10 @@ impl Admission {
         summary.errors = result.errors.len();
         summary.warnings = result.warnings.len();
         summary.allowed = result.valid;
-        (validation_verdict(KIND, "managedroosts", &summary, &result), summary)
+        (
+            validation_verdict(KIND, "managedroosts", &summary, &result),
+            summary,
+        )
     }
 
     /// Brings the cache size gauge up to date (called when metrics are scraped).
@@ -367,11 +382,11 @@ impl Admission {
     ) -> Arc<ValidationResult> {
         let key = CacheKey::with_policies(object, old, matched.fingerprint());
         self.cached(key, || {
-            let builtin =
-                validate_spec_value(object.get("spec"), old.and_then(|o| o.get("spec")));
+            let builtin = validate_spec_value(object.get("spec"), old.and_then(|o| o.get("spec")));
             let started = Instant::now();
             let (result, evaluations) = matched.apply(&builtin, object, old);
-            self.metrics.observe_policies(evaluations, started.elapsed());
+            self.metrics
+                .observe_policies(evaluations, started.elapsed());
             result
         })
     }

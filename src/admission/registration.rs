@@ -116,28 +116,31 @@ pub fn build(
 ) -> (ValidatingWebhookConfiguration, MutatingWebhookConfiguration) {
     let validating = ValidatingWebhookConfiguration {
         metadata: metadata(VALIDATING_CONFIG_NAME),
-        webhooks: Some(vec![ValidatingWebhook {
-            name: "validate.managedroost.roost.birb.party".to_owned(),
-            admission_review_versions: vec!["v1".to_owned()],
-            client_config: client_config(options, VALIDATE_PATH),
-            failure_policy: Some(options.validate_failure_policy.as_str().to_owned()),
-            match_policy: Some("Equivalent".to_owned()),
-            namespace_selector: Some(namespace_selector(&options.namespace)),
-            rules: Some(rules("managedroosts", "Namespaced")),
-            side_effects: "None".to_owned(),
-            timeout_seconds: Some(5),
-            ..ValidatingWebhook::default()
-        }, ValidatingWebhook {
-            name: "validate.roostpolicy.roost.birb.party".to_owned(),
-            admission_review_versions: vec!["v1".to_owned()],
-            client_config: client_config(options, POLICY_VALIDATE_PATH),
-            failure_policy: Some(options.validate_failure_policy.as_str().to_owned()),
-            match_policy: Some("Equivalent".to_owned()),
-            rules: Some(rules("roostpolicies", "Cluster")),
-            side_effects: "None".to_owned(),
-            timeout_seconds: Some(5),
-            ..ValidatingWebhook::default()
-        }]),
+        webhooks: Some(vec![
+            ValidatingWebhook {
+                name: "validate.managedroost.roost.birb.party".to_owned(),
+                admission_review_versions: vec!["v1".to_owned()],
+                client_config: client_config(options, VALIDATE_PATH),
+                failure_policy: Some(options.validate_failure_policy.as_str().to_owned()),
+                match_policy: Some("Equivalent".to_owned()),
+                namespace_selector: Some(namespace_selector(&options.namespace)),
+                rules: Some(rules("managedroosts", "Namespaced")),
+                side_effects: "None".to_owned(),
+                timeout_seconds: Some(5),
+                ..ValidatingWebhook::default()
+            },
+            ValidatingWebhook {
+                name: "validate.roostpolicy.roost.birb.party".to_owned(),
+                admission_review_versions: vec!["v1".to_owned()],
+                client_config: client_config(options, POLICY_VALIDATE_PATH),
+                failure_policy: Some(options.validate_failure_policy.as_str().to_owned()),
+                match_policy: Some("Equivalent".to_owned()),
+                rules: Some(rules("roostpolicies", "Cluster")),
+                side_effects: "None".to_owned(),
+                timeout_seconds: Some(5),
+                ..ValidatingWebhook::default()
+            },
+        ]),
     };
     let mutating = MutatingWebhookConfiguration {
         metadata: metadata(MUTATING_CONFIG_NAME),

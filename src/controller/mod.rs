@@ -4,6 +4,7 @@
 
 pub mod leader;
 pub mod lifecycle;
+pub mod policy_status;
 pub mod status;
 pub mod stored;
 pub mod teardown;
@@ -11,6 +12,7 @@ pub mod teardown;
 use crate::api::{API_VERSION, KIND, ManagedRoost, ManagedRoostStatus};
 use crate::error::Report;
 use crate::metrics::{CacheLabel, ErrorLabel, Metrics, OperationLabel, TypeLabel};
+use crate::policy::live::LivePolicies;
 use crate::validation::ValidationResult;
 use futures::StreamExt;
 use k8s_openapi::jiff::Timestamp;
@@ -72,11 +74,18 @@ pub struct Context {
     metrics: Arc<Metrics>,
     /// uid -> hash of the status last written, so a lagging watch never causes a second write.
     written: moka::sync::Cache<String, u64>,
+    /// The RoostPolicies in force, applied to every verdict.
+    policies: Arc<LivePolicies>,
 }
 
 impl Context {
     /// `instance` names this replica in the Events it publishes.
-    fn new(client: Client, metrics: Arc<Metrics>, instance: Option<String>) -> Self {
+    fn new(
+        client: Client,
+        metrics: Arc<Metrics>,
+        policies: Arc<LivePolicies>,
+        instance: Option<String>,
+    ) -> Self {
         let reporter = Reporter {
             controller: "roost-keeper".into(),
             instance,
@@ -89,6 +98,7 @@ impl Context {
                 .max_capacity(100_000)
                 .time_to_live(STATUS_CACHE_TTL)
                 .build(),
+            policies,
         }
     }
 
@@ -252,7 +262,7 @@ fn wants_debug(roost: &ManagedRoost) -> bool {
 
 async fn reconcile(stored: Arc<StoredRoost>, ctx: Arc<Context>) -> Result<Action, ReconcileError> {
     let started = Instant::now();
-    let stored::Decoded { roost, result } = stored.decode()?;
+    let stored::Decoded { roost, result } = stored.decode_with(Some(&ctx.policies))?;
     if wants_debug(&roost) {
         // The object asked for debug logs of its handling (spec.observability.logging.level).
         let span = tracing::info_span!(crate::telemetry::DEBUG_SPAN, name = %roost.name_any());
@@ -360,6 +370,7 @@ pub async fn run(
     client: Client,
     config: ControllerConfig,
     metrics: Arc<Metrics>,
+    policies: Arc<LivePolicies>,
     synced: Arc<AtomicBool>,
     shutdown: impl Future<Output = ()> + Send + Sync + 'static,
 ) {
@@ -368,8 +379,23 @@ pub async fn run(
         None => Api::all(client.clone()),
     };
     let instance = config.leader_election.as_ref().map(|l| l.identity.clone());
-    let ctx = Arc::new(Context::new(client, metrics, instance));
+    let ctx = Arc::new(Context::new(
+        client.clone(),
+        metrics,
+        Arc::clone(&policies),
+        instance,
+    ));
     let (reader, writer) = reflector::store::<StoredRoost>();
+    let policy_status = tokio::spawn(policy_status::keep_current(
+        client,
+        Arc::clone(&policies),
+        reader.clone(),
+    ));
+    // A change of the policies (or of a namespace's labels) re-judges every roost.
+    let policy_changes = futures::stream::unfold(policies.subscribe(), |mut changes| async {
+        changes.changed().await.ok()?;
+        Some(((), changes))
+    });
     let deletions = Arc::clone(&ctx);
     let stream = watcher(api, watcher::Config::default())
         .default_backoff()
@@ -391,10 +417,12 @@ pub async fn run(
         })
         .applied_objects();
     Controller::for_stream(stream, reader)
+        .reconcile_all_on(policy_changes)
         .graceful_shutdown_on(shutdown)
         .run(reconcile, error_policy, ctx)
         .for_each(|_| std::future::ready(()))
         .await;
+    policy_status.abort();
 }
 
 /// Runs the controller: always, or, with leader election, only while
@@ -403,13 +431,14 @@ pub async fn run_with_election(
     client: Client,
     config: ControllerConfig,
     metrics: Arc<Metrics>,
+    policies: Arc<LivePolicies>,
     synced: Arc<AtomicBool>,
     leading: Arc<AtomicBool>,
     stop: impl Future<Output = ()> + Send + Sync + 'static,
 ) {
     let Some(lease) = config.leader_election.clone() else {
         metrics.leader.set(1);
-        run(client, config, metrics, synced, stop).await;
+        run(client, config, metrics, policies, synced, stop).await;
         return;
     };
     let lead = {
@@ -420,6 +449,7 @@ pub async fn run_with_election(
                 client.clone(),
                 config.clone(),
                 Arc::clone(&metrics),
+                Arc::clone(&policies),
                 Arc::clone(&synced),
                 leader_stop,
             );
@@ -469,7 +499,10 @@ mod tests {
     ) {
         let (service, handle) = tower_test::mock::pair::<Request<Body>, Response<Body>>();
         let client = Client::new(service, "default");
-        (Arc::new(Context::new(client, Metrics::new(), None)), handle)
+        (
+            Arc::new(Context::new(client, Metrics::new(), Arc::default(), None)),
+            handle,
+        )
     }
 
     #[tokio::test]

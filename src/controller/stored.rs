@@ -11,6 +11,7 @@
 //! next to a status write's milliseconds).
 
 use crate::api::{ManagedRoost, ManagedRoostStatus};
+use crate::policy::live::LivePolicies;
 use crate::validation::decode;
 use crate::validation::{SILENCE_ANNOTATION, ValidationResult, silenced_codes};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
@@ -91,6 +92,15 @@ impl StoredRoost {
     /// The typed object and the verdict on its spec (type problems in the
     /// spec become SCHEMA_INVALID findings, as in admission).
     pub fn decode(&self) -> Result<Decoded, StatusUndecodable> {
+        self.decode_with(None)
+    }
+
+    /// As [`StoredRoost::decode`], with the policies in force applied to the
+    /// verdict as the validating webhook applies them.
+    pub fn decode_with(
+        &self,
+        policies: Option<&LivePolicies>,
+    ) -> Result<Decoded, StatusUndecodable> {
         let spec: Option<Value> = self.spec.as_ref().and_then(|p| p.unpack().ok());
         let decoded = decode::decode_spec(spec.as_ref());
         let silence = silenced_codes(
@@ -100,7 +110,12 @@ impl StoredRoost {
                 .and_then(|a| a.get(SILENCE_ANNOTATION))
                 .map(String::as_str),
         );
-        let result = decode::validate_decoded(&decoded, None).silenced(&silence);
+        let builtin = decode::validate_decoded(&decoded, None);
+        let result = match policies {
+            Some(policies) => self.with_policies(builtin, spec, policies),
+            None => builtin,
+        }
+        .silenced(&silence);
         let status = self
             .status
             .as_ref()
@@ -115,6 +130,40 @@ impl StoredRoost {
             },
             result,
         })
+    }
+
+    /// `builtin` with the policies that match this roost applied; the
+    /// object they see is the stored one (spec as written, metadata without
+    /// managed fields).
+    fn with_policies(
+        &self,
+        builtin: ValidationResult,
+        spec: Option<Value>,
+        policies: &LivePolicies,
+    ) -> ValidationResult {
+        let set = policies.set();
+        if set.is_empty() {
+            return builtin;
+        }
+        let labels: crate::policy::Labels = self
+            .metadata
+            .labels
+            .clone()
+            .unwrap_or_default()
+            .into_iter()
+            .collect();
+        let namespace = self.metadata.namespace.as_deref().unwrap_or_default();
+        let matched = set.matching(&policies.namespace_labels(namespace), &labels);
+        if matched.is_empty() {
+            return builtin;
+        }
+        let object = serde_json::json!({
+            "apiVersion": crate::api::API_VERSION,
+            "kind": crate::api::KIND,
+            "metadata": self.metadata,
+            "spec": spec,
+        });
+        matched.apply(&builtin, &object, None).0
     }
 
     /// The stored form of a typed object.

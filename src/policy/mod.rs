@@ -372,9 +372,11 @@ pub fn assemble(
                 failed.insert(name, why);
             }
             Ok(policy) => {
-                let clash = policy
-                    .codes()
-                    .find_map(|c| taken.get(c).map(|o| format!("code {c} is used by policy {o}")));
+                let clash = policy.codes().find_map(|c| {
+                    taken
+                        .get(c)
+                        .map(|o| format!("code {c} is used by policy {o}"))
+                });
                 if let Some(clash) = clash {
                     failed.insert(name, clash);
                     continue;

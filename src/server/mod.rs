@@ -388,6 +388,7 @@ fn spawn_controller(
         client,
         controller_config,
         Arc::clone(&ops.metrics),
+        Arc::clone(&ops.policies),
         synced,
         Arc::clone(&ops.health.leading),
         stopped,

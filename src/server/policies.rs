@@ -107,9 +107,19 @@ fn put_in_force(
     let (set, failed) = assemble(candidates);
     let ready = i64::try_from(set.policies().len()).unwrap_or(i64::MAX);
     let not_ready = i64::try_from(failed.len()).unwrap_or(i64::MAX);
-    metrics.policies.get_or_create(&ReadyLabel { ready: "true" }).set(ready);
-    metrics.policies.get_or_create(&ReadyLabel { ready: "false" }).set(not_ready);
-    tracing::info!(in_force = ready, failed = not_ready, "RoostPolicies in force");
+    metrics
+        .policies
+        .get_or_create(&ReadyLabel { ready: "true" })
+        .set(ready);
+    metrics
+        .policies
+        .get_or_create(&ReadyLabel { ready: "false" })
+        .set(not_ready);
+    tracing::info!(
+        in_force = ready,
+        failed = not_ready,
+        "RoostPolicies in force"
+    );
     live.replace(set, failed);
 }
 

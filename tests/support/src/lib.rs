@@ -410,7 +410,7 @@ impl ControlPlane {
         self.wait_for_apiserver()
     }
 
-    /// Installs the repository's ManagedRoost CRD and waits until it is established.
+    /// Installs the repository's CRDs (ManagedRoost, RoostPolicy) and waits until they are established.
     pub fn install_crd(&self) -> Result<(), String> {
         let run = |args: &[&str], path: Option<&Path>| -> Result<(), String> {
             let mut command = self.kubectl();
@@ -429,10 +429,8 @@ impl ControlPlane {
                 ))
             }
         };
-        run(
-            &["apply", "-f"],
-            Some(&repo_root().join("crds/managedroost.yaml")),
-        )?;
+        // Every CRD: ManagedRoost and RoostPolicy.
+        run(&["apply", "-f"], Some(&repo_root().join("crds")))?;
         // `kubectl wait` fails at once (".status.conditions accessor error")
         // when it reads the CRD before the apiserver gave it any condition.
         let mut waited = Err(String::new());
@@ -443,6 +441,7 @@ impl ControlPlane {
                     "--for=condition=established",
                     "--timeout=60s",
                     "crd/managedroosts.roost.birb.party",
+                    "crd/roostpolicies.roost.birb.party",
                 ],
                 None,
             );

@@ -1,0 +1,245 @@
+//! RoostPolicies end to end: the real kube-apiserver and etcd, the real
+//! kubectl, roost-keeper's webhooks over HTTPS and its controller. Policies
+//! are cluster-wide, so each test selects its own namespace by a label only
+//! that namespace has.
+
+mod common;
+
+use common::cluster::{Env, manifest_in, ok, repo, text};
+use roost_keeper::admission::registration::FailurePolicy;
+use roost_testcluster::try_wait_for;
+use serde_json::{Value, json};
+use std::process::Output;
+use std::sync::OnceLock;
+use std::time::Duration;
+
+fn env() -> &'static Env {
+    static ENV: OnceLock<Env> = OnceLock::new();
+    ENV.get_or_init(|| Env::start(FailurePolicy::Fail, FailurePolicy::Ignore))
+}
+
+/// A fresh namespace labelled `policy-test=<test>`, for one test's policies.
+fn labelled_namespace(test: &str) -> String {
+    let ns = env().namespace(test);
+    ok(&env().kubectl(&["label", "namespace", &ns, &format!("policy-test={test}")]));
+    ns
+}
+
+fn apply(manifest: &str, extra: &[&str]) -> Output {
+    let mut args = vec!["apply", "-f", "-"];
+    args.extend_from_slice(extra);
+    env().kubectl_stdin(&args, manifest)
+}
+
+fn apply_policy(policy: &Value) -> Output {
+    apply(&policy.to_string(), &[])
+}
+
+fn policy(name: &str, test: &str, spec: Value) -> Value {
+    let mut spec = spec;
+    spec["match"] = json!({"namespaceSelector": {"matchLabels": {"policy-test": test}}});
+    json!({"apiVersion": "roost.birb.party/v1alpha1", "kind": "RoostPolicy",
+           "metadata": {"name": name}, "spec": spec})
+}
+
+fn example_in(example: &str, ns: &str) -> String {
+    manifest_in(&repo().join(example), ns)
+}
+
+/// Waits (up to 10 s) until a server-side dry run of `manifest` gives an
+/// answer `accept` takes; returns that answer's stderr.
+fn dry_run_until(manifest: &str, what: &str, accept: impl Fn(&Output) -> bool) -> String {
+    let mut last = String::new();
+    try_wait_for(Duration::from_secs(10), Duration::from_millis(200), || {
+        let out = apply(manifest, &["--dry-run=server", "-o", "json"]);
+        last = format!("{}{}", text(&out.stdout), text(&out.stderr));
+        accept(&out).then_some(())
+    })
+    .unwrap_or_else(|| panic!("{what}: never; last answer: {last}"));
+    last
+}
+
+#[test]
+fn a_custom_error_denies_the_apply_with_its_code() {
+    let ns = labelled_namespace("custom-error");
+    let other = env().namespace("custom-error-other");
+    ok(&apply_policy(&policy(
+        "custom-error",
+        "custom-error",
+        json!({"rules": [{
+            "code": "TENANT_REQUIRED_E2E", "level": "error",
+            "expression": "has(object.spec.tenancy) && has(object.spec.tenancy.tenantId)",
+            "message": "roosts here need a tenant", "field": "spec.tenancy"
+        }]}),
+    )));
+    let manifest = example_in("examples/warnings.yaml", &ns);
+    let refusal = dry_run_until(&manifest, "the custom rule denies", |out| {
+        !out.status.success()
+    });
+    assert!(
+        refusal.contains("spec.tenancy: roosts here need a tenant [TENANT_REQUIRED_E2E]"),
+        "{refusal}"
+    );
+    // Not in a namespace the policy does not select.
+    let elsewhere = apply(&example_in("examples/warnings.yaml", &other), &[]);
+    assert!(elsewhere.status.success(), "{}", text(&elsewhere.stderr));
+    ok(&env().kubectl(&["delete", "roostpolicy", "custom-error"]));
+}
+
+#[test]
+fn overrides_raise_a_warning_to_an_error_and_turn_another_off() {
+    let ns = labelled_namespace("overrides");
+    let manifest = example_in("examples/warnings.yaml", &ns);
+    let before = apply(&manifest, &["--dry-run=server"]);
+    assert!(before.status.success(), "{}", text(&before.stderr));
+    assert!(text(&before.stderr).contains("[CHART_REPO_INSECURE]"));
+    ok(&apply_policy(&policy(
+        "overrides",
+        "overrides",
+        json!({"overrides": [
+            {"code": "CHART_VERSION_UNPINNED", "level": "error"},
+            {"code": "CHART_REPO_INSECURE", "level": "off"}
+        ]}),
+    )));
+    let refusal = dry_run_until(&manifest, "the raised warning denies", |out| {
+        !out.status.success()
+    });
+    assert!(refusal.contains("[CHART_VERSION_UNPINNED]"), "{refusal}");
+    assert!(!refusal.contains("CHART_REPO_INSECURE"), "{refusal}");
+    ok(&env().kubectl(&["delete", "roostpolicy", "overrides"]));
+}
+
+#[test]
+fn policy_defaults_fill_new_roosts_in_matching_namespaces_only() {
+    let ns = labelled_namespace("preview-ttl");
+    let other = env().namespace("preview-ttl-other");
+    ok(&apply_policy(&policy(
+        "preview-ttl",
+        "preview-ttl",
+        json!({"defaults": {"teardownPolicy": {"triggers": [{"type": "timeout", "timeout": "72h"}]}}}),
+    )));
+    let bare = |ns: &str| {
+        json!({"apiVersion": "roost.birb.party/v1alpha1", "kind": "ManagedRoost",
+               "metadata": {"name": "bare", "namespace": ns},
+               "spec": {"chart": {"name": "nginx", "version": "15.4.4",
+                                  "repository": {"url": "https://charts.example.com"}}}})
+        .to_string()
+    };
+    dry_run_until(&bare(&ns), "the policy default fills the roost", |out| {
+        text(&out.stdout).contains("72h")
+    });
+    let created = apply(&bare(&ns), &["-o", "json"]);
+    ok(&created);
+    let roost: Value = serde_json::from_slice(&created.stdout).unwrap();
+    assert_eq!(
+        roost["spec"]["teardownPolicy"]["triggers"],
+        json!([{"type": "timeout", "timeout": "72h"}])
+    );
+    // The built-in defaults still apply after the policy's.
+    assert_eq!(roost["spec"]["chart"]["repository"]["type"], "http");
+    let elsewhere = apply(&bare(&other), &["-o", "json"]);
+    ok(&elsewhere);
+    let roost: Value = serde_json::from_slice(&elsewhere.stdout).unwrap();
+    assert!(roost["spec"].get("teardownPolicy").is_none(), "{roost}");
+    ok(&env().kubectl(&["delete", "roostpolicy", "preview-ttl"]));
+}
+
+#[test]
+fn a_policy_with_a_bad_expression_is_refused_with_the_position() {
+    let bad = policy(
+        "bad-expression",
+        "bad-expression",
+        json!({"rules": [
+            {"code": "FINE_E2E", "level": "warning", "expression": "true", "message": "m"},
+            {"code": "BROKEN_E2E", "level": "error", "expression": "object.spec.chart ==", "message": "m"}
+        ]}),
+    );
+    let out = apply_policy(&bad);
+    assert!(!out.status.success(), "a bad policy was stored");
+    let refusal = text(&out.stderr);
+    // kubectl shows the denial's causes: one, with the field and the position.
+    assert!(
+        refusal.contains("\"bad-expression\" is invalid"),
+        "{refusal}"
+    );
+    assert!(!refusal.contains("FINE_E2E"), "{refusal}");
+    assert!(
+        refusal.contains("spec.rules[1].expression: line 1 column 21"),
+        "{refusal}"
+    );
+    let lowered = policy(
+        "lowers-an-error",
+        "bad-expression",
+        json!({"overrides": [{"code": "CHART_NAME_MISSING", "level": "warning"}]}),
+    );
+    let refusal = text(&apply_policy(&lowered).stderr);
+    assert!(refusal.contains("cannot be lowered"), "{refusal}");
+}
+
+#[test]
+fn an_existing_roost_is_judged_again_when_a_policy_changes_and_the_status_counts_it() {
+    let ns = labelled_namespace("rejudge");
+    env().apply_until_pending(&ns, "examples/web-valid.yaml", "web");
+    ok(&apply_policy(&policy(
+        "rejudge",
+        "rejudge",
+        json!({"rules": [{
+            "code": "NO_TEARDOWN_E2E", "level": "error",
+            "expression": "!has(object.spec.teardownPolicy)",
+            "message": "roosts here must not tear down on their own"
+        }]}),
+    )));
+    let invalid = env().wait_for(&ns, "web", Duration::from_secs(5), "Validated=False", |o| {
+        validated(o).is_some_and(|c| c["status"] == "False")
+    });
+    let condition = validated(&invalid).unwrap();
+    assert!(
+        condition["message"]
+            .as_str()
+            .unwrap()
+            .contains("NO_TEARDOWN_E2E"),
+        "{condition}"
+    );
+    let events = text(
+        &env()
+            .kubectl(&["get", "events", "-n", &ns, "-o", "json"])
+            .stdout,
+    );
+    assert!(
+        events.contains("ValidationFailed") && events.contains("NO_TEARDOWN_E2E"),
+        "{events}"
+    );
+
+    let mut status = Value::Null;
+    let counted = try_wait_for(Duration::from_secs(10), Duration::from_millis(200), || {
+        let out = env().kubectl(&["get", "roostpolicy", "rejudge", "-o", "json"]);
+        status = serde_json::from_slice::<Value>(&out.stdout).unwrap_or_default()["status"].clone();
+        (status["matched"] == 1 && status["violations"] == 1).then_some(())
+    });
+    assert!(counted.is_some(), "policy status: {status}");
+    assert_eq!(status["conditions"][0]["type"], "Ready");
+    assert_eq!(status["conditions"][0]["status"], "True");
+    assert_eq!(status["conditions"][0]["reason"], "Compiled");
+    assert_eq!(status["rules"], 1);
+    let columns = text(&env().kubectl(&["get", "rpol", "rejudge"]).stdout);
+    assert!(
+        columns.contains("READY") && columns.contains("VIOLATIONS"),
+        "{columns}"
+    );
+
+    ok(&env().kubectl(&["delete", "roostpolicy", "rejudge"]));
+    env().wait_for(
+        &ns,
+        "web",
+        Duration::from_secs(5),
+        "Validated=True again",
+        |o| validated(o).is_some_and(|c| c["status"] == "True"),
+    );
+}
+
+fn validated(roost: &Value) -> Option<&Value> {
+    roost["status"]["conditions"]
+        .as_array()?
+        .iter()
+        .find(|c| c["type"] == "Validated")
+}

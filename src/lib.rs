@@ -9,6 +9,7 @@ pub mod api;
 pub mod cli;
 pub mod controller;
 pub mod defaults;
+pub mod engine;
 pub mod error;
 pub mod metrics;
 pub mod offline;

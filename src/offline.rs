@@ -316,9 +316,14 @@ fn check_document(
     } else {
         let defaulted = apply_defaults(&object).object;
         let spec = defaulted.get("spec");
-        let (result, _) = cache.get_or_validate(CacheKey::new(spec, None), || {
-            validate_spec_value(spec, None)
-        });
+        let (result, _) = cache.get_or_validate(
+            CacheKey::new(
+                crate::validation::Registry::global().fingerprint(),
+                spec,
+                None,
+            ),
+            || validate_spec_value(spec, None),
+        );
         let silence = silenced_codes(
             metadata
                 .and_then(|m| m.pointer("/annotations"))

@@ -247,3 +247,57 @@ async fn a_large_body_beyond_the_budget_is_a_503() {
     assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
     assert_eq!(reply["reason"], "ServiceUnavailable");
 }
+
+/// An embedder's own rule: every roost must be named in lower case `web*`.
+struct NamedWeb;
+
+impl roost_keeper::validation::Rule for NamedWeb {
+    fn name(&self) -> &'static str {
+        "embedder/chart-named-web"
+    }
+    fn codes(&self) -> &'static [&'static str] {
+        &["CHART_NOT_WEB"]
+    }
+    fn check(
+        &self,
+        input: roost_keeper::validation::Input<'_>,
+        out: &mut roost_keeper::validation::Findings,
+    ) {
+        let name = input.spec.chart.as_ref().and_then(|c| c.name.as_deref());
+        if name != Some("web") {
+            out.error(
+                "CHART_NOT_WEB",
+                "spec.chart.name",
+                "charts here are called web",
+            );
+        }
+    }
+}
+
+#[tokio::test]
+async fn an_embedders_registry_judges_beside_the_builtin_rules() {
+    use roost_keeper::engine::Engine;
+    use roost_keeper::validation::Registry;
+    let metrics = Metrics::new();
+    let registry = Arc::new(Registry::builtin().with_rule(NamedWeb));
+    assert_ne!(registry.fingerprint(), Registry::global().fingerprint());
+    let admission = Arc::new(Admission::with_engine(
+        ValidationCache::default(),
+        Arc::clone(&metrics),
+        Engine::new(registry),
+    ));
+    let routes = router(WebhookState::new(
+        admission,
+        metrics,
+        HttpLimits {
+            max_concurrent_reviews: 4,
+            body_budget_bytes: 1024 * 1024,
+            read_timeout: Duration::from_secs(5),
+        },
+    ));
+    let (status, reply) = send(routes, post(VALIDATE_PATH, fixture("create-valid.json"))).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(reply["response"]["allowed"], false, "{reply}");
+    let causes = reply["response"]["status"]["details"]["causes"].to_string();
+    assert!(causes.contains("[CHART_NOT_WEB]"), "{causes}");
+}

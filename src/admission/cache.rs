@@ -4,7 +4,7 @@
 //! and, on UPDATE, the old spec. Never the name or generation: generation is
 //! not set at admission time, and identical specs must share a result.
 
-use crate::validation::{RULESET_VERSION, ValidationResult};
+use crate::validation::ValidationResult;
 use moka::sync::Cache;
 use serde_json::Value;
 use std::sync::Arc;
@@ -22,9 +22,11 @@ pub const VALIDATION_CACHE_BYTES: u64 = 16 * 1024 * 1024;
 pub struct CacheKey(u128);
 
 impl CacheKey {
-    pub fn new(spec: Option<&Value>, old: Option<&Value>) -> Self {
+    /// The key of `spec` (and `old` on UPDATE) judged by the rules `rules`
+    /// identifies ([`crate::validation::Registry::fingerprint`]).
+    pub fn new(rules: u64, spec: Option<&Value>, old: Option<&Value>) -> Self {
         let mut bytes = Vec::with_capacity(1024);
-        bytes.extend_from_slice(&RULESET_VERSION.to_le_bytes());
+        bytes.extend_from_slice(&rules.to_le_bytes());
         write_json(&mut bytes, spec);
         // A marker separates CREATE from UPDATE, so `old` can never collide with the spec bytes.
         match old {
@@ -41,9 +43,9 @@ impl CacheKey {
 impl CacheKey {
     /// The key of a verdict that policies took part in: their fingerprint and
     /// the whole object (and old object), since rules may read any of it.
-    pub fn with_policies(object: &Value, old: Option<&Value>, policies: u64) -> Self {
+    pub fn with_policies(rules: u64, object: &Value, old: Option<&Value>, policies: u64) -> Self {
         let mut bytes = Vec::with_capacity(2048);
-        bytes.extend_from_slice(&RULESET_VERSION.to_le_bytes());
+        bytes.extend_from_slice(&rules.to_le_bytes());
         bytes.push(2);
         bytes.extend_from_slice(&policies.to_le_bytes());
         write_json(&mut bytes, Some(object));
@@ -150,6 +152,8 @@ impl ValidationCache {
 #[cfg(test)]
 mod tests {
     use super::*;
+    /// Any rule-set fingerprint: these tests are about the spec part of the key.
+    const RULES: u64 = 1;
     use serde_json::json;
 
     #[test]
@@ -158,7 +162,7 @@ mod tests {
         let spec = json!({"chart": {"name": "a"}});
         let mut calls = 0;
         for _ in 0..3 {
-            cache.get_or_validate(CacheKey::new(Some(&spec), None), || {
+            cache.get_or_validate(CacheKey::new(RULES, Some(&spec), None), || {
                 calls += 1;
                 ValidationResult::default()
             });
@@ -174,17 +178,20 @@ mod tests {
         let a = json!({"chart": {"name": "a"}});
         let b = json!({"chart": {"name": "b"}});
         assert_eq!(
-            CacheKey::new(Some(&a), None),
-            CacheKey::new(Some(&a.clone()), None)
-        );
-        assert_ne!(CacheKey::new(Some(&a), None), CacheKey::new(Some(&b), None));
-        assert_ne!(
-            CacheKey::new(Some(&a), None),
-            CacheKey::new(Some(&a), Some(&a))
+            CacheKey::new(RULES, Some(&a), None),
+            CacheKey::new(RULES, Some(&a.clone()), None)
         );
         assert_ne!(
-            CacheKey::new(Some(&a), Some(&a)),
-            CacheKey::new(Some(&a), Some(&b))
+            CacheKey::new(RULES, Some(&a), None),
+            CacheKey::new(RULES, Some(&b), None)
+        );
+        assert_ne!(
+            CacheKey::new(RULES, Some(&a), None),
+            CacheKey::new(RULES, Some(&a), Some(&a))
+        );
+        assert_ne!(
+            CacheKey::new(RULES, Some(&a), Some(&a)),
+            CacheKey::new(RULES, Some(&a), Some(&b))
         );
     }
 
@@ -205,7 +212,7 @@ mod tests {
         let cache = ValidationCache::new(10 * one, VALIDATION_TTL);
         for i in 0..100 {
             let spec = json!({"n": i});
-            cache.get_or_validate(CacheKey::new(Some(&spec), None), big);
+            cache.get_or_validate(CacheKey::new(RULES, Some(&spec), None), big);
         }
         assert!(
             cache.weighed_bytes() <= 10 * one && cache.len() <= 10,
@@ -216,7 +223,10 @@ mod tests {
         let small = ValidationCache::new(10 * one, VALIDATION_TTL);
         for i in 0..100 {
             let spec = json!({"n": i});
-            small.get_or_validate(CacheKey::new(Some(&spec), None), ValidationResult::default);
+            small.get_or_validate(
+                CacheKey::new(RULES, Some(&spec), None),
+                ValidationResult::default,
+            );
         }
         assert_eq!(small.len(), 100, "small verdicts all fit");
     }
@@ -224,7 +234,7 @@ mod tests {
     #[test]
     fn entries_expire() {
         let cache = ValidationCache::new(1 << 20, Duration::from_millis(50));
-        let key = CacheKey::new(None, None);
+        let key = CacheKey::new(RULES, None, None);
         cache.get_or_validate(key, ValidationResult::default);
         std::thread::sleep(Duration::from_millis(120));
         cache.get_or_validate(key, ValidationResult::default);

@@ -11,11 +11,11 @@ pub mod review;
 use crate::admission::cache::{CacheKey, ValidationCache};
 use crate::api::{API_VERSION, GROUP, KIND, VERSION};
 use crate::defaults::apply_defaults;
+use crate::engine::Engine;
 use crate::metrics::{CacheLabel, Metrics, OperationLabel};
-use crate::policy::live::LivePolicies;
 use crate::policy::{Known, Matched, RoostPolicy};
 use crate::telemetry::DEBUG_SPAN;
-use crate::validation::decode::validate_spec_value;
+use crate::validation::decode::validate_spec_value_with;
 use crate::validation::levels::BUILTIN_LEVELS;
 use crate::validation::{Finding, SILENCE_ANNOTATION, ValidationResult, silenced_codes};
 use review::{AdmissionRequest, BadReview, Operation, parse_review};
@@ -173,25 +173,21 @@ impl From<BadReview> for Refusal {
 pub struct Admission {
     cache: ValidationCache,
     metrics: Arc<Metrics>,
-    policies: Arc<LivePolicies>,
+    engine: Engine,
 }
 
 impl Admission {
-    /// Without policies (none are ever in force).
+    /// With the built-in rules and no policies.
     pub fn new(cache: ValidationCache, metrics: Arc<Metrics>) -> Self {
-        Admission::with_policies(cache, metrics, Arc::default())
+        Admission::with_engine(cache, metrics, Engine::default())
     }
 
-    /// Applying the policies `policies` holds at each review.
-    pub fn with_policies(
-        cache: ValidationCache,
-        metrics: Arc<Metrics>,
-        policies: Arc<LivePolicies>,
-    ) -> Self {
+    /// Judging with `engine`'s rules and the policies it holds at each review.
+    pub fn with_engine(cache: ValidationCache, metrics: Arc<Metrics>, engine: Engine) -> Self {
         Admission {
             cache,
             metrics,
-            policies,
+            engine,
         }
     }
 
@@ -235,7 +231,8 @@ impl Admission {
         // The object asked for debug logs of its handling (spec.observability.logging.level).
         let _debug = wants_debug(object)
             .then(|| tracing::info_span!(DEBUG_SPAN, uid = %request.uid).entered());
-        let set = self.policies.set();
+        let policies = &self.engine.policies;
+        let set = policies.set();
         let namespace = request
             .namespace
             .as_deref()
@@ -248,10 +245,7 @@ impl Admission {
         let matched = if set.is_empty() {
             Matched::default()
         } else {
-            set.matching(
-                &self.policies.namespace_labels(namespace),
-                &labels_of(object),
-            )
+            set.matching(&policies.namespace_labels(namespace), &labels_of(object))
         };
         Ok(match webhook {
             Webhook::Mutate => mutate(object, &matched, summary),
@@ -273,7 +267,7 @@ impl Admission {
             }],
             Ok(policy) => {
                 let name = policy.metadata.name.clone().unwrap_or_default();
-                let mut taken = self.policies.set().codes();
+                let mut taken = self.engine.policies.set().codes();
                 taken.retain(|_, owner| *owner != name);
                 let known = Known {
                     builtin: BUILTIN_LEVELS,
@@ -368,9 +362,11 @@ impl Admission {
         spec: Option<&Value>,
         old_spec: Option<&Value>,
     ) -> Arc<ValidationResult> {
-        self.cached(CacheKey::new(spec, old_spec), || {
-            validate_spec_value(spec, old_spec)
-        })
+        let registry = &self.engine.registry;
+        self.cached(
+            CacheKey::new(registry.fingerprint(), spec, old_spec),
+            || validate_spec_value_with(registry, spec, old_spec),
+        )
     }
 
     /// Validates an object with the policies that match it, through the cache.
@@ -380,9 +376,15 @@ impl Admission {
         old: Option<&Value>,
         matched: &Matched<'_>,
     ) -> Arc<ValidationResult> {
-        let key = CacheKey::with_policies(object, old, matched.fingerprint());
+        let registry = &self.engine.registry;
+        let key =
+            CacheKey::with_policies(registry.fingerprint(), object, old, matched.fingerprint());
         self.cached(key, || {
-            let builtin = validate_spec_value(object.get("spec"), old.and_then(|o| o.get("spec")));
+            let builtin = validate_spec_value_with(
+                registry,
+                object.get("spec"),
+                old.and_then(|o| o.get("spec")),
+            );
             let started = Instant::now();
             let (result, evaluations) = matched.apply(&builtin, object, old);
             self.metrics

@@ -10,9 +10,9 @@ pub mod stored;
 pub mod teardown;
 
 use crate::api::{API_VERSION, KIND, ManagedRoost, ManagedRoostStatus};
+use crate::engine::Engine;
 use crate::error::Report;
 use crate::metrics::{CacheLabel, ErrorLabel, Metrics, OperationLabel, TypeLabel};
-use crate::policy::live::LivePolicies;
 use crate::validation::ValidationResult;
 use futures::StreamExt;
 use k8s_openapi::jiff::Timestamp;
@@ -74,8 +74,8 @@ pub struct Context {
     metrics: Arc<Metrics>,
     /// uid -> hash of the status last written, so a lagging watch never causes a second write.
     written: moka::sync::Cache<String, u64>,
-    /// The RoostPolicies in force, applied to every verdict.
-    policies: Arc<LivePolicies>,
+    /// The rules and the RoostPolicies in force.
+    engine: Engine,
 }
 
 impl Context {
@@ -83,7 +83,7 @@ impl Context {
     fn new(
         client: Client,
         metrics: Arc<Metrics>,
-        policies: Arc<LivePolicies>,
+        engine: Engine,
         instance: Option<String>,
     ) -> Self {
         let reporter = Reporter {
@@ -98,7 +98,7 @@ impl Context {
                 .max_capacity(100_000)
                 .time_to_live(STATUS_CACHE_TTL)
                 .build(),
-            policies,
+            engine,
         }
     }
 
@@ -262,7 +262,8 @@ fn wants_debug(roost: &ManagedRoost) -> bool {
 
 async fn reconcile(stored: Arc<StoredRoost>, ctx: Arc<Context>) -> Result<Action, ReconcileError> {
     let started = Instant::now();
-    let stored::Decoded { roost, result } = stored.decode_with(Some(&ctx.policies))?;
+    let stored::Decoded { roost, result } =
+        stored.decode_with(&ctx.engine.registry, Some(&ctx.engine.policies))?;
     if wants_debug(&roost) {
         // The object asked for debug logs of its handling (spec.observability.logging.level).
         let span = tracing::info_span!(crate::telemetry::DEBUG_SPAN, name = %roost.name_any());
@@ -370,7 +371,7 @@ pub async fn run(
     client: Client,
     config: ControllerConfig,
     metrics: Arc<Metrics>,
-    policies: Arc<LivePolicies>,
+    engine: Engine,
     synced: Arc<AtomicBool>,
     shutdown: impl Future<Output = ()> + Send + Sync + 'static,
 ) {
@@ -379,18 +380,15 @@ pub async fn run(
         None => Api::all(client.clone()),
     };
     let instance = config.leader_election.as_ref().map(|l| l.identity.clone());
+    let policies = Arc::clone(&engine.policies);
     let ctx = Arc::new(Context::new(
         client.clone(),
         metrics,
-        Arc::clone(&policies),
+        engine.clone(),
         instance,
     ));
     let (reader, writer) = reflector::store::<StoredRoost>();
-    let policy_status = tokio::spawn(policy_status::keep_current(
-        client,
-        Arc::clone(&policies),
-        reader.clone(),
-    ));
+    let policy_status = tokio::spawn(policy_status::keep_current(client, engine, reader.clone()));
     // A change of the policies (or of a namespace's labels) re-judges every roost.
     let policy_changes = futures::stream::unfold(policies.subscribe(), |mut changes| async {
         changes.changed().await.ok()?;
@@ -431,14 +429,14 @@ pub async fn run_with_election(
     client: Client,
     config: ControllerConfig,
     metrics: Arc<Metrics>,
-    policies: Arc<LivePolicies>,
+    engine: Engine,
     synced: Arc<AtomicBool>,
     leading: Arc<AtomicBool>,
     stop: impl Future<Output = ()> + Send + Sync + 'static,
 ) {
     let Some(lease) = config.leader_election.clone() else {
         metrics.leader.set(1);
-        run(client, config, metrics, policies, synced, stop).await;
+        run(client, config, metrics, engine, synced, stop).await;
         return;
     };
     let lead = {
@@ -449,7 +447,7 @@ pub async fn run_with_election(
                 client.clone(),
                 config.clone(),
                 Arc::clone(&metrics),
-                Arc::clone(&policies),
+                engine.clone(),
                 Arc::clone(&synced),
                 leader_stop,
             );
@@ -500,7 +498,12 @@ mod tests {
         let (service, handle) = tower_test::mock::pair::<Request<Body>, Response<Body>>();
         let client = Client::new(service, "default");
         (
-            Arc::new(Context::new(client, Metrics::new(), Arc::default(), None)),
+            Arc::new(Context::new(
+                client,
+                Metrics::new(),
+                Engine::default(),
+                None,
+            )),
             handle,
         )
     }

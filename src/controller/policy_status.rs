@@ -6,6 +6,7 @@
 use super::FIELD_MANAGER;
 use super::stored::StoredRoost;
 use crate::api::API_VERSION;
+use crate::engine::Engine;
 use crate::policy::live::LivePolicies;
 use crate::policy::{Labels, RoostPolicy, RoostPolicyStatus};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
@@ -14,30 +15,30 @@ use kube::api::{ListParams, Patch, PatchParams};
 use kube::runtime::reflector::Store;
 use kube::{Api, Client, ResourceExt};
 use std::collections::BTreeMap;
-use std::sync::Arc;
 use std::time::Duration;
 
 /// How often a change is looked for.
 const PERIOD: Duration = Duration::from_secs(1);
 
 /// Keeps every policy's status current until the task is dropped.
-pub async fn keep_current(client: Client, policies: Arc<LivePolicies>, roosts: Store<StoredRoost>) {
+pub async fn keep_current(client: Client, engine: Engine, roosts: Store<StoredRoost>) {
+    let policies = &engine.policies;
     let api: Api<RoostPolicy> = Api::all(client);
     let mut ticker = tokio::time::interval(PERIOD);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut last_seen = None;
     loop {
         ticker.tick().await;
-        let seen = signature(&policies, &roosts);
+        let seen = signature(policies, &roosts);
         if last_seen == Some(seen) {
             continue;
         }
         match api.list(&ListParams::default()).await {
             Ok(list) => {
-                let counts = counts(&policies, &roosts);
+                let counts = counts(&engine, &roosts);
                 let mut all_written = true;
                 for policy in &list.items {
-                    all_written &= write_if_changed(&api, policy, &policies, &counts).await;
+                    all_written &= write_if_changed(&api, policy, policies, &counts).await;
                 }
                 if all_written {
                     last_seen = Some(seen);
@@ -68,7 +69,8 @@ fn signature(policies: &LivePolicies, roosts: &Store<StoredRoost>) -> u64 {
 }
 
 /// Per policy in force: (roosts matched, roosts failing one of its rules).
-fn counts(policies: &LivePolicies, roosts: &Store<StoredRoost>) -> BTreeMap<String, (i64, i64)> {
+fn counts(engine: &Engine, roosts: &Store<StoredRoost>) -> BTreeMap<String, (i64, i64)> {
+    let policies = &engine.policies;
     let set = policies.set();
     let mut counts: BTreeMap<String, (i64, i64)> = set
         .policies()
@@ -93,7 +95,10 @@ fn counts(policies: &LivePolicies, roosts: &Store<StoredRoost>) -> BTreeMap<Stri
         if matching.is_empty() {
             continue;
         }
-        let result = roost.decode_with(Some(policies)).ok().map(|d| d.result);
+        let result = roost
+            .decode_with(&engine.registry, Some(policies))
+            .ok()
+            .map(|d| d.result);
         for policy in matching {
             let entry = counts.entry(policy.name.clone()).or_default();
             entry.0 += 1;

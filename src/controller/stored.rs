@@ -92,13 +92,14 @@ impl StoredRoost {
     /// The typed object and the verdict on its spec (type problems in the
     /// spec become SCHEMA_INVALID findings, as in admission).
     pub fn decode(&self) -> Result<Decoded, StatusUndecodable> {
-        self.decode_with(None)
+        self.decode_with(crate::validation::Registry::global(), None)
     }
 
     /// As [`StoredRoost::decode`], with the policies in force applied to the
     /// verdict as the validating webhook applies them.
     pub fn decode_with(
         &self,
+        registry: &crate::validation::Registry,
         policies: Option<&LivePolicies>,
     ) -> Result<Decoded, StatusUndecodable> {
         let spec: Option<Value> = self.spec.as_ref().and_then(|p| p.unpack().ok());
@@ -110,7 +111,7 @@ impl StoredRoost {
                 .and_then(|a| a.get(SILENCE_ANNOTATION))
                 .map(String::as_str),
         );
-        let builtin = decode::validate_decoded(&decoded, None);
+        let builtin = decode::validate_decoded_with(registry, &decoded, None);
         let result = match policies {
             Some(policies) => self.with_policies(builtin, spec, policies),
             None => builtin,

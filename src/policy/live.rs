@@ -18,6 +18,15 @@ pub struct LivePolicies {
     version: watch::Sender<u64>,
 }
 
+impl std::fmt::Debug for LivePolicies {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LivePolicies")
+            .field("in_force", &self.set.load().policies().len())
+            .field("failed", &self.failed.load().len())
+            .finish()
+    }
+}
+
 impl Default for LivePolicies {
     fn default() -> Self {
         LivePolicies {

@@ -10,10 +10,11 @@ mod policies;
 use crate::admission::Admission;
 use crate::admission::cache::ValidationCache;
 use crate::admission::http::{self, DEFAULT_BODY_BUDGET_BYTES, HttpLimits, WebhookState};
+use crate::engine::Engine;
 use crate::metrics::Metrics;
-use crate::policy::live::LivePolicies;
 use crate::tls::CertStore;
 use crate::tls::secret::CertSecretConfig;
+use crate::validation::Registry;
 use crate::{Error, Result};
 use hyper_util::rt::{TokioExecutor, TokioTimer};
 use hyper_util::server::conn::auto;
@@ -70,6 +71,9 @@ pub struct ServeConfig {
     /// Kubeconfig for the controller and the certificate Secret; `None` uses
     /// `KUBECONFIG`, `~/.kube/config` or the in-cluster config.
     pub kubeconfig: Option<PathBuf>,
+    /// The compiled-in rules: the built-in ones, or an embedder's
+    /// ([`Registry::with_rule`]); RoostPolicies apply on top.
+    pub registry: Arc<Registry>,
 }
 
 impl ServeConfig {
@@ -100,6 +104,7 @@ impl ServeConfig {
             validation_cache_bytes: crate::admission::cache::VALIDATION_CACHE_BYTES,
             controller: None,
             kubeconfig: None,
+            registry: Arc::new(Registry::builtin()),
         }
     }
 }
@@ -214,14 +219,14 @@ impl Server {
             webhook_addr
         };
         let metrics = Metrics::new();
-        let policies = Arc::new(LivePolicies::default());
-        let admission = Arc::new(Admission::with_policies(
+        let engine = Engine::new(Arc::clone(&config.registry));
+        let admission = Arc::new(Admission::with_engine(
             ValidationCache::new(
                 config.validation_cache_bytes,
                 crate::admission::cache::VALIDATION_TTL,
             ),
             Arc::clone(&metrics),
-            Arc::clone(&policies),
+            engine.clone(),
         ));
         let webhooks = WebhookState::new(
             Arc::clone(&admission),
@@ -234,7 +239,7 @@ impl Server {
         );
         let ops = OpsState {
             admission,
-            policies,
+            engine,
             metrics,
             health: Arc::new(Health::new(self_dial, config.controller.as_ref())),
             certs,
@@ -330,12 +335,12 @@ fn spawn_policy_watches(client: Option<&kube::Client>, ops: &OpsState) -> Vec<Jo
     vec![
         tokio::spawn(policies::follow_policies(
             client.clone(),
-            Arc::clone(&ops.policies),
+            Arc::clone(&ops.engine.policies),
             Arc::clone(&ops.metrics),
         )),
         tokio::spawn(policies::follow_namespaces(
             client.clone(),
-            Arc::clone(&ops.policies),
+            Arc::clone(&ops.engine.policies),
         )),
     ]
 }
@@ -388,7 +393,7 @@ fn spawn_controller(
         client,
         controller_config,
         Arc::clone(&ops.metrics),
-        Arc::clone(&ops.policies),
+        ops.engine.clone(),
         synced,
         Arc::clone(&ops.health.leading),
         stopped,

@@ -48,8 +48,8 @@ impl Health {
 #[derive(Clone)]
 pub(super) struct OpsState {
     pub(super) admission: Arc<Admission>,
-    /// The policies in force (fed by the watches, read by the controller).
-    pub(super) policies: Arc<crate::policy::live::LivePolicies>,
+    /// The rules and the policies in force (fed by the watches).
+    pub(super) engine: crate::engine::Engine,
     pub(super) metrics: Arc<Metrics>,
     pub(super) health: Arc<Health>,
     /// The serving certificate (its expiry is exported as a metric).

@@ -266,14 +266,32 @@ fn is_under(field: &str, prefix: &str) -> bool {
 /// Validates a spec given as JSON (and the old spec on UPDATE): schema
 /// findings first, then every rule, skipping fields that were dropped.
 pub fn validate_spec_value(spec: Option<&Value>, old: Option<&Value>) -> ValidationResult {
+    validate_spec_value_with(validation::Registry::global(), spec, old)
+}
+
+/// As [`validate_spec_value`], with the rules of `registry`.
+pub fn validate_spec_value_with(
+    registry: &validation::Registry,
+    spec: Option<&Value>,
+    old: Option<&Value>,
+) -> ValidationResult {
     let old = old.map(|o| decode_spec(Some(o)).spec);
-    validate_decoded(&decode_spec(spec), old.as_ref())
+    validate_decoded_with(registry, &decode_spec(spec), old.as_ref())
 }
 
 /// Validates an already decoded spec: its schema findings first, then every
 /// rule, skipping fields that were dropped.
 pub fn validate_decoded(decoded: &DecodedSpec, old: Option<&ManagedRoostSpec>) -> ValidationResult {
-    let rules = validation::Registry::global().findings(validation::Input {
+    validate_decoded_with(validation::Registry::global(), decoded, old)
+}
+
+/// As [`validate_decoded`], with the rules of `registry`.
+pub fn validate_decoded_with(
+    registry: &validation::Registry,
+    decoded: &DecodedSpec,
+    old: Option<&ManagedRoostSpec>,
+) -> ValidationResult {
+    let rules = registry.findings(validation::Input {
         spec: &decoded.spec,
         old,
     });

@@ -21,7 +21,7 @@ pub use finding::{
 };
 
 use crate::api::ManagedRoostSpec;
-use std::sync::LazyLock;
+use std::sync::{Arc, LazyLock};
 
 /// Bumped whenever a rule changes what it reports; part of every cache key.
 pub const RULESET_VERSION: u32 = 1;
@@ -43,6 +43,7 @@ pub trait Rule: Send + Sync {
 }
 
 /// A rule written as a plain function.
+#[derive(Clone, Copy)]
 pub struct FnRule {
     pub name: &'static str,
     pub codes: &'static [&'static str],
@@ -61,13 +62,27 @@ impl Rule for FnRule {
     }
 }
 
-/// Every rule, in the order findings are reported.
+/// Every rule, in the order findings are reported. A value: an embedder
+/// builds one (the built-in rules plus its own [`Rule`]s) and hands it to
+/// the server ([`crate::server::ServeConfig::registry`]); the default is
+/// [`Registry::builtin`].
 pub struct Registry {
-    rules: Vec<&'static dyn Rule>,
+    rules: Vec<Arc<dyn Rule>>,
+    /// Identifies the rule set (for cache keys).
+    fingerprint: u64,
+}
+
+impl std::fmt::Debug for Registry {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_list()
+            .entries(self.rules.iter().map(|r| r.name()))
+            .finish()
+    }
 }
 
 impl Registry {
-    fn with_all_rules() -> Self {
+    /// Every rule of RULES.md.
+    pub fn builtin() -> Self {
         let groups: [&'static [FnRule]; 6] = [
             chart::RULES,
             health::RULES,
@@ -79,15 +94,43 @@ impl Registry {
         let rules = groups
             .into_iter()
             .flatten()
-            .map(|rule| rule as &'static dyn Rule)
+            .map(|rule| Arc::new(*rule) as Arc<dyn Rule>)
             .collect();
-        Registry { rules }
+        Registry::of(rules)
     }
 
-    /// The registry holding every rule of RULES.md.
+    fn of(rules: Vec<Arc<dyn Rule>>) -> Self {
+        let mut bytes = RULESET_VERSION.to_le_bytes().to_vec();
+        for rule in &rules {
+            bytes.extend_from_slice(rule.name().as_bytes());
+            bytes.push(0);
+            for code in rule.codes() {
+                bytes.extend_from_slice(code.as_bytes());
+                bytes.push(1);
+            }
+        }
+        Registry {
+            fingerprint: xxhash_rust::xxh3::xxh3_64(&bytes),
+            rules,
+        }
+    }
+
+    /// This registry with `rule` added after the others.
+    pub fn with_rule(self, rule: impl Rule + 'static) -> Self {
+        let mut rules = self.rules;
+        rules.push(Arc::new(rule));
+        Registry::of(rules)
+    }
+
+    /// The built-in registry, shared.
     pub fn global() -> &'static Registry {
-        static REGISTRY: LazyLock<Registry> = LazyLock::new(Registry::with_all_rules);
+        static REGISTRY: LazyLock<Registry> = LazyLock::new(Registry::builtin);
         &REGISTRY
+    }
+
+    /// Identifies the rule set: changes when a rule or a code is added.
+    pub fn fingerprint(&self) -> u64 {
+        self.fingerprint
     }
 
     /// Every code any rule can report, in registry order, without repeats.

@@ -13,6 +13,10 @@
 //! - `cache/hit`: a lookup of a key already cached; `cache/key_typical`: hashing
 //!   the typical spec into a key.
 //! - `defaults/typical`: defaulting the typical object (with its JSON patch).
+//! - `policies/builtin_only`, `policies/ten_custom_rules`: an uncached review
+//!   of the typical object (decode + every built-in rule), alone and then
+//!   with a matching RoostPolicy of 10 CEL rules applied; the difference is
+//!   the added cost of the policies per review.
 //!
 //! The heap figures come from a counting global allocator: live bytes (and
 //! blocks) before and after inserting `MEMORY_ENTRIES` distinct verdicts into a
@@ -465,13 +469,74 @@ fn bench_defaults(c: &mut Criterion) {
     group.finish();
 }
 
+/// A policy of 10 rules of the kinds admins write: presence, string
+/// tests, sizes, a loop over the health checks, a regex.
+fn ten_rule_policy() -> roost_keeper::policy::RoostPolicy {
+    let expressions = [
+        "has(object.spec.teardownPolicy)",
+        "object.spec.chart.name.size() <= 53",
+        "object.spec.chart.version.matches('^[0-9]+\\.[0-9]+\\.[0-9]+$')",
+        "object.spec.chart.repository.url.startsWith('https://')",
+        "object.spec.healthChecks.all(h, h.name.size() < 40)",
+        "size(object.spec.healthChecks) <= 10",
+        "!has(object.metadata.labels) || !('forbidden' in object.metadata.labels)",
+        "object.metadata.name.lowerAscii() == object.metadata.name",
+        "oldObject == null || oldObject.spec.chart.name == object.spec.chart.name",
+        "object.spec.healthChecks.exists(h, h.type == 'http' || h.type == 'kubernetes')",
+    ];
+    let rules: Vec<Value> = expressions
+        .iter()
+        .enumerate()
+        .map(|(i, e)| json!({"code": format!("BENCH_RULE_{i}"), "level": "error", "expression": e, "message": "m"}))
+        .collect();
+    let mut policy = roost_keeper::policy::RoostPolicy::new(
+        "bench",
+        serde_json::from_value(json!({"rules": rules})).unwrap(),
+    );
+    policy.metadata.generation = Some(1);
+    policy
+}
+
+fn bench_policies(c: &mut Criterion) {
+    use roost_keeper::policy::{Known, Labels, PolicySet, compile};
+    let taken = std::collections::BTreeMap::new();
+    let known = Known {
+        builtin: roost_keeper::validation::levels::BUILTIN_LEVELS,
+        taken: &taken,
+    };
+    let compiled = compile(&ten_rule_policy(), &known).expect("the bench policy compiles");
+    let set = PolicySet::new(vec![Arc::new(compiled)]);
+    let typical_object = apply_defaults(&object(typical_spec_json())).object;
+    let none = Labels::new();
+    let matched = set.matching(&none, &none);
+    let (result, evaluations) = matched.apply(
+        &validate_spec_value(typical_object.get("spec"), None),
+        &typical_object,
+        None,
+    );
+    assert!(result.valid, "the typical object passes the bench policy: {result:?}");
+    assert_eq!(evaluations.passed, 10);
+
+    let mut group = c.benchmark_group("policies");
+    group.bench_function("builtin_only", |b| {
+        b.iter(|| validate_spec_value(black_box(&typical_object).get("spec"), None))
+    });
+    group.bench_function("ten_custom_rules", |b| {
+        b.iter(|| {
+            let builtin = validate_spec_value(black_box(&typical_object).get("spec"), None);
+            matched.apply(&builtin, &typical_object, None)
+        })
+    });
+    group.finish();
+}
+
 criterion_group! {
     name = benches;
     config = Criterion::default()
         .warm_up_time(Duration::from_secs(1))
         .measurement_time(Duration::from_secs(3))
         .sample_size(50);
-    targets = bench_validate, bench_cache, bench_defaults
+    targets = bench_validate, bench_cache, bench_defaults, bench_policies
 }
 
 fn main() {

@@ -9,6 +9,7 @@
 //! defaults, built-in defaults, built-in rules, overrides and custom rules,
 //! then its silence annotation.
 
+use crate::admission::POLICY_KIND;
 use crate::admission::cache::{CacheKey, ValidationCache};
 use crate::api::{API_VERSION, KIND};
 use crate::defaults::apply_defaults;
@@ -30,10 +31,6 @@ use std::sync::Arc;
 pub const MAX_INPUT_BYTES: u64 = 64 * 1024 * 1024;
 /// Code for a ManagedRoost or RoostPolicy document with another apiVersion.
 pub const API_VERSION_UNKNOWN: &str = "API_VERSION_UNKNOWN";
-/// Kind of the policy documents.
-pub const POLICY_KIND: &str = "RoostPolicy";
-/// Longest message kept from a RoostPolicy that does not decode.
-const MAX_DECODE_MESSAGE_CHARS: usize = 200;
 
 /// How results are printed.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
@@ -494,16 +491,15 @@ fn decode_policy(object: &Value) -> Result<RoostPolicy, Vec<Finding>> {
         );
         return Err(out.into_vec());
     }
-    let policy: RoostPolicy = serde_path_to_error::deserialize(object).map_err(|err| {
-        let path = err.path().to_string();
-        let field = if path == "." { "spec".to_owned() } else { path };
-        let message: String = err
-            .inner()
-            .to_string()
-            .chars()
-            .take(MAX_DECODE_MESSAGE_CHARS)
-            .collect();
-        vec![policy_invalid(field, message)]
+    // As the RoostPolicy webhook says it (the message quotes no value).
+    let policy = serde_json::from_value::<RoostPolicy>(object.clone()).map_err(|err| {
+        vec![policy_invalid(
+            "spec",
+            format!(
+                "does not decode as a RoostPolicy: {}",
+                crate::admission::review::describe_json_error(&err)
+            ),
+        )]
     })?;
     if policy.metadata.name.as_deref().unwrap_or("").is_empty() {
         return Err(vec![policy_invalid(
@@ -637,18 +633,28 @@ fn check_roost(
         );
         (false, out.into_vec())
     } else {
-        let matched = if policies.set.is_empty() {
-            policy::Matched::default()
+        let namespace_labels = if policies.set.is_empty() {
+            Labels::new()
         } else {
-            policies.set.matching(
-                &policies.namespace_labels(&namespace),
-                &object_labels(&object),
-            )
+            policies.namespace_labels(&namespace)
         };
-        if !matched.is_empty() {
-            matched.merge_defaults(&mut object);
+        let matching = |object: &Value| {
+            if policies.set.is_empty() {
+                policy::Matched::default()
+            } else {
+                policies
+                    .set
+                    .matching(&namespace_labels, &object_labels(object))
+            }
+        };
+        // The mutating webhook: the matching policies' defaults, then the built-in ones.
+        let for_defaults = matching(&object);
+        if for_defaults.has_defaults() {
+            for_defaults.merge_defaults(&mut object);
         }
         let mut defaulted = apply_defaults(&object).object;
+        // The validating webhook sees the mutated object, with the labels defaulting added.
+        let matched = matching(&defaulted);
         let spec = defaulted.get("spec");
         let (builtin, _) = cache.get_or_validate(CacheKey::new(spec, None), || {
             validate_spec_value(spec, None)

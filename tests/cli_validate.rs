@@ -1060,3 +1060,24 @@ fn every_example_policy_compiles() {
         );
     }
 }
+
+/// The validating webhook sees the object the mutating one returned: an
+/// objectSelector matches the labels defaulting adds (the tenant label).
+#[test]
+fn object_selectors_see_the_labels_defaulting_adds() {
+    let policy = "apiVersion: roost.birb.party/v1alpha1\nkind: RoostPolicy\nmetadata: {name: acme-freeze}\nspec:\n  match:\n    objectSelector: {matchLabels: {roost.birb.party/tenant: acme}}\n  rules:\n    - {code: ACME_FROZEN, level: warning, expression: \"false\", message: acme roosts are frozen}\n";
+    let input = stream(&[
+        policy,
+        &roost("acme-web", "default", "  tenancy: {tenantId: acme}\n"),
+        &roost("other-web", "default", "  tenancy: {tenantId: other}\n"),
+    ]);
+    let out = validate(&["-f", "-", "-o", "json"], Some(&input));
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let results = json_results(&out);
+    let acme = result_named(&results, "acme-web");
+    assert_eq!(
+        finding(acme, "ACME_FROZEN").expect("matched")["level"],
+        "warning"
+    );
+    assert!(finding(result_named(&results, "other-web"), "ACME_FROZEN").is_none());
+}

@@ -331,6 +331,16 @@ pub struct ValidateArgs {
     /// Files or directories to check (directories recursively: .yaml, .yml, .json); `-` reads stdin. Repeatable.
     #[arg(short = 'f', long = "filename", required = true, num_args = 1.., env = "ROOST_KEEPER_VALIDATE_FILES")]
     pub files: Vec<PathBuf>,
+    /// RoostPolicy files or directories (read as -f is), applied as the webhooks apply
+    /// them; their Namespace documents give namespace labels. RoostPolicy documents
+    /// among the -f inputs apply too. Repeatable.
+    #[arg(
+        long = "policy",
+        value_name = "FILE_OR_DIR",
+        num_args = 1..,
+        env = "ROOST_KEEPER_POLICY"
+    )]
+    pub policies: Vec<PathBuf>,
     /// Output format.
     #[arg(
         short = 'o',
@@ -345,7 +355,8 @@ pub struct ValidateArgs {
     pub verbose: bool,
 }
 
-/// Runs `validate`; returns the exit code (0 valid, 1 errors, 2 unreadable input).
+/// Runs `validate`; returns the exit code (0 valid, 1 errors or an invalid
+/// RoostPolicy, 2 unreadable input).
 pub fn run_validate(
     args: &ValidateArgs,
     stdin: &mut dyn Read,
@@ -353,7 +364,7 @@ pub fn run_validate(
     stderr: &mut dyn Write,
     color: bool,
 ) -> Result<i32> {
-    let report = offline::check_inputs(&args.files, stdin);
+    let report = offline::check_inputs_with_policies(&args.files, &args.policies, stdin);
     let rendered = match args.output {
         OutputFormat::Json => offline::render_json(&report, args.verbose),
         OutputFormat::Text => offline::render_text(&report, args.verbose, color),

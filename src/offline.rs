@@ -1,20 +1,35 @@
 //! `roost-keeper validate`: the admission verdict, offline. Reads files,
 //! directories and stdin, applies the same defaults the mutating webhook
 //! would, and runs the same engine.
+//!
+//! With policies (`--policy`, or RoostPolicy documents among the inputs),
+//! every input is read first, since a policy or a Namespace may come after
+//! the roosts it concerns; then the policies are compiled as the cluster
+//! would admit them, and each roost gets the webhook's verdict: policy
+//! defaults, built-in defaults, built-in rules, overrides and custom rules,
+//! then its silence annotation.
 
+use crate::admission::POLICY_KIND;
 use crate::admission::cache::{CacheKey, ValidationCache};
 use crate::api::{API_VERSION, KIND};
 use crate::defaults::apply_defaults;
+use crate::policy::{
+    self, CompiledPolicy, Known, Labels, NAMESPACE_NAME_LABEL, POLICY_INVALID, PolicySet,
+    RoostPolicy,
+};
 use crate::validation::decode::validate_spec_value;
+use crate::validation::levels::BUILTIN_LEVELS;
 use crate::validation::{Finding, Findings, Level, SILENCE_ANNOTATION, silenced_codes};
 use serde::Serialize;
 use serde_json::Value;
+use std::collections::BTreeMap;
 use std::io::Read;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 /// Largest input read, so a stray huge file cannot exhaust memory.
 pub const MAX_INPUT_BYTES: u64 = 64 * 1024 * 1024;
-/// Code for a ManagedRoost document with another apiVersion.
+/// Code for a ManagedRoost or RoostPolicy document with another apiVersion.
 pub const API_VERSION_UNKNOWN: &str = "API_VERSION_UNKNOWN";
 
 /// How results are printed.
@@ -24,7 +39,16 @@ pub enum OutputFormat {
     Json,
 }
 
-/// The verdict on one ManagedRoost document.
+/// What a result is about.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum ResultKind {
+    #[default]
+    ManagedRoost,
+    /// A RoostPolicy that the cluster would refuse (cluster-scoped: no namespace).
+    RoostPolicy,
+}
+
+/// The verdict on one ManagedRoost document, or on a RoostPolicy that fails admission.
 #[derive(Clone, Debug, Serialize)]
 pub struct DocumentResult {
     pub source: String,
@@ -33,6 +57,10 @@ pub struct DocumentResult {
     pub namespace: String,
     pub valid: bool,
     pub findings: Vec<Finding>,
+    /// Not in the JSON output (its shape is fixed): a RoostPolicy result has
+    /// an empty namespace and POLICY_INVALID or API_VERSION_UNKNOWN findings.
+    #[serde(skip)]
+    pub kind: ResultKind,
 }
 
 /// An input that could not be read or parsed; the others are still checked.
@@ -47,8 +75,10 @@ pub struct InputError {
 #[derive(Debug, Default)]
 pub struct Report {
     pub results: Vec<DocumentResult>,
-    /// Documents of other kinds, skipped.
+    /// Documents of other kinds, skipped (Namespaces too: they only give labels).
     pub skipped: usize,
+    /// RoostPolicy documents read (a policy given twice, identical, counts once).
+    pub policies: usize,
     /// Sources that held more than one document (their lines show `:index`).
     multi_document: Vec<String>,
     pub input_errors: Vec<InputError>,
@@ -209,56 +239,145 @@ fn read_documents(text: &str, mut check: impl FnMut(usize, Value)) -> Result<(),
 
 /// Checks every source; one shared cache, so identical documents cost one validation.
 pub fn check_inputs(paths: &[PathBuf], stdin: &mut dyn Read) -> Report {
+    check_inputs_with_policies(paths, &[], stdin)
+}
+
+/// Which list a source was named in.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Role {
+    /// `-f`: ManagedRoosts are checked; RoostPolicies and Namespaces are used too.
+    Objects,
+    /// `--policy`: RoostPolicies and Namespaces are used; nothing is checked.
+    Policies,
+}
+
+/// A document kept until every input is read.
+enum Pending {
+    Roost {
+        source: String,
+        index: usize,
+        object: Value,
+    },
+    Policy {
+        source: String,
+        index: usize,
+        object: Value,
+    },
+}
+
+/// What every input together says about policies and namespaces.
+#[derive(Default)]
+struct Collected {
+    pending: Vec<Pending>,
+    /// Labels of the namespaces given as Namespace documents (the last one of a name wins).
+    namespaces: BTreeMap<String, Labels>,
+}
+
+/// Checks every source of `paths` (`-f`), with the RoostPolicies and
+/// Namespaces of `policy_paths` (`--policy`) and of `paths`. Results come in
+/// input order: the policy inputs first, then the others.
+pub fn check_inputs_with_policies(
+    paths: &[PathBuf],
+    policy_paths: &[PathBuf],
+    stdin: &mut dyn Read,
+) -> Report {
     let mut report = Report::default();
+    let mut collected = Collected::default();
+    for (role, paths) in [(Role::Policies, policy_paths), (Role::Objects, paths)] {
+        for source in expand(paths, &mut report.input_errors) {
+            read_input(&mut report, &mut collected, role, source, stdin);
+        }
+    }
+    let Collected {
+        pending,
+        namespaces,
+    } = collected;
+    let (set, mut problems) = compile_policies(&pending, &mut report);
+    let policies = Policies { set, namespaces };
     let cache = ValidationCache::default();
-    for source in expand(paths, &mut report.input_errors) {
-        let name = source.name();
-        let text = match read_source(&source, stdin) {
-            Ok(text) => text,
-            Err(message) => {
-                report.input_errors.push(InputError {
-                    location: name,
-                    message,
-                });
-                continue;
-            }
-        };
-        let mut objects = 0usize;
-        let mut documents = 0usize;
-        let read = read_documents(&text, |line, document| {
-            if document.is_null() {
-                return;
-            }
-            documents += 1;
-            for object in list_items(document) {
-                if objects == 1 {
-                    report.multi_document.push(name.clone());
+    for (at, pending) in pending.into_iter().enumerate() {
+        match pending {
+            Pending::Roost {
+                source,
+                index,
+                object,
+            } => check_roost(&mut report, &cache, &policies, source, index, object),
+            Pending::Policy {
+                source,
+                index,
+                object,
+            } => {
+                if let Some(findings) = problems.remove(&at) {
+                    report.results.push(DocumentResult {
+                        source,
+                        index,
+                        name: metadata_text(&object, "name").unwrap_or_default(),
+                        namespace: String::new(),
+                        valid: false,
+                        findings,
+                        kind: ResultKind::RoostPolicy,
+                    });
                 }
-                check_document(&mut report, &cache, &name, objects, line, object);
-                objects += 1;
             }
-        });
-        if let Err(ReadError { at, message }) = read {
-            report.input_errors.push(InputError {
-                location: format!("{name}{at}"),
-                message,
-            });
-        } else if documents == 0 {
-            // A generator that died leaves an empty stream: that must not pass.
-            let message = match source {
-                Source::Stdin => Some("no documents on stdin"),
-                Source::Named(_) => Some("file holds no YAML documents"),
-                Source::Found(_) => None,
-            };
-            report
-                .input_errors
-                .extend(message.map(|message| InputError {
-                    location: name,
-                    message: message.to_owned(),
-                }));
         }
     }
     report
+}
+
+/// Reads one source, keeping its ManagedRoosts and RoostPolicies for later
+/// and its Namespaces' labels.
+fn read_input(
+    report: &mut Report,
+    collected: &mut Collected,
+    role: Role,
+    source: Source,
+    stdin: &mut dyn Read,
+) {
+    let name = source.name();
+    let text = match read_source(&source, stdin) {
+        Ok(text) => text,
+        Err(message) => {
+            report.input_errors.push(InputError {
+                location: name,
+                message,
+            });
+            return;
+        }
+    };
+    let mut objects = 0usize;
+    let mut documents = 0usize;
+    let read = read_documents(&text, |line, document| {
+        if document.is_null() {
+            return;
+        }
+        documents += 1;
+        for object in list_items(document) {
+            if objects == 1 {
+                report.multi_document.push(name.clone());
+            }
+            classify(report, collected, role, &name, objects, line, object);
+            objects += 1;
+        }
+    });
+    if let Err(ReadError { at, message }) = read {
+        report.input_errors.push(InputError {
+            location: format!("{name}{at}"),
+            message,
+        });
+    } else if documents == 0 {
+        // A generator that died leaves an empty stream: that must not pass.
+        let message = match source {
+            Source::Stdin => Some("no documents on stdin"),
+            Source::Named(_) => Some("file holds no YAML documents"),
+            Source::Found(_) => None,
+        };
+        report
+            .input_errors
+            .extend(message.map(|message| InputError {
+                location: name,
+                message: message.to_owned(),
+            }));
+    }
 }
 
 /// A `kind: List` document stands for its items, moved out one by one.
@@ -271,9 +390,12 @@ fn list_items(mut doc: Value) -> Box<dyn Iterator<Item = Value>> {
     Box::new(std::iter::once(doc))
 }
 
-fn check_document(
+/// Sorts one document: a ManagedRoost (from `-f`) or a RoostPolicy is kept,
+/// a Namespace gives its labels, anything else is skipped.
+fn classify(
     report: &mut Report,
-    cache: &ValidationCache,
+    collected: &mut Collected,
+    role: Role,
     source: &str,
     index: usize,
     line: usize,
@@ -288,20 +410,217 @@ fn check_document(
         });
         return;
     };
-    if map.get("kind").and_then(Value::as_str) != Some(KIND) {
-        report.skipped += 1;
-        return;
+    match map.get("kind").and_then(Value::as_str) {
+        Some(KIND) if role == Role::Objects => collected.pending.push(Pending::Roost {
+            source: source.to_owned(),
+            index,
+            object,
+        }),
+        Some(POLICY_KIND) => collected.pending.push(Pending::Policy {
+            source: source.to_owned(),
+            index,
+            object,
+        }),
+        Some("Namespace") => {
+            if let Some((name, labels)) = namespace_labels(&object) {
+                collected.namespaces.insert(name, labels);
+            }
+            report.skipped += 1;
+        }
+        _ => report.skipped += 1,
     }
-    let metadata = map.get("metadata");
-    let text = |key: &str| {
-        metadata
-            .and_then(|m| m.get(key))
-            .and_then(Value::as_str)
-            .map(str::to_owned)
-    };
-    let name = text("name").unwrap_or_default();
-    let namespace = text("namespace").unwrap_or_else(|| "default".to_owned());
-    let api_version = map.get("apiVersion").and_then(Value::as_str).unwrap_or("");
+}
+
+/// A Namespace document's name and labels, with the name label the
+/// apiserver sets on every namespace (it wins over a written one).
+fn namespace_labels(object: &Value) -> Option<(String, Labels)> {
+    if object.get("apiVersion").and_then(Value::as_str) != Some("v1") {
+        return None;
+    }
+    let name = metadata_text(object, "name").filter(|n| !n.is_empty())?;
+    let mut labels = object_labels(object);
+    labels.insert(NAMESPACE_NAME_LABEL.to_owned(), name.clone());
+    Some((name, labels))
+}
+
+/// `metadata.labels` (entries whose value is not text are left out: the
+/// cluster refuses them).
+fn object_labels(object: &Value) -> Labels {
+    object
+        .pointer("/metadata/labels")
+        .and_then(Value::as_object)
+        .into_iter()
+        .flatten()
+        .filter_map(|(k, v)| Some((k.clone(), v.as_str()?.to_owned())))
+        .collect()
+}
+
+fn metadata_text(object: &Value, key: &str) -> Option<String> {
+    object
+        .get("metadata")
+        .and_then(|m| m.get(key))
+        .and_then(Value::as_str)
+        .map(str::to_owned)
+}
+
+fn policy_invalid(field: impl Into<String>, message: impl Into<String>) -> Finding {
+    Finding {
+        code: POLICY_INVALID.to_owned(),
+        level: Level::Error,
+        field: field.into(),
+        message: message.into(),
+    }
+}
+
+/// A RoostPolicy document as the apiserver would store it, or why not.
+fn decode_policy(object: &Value) -> Result<RoostPolicy, Vec<Finding>> {
+    let wanted = <RoostPolicy as kube::Resource>::api_version(&());
+    let api_version = object
+        .get("apiVersion")
+        .and_then(Value::as_str)
+        .unwrap_or("");
+    if api_version != wanted {
+        let mut out = Findings::default();
+        out.error(
+            API_VERSION_UNKNOWN,
+            "apiVersion",
+            format!(
+                "apiVersion {} is not served; use {wanted}",
+                crate::validation::shown(api_version)
+            ),
+        );
+        return Err(out.into_vec());
+    }
+    // As the RoostPolicy webhook says it (the message quotes no value).
+    let policy = serde_json::from_value::<RoostPolicy>(object.clone()).map_err(|err| {
+        vec![policy_invalid(
+            "spec",
+            format!(
+                "does not decode as a RoostPolicy: {}",
+                crate::admission::review::describe_json_error(&err)
+            ),
+        )]
+    })?;
+    if policy.metadata.name.as_deref().unwrap_or("").is_empty() {
+        return Err(vec![policy_invalid(
+            "metadata.name",
+            "a RoostPolicy needs a name",
+        )]);
+    }
+    Ok(policy)
+}
+
+/// Compiles the RoostPolicy documents as the cluster would admit them: in
+/// name order, each checked against the custom codes of the policies before
+/// it. Returns the set of those that compiled and, by position in `pending`,
+/// the problems of those that did not. A policy given twice with the same
+/// spec counts once; with another spec, the later one is refused.
+fn compile_policies(
+    pending: &[Pending],
+    report: &mut Report,
+) -> (PolicySet, BTreeMap<usize, Vec<Finding>>) {
+    let mut problems = BTreeMap::new();
+    let mut by_name: BTreeMap<String, (usize, RoostPolicy)> = BTreeMap::new();
+    for (at, entry) in pending.iter().enumerate() {
+        let Pending::Policy { object, .. } = entry else {
+            continue;
+        };
+        let policy = match decode_policy(object) {
+            Ok(policy) => policy,
+            Err(findings) => {
+                report.policies += 1;
+                problems.insert(at, findings);
+                continue;
+            }
+        };
+        let name = policy.metadata.name.clone().unwrap_or_default();
+        match by_name.get(&name) {
+            Some((_, earlier)) if earlier.spec == policy.spec => {}
+            Some((earlier, _)) => {
+                report.policies += 1;
+                let shown = match pending_at(pending, *earlier) {
+                    Some((source, index)) => format!("{}:{index}", printable(source)),
+                    None => String::new(),
+                };
+                problems.insert(
+                    at,
+                    vec![policy_invalid(
+                        "metadata.name",
+                        format!(
+                            "another RoostPolicy {name} with a different spec is given earlier ({shown}); a cluster holds one policy of a name"
+                        ),
+                    )],
+                );
+            }
+            None => {
+                report.policies += 1;
+                by_name.insert(name, (at, policy));
+            }
+        }
+    }
+    let mut taken: BTreeMap<String, String> = BTreeMap::new();
+    let mut compiled: Vec<Arc<CompiledPolicy>> = Vec::new();
+    for (name, (at, policy)) in by_name {
+        let known = Known {
+            builtin: BUILTIN_LEVELS,
+            taken: &taken,
+        };
+        match policy::compile(&policy, &known) {
+            Ok(policy) => {
+                for code in policy.codes() {
+                    taken.insert(code.to_owned(), name.clone());
+                }
+                compiled.push(Arc::new(policy));
+            }
+            Err(findings) => {
+                problems.insert(at, findings);
+            }
+        }
+    }
+    (PolicySet::new(compiled), problems)
+}
+
+fn pending_at(pending: &[Pending], at: usize) -> Option<(&str, usize)> {
+    match pending.get(at)? {
+        Pending::Policy { source, index, .. } | Pending::Roost { source, index, .. } => {
+            Some((source, *index))
+        }
+    }
+}
+
+/// The policies in force and the namespaces' labels.
+struct Policies {
+    set: PolicySet,
+    namespaces: BTreeMap<String, Labels>,
+}
+
+impl Policies {
+    /// A namespace's labels: its document's, or the name label only, as every namespace has.
+    fn namespace_labels(&self, namespace: &str) -> Labels {
+        self.namespaces
+            .get(namespace)
+            .cloned()
+            .unwrap_or_else(|| policy::default_namespace_labels(namespace))
+    }
+}
+
+/// The webhooks' verdict on one ManagedRoost: the matching policies'
+/// defaults, the built-in defaults, the built-in rules, then the policies'
+/// overrides and rules, then the silence annotation.
+fn check_roost(
+    report: &mut Report,
+    cache: &ValidationCache,
+    policies: &Policies,
+    source: String,
+    index: usize,
+    mut object: Value,
+) {
+    let name = metadata_text(&object, "name").unwrap_or_default();
+    let namespace = metadata_text(&object, "namespace").unwrap_or_else(|| "default".to_owned());
+    let api_version = object
+        .get("apiVersion")
+        .and_then(Value::as_str)
+        .unwrap_or("");
     let (valid, findings) = if api_version != API_VERSION {
         let mut out = Findings::default();
         out.error(
@@ -314,9 +633,30 @@ fn check_document(
         );
         (false, out.into_vec())
     } else {
-        let defaulted = apply_defaults(&object).object;
+        let namespace_labels = if policies.set.is_empty() {
+            Labels::new()
+        } else {
+            policies.namespace_labels(&namespace)
+        };
+        let matching = |object: &Value| {
+            if policies.set.is_empty() {
+                policy::Matched::default()
+            } else {
+                policies
+                    .set
+                    .matching(&namespace_labels, &object_labels(object))
+            }
+        };
+        // The mutating webhook: the matching policies' defaults, then the built-in ones.
+        let for_defaults = matching(&object);
+        if for_defaults.has_defaults() {
+            for_defaults.merge_defaults(&mut object);
+        }
+        let mut defaulted = apply_defaults(&object).object;
+        // The validating webhook sees the mutated object, with the labels defaulting added.
+        let matched = matching(&defaulted);
         let spec = defaulted.get("spec");
-        let (result, _) = cache.get_or_validate(
+        let (builtin, _) = cache.get_or_validate(
             CacheKey::new(
                 crate::validation::Registry::global().fingerprint(),
                 spec,
@@ -324,9 +664,22 @@ fn check_document(
             ),
             || validate_spec_value(spec, None),
         );
+        let applied;
+        let result = if matched.is_empty() {
+            builtin.as_ref()
+        } else {
+            // The apiserver sets the namespace before admission; rules may read it.
+            if let Some(metadata) = defaulted.get_mut("metadata").and_then(Value::as_object_mut) {
+                metadata
+                    .entry("namespace")
+                    .or_insert_with(|| Value::String(namespace.clone()));
+            }
+            applied = matched.apply(&builtin, &defaulted, None).0;
+            &applied
+        };
         let silence = silenced_codes(
-            metadata
-                .and_then(|m| m.pointer("/annotations"))
+            object
+                .pointer("/metadata/annotations")
                 .and_then(|a| a.get(SILENCE_ANNOTATION))
                 .and_then(Value::as_str),
         );
@@ -334,12 +687,13 @@ fn check_document(
         (result.valid, result.all().cloned().collect())
     };
     report.results.push(DocumentResult {
-        source: source.to_owned(),
+        source,
         index,
         name,
         namespace,
         valid,
         findings,
+        kind: ResultKind::ManagedRoost,
     });
 }
 
@@ -394,10 +748,14 @@ pub fn render_text(report: &Report, verbose: bool, color: bool) -> String {
                 Level::Info => info += 1,
             }
         }
+        // A cluster-scoped RoostPolicy shows its kind where a roost shows its namespace.
+        let scope = match result.kind {
+            ResultKind::ManagedRoost => result.namespace.as_str(),
+            ResultKind::RoostPolicy => POLICY_KIND,
+        };
         for finding in visible(&result.findings, verbose) {
             out.push_str(&format!(
-                "{source} {}/{} {} {} {}: {}\n",
-                result.namespace,
+                "{source} {scope}/{} {} {} {}: {}\n",
                 result.name,
                 paint(finding.level),
                 finding.code,
@@ -406,11 +764,16 @@ pub fn render_text(report: &Report, verbose: bool, color: bool) -> String {
             ));
         }
     }
-    let invalid = report.results.iter().filter(|r| !r.valid).count();
+    let roosts = || {
+        report
+            .results
+            .iter()
+            .filter(|r| r.kind == ResultKind::ManagedRoost)
+    };
     out.push_str(&format!(
         "{} checked, {} invalid: {} {}, {} {}, {} info; {} other {} skipped",
-        plural(report.results.len(), "ManagedRoost", "ManagedRoosts"),
-        invalid,
+        plural(roosts().count(), "ManagedRoost", "ManagedRoosts"),
+        roosts().filter(|r| !r.valid).count(),
         errors,
         if errors == 1 { "error" } else { "errors" },
         warnings,
@@ -423,6 +786,17 @@ pub fn render_text(report: &Report, verbose: bool, color: bool) -> String {
             "documents"
         },
     ));
+    if report.policies > 0 {
+        let invalid = report
+            .results
+            .iter()
+            .filter(|r| r.kind == ResultKind::RoostPolicy)
+            .count();
+        out.push_str(&format!(
+            "; {} read, {invalid} invalid",
+            plural(report.policies, "RoostPolicy", "RoostPolicies")
+        ));
+    }
     if !report.input_errors.is_empty() {
         out.push_str(&format!(
             "; {} unreadable",
@@ -475,6 +849,119 @@ mod tests {
         for (name, raw, want) in cases {
             assert_eq!(printable(raw), want, "{name}");
         }
+    }
+
+    fn yaml(text: &str) -> Value {
+        crate::yaml::Documents::new(text)
+            .next()
+            .expect("one document")
+            .expect("valid YAML")
+            .1
+    }
+
+    #[test]
+    fn every_example_policy_compiles_and_isolation_stays_on() {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/policies");
+        let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .collect();
+        files.sort();
+        assert_eq!(files.len(), 3, "{files:?}");
+        let mut compiled = Vec::new();
+        for file in &files {
+            let policy = decode_policy(&yaml(&std::fs::read_to_string(file).unwrap()))
+                .unwrap_or_else(|f| panic!("{}: {f:?}", file.display()));
+            let taken = BTreeMap::new();
+            let known = Known {
+                builtin: BUILTIN_LEVELS,
+                taken: &taken,
+            };
+            let policy = policy::compile(&policy, &known)
+                .unwrap_or_else(|f| panic!("{}: {f:?}", file.display()));
+            compiled.push(Arc::new(policy));
+        }
+        let set = PolicySet::new(compiled);
+        let matched = set.matching(&policy::default_namespace_labels("x"), &Labels::new());
+        let roost = |isolation: Value| {
+            serde_json::json!({"metadata": {"name": "r"},
+                               "spec": {"tenancy": {"tenantId": "acme", "namespaceIsolation": isolation}}})
+        };
+        let on = roost(serde_json::json!({"enabled": true, "prefix": "acme-"}));
+        let cases = [
+            ("create", on.clone(), None, true),
+            ("unchanged", on.clone(), Some(&on), true),
+            (
+                "turned off",
+                roost(serde_json::json!({"enabled": false, "prefix": "acme-"})),
+                Some(&on),
+                false,
+            ),
+            (
+                "prefix changed",
+                roost(serde_json::json!({"enabled": true, "prefix": "other-"})),
+                Some(&on),
+                false,
+            ),
+            (
+                "tenancy dropped",
+                serde_json::json!({"spec": {}}),
+                Some(&on),
+                false,
+            ),
+            (
+                "enabled later",
+                on.clone(),
+                Some(&roost(serde_json::json!({"prefix": "acme-"}))),
+                true,
+            ),
+            (
+                "never isolated",
+                serde_json::json!({"spec": {}}),
+                Some(&serde_json::json!({"spec": {}})),
+                true,
+            ),
+        ];
+        let empty = crate::validation::ValidationResult::from_findings(Vec::new());
+        for (name, object, old, passes) in cases {
+            let (result, evaluations) = matched.apply(&empty, &object, old);
+            assert_eq!(evaluations.errors, 0, "{name}: {result:?}");
+            assert_eq!(result.valid, passes, "{name}: {result:?}");
+            if !passes {
+                assert_eq!(result.codes(), ["TENANT_ISOLATION_LOCKED"], "{name}");
+            }
+        }
+    }
+
+    #[test]
+    fn policies_compile_in_name_order_whatever_the_input_order() {
+        let policy = |name: &str, code: &str| Pending::Policy {
+            source: "in.yaml".into(),
+            index: 0,
+            object: serde_json::json!({
+                "apiVersion": "roost.birb.party/v1alpha1", "kind": "RoostPolicy",
+                "metadata": {"name": name},
+                "spec": {"rules": [{"code": code, "level": "error", "expression": "true", "message": "m"}]}
+            }),
+        };
+        let pending = [
+            policy("zz-late", "SHARED_CODE"),
+            policy("aa-early", "SHARED_CODE"),
+            policy("mm-other", "OWN_CODE"),
+            policy("aa-early", "SHARED_CODE"),
+        ];
+        let mut report = Report::default();
+        let (set, problems) = compile_policies(&pending, &mut report);
+        let names: Vec<&str> = set.policies().iter().map(|p| p.name.as_str()).collect();
+        assert_eq!(names, ["aa-early", "mm-other"]);
+        assert_eq!(problems.keys().copied().collect::<Vec<_>>(), [0]);
+        assert_eq!(problems[&0][0].field, "spec.rules[0].code");
+        assert!(
+            problems[&0][0].message.contains("aa-early"),
+            "{:?}",
+            problems[&0]
+        );
+        assert_eq!(report.policies, 3, "an identical repeat counts once");
     }
 
     #[test]

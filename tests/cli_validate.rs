@@ -25,7 +25,8 @@ fn validate(args: &[&str], stdin: Option<&str>) -> Output {
         .args(args)
         .current_dir(root())
         .env_remove("ROOST_KEEPER_OUTPUT")
-        .env_remove("ROOST_KEEPER_VERBOSE");
+        .env_remove("ROOST_KEEPER_VERBOSE")
+        .env_remove("ROOST_KEEPER_POLICY");
     output_with_stdin(&mut command, stdin.unwrap_or_default().as_bytes()).expect("binary runs")
 }
 
@@ -646,4 +647,437 @@ fn yaml_is_read_as_the_cluster_reads_it() {
         assert_eq!(out.status.code(), Some(*code), "{name}: {all}");
         assert!(all.contains(needle), "{name}: {all}");
     }
+}
+
+// ---------------------------------------------------------------------------
+// Policies: --policy, RoostPolicy and Namespace documents among the inputs
+// ---------------------------------------------------------------------------
+
+/// A Namespace document with `labels` (a flow mapping).
+fn namespace(name: &str, labels: &str) -> String {
+    format!("apiVersion: v1\nkind: Namespace\nmetadata:\n  name: {name}\n  labels: {labels}\n")
+}
+
+/// A valid roost (pinned chart, https repository) in `namespace`, with `tail` appended to its spec.
+fn roost(name: &str, namespace: &str, tail: &str) -> String {
+    format!(
+        "apiVersion: roost.birb.party/v1alpha1\nkind: ManagedRoost\nmetadata: {{name: {name}, namespace: {namespace}}}\nspec:\n  chart: {{name: app, version: \"1.0.0\", repository: {{url: \"https://charts.example.com\"}}}}\n{tail}"
+    )
+}
+
+/// Documents joined into one YAML stream.
+fn stream(documents: &[&str]) -> String {
+    documents
+        .iter()
+        .map(|d| format!("---\n{d}"))
+        .collect::<String>()
+}
+
+/// A policy requiring a teardown policy on every roost (code TEARDOWN_NEEDED).
+const TEARDOWN_NEEDED: &str = "apiVersion: roost.birb.party/v1alpha1\nkind: RoostPolicy\nmetadata: {name: teardown-needed}\nspec:\n  rules:\n    - code: TEARDOWN_NEEDED\n      level: error\n      expression: has(object.spec.teardownPolicy) && object.spec.teardownPolicy.triggers.size() > 0\n      message: every roost needs a teardown trigger\n      field: spec.teardownPolicy\n";
+
+fn write(dir: &Path, name: &str, text: &str) -> String {
+    let path = dir.join(name);
+    std::fs::write(&path, text).unwrap();
+    path.to_str().unwrap().to_owned()
+}
+
+fn result_named<'a>(results: &'a [Value], name: &str) -> &'a Value {
+    results
+        .iter()
+        .find(|r| r["name"] == name)
+        .unwrap_or_else(|| panic!("no result {name}: {results:#?}"))
+}
+
+fn finding<'a>(result: &'a Value, code: &str) -> Option<&'a Value> {
+    result["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["code"] == code)
+}
+
+#[test]
+fn a_policy_file_adds_a_custom_error_in_its_namespaces() {
+    let input = stream(&[
+        &namespace("shop", "{env: prod}"),
+        &roost("checkout", "shop", ""),
+        &roost("sandbox", "playground", ""),
+    ]);
+    let policy = "examples/policies/production-guardrails.yaml";
+    let without = validate(&["-f", "-", "-o", "json"], Some(&input));
+    assert_eq!(without.status.code(), Some(0), "{}", text(&without.stderr));
+    let out = validate(&["-f", "-", "--policy", policy, "-o", "json"], Some(&input));
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
+    let results = json_results(&out);
+    assert_eq!(results.len(), 2, "{results:#?}");
+    let checkout = result_named(&results, "checkout");
+    assert_eq!(checkout["valid"], false);
+    let custom = finding(checkout, "PROD_TEARDOWN_REQUIRED").expect("custom rule fired");
+    assert_eq!(custom["level"], "error");
+    assert_eq!(custom["field"], "spec.teardownPolicy");
+    let sandbox = result_named(&results, "sandbox");
+    assert_eq!(
+        sandbox["valid"], true,
+        "a namespace without env=prod: {sandbox}"
+    );
+    let text_out = validate(&["-f", "-", "--policy", policy], Some(&input));
+    let stdout = text(&text_out.stdout);
+    assert!(
+        stdout.contains("-:1 shop/checkout ERROR PROD_TEARDOWN_REQUIRED spec.teardownPolicy: roosts in production namespaces need a teardownPolicy\n"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.ends_with("2 ManagedRoosts checked, 1 invalid: 1 error, 0 warnings, 4 info; 1 other document skipped; 1 RoostPolicy read, 0 invalid\n"),
+        "{stdout}"
+    );
+}
+
+#[test]
+fn overrides_raise_a_warning_to_an_error_and_turn_another_off() {
+    let dir = tempfile::tempdir().unwrap();
+    let policy = write(
+        dir.path(),
+        "levels.yaml",
+        "apiVersion: roost.birb.party/v1alpha1\nkind: RoostPolicy\nmetadata: {name: levels}\nspec:\n  overrides:\n    - {code: CHART_VERSION_UNPINNED, level: error}\n    - {code: CHART_REPO_INSECURE, level: \"off\"}\n",
+    );
+    let before = validate(&["-f", "examples/warnings.yaml", "-o", "json"], None);
+    assert_eq!(before.status.code(), Some(0));
+    let before = &json_results(&before)[0];
+    assert_eq!(
+        finding(before, "CHART_VERSION_UNPINNED").unwrap()["level"],
+        "warning"
+    );
+    assert!(finding(before, "CHART_REPO_INSECURE").is_some());
+    let out = validate(
+        &[
+            "-f",
+            "examples/warnings.yaml",
+            "--policy",
+            &policy,
+            "-o",
+            "json",
+        ],
+        None,
+    );
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
+    let after = &json_results(&out)[0];
+    assert_eq!(after["valid"], false);
+    assert_eq!(
+        finding(after, "CHART_VERSION_UNPINNED").unwrap()["level"],
+        "error"
+    );
+    assert!(finding(after, "CHART_REPO_INSECURE").is_none(), "{after}");
+    assert_eq!(
+        finding(after, "AUTH_INLINE_CREDENTIALS").unwrap()["level"],
+        "warning",
+        "codes not overridden keep their level"
+    );
+}
+
+#[test]
+fn policy_defaults_fill_only_in_matching_namespaces() {
+    let input = stream(&[
+        &namespace("pr-17", "{env: preview}"),
+        &namespace("staging", "{env: staging}"),
+        &roost("preview-app", "pr-17", ""),
+        &roost("staging-app", "staging", ""),
+        // No Namespace document: only the name label, so env=preview does not match.
+        &roost("unknown-ns-app", "pr-18", ""),
+        // Its own teardown policy is kept.
+        &roost(
+            "own-ttl",
+            "pr-17",
+            "  teardownPolicy: {triggers: [{type: timeout, timeout: 2h}]}\n",
+        ),
+    ]);
+    let dir = tempfile::tempdir().unwrap();
+    let rule = write(dir.path(), "teardown-needed.yaml", TEARDOWN_NEEDED);
+    let out = validate(
+        &[
+            "-f",
+            "-",
+            "--policy",
+            "examples/policies/preview-ttl.yaml",
+            "--policy",
+            &rule,
+            "-o",
+            "json",
+            "-v",
+        ],
+        Some(&input),
+    );
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
+    let results = json_results(&out);
+    assert_eq!(results.len(), 4, "{results:#?}");
+    let preview = result_named(&results, "preview-app");
+    assert_eq!(
+        preview["valid"], true,
+        "the default satisfies the rule: {preview}"
+    );
+    assert!(
+        finding(preview, "NO_TEARDOWN_POLICY").is_none(),
+        "the built-in rules see the policy's default: {preview}"
+    );
+    for name in ["staging-app", "unknown-ns-app"] {
+        let result = result_named(&results, name);
+        assert_eq!(result["valid"], false, "{name}");
+        assert!(
+            finding(result, "TEARDOWN_NEEDED").is_some(),
+            "{name}: {result}"
+        );
+        assert!(
+            finding(result, "NO_TEARDOWN_POLICY").is_some(),
+            "{name}: {result}"
+        );
+    }
+    assert_eq!(result_named(&results, "own-ttl")["valid"], true);
+}
+
+#[test]
+fn every_namespace_has_its_name_label() {
+    let policy = "apiVersion: roost.birb.party/v1alpha1\nkind: RoostPolicy\nmetadata: {name: payments-only}\nspec:\n  match:\n    namespaceSelector: {matchLabels: {kubernetes.io/metadata.name: payments}}\n  rules:\n    - {code: PAYMENTS_RULE, level: error, expression: \"false\", message: payments roosts are frozen}\n";
+    // One namespace given without labels, one not given, one given with a wrong name label.
+    let input = stream(&[
+        policy,
+        &namespace("payments", "{}"),
+        &roost("in-doc", "payments", ""),
+        &roost("default-ns", "default", ""),
+        &namespace("billing", "{kubernetes.io/metadata.name: payments}"),
+        &roost("in-billing", "billing", ""),
+    ]);
+    let out = validate(&["-f", "-", "-o", "json"], Some(&input));
+    let results = json_results(&out);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
+    assert!(finding(result_named(&results, "in-doc"), "PAYMENTS_RULE").is_some());
+    assert_eq!(result_named(&results, "default-ns")["valid"], true);
+    assert_eq!(
+        result_named(&results, "in-billing")["valid"],
+        true,
+        "the apiserver sets the name label from the name"
+    );
+    let manifest = roost("no-doc", "payments", "");
+    let out = validate(
+        &["-f", "-", "-o", "json"],
+        Some(&stream(&[&manifest, policy])),
+    );
+    assert_eq!(out.status.code(), Some(1));
+    assert!(finding(&json_results(&out)[0], "PAYMENTS_RULE").is_some());
+}
+
+#[test]
+fn a_roost_policy_among_the_inputs_applies_wherever_it_comes() {
+    // The policy comes after the roost it applies to.
+    let input = stream(&[&roost("late", "default", ""), TEARDOWN_NEEDED]);
+    let out = validate(&["-f", "-"], Some(&input));
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
+    let stdout = text(&out.stdout);
+    assert!(
+        stdout.starts_with("-:0 default/late ERROR TEARDOWN_NEEDED spec.teardownPolicy: every roost needs a teardown trigger\n"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.ends_with("1 ManagedRoost checked, 1 invalid: 1 error, 0 warnings, 2 info; 0 other documents skipped; 1 RoostPolicy read, 0 invalid\n"),
+        "{stdout}"
+    );
+}
+
+#[test]
+fn a_bad_policy_is_reported_with_its_field_and_position_and_not_applied() {
+    let bad = "apiVersion: roost.birb.party/v1alpha1\nkind: RoostPolicy\nmetadata: {name: broken}\nspec:\n  rules:\n    - {code: FINE_RULE, level: error, expression: \"false\", message: never applied}\n    - {code: BAD_CEL, level: error, expression: \"object.spec ==\", message: m}\n";
+    let dir = tempfile::tempdir().unwrap();
+    let policy = write(dir.path(), "broken.yaml", bad);
+    let out = validate(
+        &[
+            "-f",
+            "examples/web-valid.yaml",
+            "--policy",
+            &policy,
+            "-o",
+            "json",
+        ],
+        None,
+    );
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
+    let results = json_results(&out);
+    assert_eq!(results.len(), 2, "{results:#?}");
+    let broken = &results[0];
+    assert_eq!(broken["name"], "broken");
+    assert_eq!(broken["namespace"], "");
+    assert_eq!(broken["source"], policy.as_str());
+    assert_eq!(broken["valid"], false);
+    let findings = broken["findings"].as_array().unwrap();
+    assert_eq!(findings.len(), 1, "{findings:#?}");
+    assert_eq!(findings[0]["code"], "POLICY_INVALID");
+    assert_eq!(findings[0]["field"], "spec.rules[1].expression");
+    assert!(
+        findings[0]["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("line 1 column 15"),
+        "{}",
+        findings[0]["message"]
+    );
+    let web = &results[1];
+    assert_eq!(
+        web["valid"], true,
+        "an invalid policy is not applied: {web}"
+    );
+    let text_out = validate(
+        &["-f", "examples/web-valid.yaml", "--policy", &policy],
+        None,
+    );
+    let stdout = text(&text_out.stdout);
+    assert!(
+        stdout.starts_with(&format!(
+            "{policy} RoostPolicy/broken ERROR POLICY_INVALID spec.rules[1].expression: line 1 column 15"
+        )),
+        "{stdout}"
+    );
+    assert!(
+        stdout.ends_with("1 ManagedRoost checked, 0 invalid: 1 error, 0 warnings, 0 info; 0 other documents skipped; 1 RoostPolicy read, 1 invalid\n"),
+        "{stdout}"
+    );
+}
+
+#[test]
+fn a_custom_code_used_twice_refuses_the_later_policy_in_name_order() {
+    let policy = |name: &str| {
+        format!(
+            "apiVersion: roost.birb.party/v1alpha1\nkind: RoostPolicy\nmetadata: {{name: {name}}}\nspec:\n  rules:\n    - {{code: OTHER_RULE, level: warning, expression: \"true\", message: m}}\n    - {{code: SHARED_CODE, level: error, expression: \"false\", message: from {name}}}\n"
+        )
+    };
+    // b-second comes first in the input; name order decides.
+    let input = stream(&[
+        &policy("b-second"),
+        &policy("a-first"),
+        &roost("web", "default", ""),
+    ]);
+    let out = validate(&["-f", "-", "-o", "json"], Some(&input));
+    assert_eq!(out.status.code(), Some(1));
+    let results = json_results(&out);
+    assert_eq!(results.len(), 2, "{results:#?}");
+    assert_eq!(results[0]["name"], "b-second");
+    assert_eq!(results[0]["index"], 0);
+    let findings = results[0]["findings"].as_array().unwrap();
+    assert_eq!(findings.len(), 2, "{findings:#?}");
+    assert_eq!(findings[0]["field"], "spec.rules[0].code");
+    assert_eq!(findings[1]["field"], "spec.rules[1].code");
+    assert!(findings[1]["message"].as_str().unwrap().contains("a-first"));
+    let web = result_named(&results, "web");
+    assert_eq!(
+        finding(web, "SHARED_CODE").unwrap()["message"],
+        "from a-first"
+    );
+}
+
+#[test]
+fn the_policy_environment_variable_names_a_policy() {
+    let input = stream(&[
+        &namespace("shop", "{env: prod}"),
+        &roost("checkout", "shop", ""),
+    ]);
+    let mut command = bin();
+    command
+        .args(["validate", "-f", "-", "-o", "json"])
+        .current_dir(root())
+        .env(
+            "ROOST_KEEPER_POLICY",
+            "examples/policies/production-guardrails.yaml",
+        );
+    let out = output_with_stdin(&mut command, input.as_bytes()).unwrap();
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
+    assert!(finding(&json_results(&out)[0], "PROD_TEARDOWN_REQUIRED").is_some());
+}
+
+#[test]
+fn a_directory_of_policies_applies_each() {
+    let input = stream(&[
+        &namespace("shop", "{env: prod}"),
+        &namespace("pr-3", "{env: preview}"),
+        &roost("checkout", "shop", ""),
+        &roost("demo", "pr-3", ""),
+    ]);
+    let out = validate(
+        &[
+            "-f",
+            "-",
+            "--policy",
+            "examples/policies/",
+            "-o",
+            "json",
+            "-v",
+        ],
+        Some(&input),
+    );
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
+    let results = json_results(&out);
+    assert_eq!(
+        results.len(),
+        2,
+        "no policy result: every example compiles: {results:#?}"
+    );
+    assert!(finding(result_named(&results, "checkout"), "PROD_TEARDOWN_REQUIRED").is_some());
+    let demo = result_named(&results, "demo");
+    assert_eq!(demo["valid"], true, "{demo}");
+    assert!(
+        finding(demo, "NO_TEARDOWN_POLICY").is_none(),
+        "preview-ttl applied: {demo}"
+    );
+}
+
+/// Every file of examples/policies is a RoostPolicy the cluster would admit.
+#[test]
+fn every_example_policy_compiles() {
+    let mut files: Vec<PathBuf> = std::fs::read_dir(root().join("examples/policies"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    files.sort();
+    assert!(files.len() >= 3, "{files:?}");
+    for file in &files {
+        let out = validate(
+            &[
+                "-f",
+                "examples/web-valid.yaml",
+                "--policy",
+                file.to_str().unwrap(),
+            ],
+            None,
+        );
+        let stdout = text(&out.stdout);
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "{}: {stdout}{}",
+            file.display(),
+            text(&out.stderr)
+        );
+        assert!(
+            stdout.ends_with("; 1 RoostPolicy read, 0 invalid\n"),
+            "{}: {stdout}",
+            file.display()
+        );
+    }
+}
+
+/// The validating webhook sees the object the mutating one returned: an
+/// objectSelector matches the labels defaulting adds (the tenant label).
+#[test]
+fn object_selectors_see_the_labels_defaulting_adds() {
+    let policy = "apiVersion: roost.birb.party/v1alpha1\nkind: RoostPolicy\nmetadata: {name: acme-freeze}\nspec:\n  match:\n    objectSelector: {matchLabels: {roost.birb.party/tenant: acme}}\n  rules:\n    - {code: ACME_FROZEN, level: warning, expression: \"false\", message: acme roosts are frozen}\n";
+    let input = stream(&[
+        policy,
+        &roost("acme-web", "default", "  tenancy: {tenantId: acme}\n"),
+        &roost("other-web", "default", "  tenancy: {tenantId: other}\n"),
+    ]);
+    let out = validate(&["-f", "-", "-o", "json"], Some(&input));
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let results = json_results(&out);
+    let acme = result_named(&results, "acme-web");
+    assert_eq!(
+        finding(acme, "ACME_FROZEN").expect("matched")["level"],
+        "warning"
+    );
+    assert!(finding(result_named(&results, "other-web"), "ACME_FROZEN").is_none());
 }

@@ -243,3 +243,94 @@ fn validated(roost: &Value) -> Option<&Value> {
         .iter()
         .find(|c| c["type"] == "Validated")
 }
+
+/// (level, field, code) of each finding kubectl printed for a refused apply:
+/// the denial's causes (`field: message [CODE]`) and `Warning:` lines.
+fn webhook_findings(stderr: &str) -> Vec<(String, String, String)> {
+    let mut found = Vec::new();
+    for line in stderr.lines() {
+        let (level, rest) = match line.trim().strip_prefix("Warning: ") {
+            Some(rest) => ("warning", rest),
+            None => ("error", line.trim().trim_start_matches("* ")),
+        };
+        let Some((field, tail)) = rest.split_once(": ") else {
+            continue;
+        };
+        let Some(code) = tail.rsplit_once('[').and_then(|(_, c)| c.strip_suffix(']')) else {
+            continue;
+        };
+        let field = field.rsplit(' ').next().unwrap_or(field);
+        found.push((level.to_owned(), field.to_owned(), code.to_owned()));
+    }
+    found.sort();
+    found.dedup();
+    found
+}
+
+#[test]
+fn offline_validation_with_the_policy_file_gives_the_webhooks_findings() {
+    let ns = labelled_namespace("offline-same");
+    let policy = policy(
+        "offline-same",
+        "offline-same",
+        json!({
+            "rules": [{"code": "TENANT_REQUIRED_OFFLINE", "level": "error",
+                       "expression": "has(object.spec.tenancy)", "message": "a tenant is required",
+                       "field": "spec.tenancy"},
+                      {"code": "SHORT_NAME_OFFLINE", "level": "warning",
+                       "expression": "object.metadata.name.size() <= 5", "message": "keep names short"}],
+            "overrides": [{"code": "CHART_VERSION_UNPINNED", "level": "error"},
+                          {"code": "CHART_REPO_INSECURE", "level": "off"}]
+        }),
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let policy_file = dir.path().join("policy.json");
+    std::fs::write(&policy_file, policy.to_string()).unwrap();
+    let manifest = example_in("examples/warnings.yaml", &ns);
+    let manifest_file = dir.path().join("roost.json");
+    std::fs::write(&manifest_file, &manifest).unwrap();
+    let namespace_file = dir.path().join("namespace.json");
+    let namespace_doc = json!({"apiVersion": "v1", "kind": "Namespace",
+        "metadata": {"name": ns, "labels": {"policy-test": "offline-same"}}});
+    std::fs::write(&namespace_file, namespace_doc.to_string()).unwrap();
+
+    ok(&apply_policy(&policy));
+    let refusal = dry_run_until(&manifest, "the policy applies", |out| {
+        text(&out.stderr).contains("TENANT_REQUIRED_OFFLINE")
+    });
+    let webhook = webhook_findings(&refusal);
+
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_roost-keeper"))
+        .args(["validate", "-o", "json", "-f"])
+        .arg(&manifest_file)
+        .arg("-f")
+        .arg(&namespace_file)
+        .arg("--policy")
+        .arg(&policy_file)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
+    let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let mut offline: Vec<(String, String, String)> = report["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|r| r["findings"].as_array().cloned().unwrap_or_default())
+        .filter(|f| f["level"] != "info")
+        .map(|f| {
+            (
+                f["level"].as_str().unwrap().to_owned(),
+                f["field"].as_str().unwrap().to_owned(),
+                f["code"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    offline.sort();
+    offline.dedup();
+    assert!(
+        offline.iter().any(|(_, _, c)| c == "SHORT_NAME_OFFLINE"),
+        "{offline:?}"
+    );
+    assert_eq!(webhook, offline, "webhook:\n{refusal}");
+    ok(&env().kubectl(&["delete", "roostpolicy", "offline-same"]));
+}

@@ -32,7 +32,9 @@ validate:
 # Generated artefacts, with the copies deploy/ (kustomize) installs.
 crd:
 	$(CARGO) run --quiet -- crd > crds/managedroost.yaml
+	$(CARGO) run --quiet -- crd --kind roostpolicy > crds/roostpolicy.yaml
 	cp crds/managedroost.yaml deploy/crd.yaml
+	cp crds/roostpolicy.yaml deploy/crd-roostpolicy.yaml
 
 webhook-config:
 	$(CARGO) run --quiet -- webhook-config > webhook-config/webhooks.yaml

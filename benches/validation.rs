@@ -475,7 +475,7 @@ fn ten_rule_policy() -> roost_keeper::policy::RoostPolicy {
     let expressions = [
         "has(object.spec.teardownPolicy)",
         "object.spec.chart.name.size() <= 53",
-        "object.spec.chart.version.matches('^[0-9]+\\.[0-9]+\\.[0-9]+$')",
+        "object.spec.chart.version.matches('^[0-9]+[.][0-9]+[.][0-9]+$')",
         "object.spec.chart.repository.url.startsWith('https://')",
         "object.spec.healthChecks.all(h, h.name.size() < 40)",
         "size(object.spec.healthChecks) <= 10",
@@ -514,7 +514,10 @@ fn bench_policies(c: &mut Criterion) {
         &typical_object,
         None,
     );
-    assert!(result.valid, "the typical object passes the bench policy: {result:?}");
+    assert!(
+        result.valid,
+        "the typical object passes the bench policy: {result:?}"
+    );
     assert_eq!(evaluations.passed, 10);
 
     let mut group = c.benchmark_group("policies");

@@ -334,3 +334,62 @@ fn offline_validation_with_the_policy_file_gives_the_webhooks_findings() {
     assert_eq!(webhook, offline, "webhook:\n{refusal}");
     ok(&env().kubectl(&["delete", "roostpolicy", "offline-same"]));
 }
+
+#[test]
+fn changing_a_policy_under_a_stream_of_applies_fails_none() {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    let ns = labelled_namespace("churn");
+    let manifest = example_in("examples/web-valid.yaml", &ns);
+    let stop = AtomicBool::new(false);
+    let (outcomes, seen_versions) = std::thread::scope(|scope| {
+        let stream = scope.spawn(|| {
+            let mut outcomes = Vec::new();
+            while !stop.load(Ordering::SeqCst) {
+                let out = apply(&manifest, &["--dry-run=server"]);
+                outcomes.push((out.status.success(), text(&out.stderr)));
+            }
+            outcomes
+        });
+        let mut versions = Vec::new();
+        for version in 0..6 {
+            // Each change is a new generation with a failing warning rule that names it.
+            ok(&apply_policy(&policy(
+                "churn",
+                "churn",
+                json!({"rules": [{"code": "CHURN_E2E", "level": "warning",
+                                  "expression": "false", "message": format!("churn version {version}")}]}),
+            )));
+            versions.push(version);
+            std::thread::sleep(Duration::from_millis(400));
+        }
+        ok(&env().kubectl(&["delete", "roostpolicy", "churn"]));
+        std::thread::sleep(Duration::from_millis(400));
+        stop.store(true, Ordering::SeqCst);
+        (stream.join().unwrap(), versions)
+    });
+    let failed: Vec<&String> = outcomes
+        .iter()
+        .filter(|(success, _)| !success)
+        .map(|(_, stderr)| stderr)
+        .collect();
+    assert!(
+        failed.is_empty(),
+        "{} of {} applies failed: {failed:?}",
+        failed.len(),
+        outcomes.len()
+    );
+    let warned: Vec<usize> = seen_versions
+        .iter()
+        .copied()
+        .filter(|v| {
+            outcomes
+                .iter()
+                .any(|(_, e)| e.contains(&format!("churn version {v} [CHURN_E2E]")))
+        })
+        .collect();
+    assert!(
+        warned.len() >= 2,
+        "the stream saw the policy change: versions {warned:?} in {} applies",
+        outcomes.len()
+    );
+}

@@ -9,7 +9,13 @@
 //! at most 100 entries (the CRD), so one rule visits at most 100² elements.
 
 use cel::common::ast::{EntryExpr, Expr, IdedExpr};
+use cel::common::types::{
+    CelBool, CelDouble, CelInt, CelList, CelMap, CelMapKey, CelNull, CelString, CelUInt,
+    STRING_TYPE,
+};
+use cel::common::value::{CowVal, Val};
 use cel::{Context, Env, Program, Value};
+use std::collections::HashMap;
 use std::sync::{Arc, LazyLock};
 
 /// Longest expression accepted.
@@ -56,12 +62,64 @@ pub const FUNCTIONS: &[&str] = &[
 fn env() -> &'static Arc<Env> {
     static ENV: LazyLock<Arc<Env>> = LazyLock::new(|| {
         let mut env = Env::stdlib();
-        // The strings extension registers once on a fresh standard environment.
+        // The strings extension and `matches` register once on a fresh
+        // standard environment (built without the crate's own `matches`).
         env.add_extension(cel::extensions::strings)
             .expect("the strings extension fits the standard environment");
+        env.add_overload(
+            "matches",
+            "matches",
+            vec![STRING_TYPE, STRING_TYPE],
+            matches,
+        )
+        .expect("matches is not declared yet");
+        env.add_member_overload(
+            "matches",
+            "string_matches",
+            STRING_TYPE,
+            vec![STRING_TYPE],
+            matches,
+        )
+        .expect("matches is not declared yet");
         Arc::new(env)
     });
     &ENV
+}
+
+/// Compiled patterns kept for reuse (a policy's patterns are few; compiling
+/// one costs about 30 µs, matching it well under 1 µs).
+const REGEX_CACHE_ENTRIES: u64 = 512;
+/// Most memory one compiled pattern may take (the regex crate's size limit).
+const REGEX_SIZE_LIMIT: usize = 1 << 20;
+
+fn compiled_regex(pattern: &str) -> Result<Arc<regex::Regex>, regex::Error> {
+    static CACHE: LazyLock<moka::sync::Cache<String, Arc<regex::Regex>>> =
+        LazyLock::new(|| moka::sync::Cache::new(REGEX_CACHE_ENTRIES));
+    if let Some(regex) = CACHE.get(pattern) {
+        return Ok(regex);
+    }
+    let regex = Arc::new(
+        regex::RegexBuilder::new(pattern)
+            .size_limit(REGEX_SIZE_LIMIT)
+            .build()?,
+    );
+    CACHE.insert(pattern.to_owned(), Arc::clone(&regex));
+    Ok(regex)
+}
+
+/// `matches(text, pattern)` and `text.matches(pattern)`: RE2 syntax, linear
+/// time, compiled patterns cached.
+fn matches<'b, 'v>(args: Vec<CowVal<'b, 'v>>) -> Result<CowVal<'b, 'v>, cel::ExecutionError> {
+    let text = |i: usize| {
+        args.get(i)
+            .and_then(|a| a.downcast_ref::<CelString>())
+            .map(|s| s.inner())
+            .ok_or_else(|| cel::ExecutionError::function_error("matches", "expects two strings"))
+    };
+    let regex = compiled_regex(text(1)?).map_err(|_| {
+        cel::ExecutionError::function_error("matches", "not a valid regular expression")
+    })?;
+    Ok(CowVal::owned(CelBool::from(regex.is_match(text(0)?))))
 }
 
 /// A compiled expression.
@@ -198,24 +256,80 @@ impl Shape {
     }
 }
 
-/// The variables a rule sees: `object` and `oldObject` (null on CREATE).
-pub struct Variables {
-    context: Context<'static, 'static>,
+/// The variables a rule sees: `object` and `oldObject` (null on CREATE),
+/// borrowed from the JSON they were read from.
+pub struct Variables<'v> {
+    context: Context<'v, 'v>,
 }
 
-impl Variables {
-    pub fn new(object: &serde_json::Value, old_object: Option<&serde_json::Value>) -> Self {
+impl<'v> Variables<'v> {
+    pub fn new(object: &'v serde_json::Value, old_object: Option<&'v serde_json::Value>) -> Self {
         let mut context = Context::with_env(Arc::clone(env()));
-        // JSON values always convert.
-        let _ = context.add_variable("object", object);
-        let _ = context.add_variable("oldObject", old_object.unwrap_or(&serde_json::Value::Null));
+        context.add_variable_as_val("object", object_val(object));
+        context.add_variable_as_val(
+            "oldObject",
+            old_object.map_or_else(|| Box::new(CelNull) as Box<dyn Val + 'v>, object_val),
+        );
         Variables { context }
+    }
+}
+
+/// An object as CEL sees it: its JSON, without `metadata.managedFields`
+/// (bookkeeping of the apiserver, absent from the stored objects the
+/// controller judges).
+fn object_val(object: &serde_json::Value) -> Box<dyn Val + '_> {
+    match object {
+        serde_json::Value::Object(fields) => Box::new(CelMap::from(
+            fields
+                .iter()
+                .map(|(key, value)| {
+                    let value = match (key.as_str(), value) {
+                        ("metadata", serde_json::Value::Object(metadata)) => Box::new(CelMap::from(
+                            metadata
+                                .iter()
+                                .filter(|(k, _)| k.as_str() != "managedFields")
+                                .map(|(k, v)| (CelMapKey::from(k.as_str()), json_val(v)))
+                                .collect::<HashMap<_, _>>(),
+                        ))
+                            as Box<dyn Val + '_>,
+                        _ => json_val(value),
+                    };
+                    (CelMapKey::from(key.as_str()), value)
+                })
+                .collect::<HashMap<_, _>>(),
+        )),
+        other => json_val(other),
+    }
+}
+
+/// JSON as CEL values, strings borrowed; integers are `int` (`uint` beyond
+/// its range), other numbers `double`.
+fn json_val(value: &serde_json::Value) -> Box<dyn Val + '_> {
+    use serde_json::Value as J;
+    match value {
+        J::Null => Box::new(CelNull),
+        J::Bool(b) => Box::new(CelBool::from(*b)),
+        J::Number(n) => match (n.as_i64(), n.as_u64()) {
+            (Some(i), _) => Box::new(CelInt::from(i)),
+            (None, Some(u)) => Box::new(CelUInt::from(u)),
+            _ => Box::new(CelDouble::from(n.as_f64().unwrap_or(f64::NAN))),
+        },
+        J::String(s) => Box::new(CelString::from(s.as_str())),
+        J::Array(items) => Box::new(CelList::from(
+            items.iter().map(json_val).collect::<Vec<_>>(),
+        )),
+        J::Object(fields) => Box::new(CelMap::from(
+            fields
+                .iter()
+                .map(|(k, v)| (CelMapKey::from(k.as_str()), json_val(v)))
+                .collect::<HashMap<_, _>>(),
+        )),
     }
 }
 
 impl Expression {
     /// Evaluates to a bool, or says why not (a missing field, a wrong type).
-    pub fn is_true(&self, variables: &Variables) -> Result<bool, String> {
+    pub fn is_true(&self, variables: &Variables<'_>) -> Result<bool, String> {
         match self.0.execute(&variables.context) {
             Ok(Value::Bool(passes)) => Ok(passes),
             Ok(other) => Err(format!("evaluates to {}, not a bool", value_kind(&other))),
@@ -224,7 +338,7 @@ impl Expression {
     }
 
     /// Evaluates to a string, or says why not.
-    pub fn text(&self, variables: &Variables) -> Result<String, String> {
+    pub fn text(&self, variables: &Variables<'_>) -> Result<String, String> {
         match self.0.execute(&variables.context) {
             Ok(Value::String(text)) => Ok(text.to_string()),
             Ok(other) => Err(format!("evaluates to {}, not a string", value_kind(&other))),
@@ -320,7 +434,8 @@ mod tests {
                 "object.spec.healthChecks.map(h, h.name).join(',') == 'a,bb'",
             ),
         ];
-        let variables = Variables::new(&object(), None);
+        let object = object();
+        let variables = Variables::new(&object, None);
         let mut failures = Vec::new();
         for (function, source) in samples {
             match compile(source).map(|e| e.is_true(&variables)) {
@@ -361,8 +476,28 @@ mod tests {
     }
 
     #[test]
+    fn objects_are_json_without_managed_fields_and_integers_are_ints() {
+        let object = json!({"metadata": {"name": "web", "managedFields": [{"manager": "kubectl"}]},
+                            "spec": {"healthChecks": [{"tcp": {"port": 80}}], "weight": 0.5}});
+        let variables = Variables::new(&object, None);
+        let mut wrong = Vec::new();
+        for source in [
+            "!has(object.metadata.managedFields)",
+            "object.spec.healthChecks[0].tcp.port == 80",
+            "type(object.spec.healthChecks[0].tcp.port) == int",
+            "object.spec.weight == 0.5",
+        ] {
+            if compile(source).unwrap().is_true(&variables) != Ok(true) {
+                wrong.push(source);
+            }
+        }
+        assert!(wrong.is_empty(), "{wrong:?}");
+    }
+
+    #[test]
     fn evaluation_errors_name_the_problem_without_values() {
-        let variables = Variables::new(&object(), None);
+        let object = object();
+        let variables = Variables::new(&object, None);
         let missing = compile("object.spec.teardownPolicy.triggers.size() > 0").unwrap();
         assert_eq!(
             missing.is_true(&variables).unwrap_err(),

@@ -506,7 +506,7 @@ fn raised_or_lowered(current: Level, wanted: OverrideLevel) -> Level {
 fn evaluate(
     policy: &CompiledPolicy,
     rule: &CompiledRule,
-    variables: &cel::Variables,
+    variables: &cel::Variables<'_>,
     evaluations: &mut Evaluations,
 ) -> Option<Finding> {
     match rule.expression.is_true(variables) {

@@ -227,6 +227,14 @@ fn an_existing_roost_is_judged_again_when_a_policy_changes_and_the_status_counts
         "{columns}"
     );
 
+    let metrics = scrape(env().metrics);
+    for family in [
+        "roost_keeper_policies{ready=\"true\"}",
+        "roost_keeper_policy_evaluations_total{result=\"fail\"}",
+        "roost_keeper_policy_evaluation_duration_seconds_count",
+    ] {
+        assert!(metrics.contains(family), "{family} not in /metrics");
+    }
     ok(&env().kubectl(&["delete", "roostpolicy", "rejudge"]));
     env().wait_for(
         &ns,
@@ -392,4 +400,14 @@ fn changing_a_policy_under_a_stream_of_applies_fails_none() {
         "the stream saw the policy change: versions {warned:?} in {} applies",
         outcomes.len()
     );
+}
+
+/// The text of `/metrics` on a plain-HTTP address.
+fn scrape(addr: std::net::SocketAddr) -> String {
+    use std::io::{Read, Write as _};
+    let mut stream = std::net::TcpStream::connect(addr).unwrap();
+    stream.write_all(b"GET /metrics HTTP/1.0\r\n\r\n").unwrap();
+    let mut answer = String::new();
+    stream.read_to_string(&mut answer).unwrap();
+    answer
 }

@@ -262,8 +262,14 @@ fn wants_debug(roost: &ManagedRoost) -> bool {
 
 async fn reconcile(stored: Arc<StoredRoost>, ctx: Arc<Context>) -> Result<Action, ReconcileError> {
     let started = Instant::now();
-    let stored::Decoded { roost, result } =
-        stored.decode_with(&ctx.engine.registry, Some(&ctx.engine.policies))?;
+    let stored::Decoded {
+        roost,
+        result,
+        evaluations,
+    } = stored.decode_with(&ctx.engine.registry, Some(&ctx.engine.policies))?;
+    if evaluations != Default::default() {
+        ctx.metrics.observe_policies(evaluations, started.elapsed());
+    }
     if wants_debug(&roost) {
         // The object asked for debug logs of its handling (spec.observability.logging.level).
         let span = tracing::info_span!(crate::telemetry::DEBUG_SPAN, name = %roost.name_any());

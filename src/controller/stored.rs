@@ -62,6 +62,8 @@ impl std::fmt::Debug for Packed {
 pub struct Decoded {
     pub roost: ManagedRoost,
     pub result: ValidationResult,
+    /// How the custom rules of the matching policies went (for metrics).
+    pub evaluations: crate::policy::Evaluations,
 }
 
 /// The status text could not be read as a ManagedRoost status.
@@ -112,11 +114,11 @@ impl StoredRoost {
                 .map(String::as_str),
         );
         let builtin = decode::validate_decoded_with(registry, &decoded, None);
-        let result = match policies {
+        let (result, evaluations) = match policies {
             Some(policies) => self.with_policies(builtin, spec, policies),
-            None => builtin,
-        }
-        .silenced(&silence);
+            None => (builtin, Default::default()),
+        };
+        let result = result.silenced(&silence);
         let status = self
             .status
             .as_ref()
@@ -130,6 +132,7 @@ impl StoredRoost {
                 status,
             },
             result,
+            evaluations,
         })
     }
 
@@ -141,10 +144,10 @@ impl StoredRoost {
         builtin: ValidationResult,
         spec: Option<Value>,
         policies: &LivePolicies,
-    ) -> ValidationResult {
+    ) -> (ValidationResult, crate::policy::Evaluations) {
         let set = policies.set();
         if set.is_empty() {
-            return builtin;
+            return (builtin, Default::default());
         }
         let labels: crate::policy::Labels = self
             .metadata
@@ -156,7 +159,7 @@ impl StoredRoost {
         let namespace = self.metadata.namespace.as_deref().unwrap_or_default();
         let matched = set.matching(&policies.namespace_labels(namespace), &labels);
         if matched.is_empty() {
-            return builtin;
+            return (builtin, Default::default());
         }
         let object = serde_json::json!({
             "apiVersion": crate::api::API_VERSION,
@@ -164,7 +167,7 @@ impl StoredRoost {
             "metadata": self.metadata,
             "spec": spec,
         });
-        matched.apply(&builtin, &object, None).0
+        matched.apply(&builtin, &object, None)
     }
 
     /// The stored form of a typed object.

@@ -33,6 +33,7 @@ fn ok(what: &str, out: &Output) {
 const OBJECTS: &[&str] = &[
     "namespace/roost-system",
     "customresourcedefinition.apiextensions.k8s.io/managedroosts.roost.birb.party",
+    "customresourcedefinition.apiextensions.k8s.io/roostpolicies.roost.birb.party",
     "serviceaccount/roost-keeper",
     "clusterrole.rbac.authorization.k8s.io/roost-keeper",
     "clusterrolebinding.rbac.authorization.k8s.io/roost-keeper",
@@ -172,16 +173,33 @@ const ALLOWED: &[Case] = &[
         &["patch", ROOSTS, "--subresource=status", "-n", "team-a"],
     ),
     // RoostPolicies (cluster-scoped): read them, write their status.
-    allow("list roostpolicies", &["list", POLICIES]),
-    allow("watch roostpolicies", &["watch", POLICIES]),
-    allow("get roostpolicies", &["get", POLICIES]),
+    allow(
+        "list roostpolicies",
+        &["list", POLICIES, "--all-namespaces"],
+    ),
+    allow(
+        "watch roostpolicies",
+        &["watch", POLICIES, "--all-namespaces"],
+    ),
+    allow("get roostpolicies", &["get", POLICIES, "--all-namespaces"]),
     allow(
         "patch roostpolicies/status",
-        &["patch", POLICIES, "--subresource=status"],
+        &[
+            "patch",
+            POLICIES,
+            "--subresource=status",
+            "--all-namespaces",
+        ],
     ),
     // Namespaces: their labels select policies.
-    allow("list namespaces", &["list", "namespaces"]),
-    allow("watch namespaces", &["watch", "namespaces"]),
+    allow(
+        "list namespaces",
+        &["list", "namespaces", "--all-namespaces"],
+    ),
+    allow(
+        "watch namespaces",
+        &["watch", "namespaces", "--all-namespaces"],
+    ),
     // Events (kube-rs Recorder: events.k8s.io/v1; the core view alike).
     allow(
         "create core v1 events",
@@ -353,18 +371,44 @@ const DENIED: &[Case] = &[
         &["update", ROOSTS, "--subresource=status", "-n", "default"],
     ),
     // RoostPolicies: admins write them, roost-keeper only reads them.
-    deny("create roostpolicies", &["create", POLICIES]),
-    deny("update roostpolicies", &["update", POLICIES]),
-    deny("patch roostpolicies", &["patch", POLICIES]),
-    deny("delete roostpolicies", &["delete", POLICIES]),
+    deny(
+        "create roostpolicies",
+        &["create", POLICIES, "--all-namespaces"],
+    ),
+    deny(
+        "update roostpolicies",
+        &["update", POLICIES, "--all-namespaces"],
+    ),
+    deny(
+        "patch roostpolicies",
+        &["patch", POLICIES, "--all-namespaces"],
+    ),
+    deny(
+        "delete roostpolicies",
+        &["delete", POLICIES, "--all-namespaces"],
+    ),
     deny(
         "update roostpolicies/status",
-        &["update", POLICIES, "--subresource=status"],
+        &[
+            "update",
+            POLICIES,
+            "--subresource=status",
+            "--all-namespaces",
+        ],
     ),
     // Namespaces: labels only.
-    deny("get namespaces", &["get", "namespaces/default"]),
-    deny("patch namespaces", &["patch", "namespaces/default"]),
-    deny("delete namespaces", &["delete", "namespaces/default"]),
+    deny(
+        "get namespaces",
+        &["get", "namespaces/default", "--all-namespaces"],
+    ),
+    deny(
+        "patch namespaces",
+        &["patch", "namespaces/default", "--all-namespaces"],
+    ),
+    deny(
+        "delete namespaces",
+        &["delete", "namespaces/default", "--all-namespaces"],
+    ),
     // Events: write only.
     deny(
         "list events.k8s.io events",

@@ -17,6 +17,7 @@ use crate::policy::{
     self, CompiledPolicy, Known, Labels, NAMESPACE_NAME_LABEL, POLICY_INVALID, PolicySet,
     RoostPolicy,
 };
+use crate::validation::ValidationResult;
 use crate::validation::decode::validate_spec_value;
 use crate::validation::levels::BUILTIN_LEVELS;
 use crate::validation::{Finding, Findings, Level, SILENCE_ANNOTATION, silenced_codes};
@@ -613,7 +614,7 @@ fn check_roost(
     policies: &Policies,
     source: String,
     index: usize,
-    mut object: Value,
+    object: Value,
 ) {
     let name = metadata_text(&object, "name").unwrap_or_default();
     let namespace = metadata_text(&object, "namespace").unwrap_or_else(|| "default".to_owned());
@@ -633,57 +634,7 @@ fn check_roost(
         );
         (false, out.into_vec())
     } else {
-        let namespace_labels = if policies.set.is_empty() {
-            Labels::new()
-        } else {
-            policies.namespace_labels(&namespace)
-        };
-        let matching = |object: &Value| {
-            if policies.set.is_empty() {
-                policy::Matched::default()
-            } else {
-                policies
-                    .set
-                    .matching(&namespace_labels, &object_labels(object))
-            }
-        };
-        // The mutating webhook: the matching policies' defaults, then the built-in ones.
-        let for_defaults = matching(&object);
-        if for_defaults.has_defaults() {
-            for_defaults.merge_defaults(&mut object);
-        }
-        let mut defaulted = apply_defaults(&object).object;
-        // The validating webhook sees the mutated object, with the labels defaulting added.
-        let matched = matching(&defaulted);
-        let spec = defaulted.get("spec");
-        let (builtin, _) = cache.get_or_validate(
-            CacheKey::new(
-                crate::validation::Registry::global().fingerprint(),
-                spec,
-                None,
-            ),
-            || validate_spec_value(spec, None),
-        );
-        let applied;
-        let result = if matched.is_empty() {
-            builtin.as_ref()
-        } else {
-            // The apiserver sets the namespace before admission; rules may read it.
-            if let Some(metadata) = defaulted.get_mut("metadata").and_then(Value::as_object_mut) {
-                metadata
-                    .entry("namespace")
-                    .or_insert_with(|| Value::String(namespace.clone()));
-            }
-            applied = matched.apply(&builtin, &defaulted, None).0;
-            &applied
-        };
-        let silence = silenced_codes(
-            object
-                .pointer("/metadata/annotations")
-                .and_then(|a| a.get(SILENCE_ANNOTATION))
-                .and_then(Value::as_str),
-        );
-        let result = result.silenced(&silence);
+        let result = judge_roost(cache, policies, &namespace, object);
         (result.valid, result.all().cloned().collect())
     };
     report.results.push(DocumentResult {
@@ -695,6 +646,66 @@ fn check_roost(
         findings,
         kind: ResultKind::ManagedRoost,
     });
+}
+
+/// The webhooks' verdict on a ManagedRoost of the served apiVersion.
+fn judge_roost(
+    cache: &ValidationCache,
+    policies: &Policies,
+    namespace: &str,
+    mut object: Value,
+) -> ValidationResult {
+    let namespace_labels = if policies.set.is_empty() {
+        Labels::new()
+    } else {
+        policies.namespace_labels(namespace)
+    };
+    let matching = |object: &Value| {
+        if policies.set.is_empty() {
+            policy::Matched::default()
+        } else {
+            policies
+                .set
+                .matching(&namespace_labels, &object_labels(object))
+        }
+    };
+    // The mutating webhook: the matching policies' defaults, then the built-in ones.
+    let for_defaults = matching(&object);
+    if for_defaults.has_defaults() {
+        for_defaults.merge_defaults(&mut object);
+    }
+    let mut defaulted = apply_defaults(&object).object;
+    // The validating webhook sees the mutated object, with the labels defaulting added.
+    let matched = matching(&defaulted);
+    let spec = defaulted.get("spec");
+    let (builtin, _) = cache.get_or_validate(
+        CacheKey::new(
+            crate::validation::Registry::global().fingerprint(),
+            spec,
+            None,
+        ),
+        || validate_spec_value(spec, None),
+    );
+    let applied;
+    let result = if matched.is_empty() {
+        builtin.as_ref()
+    } else {
+        // The apiserver sets the namespace before admission; rules may read it.
+        if let Some(metadata) = defaulted.get_mut("metadata").and_then(Value::as_object_mut) {
+            metadata
+                .entry("namespace")
+                .or_insert_with(|| Value::String(namespace.to_owned()));
+        }
+        applied = matched.apply(&builtin, &defaulted, None).0;
+        &applied
+    };
+    let silence = silenced_codes(
+        object
+            .pointer("/metadata/annotations")
+            .and_then(|a| a.get(SILENCE_ANNOTATION))
+            .and_then(Value::as_str),
+    );
+    result.silenced(&silence)
 }
 
 fn visible(findings: &[Finding], verbose: bool) -> impl Iterator<Item = &Finding> {
@@ -734,7 +745,7 @@ pub fn render_text(report: &Report, verbose: bool, color: bool) -> String {
         };
         format!("\x1b[{code}m{label}\x1b[0m")
     };
-    let (mut errors, mut warnings, mut info) = (0, 0, 0);
+    let (mut errors, mut warnings, mut info) = (0usize, 0usize, 0usize);
     for result in &report.results {
         let source = if report.multi_document.contains(&result.source) {
             format!("{}:{}", printable(&result.source), result.index)
@@ -764,6 +775,14 @@ pub fn render_text(report: &Report, verbose: bool, color: bool) -> String {
             ));
         }
     }
+    out.push_str(&summary(report, [errors, warnings, info]));
+    out.push('\n');
+    out
+}
+
+/// The last line of the text output: what was checked and found.
+fn summary(report: &Report, [errors, warnings, info]: [usize; 3]) -> String {
+    let mut out = String::new();
     let roosts = || {
         report
             .results
@@ -803,7 +822,6 @@ pub fn render_text(report: &Report, verbose: bool, color: bool) -> String {
             plural(report.input_errors.len(), "input", "inputs")
         ));
     }
-    out.push('\n');
     out
 }
 

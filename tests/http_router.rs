@@ -9,7 +9,7 @@ use base64::Engine as _;
 use http_body_util::BodyExt;
 use roost_keeper::admission::cache::ValidationCache;
 use roost_keeper::admission::http::{HttpLimits, MAX_BODY_BYTES, WebhookState, router};
-use roost_keeper::admission::{Admission, MUTATE_PATH, VALIDATE_PATH};
+use roost_keeper::admission::{Admission, MUTATE_PATH, POLICY_VALIDATE_PATH, VALIDATE_PATH};
 use roost_keeper::metrics::Metrics;
 use serde_json::Value;
 use std::sync::Arc;
@@ -176,16 +176,15 @@ async fn a_body_that_is_not_a_review_is_a_400_status() {
 }
 
 #[tokio::test]
-async fn an_unknown_path_is_a_404_naming_both_webhooks() {
+async fn an_unknown_path_is_a_404_naming_every_webhook() {
     let long_path = format!("/{}", "x".repeat(500));
     let (status, reply) = send(routes(), post(&long_path, "{}")).await;
     assert_eq!(status, StatusCode::NOT_FOUND);
     assert_eq!(reply["reason"], "NotFound");
     let message = reply["message"].as_str().unwrap();
-    assert!(
-        message.contains(VALIDATE_PATH) && message.contains(MUTATE_PATH),
-        "{message}"
-    );
+    for path in [VALIDATE_PATH, MUTATE_PATH, POLICY_VALIDATE_PATH] {
+        assert!(message.contains(path), "{message}");
+    }
     assert!(message.len() < 300, "the path is quoted whole: {message}");
 }
 

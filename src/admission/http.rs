@@ -85,7 +85,7 @@ async fn not_found(request: Request) -> Response {
         404,
         "NotFound",
         format!(
-            "no webhook at {}; the webhooks are {VALIDATE_PATH} and {MUTATE_PATH}",
+            "no webhook at {}; the webhooks are {VALIDATE_PATH}, {MUTATE_PATH} and {POLICY_VALIDATE_PATH}",
             crate::validation::finding::shown_max(request.uri().path(), SHOWN_PATH_CHARS)
         ),
     );

@@ -266,9 +266,10 @@ async fn reconcile(stored: Arc<StoredRoost>, ctx: Arc<Context>) -> Result<Action
         roost,
         result,
         evaluations,
+        policy_time,
     } = stored.decode_with(&ctx.engine.registry, Some(&ctx.engine.policies))?;
     if evaluations != Default::default() {
-        ctx.metrics.observe_policies(evaluations, started.elapsed());
+        ctx.metrics.observe_policies(evaluations, policy_time);
     }
     if wants_debug(&roost) {
         // The object asked for debug logs of its handling (spec.observability.logging.level).

@@ -62,8 +62,10 @@ impl std::fmt::Debug for Packed {
 pub struct Decoded {
     pub roost: ManagedRoost,
     pub result: ValidationResult,
-    /// How the custom rules of the matching policies went (for metrics).
+    /// How the custom rules of the matching policies went, and the time
+    /// applying the policies took (for metrics).
     pub evaluations: crate::policy::Evaluations,
+    pub policy_time: std::time::Duration,
 }
 
 /// The status text could not be read as a ManagedRoost status.
@@ -114,10 +116,12 @@ impl StoredRoost {
                 .map(String::as_str),
         );
         let builtin = decode::validate_decoded_with(registry, &decoded, None);
+        let started = std::time::Instant::now();
         let (result, evaluations) = match policies {
             Some(policies) => self.with_policies(builtin, spec, policies),
             None => (builtin, Default::default()),
         };
+        let policy_time = started.elapsed();
         let result = result.silenced(&silence);
         let status = self
             .status
@@ -133,6 +137,7 @@ impl StoredRoost {
             },
             result,
             evaluations,
+            policy_time,
         })
     }
 

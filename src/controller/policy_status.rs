@@ -27,6 +27,8 @@ pub async fn keep_current(client: Client, engine: Engine, roosts: Store<StoredRo
     let mut ticker = tokio::time::interval(PERIOD);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut last_seen = None;
+    // One warning per outage (e.g. the RoostPolicy CRD not installed), not one per tick.
+    let mut failing = false;
     loop {
         ticker.tick().await;
         let seen = signature(policies, &roosts);
@@ -35,6 +37,7 @@ pub async fn keep_current(client: Client, engine: Engine, roosts: Store<StoredRo
         }
         match api.list(&ListParams::default()).await {
             Ok(list) => {
+                failing = false;
                 let counts = counts(&engine, &roosts);
                 let mut all_written = true;
                 for policy in &list.items {
@@ -44,7 +47,11 @@ pub async fn keep_current(client: Client, engine: Engine, roosts: Store<StoredRo
                     last_seen = Some(seen);
                 }
             }
+            Err(err) if failing => {
+                tracing::debug!(error = %crate::error::Report(&err), "cannot list RoostPolicies; retrying");
+            }
             Err(err) => {
+                failing = true;
                 tracing::warn!(error = %crate::error::Report(&err), "cannot list RoostPolicies; retrying");
             }
         }

@@ -11,7 +11,7 @@ use roost_keeper::admission::cache::ValidationCache;
 use roost_keeper::admission::http::{HttpLimits, MAX_BODY_BYTES, WebhookState, router};
 use roost_keeper::admission::{Admission, MUTATE_PATH, POLICY_VALIDATE_PATH, VALIDATE_PATH};
 use roost_keeper::metrics::Metrics;
-use serde_json::Value;
+use serde_json::{Value, json};
 use std::sync::Arc;
 use std::time::Duration;
 use tower::ServiceExt;
@@ -299,4 +299,19 @@ async fn an_embedders_registry_judges_beside_the_builtin_rules() {
     assert_eq!(reply["response"]["allowed"], false, "{reply}");
     let causes = reply["response"]["status"]["details"]["causes"].to_string();
     assert!(causes.contains("[CHART_NOT_WEB]"), "{causes}");
+}
+
+#[tokio::test]
+async fn a_mistyped_enum_value_gets_a_suggestion() {
+    let mut review: Value = serde_json::from_slice(&fixture("create-valid.json")).unwrap();
+    review["request"]["object"]["spec"]["healthChecks"][0]["type"] = "htpp".into();
+    review["request"]["object"]["spec"]["observability"] = json!({"logging": {"level": "warnng"}});
+    let (_, reply) = send(routes(), post(VALIDATE_PATH, review.to_string())).await;
+    let causes = reply["response"]["status"]["details"]["causes"].to_string();
+    for hint in [
+        r#"type \"htpp\" must be one of http, tcp, udp, grpc, prometheus, kubernetes; did you mean \"http\"? [HEALTH_CHECK_TYPE_INVALID]"#,
+        r#"did you mean \"warn\"? [LOG_LEVEL_INVALID]"#,
+    ] {
+        assert!(causes.contains(hint), "{hint} not in {causes}");
+    }
 }

@@ -1,6 +1,6 @@
 //! Rules for `spec.chart`: name, version, repository, auth, TLS, values.
 
-use super::checks::{check_duration, non_empty, shown_url, url_scheme_with_host};
+use super::checks::{check_duration, non_empty, one_of, shown_url, url_scheme_with_host};
 use super::finding::{Findings, shown, shown_max};
 use super::{FnRule, Input};
 use crate::api::{ChartRepositorySpec, ChartSpec};
@@ -269,8 +269,9 @@ fn repository(input: Input<'_>, out: &mut Findings) {
             "CHART_REPO_TYPE_INVALID",
             TYPE,
             format!(
-                "repository type {} must be one of http, oci, git",
-                shown(repo_type)
+                "repository type {} {}",
+                shown(repo_type),
+                one_of(repo_type, REPO_TYPES)
             ),
         );
         return;
@@ -307,8 +308,9 @@ fn auth(input: Input<'_>, out: &mut Findings) {
             "AUTH_TYPE_INVALID",
             "spec.chart.repository.auth.type",
             format!(
-                "auth type {} must be one of basic, token, docker-config",
-                shown(auth_type)
+                "auth type {} {}",
+                shown(auth_type),
+                one_of(auth_type, AUTH_TYPES)
             ),
         );
     }

@@ -131,9 +131,97 @@ pub fn check_duration(
     }
 }
 
+/// `must be one of a, b, c`, and `; did you mean "b"?` when `value` is a
+/// likely typo of one choice (shown only as the choice itself, never the value).
+pub fn one_of(value: &str, choices: &[&str]) -> String {
+    let listed = choices.join(", ");
+    match closest(value, choices) {
+        Some(choice) => format!("must be one of {listed}; did you mean {choice:?}?"),
+        None => format!("must be one of {listed}"),
+    }
+}
+
+/// The choice `value` is closest to, when close enough to be a typo: the same
+/// letters in another case, at most one edit per three letters of the choice
+/// (at least one), or the choice followed by a few more letters (`warnng`,
+/// `debugging`).
+pub fn closest<'a>(value: &str, choices: &[&'a str]) -> Option<&'a str> {
+    const LONGEST_COMPARED: usize = 64;
+    if value.chars().count() > LONGEST_COMPARED {
+        return None;
+    }
+    let value = value.to_lowercase();
+    let distance = |choice: &str| {
+        let choice = choice.to_lowercase();
+        if choice.chars().count() >= 3 && value.starts_with(&choice) {
+            return 1;
+        }
+        edit_distance(&value, &choice)
+    };
+    choices
+        .iter()
+        .map(|choice| (distance(choice), *choice))
+        .filter(|(distance, choice)| *distance <= (choice.chars().count() / 3).max(1))
+        .min_by_key(|(distance, _)| *distance)
+        .map(|(_, choice)| choice)
+}
+
+/// Levenshtein distance (insertions, deletions, substitutions), with
+/// adjacent transpositions counted as one edit (`htpp` → `http`).
+fn edit_distance(a: &str, b: &str) -> usize {
+    let (a, b): (Vec<char>, Vec<char>) = (a.chars().collect(), b.chars().collect());
+    let mut rows = vec![vec![0usize; b.len() + 1]; a.len() + 1];
+    for (i, row) in rows.iter_mut().enumerate() {
+        row[0] = i;
+    }
+    for (j, cell) in rows[0].iter_mut().enumerate() {
+        *cell = j;
+    }
+    for i in 1..=a.len() {
+        for j in 1..=b.len() {
+            let cost = usize::from(a[i - 1] != b[j - 1]);
+            let mut best = (rows[i - 1][j] + 1)
+                .min(rows[i][j - 1] + 1)
+                .min(rows[i - 1][j - 1] + cost);
+            if i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] {
+                best = best.min(rows[i - 2][j - 2] + 1);
+            }
+            rows[i][j] = best;
+        }
+    }
+    rows[a.len()][b.len()]
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn close_enum_values_get_a_suggestion_and_far_ones_none() {
+        let cases: [(&str, &[&str], Option<&str>); 9] = [
+            ("htpp", &["http", "tcp", "udp"], Some("http")),
+            ("get", &["GET", "POST"], Some("GET")),
+            ("warnng", &["debug", "info", "warn", "error"], Some("warn")),
+            ("gti", &["http", "oci", "git"], Some("git")),
+            ("timout", &["timeout", "schedule"], Some("timeout")),
+            ("sftp", &["http", "oci", "git"], None),
+            ("hlem", &["http", "oci", "git"], None),
+            ("", &["http"], None),
+            ("x", &["tcp", "udp"], None),
+        ];
+        let wrong: Vec<_> = cases
+            .iter()
+            .filter(|(value, choices, want)| closest(value, choices) != *want)
+            .map(|(value, _, want)| format!("{value}: want {want:?}"))
+            .collect();
+        assert!(wrong.is_empty(), "{wrong:?}");
+        assert_eq!(
+            one_of("htpp", &["http", "tcp"]),
+            "must be one of http, tcp; did you mean \"http\"?"
+        );
+        assert_eq!(one_of("zzz", &["http", "tcp"]), "must be one of http, tcp");
+        assert_eq!(closest(&"h".repeat(10_000), &["http"]), None);
+    }
 
     /// Every value `check` gets wrong: refuses one of `ok` or accepts one of `bad`.
     fn misjudged(check: fn(&str) -> bool, ok: &[&str], bad: &[&str]) -> Vec<String> {

@@ -1,6 +1,8 @@
 //! Rules for `spec.healthChecks[i]`.
 
-use super::checks::{check_duration, given, integer_outside, is_http_url, non_empty, shown_url};
+use super::checks::{
+    check_duration, given, integer_outside, is_http_url, non_empty, one_of, shown_url,
+};
 use super::finding::{Findings, shown};
 use super::{FnRule, Input};
 use crate::api::duration::GoDuration;
@@ -177,10 +179,7 @@ fn types(input: Input<'_>, out: &mut Findings) {
             out.error(
                 "HEALTH_CHECK_TYPE_INVALID",
                 format!("spec.healthChecks[{i}].type"),
-                format!(
-                    "type {} must be one of http, tcp, udp, grpc, prometheus, kubernetes",
-                    shown(kind)
-                ),
+                format!("type {} {}", shown(kind), one_of(kind, CHECK_TYPES)),
             );
             continue;
         }
@@ -244,10 +243,7 @@ fn http(input: Input<'_>, out: &mut Findings) {
             out.error(
                 "HTTP_METHOD_INVALID",
                 format!("spec.healthChecks[{i}].http.method"),
-                format!(
-                    "method {} must be one of GET, POST, PUT, HEAD",
-                    shown(method)
-                ),
+                format!("method {} {}", shown(method), one_of(method, HTTP_METHODS)),
             );
         }
         for (j, code) in http.expected_codes.iter().flatten().enumerate() {
@@ -390,8 +386,9 @@ fn prometheus(input: Input<'_>, out: &mut Findings) {
                 "PROMETHEUS_OPERATOR_INVALID",
                 format!("{base}.operator"),
                 format!(
-                    "operator {} must be one of gt, gte, lt, lte, eq, ne",
-                    shown(op)
+                    "operator {} {}",
+                    shown(op),
+                    one_of(op, PROMETHEUS_OPERATORS)
                 ),
             );
         }

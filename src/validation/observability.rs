@@ -1,6 +1,6 @@
 //! Rules for `spec.observability`.
 
-use super::checks::{check_duration, given, non_empty, shown_url, url_scheme_with_host};
+use super::checks::{check_duration, given, non_empty, one_of, shown_url, url_scheme_with_host};
 use super::finding::{Findings, shown};
 use super::{FnRule, Input};
 use crate::api::ObservabilitySpec;
@@ -79,10 +79,7 @@ fn logging(input: Input<'_>, out: &mut Findings) {
         out.error(
             "LOG_LEVEL_INVALID",
             "spec.observability.logging.level",
-            format!(
-                "log level {} must be one of debug, info, warn, error",
-                shown(level)
-            ),
+            format!("log level {} {}", shown(level), one_of(level, LOG_LEVELS)),
         );
     }
 }

@@ -1,6 +1,8 @@
 //! Rules for `spec.teardownPolicy`.
 
-use super::checks::{check_duration, given, integer_outside, is_http_url, non_empty, shown_url};
+use super::checks::{
+    check_duration, given, integer_outside, is_http_url, non_empty, one_of, shown_url,
+};
 use super::finding::{Findings, shown};
 use super::{FnRule, Input};
 use crate::api::duration::GoDuration;
@@ -103,10 +105,7 @@ fn trigger_types(input: Input<'_>, out: &mut Findings) {
             Some(kind) if !TRIGGER_TYPES.contains(&kind) => out.error(
                 "TRIGGER_TYPE_INVALID",
                 format!("spec.teardownPolicy.triggers[{i}].type"),
-                format!(
-                    "type {} must be one of timeout, failure_count, resource_threshold, schedule, webhook",
-                    shown(kind)
-                ),
+                format!("type {} {}", shown(kind), one_of(kind, TRIGGER_TYPES)),
             ),
             Some(_) => {}
         }

@@ -439,21 +439,9 @@ fn namespace_labels(object: &Value) -> Option<(String, Labels)> {
         return None;
     }
     let name = metadata_text(object, "name").filter(|n| !n.is_empty())?;
-    let mut labels = object_labels(object);
+    let mut labels = policy::labels_of(object);
     labels.insert(NAMESPACE_NAME_LABEL.to_owned(), name.clone());
     Some((name, labels))
-}
-
-/// `metadata.labels` (entries whose value is not text are left out: the
-/// cluster refuses them).
-fn object_labels(object: &Value) -> Labels {
-    object
-        .pointer("/metadata/labels")
-        .and_then(Value::as_object)
-        .into_iter()
-        .flatten()
-        .filter_map(|(k, v)| Some((k.clone(), v.as_str()?.to_owned())))
-        .collect()
 }
 
 fn metadata_text(object: &Value, key: &str) -> Option<String> {
@@ -666,7 +654,7 @@ fn judge_roost(
         } else {
             policies
                 .set
-                .matching(&namespace_labels, &object_labels(object))
+                .matching(&namespace_labels, &policy::labels_of(object))
         }
     };
     // The mutating webhook: the matching policies' defaults, then the built-in ones.

@@ -13,7 +13,7 @@ use crate::api::{API_VERSION, GROUP, KIND, VERSION};
 use crate::defaults::apply_defaults;
 use crate::engine::Engine;
 use crate::metrics::{CacheLabel, Metrics, OperationLabel};
-use crate::policy::{Known, Matched, RoostPolicy};
+use crate::policy::{Known, Matched, RoostPolicy, labels_of};
 use crate::telemetry::DEBUG_SPAN;
 use crate::validation::decode::validate_spec_value_with;
 use crate::validation::levels::BUILTIN_LEVELS;
@@ -447,20 +447,6 @@ fn reviewed_objects(request: &AdmissionRequest) -> Result<(&Value, Option<&Value
         _ => None,
     };
     Ok((object, old))
-}
-
-/// The labels of an object (none when absent or not strings).
-fn labels_of(object: &Value) -> crate::policy::Labels {
-    object
-        .pointer("/metadata/labels")
-        .and_then(Value::as_object)
-        .map(|labels| {
-            labels
-                .iter()
-                .filter_map(|(k, v)| Some((k.clone(), v.as_str()?.to_owned())))
-                .collect()
-        })
-        .unwrap_or_default()
 }
 
 /// The mutating webhook's verdict: allowed, with the defaults as a patch:

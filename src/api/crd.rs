@@ -20,7 +20,11 @@ pub const MAX_MAP_ENTRIES: u64 = 100;
 
 /// The CRD, with `maxItems` and `maxProperties` on the spec's lists and maps.
 pub fn managed_roost_crd() -> CustomResourceDefinition {
-    let mut crd = ManagedRoost::crd();
+    with_capped_spec(ManagedRoost::crd())
+}
+
+/// `crd` with [`cap`] applied to the schema of `spec` in every version.
+fn with_capped_spec(mut crd: CustomResourceDefinition) -> CustomResourceDefinition {
     for version in &mut crd.spec.versions {
         let spec = version
             .schema
@@ -84,23 +88,7 @@ pub fn spec_schema() -> &'static Value {
 
 /// The RoostPolicy CRD, with its lists capped like the ManagedRoost spec's.
 pub fn roost_policy_crd() -> CustomResourceDefinition {
-    let mut crd = crate::policy::RoostPolicy::crd();
-    for version in &mut crd.spec.versions {
-        let spec = version
-            .schema
-            .as_mut()
-            .and_then(|s| s.open_api_v3_schema.as_mut())
-            .and_then(|s| s.properties.as_mut())
-            .and_then(|p| p.get_mut("spec"));
-        if let Some(spec) = spec {
-            let mut json = serde_json::to_value(&*spec).unwrap_or(Value::Null);
-            cap(&mut json);
-            if let Ok(capped) = serde_json::from_value(json) {
-                *spec = capped;
-            }
-        }
-    }
-    crd
+    with_capped_spec(crate::policy::RoostPolicy::crd())
 }
 
 /// Which CRD `roost-keeper crd` prints.

@@ -8,7 +8,7 @@ use super::stored::StoredRoost;
 use crate::api::API_VERSION;
 use crate::engine::Engine;
 use crate::policy::live::LivePolicies;
-use crate::policy::{Labels, RoostPolicy, RoostPolicyStatus};
+use crate::policy::{RoostPolicy, RoostPolicyStatus};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
 use k8s_openapi::jiff::Timestamp;
 use kube::api::{ListParams, Patch, PatchParams};
@@ -85,13 +85,7 @@ fn counts(engine: &Engine, roosts: &Store<StoredRoost>) -> BTreeMap<String, (i64
         .map(|p| (p.name.clone(), (0, 0)))
         .collect();
     for roost in roosts.state() {
-        let labels: Labels = roost
-            .metadata
-            .labels
-            .clone()
-            .unwrap_or_default()
-            .into_iter()
-            .collect();
+        let labels = roost.labels();
         let namespace_labels =
             policies.namespace_labels(roost.metadata.namespace.as_deref().unwrap_or_default());
         let matching: Vec<_> = set

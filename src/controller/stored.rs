@@ -154,15 +154,8 @@ impl StoredRoost {
         if set.is_empty() {
             return (builtin, Default::default());
         }
-        let labels: crate::policy::Labels = self
-            .metadata
-            .labels
-            .clone()
-            .unwrap_or_default()
-            .into_iter()
-            .collect();
         let namespace = self.metadata.namespace.as_deref().unwrap_or_default();
-        let matched = set.matching(&policies.namespace_labels(namespace), &labels);
+        let matched = set.matching(&policies.namespace_labels(namespace), &self.labels());
         if matched.is_empty() {
             return (builtin, Default::default());
         }
@@ -173,6 +166,16 @@ impl StoredRoost {
             "spec": spec,
         });
         matched.apply(&builtin, &object, None)
+    }
+
+    /// The object's labels, as policies select by them.
+    pub fn labels(&self) -> crate::policy::Labels {
+        self.metadata
+            .labels
+            .iter()
+            .flatten()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect()
     }
 
     /// The stored form of a typed object.

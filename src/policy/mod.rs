@@ -391,6 +391,18 @@ pub fn assemble(
     (PolicySet::new(policies), failed)
 }
 
+/// An object's `metadata.labels`, as JSON (entries whose value is not text
+/// are left out: the cluster refuses them).
+pub fn labels_of(object: &Value) -> Labels {
+    object
+        .pointer("/metadata/labels")
+        .and_then(Value::as_object)
+        .into_iter()
+        .flatten()
+        .filter_map(|(k, v)| Some((k.clone(), v.as_str()?.to_owned())))
+        .collect()
+}
+
 /// The labels a namespace has when nothing else is known about it.
 pub fn default_namespace_labels(namespace: &str) -> Labels {
     Labels::from([(NAMESPACE_NAME_LABEL.to_owned(), namespace.to_owned())])

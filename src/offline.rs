@@ -32,6 +32,9 @@ use std::sync::Arc;
 pub const MAX_INPUT_BYTES: u64 = 64 * 1024 * 1024;
 /// Code for a ManagedRoost or RoostPolicy document with another apiVersion.
 pub const API_VERSION_UNKNOWN: &str = "API_VERSION_UNKNOWN";
+/// Code for a field the CRD schema does not declare: the apiserver's strict
+/// field validation (kubectl's default) refuses the object before any webhook.
+pub const UNKNOWN_FIELD: &str = "UNKNOWN_FIELD";
 
 /// How results are printed.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]

@@ -365,10 +365,8 @@ pub fn run_validate(
     color: bool,
 ) -> Result<i32> {
     let report = offline::check_inputs_with_policies(&args.files, &args.policies, stdin);
-    let rendered = match args.output {
-        OutputFormat::Json => offline::render_json(&report, args.verbose),
-        OutputFormat::Text => offline::render_text(&report, args.verbose, color),
-    };
+    let cwd = std::env::current_dir().unwrap_or_default();
+    let rendered = offline::render(&report, args.output, args.verbose, color, &cwd);
     stdout
         .write_all(rendered.as_bytes())
         .map_err(Error::Write)?;

@@ -122,7 +122,7 @@ pub fn root_kind(text: &str) -> Result<RootKind, ShapeError> {
 /// send them; stops after the first error.
 pub struct Documents<'a> {
     events: events::Reader<'a>,
-    anchors: HashMap<String, Value>,
+    anchors: HashMap<String, (Value, Positions)>,
     depth: Depth,
     /// Values still allowed to come from aliases, so a few anchors cannot
     /// expand into billions of nodes.
@@ -130,8 +130,116 @@ pub struct Documents<'a> {
     finished: bool,
 }
 
-/// One document and the line (1-based) of its root node.
-pub type Document = (usize, Value);
+/// One document: its JSON value and where each of its nodes is written.
+#[derive(Clone, Debug)]
+pub struct Document {
+    pub value: Value,
+    pub positions: Positions,
+}
+
+impl Document {
+    /// The line (1-based) of the document's root node.
+    pub fn line(&self) -> usize {
+        self.positions.at.line
+    }
+}
+
+/// A place in the text; 1-based line and column (in characters).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Position {
+    pub line: usize,
+    pub column: usize,
+}
+
+/// Where the nodes of a value are written, in the shape of the value. A
+/// mapping entry is at its key (where an editor puts the cursor for a field);
+/// a sequence item at the item; a value from an alias at the alias, with the
+/// anchored nodes' positions below it (that is where their text is).
+#[derive(Clone, Debug)]
+pub struct Positions {
+    pub at: Position,
+    children: Children,
+}
+
+#[derive(Clone, Debug)]
+enum Children {
+    Scalar,
+    Mapping(Vec<(String, Positions)>),
+    Sequence(Vec<Positions>),
+}
+
+impl Positions {
+    fn scalar(at: Position) -> Self {
+        Positions {
+            at,
+            children: Children::Scalar,
+        }
+    }
+
+    /// The position of the node `field` names (`spec.healthChecks[1].http.url`,
+    /// `spec.custom[gpu]`, a key with dots such as `metadata.labels.app.kubernetes.io/name`),
+    /// or of its nearest parent that is written when the node is not (a
+    /// missing required field, a default).
+    pub fn locate(&self, field: &str) -> Position {
+        let mut node = self;
+        let mut rest = field;
+        loop {
+            rest = rest.strip_prefix('.').unwrap_or(rest);
+            if rest.is_empty() {
+                return node.at;
+            }
+            let next = match rest.strip_prefix('[') {
+                Some(inner) => {
+                    let Some(end) = inner.find(']') else {
+                        return node.at;
+                    };
+                    let key = inner[..end].trim_matches('"');
+                    rest = &inner[end + 1..];
+                    node.child(key)
+                }
+                None => node.entry_prefixing(&mut rest),
+            };
+            match next {
+                Some(child) => node = child,
+                None => return node.at,
+            }
+        }
+    }
+
+    /// The item at `key` of a sequence, or the entry `key` of a mapping.
+    pub fn child(&self, key: &str) -> Option<&Positions> {
+        match &self.children {
+            Children::Sequence(items) => key.parse::<usize>().ok().and_then(|i| items.get(i)),
+            Children::Mapping(entries) => entries.iter().find(|(k, _)| k == key).map(|(_, p)| p),
+            Children::Scalar => None,
+        }
+    }
+
+    /// The mapping entry whose key starts `rest` (the longest, since keys may
+    /// hold dots), with `rest` moved past it.
+    fn entry_prefixing(&self, rest: &mut &str) -> Option<&Positions> {
+        let Children::Mapping(entries) = &self.children else {
+            return None;
+        };
+        let (key, child) = entries
+            .iter()
+            .filter(|(key, _)| {
+                rest.strip_prefix(key.as_str())
+                    .is_some_and(|after| after.is_empty() || after.starts_with(['.', '[']))
+            })
+            .max_by_key(|(key, _)| key.len())?;
+        *rest = &rest[key.len()..];
+        Some(child)
+    }
+
+    /// The positions of item `index` of a sequence.
+    pub fn item(&self, index: usize) -> Option<&Positions> {
+        match &self.children {
+            Children::Sequence(items) => items.get(index),
+            _ => None,
+        }
+    }
+}
 
 impl<'a> Documents<'a> {
     pub fn new(text: &'a str) -> Self {
@@ -152,18 +260,23 @@ impl<'a> Documents<'a> {
                 events::Event::DocumentStart => {
                     self.anchors.clear();
                     let (root, mark) = self.events.next()?;
-                    let value = self.node(root, mark)?;
-                    return Ok(Some((mark.line, value)));
+                    let (value, positions) = self.node(root, mark)?;
+                    return Ok(Some(Document { value, positions }));
                 }
                 _ => {}
             }
         }
     }
 
-    fn node(&mut self, event: events::Event, mark: events::Mark) -> Result<Value, YamlError> {
-        let (value, anchor) = match event {
+    fn node(
+        &mut self,
+        event: events::Event,
+        mark: events::Mark,
+    ) -> Result<(Value, Positions), YamlError> {
+        let at = mark.position();
+        let (value, positions, anchor) = match event {
             events::Event::Alias(name) => {
-                let Some(value) = self.anchors.get(&name) else {
+                let Some((value, positions)) = self.anchors.get(&name) else {
                     return Err(mark.error(format!("unknown anchor {name:?}")));
                 };
                 let size = node_count(value);
@@ -171,75 +284,113 @@ impl<'a> Documents<'a> {
                     .alias_budget
                     .checked_sub(size)
                     .ok_or_else(|| mark.error("document contains excessive aliasing".into()))?;
-                return Ok(value.clone());
+                let positions = Positions {
+                    at,
+                    children: positions.children.clone(),
+                };
+                return Ok((value.clone(), positions));
             }
             events::Event::Scalar {
                 anchor,
                 tag,
                 value,
                 plain,
-            } => (scalar(tag.as_deref(), value, plain, mark)?, anchor),
+            } => (
+                scalar(tag.as_deref(), value, plain, mark)?,
+                Positions::scalar(at),
+                anchor,
+            ),
             events::Event::SequenceStart { anchor, flow } => {
                 self.depth.enter(flow).map_err(|m| mark.error(m))?;
                 let mut items = Vec::new();
+                let mut item_positions = Vec::new();
                 loop {
                     let (event, at) = self.events.next()?;
                     if matches!(event, events::Event::SequenceEnd) {
                         break;
                     }
-                    items.push(self.node(event, at)?);
+                    let (item, positions) = self.node(event, at)?;
+                    items.push(item);
+                    item_positions.push(positions);
                 }
                 self.depth.leave();
-                (Value::Array(items), anchor)
+                let positions = Positions {
+                    at,
+                    children: Children::Sequence(item_positions),
+                };
+                (Value::Array(items), positions, anchor)
             }
             events::Event::MappingStart { anchor, flow } => {
                 self.depth.enter(flow).map_err(|m| mark.error(m))?;
-                let entries = self.mapping()?;
+                let (entries, entry_positions) = self.mapping()?;
                 self.depth.leave();
-                (Value::Object(entries), anchor)
+                let positions = Positions {
+                    at,
+                    children: Children::Mapping(entry_positions),
+                };
+                (Value::Object(entries), positions, anchor)
             }
             _ => return Err(mark.error("unexpected YAML event".into())),
         };
         if let Some(anchor) = anchor {
-            self.anchors.insert(anchor, value.clone());
+            self.anchors
+                .insert(anchor, (value.clone(), positions.clone()));
         }
-        Ok(value)
+        Ok((value, positions))
     }
 
     /// A mapping's entries; `<<` merges (YAML 1.1 merge keys, as go-yaml v2
     /// reads them) never override keys written in the mapping itself.
-    fn mapping(&mut self) -> Result<Map<String, Value>, YamlError> {
+    fn mapping(&mut self) -> Result<(Map<String, Value>, Vec<(String, Positions)>), YamlError> {
         let mut entries = Map::new();
-        let mut defined_at: HashMap<String, usize> = HashMap::new();
-        let mut merged: Vec<Map<String, Value>> = Vec::new();
+        let mut positions: Vec<(String, Positions)> = Vec::new();
+        let mut merged: Vec<(Map<String, Value>, Positions)> = Vec::new();
         loop {
             let (event, at) = self.events.next()?;
             if matches!(event, events::Event::MappingEnd) {
                 break;
             }
             let is_merge = matches!(&event, events::Event::Scalar { value, plain: true, tag: None, .. } if value == "<<");
-            let key = self.node(event, at)?;
+            let (key, _) = self.node(event, at)?;
             let (value_event, value_at) = self.events.next()?;
-            let value = self.node(value_event, value_at)?;
+            let (value, value_positions) = self.node(value_event, value_at)?;
             if is_merge {
-                merged.extend(merge_sources(value, value_at)?);
+                merged.extend(merge_sources(value, value_positions, value_at)?);
                 continue;
             }
             let key = json_key(key, at)?;
-            if let Some(line) = defined_at.get(&key) {
+            if entries.contains_key(&key) {
+                let line = positions
+                    .iter()
+                    .find(|(k, _)| *k == key)
+                    .map_or(0, |(_, earlier)| earlier.at.line);
                 return Err(at.error(format!(
                     "mapping key {key:?} already defined at line {line}"
                 )));
             }
-            defined_at.insert(key.clone(), at.line);
+            positions.push((
+                key.clone(),
+                Positions {
+                    at: at.position(),
+                    children: value_positions.children,
+                },
+            ));
             entries.insert(key, value);
         }
-        for source in merged {
-            for (key, value) in source {
-                entries.entry(key).or_insert(value);
+        for (source, source_positions) in &merged {
+            let Children::Mapping(source_positions) = &source_positions.children else {
+                continue;
+            };
+            for (key, key_positions) in source_positions {
+                if !entries.contains_key(key)
+                    && let Some(value) = source.get(key)
+                {
+                    entries.insert(key.clone(), value.clone());
+                    positions.push((key.clone(), key_positions.clone()));
+                }
             }
         }
-        Ok(entries)
+        Ok((entries, positions))
     }
 }
 
@@ -265,15 +416,27 @@ fn node_count(value: &Value) -> usize {
     }
 }
 
-/// The mappings a `<<` value stands for; earlier ones win, as in YAML 1.1.
-fn merge_sources(value: Value, at: events::Mark) -> Result<Vec<Map<String, Value>>, YamlError> {
+/// The mappings a `<<` value stands for, with their positions; earlier ones
+/// win, as in YAML 1.1.
+fn merge_sources(
+    value: Value,
+    positions: Positions,
+    at: events::Mark,
+) -> Result<Vec<(Map<String, Value>, Positions)>, YamlError> {
     let refused = || at.error("map merge requires a mapping or a list of mappings".into());
-    match value {
-        Value::Object(map) => Ok(vec![map]),
-        Value::Array(items) => items
+    match (value, positions.children) {
+        (Value::Object(map), children) => Ok(vec![(
+            map,
+            Positions {
+                at: positions.at,
+                children,
+            },
+        )]),
+        (Value::Array(items), Children::Sequence(item_positions)) => items
             .into_iter()
+            .zip(item_positions)
             .map(|item| match item {
-                Value::Object(map) => Ok(map),
+                (Value::Object(map), positions) => Ok((map, positions)),
                 _ => Err(refused()),
             })
             .collect(),
@@ -482,6 +645,13 @@ mod events {
             }
         }
 
+        pub fn position(self) -> super::Position {
+            super::Position {
+                line: self.line,
+                column: self.column,
+            }
+        }
+
         pub fn error(self, message: String) -> YamlError {
             YamlError {
                 line: self.line,
@@ -648,7 +818,7 @@ mod tests {
         Documents::new(text)
             .next()
             .expect("a document")
-            .map(|(_, v)| v)
+            .map(|d| d.value)
     }
 
     #[test]
@@ -770,9 +940,58 @@ mod tests {
     #[test]
     fn documents_stream_with_root_lines() {
         let lines: Vec<usize> = Documents::new("a: 1\n---\nb: 2\n--- # c\nc: 3\n")
-            .map(|d| d.unwrap().0)
+            .map(|d| d.unwrap().line())
             .collect();
         assert_eq!(lines, [1, 3, 5]);
+    }
+
+    #[test]
+    fn fields_are_located_at_their_key_or_nearest_written_parent() {
+        let text = "\
+apiVersion: v1
+spec:
+  chart: &chart
+    name: web
+  healthChecks:
+  - name: a
+  -   name: b
+      http: {url: 'x'}
+  custom:
+    app.kubernetes.io/name: x
+    gpu: 1
+  copy:
+    <<: *chart
+    version: 1
+";
+        let document = Documents::new(text).next().unwrap().unwrap();
+        let cases: &[(&str, &str, (usize, usize))] = &[
+            ("root field", "apiVersion", (1, 1)),
+            ("nested key", "spec.chart.name", (4, 5)),
+            ("list item", "spec.healthChecks[1]", (7, 7)),
+            ("inside a list item", "spec.healthChecks[1].name", (7, 7)),
+            ("flow mapping", "spec.healthChecks[1].http.url", (8, 14)),
+            ("missing leaf: its parent", "spec.healthChecks[1].http.method", (8, 7)),
+            ("missing item: the list", "spec.healthChecks[5].name", (5, 3)),
+            ("missing subtree: nearest", "spec.teardownPolicy.triggers[0]", (2, 1)),
+            ("a key with dots", "spec.custom.app.kubernetes.io/name", (10, 5)),
+            ("a key in brackets", "spec.custom[gpu]", (11, 5)),
+            ("a merged key: where it is written", "spec.copy.name", (4, 5)),
+            ("own key beside a merge", "spec.copy.version", (14, 5)),
+            ("an index into a mapping", "spec.chart[0]", (3, 3)),
+            ("the whole document", "", (1, 1)),
+        ];
+        for (name, field, (line, column)) in cases {
+            let at = document.positions.locate(field);
+            assert_eq!((at.line, at.column), (*line, *column), "{name}: {field}");
+        }
+    }
+
+    #[test]
+    fn json_is_located_too() {
+        let text = "{\"spec\": {\n  \"chart\": {\"name\": \"a\"}}}";
+        let document = Documents::new(text).next().unwrap().unwrap();
+        let at = document.positions.locate("spec.chart.name");
+        assert_eq!((at.line, at.column), (2, 13));
     }
 
     #[test]

@@ -127,10 +127,10 @@ fn text_output_one_line_per_finding_and_a_summary() {
     let lines: Vec<&str> = stdout.lines().collect();
     assert_eq!(
         lines[0],
-        "examples/multi-document.yaml:2 default/queue ERROR TCP_PORT_INVALID spec.healthChecks[0].tcp.port: port must be 1-65535, got 70000"
+        "examples/multi-document.yaml:54:9 default/queue ERROR TCP_PORT_INVALID spec.healthChecks[0].tcp.port: port must be 1-65535, got 70000"
     );
     assert!(lines[1].starts_with(
-        "examples/multi-document.yaml:2 default/queue INFO NO_TEARDOWN_POLICY spec.teardownPolicy: "
+        "examples/multi-document.yaml:43:1 default/queue INFO NO_TEARDOWN_POLICY spec.teardownPolicy: "
     ));
     assert_eq!(
         lines[2],
@@ -240,7 +240,7 @@ fn unreadable_inputs_exit_two_and_the_rest_is_still_checked() {
     assert!(stderr.contains("not UTF-8"), "{stderr}");
     assert!(
         stderr.contains(&format!(
-            "{}:1: document 0 is not a Kubernetes object",
+            "{}:1:1: document 0 is not a Kubernetes object",
             scalar.display()
         )),
         "{stderr}"
@@ -288,7 +288,9 @@ fn json_output_has_the_documented_shape() {
     let finding = result["findings"][0].as_object().unwrap();
     let mut keys: Vec<&str> = finding.keys().map(String::as_str).collect();
     keys.sort();
-    assert_eq!(keys, ["code", "field", "level", "message"]);
+    assert_eq!(keys, ["code", "column", "field", "level", "line", "message"]);
+    assert!(finding["line"].as_u64().unwrap() > 1, "{finding:?}");
+    assert!(finding["column"].as_u64().unwrap() >= 1, "{finding:?}");
 }
 
 #[test]
@@ -387,11 +389,12 @@ fn sample_verdicts_follow_rules_md() {
     let cases: &[(&str, bool, &[&str])] = &[
         // Valid: https repo, pinned version, http check with 30s/10s, 2h timeout.
         ("simple_managedroost.yaml", true, &[]),
-        // A range as version is allowed but unpinned; everything else is in order.
+        // A range as version is allowed but unpinned; tenancy.rbac.clusterRoles is not
+        // in the schema, which kubectl's strict field validation refuses (issue 13).
         (
             "complex_managedroost.yaml",
-            true,
-            &["CHART_VERSION_UNPINNED"],
+            false,
+            &["UNKNOWN_FIELD", "CHART_VERSION_UNPINNED"],
         ),
         // rbac enabled with tenantId set; quota has limits.
         ("tenancy_managedroost.yaml", true, &[]),
@@ -409,11 +412,16 @@ fn sample_verdicts_follow_rules_md() {
             &["API_VERSION_UNKNOWN"],
         ),
         // helmChart instead of chart (so chart fields are missing), healthChecks as a
-        // mapping (wrong type), a teardown policy without triggers.
+        // mapping (wrong type), a teardown policy without triggers and with
+        // three fields the schema does not have.
         (
             "roost_v1alpha1_managedroost.yaml",
             false,
             &[
+                "UNKNOWN_FIELD",
+                "UNKNOWN_FIELD",
+                "UNKNOWN_FIELD",
+                "UNKNOWN_FIELD",
                 "SCHEMA_INVALID",
                 "CHART_NAME_MISSING",
                 "CHART_VERSION_MISSING",
@@ -724,7 +732,7 @@ fn a_policy_file_adds_a_custom_error_in_its_namespaces() {
     let text_out = validate(&["-f", "-", "--policy", policy], Some(&input));
     let stdout = text(&text_out.stdout);
     assert!(
-        stdout.contains("-:1 shop/checkout ERROR PROD_TEARDOWN_REQUIRED spec.teardownPolicy: roosts in production namespaces need a teardownPolicy\n"),
+        stdout.contains("-:11:1 shop/checkout ERROR PROD_TEARDOWN_REQUIRED spec.teardownPolicy: roosts in production namespaces need a teardownPolicy\n"),
         "{stdout}"
     );
     assert!(
@@ -873,7 +881,7 @@ fn a_roost_policy_among_the_inputs_applies_wherever_it_comes() {
     assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
     let stdout = text(&out.stdout);
     assert!(
-        stdout.starts_with("-:0 default/late ERROR TEARDOWN_NEEDED spec.teardownPolicy: every roost needs a teardown trigger\n"),
+        stdout.starts_with("-:5:1 default/late ERROR TEARDOWN_NEEDED spec.teardownPolicy: every roost needs a teardown trigger\n"),
         "{stdout}"
     );
     assert!(
@@ -930,7 +938,7 @@ fn a_bad_policy_is_reported_with_its_field_and_position_and_not_applied() {
     let stdout = text(&text_out.stdout);
     assert!(
         stdout.starts_with(&format!(
-            "{policy} RoostPolicy/broken ERROR POLICY_INVALID spec.rules[1].expression: line 1 column 15"
+            "{policy}:7:37 RoostPolicy/broken ERROR POLICY_INVALID spec.rules[1].expression: line 1 column 15"
         )),
         "{stdout}"
     );

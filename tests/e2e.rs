@@ -227,7 +227,9 @@ fn changing_the_tenant_is_refused() {
 }
 
 /// Every sample with our apiVersion gets the offline verdict in the cluster:
-/// the same error codes, or a schema error where the schema is stricter.
+/// the same error codes, or a schema error where the schema is stricter; a
+/// field offline calls UNKNOWN_FIELD is exactly one kubectl's strict field
+/// validation refuses.
 #[test]
 fn samples_get_the_offline_verdict_in_the_cluster() {
     let ns = namespace("samples");
@@ -238,6 +240,7 @@ fn samples_get_the_offline_verdict_in_the_cluster() {
         .collect();
     files.sort();
     let mut compared = 0;
+    let mut unknown_compared = 0;
     for path in files
         .iter()
         .filter(|p| p.extension().is_some_and(|e| e == "yaml"))
@@ -260,12 +263,27 @@ fn samples_get_the_offline_verdict_in_the_cluster() {
             let out = apply(&object.to_string(), &["--dry-run=server"]);
             let stderr = text(&out.stderr);
             let name = format!("{}:{}", path.display(), object["metadata"]["name"]);
-            // kubectl's strict field validation refuses fields the schema does not know;
-            // the offline validator, like the webhook (which sees pruned objects), ignores them.
-            let unknown_field = stderr.contains("strict decoding error: unknown field");
+            let unknown_offline: Vec<&str> = errors
+                .iter()
+                .filter(|(c, _)| c == "UNKNOWN_FIELD")
+                .map(|(_, f)| f.as_str())
+                .collect();
+            let unknown_in_cluster = stderr.contains("strict decoding error: unknown field");
+            assert_eq!(
+                !unknown_offline.is_empty(),
+                unknown_in_cluster,
+                "{name}: offline unknown fields {unknown_offline:?}, cluster said: {stderr}"
+            );
+            for field in &unknown_offline {
+                assert!(
+                    stderr.contains(&format!("unknown field \"{field}\"")),
+                    "{name}: offline {field} is unknown, cluster said: {stderr}"
+                );
+                unknown_compared += 1;
+            }
             if errors.is_empty() {
                 assert!(
-                    out.status.success() || unknown_field,
+                    out.status.success(),
                     "{name}: offline valid, cluster refused: {stderr}"
                 );
             } else {
@@ -277,7 +295,7 @@ fn samples_get_the_offline_verdict_in_the_cluster() {
                     .iter()
                     .filter(|(c, _)| c != "SCHEMA_INVALID")
                     .all(|(c, _)| stderr.contains(&format!("[{c}]")));
-                let schema_error = unknown_field
+                let schema_error = unknown_in_cluster
                     || (!stderr.contains("[")
                         && (stderr.contains("Invalid value")
                             || stderr.contains("Required value")
@@ -290,6 +308,7 @@ fn samples_get_the_offline_verdict_in_the_cluster() {
             compared += 1;
         }
     }
+    assert!(unknown_compared >= 2, "compared {unknown_compared} unknown fields");
     assert!(compared >= 6, "compared {compared} samples");
 }
 

@@ -148,7 +148,11 @@ mod tests {
     fn kubectl_reads_the_override_level_off_as_a_string() {
         let yaml = crd_yaml_of(CrdKind::Roostpolicy).unwrap();
         // The YAML 1.1 reading kubectl does (go-yaml v2 scalars).
-        let (_, crd) = crate::yaml::Documents::new(&yaml).next().unwrap().unwrap();
+        let crd = crate::yaml::Documents::new(&yaml)
+            .next()
+            .unwrap()
+            .unwrap()
+            .value;
         let levels = crd.pointer(
             "/spec/versions/0/schema/openAPIV3Schema/properties/spec/properties/overrides/items/properties/level/enum",
         );

@@ -21,12 +21,18 @@ use crate::validation::ValidationResult;
 use crate::validation::decode::validate_spec_value;
 use crate::validation::levels::BUILTIN_LEVELS;
 use crate::validation::{Finding, Findings, Level, SILENCE_ANNOTATION, silenced_codes};
+use crate::yaml::Positions;
 use serde::Serialize;
 use serde_json::Value;
 use std::collections::BTreeMap;
 use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+
+mod render;
+
+use render::printable;
+pub use render::{OutputFormat, render, render_input_errors};
 
 /// Largest input read, so a stray huge file cannot exhaust memory.
 pub const MAX_INPUT_BYTES: u64 = 64 * 1024 * 1024;
@@ -36,12 +42,6 @@ pub const API_VERSION_UNKNOWN: &str = "API_VERSION_UNKNOWN";
 /// field validation (kubectl's default) refuses the object before any webhook.
 pub const UNKNOWN_FIELD: &str = "UNKNOWN_FIELD";
 
-/// How results are printed.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
-pub enum OutputFormat {
-    Text,
-    Json,
-}
 
 /// What a result is about.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -52,6 +52,28 @@ pub enum ResultKind {
     RoostPolicy,
 }
 
+/// A finding and where its field is written in the input: the node the
+/// field names, or its nearest written parent (1-based; `None` where the
+/// input gives no positions).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Located {
+    #[serde(flatten)]
+    pub finding: Finding,
+    pub line: Option<usize>,
+    pub column: Option<usize>,
+}
+
+impl Located {
+    fn at(finding: Finding, positions: Option<&Positions>) -> Self {
+        let position = positions.map(|p| p.locate(&finding.field));
+        Located {
+            finding,
+            line: position.map(|p| p.line),
+            column: position.map(|p| p.column),
+        }
+    }
+}
+
 /// The verdict on one ManagedRoost document, or on a RoostPolicy that fails admission.
 #[derive(Clone, Debug, Serialize)]
 pub struct DocumentResult {
@@ -60,7 +82,7 @@ pub struct DocumentResult {
     pub name: String,
     pub namespace: String,
     pub valid: bool,
-    pub findings: Vec<Finding>,
+    pub findings: Vec<Located>,
     /// Not in the JSON output (its shape is fixed): a RoostPolicy result has
     /// an empty namespace and POLICY_INVALID or API_VERSION_UNKNOWN findings.
     #[serde(skip)]
@@ -83,8 +105,6 @@ pub struct Report {
     pub skipped: usize,
     /// RoostPolicy documents read (a policy given twice, identical, counts once).
     pub policies: usize,
-    /// Sources that held more than one document (their lines show `:index`).
-    multi_document: Vec<String>,
     pub input_errors: Vec<InputError>,
 }
 
@@ -216,27 +236,33 @@ struct ReadError {
     message: String,
 }
 
-/// Calls `check` with each document of `text` (and its root's line) as it is
-/// read, so only one document is held at a time; stops at the first error.
-/// Text starting with `{` is read as a stream of JSON objects, as kubectl
-/// does; the rest as YAML the way kubectl reads it (see [`crate::yaml`]).
-fn read_documents(text: &str, mut check: impl FnMut(usize, Value)) -> Result<(), ReadError> {
+/// Calls `check` with each document of `text` and its nodes' positions as
+/// it is read, so only one document is held at a time; stops at the first
+/// error. Text starting with `{` is read as a stream of JSON objects, as
+/// kubectl does; the rest as YAML the way kubectl reads it (see [`crate::yaml`]).
+fn read_documents(
+    text: &str,
+    mut check: impl FnMut(Value, Option<Positions>),
+) -> Result<(), ReadError> {
     if text.trim_start().starts_with('{') {
+        // JSON is YAML's flow style, so the YAML reader gives the positions
+        // (of the first object of a stream: the second has no `---`).
+        let mut positions = crate::yaml::Documents::new(text).map_while(|d| d.ok().map(|d| d.positions));
         for value in serde_json::Deserializer::from_str(text).into_iter::<Value>() {
             let value = value.map_err(|err| ReadError {
                 at: format!(":{}:{}", err.line(), err.column()),
                 message: format!("not valid JSON: {err}"),
             })?;
-            check(1, value);
+            check(value, positions.next());
         }
         return Ok(());
     }
     for document in crate::yaml::Documents::new(text) {
-        let (line, value) = document.map_err(|err| ReadError {
+        let document = document.map_err(|err| ReadError {
             at: format!(":{}:{}", err.line, err.column),
             message: format!("not valid YAML: {}", err.message),
         })?;
-        check(line, value);
+        check(document.value, Some(document.positions));
     }
     Ok(())
 }
@@ -261,11 +287,13 @@ enum Pending {
         source: String,
         index: usize,
         object: Value,
+        positions: Option<Positions>,
     },
     Policy {
         source: String,
         index: usize,
         object: Value,
+        positions: Option<Positions>,
     },
 }
 
@@ -305,11 +333,23 @@ pub fn check_inputs_with_policies(
                 source,
                 index,
                 object,
-            } => check_roost(&mut report, &cache, &policies, source, index, object),
+                positions,
+            } => check_roost(
+                &mut report,
+                &cache,
+                &policies,
+                Document {
+                    source,
+                    index,
+                    object,
+                    positions,
+                },
+            ),
             Pending::Policy {
                 source,
                 index,
                 object,
+                positions,
             } => {
                 if let Some(findings) = problems.remove(&at) {
                     report.results.push(DocumentResult {
@@ -318,7 +358,10 @@ pub fn check_inputs_with_policies(
                         name: metadata_text(&object, "name").unwrap_or_default(),
                         namespace: String::new(),
                         valid: false,
-                        findings,
+                        findings: findings
+                            .into_iter()
+                            .map(|f| Located::at(f, positions.as_ref()))
+                            .collect(),
                         kind: ResultKind::RoostPolicy,
                     });
                 }
@@ -350,16 +393,19 @@ fn read_input(
     };
     let mut objects = 0usize;
     let mut documents = 0usize;
-    let read = read_documents(&text, |line, document| {
+    let read = read_documents(&text, |document, positions| {
         if document.is_null() {
             return;
         }
         documents += 1;
-        for object in list_items(document) {
-            if objects == 1 {
-                report.multi_document.push(name.clone());
-            }
-            classify(report, collected, role, &name, objects, line, object);
+        for (object, positions) in list_items(document, positions) {
+            let at = Document {
+                source: name.clone(),
+                index: objects,
+                object,
+                positions,
+            };
+            classify(report, collected, role, at);
             objects += 1;
         }
     });
@@ -385,29 +431,45 @@ fn read_input(
 }
 
 /// A `kind: List` document stands for its items, moved out one by one.
-fn list_items(mut doc: Value) -> Box<dyn Iterator<Item = Value>> {
+fn list_items(
+    mut doc: Value,
+    positions: Option<Positions>,
+) -> Box<dyn Iterator<Item = (Value, Option<Positions>)>> {
     if doc.get("kind").and_then(Value::as_str) == Some("List")
         && let Some(Value::Array(items)) = doc.get_mut("items").map(Value::take)
     {
-        return Box::new(items.into_iter());
+        let item_positions = positions.and_then(|p| p.child("items").cloned());
+        return Box::new(items.into_iter().enumerate().map(move |(at, item)| {
+            let positions = item_positions.as_ref().and_then(|p| p.item(at)).cloned();
+            (item, positions)
+        }));
     }
-    Box::new(std::iter::once(doc))
+    Box::new(std::iter::once((doc, positions)))
+}
+
+/// One object read: where it came from, its index in its source, its nodes' positions.
+struct Document {
+    source: String,
+    index: usize,
+    object: Value,
+    positions: Option<Positions>,
 }
 
 /// Sorts one document: a ManagedRoost (from `-f`) or a RoostPolicy is kept,
 /// a Namespace gives its labels, anything else is skipped.
-fn classify(
-    report: &mut Report,
-    collected: &mut Collected,
-    role: Role,
-    source: &str,
-    index: usize,
-    line: usize,
-    object: Value,
-) {
+fn classify(report: &mut Report, collected: &mut Collected, role: Role, document: Document) {
+    let Document {
+        source,
+        index,
+        object,
+        positions,
+    } = document;
     let Some(map) = object.as_object() else {
+        let at = positions
+            .map(|p| format!(":{}:{}", p.at.line, p.at.column))
+            .unwrap_or_default();
         report.input_errors.push(InputError {
-            location: format!("{source}:{line}"),
+            location: format!("{source}{at}"),
             message: format!(
                 "document {index} is not a Kubernetes object (expected a YAML mapping)"
             ),
@@ -416,14 +478,16 @@ fn classify(
     };
     match map.get("kind").and_then(Value::as_str) {
         Some(KIND) if role == Role::Objects => collected.pending.push(Pending::Roost {
-            source: source.to_owned(),
+            source,
             index,
             object,
+            positions,
         }),
         Some(POLICY_KIND) => collected.pending.push(Pending::Policy {
-            source: source.to_owned(),
+            source,
             index,
             object,
+            positions,
         }),
         Some("Namespace") => {
             if let Some((name, labels)) = namespace_labels(&object) {
@@ -603,10 +667,14 @@ fn check_roost(
     report: &mut Report,
     cache: &ValidationCache,
     policies: &Policies,
-    source: String,
-    index: usize,
-    object: Value,
+    document: Document,
 ) {
+    let Document {
+        source,
+        index,
+        object,
+        positions,
+    } = document;
     let name = metadata_text(&object, "name").unwrap_or_default();
     let namespace = metadata_text(&object, "namespace").unwrap_or_else(|| "default".to_owned());
     let api_version = object
@@ -625,8 +693,10 @@ fn check_roost(
         );
         (false, out.into_vec())
     } else {
+        let unknown = unknown_field_findings(&object);
         let result = judge_roost(cache, policies, &namespace, object);
-        (result.valid, result.all().cloned().collect())
+        let valid = result.valid && unknown.is_empty();
+        (valid, unknown.into_iter().chain(result.all().cloned()).collect())
     };
     report.results.push(DocumentResult {
         source,
@@ -634,9 +704,34 @@ fn check_roost(
         name,
         namespace,
         valid,
-        findings,
+        findings: findings
+            .into_iter()
+            .map(|f| Located::at(f, positions.as_ref()))
+            .collect(),
         kind: ResultKind::ManagedRoost,
     });
+}
+
+/// What the apiserver's strict field validation (kubectl's default) would
+/// refuse the object for, before any webhook.
+fn unknown_field_findings(object: &Value) -> Vec<Finding> {
+    crate::api::unknown::unknown_fields(object)
+        .into_iter()
+        .map(|unknown| {
+            let hint = match unknown.suggestion {
+                Some(known) => format!(" did you mean {known:?}?"),
+                None => String::new(),
+            };
+            Finding {
+                code: UNKNOWN_FIELD.to_owned(),
+                level: Level::Error,
+                field: unknown.field,
+                message: format!(
+                    "unknown field;{hint} kubectl apply refuses fields the ManagedRoost schema does not declare"
+                ),
+            }
+        })
+        .collect()
 }
 
 /// The webhooks' verdict on a ManagedRoost of the served apiVersion.
@@ -699,150 +794,6 @@ fn judge_roost(
     result.silenced(&silence)
 }
 
-fn visible(findings: &[Finding], verbose: bool) -> impl Iterator<Item = &Finding> {
-    findings
-        .iter()
-        .filter(move |f| verbose || f.level != Level::Info)
-}
-
-/// `{"results": [...]}` as in RULES.md; info findings only when `verbose`.
-pub fn render_json(report: &Report, verbose: bool) -> String {
-    let results: Vec<DocumentResult> = report
-        .results
-        .iter()
-        .map(|r| DocumentResult {
-            findings: visible(&r.findings, verbose).cloned().collect(),
-            ..r.clone()
-        })
-        .collect();
-    let mut out = serde_json::to_string_pretty(&serde_json::json!({ "results": results }))
-        .unwrap_or_else(|_| "{\"results\": []}".to_owned());
-    out.push('\n');
-    out
-}
-
-/// One line per finding, then a summary line.
-pub fn render_text(report: &Report, verbose: bool, color: bool) -> String {
-    let mut out = String::new();
-    let paint = |level: Level| {
-        let label = level.as_str().to_uppercase();
-        if !color {
-            return label;
-        }
-        let code = match level {
-            Level::Error => "31",
-            Level::Warning => "33",
-            Level::Info => "36",
-        };
-        format!("\x1b[{code}m{label}\x1b[0m")
-    };
-    let (mut errors, mut warnings, mut info) = (0usize, 0usize, 0usize);
-    for result in &report.results {
-        let source = if report.multi_document.contains(&result.source) {
-            format!("{}:{}", printable(&result.source), result.index)
-        } else {
-            printable(&result.source)
-        };
-        for finding in &result.findings {
-            match finding.level {
-                Level::Error => errors += 1,
-                Level::Warning => warnings += 1,
-                Level::Info => info += 1,
-            }
-        }
-        // A cluster-scoped RoostPolicy shows its kind where a roost shows its namespace.
-        let scope = match result.kind {
-            ResultKind::ManagedRoost => result.namespace.as_str(),
-            ResultKind::RoostPolicy => POLICY_KIND,
-        };
-        for finding in visible(&result.findings, verbose) {
-            out.push_str(&format!(
-                "{source} {scope}/{} {} {} {}: {}\n",
-                result.name,
-                paint(finding.level),
-                finding.code,
-                finding.field,
-                finding.message
-            ));
-        }
-    }
-    out.push_str(&summary(report, [errors, warnings, info]));
-    out.push('\n');
-    out
-}
-
-/// The last line of the text output: what was checked and found.
-fn summary(report: &Report, [errors, warnings, info]: [usize; 3]) -> String {
-    let mut out = String::new();
-    let roosts = || {
-        report
-            .results
-            .iter()
-            .filter(|r| r.kind == ResultKind::ManagedRoost)
-    };
-    out.push_str(&format!(
-        "{} checked, {} invalid: {} {}, {} {}, {} info; {} other {} skipped",
-        plural(roosts().count(), "ManagedRoost", "ManagedRoosts"),
-        roosts().filter(|r| !r.valid).count(),
-        errors,
-        if errors == 1 { "error" } else { "errors" },
-        warnings,
-        if warnings == 1 { "warning" } else { "warnings" },
-        info,
-        report.skipped,
-        if report.skipped == 1 {
-            "document"
-        } else {
-            "documents"
-        },
-    ));
-    if report.policies > 0 {
-        let invalid = report
-            .results
-            .iter()
-            .filter(|r| r.kind == ResultKind::RoostPolicy)
-            .count();
-        out.push_str(&format!(
-            "; {} read, {invalid} invalid",
-            plural(report.policies, "RoostPolicy", "RoostPolicies")
-        ));
-    }
-    if !report.input_errors.is_empty() {
-        out.push_str(&format!(
-            "; {} unreadable",
-            plural(report.input_errors.len(), "input", "inputs")
-        ));
-    }
-    out
-}
-
-fn plural(n: usize, one: &str, many: &str) -> String {
-    format!("{n} {}", if n == 1 { one } else { many })
-}
-
-/// Input errors, one line each (`file:line: message`), for stderr.
-pub fn render_input_errors(report: &Report) -> String {
-    report
-        .input_errors
-        .iter()
-        .map(|e| format!("error: {}: {}\n", printable(&e.location), e.message))
-        .collect()
-}
-
-/// `text` with control characters escaped (`\n`, `\u{1b}`), so a file name
-/// cannot break a line of output or send terminal escape sequences.
-fn printable(text: &str) -> String {
-    text.chars()
-        .map(|c| {
-            if c.is_control() {
-                c.escape_debug().to_string()
-            } else {
-                c.to_string()
-            }
-        })
-        .collect()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -865,7 +816,7 @@ mod tests {
             .next()
             .expect("one document")
             .expect("valid YAML")
-            .1
+            .value
     }
 
     #[test]
@@ -952,6 +903,7 @@ mod tests {
                 "metadata": {"name": name},
                 "spec": {"rules": [{"code": code, "level": "error", "expression": "true", "message": "m"}]}
             }),
+            positions: None,
         };
         let pending = [
             policy("zz-late", "SHARED_CODE"),
@@ -974,8 +926,26 @@ mod tests {
     }
 
     #[test]
-    fn list_documents_expand() {
-        let doc = serde_json::json!({"kind": "List", "items": [{"kind": "A"}, {"kind": "B"}]});
-        assert_eq!(list_items(doc).count(), 2);
+    fn list_documents_expand_with_their_items_positions() {
+        let document = crate::yaml::Documents::new("kind: List\nitems:\n- kind: A\n-   kind: B\n    spec: {}\n")
+            .next()
+            .unwrap()
+            .unwrap();
+        let items: Vec<(String, Option<(usize, usize)>)> =
+            list_items(document.value, Some(document.positions))
+                .map(|(item, positions)| {
+                    (
+                        item["kind"].as_str().unwrap().to_owned(),
+                        positions.map(|p| {
+                            let at = p.locate("spec");
+                            (at.line, at.column)
+                        }),
+                    )
+                })
+                .collect();
+        assert_eq!(
+            items,
+            [("A".into(), Some((3, 3))), ("B".into(), Some((5, 5)))]
+        );
     }
 }

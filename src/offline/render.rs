@@ -1,0 +1,483 @@
+//! The output formats of `roost-keeper validate`: text for people, JSON for
+//! scripts, SARIF for code-scanning views, JUnit XML for test reports and
+//! GitHub Actions workflow commands for annotations on a pull request.
+
+use super::{DocumentResult, Located, Report, ResultKind};
+use crate::admission::POLICY_KIND;
+use crate::validation::Level;
+use serde_json::{Value, json};
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::path::Path;
+
+/// How results are printed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum OutputFormat {
+    Text,
+    Json,
+    Sarif,
+    Junit,
+    Github,
+}
+
+/// The report in `format`; info findings only when `verbose`. `color` paints
+/// the text format's levels; `cwd` is what SARIF's URIs are relative to.
+pub fn render(report: &Report, format: OutputFormat, verbose: bool, color: bool, cwd: &Path) -> String {
+    match format {
+        OutputFormat::Text => render_text(report, verbose, color),
+        OutputFormat::Json => render_json(report, verbose),
+        OutputFormat::Sarif => render_sarif(report, verbose, cwd),
+        OutputFormat::Junit => render_junit(report, verbose),
+        OutputFormat::Github => render_github(report, verbose),
+    }
+}
+
+fn visible(findings: &[Located], verbose: bool) -> impl Iterator<Item = &Located> {
+    findings
+        .iter()
+        .filter(move |f| verbose || f.finding.level != Level::Info)
+}
+
+/// `{"results": [...]}` as in RULES.md; info findings only when `verbose`.
+fn render_json(report: &Report, verbose: bool) -> String {
+    let results: Vec<DocumentResult> = report
+        .results
+        .iter()
+        .map(|r| DocumentResult {
+            findings: visible(&r.findings, verbose).cloned().collect(),
+            ..r.clone()
+        })
+        .collect();
+    let mut out = serde_json::to_string_pretty(&serde_json::json!({ "results": results }))
+        .unwrap_or_else(|_| "{\"results\": []}".to_owned());
+    out.push('\n');
+    out
+}
+
+/// One line per finding, then a summary line.
+fn render_text(report: &Report, verbose: bool, color: bool) -> String {
+    let mut out = String::new();
+    let paint = |level: Level| {
+        let label = level.as_str().to_uppercase();
+        if !color {
+            return label;
+        }
+        let code = match level {
+            Level::Error => "31",
+            Level::Warning => "33",
+            Level::Info => "36",
+        };
+        format!("\x1b[{code}m{label}\x1b[0m")
+    };
+    let (mut errors, mut warnings, mut info) = (0usize, 0usize, 0usize);
+    for result in &report.results {
+        let source = printable(&result.source);
+        for Located { finding, .. } in &result.findings {
+            match finding.level {
+                Level::Error => errors += 1,
+                Level::Warning => warnings += 1,
+                Level::Info => info += 1,
+            }
+        }
+        for located in visible(&result.findings, verbose) {
+            let finding = &located.finding;
+            out.push_str(&format!(
+                "{source}{} {}/{} {} {} {}: {}\n",
+                at(located),
+                scope(result),
+                result.name,
+                paint(finding.level),
+                finding.code,
+                finding.field,
+                finding.message
+            ));
+        }
+    }
+    out.push_str(&summary(report, [errors, warnings, info]));
+    out.push('\n');
+    out
+}
+
+/// The last line of the text output: what was checked and found.
+fn summary(report: &Report, [errors, warnings, info]: [usize; 3]) -> String {
+    let mut out = String::new();
+    let roosts = || {
+        report
+            .results
+            .iter()
+            .filter(|r| r.kind == ResultKind::ManagedRoost)
+    };
+    out.push_str(&format!(
+        "{} checked, {} invalid: {} {}, {} {}, {} info; {} other {} skipped",
+        plural(roosts().count(), "ManagedRoost", "ManagedRoosts"),
+        roosts().filter(|r| !r.valid).count(),
+        errors,
+        if errors == 1 { "error" } else { "errors" },
+        warnings,
+        if warnings == 1 { "warning" } else { "warnings" },
+        info,
+        report.skipped,
+        if report.skipped == 1 {
+            "document"
+        } else {
+            "documents"
+        },
+    ));
+    if report.policies > 0 {
+        let invalid = report
+            .results
+            .iter()
+            .filter(|r| r.kind == ResultKind::RoostPolicy)
+            .count();
+        out.push_str(&format!(
+            "; {} read, {invalid} invalid",
+            plural(report.policies, "RoostPolicy", "RoostPolicies")
+        ));
+    }
+    if !report.input_errors.is_empty() {
+        out.push_str(&format!(
+            "; {} unreadable",
+            plural(report.input_errors.len(), "input", "inputs")
+        ));
+    }
+    out
+}
+
+fn plural(n: usize, one: &str, many: &str) -> String {
+    format!("{n} {}", if n == 1 { one } else { many })
+}
+
+/// Input errors, one line each (`file:line: message`), for stderr.
+pub fn render_input_errors(report: &Report) -> String {
+    report
+        .input_errors
+        .iter()
+        .map(|e| format!("error: {}: {}\n", printable(&e.location), e.message))
+        .collect()
+}
+
+/// `text` with control characters escaped (`\n`, `\u{1b}`), so a file name
+/// cannot break a line of output or send terminal escape sequences.
+pub(super) fn printable(text: &str) -> String {
+    text.chars()
+        .map(|c| {
+            if c.is_control() {
+                c.escape_debug().to_string()
+            } else {
+                c.to_string()
+            }
+        })
+        .collect()
+}
+
+
+/// The SARIF level of a finding's level.
+fn sarif_level(level: Level) -> &'static str {
+    match level {
+        Level::Error => "error",
+        Level::Warning => "warning",
+        Level::Info => "note",
+    }
+}
+
+/// SARIF 2.1.0: one run, a rule for every code (each explained code, then
+/// the custom codes of policies that occur), a result per finding with its
+/// file, line and column; unreadable inputs are tool notifications.
+fn render_sarif(report: &Report, verbose: bool, cwd: &Path) -> String {
+    let mut rules: Vec<Value> = Vec::new();
+    let mut rule_index: BTreeMap<String, usize> = BTreeMap::new();
+    for explanation in crate::explain::explanations() {
+        rule_index.insert(explanation.code.to_owned(), rules.len());
+        rules.push(json!({
+            "id": explanation.code,
+            "shortDescription": {"text": explanation.summary},
+            "fullDescription": {"text": explanation.checks},
+            "help": {"text": explanation.help_text()},
+            "defaultConfiguration": {"level": sarif_level(explanation.level)},
+        }));
+    }
+    let mut results = Vec::new();
+    for result in &report.results {
+        for located in visible(&result.findings, verbose) {
+            let finding = &located.finding;
+            let index = *rule_index.entry(finding.code.clone()).or_insert_with(|| {
+                rules.push(json!({
+                    "id": finding.code,
+                    "shortDescription": {"text": "A custom rule of a RoostPolicy"},
+                    "defaultConfiguration": {"level": sarif_level(finding.level)},
+                }));
+                rules.len() - 1
+            });
+            let mut region = serde_json::Map::new();
+            if let (Some(line), Some(column)) = (located.line, located.column) {
+                region.insert("startLine".into(), json!(line));
+                region.insert("startColumn".into(), json!(column));
+            }
+            let mut physical = json!({"artifactLocation": {"uri": sarif_uri(&result.source, cwd)}});
+            if !region.is_empty() {
+                physical["region"] = Value::Object(region);
+            }
+            results.push(json!({
+                "ruleId": finding.code,
+                "ruleIndex": index,
+                "level": sarif_level(finding.level),
+                "message": {"text": format!("{}: {}", finding.field, finding.message)},
+                "locations": [{
+                    "physicalLocation": physical,
+                    "logicalLocations": [{
+                        "fullyQualifiedName": format!("{}/{}", scope(result), result.name),
+                        "kind": "object",
+                    }],
+                }],
+            }));
+        }
+    }
+    let notifications: Vec<Value> = report
+        .input_errors
+        .iter()
+        .map(|e| {
+            json!({
+                "level": "error",
+                "message": {"text": format!("{}: {}", printable(&e.location), e.message)},
+            })
+        })
+        .collect();
+    let sarif = json!({
+        "$schema": "https://docs.oasis-open.org/sarif/sarif/v2.1.0/errata01/os/schemas/sarif-schema-2.1.0.json",
+        "version": "2.1.0",
+        "runs": [{
+            "tool": {"driver": {
+                "name": "roost-keeper",
+                "version": env!("CARGO_PKG_VERSION"),
+                "rules": rules,
+            }},
+            "invocations": [{
+                "executionSuccessful": report.input_errors.is_empty(),
+                "toolExecutionNotifications": notifications,
+            }],
+            "columnKind": "unicodeCodePoints",
+            "results": results,
+        }],
+    });
+    let mut out = serde_json::to_string_pretty(&sarif).unwrap_or_default();
+    out.push('\n');
+    out
+}
+
+/// A source as a SARIF URI: relative to `cwd` where it lies below it (code
+/// scanning views resolve such URIs against the checkout), else a `file:`
+/// URI; percent-encoded either way. Stdin stays `-`.
+fn sarif_uri(source: &str, cwd: &Path) -> String {
+    if source == "-" {
+        return source.to_owned();
+    }
+    let path = Path::new(source);
+    let relative = if path.is_absolute() {
+        match path.strip_prefix(cwd) {
+            Ok(inner) => inner,
+            Err(_) => {
+                return format!("file://{}", percent_encode(source));
+            }
+        }
+    } else {
+        path.strip_prefix(".").unwrap_or(path)
+    };
+    percent_encode(&relative.to_string_lossy())
+}
+
+/// `text` with every byte outside a URI path's unreserved characters and `/` percent-encoded.
+fn percent_encode(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for byte in text.bytes() {
+        if byte.is_ascii_alphanumeric() || b"-._~/".contains(&byte) {
+            out.push(byte as char);
+        } else {
+            let _ = write!(out, "%{byte:02X}");
+        }
+    }
+    out
+}
+
+/// JUnit XML: a `<testsuite>` per file, a `<testcase>` per object, a
+/// `<failure>` per error, warnings (and info with `-v`) as `<system-out>`;
+/// an unreadable input is a test case with an `<error>`.
+fn render_junit(report: &Report, verbose: bool) -> String {
+    let mut suites: BTreeMap<&str, Vec<&DocumentResult>> = BTreeMap::new();
+    let mut order: Vec<&str> = Vec::new();
+    for result in &report.results {
+        if !suites.contains_key(result.source.as_str()) {
+            order.push(&result.source);
+        }
+        suites.entry(&result.source).or_default().push(result);
+    }
+    let total_failures = report.results.iter().filter(|r| !r.valid).count();
+    let mut out = String::from("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
+    let _ = writeln!(
+        out,
+        "<testsuites name=\"roost-keeper validate\" tests=\"{}\" failures=\"{total_failures}\" errors=\"{}\">",
+        report.results.len() + report.input_errors.len(),
+        report.input_errors.len(),
+    );
+    for source in order {
+        let results = &suites[source];
+        let failures = results.iter().filter(|r| !r.valid).count();
+        let _ = writeln!(
+            out,
+            "  <testsuite name=\"{}\" file=\"{}\" tests=\"{}\" failures=\"{failures}\" errors=\"0\" skipped=\"0\">",
+            xml_text(source),
+            xml_text(source),
+            results.len(),
+        );
+        for result in results {
+            let _ = writeln!(
+                out,
+                "    <testcase name=\"{}/{}\" classname=\"{}\">",
+                xml_text(scope(result)),
+                xml_text(&result.name),
+                xml_text(source),
+            );
+            let mut shown = String::new();
+            for located in visible(&result.findings, verbose) {
+                let finding = &located.finding;
+                let line = format!(
+                    "{}{} {} {} {}: {}",
+                    source,
+                    at(located),
+                    finding.level.as_str().to_uppercase(),
+                    finding.code,
+                    finding.field,
+                    finding.message
+                );
+                if finding.level == Level::Error {
+                    let _ = writeln!(
+                        out,
+                        "      <failure type=\"{}\" message=\"{}: {}\">{}</failure>",
+                        xml_text(&finding.code),
+                        xml_text(&finding.field),
+                        xml_text(&finding.message),
+                        xml_text(&line),
+                    );
+                } else {
+                    shown.push_str(&line);
+                    shown.push('\n');
+                }
+            }
+            if !shown.is_empty() {
+                let _ = writeln!(out, "      <system-out>{}</system-out>", xml_text(&shown));
+            }
+            out.push_str("    </testcase>\n");
+        }
+        out.push_str("  </testsuite>\n");
+    }
+    if !report.input_errors.is_empty() {
+        let _ = writeln!(
+            out,
+            "  <testsuite name=\"unreadable inputs\" tests=\"{0}\" failures=\"0\" errors=\"{0}\">",
+            report.input_errors.len()
+        );
+        for error in &report.input_errors {
+            let _ = writeln!(
+                out,
+                "    <testcase name=\"{0}\" classname=\"{0}\">\n      <error type=\"INPUT_UNREADABLE\" message=\"{1}\">{1}</error>\n    </testcase>",
+                xml_text(&error.location),
+                xml_text(&error.message),
+            );
+        }
+        out.push_str("  </testsuite>\n");
+    }
+    out.push_str("</testsuites>\n");
+    out
+}
+
+/// `text` escaped for XML content and attribute values; characters XML 1.0
+/// cannot carry at all (most control characters) are written as `\u{..}`.
+fn xml_text(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&apos;"),
+            '\n' => out.push_str("&#10;"),
+            '\t' => out.push_str("&#9;"),
+            c if c.is_control() || c == '\u{fffe}' || c == '\u{ffff}' => {
+                out.push_str(&c.escape_unicode().to_string());
+            }
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// GitHub Actions workflow commands: `::error file=…,line=…,col=…,title=CODE::message`
+/// per finding (`::warning`, `::notice` for info), so each shows on the
+/// pull request at its line.
+fn render_github(report: &Report, verbose: bool) -> String {
+    let mut out = String::new();
+    for result in &report.results {
+        for located in visible(&result.findings, verbose) {
+            let finding = &located.finding;
+            let command = match finding.level {
+                Level::Error => "error",
+                Level::Warning => "warning",
+                Level::Info => "notice",
+            };
+            // Annotations name files relative to the checkout, without `./`.
+            let file = result.source.strip_prefix("./").unwrap_or(&result.source);
+            let mut properties = format!("file={}", github_property(file));
+            if let (Some(line), Some(column)) = (located.line, located.column) {
+                let _ = write!(properties, ",line={line},col={column}");
+            }
+            let _ = writeln!(
+                out,
+                "::{command} {properties},title={}::{}",
+                github_property(&finding.code),
+                github_data(&format!(
+                    "{}/{} {}: {}",
+                    scope(result),
+                    result.name,
+                    finding.field,
+                    finding.message
+                )),
+            );
+        }
+    }
+    for error in &report.input_errors {
+        let _ = writeln!(
+            out,
+            "::error title=INPUT_UNREADABLE::{}",
+            github_data(&format!("{}: {}", error.location, error.message))
+        );
+    }
+    out
+}
+
+/// A workflow command's message: `%`, CR and LF escaped, as the runner reads them.
+fn github_data(text: &str) -> String {
+    text.replace('%', "%25")
+        .replace('\r', "%0D")
+        .replace('\n', "%0A")
+}
+
+/// A workflow command's property value: the message escapes plus `:` and `,`.
+fn github_property(text: &str) -> String {
+    github_data(text).replace(':', "%3A").replace(',', "%2C")
+}
+
+/// Where a cluster-scoped RoostPolicy shows its kind, a roost shows its namespace.
+fn scope(result: &DocumentResult) -> &str {
+    match result.kind {
+        ResultKind::ManagedRoost => &result.namespace,
+        ResultKind::RoostPolicy => POLICY_KIND,
+    }
+}
+
+/// `:line:column`, or nothing where the position is unknown.
+fn at(located: &Located) -> String {
+    match (located.line, located.column) {
+        (Some(line), Some(column)) => format!(":{line}:{column}"),
+        _ => String::new(),
+    }
+}

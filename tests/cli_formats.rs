@@ -1,0 +1,423 @@
+//! Where `validate` says a finding is, and the machine formats it writes:
+//! every finding's line and column are checked against the text, SARIF
+//! against the OASIS SARIF 2.1.0 JSON Schema and JUnit XML against the JUnit
+//! XSD (both with real validators, installed by tests/tools/python.sh), and
+//! the GitHub Actions annotations against the workflow command syntax.
+
+use roost_testcluster::{output_with_stdin, text};
+use serde_json::Value;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+fn validate_in(dir: &Path, args: &[&str], stdin: Option<&str>) -> Output {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_roost-keeper"));
+    command
+        .arg("validate")
+        .args(args)
+        .current_dir(dir)
+        .env_remove("ROOST_KEEPER_OUTPUT")
+        .env_remove("ROOST_KEEPER_VERBOSE")
+        .env_remove("ROOST_KEEPER_POLICY");
+    output_with_stdin(&mut command, stdin.unwrap_or_default().as_bytes()).expect("binary runs")
+}
+
+fn validate(args: &[&str]) -> Output {
+    validate_in(&root(), args, None)
+}
+
+/// The samples with their apiVersion changed to ours, so every rule has
+/// something to say about them, beside the examples.
+fn inputs() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    let sources = [root().join("tests/samples"), root().join("examples")];
+    for source in sources {
+        for entry in std::fs::read_dir(source).unwrap() {
+            let path = entry.unwrap().path();
+            if path.extension().is_some_and(|e| e == "yaml") {
+                let text = std::fs::read_to_string(&path).unwrap();
+                let ours = text
+                    .lines()
+                    .map(|line| match line.strip_prefix("apiVersion: roost") {
+                        Some(_) if line.ends_with("/v1alpha1") => {
+                            "apiVersion: roost.birb.party/v1alpha1"
+                        }
+                        _ => line,
+                    })
+                    .collect::<Vec<_>>()
+                    .join("\n");
+                std::fs::write(dir.path().join(path.file_name().unwrap()), ours).unwrap();
+            }
+        }
+    }
+    dir
+}
+
+/// A step of a field path: `name`, `[0]` or `[key]`.
+#[derive(Debug)]
+enum Step {
+    Key(String),
+    Index(usize),
+}
+
+/// The steps of `field` that exist in `document`, longest first: dotted
+/// names are joined when the mapping has such a key (`app.kubernetes.io/name`).
+fn written_steps(document: &serde_norway::Value, field: &str) -> Vec<Step> {
+    let mut parts: Vec<String> = Vec::new();
+    for piece in field.split('.') {
+        let mut rest = piece;
+        if let Some(open) = rest.find('[') {
+            if open > 0 {
+                parts.push(rest[..open].to_owned());
+            }
+            rest = &rest[open..];
+            while let Some(inner) = rest.strip_prefix('[') {
+                let end = inner.find(']').unwrap();
+                parts.push(format!("[{}]", &inner[..end]));
+                rest = &inner[end + 1..];
+            }
+        } else if !rest.is_empty() {
+            parts.push(rest.to_owned());
+        }
+    }
+    let mut node = document;
+    let mut steps = Vec::new();
+    let mut at = 0;
+    'walk: while at < parts.len() {
+        if let Some(inner) = parts[at].strip_prefix('[').and_then(|p| p.strip_suffix(']')) {
+            if let (Ok(index), serde_norway::Value::Sequence(items)) = (inner.parse(), node)
+                && let Some(item) = items.get(index)
+            {
+                steps.push(Step::Index(index));
+                node = item;
+                at += 1;
+                continue;
+            }
+            if let Some(child) = node.get(inner) {
+                steps.push(Step::Key(inner.to_owned()));
+                node = child;
+                at += 1;
+                continue;
+            }
+            break;
+        }
+        for end in (at + 1..=parts.len()).rev() {
+            let key = parts[at..end].join(".");
+            if let Some(child) = node.get(key.as_str()) {
+                steps.push(Step::Key(key));
+                node = child;
+                at = end;
+                continue 'walk;
+            }
+        }
+        break;
+    }
+    steps
+}
+
+/// Whether the text at `line:column` (1-based, in characters) is the node
+/// the last written step names: its key, or the start of the list item.
+fn points_at(lines: &[&str], line: usize, column: usize, steps: &[Step]) -> bool {
+    let Some(text) = lines.get(line - 1) else {
+        return false;
+    };
+    let before: String = text.chars().take(column - 1).collect();
+    let here: String = text.chars().skip(column - 1).collect();
+    match steps.last() {
+        None => line == 1 || before.trim().is_empty() || before.trim_end().ends_with("---"),
+        Some(Step::Key(key)) => [key.clone(), format!("\"{key}\""), format!("'{key}'")]
+            .iter()
+            .any(|written| {
+                here.strip_prefix(written.as_str())
+                    .is_some_and(|after| after.trim_start().starts_with(':'))
+            }),
+        Some(Step::Index(_)) => {
+            let trimmed = before.trim_end();
+            trimmed.ends_with('-') || trimmed.ends_with('[') || trimmed.ends_with(',')
+        }
+    }
+}
+
+#[test]
+fn every_finding_points_at_its_node_or_nearest_written_parent() {
+    let dir = inputs();
+    let out = validate_in(dir.path(), &["-f", ".", "-o", "json", "-v"], None);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
+    let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let mut checked = 0;
+    let mut wrong = Vec::new();
+    let mut codes = std::collections::BTreeSet::new();
+    for result in report["results"].as_array().unwrap() {
+        let source = result["source"].as_str().unwrap();
+        let file = std::fs::read_to_string(dir.path().join(source)).unwrap();
+        let lines: Vec<&str> = file.lines().collect();
+        let documents: Vec<serde_norway::Value> = serde_norway::Deserializer::from_str(&file)
+            .map(|d| serde::Deserialize::deserialize(d).unwrap())
+            .filter(|d: &serde_norway::Value| !d.is_null())
+            .collect();
+        let document = &documents[result["index"].as_u64().unwrap() as usize];
+        for finding in result["findings"].as_array().unwrap() {
+            let field = finding["field"].as_str().unwrap();
+            let (Some(line), Some(column)) = (finding["line"].as_u64(), finding["column"].as_u64())
+            else {
+                wrong.push(format!("{source}: {field}: no position"));
+                continue;
+            };
+            let steps = written_steps(document, field);
+            if !points_at(&lines, line as usize, column as usize, &steps) {
+                wrong.push(format!(
+                    "{source}:{line}:{column} {field} (written: {steps:?}): {:?}",
+                    lines.get(line as usize - 1)
+                ));
+            }
+            codes.insert(finding["code"].as_str().unwrap().to_owned());
+            checked += 1;
+        }
+    }
+    assert!(wrong.is_empty(), "{} misplaced:\n{}", wrong.len(), wrong.join("\n"));
+    assert!(checked >= 60, "only {checked} findings checked");
+    assert!(codes.len() >= 15, "only {} codes: {codes:?}", codes.len());
+}
+
+#[test]
+fn json_input_is_located_too() {
+    let json = r#"{"apiVersion": "roost.birb.party/v1alpha1", "kind": "ManagedRoost",
+ "metadata": {"name": "j"},
+ "spec": {"chart": {"name": "web", "version": "1.0.0",
+   "repository": {"url": "https://charts.example.com"}},
+   "healthChecks": [{"name": "tcp", "type": "tcp", "tcp": {"host": "web", "port": 70000}}]}}
+"#;
+    let out = validate_in(&root(), &["-f", "-", "-o", "json"], Some(json));
+    let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let finding = &report["results"][0]["findings"][0];
+    assert_eq!(finding["code"], "TCP_PORT_INVALID", "{report}");
+    assert_eq!((finding["line"].as_u64(), finding["column"].as_u64()), (Some(5), Some(75)));
+}
+
+#[test]
+fn unknown_fields_are_errors_with_the_closest_field() {
+    let manifest = "apiVersion: roost.birb.party/v1alpha1\nkind: ManagedRoost\nmetadata:\n  name: typo\nspec:\n  chart:\n    name: web\n    version: 1.0.0\n    repository: {url: 'https://charts.example.com'}\n  chrat: {}\n  healthChecks:\n    - name: a\n      type: tcp\n      tcp: {host: web, port: 80}\n      intervall: 5s\n";
+    let out = validate_in(&root(), &["-f", "-"], Some(manifest));
+    assert_eq!(out.status.code(), Some(1));
+    let stdout = text(&out.stdout);
+    assert!(
+        stdout.contains("-:10:3 default/typo ERROR UNKNOWN_FIELD spec.chrat: unknown field; did you mean \"chart\"?"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("-:15:7 default/typo ERROR UNKNOWN_FIELD spec.healthChecks[0].intervall: unknown field; did you mean \"interval\"?"),
+        "{stdout}"
+    );
+}
+
+/// The validators' directory: a venv with jsonschema and xmlschema, the
+/// JUnit XSD and the SARIF schema.
+fn tools() -> PathBuf {
+    let out = Command::new(root().join("tests/tools/python.sh"))
+        .output()
+        .expect("tests/tools/python.sh runs");
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    PathBuf::from(text(&out.stdout).lines().last().unwrap().trim())
+}
+
+/// Runs a Python check with the tools' venv; `Err` carries what it said.
+fn python(tools: &Path, script: &str, args: &[&Path]) -> Result<(), String> {
+    let out = Command::new(tools.join("venv/bin/python"))
+        .arg("-c")
+        .arg(script)
+        .args(args)
+        .output()
+        .unwrap();
+    if out.status.success() {
+        Ok(())
+    } else {
+        Err(text(&out.stderr))
+    }
+}
+
+const SARIF_CHECK: &str = "import json, sys, jsonschema\n\
+schema = json.load(open(sys.argv[1]))\n\
+jsonschema.Draft7Validator.check_schema(schema)\n\
+jsonschema.Draft7Validator(schema).validate(json.load(open(sys.argv[2])))\n";
+
+const JUNIT_CHECK: &str = "import sys, xmlschema\n\
+xmlschema.XMLSchema(sys.argv[1]).validate(sys.argv[2])\n";
+
+/// Inputs with every kind of result: findings at every level, an invalid
+/// RoostPolicy, a file name that needs escaping and an unreadable file.
+fn mixed_inputs() -> (tempfile::TempDir, Vec<String>) {
+    let dir = inputs();
+    std::fs::write(
+        dir.path().join("odd name, 100%.yaml"),
+        "apiVersion: roost.birb.party/v1alpha1\nkind: RoostPolicy\nmetadata: {name: broken}\nspec:\n  rules:\n    - {code: BAD_CEL, level: error, expression: \"object.spec ==\", message: m}\n",
+    )
+    .unwrap();
+    std::fs::write(dir.path().join("broken.yaml"), "a: [1, 2\n").unwrap();
+    (dir, vec!["-f".into(), ".".into(), "-v".into()])
+}
+
+fn run_format(dir: &Path, args: &[String], format: &str) -> Output {
+    let mut all: Vec<&str> = args.iter().map(String::as_str).collect();
+    all.extend(["-o", format]);
+    validate_in(dir, &all, None)
+}
+
+#[test]
+fn sarif_validates_against_the_sarif_2_1_0_schema() {
+    let tools = tools();
+    let schema = tools.join("sarif-2.1.0.json");
+    let (dir, args) = mixed_inputs();
+    let out = run_format(dir.path(), &args, "sarif");
+    assert_eq!(out.status.code(), Some(2), "an unreadable input: exit 2");
+    let file = dir.path().join("out.sarif");
+    std::fs::write(&file, &out.stdout).unwrap();
+    python(&tools, SARIF_CHECK, &[&schema, &file]).unwrap();
+
+    let sarif: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let run = &sarif["runs"][0];
+    assert_eq!(run["tool"]["driver"]["name"], "roost-keeper");
+    assert_eq!(run["tool"]["driver"]["version"], env!("CARGO_PKG_VERSION"));
+    let rules = run["tool"]["driver"]["rules"].as_array().unwrap();
+    let rule_ids: Vec<&str> = rules.iter().map(|r| r["id"].as_str().unwrap()).collect();
+    for code in ["CHART_VERSION_MISSING", "UNKNOWN_FIELD", "POLICY_INVALID", "API_VERSION_UNKNOWN"] {
+        assert!(rule_ids.contains(&code), "rules[] lacks {code}");
+    }
+    for rule in rules {
+        assert!(!rule["shortDescription"]["text"].as_str().unwrap().is_empty(), "{rule}");
+        assert!(!rule["help"]["text"].as_str().unwrap_or("").is_empty() || rule["id"] == "BAD_CEL", "{rule}");
+    }
+    let json = run_format(dir.path(), &args, "json");
+    let report: Value = serde_json::from_slice(&json.stdout).unwrap();
+    let expected: usize = report["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["findings"].as_array().unwrap().len())
+        .sum();
+    let results = run["results"].as_array().unwrap();
+    assert_eq!(results.len(), expected);
+    let levels: std::collections::BTreeSet<&str> =
+        results.iter().map(|r| r["level"].as_str().unwrap()).collect();
+    assert_eq!(levels, ["error", "note", "warning"].into_iter().collect());
+    for result in results {
+        let index = result["ruleIndex"].as_u64().unwrap() as usize;
+        assert_eq!(rules[index]["id"], result["ruleId"], "{result}");
+        let location = &result["locations"][0]["physicalLocation"];
+        let uri = location["artifactLocation"]["uri"].as_str().unwrap();
+        assert!(!uri.starts_with('/') && !uri.contains(' '), "relative, encoded: {uri}");
+        assert!(location["region"]["startLine"].as_u64().unwrap() >= 1, "{result}");
+        assert!(location["region"]["startColumn"].as_u64().unwrap() >= 1, "{result}");
+    }
+    assert!(
+        results.iter().any(|r| r["locations"][0]["physicalLocation"]["artifactLocation"]["uri"]
+            == "odd%20name%2C%20100%25.yaml"),
+        "the odd file name is percent-encoded"
+    );
+    let invocation = &run["invocations"][0];
+    assert_eq!(invocation["executionSuccessful"], false);
+    assert!(
+        invocation["toolExecutionNotifications"][0]["message"]["text"]
+            .as_str()
+            .unwrap()
+            .contains("broken.yaml:1:9: not valid YAML"),
+        "{invocation}"
+    );
+
+    // The check can fail: a SARIF log without its version is refused.
+    let mut broken = sarif.clone();
+    broken.as_object_mut().unwrap().remove("version");
+    std::fs::write(&file, broken.to_string()).unwrap();
+    assert!(python(&tools, SARIF_CHECK, &[&schema, &file]).is_err());
+}
+
+#[test]
+fn junit_validates_against_the_junit_xsd() {
+    let tools = tools();
+    let xsd = tools.join("junit-10.xsd");
+    let (dir, args) = mixed_inputs();
+    let out = run_format(dir.path(), &args, "junit");
+    assert_eq!(out.status.code(), Some(2));
+    let file = dir.path().join("out.xml");
+    std::fs::write(&file, &out.stdout).unwrap();
+    python(&tools, JUNIT_CHECK, &[&xsd, &file]).unwrap();
+
+    let xml = text(&out.stdout);
+    let json = run_format(dir.path(), &args, "json");
+    let report: Value = serde_json::from_slice(&json.stdout).unwrap();
+    let results = report["results"].as_array().unwrap();
+    let files: std::collections::BTreeSet<&str> =
+        results.iter().map(|r| r["source"].as_str().unwrap()).collect();
+    // One suite per file, plus one for the unreadable inputs.
+    assert_eq!(xml.matches("<testsuite ").count(), files.len() + 1);
+    assert_eq!(xml.matches("<testcase ").count(), results.len() + 1);
+    let errors = results
+        .iter()
+        .flat_map(|r| r["findings"].as_array().unwrap())
+        .filter(|f| f["level"] == "error")
+        .count();
+    assert_eq!(xml.matches("<failure ").count(), errors);
+    assert!(xml.contains("<system-out>"), "warnings are system-out");
+    assert!(xml.contains("<error type=\"INPUT_UNREADABLE\""), "{xml}");
+
+    // The check can fail: a testsuite without its required counts is refused.
+    std::fs::write(&file, xml.replacen(" failures=\"", " failurez=\"", 2)).unwrap();
+    assert!(python(&tools, JUNIT_CHECK, &[&xsd, &file]).is_err());
+}
+
+#[test]
+fn github_annotations_are_workflow_commands_at_the_line() {
+    let (dir, args) = mixed_inputs();
+    let out = run_format(dir.path(), &args, "github");
+    assert_eq!(out.status.code(), Some(2));
+    let stdout = text(&out.stdout);
+    let json = run_format(dir.path(), &args, "json");
+    let report: Value = serde_json::from_slice(&json.stdout).unwrap();
+    let mut want = Vec::new();
+    for result in report["results"].as_array().unwrap() {
+        for finding in result["findings"].as_array().unwrap() {
+            let command = match finding["level"].as_str().unwrap() {
+                "error" => "error",
+                "warning" => "warning",
+                _ => "notice",
+            };
+            let source = result["source"].as_str().unwrap();
+            let file = source
+                .strip_prefix("./")
+                .unwrap_or(source)
+                .replace('%', "%25")
+                .replace(',', "%2C");
+            want.push(format!(
+                "::{command} file={file},line={},col={},title={}::",
+                finding["line"], finding["column"], finding["code"].as_str().unwrap()
+            ));
+        }
+    }
+    let lines: Vec<&str> = stdout.lines().collect();
+    assert_eq!(lines.len(), want.len() + 1, "one per finding, one per unreadable input");
+    for (line, prefix) in lines.iter().zip(&want) {
+        assert!(line.starts_with(prefix.as_str()), "{line}\nwant {prefix}");
+    }
+    assert!(
+        lines.iter().any(|l| l.starts_with("::error file=odd name%2C 100%25.yaml,line=6,col=37,title=POLICY_INVALID::")),
+        "{stdout}"
+    );
+    assert!(lines.last().unwrap().starts_with("::error title=INPUT_UNREADABLE::broken.yaml:1:9"), "{stdout}");
+}
+
+#[test]
+fn every_format_keeps_the_exit_codes() {
+    for format in ["text", "json", "sarif", "junit", "github"] {
+        for (file, code) in [
+            ("examples/web-valid.yaml", 0),
+            ("examples/warnings.yaml", 0),
+            ("examples/invalid.yaml", 1),
+            ("examples/missing.yaml", 2),
+        ] {
+            let out = validate(&["-f", file, "-o", format]);
+            assert_eq!(out.status.code(), Some(code), "{format} {file}");
+        }
+    }
+}

@@ -11,6 +11,7 @@ pub mod controller;
 pub mod defaults;
 pub mod engine;
 pub mod error;
+pub mod explain;
 pub mod metrics;
 pub mod offline;
 pub mod policy;

@@ -146,9 +146,15 @@ pub fn one_of(value: &str, choices: &[&str]) -> String {
 /// (at least one), or the choice followed by a few more letters (`warnng`,
 /// `debugging`).
 pub fn closest<'a>(value: &str, choices: &[&'a str]) -> Option<&'a str> {
+    nearest(value, choices, 1).into_iter().next()
+}
+
+/// Up to `most` choices close enough to `value` to be a typo of it (as
+/// [`closest`] judges), nearest first; equally near ones keep their order.
+pub fn nearest<'a>(value: &str, choices: &[&'a str], most: usize) -> Vec<&'a str> {
     const LONGEST_COMPARED: usize = 64;
     if value.chars().count() > LONGEST_COMPARED {
-        return None;
+        return Vec::new();
     }
     let value = value.to_lowercase();
     let distance = |choice: &str| {
@@ -158,12 +164,16 @@ pub fn closest<'a>(value: &str, choices: &[&'a str]) -> Option<&'a str> {
         }
         edit_distance(&value, &choice)
     };
-    choices
+    let mut near: Vec<(usize, &'a str)> = choices
         .iter()
         .map(|choice| (distance(choice), *choice))
         .filter(|(distance, choice)| *distance <= (choice.chars().count() / 3).max(1))
-        .min_by_key(|(distance, _)| *distance)
+        .collect();
+    near.sort_by_key(|(distance, _)| *distance);
+    near.into_iter()
+        .take(most)
         .map(|(_, choice)| choice)
+        .collect()
 }
 
 /// Levenshtein distance (insertions, deletions, substitutions), with

@@ -413,7 +413,7 @@ pub fn run_explain(
     // The code is quoted as the user typed it, so escape what could drive the terminal.
     let shown = code.escape_debug();
     let hint = match explain::suggestions(code).as_slice() {
-        [] => "run `roost-keeper explain --list` for every code".to_owned(),
+        [] => "`roost-keeper explain --list` lists every code (a RoostPolicy rule's own code is described in its policy)".to_owned(),
         near => format!("did you mean {}?", near.join(", ")),
     };
     writeln!(stderr, "error: unknown code \"{shown}\"; {hint}").map_err(Error::Write)?;

@@ -262,8 +262,8 @@ mod tests {
         assert_eq!(found.code, "CHART_VERSION_MISSING");
         assert!(explanation("CHART_VERSION").is_none());
         assert_eq!(
-            suggestions("CHART_VERSOIN_MISSING").first(),
-            Some(&"CHART_VERSION_MISSING")
+            suggestions("CHART_VERSOIN_MISSING"),
+            ["CHART_VERSION_MISSING"]
         );
         assert!(suggestions("SOMETHING_ELSE_ENTIRELY_XYZ").is_empty());
     }

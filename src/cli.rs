@@ -2,6 +2,7 @@
 
 use crate::admission::registration::{FailurePolicy, Target, WebhookConfigOptions};
 use crate::api::duration::parse_go_duration;
+use crate::explain;
 use crate::offline::{self, OutputFormat};
 use crate::server::{ServeConfig, Server, TlsSource};
 use crate::telemetry::LogFormat;
@@ -46,6 +47,8 @@ pub enum Command {
     Certs(CertsCommand),
     /// Print the ValidatingWebhookConfiguration and MutatingWebhookConfiguration (YAML).
     WebhookConfig(WebhookConfigArgs),
+    /// Explain a finding's code: what it checks, why, its level, examples and the fix.
+    Explain(ExplainArgs),
 }
 
 /// A Go duration flag (`5s`, `1m30s`); negative values are refused.
@@ -376,6 +379,45 @@ pub fn run_validate(
     Ok(report.exit_code())
 }
 
+#[derive(Debug, clap::Args)]
+#[command(group(clap::ArgGroup::new("what").args(["code", "list"]).required(true)))]
+pub struct ExplainArgs {
+    /// The code to explain, e.g. CHART_VERSION_MISSING (any letter case).
+    pub code: Option<String>,
+    /// List every code with its level and a one-line summary.
+    #[arg(long, env = "ROOST_KEEPER_EXPLAIN_LIST")]
+    pub list: bool,
+}
+
+/// Runs `explain`; returns the exit code (0, or 2 for an unknown code).
+pub fn run_explain(
+    args: &ExplainArgs,
+    stdout: &mut dyn Write,
+    stderr: &mut dyn Write,
+) -> Result<i32> {
+    // clap makes the code and --list exclusive, and one of them required.
+    let Some(code) = args.code.as_deref() else {
+        stdout
+            .write_all(explain::render_list().as_bytes())
+            .map_err(Error::Write)?;
+        return Ok(0);
+    };
+    if let Some(explanation) = explain::explanation(code) {
+        stdout
+            .write_all(explanation.render().as_bytes())
+            .map_err(Error::Write)?;
+        return Ok(0);
+    }
+    // The code is quoted as the user typed it, so escape what could drive the terminal.
+    let shown = code.escape_debug();
+    let hint = match explain::suggestions(code).as_slice() {
+        [] => "`roost-keeper explain --list` lists every code (a RoostPolicy rule's own code is described in its policy)".to_owned(),
+        near => format!("did you mean {}?", near.join(", ")),
+    };
+    writeln!(stderr, "error: unknown code \"{shown}\"; {hint}").map_err(Error::Write)?;
+    Ok(2)
+}
+
 /// Runs the parsed command against the process's standard streams.
 pub fn run(cli: Cli) -> Result<i32> {
     let stdout = std::io::stdout();
@@ -442,6 +484,9 @@ pub fn run(cli: Cli) -> Result<i32> {
                 &mut std::io::stderr().lock(),
                 color,
             )
+        }
+        Command::Explain(args) => {
+            run_explain(&args, &mut stdout.lock(), &mut std::io::stderr().lock())
         }
         Command::Crd(args) => {
             stdout

@@ -146,9 +146,15 @@ pub fn one_of(value: &str, choices: &[&str]) -> String {
 /// (at least one), or the choice followed by a few more letters (`warnng`,
 /// `debugging`).
 pub fn closest<'a>(value: &str, choices: &[&'a str]) -> Option<&'a str> {
+    nearest(value, choices, 1).into_iter().next()
+}
+
+/// Up to `most` choices close enough to `value` to be a typo of it (as
+/// [`closest`] judges), nearest first; equally near ones keep their order.
+pub fn nearest<'a>(value: &str, choices: &[&'a str], most: usize) -> Vec<&'a str> {
     const LONGEST_COMPARED: usize = 64;
     if value.chars().count() > LONGEST_COMPARED {
-        return None;
+        return Vec::new();
     }
     let value = value.to_lowercase();
     let distance = |choice: &str| {
@@ -158,12 +164,21 @@ pub fn closest<'a>(value: &str, choices: &[&'a str]) -> Option<&'a str> {
         }
         edit_distance(&value, &choice)
     };
-    choices
+    let mut near: Vec<(usize, &'a str)> = choices
         .iter()
         .map(|choice| (distance(choice), *choice))
         .filter(|(distance, choice)| *distance <= (choice.chars().count() / 3).max(1))
-        .min_by_key(|(distance, _)| *distance)
+        .collect();
+    near.sort_by_key(|(distance, _)| *distance);
+    // A far second guess next to a near first one is noise.
+    let Some(&(best, _)) = near.first() else {
+        return Vec::new();
+    };
+    near.into_iter()
+        .take_while(|(distance, _)| *distance <= best + 2)
+        .take(most)
         .map(|(_, choice)| choice)
+        .collect()
 }
 
 /// Levenshtein distance (insertions, deletions, substitutions), with
@@ -221,6 +236,30 @@ mod tests {
         );
         assert_eq!(one_of("zzz", &["http", "tcp"]), "must be one of http, tcp");
         assert_eq!(closest(&"h".repeat(10_000), &["http"]), None);
+    }
+
+    #[test]
+    fn nearest_lists_close_choices_nearest_first_without_far_ones() {
+        let codes = [
+            "CHART_REPO_URL_MISSING",
+            "CHART_VERSION_MISSING",
+            "HTTP_URL_INVALID",
+            "TCP_PORT_INVALID",
+            "UDP_PORT_INVALID",
+        ];
+        let cases: [(&str, usize, &[&str]); 4] = [
+            ("CHART_VERSOIN_MISSING", 3, &["CHART_VERSION_MISSING"]),
+            (
+                "HTTP_PORT_INVALID",
+                3,
+                &["TCP_PORT_INVALID", "HTTP_URL_INVALID", "UDP_PORT_INVALID"],
+            ),
+            ("HTTP_PORT_INVALID", 1, &["TCP_PORT_INVALID"]),
+            ("NOTHING_ALIKE", 3, &[]),
+        ];
+        for (value, most, want) in cases {
+            assert_eq!(nearest(value, &codes, most), want, "{value}");
+        }
     }
 
     /// Every value `check` gets wrong: refuses one of `ok` or accepts one of `bad`.

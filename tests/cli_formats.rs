@@ -87,7 +87,10 @@ fn written_steps(document: &serde_norway::Value, field: &str) -> Vec<Step> {
     let mut steps = Vec::new();
     let mut at = 0;
     'walk: while at < parts.len() {
-        if let Some(inner) = parts[at].strip_prefix('[').and_then(|p| p.strip_suffix(']')) {
+        if let Some(inner) = parts[at]
+            .strip_prefix('[')
+            .and_then(|p| p.strip_suffix(']'))
+        {
             if let (Ok(index), serde_norway::Value::Sequence(items)) = (inner.parse(), node)
                 && let Some(item) = items.get(index)
             {
@@ -177,7 +180,12 @@ fn every_finding_points_at_its_node_or_nearest_written_parent() {
             checked += 1;
         }
     }
-    assert!(wrong.is_empty(), "{} misplaced:\n{}", wrong.len(), wrong.join("\n"));
+    assert!(
+        wrong.is_empty(),
+        "{} misplaced:\n{}",
+        wrong.len(),
+        wrong.join("\n")
+    );
     assert!(checked >= 60, "only {checked} findings checked");
     assert!(codes.len() >= 15, "only {} codes: {codes:?}", codes.len());
 }
@@ -194,7 +202,10 @@ fn json_input_is_located_too() {
     let report: Value = serde_json::from_slice(&out.stdout).unwrap();
     let finding = &report["results"][0]["findings"][0];
     assert_eq!(finding["code"], "TCP_PORT_INVALID", "{report}");
-    assert_eq!((finding["line"].as_u64(), finding["column"].as_u64()), (Some(5), Some(75)));
+    assert_eq!(
+        (finding["line"].as_u64(), finding["column"].as_u64()),
+        (Some(5), Some(75))
+    );
 }
 
 #[test]
@@ -282,12 +293,26 @@ fn sarif_validates_against_the_sarif_2_1_0_schema() {
     assert_eq!(run["tool"]["driver"]["version"], env!("CARGO_PKG_VERSION"));
     let rules = run["tool"]["driver"]["rules"].as_array().unwrap();
     let rule_ids: Vec<&str> = rules.iter().map(|r| r["id"].as_str().unwrap()).collect();
-    for code in ["CHART_VERSION_MISSING", "UNKNOWN_FIELD", "POLICY_INVALID", "API_VERSION_UNKNOWN"] {
+    for code in [
+        "CHART_VERSION_MISSING",
+        "UNKNOWN_FIELD",
+        "POLICY_INVALID",
+        "API_VERSION_UNKNOWN",
+    ] {
         assert!(rule_ids.contains(&code), "rules[] lacks {code}");
     }
     for rule in rules {
-        assert!(!rule["shortDescription"]["text"].as_str().unwrap().is_empty(), "{rule}");
-        assert!(!rule["help"]["text"].as_str().unwrap_or("").is_empty() || rule["id"] == "BAD_CEL", "{rule}");
+        assert!(
+            !rule["shortDescription"]["text"]
+                .as_str()
+                .unwrap()
+                .is_empty(),
+            "{rule}"
+        );
+        assert!(
+            !rule["help"]["text"].as_str().unwrap_or("").is_empty() || rule["id"] == "BAD_CEL",
+            "{rule}"
+        );
     }
     let json = run_format(dir.path(), &args, "json");
     let report: Value = serde_json::from_slice(&json.stdout).unwrap();
@@ -299,21 +324,34 @@ fn sarif_validates_against_the_sarif_2_1_0_schema() {
         .sum();
     let results = run["results"].as_array().unwrap();
     assert_eq!(results.len(), expected);
-    let levels: std::collections::BTreeSet<&str> =
-        results.iter().map(|r| r["level"].as_str().unwrap()).collect();
+    let levels: std::collections::BTreeSet<&str> = results
+        .iter()
+        .map(|r| r["level"].as_str().unwrap())
+        .collect();
     assert_eq!(levels, ["error", "note", "warning"].into_iter().collect());
     for result in results {
         let index = result["ruleIndex"].as_u64().unwrap() as usize;
         assert_eq!(rules[index]["id"], result["ruleId"], "{result}");
         let location = &result["locations"][0]["physicalLocation"];
         let uri = location["artifactLocation"]["uri"].as_str().unwrap();
-        assert!(!uri.starts_with('/') && !uri.contains(' '), "relative, encoded: {uri}");
-        assert!(location["region"]["startLine"].as_u64().unwrap() >= 1, "{result}");
-        assert!(location["region"]["startColumn"].as_u64().unwrap() >= 1, "{result}");
+        assert!(
+            !uri.starts_with('/') && !uri.contains(' '),
+            "relative, encoded: {uri}"
+        );
+        assert!(
+            location["region"]["startLine"].as_u64().unwrap() >= 1,
+            "{result}"
+        );
+        assert!(
+            location["region"]["startColumn"].as_u64().unwrap() >= 1,
+            "{result}"
+        );
     }
     assert!(
-        results.iter().any(|r| r["locations"][0]["physicalLocation"]["artifactLocation"]["uri"]
-            == "odd%20name%2C%20100%25.yaml"),
+        results.iter().any(
+            |r| r["locations"][0]["physicalLocation"]["artifactLocation"]["uri"]
+                == "odd%20name%2C%20100%25.yaml"
+        ),
         "the odd file name is percent-encoded"
     );
     let invocation = &run["invocations"][0];
@@ -322,7 +360,7 @@ fn sarif_validates_against_the_sarif_2_1_0_schema() {
         invocation["toolExecutionNotifications"][0]["message"]["text"]
             .as_str()
             .unwrap()
-            .contains("broken.yaml:1:9: not valid YAML"),
+            .contains("broken.yaml:2:1: not valid YAML"),
         "{invocation}"
     );
 
@@ -348,8 +386,10 @@ fn junit_validates_against_the_junit_xsd() {
     let json = run_format(dir.path(), &args, "json");
     let report: Value = serde_json::from_slice(&json.stdout).unwrap();
     let results = report["results"].as_array().unwrap();
-    let files: std::collections::BTreeSet<&str> =
-        results.iter().map(|r| r["source"].as_str().unwrap()).collect();
+    let files: std::collections::BTreeSet<&str> = results
+        .iter()
+        .map(|r| r["source"].as_str().unwrap())
+        .collect();
     // One suite per file, plus one for the unreadable inputs.
     assert_eq!(xml.matches("<testsuite ").count(), files.len() + 1);
     assert_eq!(xml.matches("<testcase ").count(), results.len() + 1);
@@ -391,20 +431,34 @@ fn github_annotations_are_workflow_commands_at_the_line() {
                 .replace(',', "%2C");
             want.push(format!(
                 "::{command} file={file},line={},col={},title={}::",
-                finding["line"], finding["column"], finding["code"].as_str().unwrap()
+                finding["line"],
+                finding["column"],
+                finding["code"].as_str().unwrap()
             ));
         }
     }
     let lines: Vec<&str> = stdout.lines().collect();
-    assert_eq!(lines.len(), want.len() + 1, "one per finding, one per unreadable input");
+    assert_eq!(
+        lines.len(),
+        want.len() + 1,
+        "one per finding, one per unreadable input"
+    );
     for (line, prefix) in lines.iter().zip(&want) {
         assert!(line.starts_with(prefix.as_str()), "{line}\nwant {prefix}");
     }
     assert!(
-        lines.iter().any(|l| l.starts_with("::error file=odd name%2C 100%25.yaml,line=6,col=37,title=POLICY_INVALID::")),
+        lines.iter().any(|l| l.starts_with(
+            "::error file=odd name%2C 100%25.yaml,line=6,col=37,title=POLICY_INVALID::"
+        )),
         "{stdout}"
     );
-    assert!(lines.last().unwrap().starts_with("::error title=INPUT_UNREADABLE::broken.yaml:1:9"), "{stdout}");
+    assert!(
+        lines
+            .last()
+            .unwrap()
+            .starts_with("::error file=broken.yaml,line=2,col=1,title=INPUT_UNREADABLE::./broken.yaml:2:1: not valid YAML"),
+        "{stdout}"
+    );
 }
 
 #[test]

@@ -288,7 +288,10 @@ fn json_output_has_the_documented_shape() {
     let finding = result["findings"][0].as_object().unwrap();
     let mut keys: Vec<&str> = finding.keys().map(String::as_str).collect();
     keys.sort();
-    assert_eq!(keys, ["code", "column", "field", "level", "line", "message"]);
+    assert_eq!(
+        keys,
+        ["code", "column", "field", "level", "line", "message"]
+    );
     assert!(finding["line"].as_u64().unwrap() > 1, "{finding:?}");
     assert!(finding["column"].as_u64().unwrap() >= 1, "{finding:?}");
 }

@@ -308,7 +308,10 @@ fn samples_get_the_offline_verdict_in_the_cluster() {
             compared += 1;
         }
     }
-    assert!(unknown_compared >= 2, "compared {unknown_compared} unknown fields");
+    assert!(
+        unknown_compared >= 2,
+        "compared {unknown_compared} unknown fields"
+    );
     assert!(compared >= 6, "compared {compared} samples");
 }
 

@@ -51,7 +51,12 @@ pub fn unknown_fields(object: &Value) -> Vec<UnknownField> {
         closed(metadata, METADATA_FIELDS, "metadata.", &mut found);
     }
     if let Some(spec) = map.get("spec") {
-        walk(spec, super::crd::spec_schema(), &mut "spec".to_owned(), &mut found);
+        walk(
+            spec,
+            super::crd::spec_schema(),
+            &mut "spec".to_owned(),
+            &mut found,
+        );
     }
     found
 }
@@ -76,11 +81,13 @@ fn walk(value: &Value, schema: &Value, path: &mut String, found: &mut Vec<Unknow
     let declared_type = schema.get("type").and_then(Value::as_str);
     match value {
         // A value of another type than declared is the decoder's SCHEMA_INVALID.
-        Value::Object(_) | Value::Array(_) if declared_type.is_some_and(|t| t != value_type(value)) => {}
+        Value::Object(_) | Value::Array(_)
+            if declared_type.is_some_and(|t| t != value_type(value)) => {}
         Value::Object(map) => {
             let properties = schema.get("properties").and_then(Value::as_object);
             let additional = schema.get("additionalProperties");
-            let open = schema.get("x-kubernetes-preserve-unknown-fields") == Some(&Value::Bool(true))
+            let open = schema.get("x-kubernetes-preserve-unknown-fields")
+                == Some(&Value::Bool(true))
                 || additional == Some(&Value::Bool(true));
             let parent = path.len();
             for (key, child) in map {
@@ -186,9 +193,6 @@ mod tests {
     #[test]
     fn reports_are_bounded() {
         let spec: Map<String, Value> = (0..500).map(|i| (format!("x{i}"), json!(1))).collect();
-        assert_eq!(
-            unknown_fields(&json!({"spec": spec})).len(),
-            MAX_REPORTED
-        );
+        assert_eq!(unknown_fields(&json!({"spec": spec})).len(), MAX_REPORTED);
     }
 }

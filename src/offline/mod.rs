@@ -42,7 +42,6 @@ pub const API_VERSION_UNKNOWN: &str = "API_VERSION_UNKNOWN";
 /// field validation (kubectl's default) refuses the object before any webhook.
 pub const UNKNOWN_FIELD: &str = "UNKNOWN_FIELD";
 
-
 /// What a result is about.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum ResultKind {
@@ -92,9 +91,29 @@ pub struct DocumentResult {
 /// An input that could not be read or parsed; the others are still checked.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct InputError {
-    /// `file`, `file:line` or `file:line:column`.
-    pub location: String,
+    /// The file, directory or `-`.
+    pub source: String,
+    /// Line and column (1-based) where the text is wrong, for a parse error.
+    pub at: Option<(usize, usize)>,
     pub message: String,
+}
+
+impl InputError {
+    fn new(source: String, message: impl Into<String>) -> Self {
+        InputError {
+            source,
+            at: None,
+            message: message.into(),
+        }
+    }
+
+    /// `file` or `file:line:column`.
+    pub fn location(&self) -> String {
+        match self.at {
+            Some((line, column)) => format!("{}:{line}:{column}", self.source),
+            None => self.source.clone(),
+        }
+    }
 }
 
 /// Everything one run found.
@@ -160,10 +179,10 @@ fn walk(dir: &Path, sources: &mut Vec<Source>, errors: &mut Vec<InputError>) {
     let entries = match std::fs::read_dir(dir) {
         Ok(entries) => entries,
         Err(err) => {
-            errors.push(InputError {
-                location: dir.display().to_string(),
-                message: format!("cannot read directory: {err}"),
-            });
+            errors.push(InputError::new(
+                dir.display().to_string(),
+                format!("cannot read directory: {err}"),
+            ));
             return;
         }
     };
@@ -230,9 +249,9 @@ fn read_source(source: &Source, stdin: &mut dyn Read) -> Result<String, String> 
     String::from_utf8(bytes).map_err(|_| "not UTF-8 text; expected YAML or JSON".to_owned())
 }
 
-/// A document that could not be read, with where (`:line:column`).
+/// A document that could not be read, with where (line, column).
 struct ReadError {
-    at: String,
+    at: (usize, usize),
     message: String,
 }
 
@@ -247,10 +266,11 @@ fn read_documents(
     if text.trim_start().starts_with('{') {
         // JSON is YAML's flow style, so the YAML reader gives the positions
         // (of the first object of a stream: the second has no `---`).
-        let mut positions = crate::yaml::Documents::new(text).map_while(|d| d.ok().map(|d| d.positions));
+        let mut positions =
+            crate::yaml::Documents::new(text).map_while(|d| d.ok().map(|d| d.positions));
         for value in serde_json::Deserializer::from_str(text).into_iter::<Value>() {
             let value = value.map_err(|err| ReadError {
-                at: format!(":{}:{}", err.line(), err.column()),
+                at: (err.line(), err.column()),
                 message: format!("not valid JSON: {err}"),
             })?;
             check(value, positions.next());
@@ -259,7 +279,7 @@ fn read_documents(
     }
     for document in crate::yaml::Documents::new(text) {
         let document = document.map_err(|err| ReadError {
-            at: format!(":{}:{}", err.line, err.column),
+            at: (err.line, err.column),
             message: format!("not valid YAML: {}", err.message),
         })?;
         check(document.value, Some(document.positions));
@@ -384,10 +404,7 @@ fn read_input(
     let text = match read_source(&source, stdin) {
         Ok(text) => text,
         Err(message) => {
-            report.input_errors.push(InputError {
-                location: name,
-                message,
-            });
+            report.input_errors.push(InputError::new(name, message));
             return;
         }
     };
@@ -411,7 +428,8 @@ fn read_input(
     });
     if let Err(ReadError { at, message }) = read {
         report.input_errors.push(InputError {
-            location: format!("{name}{at}"),
+            source: name,
+            at: Some(at),
             message,
         });
     } else if documents == 0 {
@@ -423,10 +441,7 @@ fn read_input(
         };
         report
             .input_errors
-            .extend(message.map(|message| InputError {
-                location: name,
-                message: message.to_owned(),
-            }));
+            .extend(message.map(|message| InputError::new(name, message)));
     }
 }
 
@@ -465,11 +480,9 @@ fn classify(report: &mut Report, collected: &mut Collected, role: Role, document
         positions,
     } = document;
     let Some(map) = object.as_object() else {
-        let at = positions
-            .map(|p| format!(":{}:{}", p.at.line, p.at.column))
-            .unwrap_or_default();
         report.input_errors.push(InputError {
-            location: format!("{source}{at}"),
+            source,
+            at: positions.map(|p| (p.at.line, p.at.column)),
             message: format!(
                 "document {index} is not a Kubernetes object (expected a YAML mapping)"
             ),
@@ -696,7 +709,10 @@ fn check_roost(
         let unknown = unknown_field_findings(&object);
         let result = judge_roost(cache, policies, &namespace, object);
         let valid = result.valid && unknown.is_empty();
-        (valid, unknown.into_iter().chain(result.all().cloned()).collect())
+        (
+            valid,
+            unknown.into_iter().chain(result.all().cloned()).collect(),
+        )
     };
     report.results.push(DocumentResult {
         source,
@@ -927,10 +943,12 @@ mod tests {
 
     #[test]
     fn list_documents_expand_with_their_items_positions() {
-        let document = crate::yaml::Documents::new("kind: List\nitems:\n- kind: A\n-   kind: B\n    spec: {}\n")
-            .next()
-            .unwrap()
-            .unwrap();
+        let document = crate::yaml::Documents::new(
+            "kind: List\nitems:\n- kind: A\n-   kind: B\n    spec: {}\n",
+        )
+        .next()
+        .unwrap()
+        .unwrap();
         let items: Vec<(String, Option<(usize, usize)>)> =
             list_items(document.value, Some(document.positions))
                 .map(|(item, positions)| {

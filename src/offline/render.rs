@@ -22,7 +22,13 @@ pub enum OutputFormat {
 
 /// The report in `format`; info findings only when `verbose`. `color` paints
 /// the text format's levels; `cwd` is what SARIF's URIs are relative to.
-pub fn render(report: &Report, format: OutputFormat, verbose: bool, color: bool, cwd: &Path) -> String {
+pub fn render(
+    report: &Report,
+    format: OutputFormat,
+    verbose: bool,
+    color: bool,
+    cwd: &Path,
+) -> String {
     match format {
         OutputFormat::Text => render_text(report, verbose, color),
         OutputFormat::Json => render_json(report, verbose),
@@ -152,7 +158,7 @@ pub fn render_input_errors(report: &Report) -> String {
     report
         .input_errors
         .iter()
-        .map(|e| format!("error: {}: {}\n", printable(&e.location), e.message))
+        .map(|e| format!("error: {}: {}\n", printable(&e.location()), e.message))
         .collect()
 }
 
@@ -169,7 +175,6 @@ pub(super) fn printable(text: &str) -> String {
         })
         .collect()
 }
-
 
 /// The SARIF level of a finding's level.
 fn sarif_level(level: Level) -> &'static str {
@@ -238,7 +243,7 @@ fn render_sarif(report: &Report, verbose: bool, cwd: &Path) -> String {
         .map(|e| {
             json!({
                 "level": "error",
-                "message": {"text": format!("{}: {}", printable(&e.location), e.message)},
+                "message": {"text": format!("{}: {}", printable(&e.location()), e.message)},
             })
         })
         .collect();
@@ -379,7 +384,7 @@ fn render_junit(report: &Report, verbose: bool) -> String {
             let _ = writeln!(
                 out,
                 "    <testcase name=\"{0}\" classname=\"{0}\">\n      <error type=\"INPUT_UNREADABLE\" message=\"{1}\">{1}</error>\n    </testcase>",
-                xml_text(&error.location),
+                xml_text(&error.location()),
                 xml_text(&error.message),
             );
         }
@@ -424,9 +429,8 @@ fn render_github(report: &Report, verbose: bool) -> String {
                 Level::Warning => "warning",
                 Level::Info => "notice",
             };
-            // Annotations name files relative to the checkout, without `./`.
-            let file = result.source.strip_prefix("./").unwrap_or(&result.source);
-            let mut properties = format!("file={}", github_property(file));
+            let mut properties =
+                format!("file={}", github_property(annotated_file(&result.source)));
             if let (Some(line), Some(column)) = (located.line, located.column) {
                 let _ = write!(properties, ",line={line},col={column}");
             }
@@ -445,13 +449,31 @@ fn render_github(report: &Report, verbose: bool) -> String {
         }
     }
     for error in &report.input_errors {
+        // Stdin is no file to annotate: the message names it.
+        let properties = match (error.source.as_str(), error.at) {
+            ("-", _) => String::new(),
+            (source, None) => format!("file={},", github_property(annotated_file(source))),
+            (source, Some((line, column))) => format!(
+                "file={},line={line},col={column},",
+                github_property(annotated_file(source))
+            ),
+        };
         let _ = writeln!(
             out,
-            "::error title=INPUT_UNREADABLE::{}",
-            github_data(&format!("{}: {}", error.location, error.message))
+            "::error {properties}title=INPUT_UNREADABLE::{}",
+            github_data(&format!(
+                "{}: {}",
+                printable(&error.location()),
+                error.message
+            ))
         );
     }
     out
+}
+
+/// A source as an annotation names it: relative to the checkout, without `./`.
+fn annotated_file(source: &str) -> &str {
+    source.strip_prefix("./").unwrap_or(source)
 }
 
 /// A workflow command's message: `%`, CR and LF escaped, as the runner reads them.

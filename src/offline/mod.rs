@@ -270,7 +270,8 @@ fn read_documents(
             crate::yaml::Documents::new(text).map_while(|d| d.ok().map(|d| d.positions));
         for value in serde_json::Deserializer::from_str(text).into_iter::<Value>() {
             let value = value.map_err(|err| ReadError {
-                at: (err.line(), err.column()),
+                // serde_json says column 0 at the end of a line; positions here are 1-based.
+                at: (err.line(), err.column().max(1)),
                 message: format!("not valid JSON: {err}"),
             })?;
             check(value, positions.next());

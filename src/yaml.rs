@@ -164,9 +164,14 @@ pub struct Positions {
 #[derive(Clone, Debug)]
 enum Children {
     Scalar,
-    Mapping(Vec<(String, Positions)>),
+    Mapping(Entries),
     Sequence(Vec<Positions>),
 }
+
+/// A mapping's keys in written order, each with its entry's positions.
+type Entries = Vec<(String, Positions)>;
+/// A mapping a `<<` merges in, with its positions.
+type MergeSource = (Map<String, Value>, Positions);
 
 impl Positions {
     fn scalar(at: Position) -> Self {
@@ -341,10 +346,10 @@ impl<'a> Documents<'a> {
 
     /// A mapping's entries; `<<` merges (YAML 1.1 merge keys, as go-yaml v2
     /// reads them) never override keys written in the mapping itself.
-    fn mapping(&mut self) -> Result<(Map<String, Value>, Vec<(String, Positions)>), YamlError> {
+    fn mapping(&mut self) -> Result<(Map<String, Value>, Entries), YamlError> {
         let mut entries = Map::new();
-        let mut positions: Vec<(String, Positions)> = Vec::new();
-        let mut merged: Vec<(Map<String, Value>, Positions)> = Vec::new();
+        let mut positions: Entries = Vec::new();
+        let mut merged: Vec<MergeSource> = Vec::new();
         loop {
             let (event, at) = self.events.next()?;
             if matches!(event, events::Event::MappingEnd) {
@@ -422,7 +427,7 @@ fn merge_sources(
     value: Value,
     positions: Positions,
     at: events::Mark,
-) -> Result<Vec<(Map<String, Value>, Positions)>, YamlError> {
+) -> Result<Vec<MergeSource>, YamlError> {
     let refused = || at.error("map merge requires a mapping or a list of mappings".into());
     match (value, positions.children) {
         (Value::Object(map), children) => Ok(vec![(

@@ -56,11 +56,11 @@ fn inputs() -> tempfile::TempDir {
     dir
 }
 
-/// A step of a field path: `name`, `[0]` or `[key]`.
+/// A written step of a field path: a key (`name`, `[key]`) or a list item (`[0]`).
 #[derive(Debug)]
 enum Step {
     Key(String),
-    Index(usize),
+    Item,
 }
 
 /// The steps of `field` that exist in `document`, longest first: dotted
@@ -94,7 +94,7 @@ fn written_steps(document: &serde_norway::Value, field: &str) -> Vec<Step> {
             if let (Ok(index), serde_norway::Value::Sequence(items)) = (inner.parse(), node)
                 && let Some(item) = items.get(index)
             {
-                steps.push(Step::Index(index));
+                steps.push(Step::Item);
                 node = item;
                 at += 1;
                 continue;
@@ -137,7 +137,7 @@ fn points_at(lines: &[&str], line: usize, column: usize, steps: &[Step]) -> bool
                 here.strip_prefix(written.as_str())
                     .is_some_and(|after| after.trim_start().starts_with(':'))
             }),
-        Some(Step::Index(_)) => {
+        Some(Step::Item) => {
             let trimmed = before.trim_end();
             trimmed.ends_with('-') || trimmed.ends_with('[') || trimmed.ends_with(',')
         }

@@ -129,7 +129,10 @@ mod tests {
     use super::*;
     use serde_json::json;
 
-    fn fields(object: Value) -> Vec<(String, Option<String>)> {
+    /// Each unknown field with its suggestion.
+    type Found = Vec<(String, Option<String>)>;
+
+    fn fields(object: Value) -> Found {
         unknown_fields(&object)
             .into_iter()
             .map(|u| (u.field, u.suggestion))
@@ -142,7 +145,7 @@ mod tests {
 
     #[test]
     fn undeclared_fields_are_found_with_the_closest_declared_one() {
-        let cases: &[(&str, Value, Vec<(String, Option<String>)>)] = &[
+        let cases: &[(&str, Value, Found)] = &[
             (
                 "a typo in spec",
                 json!({"spec": {"chrat": {}}}),

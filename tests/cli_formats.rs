@@ -91,7 +91,8 @@ fn written_steps(document: &serde_norway::Value, field: &str) -> Vec<Step> {
             .strip_prefix('[')
             .and_then(|p| p.strip_suffix(']'))
         {
-            if let (Ok(index), serde_norway::Value::Sequence(items)) = (inner.parse(), node)
+            if let (Ok(index), serde_norway::Value::Sequence(items)) =
+                (inner.parse::<usize>(), node)
                 && let Some(item) = items.get(index)
             {
                 steps.push(Step::Item);

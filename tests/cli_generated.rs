@@ -167,3 +167,22 @@ fn man_out_dir_writes_one_page_per_command() {
     let validate = std::fs::read_to_string(dir.path().join("roost-keeper-validate.1")).unwrap();
     assert!(validate.contains("ROOST_KEEPER_VALIDATE_FILES"));
 }
+
+/// The project's convention, which the man pages show: every flag of every
+/// command also reads an environment variable.
+#[test]
+fn every_flag_has_an_environment_variable() {
+    fn check(command: &clap::Command, path: &str, missing: &mut Vec<String>) {
+        for arg in command.get_arguments() {
+            if !arg.is_positional() && arg.get_env().is_none() {
+                missing.push(format!("{path} --{}", arg.get_id()));
+            }
+        }
+        for sub in command.get_subcommands() {
+            check(sub, &format!("{path} {}", sub.get_name()), missing);
+        }
+    }
+    let mut missing = Vec::new();
+    check(&Cli::command(), "roost-keeper", &mut missing);
+    assert!(missing.is_empty(), "flags without env: {missing:?}");
+}

@@ -1,7 +1,7 @@
 //! `roost-keeper schema`: the committed `schemas/` are what the binary
-//! writes, and the real tools accept them. kubeconform (and a Python
-//! `jsonschema` venv, for the draft-07 meta-schema) come from
-//! `tests/tools/build.sh`, pinned and cached under `.cache/tools/`.
+//! writes, and the real tools accept them: kubeconform, and a Python
+//! `jsonschema` venv for the draft-07 meta-schema (`common::schema_tools`).
+//! `tests/e2e_schema.rs` compares kubeconform's verdicts with the apiserver's.
 //!
 //! The schema must agree with the engine `roost-keeper validate` runs: every
 //! ManagedRoost of the samples and examples that it finds free of
@@ -10,36 +10,20 @@
 //! field validation), or a CRD bound that validate reports as an error at the
 //! same field.
 
+mod common;
+
+use common::schema_tools::{
+    documents_of_kind, kubeconform, roost_with, tools_bin, write_documents,
+};
+use roost_keeper::api::KIND;
 use roost_keeper::api::crd::{CrdKind, spec_schema};
 use roost_keeper::api::json_schema::file_name;
-use roost_keeper::api::{API_VERSION, KIND};
 use roost_keeper::offline::{UNKNOWN_FIELD, check_inputs};
 use roost_keeper::validation::Level;
 use roost_keeper::validation::decode::SCHEMA_INVALID;
 use serde_json::{Value, json};
-use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
-use std::sync::OnceLock;
-
-fn repo_root() -> &'static Path {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-}
-
-/// The directory holding `kubeconform` and the venv's `python3`, built when missing.
-fn tools_bin() -> &'static Path {
-    static BIN: OnceLock<PathBuf> = OnceLock::new();
-    BIN.get_or_init(|| {
-        let script = repo_root().join("tests/tools/build.sh");
-        let out = Command::new("bash")
-            .arg(&script)
-            .stderr(Stdio::inherit())
-            .output()
-            .unwrap_or_else(|e| panic!("cannot run {}: {e}", script.display()));
-        assert!(out.status.success(), "{} failed", script.display());
-        let stdout = String::from_utf8_lossy(&out.stdout);
-        PathBuf::from(stdout.lines().last().unwrap_or_default().trim())
-    })
-}
+use std::path::Path;
+use std::process::Command;
 
 fn roost_keeper(args: &[&str]) -> String {
     let out = Command::new(env!("CARGO_BIN_EXE_roost-keeper"))
@@ -79,7 +63,8 @@ fn committed_schemas_match_the_binary() {
     for (kind, flag) in KINDS {
         let name = file_name(kind);
         let printed = roost_keeper(&["schema", "--kind", flag]);
-        let committed = std::fs::read_to_string(repo_root().join("schemas").join(&name)).unwrap();
+        let committed =
+            std::fs::read_to_string(common::cluster::repo().join("schemas").join(&name)).unwrap();
         assert!(
             printed == committed,
             "schemas/{name} is stale: run `make schema`"
@@ -91,108 +76,6 @@ fn committed_schemas_match_the_binary() {
         roost_keeper(&["schema"]),
         roost_keeper(&["schema", "--kind", "managedroost"])
     );
-}
-
-/// kubeconform's verdict on one resource.
-struct Verdict {
-    filename: String,
-    kind: String,
-    valid: bool,
-    /// `(path, message)`: `/spec/chart/version`, `got array, want string`.
-    errors: Vec<(String, String)>,
-}
-
-/// Runs kubeconform (strict, our schemas only) over `paths`.
-fn kubeconform(paths: &[&Path]) -> Vec<Verdict> {
-    let location = format!(
-        "{}/{{{{ .ResourceKind }}}}{{{{ .KindSuffix }}}}.json",
-        repo_root().join("schemas").display()
-    );
-    let out = Command::new(tools_bin().join("kubeconform"))
-        .args(["-strict", "-summary", "-verbose", "-output", "json"])
-        .args(["-schema-location", &location])
-        .args(paths)
-        .output()
-        .unwrap();
-    let report: Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
-        panic!(
-            "kubeconform printed no JSON ({e}): {}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        )
-    });
-    let text = |v: &Value| v.as_str().unwrap_or_default().to_owned();
-    report["resources"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|r| {
-            assert_ne!(
-                r["status"], "statusError",
-                "kubeconform could not check a resource (schema not found or not compiled): {r}"
-            );
-            Verdict {
-                filename: text(&r["filename"]),
-                kind: text(&r["kind"]),
-                valid: r["status"] == "statusValid",
-                errors: r["validationErrors"]
-                    .as_array()
-                    .into_iter()
-                    .flatten()
-                    .map(|e| (text(&e["path"]), text(&e["msg"])))
-                    .collect(),
-            }
-        })
-        .collect()
-}
-
-/// Every document of our apiVersion and `kind` in the YAML files (or
-/// directories of them) `paths`, each with where it came from.
-fn documents_of_kind(paths: &[&str], kind: &str) -> Vec<(String, Value)> {
-    let mut files = Vec::new();
-    for path in paths {
-        collect_yaml_files(&repo_root().join(path), &mut files);
-    }
-    files.sort();
-    let mut documents = Vec::new();
-    for file in files {
-        let text = std::fs::read_to_string(&file).unwrap();
-        for (index, document) in roost_keeper::yaml::Documents::new(&text).enumerate() {
-            let Ok((_, object)) = document else { break };
-            if object["apiVersion"] == API_VERSION && object["kind"] == kind {
-                let shown = file.strip_prefix(repo_root()).unwrap_or(&file).display();
-                documents.push((format!("{shown}:{index}"), object));
-            }
-        }
-    }
-    documents
-}
-
-/// `path` itself if it is a file, else the `.yaml` and `.yml` files below it.
-fn collect_yaml_files(path: &Path, files: &mut Vec<PathBuf>) {
-    if !path.is_dir() {
-        files.push(path.to_owned());
-        return;
-    }
-    for entry in std::fs::read_dir(path).unwrap() {
-        let path = entry.unwrap().path();
-        if path.is_dir() || path.extension().is_some_and(|e| e == "yaml" || e == "yml") {
-            collect_yaml_files(&path, files);
-        }
-    }
-}
-
-/// Writes each document to its own JSON file in `dir`, named by position.
-fn write_documents(dir: &Path, documents: &[(String, Value)]) -> Vec<PathBuf> {
-    documents
-        .iter()
-        .enumerate()
-        .map(|(n, (_, object))| {
-            let path = dir.join(format!("doc-{n:03}.json"));
-            std::fs::write(&path, serde_json::to_vec_pretty(object).unwrap()).unwrap();
-            path
-        })
-        .collect()
 }
 
 /// `/spec/healthChecks/0/tcp/port` as validate names it: `spec.healthChecks[0].tcp.port`.
@@ -271,10 +154,14 @@ fn every_sample_validate_finds_well_typed_passes_kubeconform() {
             "{origin}: invalid without a reason"
         );
         for (pointer, message) in &verdict.errors {
+            // An error at `field` or below it.
             let validate_refuses = |field: &str| {
-                findings
-                    .iter()
-                    .any(|f| f.level == Level::Error && f.field.starts_with(field))
+                findings.iter().any(|f| {
+                    f.level == Level::Error
+                        && f.field.strip_prefix(field).is_some_and(|rest| {
+                            rest.is_empty() || rest.starts_with('.') || rest.starts_with('[')
+                        })
+                })
             };
             let apiserver_refuses_too = if message.starts_with("additional properties") {
                 quoted_names(message)
@@ -296,28 +183,6 @@ fn every_sample_validate_finds_well_typed_passes_kubeconform() {
         }
     }
     assert!(clean >= 8, "only {clean} samples passed cleanly");
-}
-
-/// A ManagedRoost that is valid but for `field`, set to `value`.
-fn roost_with(pointer: &str, value: Value) -> Value {
-    let mut roost = json!({
-        "apiVersion": API_VERSION,
-        "kind": KIND,
-        "metadata": {"name": "web", "namespace": "default"},
-        "spec": {
-            "chart": {
-                "name": "nginx",
-                "version": "1.2.3",
-                "repository": {"url": "https://charts.example.com"}
-            },
-            "healthChecks": [
-                {"name": "api", "type": "tcp", "tcp": {"host": "web.default.svc", "port": 80}}
-            ]
-        }
-    });
-    let (parent, name) = pointer.rsplit_once('/').unwrap();
-    roost.pointer_mut(parent).unwrap()[name] = value;
-    roost
 }
 
 #[test]
@@ -390,7 +255,7 @@ fn a_wrong_type_or_undeclared_field_fails_kubeconform_and_is_named() {
 
 #[test]
 fn example_policies_pass_kubeconform_and_a_wrong_type_fails() {
-    let verdicts = kubeconform(&[&repo_root().join("examples/policies")]);
+    let verdicts = kubeconform(&[&common::cluster::repo().join("examples/policies")]);
     let policies: Vec<_> = verdicts
         .iter()
         .filter(|v| v.kind == "RoostPolicy")
@@ -450,7 +315,11 @@ for path in sys.argv[2:]:
         let files = write_documents(&sub, &documents);
         let out = Command::new(tools_bin().join("python3"))
             .args(["-c", CHECK])
-            .arg(repo_root().join("schemas").join(file_name(kind)))
+            .arg(
+                common::cluster::repo()
+                    .join("schemas")
+                    .join(file_name(kind)),
+            )
             .args(&files)
             .output()
             .unwrap();

@@ -49,7 +49,7 @@ pub enum Command {
     /// Print the JSON Schema (draft-07) of ManagedRoost or RoostPolicy, for editors and
     /// kubeconform; or write both with kubeconform's file names.
     Schema(SchemaArgs),
-    /// Print the shell completion script for bash, zsh, fish or PowerShell.
+    /// Print the shell completion script for bash, zsh, fish, PowerShell or elvish.
     Completions(CompletionsArgs),
     /// Print the man page (roff); or write one page per command into a directory.
     Man(ManArgs),

@@ -4,17 +4,22 @@
 
 CARGO ?= cargo
 
-.PHONY: dev test cluster fmt-check clippy unit validate crd webhook-config bench soak fuzz
+.PHONY: dev test cluster tools fmt-check clippy unit validate crd schema webhook-config bench soak fuzz
 
 dev: cluster
 	$(CARGO) build --release --locked -p roost-keeper --bin roost-keeper
 	$(CARGO) run --release --locked --quiet -p roost-testcluster --bin roost-dev
 
-test: cluster fmt-check clippy unit
+test: cluster tools fmt-check clippy unit
 
 # Builds kube-apiserver, etcd and kubectl from source when missing (cached under .cache/).
 cluster:
 	tests/cluster/build.sh >/dev/null
+
+# Builds kubeconform (Go module proxy) and a Python venv with jsonschema, pinned
+# in tests/tools/, for tests/schema.rs (cached under .cache/tools/).
+tools:
+	tests/tools/build.sh >/dev/null
 
 fmt-check:
 	$(CARGO) fmt --all -- --check
@@ -35,6 +40,10 @@ crd:
 	$(CARGO) run --quiet -- crd --kind roostpolicy > crds/roostpolicy.yaml
 	cp crds/managedroost.yaml deploy/crd.yaml
 	cp crds/roostpolicy.yaml deploy/crd-roostpolicy.yaml
+
+# JSON Schemas for editors and kubeconform, named as kubeconform looks them up.
+schema:
+	$(CARGO) run --quiet -- schema --out-dir schemas/ >/dev/null
 
 webhook-config:
 	$(CARGO) run --quiet -- webhook-config > webhook-config/webhooks.yaml

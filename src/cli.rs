@@ -49,6 +49,13 @@ pub enum Command {
     WebhookConfig(WebhookConfigArgs),
     /// Explain a finding's code: what it checks, why, its level, examples and the fix.
     Explain(ExplainArgs),
+    /// Print the JSON Schema (draft-07) of ManagedRoost or RoostPolicy, for editors and
+    /// kubeconform; or write both with kubeconform's file names.
+    Schema(SchemaArgs),
+    /// Print the shell completion script for bash, zsh, fish, PowerShell or elvish.
+    Completions(CompletionsArgs),
+    /// Print the man page (roff); or write one page per command into a directory.
+    Man(ManArgs),
 }
 
 /// A Go duration flag (`5s`, `1m30s`); negative values are refused.
@@ -330,6 +337,58 @@ pub struct CrdArgs {
 }
 
 #[derive(Debug, clap::Args)]
+pub struct SchemaArgs {
+    /// Which resource's schema to print.
+    #[arg(
+        long,
+        value_enum,
+        default_value = "managedroost",
+        env = "ROOST_KEEPER_SCHEMA_KIND"
+    )]
+    pub kind: crate::api::crd::CrdKind,
+    /// Write both schemas into this directory instead, named as kubeconform's
+    /// `{{ .ResourceKind }}{{ .KindSuffix }}.json` expects
+    /// (managedroost-roost-v1alpha1.json, roostpolicy-roost-v1alpha1.json).
+    #[arg(long, env = "ROOST_KEEPER_SCHEMA_OUT_DIR", conflicts_with = "kind")]
+    pub out_dir: Option<PathBuf>,
+}
+
+/// Writes every resource's JSON Schema into `dir` (created if missing);
+/// returns the file names.
+fn write_schemas(dir: &std::path::Path) -> Result<Vec<String>> {
+    use crate::api::json_schema::{file_name, json_schema_text};
+    use clap::ValueEnum;
+    std::fs::create_dir_all(dir).map_err(|source| Error::WriteFile {
+        path: dir.to_owned(),
+        source,
+    })?;
+    let mut written = Vec::new();
+    for kind in crate::api::crd::CrdKind::value_variants() {
+        let name = file_name(*kind);
+        let path = dir.join(&name);
+        std::fs::write(&path, json_schema_text(*kind)?)
+            .map_err(|source| Error::WriteFile { path, source })?;
+        written.push(name);
+    }
+    Ok(written)
+}
+
+#[derive(Debug, clap::Args)]
+pub struct CompletionsArgs {
+    /// The shell to complete in.
+    #[arg(value_enum)]
+    pub shell: clap_complete::Shell,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct ManArgs {
+    /// Write roost-keeper.1 and one page per subcommand (roost-keeper-validate.1, ...)
+    /// into this directory instead of printing the main page.
+    #[arg(long, env = "ROOST_KEEPER_MAN_OUT_DIR")]
+    pub out_dir: Option<PathBuf>,
+}
+
+#[derive(Debug, clap::Args)]
 pub struct ValidateArgs {
     /// Files or directories to check (directories recursively: .yaml, .yml, .json); `-` reads stdin. Repeatable.
     #[arg(short = 'f', long = "filename", required = true, num_args = 1.., env = "ROOST_KEEPER_VALIDATE_FILES")]
@@ -493,6 +552,40 @@ pub fn run(cli: Cli) -> Result<i32> {
                 .lock()
                 .write_all(crate::api::crd::crd_yaml_of(args.kind)?.as_bytes())
                 .map_err(Error::Write)?;
+            Ok(0)
+        }
+        Command::Schema(args) => {
+            match &args.out_dir {
+                Some(dir) => writeln!(
+                    stdout.lock(),
+                    "wrote {} to {}",
+                    write_schemas(dir)?.join(", "),
+                    dir.display()
+                ),
+                None => stdout
+                    .lock()
+                    .write_all(crate::api::json_schema::json_schema_text(args.kind)?.as_bytes()),
+            }
+            .map_err(Error::Write)?;
+            Ok(0)
+        }
+        Command::Completions(args) => {
+            crate::cli_generated::completions(args.shell, &mut stdout.lock())?;
+            Ok(0)
+        }
+        Command::Man(args) => {
+            match &args.out_dir {
+                Some(dir) => {
+                    let pages = crate::cli_generated::write_man_pages(dir)?;
+                    writeln!(
+                        stdout.lock(),
+                        "wrote {pages} man pages to {}",
+                        dir.display()
+                    )
+                    .map_err(Error::Write)?;
+                }
+                None => crate::cli_generated::man_page(&mut stdout.lock())?,
+            }
             Ok(0)
         }
     }

@@ -22,6 +22,13 @@ pub enum Error {
     #[error("cannot write output")]
     Write(#[from] std::io::Error),
 
+    #[error("cannot write {path}")]
+    WriteFile {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+
     #[error("cannot start the async runtime")]
     Runtime(#[source] std::io::Error),
 
@@ -80,6 +87,13 @@ pub enum Error {
         what: &'static str,
         #[source]
         source: serde_norway::Error,
+    },
+
+    #[error("cannot serialize {what}")]
+    SerializeJson {
+        what: &'static str,
+        #[source]
+        source: serde_json::Error,
     },
 }
 

@@ -7,6 +7,7 @@
 pub mod admission;
 pub mod api;
 pub mod cli;
+pub mod cli_generated;
 pub mod controller;
 pub mod defaults;
 pub mod engine;

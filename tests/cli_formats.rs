@@ -1,7 +1,7 @@
 //! Where `validate` says a finding is, and the machine formats it writes:
 //! every finding's line and column are checked against the text, SARIF
 //! against the OASIS SARIF 2.1.0 JSON Schema and JUnit XML against the JUnit
-//! XSD (both with real validators, installed by tests/tools/python.sh), and
+//! XSD (both with real validators, installed by tests/tools/build.sh), and
 //! the GitHub Actions annotations against the workflow command syntax.
 
 use roost_testcluster::{output_with_stdin, text};
@@ -225,19 +225,20 @@ fn unknown_fields_are_errors_with_the_closest_field() {
     );
 }
 
-/// The validators' directory: a venv with jsonschema and xmlschema, the
-/// JUnit XSD and the SARIF schema.
+/// The tools' directory: `bin/python3` (a venv with jsonschema and
+/// xmlschema) and `schemas/` (the JUnit XSD and the SARIF schema).
 fn tools() -> PathBuf {
-    let out = Command::new(root().join("tests/tools/python.sh"))
+    let out = Command::new(root().join("tests/tools/build.sh"))
         .output()
-        .expect("tests/tools/python.sh runs");
+        .expect("tests/tools/build.sh runs");
     assert!(out.status.success(), "{}", text(&out.stderr));
-    PathBuf::from(text(&out.stdout).lines().last().unwrap().trim())
+    let bin = PathBuf::from(text(&out.stdout).lines().last().unwrap().trim());
+    bin.parent().unwrap().to_owned()
 }
 
 /// Runs a Python check with the tools' venv; `Err` carries what it said.
 fn python(tools: &Path, script: &str, args: &[&Path]) -> Result<(), String> {
-    let out = Command::new(tools.join("venv/bin/python"))
+    let out = Command::new(tools.join("bin/python3"))
         .arg("-c")
         .arg(script)
         .args(args)
@@ -280,7 +281,7 @@ fn run_format(dir: &Path, args: &[String], format: &str) -> Output {
 #[test]
 fn sarif_validates_against_the_sarif_2_1_0_schema() {
     let tools = tools();
-    let schema = tools.join("sarif-2.1.0.json");
+    let schema = tools.join("schemas/sarif-2.1.0.json");
     let (dir, args) = mixed_inputs();
     let out = run_format(dir.path(), &args, "sarif");
     assert_eq!(out.status.code(), Some(2), "an unreadable input: exit 2");
@@ -375,7 +376,7 @@ fn sarif_validates_against_the_sarif_2_1_0_schema() {
 #[test]
 fn junit_validates_against_the_junit_xsd() {
     let tools = tools();
-    let xsd = tools.join("junit-10.xsd");
+    let xsd = tools.join("schemas/junit-10.xsd");
     let (dir, args) = mixed_inputs();
     let out = run_format(dir.path(), &args, "junit");
     assert_eq!(out.status.code(), Some(2));

@@ -3,6 +3,7 @@
 
 pub mod crd;
 pub mod duration;
+pub mod json_schema;
 pub mod quantity;
 pub mod scalar;
 pub mod schedule;

@@ -4,6 +4,7 @@
 #![allow(dead_code)] // each test binary uses a different part of this module
 
 pub mod cluster;
+pub mod schema_tools;
 
 use roost_keeper::server::{ServeConfig, Server};
 use roost_keeper::tls::generate;

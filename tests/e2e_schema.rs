@@ -1,0 +1,82 @@
+//! The JSON Schema against its reference: a real kube-apiserver with only
+//! the CRDs installed (no webhooks, so only the CRD schema and kubectl's
+//! strict field validation judge). For every ManagedRoost and RoostPolicy of
+//! our apiVersion in the samples and examples, and for a few wrong ones,
+//! kubeconform with `schemas/` accepts exactly what a server-side dry run
+//! accepts.
+
+mod common;
+
+use common::schema_tools::{documents_of_kind, kubeconform, roost_with, write_documents};
+use roost_keeper::admission::POLICY_KIND;
+use roost_keeper::api::KIND;
+use roost_testcluster::{ControlPlane, text};
+use serde_json::json;
+use std::path::Path;
+
+#[test]
+fn kubeconform_accepts_what_the_apiserver_accepts() {
+    let plane = ControlPlane::start().expect("control plane starts");
+    plane.install_crd().expect("CRDs installed");
+    let paths = ["tests/samples", "examples"];
+    let mut documents = documents_of_kind(&paths, KIND);
+    documents.extend(documents_of_kind(&paths, POLICY_KIND));
+    for (pointer, value) in [
+        ("/spec/chart/version", json!([1])),
+        ("/spec/healthChecks", json!({})),
+        ("/spec/healthChecks/0/tcp/port", json!("eighty")),
+        ("/spec/chart/colour", json!("blue")),
+        // What YAML makes of `version: 1.2` and `failureThreshold: "3"`.
+        ("/spec/chart/version", json!(1.2)),
+        ("/spec/healthChecks/0/failureThreshold", json!("3")),
+    ] {
+        documents.push((format!("{pointer} = {value}"), roost_with(pointer, value)));
+    }
+    // The samples' namespaces do not exist here; the namespace does not
+    // change what the schema says.
+    for (_, object) in &mut documents {
+        if object["kind"] == KIND {
+            object["metadata"]["namespace"] = json!("default");
+        }
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let files = write_documents(dir.path(), &documents);
+    let verdicts = kubeconform(&[dir.path()]);
+    let (mut accepted, mut refused) = (0, 0);
+    for ((origin, _), file) in documents.iter().zip(&files) {
+        let verdict = verdicts
+            .iter()
+            .find(|v| Path::new(&v.filename) == file)
+            .unwrap_or_else(|| panic!("{origin}: no kubeconform verdict"));
+        let out = plane
+            .kubectl()
+            .args([
+                "create",
+                "--dry-run=server",
+                "--validate=strict",
+                "-o",
+                "name",
+                "-f",
+            ])
+            .arg(file)
+            .output()
+            .unwrap();
+        assert_eq!(
+            verdict.valid,
+            out.status.success(),
+            "{origin}: kubeconform {:?}, apiserver: {}",
+            verdict.errors,
+            text(&out.stderr)
+        );
+        if verdict.valid {
+            accepted += 1;
+        } else {
+            eprintln!("{origin}: refused by both: {:?}", verdict.errors);
+            refused += 1;
+        }
+    }
+    assert!(
+        accepted >= 10 && refused >= 8,
+        "{accepted} accepted, {refused} refused"
+    );
+}

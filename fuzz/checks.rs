@@ -256,21 +256,17 @@ pub fn offline_verdict(json_text: &str) -> Result<Verdict, String> {
         ));
     }
     let result = &report.results[0];
-    // Undeclared fields never reach the webhook: the apiserver refuses them
-    // (strict field validation) or prunes them first. The engines are
-    // compared on everything else.
     let lines = |level: Level| {
         result
             .findings
             .iter()
-            .filter(|f| f.finding.level == level && f.finding.code != offline::UNKNOWN_FIELD)
+            .filter(|f| f.finding.level == level)
             .map(|f| f.finding.as_warning_line())
             .collect::<Vec<_>>()
     };
-    let errors = lines(Level::Error);
     Ok(Verdict {
-        allowed: errors.is_empty(),
-        errors,
+        allowed: result.valid,
+        errors: lines(Level::Error),
         warnings: lines(Level::Warning),
     })
 }
@@ -284,6 +280,12 @@ fn check_differential(harness: &AdmissionHarness, body: &Value, object: &Value) 
     let mut object = object.clone();
     object["apiVersion"] = Value::from(API_VERSION);
     object["kind"] = Value::from(KIND);
+    // What the CRD schema refuses (undeclared fields, scalars of another
+    // type) never reaches the webhook: the apiserver answers first, and
+    // `validate` says so on its own. The engines are compared on the rest.
+    if !roost_keeper::api::strict::refusals(&object).is_empty() {
+        return;
+    }
     let json_text = serde_json::to_string(&object).expect("object serializes");
     if let Some(_why) = known_yaml_json_divergence(&json_text) {
         return;

@@ -9,7 +9,7 @@ pub mod scalar;
 pub mod schedule;
 pub mod spec;
 pub mod status;
-pub mod unknown;
+pub mod strict;
 
 pub use scalar::{DurationText, NumberText, QuantityText, Scalar};
 pub use spec::*;

@@ -70,7 +70,9 @@ pub(super) const ENTRIES: &[Explanation] = &[
         summary: "a value has the wrong type for the schema",
         checks: "Every value of the spec has the type the CRD schema declares (a list where a list belongs, \
                  an object where an object belongs, a number or string where one belongs), and lists and maps \
-                 stay within the schema's size limits.",
+                 stay within the schema's size limits. The webhook's decoder reads a numeric string as its \
+                 number; `roost-keeper validate` checks every scalar against the declared type as the \
+                 apiserver does (`port: \"80\"` where an integer belongs is refused).",
         why: "The apiserver refuses such an object. roost-keeper sets the value aside and still checks the rest, \
               so every other problem is reported in the same run. The message names the expected type but never \
               quotes the value, which may be a secret.",

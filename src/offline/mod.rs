@@ -11,6 +11,7 @@
 
 use crate::admission::POLICY_KIND;
 use crate::admission::cache::{CacheKey, ValidationCache};
+use crate::api::strict::{Refusal, Refused};
 use crate::api::{API_VERSION, KIND};
 use crate::defaults::apply_defaults;
 use crate::policy::{
@@ -18,7 +19,7 @@ use crate::policy::{
     RoostPolicy,
 };
 use crate::validation::ValidationResult;
-use crate::validation::decode::validate_spec_value;
+use crate::validation::decode::{SCHEMA_INVALID, validate_spec_value};
 use crate::validation::levels::BUILTIN_LEVELS;
 use crate::validation::{Finding, Findings, Level, SILENCE_ANNOTATION, silenced_codes};
 use crate::yaml::Positions;
@@ -707,12 +708,22 @@ fn check_roost(
         );
         (false, out.into_vec())
     } else {
-        let unknown = unknown_field_findings(&object);
+        let refused = refusal_findings(&object);
         let result = judge_roost(cache, policies, &namespace, object);
-        let valid = result.valid && unknown.is_empty();
+        // A type the engine's decoder already calls SCHEMA_INVALID is said once.
+        let refused: Vec<Finding> = refused
+            .into_iter()
+            .filter(|r| {
+                !result
+                    .errors
+                    .iter()
+                    .any(|e| e.code == r.code && e.field == r.field)
+            })
+            .collect();
+        let valid = result.valid && refused.is_empty();
         (
             valid,
-            unknown.into_iter().chain(result.all().cloned()).collect(),
+            refused.into_iter().chain(result.all().cloned()).collect(),
         )
     };
     report.results.push(DocumentResult {
@@ -729,26 +740,56 @@ fn check_roost(
     });
 }
 
-/// What the apiserver's strict field validation (kubectl's default) would
-/// refuse the object for, before any webhook.
-fn unknown_field_findings(object: &Value) -> Vec<Finding> {
-    crate::api::unknown::unknown_fields(object)
+/// What the apiserver would refuse the object for by its CRD schema, before
+/// any webhook: undeclared fields (UNKNOWN_FIELD; kubectl's strict field
+/// validation) and scalars of another type (SCHEMA_INVALID).
+fn refusal_findings(object: &Value) -> Vec<Finding> {
+    crate::api::strict::refusals(object)
         .into_iter()
-        .map(|unknown| {
-            let hint = match unknown.suggestion {
-                Some(known) => format!(" did you mean {known:?}?"),
-                None => String::new(),
-            };
-            Finding {
-                code: UNKNOWN_FIELD.to_owned(),
-                level: Level::Error,
-                field: unknown.field,
-                message: format!(
-                    "unknown field;{hint} kubectl apply refuses fields the ManagedRoost schema does not declare"
-                ),
+        .map(|Refusal { field, refused }| match refused {
+            Refused::Unknown { suggestion } => {
+                let hint = match suggestion {
+                    Some(known) => format!(" did you mean {known:?}?"),
+                    None => String::new(),
+                };
+                Finding {
+                    code: UNKNOWN_FIELD.to_owned(),
+                    level: Level::Error,
+                    field,
+                    message: format!(
+                        "unknown field;{hint} kubectl apply refuses fields the ManagedRoost schema does not declare"
+                    ),
+                }
             }
+            Refused::WrongType { declared, written } => Finding {
+                code: SCHEMA_INVALID.to_owned(),
+                level: Level::Error,
+                field,
+                message: format!(
+                    "expected {}, got {}; the apiserver's schema refuses it: {}",
+                    with_article(declared),
+                    with_article(written),
+                    match (declared, written) {
+                        ("string", "integer" | "number" | "boolean") => "quote the value",
+                        (_, "string") => "remove the quotes",
+                        _ => "fix the value's type",
+                    }
+                ),
+            },
         })
         .collect()
+}
+
+/// `an integer`, `a string`, `an integer or a string`.
+fn with_article(json_type: &str) -> String {
+    json_type
+        .split(" or ")
+        .map(|t| match t {
+            "integer" | "array" | "object" => format!("an {t}"),
+            _ => format!("a {t}"),
+        })
+        .collect::<Vec<_>>()
+        .join(" or ")
 }
 
 /// The webhooks' verdict on a ManagedRoost of the served apiVersion.

@@ -3,7 +3,9 @@
 //! strict field validation judge). For every ManagedRoost and RoostPolicy of
 //! our apiVersion in the samples and examples, and for a few wrong ones,
 //! kubeconform with `schemas/` accepts exactly what a server-side dry run
-//! accepts.
+//! accepts, and `roost-keeper validate` refuses every ManagedRoost the
+//! apiserver refuses and calls a field UNKNOWN_FIELD or SCHEMA_INVALID only
+//! where the apiserver refuses the object.
 
 mod common;
 
@@ -29,6 +31,8 @@ fn kubeconform_accepts_what_the_apiserver_accepts() {
         // What YAML makes of `version: 1.2` and `failureThreshold: "3"`.
         ("/spec/chart/version", json!(1.2)),
         ("/spec/healthChecks/0/failureThreshold", json!("3")),
+        ("/spec/healthChecks/0/tcp/port", json!("80")),
+        ("/spec/healthChecks/0/failureThreshold", json!(3.0)),
     ] {
         documents.push((format!("{pointer} = {value}"), roost_with(pointer, value)));
     }
@@ -42,8 +46,8 @@ fn kubeconform_accepts_what_the_apiserver_accepts() {
     let dir = tempfile::tempdir().unwrap();
     let files = write_documents(dir.path(), &documents);
     let verdicts = kubeconform(&[dir.path()]);
-    let (mut accepted, mut refused) = (0, 0);
-    for ((origin, _), file) in documents.iter().zip(&files) {
+    let (mut accepted, mut refused, mut offline_compared) = (0, 0, 0);
+    for ((origin, object), file) in documents.iter().zip(&files) {
         let verdict = verdicts
             .iter()
             .find(|v| Path::new(&v.filename) == file)
@@ -68,6 +72,19 @@ fn kubeconform_accepts_what_the_apiserver_accepts() {
             verdict.errors,
             text(&out.stderr)
         );
+        if object["kind"] == KIND {
+            let (valid, schema_codes) = offline_verdict(file);
+            assert!(
+                out.status.success() || !valid,
+                "{origin}: the apiserver refuses it, validate finds it valid: {}",
+                text(&out.stderr)
+            );
+            assert!(
+                schema_codes.is_empty() || !out.status.success(),
+                "{origin}: validate says {schema_codes:?}, the apiserver accepts it"
+            );
+            offline_compared += 1;
+        }
         if verdict.valid {
             accepted += 1;
         } else {
@@ -79,4 +96,28 @@ fn kubeconform_accepts_what_the_apiserver_accepts() {
         accepted >= 10 && refused >= 8,
         "{accepted} accepted, {refused} refused"
     );
+    assert!(
+        offline_compared >= 12,
+        "{offline_compared} compared with validate"
+    );
+}
+
+/// `validate`'s verdict on one file, and the codes it gives for what the CRD
+/// schema refuses (UNKNOWN_FIELD, and SCHEMA_INVALID).
+fn offline_verdict(file: &Path) -> (bool, Vec<String>) {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_roost-keeper"))
+        .args(["validate", "-o", "json", "-f"])
+        .arg(file)
+        .output()
+        .unwrap();
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let result = &report["results"][0];
+    let codes = result["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["code"].as_str().unwrap().to_owned())
+        .filter(|c| c == "UNKNOWN_FIELD" || c == "SCHEMA_INVALID")
+        .collect();
+    (result["valid"] == true, codes)
 }

@@ -161,15 +161,17 @@ pub struct Positions {
     children: Children,
 }
 
+/// Boxed slices, not vectors: a tree is kept for every document until its
+/// findings are known, so it holds no spare capacity.
 #[derive(Clone, Debug)]
 enum Children {
     Scalar,
-    Mapping(Entries),
-    Sequence(Vec<Positions>),
+    Mapping(Box<[(Box<str>, Positions)]>),
+    Sequence(Box<[Positions]>),
 }
 
 /// A mapping's keys in written order, each with its entry's positions.
-type Entries = Vec<(String, Positions)>;
+type Entries = Vec<(Box<str>, Positions)>;
 /// A mapping a `<<` merges in, with its positions.
 type MergeSource = (Map<String, Value>, Positions);
 
@@ -215,7 +217,7 @@ impl Positions {
     pub fn child(&self, key: &str) -> Option<&Positions> {
         match &self.children {
             Children::Sequence(items) => key.parse::<usize>().ok().and_then(|i| items.get(i)),
-            Children::Mapping(entries) => entries.iter().find(|(k, _)| k == key).map(|(_, p)| p),
+            Children::Mapping(entries) => entries.iter().find(|(k, _)| &**k == key).map(|(_, p)| p),
             Children::Scalar => None,
         }
     }
@@ -229,7 +231,7 @@ impl Positions {
         let (key, child) = entries
             .iter()
             .filter(|(key, _)| {
-                rest.strip_prefix(key.as_str())
+                rest.strip_prefix(&**key)
                     .is_some_and(|after| after.is_empty() || after.starts_with(['.', '[']))
             })
             .max_by_key(|(key, _)| key.len())?;
@@ -321,7 +323,7 @@ impl<'a> Documents<'a> {
                 self.depth.leave();
                 let positions = Positions {
                     at,
-                    children: Children::Sequence(item_positions),
+                    children: Children::Sequence(item_positions.into_boxed_slice()),
                 };
                 (Value::Array(items), positions, anchor)
             }
@@ -331,7 +333,7 @@ impl<'a> Documents<'a> {
                 self.depth.leave();
                 let positions = Positions {
                     at,
-                    children: Children::Mapping(entry_positions),
+                    children: Children::Mapping(entry_positions.into_boxed_slice()),
                 };
                 (Value::Object(entries), positions, anchor)
             }
@@ -367,14 +369,14 @@ impl<'a> Documents<'a> {
             if entries.contains_key(&key) {
                 let line = positions
                     .iter()
-                    .find(|(k, _)| *k == key)
+                    .find(|(k, _)| **k == *key)
                     .map_or(0, |(_, earlier)| earlier.at.line);
                 return Err(at.error(format!(
                     "mapping key {key:?} already defined at line {line}"
                 )));
             }
             positions.push((
-                key.clone(),
+                key.as_str().into(),
                 Positions {
                     at: at.position(),
                     children: value_positions.children,
@@ -387,10 +389,10 @@ impl<'a> Documents<'a> {
                 continue;
             };
             for (key, key_positions) in source_positions {
-                if !entries.contains_key(key)
-                    && let Some(value) = source.get(key)
+                if !entries.contains_key(&**key)
+                    && let Some(value) = source.get(&**key)
                 {
-                    entries.insert(key.clone(), value.clone());
+                    entries.insert(key.to_string(), value.clone());
                     positions.push((key.clone(), key_positions.clone()));
                 }
             }

@@ -4,20 +4,12 @@
 
 use clap::CommandFactory;
 use roost_keeper::cli::Cli;
+use roost_testcluster::stdout_of;
 use std::path::Path;
 use std::process::Command;
 
 fn roost_keeper(args: &[&str]) -> String {
-    let out = Command::new(env!("CARGO_BIN_EXE_roost-keeper"))
-        .args(args)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "roost-keeper {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let text = String::from_utf8(out.stdout).unwrap();
+    let text = stdout_of(env!("CARGO_BIN_EXE_roost-keeper"), args);
     assert!(
         !text.trim().is_empty(),
         "roost-keeper {args:?} printed nothing"

@@ -2,21 +2,9 @@
 //! CRD and webhook configurations (kustomize only reads files under
 //! `deploy/`): they must equal what the binary prints.
 
-use std::process::Command;
-
 /// `file` equals what the binary prints for `args`.
 fn assert_deployed(args: &[&str], file: &str) {
-    let out = Command::new(env!("CARGO_BIN_EXE_roost-keeper"))
-        .args(args)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "roost-keeper {} failed: {}",
-        args.join(" "),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let generated = String::from_utf8(out.stdout).unwrap();
+    let generated = roost_testcluster::stdout_of(env!("CARGO_BIN_EXE_roost-keeper"), args);
     let deployed =
         std::fs::read_to_string(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(file))
             .unwrap();

@@ -21,21 +21,13 @@ use roost_keeper::api::json_schema::file_name;
 use roost_keeper::offline::{UNKNOWN_FIELD, check_inputs};
 use roost_keeper::validation::Level;
 use roost_keeper::validation::decode::SCHEMA_INVALID;
+use roost_testcluster::stdout_of;
 use serde_json::{Value, json};
 use std::path::Path;
 use std::process::Command;
 
 fn roost_keeper(args: &[&str]) -> String {
-    let out = Command::new(env!("CARGO_BIN_EXE_roost-keeper"))
-        .args(args)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "roost-keeper {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap()
+    stdout_of(env!("CARGO_BIN_EXE_roost-keeper"), args)
 }
 
 const KINDS: [(CrdKind, &str); 2] = [

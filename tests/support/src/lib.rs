@@ -74,6 +74,18 @@ pub fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
 }
 
+/// The stdout of a run of the binary at `binary` with `args`, which must succeed.
+pub fn stdout_of(binary: &str, args: &[&str]) -> String {
+    let out = Command::new(binary).args(args).output().unwrap();
+    assert!(
+        out.status.success(),
+        "{binary} {}: {}",
+        args.join(" "),
+        text(&out.stderr)
+    );
+    String::from_utf8(out.stdout).expect("UTF-8 output")
+}
+
 /// Calls `probe` every `every` until it returns `Some`, for at most `within`
 /// (it is always called at least once, and once more at the deadline).
 pub fn try_wait_for<T>(

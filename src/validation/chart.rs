@@ -1,6 +1,8 @@
 //! Rules for `spec.chart`: name, version, repository, auth, TLS, values.
 
-use super::checks::{check_duration, non_empty, one_of, shown_url, url_scheme_with_host};
+use super::checks::{
+    check_duration, non_empty, one_of, one_of_or_meant, shown_url, url_scheme_with_host,
+};
 use super::finding::{Findings, shown, shown_max};
 use super::{FnRule, Input};
 use crate::api::{ChartRepositorySpec, ChartSpec};
@@ -59,6 +61,9 @@ pub const RULES: &[FnRule] = &[
 ];
 
 const REPO_TYPES: &[&str] = &["http", "oci", "git"];
+/// Repository types people write for one of [`REPO_TYPES`]: a classic Helm
+/// chart repository is served over HTTP(S).
+const REPO_TYPES_MEANT: &[(&str, &str)] = &[("helm", "http"), ("https", "http")];
 const AUTH_TYPES: &[&str] = &["basic", "token", "docker-config"];
 
 fn chart(input: Input<'_>) -> Option<&ChartSpec> {
@@ -271,7 +276,7 @@ fn repository(input: Input<'_>, out: &mut Findings) {
             format!(
                 "repository type {} {}",
                 shown(repo_type),
-                one_of(repo_type, REPO_TYPES)
+                one_of_or_meant(repo_type, REPO_TYPES, REPO_TYPES_MEANT)
             ),
         );
         return;

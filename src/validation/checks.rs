@@ -134,8 +134,26 @@ pub fn check_duration(
 /// `must be one of a, b, c`, and `; did you mean "b"?` when `value` is a
 /// likely typo of one choice (shown only as the choice itself, never the value).
 pub fn one_of(value: &str, choices: &[&str]) -> String {
+    one_of_or_meant(value, choices, &[])
+}
+
+/// [`one_of`], where `meant` maps values people write for a choice that is
+/// named otherwise (`helm` for an `http` chart repository) to that choice: a
+/// value close to one of them is offered the choice it stands for.
+pub fn one_of_or_meant(value: &str, choices: &[&str], meant: &[(&str, &str)]) -> String {
     let listed = choices.join(", ");
-    match closest(value, choices) {
+    let candidates: Vec<&str> = choices
+        .iter()
+        .copied()
+        .chain(meant.iter().map(|(written, _)| *written))
+        .collect();
+    let suggestion = closest(value, &candidates).map(|candidate| {
+        meant
+            .iter()
+            .find(|(written, _)| *written == candidate)
+            .map_or(candidate, |(_, choice)| *choice)
+    });
+    match suggestion {
         Some(choice) => format!("must be one of {listed}; did you mean {choice:?}?"),
         None => format!("must be one of {listed}"),
     }
@@ -236,6 +254,27 @@ mod tests {
         );
         assert_eq!(one_of("zzz", &["http", "tcp"]), "must be one of http, tcp");
         assert_eq!(closest(&"h".repeat(10_000), &["http"]), None);
+    }
+
+    #[test]
+    fn a_value_meant_for_a_choice_is_offered_that_choice() {
+        let types = ["http", "oci", "git"];
+        let meant = [("helm", "http")];
+        let cases = [
+            ("helm", Some("http")),
+            ("hlem", Some("http")),
+            ("Helm", Some("http")),
+            ("gti", Some("git")),
+            ("sftp", None),
+        ];
+        for (value, want) in cases {
+            let message = one_of_or_meant(value, &types, &meant);
+            let want = match want {
+                Some(choice) => format!("must be one of http, oci, git; did you mean {choice:?}?"),
+                None => "must be one of http, oci, git".to_owned(),
+            };
+            assert_eq!(message, want, "{value}");
+        }
     }
 
     #[test]

@@ -477,3 +477,43 @@ fn every_format_keeps_the_exit_codes() {
         }
     }
 }
+
+#[test]
+fn enum_typos_get_the_closest_choice_at_their_line() {
+    let stdout = text(&validate_in(&root(), &["-f", "-"], Some(TYPOS)).stdout);
+    for line in [
+        "-:6:38 RoostPolicy/p ERROR POLICY_INVALID spec.overrides[0].level: ",
+        "-:14:81 default/a ERROR CHART_REPO_TYPE_INVALID spec.chart.repository.type: ",
+        "-:15:29 default/a ERROR LOG_LEVEL_INVALID spec.observability.logging.level: ",
+        "-:16:28 default/a ERROR HEALTH_CHECK_TYPE_INVALID spec.healthChecks[0].type: ",
+    ] {
+        let found = stdout
+            .lines()
+            .find(|l| l.starts_with(line))
+            .unwrap_or_else(|| panic!("no {line}\n{stdout}"));
+        assert!(
+            ["\"warning\"?", "\"http\"?", "\"warn\"?"]
+                .iter()
+                .any(|hint| found.ends_with(&format!("did you mean {hint}"))),
+            "{found}"
+        );
+    }
+}
+
+const TYPOS: &str = "apiVersion: roost.birb.party/v1alpha1
+kind: RoostPolicy
+metadata: {name: p}
+spec:
+  overrides:
+    - {code: CHART_VERSION_UNPINNED, level: warnng}
+  rules:
+    - {code: MY_RULE, level: error, expression: \"true\", message: m}
+---
+apiVersion: roost.birb.party/v1alpha1
+kind: ManagedRoost
+metadata: {name: a}
+spec:
+  chart: {name: web, version: 1.0.0, repository: {url: \"https://x.example.com\", type: hlem}}
+  observability: {logging: {level: warnng}}
+  healthChecks: [{name: t, type: htpp, http: {url: \"https://x.example.com\"}}]
+";

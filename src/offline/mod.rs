@@ -562,13 +562,19 @@ fn decode_policy(object: &Value) -> Result<RoostPolicy, Vec<Finding>> {
         );
         return Err(out.into_vec());
     }
-    // As the RoostPolicy webhook says it (the message quotes no value).
-    let policy = serde_json::from_value::<RoostPolicy>(object.clone()).map_err(|err| {
+    // As the RoostPolicy webhook says it (the message quotes no value), at
+    // the field that does not decode, with the closest choice for an enum.
+    let policy = serde_path_to_error::deserialize::<_, RoostPolicy>(object).map_err(|err| {
+        let field = match err.path().to_string() {
+            path if path.is_empty() || path == "." => "spec".to_owned(),
+            path => path,
+        };
+        let hint = unknown_variant_hint(&err.inner().to_string());
         vec![policy_invalid(
-            "spec",
+            field,
             format!(
-                "does not decode as a RoostPolicy: {}",
-                crate::admission::review::describe_json_error(&err)
+                "does not decode as a RoostPolicy: {}{hint}",
+                crate::admission::review::describe_json_error(err.inner())
             ),
         )]
     })?;
@@ -579,6 +585,23 @@ fn decode_policy(object: &Value) -> Result<RoostPolicy, Vec<Finding>> {
         )]);
     }
     Ok(policy)
+}
+
+/// `; did you mean "warning"?` for serde's "unknown variant `warnng`,
+/// expected one of `error`, `warning`, ..." when the value is close to a
+/// choice; the value itself is not repeated.
+fn unknown_variant_hint(message: &str) -> String {
+    let Some(rest) = message.strip_prefix("unknown variant `") else {
+        return String::new();
+    };
+    let Some((written, expected)) = rest.split_once('`') else {
+        return String::new();
+    };
+    let choices: Vec<&str> = expected.split('`').skip(1).step_by(2).collect();
+    match crate::validation::checks::closest(written, &choices) {
+        Some(choice) => format!("; did you mean {choice:?}?"),
+        None => String::new(),
+    }
 }
 
 /// Compiles the RoostPolicy documents as the cluster would admit them: in

@@ -25,7 +25,7 @@ if [[ -x "$BIN/promtool" ]]; then
   exit 0
 fi
 
-command -v go >/dev/null 2>&1 || { log "error: 'go' (>= 1.26) is not on PATH"; exit 1; }
+command -v go >/dev/null 2>&1 || { log "error: 'go' (>= 1.26.7, Prometheus's minimum) is not on PATH"; exit 1; }
 
 export GOTOOLCHAIN=local CGO_ENABLED=0
 mkdir -p "$BIN"

@@ -4,13 +4,13 @@
 
 CARGO ?= cargo
 
-.PHONY: dev test cluster tools fmt-check clippy unit validate crd schema webhook-config bench soak fuzz
+.PHONY: dev test cluster tools promtool fmt-check clippy unit validate crd schema webhook-config bench soak fuzz
 
 dev: cluster
 	$(CARGO) build --release --locked -p roost-keeper --bin roost-keeper
 	$(CARGO) run --release --locked --quiet -p roost-testcluster --bin roost-dev
 
-test: cluster tools fmt-check clippy unit
+test: cluster tools promtool fmt-check clippy unit
 
 # Builds kube-apiserver, etcd and kubectl from source when missing (cached under .cache/).
 cluster:
@@ -20,6 +20,11 @@ cluster:
 # in tests/tools/, for tests/schema.rs (cached under .cache/tools/).
 tools:
 	tests/tools/build.sh >/dev/null
+
+# Builds promtool (Go module proxy), pinned in tests/tools/promtool/, for
+# tests/monitoring.rs (cached under .cache/tools/promtool-<key>/).
+promtool:
+	tests/tools/promtool.sh >/dev/null
 
 fmt-check:
 	$(CARGO) fmt --all -- --check

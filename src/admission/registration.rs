@@ -173,7 +173,6 @@ pub fn build(
                 timeout_seconds: Some(selection.timeout_seconds),
                 object_selector: selection.object_selector.clone(),
                 match_conditions: selection.match_conditions(),
-                ..ValidatingWebhook::default()
             },
             ValidatingWebhook {
                 name: "validate.roostpolicy.roost.birb.party".to_owned(),
@@ -181,12 +180,13 @@ pub fn build(
                 client_config: client_config(options, POLICY_VALIDATE_PATH),
                 failure_policy: Some(options.validate_failure_policy.as_str().to_owned()),
                 match_policy: Some("Equivalent".to_owned()),
+                // RoostPolicies are cluster-scoped: no namespace to select by.
+                namespace_selector: None,
                 rules: Some(rules("roostpolicies", "Cluster")),
                 side_effects: "None".to_owned(),
                 timeout_seconds: Some(selection.timeout_seconds),
                 object_selector: selection.object_selector.clone(),
                 match_conditions: selection.match_conditions(),
-                ..ValidatingWebhook::default()
             },
         ]),
     };
@@ -205,7 +205,6 @@ pub fn build(
             timeout_seconds: Some(selection.timeout_seconds),
             object_selector: selection.object_selector.clone(),
             match_conditions: selection.match_conditions(),
-            ..MutatingWebhook::default()
         }]),
     };
     (validating, mutating)

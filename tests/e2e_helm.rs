@@ -214,6 +214,26 @@ fn install_upgrade_uninstall() {
     let plane = ControlPlane::start().expect("control plane starts");
     create_namespace(&plane);
 
+    // values.schema.json stops a value of the wrong type before anything is installed.
+    let refused = helm(
+        &plane,
+        &[
+            "install",
+            "roost-keeper",
+            "--namespace",
+            NAMESPACE,
+            "--set",
+            "replicaCount=two",
+        ],
+        &[&chart()],
+    );
+    let stderr = text(&refused.stderr);
+    assert!(
+        !refused.status.success() && stderr.contains("/replicaCount"),
+        "replicaCount=two was installed:\n{stderr}"
+    );
+    assert!(!exists(&plane, "deployment.apps/roost-keeper"));
+
     ok(
         "helm install",
         &helm(

@@ -4,13 +4,13 @@
 
 CARGO ?= cargo
 
-.PHONY: dev test cluster tools promtool fmt-check clippy unit validate crd schema webhook-config bench soak fuzz
+.PHONY: dev test cluster tools promtool helm fmt-check clippy unit validate crd schema webhook-config bench soak fuzz
 
 dev: cluster
 	$(CARGO) build --release --locked -p roost-keeper --bin roost-keeper
 	$(CARGO) run --release --locked --quiet -p roost-testcluster --bin roost-dev
 
-test: cluster tools promtool fmt-check clippy unit
+test: cluster tools promtool helm fmt-check clippy unit
 
 # Builds kube-apiserver, etcd and kubectl from source when missing (cached under .cache/).
 cluster:
@@ -26,6 +26,11 @@ tools:
 promtool:
 	tests/tools/promtool.sh >/dev/null
 
+# Builds helm (Go module proxy), pinned in tests/tools/helm/, for
+# tests/helm_chart.rs and tests/e2e_helm.rs (cached under .cache/tools/).
+helm:
+	tests/tools/helm.sh >/dev/null
+
 fmt-check:
 	$(CARGO) fmt --all -- --check
 
@@ -39,12 +44,13 @@ unit:
 validate:
 	$(CARGO) run --release --quiet -- validate -f examples/ -v
 
-# Generated artefacts, with the copies deploy/ (kustomize) installs.
+# Generated artefacts, with the copies deploy/ (kustomize) and the chart install.
 crd:
 	$(CARGO) run --quiet -- crd > crds/managedroost.yaml
 	$(CARGO) run --quiet -- crd --kind roostpolicy > crds/roostpolicy.yaml
 	cp crds/managedroost.yaml deploy/crd.yaml
 	cp crds/roostpolicy.yaml deploy/crd-roostpolicy.yaml
+	cp crds/managedroost.yaml crds/roostpolicy.yaml charts/roost-keeper/crds/
 
 # JSON Schemas for editors and kubeconform, named as kubeconform looks them up.
 schema:

@@ -1,6 +1,6 @@
 //! Command line: every flag also reads an environment variable.
 
-use crate::admission::registration::{FailurePolicy, Target, WebhookConfigOptions};
+use crate::admission::registration::{FailurePolicy, Selection, Target, WebhookConfigOptions};
 use crate::api::duration::parse_go_duration;
 use crate::explain;
 use crate::offline::{self, OutputFormat};
@@ -9,6 +9,8 @@ use crate::telemetry::LogFormat;
 use crate::tls::secret::CertSecretConfig;
 use crate::{Error, Result};
 use clap::{Parser, Subcommand};
+use k8s_openapi::api::admissionregistration::v1::MatchCondition;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector;
 use std::io::{IsTerminal, Read, Write};
 use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
@@ -322,6 +324,53 @@ pub struct WebhookConfigArgs {
         env = "ROOST_KEEPER_MUTATE_FAILURE_POLICY"
     )]
     pub mutate_failure_policy: FailurePolicy,
+    /// timeoutSeconds of every webhook (1 to 30).
+    #[arg(
+        long,
+        default_value_t = 5,
+        value_parser = clap::value_parser!(i32).range(1..=30),
+        env = "ROOST_KEEPER_WEBHOOK_TIMEOUT_SECONDS"
+    )]
+    pub timeout_seconds: i32,
+    /// A namespace not reviewed, besides kube-system and --namespace. Repeatable.
+    #[arg(
+        long = "exclude-namespace",
+        value_name = "NAMESPACE",
+        env = "ROOST_KEEPER_WEBHOOK_EXCLUDE_NAMESPACES",
+        value_delimiter = ','
+    )]
+    pub exclude_namespaces: Vec<String>,
+    /// objectSelector of every webhook: a LabelSelector as JSON or YAML,
+    /// e.g. '{"matchLabels": {"roost.birb.party/review": "true"}}'.
+    #[arg(long, value_parser = label_selector_flag, env = "ROOST_KEEPER_WEBHOOK_OBJECT_SELECTOR")]
+    pub object_selector: Option<LabelSelector>,
+    /// A matchCondition of every webhook, NAME=CEL (e.g.
+    /// 'not-dry-run=!request.dryRun'). Repeatable.
+    #[arg(
+        long = "match-condition",
+        value_name = "NAME=EXPRESSION",
+        value_parser = match_condition_flag,
+        env = "ROOST_KEEPER_WEBHOOK_MATCH_CONDITION"
+    )]
+    pub match_conditions: Vec<MatchCondition>,
+}
+
+/// A LabelSelector flag, JSON or YAML (the shape the chart's value has).
+fn label_selector_flag(text: &str) -> std::result::Result<LabelSelector, String> {
+    serde_norway::from_str(text).map_err(|e| format!("{text:?} is not a LabelSelector: {e}"))
+}
+
+/// `NAME=EXPRESSION`, split at the first `=` (CEL has `==`; names have no `=`).
+fn match_condition_flag(text: &str) -> std::result::Result<MatchCondition, String> {
+    match text.split_once('=') {
+        Some((name, expression)) if !name.is_empty() && !expression.is_empty() => {
+            Ok(MatchCondition {
+                name: name.to_owned(),
+                expression: expression.to_owned(),
+            })
+        }
+        _ => Err(format!("{text:?} is not NAME=EXPRESSION")),
+    }
 }
 
 #[derive(Debug, clap::Args)]
@@ -527,6 +576,12 @@ pub fn run(cli: Cli) -> Result<i32> {
                 namespace: args.namespace.clone(),
                 validate_failure_policy: args.validate_failure_policy,
                 mutate_failure_policy: args.mutate_failure_policy,
+                selection: Selection {
+                    timeout_seconds: args.timeout_seconds,
+                    exclude_namespaces: args.exclude_namespaces.clone(),
+                    object_selector: args.object_selector.clone(),
+                    match_conditions: args.match_conditions.clone(),
+                },
             };
             stdout
                 .lock()
@@ -587,6 +642,55 @@ pub fn run(cli: Cli) -> Result<i32> {
                 None => crate::cli_generated::man_page(&mut stdout.lock())?,
             }
             Ok(0)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn webhook_config(args: &[&str]) -> std::result::Result<WebhookConfigArgs, clap::Error> {
+        let cli = Cli::try_parse_from(["roost-keeper", "webhook-config"].iter().chain(args))?;
+        match cli.command {
+            Command::WebhookConfig(args) => Ok(args),
+            other => panic!("parsed as {other:?}"),
+        }
+    }
+
+    #[test]
+    fn webhook_config_selection_flags() {
+        let args = webhook_config(&[
+            "--timeout-seconds=10",
+            "--exclude-namespace=flock",
+            "--exclude-namespace=nest",
+            "--object-selector",
+            r#"{"matchLabels": {"team": "birds"}}"#,
+            "--match-condition",
+            "not-dry-run=request.dryRun == false",
+        ])
+        .unwrap();
+        assert_eq!(args.timeout_seconds, 10);
+        assert_eq!(args.exclude_namespaces, ["flock", "nest"]);
+        let labels = args.object_selector.unwrap().match_labels.unwrap();
+        assert_eq!(labels["team"], "birds");
+        assert_eq!(args.match_conditions[0].name, "not-dry-run");
+        assert_eq!(
+            args.match_conditions[0].expression,
+            "request.dryRun == false"
+        );
+    }
+
+    #[test]
+    fn webhook_config_refuses_bad_selection_flags() {
+        for bad in [
+            &["--timeout-seconds=0"][..],
+            &["--timeout-seconds=31"],
+            &["--object-selector", "[1, 2]"],
+            &["--match-condition", "no-expression"],
+            &["--match-condition", "=true"],
+        ] {
+            assert!(webhook_config(bad).is_err(), "{bad:?} was accepted");
         }
     }
 }

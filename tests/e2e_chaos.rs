@@ -711,6 +711,7 @@ fn register_webhooks(env: &Env, url: &str, ca_pem: &str, timeout_seconds: Option
             namespace: "roost-system".into(),
             validate_failure_policy: FailurePolicy::Fail,
             mutate_failure_policy: FailurePolicy::Fail,
+            selection: Default::default(),
         });
     if let Some(seconds) = timeout_seconds {
         for webhook in validating.webhooks.iter_mut().flatten() {

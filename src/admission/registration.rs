@@ -6,8 +6,8 @@ use crate::api::GROUP;
 use crate::{Error, Result};
 use k8s_openapi::ByteString;
 use k8s_openapi::api::admissionregistration::v1::{
-    MutatingWebhook, MutatingWebhookConfiguration, RuleWithOperations, ServiceReference,
-    ValidatingWebhook, ValidatingWebhookConfiguration, WebhookClientConfig,
+    MatchCondition, MutatingWebhook, MutatingWebhookConfiguration, RuleWithOperations,
+    ServiceReference, ValidatingWebhook, ValidatingWebhookConfiguration, WebhookClientConfig,
 };
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{
     LabelSelector, LabelSelectorRequirement, ObjectMeta,
@@ -37,6 +37,40 @@ pub struct WebhookConfigOptions {
     pub namespace: String,
     pub validate_failure_policy: FailurePolicy,
     pub mutate_failure_policy: FailurePolicy,
+    pub selection: Selection,
+}
+
+/// Which requests reach the webhooks, and how long the apiserver waits.
+/// The Helm chart renders the same fields with the same rules
+/// (charts/roost-keeper/templates/webhooks.yaml; tests/helm_chart.rs compares).
+#[derive(Clone, Debug, PartialEq)]
+pub struct Selection {
+    /// `timeoutSeconds` of every webhook (the apiserver allows 1 to 30).
+    pub timeout_seconds: i32,
+    /// Namespaces not reviewed, besides kube-system and the webhook's own.
+    pub exclude_namespaces: Vec<String>,
+    /// `objectSelector` of every webhook.
+    pub object_selector: Option<LabelSelector>,
+    /// `matchConditions` (CEL) of every webhook.
+    pub match_conditions: Vec<MatchCondition>,
+}
+
+impl Default for Selection {
+    fn default() -> Self {
+        Selection {
+            timeout_seconds: 5,
+            exclude_namespaces: Vec::new(),
+            object_selector: None,
+            match_conditions: Vec::new(),
+        }
+    }
+}
+
+impl Selection {
+    /// `None` when empty, so the default output has no `matchConditions: []`.
+    fn match_conditions(&self) -> Option<Vec<MatchCondition>> {
+        (!self.match_conditions.is_empty()).then(|| self.match_conditions.clone())
+    }
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
@@ -85,12 +119,21 @@ fn rules(resource: &str, scope: &str) -> Vec<RuleWithOperations> {
     }]
 }
 
-fn namespace_selector(own_namespace: &str) -> LabelSelector {
+/// kube-system, the webhook's own namespace, then the extra ones, each once.
+fn namespace_selector(options: &WebhookConfigOptions) -> LabelSelector {
+    let mut excluded = vec!["kube-system".to_owned()];
+    for namespace in
+        std::iter::once(&options.namespace).chain(&options.selection.exclude_namespaces)
+    {
+        if !excluded.contains(namespace) {
+            excluded.push(namespace.clone());
+        }
+    }
     LabelSelector {
         match_expressions: Some(vec![LabelSelectorRequirement {
             key: "kubernetes.io/metadata.name".to_owned(),
             operator: "NotIn".to_owned(),
-            values: Some(vec!["kube-system".to_owned(), own_namespace.to_owned()]),
+            values: Some(excluded),
         }]),
         match_labels: None,
     }
@@ -114,6 +157,7 @@ fn metadata(name: &str) -> ObjectMeta {
 pub fn build(
     options: &WebhookConfigOptions,
 ) -> (ValidatingWebhookConfiguration, MutatingWebhookConfiguration) {
+    let selection = &options.selection;
     let validating = ValidatingWebhookConfiguration {
         metadata: metadata(VALIDATING_CONFIG_NAME),
         webhooks: Some(vec![
@@ -123,11 +167,12 @@ pub fn build(
                 client_config: client_config(options, VALIDATE_PATH),
                 failure_policy: Some(options.validate_failure_policy.as_str().to_owned()),
                 match_policy: Some("Equivalent".to_owned()),
-                namespace_selector: Some(namespace_selector(&options.namespace)),
+                namespace_selector: Some(namespace_selector(options)),
                 rules: Some(rules("managedroosts", "Namespaced")),
                 side_effects: "None".to_owned(),
-                timeout_seconds: Some(5),
-                ..ValidatingWebhook::default()
+                timeout_seconds: Some(selection.timeout_seconds),
+                object_selector: selection.object_selector.clone(),
+                match_conditions: selection.match_conditions(),
             },
             ValidatingWebhook {
                 name: "validate.roostpolicy.roost.birb.party".to_owned(),
@@ -135,10 +180,13 @@ pub fn build(
                 client_config: client_config(options, POLICY_VALIDATE_PATH),
                 failure_policy: Some(options.validate_failure_policy.as_str().to_owned()),
                 match_policy: Some("Equivalent".to_owned()),
+                // RoostPolicies are cluster-scoped: no namespace to select by.
+                namespace_selector: None,
                 rules: Some(rules("roostpolicies", "Cluster")),
                 side_effects: "None".to_owned(),
-                timeout_seconds: Some(5),
-                ..ValidatingWebhook::default()
+                timeout_seconds: Some(selection.timeout_seconds),
+                object_selector: selection.object_selector.clone(),
+                match_conditions: selection.match_conditions(),
             },
         ]),
     };
@@ -150,12 +198,13 @@ pub fn build(
             client_config: client_config(options, MUTATE_PATH),
             failure_policy: Some(options.mutate_failure_policy.as_str().to_owned()),
             match_policy: Some("Equivalent".to_owned()),
-            namespace_selector: Some(namespace_selector(&options.namespace)),
+            namespace_selector: Some(namespace_selector(options)),
             reinvocation_policy: Some("IfNeeded".to_owned()),
             rules: Some(rules("managedroosts", "Namespaced")),
             side_effects: "None".to_owned(),
-            timeout_seconds: Some(5),
-            ..MutatingWebhook::default()
+            timeout_seconds: Some(selection.timeout_seconds),
+            object_selector: selection.object_selector.clone(),
+            match_conditions: selection.match_conditions(),
         }]),
     };
     (validating, mutating)
@@ -176,4 +225,82 @@ pub fn render(options: &WebhookConfigOptions) -> Result<String> {
         to_yaml(&validating)?,
         to_yaml(&mutating)?
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn options(selection: Selection) -> WebhookConfigOptions {
+        WebhookConfigOptions {
+            target: Target::Service {
+                name: "roost-keeper".into(),
+                namespace: "roost-system".into(),
+            },
+            ca_bundle: None,
+            namespace: "roost-system".into(),
+            validate_failure_policy: FailurePolicy::Fail,
+            mutate_failure_policy: FailurePolicy::Ignore,
+            selection,
+        }
+    }
+
+    fn excluded(selector: &Option<LabelSelector>) -> Vec<String> {
+        selector
+            .as_ref()
+            .unwrap()
+            .match_expressions
+            .as_ref()
+            .unwrap()[0]
+            .values
+            .clone()
+            .unwrap()
+    }
+
+    #[test]
+    fn defaults_render_no_selector_and_five_seconds() {
+        let yaml = render(&options(Selection::default())).unwrap();
+        assert!(!yaml.contains("objectSelector"), "{yaml}");
+        assert!(!yaml.contains("matchConditions"), "{yaml}");
+        assert_eq!(yaml.matches("timeoutSeconds: 5").count(), 3, "{yaml}");
+    }
+
+    #[test]
+    fn selection_applies_to_every_webhook() {
+        let selector = LabelSelector {
+            match_labels: Some([("team".to_owned(), "birds".to_owned())].into()),
+            match_expressions: None,
+        };
+        let condition = MatchCondition {
+            name: "not-dry-run".into(),
+            expression: "!request.dryRun".into(),
+        };
+        let (validating, mutating) = build(&options(Selection {
+            timeout_seconds: 12,
+            exclude_namespaces: vec!["flock".into(), "kube-system".into(), "nest".into()],
+            object_selector: Some(selector.clone()),
+            match_conditions: vec![condition.clone()],
+        }));
+        let validating = validating.webhooks.unwrap();
+        let mutating = mutating.webhooks.unwrap();
+        for (timeout, object_selector, conditions) in validating
+            .iter()
+            .map(|w| (w.timeout_seconds, &w.object_selector, &w.match_conditions))
+            .chain(
+                mutating
+                    .iter()
+                    .map(|w| (w.timeout_seconds, &w.object_selector, &w.match_conditions)),
+            )
+        {
+            assert_eq!(timeout, Some(12));
+            assert_eq!(object_selector.as_ref(), Some(&selector));
+            assert_eq!(conditions.as_deref(), Some(&[condition.clone()][..]));
+        }
+        // Namespaced webhooks skip the extra namespaces too, each listed once;
+        // the RoostPolicy webhook (cluster-scoped objects) has no namespace selector.
+        let expected = ["kube-system", "roost-system", "flock", "nest"];
+        assert_eq!(excluded(&validating[0].namespace_selector), expected);
+        assert_eq!(excluded(&mutating[0].namespace_selector), expected);
+        assert!(validating[1].namespace_selector.is_none());
+    }
 }

@@ -81,6 +81,7 @@ impl Env {
             namespace: "roost-system".into(),
             validate_failure_policy,
             mutate_failure_policy,
+            selection: Default::default(),
         })
         .unwrap();
         let env = Env {

@@ -21,24 +21,49 @@ pub fn repo_root() -> PathBuf {
         .expect("repository root")
 }
 
+/// Runs a build script that prints its bin directory last on stdout.
+fn built_by(script: &str) -> Result<PathBuf, String> {
+    let script = repo_root().join(script);
+    let out = Command::new("bash")
+        .arg(&script)
+        .stderr(Stdio::inherit())
+        .output()
+        .map_err(|e| format!("cannot run {}: {e}", script.display()))?;
+    if !out.status.success() {
+        return Err(format!("{} failed ({})", script.display(), out.status));
+    }
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    Ok(PathBuf::from(
+        stdout.lines().last().unwrap_or_default().trim(),
+    ))
+}
+
 /// Directory holding `kube-apiserver`, `etcd` and `kubectl`, building them when missing.
 pub fn bin_dir() -> Result<PathBuf, String> {
     static BIN: OnceLock<Result<PathBuf, String>> = OnceLock::new();
-    BIN.get_or_init(|| {
-        let script = repo_root().join("tests/cluster/build.sh");
-        let out = Command::new("bash")
-            .arg(&script)
-            .stderr(Stdio::inherit())
-            .output()
-            .map_err(|e| format!("cannot run {}: {e}", script.display()))?;
-        if !out.status.success() {
-            return Err(format!("{} failed ({})", script.display(), out.status));
-        }
-        let stdout = String::from_utf8_lossy(&out.stdout);
-        let dir = stdout.lines().last().unwrap_or_default().trim().to_owned();
-        Ok(PathBuf::from(dir))
-    })
-    .clone()
+    BIN.get_or_init(|| built_by("tests/cluster/build.sh"))
+        .clone()
+}
+
+/// `helm` (pinned by tests/tools/helm/go.mod), building it when missing.
+pub fn helm_bin() -> Result<PathBuf, String> {
+    static BIN: OnceLock<Result<PathBuf, String>> = OnceLock::new();
+    BIN.get_or_init(|| built_by("tests/tools/helm.sh").map(|dir| dir.join("helm")))
+        .clone()
+}
+
+/// A `helm` command whose config, cache and data live under `home` (not ~/),
+/// so parallel tests and the developer's own helm never share state.
+pub fn helm(home: &Path) -> Command {
+    let mut command = Command::new(helm_bin().expect("helm builds"));
+    for (var, dir) in [
+        ("HELM_CONFIG_HOME", "config"),
+        ("HELM_CACHE_HOME", "cache"),
+        ("HELM_DATA_HOME", "data"),
+    ] {
+        command.env(var, home.join(dir));
+    }
+    command
 }
 
 /// Runs `command` with `input` on its standard input (then closed), its

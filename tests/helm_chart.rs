@@ -1,0 +1,366 @@
+//! The Helm chart (charts/roost-keeper) without a cluster: `helm lint`,
+//! `helm template` with defaults and with every option on, values.schema.json
+//! refusing wrong types, and no drift from deploy/ (kustomize) or from
+//! `roost-keeper webhook-config`. tests/e2e_helm.rs installs it for real.
+
+use roost_testcluster::{repo_root, text};
+use serde::Deserialize;
+use serde_json::{Value, json};
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::Output;
+
+/// Labels Helm's conventions add and deploy/ does not carry.
+const HELM_LABELS: &[&str] = &[
+    "helm.sh/chart",
+    "app.kubernetes.io/managed-by",
+    "app.kubernetes.io/instance",
+];
+
+fn chart() -> PathBuf {
+    repo_root().join("charts/roost-keeper")
+}
+
+fn every_option() -> PathBuf {
+    repo_root().join("tests/fixtures/helm/every-option.yaml")
+}
+
+fn helm(args: &[&str], extra: &[&Path]) -> Output {
+    let home = tempfile::tempdir().unwrap();
+    roost_testcluster::helm(home.path())
+        .args(args)
+        .args(extra)
+        .output()
+        .unwrap()
+}
+
+fn ok(what: &str, out: &Output) -> String {
+    assert!(
+        out.status.success(),
+        "{what} failed:\n{}{}",
+        text(&out.stdout),
+        text(&out.stderr)
+    );
+    text(&out.stdout)
+}
+
+/// Every non-empty document of a YAML stream.
+fn documents(yaml: &str) -> Vec<Value> {
+    serde_norway::Deserializer::from_str(yaml)
+        .map(|doc| Value::deserialize(doc).unwrap())
+        .filter(|doc| !doc.is_null())
+        .collect()
+}
+
+/// `helm template roost-keeper` into `namespace` with these extra arguments;
+/// the objects a `helm install` creates (CRDs included, hooks left out).
+fn template(namespace: &str, args: &[&str]) -> Vec<Value> {
+    let mut all = vec![
+        "template",
+        "roost-keeper",
+        "--namespace",
+        namespace,
+        "--include-crds",
+        "--no-hooks",
+    ];
+    all.extend_from_slice(args);
+    documents(&ok("helm template", &helm(&all, &[&chart()])))
+}
+
+/// `kind/namespace/name` of an object.
+fn key(object: &Value) -> String {
+    let meta = &object["metadata"];
+    format!(
+        "{}/{}/{}",
+        object["kind"].as_str().unwrap(),
+        meta["namespace"].as_str().unwrap_or(""),
+        meta["name"].as_str().unwrap()
+    )
+}
+
+/// Keyed by [`key`], Helm's own labels removed.
+fn by_key(objects: Vec<Value>) -> BTreeMap<String, Value> {
+    objects
+        .into_iter()
+        .map(|mut object| {
+            // get_mut: indexing would insert `labels: null` where there are none.
+            if let Some(labels) = object["metadata"]
+                .get_mut("labels")
+                .and_then(Value::as_object_mut)
+            {
+                labels.retain(|name, _| !HELM_LABELS.contains(&name.as_str()));
+            }
+            (key(&object), object)
+        })
+        .collect()
+}
+
+fn find<'a>(objects: &'a [Value], kind: &str, name: &str) -> &'a Value {
+    objects
+        .iter()
+        .find(|o| o["kind"] == kind && o["metadata"]["name"] == name)
+        .unwrap_or_else(|| panic!("no {kind} {name} rendered"))
+}
+
+#[test]
+fn lint_passes_with_defaults_and_every_option() {
+    ok(
+        "helm lint --strict",
+        &helm(&["lint", "--strict"], &[&chart()]),
+    );
+    ok(
+        "helm lint --strict -f every-option.yaml",
+        &helm(&["lint", "--strict", "-f"], &[&every_option(), &chart()]),
+    );
+}
+
+/// With the release deploy/ stands for (roost-keeper in roost-system), the
+/// chart installs exactly deploy/'s objects, field for field. The Namespace
+/// is the exception: Helm installs into an existing one (README: Install
+/// with Helm creates it with deploy/namespace.yaml's Pod Security labels).
+#[test]
+fn defaults_render_what_deploy_installs() {
+    let rendered = by_key(template("roost-system", &[]));
+    let mut deployed = BTreeMap::new();
+    for entry in std::fs::read_dir(repo_root().join("deploy")).unwrap() {
+        let path = entry.unwrap().path();
+        if path.file_name().unwrap() == "kustomization.yaml" {
+            continue;
+        }
+        for object in documents(&std::fs::read_to_string(&path).unwrap()) {
+            if object["kind"] != "Namespace" {
+                deployed.insert(key(&object), object);
+            }
+        }
+    }
+    assert_eq!(
+        rendered.keys().collect::<Vec<_>>(),
+        deployed.keys().collect::<Vec<_>>(),
+        "the chart and deploy/ install different objects"
+    );
+    for (key, object) in &deployed {
+        assert_eq!(&rendered[key], object, "{key} drifted from deploy/");
+    }
+}
+
+#[test]
+fn chart_crds_and_version_follow_the_crate() {
+    for file in ["managedroost.yaml", "roostpolicy.yaml"] {
+        let generated = std::fs::read_to_string(repo_root().join("crds").join(file)).unwrap();
+        let in_chart = std::fs::read_to_string(chart().join("crds").join(file)).unwrap();
+        assert!(
+            generated == in_chart,
+            "charts/roost-keeper/crds/{file} is stale: run `make crd`"
+        );
+    }
+    let meta: Value =
+        serde_norway::from_str(&std::fs::read_to_string(chart().join("Chart.yaml")).unwrap())
+            .unwrap();
+    assert_eq!(meta["appVersion"], env!("CARGO_PKG_VERSION"));
+    assert_eq!(meta["version"], env!("CARGO_PKG_VERSION"));
+}
+
+/// The two webhook configurations by kind (Helm orders by kind, the CLI
+/// validating first), labels and annotations removed (the CLI has no Helm
+/// labels and leaves the CA to the server or cert-manager).
+fn webhook_configurations(objects: &[Value]) -> Vec<Value> {
+    let mut found: Vec<Value> = objects
+        .iter()
+        .filter(|o| {
+            o["kind"] == "ValidatingWebhookConfiguration"
+                || o["kind"] == "MutatingWebhookConfiguration"
+        })
+        .cloned()
+        .collect();
+    found.sort_by_key(|o| o["kind"].as_str().unwrap().to_owned());
+    for object in &mut found {
+        let meta = object["metadata"].as_object_mut().unwrap();
+        meta.remove("labels");
+        meta.remove("annotations");
+    }
+    found
+}
+
+fn cli_webhooks(args: &[&str]) -> Vec<Value> {
+    let mut all = vec!["webhook-config"];
+    all.extend_from_slice(args);
+    webhook_configurations(&documents(&roost_testcluster::stdout_of(
+        env!("CARGO_BIN_EXE_roost-keeper"),
+        &all,
+    )))
+}
+
+/// One set of rendering rules: the chart's webhooks equal the binary's, with
+/// defaults and with every webhook option (flags built from the same values).
+#[test]
+fn chart_webhooks_equal_webhook_config() {
+    assert_eq!(
+        webhook_configurations(&template("roost-system", &[])),
+        cli_webhooks(&[]),
+        "default webhooks differ"
+    );
+
+    let values: Value =
+        serde_norway::from_str(&std::fs::read_to_string(every_option()).unwrap()).unwrap();
+    let webhook = &values["webhook"];
+    let policy = |p: &Value| p.as_str().unwrap().to_lowercase();
+    let mut args = vec![
+        "--namespace".to_owned(),
+        "aviary".to_owned(),
+        "--validate-failure-policy".to_owned(),
+        policy(&webhook["validate"]["failurePolicy"]),
+        "--mutate-failure-policy".to_owned(),
+        policy(&webhook["mutate"]["failurePolicy"]),
+        format!("--timeout-seconds={}", webhook["timeoutSeconds"]),
+        format!("--object-selector={}", webhook["objectSelector"]),
+    ];
+    for namespace in webhook["excludeNamespaces"].as_array().unwrap() {
+        args.push(format!(
+            "--exclude-namespace={}",
+            namespace.as_str().unwrap()
+        ));
+    }
+    for condition in webhook["matchConditions"].as_array().unwrap() {
+        args.push(format!(
+            "--match-condition={}={}",
+            condition["name"].as_str().unwrap(),
+            condition["expression"].as_str().unwrap()
+        ));
+    }
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let from_chart = webhook_configurations(&template(
+        "aviary",
+        &["-f", every_option().to_str().unwrap()],
+    ));
+    assert_eq!(
+        from_chart,
+        cli_webhooks(&args),
+        "webhooks with every option differ"
+    );
+    // The fixture really changes what the defaults render.
+    assert_ne!(from_chart, cli_webhooks(&["--namespace", "aviary"]));
+}
+
+#[test]
+fn every_option_renders() {
+    let objects = template("aviary", &["-f", every_option().to_str().unwrap()]);
+    let values: Value =
+        serde_norway::from_str(&std::fs::read_to_string(every_option()).unwrap()).unwrap();
+
+    // cert-manager: an Issuer, its Certificate for the Service, the CA
+    // injected into both webhook configurations, the files mounted for serve.
+    let certificate = find(&objects, "Certificate", "roost-keeper-serving");
+    assert_eq!(
+        certificate["spec"]["issuerRef"]["name"],
+        "roost-keeper-selfsigned"
+    );
+    find(&objects, "Issuer", "roost-keeper-selfsigned");
+    assert_eq!(
+        certificate["spec"]["dnsNames"][0], "roost-keeper.aviary.svc",
+        "{certificate}"
+    );
+    for (kind, name) in [
+        ("ValidatingWebhookConfiguration", "roost-keeper-validating"),
+        ("MutatingWebhookConfiguration", "roost-keeper-mutating"),
+    ] {
+        assert_eq!(
+            find(&objects, kind, name)["metadata"]["annotations"]["cert-manager.io/inject-ca-from"],
+            "aviary/roost-keeper-serving"
+        );
+    }
+    let deployment = find(&objects, "Deployment", "roost-keeper");
+    let pod = &deployment["spec"]["template"]["spec"];
+    let container = &pod["containers"][0];
+    assert_eq!(
+        pod["volumes"][1]["secret"]["secretName"],
+        certificate["spec"]["secretName"]
+    );
+    let mount = container["volumeMounts"][1]["mountPath"].as_str().unwrap();
+    assert_eq!(
+        container["args"],
+        json!([
+            "serve",
+            "--tls-cert-file",
+            format!("{mount}/tls.crt"),
+            "--tls-key-file",
+            format!("{mount}/tls.key")
+        ])
+    );
+    // Without the Secret to manage or caBundle to patch, RBAC drops those rules.
+    for (kind, forbidden) in [
+        ("ClusterRole", "webhookconfigurations"),
+        ("Role", "secrets"),
+    ] {
+        let rules = find(&objects, kind, "roost-keeper")["rules"].to_string();
+        assert!(
+            !rules.contains(forbidden),
+            "{kind} still grants {forbidden}: {rules}"
+        );
+    }
+
+    // The Deployment's values.
+    assert_eq!(deployment["spec"]["replicas"], 3);
+    assert_eq!(
+        container["image"],
+        "registry.invalid/birbs/roost-keeper:9.9.9"
+    );
+    assert_eq!(container["imagePullPolicy"], "Always");
+    assert_eq!(container["resources"], values["resources"]);
+    assert_eq!(container["securityContext"], values["securityContext"]);
+    assert_eq!(pod["securityContext"], values["podSecurityContext"]);
+    let env: BTreeMap<&str, &Value> = container["env"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| (e["name"].as_str().unwrap(), &e["value"]))
+        .collect();
+    assert_eq!(env["ROOST_KEEPER_LEADER_ELECTION"], "false");
+    assert_eq!(env["ROOST_KEEPER_LOG_FORMAT"], "text");
+    assert_eq!(
+        env["OTEL_EXPORTER_OTLP_ENDPOINT"],
+        "http://otel-collector.observability:4317"
+    );
+
+    // Monitoring: the ServiceMonitor scrapes the Service's metrics port; the
+    // rules and the dashboard are the chart's files, unchanged.
+    let monitor = find(&objects, "ServiceMonitor", "roost-keeper");
+    assert_eq!(monitor["spec"]["endpoints"][0]["port"], "metrics");
+    assert_eq!(monitor["spec"]["endpoints"][0]["interval"], "15s");
+    let rules: Value = serde_norway::from_str(
+        &std::fs::read_to_string(chart().join("files/prometheus-rules.yaml")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(
+        find(&objects, "PrometheusRule", "roost-keeper")["spec"],
+        rules
+    );
+    let dashboard = find(&objects, "ConfigMap", "roost-keeper-dashboard");
+    assert_eq!(dashboard["metadata"]["labels"]["grafana_dashboard"], "1");
+    assert_eq!(
+        dashboard["data"]["roost-keeper.json"],
+        std::fs::read_to_string(chart().join("files/grafana-dashboard.json")).unwrap()
+    );
+}
+
+/// values.schema.json: a value of the wrong type or outside its set fails
+/// the render (and so `helm install`), naming the value.
+#[test]
+fn schema_refuses_wrong_values() {
+    for (set, value) in [
+        ("--set", "replicaCount=two"),
+        ("--set-string", "leaderElection.enabled=true"),
+        ("--set", "webhook.timeoutSeconds=31"),
+        ("--set", "webhook.validate.failurePolicy=Maybe"),
+        ("--set", "webhook.excludeNamespaces=flock"),
+        ("--set", "certificates.mode=vault"),
+        ("--set", "logFormat=xml"),
+    ] {
+        let out = helm(&["template", "roost-keeper", set, value], &[&chart()]);
+        let stderr = text(&out.stderr);
+        let name = value.split('=').next().unwrap().rsplit('.').next().unwrap();
+        assert!(
+            !out.status.success() && stderr.contains("schema") && stderr.contains(name),
+            "{set} {value} was not refused by the schema:\n{stderr}"
+        );
+    }
+}

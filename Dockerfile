@@ -29,7 +29,7 @@ RUN --mount=type=cache,target=/usr/local/cargo/registry \
 
 FROM scratch
 COPY --from=build /roost-keeper /roost-keeper
-# Alpine's CA bundle, for TLS to endpoints outside the cluster (https OTLP).
+# Alpine's CA bundle: the system roots for a kubeconfig that names no CA.
 COPY --from=build /etc/ssl/certs/ca-certificates.crt /etc/ssl/certs/ca-certificates.crt
 LABEL org.opencontainers.image.title="roost-keeper" \
       org.opencontainers.image.description="Admission webhook, status controller and offline validator for the ManagedRoost custom resource" \

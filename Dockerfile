@@ -1,15 +1,12 @@
-# roost-keeper container image: a static (musl) release binary on an empty
-# base image, run as 65532:65532 (deploy/deployment.yaml expects that user
-# and the tag roost-keeper:0.1.0).
+# roost-keeper container image, multi-stage, for machines that can pull a
+# Rust base image: the same content as the image `make image` builds and
+# tests (image/Containerfile: a static musl binary, the CA bundle, user
+# 65532:65532, the OCI labels), but the binary is built inside the image.
 #
 #   docker build -t roost-keeper:0.1.0 .
 #
-# NOT BUILT HERE: the machine this project is developed on has no container
-# runtime and no container registry, so this file has not been built or run.
-#
-# No CA certificates are copied: in the cluster the server talks only to the
-# apiserver, with the in-cluster CA from its service-account token mount.
-# (An OTLP endpoint over https would need them.)
+# NOT BUILT OR TESTED HERE (no registry): `make image` is what
+# tests/e2e_image.rs runs; keep the two in step.
 
 ARG RUST_VERSION=1.95
 
@@ -32,6 +29,12 @@ RUN --mount=type=cache,target=/usr/local/cargo/registry \
 
 FROM scratch
 COPY --from=build /roost-keeper /roost-keeper
+# Alpine's CA bundle: the system roots for a kubeconfig that names no CA.
+COPY --from=build /etc/ssl/certs/ca-certificates.crt /etc/ssl/certs/ca-certificates.crt
+LABEL org.opencontainers.image.title="roost-keeper" \
+      org.opencontainers.image.description="Admission webhook, status controller and offline validator for the ManagedRoost custom resource" \
+      org.opencontainers.image.licenses="MIT" \
+      org.opencontainers.image.version="0.1.0"
 USER 65532:65532
 EXPOSE 8443 8080
 ENTRYPOINT ["/roost-keeper"]

@@ -4,13 +4,13 @@
 
 CARGO ?= cargo
 
-.PHONY: dev test cluster tools promtool helm fmt-check clippy unit validate crd schema webhook-config bench soak fuzz
+.PHONY: dev test cluster tools promtool helm podman image fmt-check clippy unit validate crd schema webhook-config bench soak fuzz
 
 dev: cluster
 	$(CARGO) build --release --locked -p roost-keeper --bin roost-keeper
 	$(CARGO) run --release --locked --quiet -p roost-testcluster --bin roost-dev
 
-test: cluster tools promtool helm fmt-check clippy unit
+test: cluster tools promtool helm podman image fmt-check clippy unit
 
 # Builds kube-apiserver, etcd and kubectl from source when missing (cached under .cache/).
 cluster:
@@ -30,6 +30,16 @@ promtool:
 # tests/helm_chart.rs and tests/e2e_helm.rs (cached under .cache/tools/).
 helm:
 	tests/tools/helm.sh >/dev/null
+
+# podman, runc and musl-gcc for the image and tests/e2e_image.rs: installed
+# with apt-get when missing (as root), otherwise a failure saying what to install.
+podman:
+	image/install.sh
+
+# localhost/roost-keeper:<version> and :dev, FROM scratch, from a static musl
+# binary built here (image/build.sh; no registry needed).
+image:
+	CARGO=$(CARGO) image/build.sh >/dev/null
 
 fmt-check:
 	$(CARGO) fmt --all -- --check

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# Builds helm from the Go module proxy into <repo>/.cache/tools/helm-<key>/bin,
-# where <key> is the first 16 hex digits of the sha256 of this script and
-# tests/tools/helm/go.sum. Skips the build when the binary is already there.
+# Builds helm from the Go module proxy into <repo>/.cache/tools/helm-<key>/bin
+# (go-tool.sh: the key, the cache, the lock). Skips the build when the binary
+# is already there.
 #
 # The version is pinned by tests/tools/helm/go.mod (helm.sh/helm/v3: the major
 # version most users run). It has its own module so its Kubernetes pins never
@@ -10,42 +10,9 @@
 # callers can do: BIN="$(tests/tools/helm.sh | tail -n1)".
 set -euo pipefail
 
-HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
-REPO_ROOT="$(cd "$HERE/../.." && pwd)"
-
-log() { printf 'tests/tools/helm.sh: %s\n' "$*" >&2; }
-
-KEY="$(cat "$HERE/helm.sh" "$HERE/helm/go.sum" | sha256sum | cut -c1-16)"
-DIR="$REPO_ROOT/.cache/tools/helm-$KEY"
-BIN="$DIR/bin"
-
-if [[ -x "$BIN/helm" ]]; then
-  log "cached helm found in $BIN"
-  printf '%s\n' "$BIN"
-  exit 0
-fi
-
-command -v go >/dev/null 2>&1 || { log "error: 'go' (>= 1.26.0) is not on PATH"; exit 1; }
-
-export GOTOOLCHAIN=local CGO_ENABLED=0
-mkdir -p "$DIR"
-
-# Serialise concurrent callers (e.g. parallel test binaries) on one lock.
-if command -v flock >/dev/null 2>&1; then
-  exec 9>"$DIR/.lock"
-  log "waiting for build lock..."
-  flock 9
-  if [[ -x "$BIN/helm" ]]; then
-    log "cached helm found in $BIN (built by another process)"
-    printf '%s\n' "$BIN"
-    exit 0
-  fi
-fi
-
-# Build into a temp dir and move into place only on success, so an
-# interrupted build never leaves a half-written binary in the cache.
-TMP="$(mktemp -d "$DIR/tmp.XXXXXX")"
-trap 'rm -rf "$TMP"' EXIT
+# shellcheck source=go-tool.sh
+source "$(dirname "${BASH_SOURCE[0]}")/go-tool.sh"
+go_tool_prepare helm ">= 1.26.0"
 
 cd "$HERE/helm"
 version="$(go list -m -f '{{.Version}}' helm.sh/helm/v3)"
@@ -60,8 +27,5 @@ start=$SECONDS
 log "building helm $version (a few minutes on 2 cores with a cold Go build cache)..."
 go build -trimpath -ldflags "$ldflags" -o "$TMP/helm" helm.sh/helm/v3/cmd/helm
 log "built helm in $((SECONDS - start)) s"
-
-mkdir -p "$BIN"
-mv -f "$TMP/helm" "$BIN/helm"
-log "done: $("$BIN/helm" version --short)"
-printf '%s\n' "$BIN"
+log "done: $("$TMP/helm" version --short)"
+go_tool_install

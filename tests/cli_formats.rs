@@ -228,11 +228,7 @@ fn unknown_fields_are_errors_with_the_closest_field() {
 /// The tools' directory: `bin/python3` (a venv with jsonschema and
 /// xmlschema) and `schemas/` (the JUnit XSD and the SARIF schema).
 fn tools() -> PathBuf {
-    let out = Command::new(root().join("tests/tools/build.sh"))
-        .output()
-        .expect("tests/tools/build.sh runs");
-    assert!(out.status.success(), "{}", text(&out.stderr));
-    let bin = PathBuf::from(text(&out.stdout).lines().last().unwrap().trim());
+    let bin = roost_testcluster::built_by("tests/tools/build.sh").unwrap();
     bin.parent().unwrap().to_owned()
 }
 

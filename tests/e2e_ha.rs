@@ -11,7 +11,9 @@
 //! Each test starts its own control plane; they run one at a time (a lock)
 //! so timing checks do not compete for the machine's cores.
 
-use roost_testcluster::{ControlPlane, free_ports, output_with_stdin, repo_root, text, wait_for};
+use roost_testcluster::{
+    ControlPlane, free_ports, output_with_stdin, repo_root, succeeded, text, wait_for,
+};
 use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::{CertificateDer, ServerName};
 use std::net::SocketAddr;
@@ -28,16 +30,6 @@ const LEASE: &str = "roost-keeper-controller";
 const TEAM: &str = "team-ha";
 
 static SERIAL: Mutex<()> = Mutex::new(());
-
-fn ok(what: &str, out: &Output) -> String {
-    assert!(
-        out.status.success(),
-        "{what} failed:\n{}{}",
-        text(&out.stdout),
-        text(&out.stderr)
-    );
-    text(&out.stdout)
-}
 
 // ---------------------------------------------------------------------------
 // The proxy (a Service's stand-in)
@@ -156,7 +148,7 @@ impl Cluster {
         let plane = ControlPlane::start().expect("control plane starts");
         plane.install_crd().expect("CRD installed");
         let deploy = repo_root().join("deploy");
-        ok(
+        succeeded(
             "apply deploy/ RBAC",
             &plane
                 .kubectl()
@@ -169,7 +161,7 @@ impl Cluster {
                 .output()
                 .unwrap(),
         );
-        ok(
+        succeeded(
             "create the team namespace",
             &plane
                 .kubectl()
@@ -177,7 +169,7 @@ impl Cluster {
                 .output()
                 .unwrap(),
         );
-        let token = ok(
+        let token = succeeded(
             "create a service account token",
             &plane
                 .kubectl()
@@ -215,8 +207,8 @@ impl Cluster {
             .arg(format!("https://127.0.0.1:{}", proxy.port))
             .output()
             .unwrap();
-        let yaml = ok("webhook-config", &webhooks);
-        ok(
+        let yaml = succeeded("webhook-config", &webhooks);
+        succeeded(
             "apply webhook configurations",
             &apply(&plane.bin.join("kubectl"), &plane.kubeconfig, &yaml),
         );
@@ -329,7 +321,7 @@ impl Cluster {
             "-o",
             &format!("jsonpath={template}"),
         ]);
-        ok("read the certificate Secret", &out)
+        succeeded("read the certificate Secret", &out)
     }
 
     /// A key of the certificate Secret, decoded.
@@ -351,7 +343,7 @@ impl Cluster {
             "-o",
             "jsonpath={.webhooks[*].clientConfig.caBundle}",
         ]);
-        let encoded = ok("read a caBundle", &out);
+        let encoded = succeeded("read a caBundle", &out);
         use base64::Engine as _;
         let mut bundles: Vec<String> = encoded
             .split_whitespace()
@@ -416,7 +408,7 @@ impl Cluster {
 
     fn roost_json(&self, name: &str) -> serde_json::Value {
         let out = self.kubectl(&["get", "managedroost", name, "-n", TEAM, "-o", "json"]);
-        serde_json::from_str(&ok("get managedroost", &out)).unwrap()
+        serde_json::from_str(&succeeded("get managedroost", &out)).unwrap()
     }
 }
 
@@ -564,7 +556,7 @@ fn replicas_starting_together_agree_on_one_ca_and_inject_it() {
         &cluster.plane.kubeconfig,
         &manifest("first", 0),
     );
-    ok("apply through the webhooks", &out);
+    succeeded("apply through the webhooks", &out);
     let roost = cluster.roost_json("first");
     assert_eq!(
         roost["metadata"]["labels"]["app.kubernetes.io/managed-by"], "roost-keeper",
@@ -580,7 +572,7 @@ fn a_forced_rotation_under_a_stream_of_applies_fails_none() {
     let stream = ApplyStream::start(&cluster, "rotating");
     let started = Instant::now();
     stream.wait_succeeded_since("applies before the rotation", started, 3);
-    ok(
+    succeeded(
         "request a rotation",
         &cluster.kubectl(&[
             "annotate",
@@ -656,7 +648,7 @@ fn when_the_leader_is_killed_another_replica_updates_status_within_15_s() {
         .iter()
         .position(|r| r.name == leader)
         .expect("the holder is one of ours");
-    ok(
+    succeeded(
         "create",
         &apply(
             &cluster.plane.bin.join("kubectl"),
@@ -672,7 +664,7 @@ fn when_the_leader_is_killed_another_replica_updates_status_within_15_s() {
     let killed = Instant::now();
     cluster.wait_exit(leader_index, Duration::from_secs(5));
     // Another actor (a deployer) moves the phase; only a live controller records it.
-    ok(
+    succeeded(
         "patch the phase",
         &cluster.kubectl(&[
             "patch",
@@ -744,7 +736,7 @@ fn a_deleted_secret_starts_over_with_a_new_ca_that_every_replica_serves() {
     let _serial = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
     let cluster = two_replicas();
     let old_bundle = cluster.secret("ca.crt");
-    ok(
+    succeeded(
         "delete the Secret",
         &cluster.kubectl(&["delete", "secret", SECRET, "-n", NAMESPACE]),
     );
@@ -767,7 +759,7 @@ fn a_deleted_secret_starts_over_with_a_new_ca_that_every_replica_serves() {
         cluster.ca_bundle("mutatingwebhookconfiguration", "roost-keeper-mutating"),
         bundle
     );
-    ok(
+    succeeded(
         "apply through the webhooks",
         &apply(
             &cluster.plane.bin.join("kubectl"),

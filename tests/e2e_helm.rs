@@ -4,7 +4,9 @@
 //! so pods never run: the checks are on the objects, and on the webhooks
 //! blocking ManagedRoost writes exactly while they are installed.
 
-use roost_testcluster::{ControlPlane, output_with_stdin, repo_root, text, try_wait_for};
+use roost_testcluster::{
+    ControlPlane, output_with_stdin, repo_root, succeeded, text, try_wait_for,
+};
 use std::path::{Path, PathBuf};
 use std::process::Output;
 use std::time::Duration;
@@ -40,16 +42,6 @@ fn fixture(name: &str) -> PathBuf {
     repo_root().join("tests/fixtures/helm").join(name)
 }
 
-fn ok(what: &str, out: &Output) -> String {
-    assert!(
-        out.status.success(),
-        "{what} failed:\n{}{}",
-        text(&out.stdout),
-        text(&out.stderr)
-    );
-    text(&out.stdout)
-}
-
 fn kubectl(plane: &ControlPlane, args: &[&str]) -> Output {
     plane.kubectl().args(args).output().unwrap()
 }
@@ -67,7 +59,7 @@ fn helm(plane: &ControlPlane, args: &[&str], paths: &[&Path]) -> Output {
 
 /// The release namespace, with deploy/namespace.yaml's Pod Security labels.
 fn create_namespace(plane: &ControlPlane) {
-    ok(
+    succeeded(
         "kubectl apply -f deploy/namespace.yaml",
         &plane
             .kubectl()
@@ -85,7 +77,7 @@ fn exists(plane: &ControlPlane, object: &str) -> bool {
 }
 
 fn jsonpath(plane: &ControlPlane, object: &str, path: &str) -> String {
-    ok(
+    succeeded(
         &format!("kubectl get {object}"),
         &kubectl(
             plane,
@@ -106,7 +98,7 @@ fn create_roost(plane: &ControlPlane) -> Output {
     let manifest = std::fs::read(repo_root().join("examples/web-valid.yaml")).unwrap();
     let out = output_with_stdin(plane.kubectl().args(["create", "-f", "-"]), &manifest).unwrap();
     if out.status.success() {
-        ok(
+        succeeded(
             "kubectl delete managedroost web",
             &kubectl(plane, &["delete", "-n", "default", "managedroost/web"]),
         );
@@ -143,7 +135,7 @@ fn wait_until_roost_creation(plane: &ControlPlane, allowed: bool) -> Output {
 fn server_dry_run_accepts_the_rendering() {
     let plane = ControlPlane::start().expect("control plane starts");
     create_namespace(&plane);
-    ok(
+    succeeded(
         "kubectl apply -f extra-crds.yaml",
         &plane
             .kubectl()
@@ -153,7 +145,7 @@ fn server_dry_run_accepts_the_rendering() {
             .unwrap(),
     );
     plane.install_crd().expect("CRDs installed");
-    ok(
+    succeeded(
         "kubectl wait for the stand-in CRDs",
         &kubectl(
             &plane,
@@ -190,7 +182,7 @@ fn server_dry_run_accepts_the_rendering() {
             paths.insert(0, values);
         }
         let paths: Vec<&Path> = paths.iter().map(PathBuf::as_path).collect();
-        let rendered = ok("helm template", &helm(&plane, &args, &paths));
+        let rendered = succeeded("helm template", &helm(&plane, &args, &paths));
         let out = output_with_stdin(
             plane
                 .kubectl()
@@ -198,7 +190,7 @@ fn server_dry_run_accepts_the_rendering() {
             rendered.as_bytes(),
         )
         .unwrap();
-        let stdout = ok(&format!("server dry run ({what})"), &out);
+        let stdout = succeeded(&format!("server dry run ({what})"), &out);
         let accepted = stdout
             .lines()
             .filter(|l| l.ends_with("(server dry run)"))
@@ -234,7 +226,7 @@ fn install_upgrade_uninstall() {
     );
     assert!(!exists(&plane, "deployment.apps/roost-keeper"));
 
-    ok(
+    succeeded(
         "helm install",
         &helm(
             &plane,
@@ -258,7 +250,7 @@ fn install_upgrade_uninstall() {
         text(&refused.stderr)
     );
 
-    ok(
+    succeeded(
         "helm upgrade",
         &helm(
             &plane,
@@ -288,7 +280,7 @@ fn install_upgrade_uninstall() {
         ),
         "Ignore"
     );
-    let history = ok(
+    let history = succeeded(
         "helm history",
         &helm(
             &plane,
@@ -313,7 +305,7 @@ fn install_upgrade_uninstall() {
         ],
         &[],
     );
-    ok("helm uninstall", &uninstall);
+    succeeded("helm uninstall", &uninstall);
     // The pre-delete hooks removed both webhook configurations before Helm
     // deleted anything else (its debug log names every delete in order).
     let log = text(&uninstall.stderr);

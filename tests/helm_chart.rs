@@ -3,7 +3,7 @@
 //! refusing wrong types, and no drift from deploy/ (kustomize) or from
 //! `roost-keeper webhook-config`. tests/e2e_helm.rs installs it for real.
 
-use roost_testcluster::{repo_root, text};
+use roost_testcluster::{repo_root, succeeded, text};
 use serde::Deserialize;
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
@@ -34,16 +34,6 @@ fn helm(args: &[&str], extra: &[&Path]) -> Output {
         .unwrap()
 }
 
-fn ok(what: &str, out: &Output) -> String {
-    assert!(
-        out.status.success(),
-        "{what} failed:\n{}{}",
-        text(&out.stdout),
-        text(&out.stderr)
-    );
-    text(&out.stdout)
-}
-
 /// Every non-empty document of a YAML stream.
 fn documents(yaml: &str) -> Vec<Value> {
     serde_norway::Deserializer::from_str(yaml)
@@ -64,7 +54,7 @@ fn template(namespace: &str, args: &[&str]) -> Vec<Value> {
         "--no-hooks",
     ];
     all.extend_from_slice(args);
-    documents(&ok("helm template", &helm(&all, &[&chart()])))
+    documents(&succeeded("helm template", &helm(&all, &[&chart()])))
 }
 
 /// `kind/namespace/name` of an object.
@@ -104,11 +94,11 @@ fn find<'a>(objects: &'a [Value], kind: &str, name: &str) -> &'a Value {
 
 #[test]
 fn lint_passes_with_defaults_and_every_option() {
-    ok(
+    succeeded(
         "helm lint --strict",
         &helm(&["lint", "--strict"], &[&chart()]),
     );
-    ok(
+    succeeded(
         "helm lint --strict -f every-option.yaml",
         &helm(&["lint", "--strict", "-f"], &[&every_option(), &chart()]),
     );

@@ -13,7 +13,7 @@ use roost_keeper::metrics::{ErrorLabel, Metrics, ResultLabel, TypeLabel};
 use serde_json::{Value, json};
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::sync::OnceLock;
 
 const RULES: &str = "charts/roost-keeper/files/prometheus-rules.yaml";
@@ -31,15 +31,9 @@ const EXTERNAL: &[&str] = &[
 fn promtool() -> &'static Path {
     static BIN: OnceLock<PathBuf> = OnceLock::new();
     BIN.get_or_init(|| {
-        let script = repo().join("tests/tools/promtool.sh");
-        let out = Command::new("bash")
-            .arg(&script)
-            .stderr(Stdio::inherit())
-            .output()
-            .unwrap_or_else(|e| panic!("cannot run {}: {e}", script.display()));
-        assert!(out.status.success(), "{} failed", script.display());
-        let stdout = String::from_utf8_lossy(&out.stdout);
-        PathBuf::from(stdout.lines().last().unwrap_or_default().trim()).join("promtool")
+        roost_testcluster::built_by("tests/tools/promtool.sh")
+            .unwrap()
+            .join("promtool")
     })
 }
 

@@ -6,23 +6,13 @@ use super::cluster::repo;
 use roost_keeper::api::{API_VERSION, KIND};
 use serde_json::{Value, json};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::sync::OnceLock;
 
 /// The directory holding `kubeconform` and the venv's `python3`, built when missing.
 pub fn tools_bin() -> &'static Path {
     static BIN: OnceLock<PathBuf> = OnceLock::new();
-    BIN.get_or_init(|| {
-        let script = repo().join("tests/tools/build.sh");
-        let out = Command::new("bash")
-            .arg(&script)
-            .stderr(Stdio::inherit())
-            .output()
-            .unwrap_or_else(|e| panic!("cannot run {}: {e}", script.display()));
-        assert!(out.status.success(), "{} failed", script.display());
-        let stdout = String::from_utf8_lossy(&out.stdout);
-        PathBuf::from(stdout.lines().last().unwrap_or_default().trim())
-    })
+    BIN.get_or_init(|| roost_testcluster::built_by("tests/tools/build.sh").unwrap())
 }
 
 /// kubeconform's verdict on one resource.

@@ -21,8 +21,9 @@ pub fn repo_root() -> PathBuf {
         .expect("repository root")
 }
 
-/// Runs a build script that prints its bin directory last on stdout.
-fn built_by(script: &str) -> Result<PathBuf, String> {
+/// Runs a build script of this repository (`tests/tools/helm.sh`) that
+/// prints its bin directory last on stdout, and returns that directory.
+pub fn built_by(script: &str) -> Result<PathBuf, String> {
     let script = repo_root().join(script);
     let out = Command::new("bash")
         .arg(&script)
@@ -97,6 +98,18 @@ pub fn free_ports<const N: usize>() -> [u16; N] {
 /// Bytes (a process's output) as text, invalid UTF-8 replaced.
 pub fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
+}
+
+/// The stdout of a finished command that must have succeeded; the failure
+/// names it `what` and shows what it printed.
+pub fn succeeded(what: &str, out: &Output) -> String {
+    assert!(
+        out.status.success(),
+        "{what} failed:\n{}{}",
+        text(&out.stdout),
+        text(&out.stderr)
+    );
+    text(&out.stdout)
 }
 
 /// The stdout of a run of the binary at `binary` with `args`, which must succeed.

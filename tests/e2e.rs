@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::cluster::{Env, manifest_in, ok, repo, text};
+use common::cluster::{Env, assert_example_warnings, manifest_in, ok, repo, text};
 use roost_keeper::admission::registration::FailurePolicy;
 use roost_testcluster::{try_wait_for, wait_for};
 use std::path::Path;
@@ -144,27 +144,7 @@ fn warnings_are_printed_by_kubectl_and_the_object_is_stored() {
         &[],
     );
     ok(&out);
-    let warnings: Vec<String> = text(&out.stderr)
-        .lines()
-        .filter(|l| l.starts_with("Warning: "))
-        .map(str::to_owned)
-        .collect();
-    assert_eq!(warnings.len(), 4, "{warnings:?}");
-    for code in [
-        "CHART_VERSION_UNPINNED",
-        "CHART_REPO_INSECURE",
-        "AUTH_INLINE_CREDENTIALS",
-        "HEALTH_CHECK_INTERVAL_TOO_SHORT",
-    ] {
-        assert!(
-            warnings.iter().any(|w| w.ends_with(&format!("[{code}]"))),
-            "missing {code}: {warnings:?}"
-        );
-    }
-    assert!(
-        !text(&out.stderr).contains("example-only-password"),
-        "no secret in warnings"
-    );
+    assert_example_warnings(&text(&out.stderr));
     ok(&kubectl(&["get", "roost", "dashboards", "-n", &ns]));
 }
 

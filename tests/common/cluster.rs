@@ -237,6 +237,31 @@ impl Env {
     }
 }
 
+/// What kubectl prints when `examples/warnings.yaml` is applied: its four
+/// `Warning:` lines, one per warning code, and never the example password.
+pub fn assert_example_warnings(stderr: &str) {
+    let warnings: Vec<&str> = stderr
+        .lines()
+        .filter(|l| l.starts_with("Warning: "))
+        .collect();
+    assert_eq!(warnings.len(), 4, "{warnings:?}");
+    for code in [
+        "CHART_VERSION_UNPINNED",
+        "CHART_REPO_INSECURE",
+        "AUTH_INLINE_CREDENTIALS",
+        "HEALTH_CHECK_INTERVAL_TOO_SHORT",
+    ] {
+        assert!(
+            warnings.iter().any(|w| w.ends_with(&format!("[{code}]"))),
+            "missing {code}: {warnings:?}"
+        );
+    }
+    assert!(
+        !stderr.contains("example-only-password"),
+        "no secret in warnings"
+    );
+}
+
 /// Documents of a manifest file, moved into `ns`, as one kubectl List (JSON).
 pub fn manifest_in(path: &Path, ns: &str) -> String {
     use serde::Deserialize;

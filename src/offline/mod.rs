@@ -265,17 +265,22 @@ fn read_documents(
     mut check: impl FnMut(Value, Option<Positions>),
 ) -> Result<(), ReadError> {
     if text.trim_start().starts_with('{') {
-        // JSON is YAML's flow style, so the YAML reader gives the positions
-        // (of the first object of a stream: the second has no `---`).
-        let mut positions =
-            crate::yaml::Documents::new(text).map_while(|d| d.ok().map(|d| d.positions));
-        for value in serde_json::Deserializer::from_str(text).into_iter::<Value>() {
+        let values = serde_json::Deserializer::from_str(text).into_iter::<Value>();
+        for (at, value) in values.enumerate() {
             let value = value.map_err(|err| ReadError {
                 // serde_json says column 0 at the end of a line; positions here are 1-based.
                 at: (err.line(), err.column().max(1)),
                 message: format!("not valid JSON: {err}"),
             })?;
-            check(value, positions.next());
+            // JSON is YAML's flow style, so the YAML reader gives the
+            // positions: of the first object of a stream only (the second has
+            // no `---`), and only of a kind that gets findings, as this
+            // second pass costs more than the JSON parse itself.
+            let positions = (at == 0 && gets_findings(&value))
+                .then(|| crate::yaml::Documents::new(text).next()?.ok())
+                .flatten()
+                .map(|document| document.positions);
+            check(value, positions);
         }
         return Ok(());
     }
@@ -287,6 +292,14 @@ fn read_documents(
         check(document.value, Some(document.positions));
     }
     Ok(())
+}
+
+/// Whether a document's kind can get findings (a `kind: List` through its items).
+fn gets_findings(document: &Value) -> bool {
+    matches!(
+        document.get("kind").and_then(Value::as_str),
+        Some(KIND | POLICY_KIND | "List")
+    )
 }
 
 /// Checks every source; one shared cache, so identical documents cost one validation.

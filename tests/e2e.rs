@@ -4,10 +4,9 @@
 
 mod common;
 
-use common::cluster::{Env, assert_example_warnings, manifest_in, ok, repo, text};
+use common::cluster::{Env, assert_example_warnings, manifest_in, offline_errors, ok, repo, text};
 use roost_keeper::admission::registration::FailurePolicy;
 use roost_testcluster::{try_wait_for, wait_for};
-use std::path::Path;
 use std::process::Output;
 use std::sync::OnceLock;
 
@@ -29,35 +28,6 @@ fn apply(manifest: &str, extra: &[&str]) -> Output {
     let mut args = vec!["apply", "-f", "-"];
     args.extend_from_slice(extra);
     env().kubectl_stdin(&args, manifest)
-}
-
-/// (code, field) pairs of the offline validator's errors for a manifest.
-fn offline_errors(path: &Path) -> Vec<Vec<(String, String)>> {
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_roost-keeper"))
-        .args(["validate", "-o", "json", "-f"])
-        .arg(path)
-        .output()
-        .unwrap();
-    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    doc["results"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|r| {
-            r["findings"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .filter(|f| f["level"] == "error")
-                .map(|f| {
-                    (
-                        f["code"].as_str().unwrap().to_owned(),
-                        f["field"].as_str().unwrap().to_owned(),
-                    )
-                })
-                .collect()
-        })
-        .collect()
 }
 
 #[test]

@@ -13,13 +13,14 @@
 mod common;
 
 use base64::Engine;
-use common::cluster::{assert_example_warnings, manifest_in};
+use common::cluster::{assert_example_warnings, manifest_in, offline_errors};
 use roost_testcluster::{
-    ControlPlane, free_ports, http_get_ok, output_with_stdin, repo_root, text, try_wait_for,
+    ControlPlane, free_ports, http_get_ok, output_with_stdin, repo_root, succeeded, text,
+    try_wait_for,
 };
 use std::io::{Read, Write};
 use std::net::TcpListener;
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::mpsc;
 use std::time::Duration;
 
@@ -57,17 +58,6 @@ fn podman_run() -> Command {
     command
 }
 
-#[track_caller]
-fn ok(what: &str, out: &Output) -> String {
-    assert!(
-        out.status.success(),
-        "{what} failed: {}{}",
-        text(&out.stdout),
-        text(&out.stderr)
-    );
-    text(&out.stdout)
-}
-
 /// The image, or a failure that says how to build it.
 fn require_image() {
     let exists = podman()
@@ -92,7 +82,7 @@ fn image_prints_its_version_runs_as_65532_and_carries_labels_and_cas() {
         .output()
         .unwrap();
     assert_eq!(
-        ok("podman run --version", &out),
+        succeeded("podman run --version", &out),
         format!("roost-keeper {VERSION}\n")
     );
 
@@ -101,7 +91,7 @@ fn image_prints_its_version_runs_as_65532_and_carries_labels_and_cas() {
         .output()
         .unwrap();
     let inspect: serde_json::Value =
-        serde_json::from_str(&ok("podman image inspect", &out)).unwrap();
+        serde_json::from_str(&succeeded("podman image inspect", &out)).unwrap();
     let config = &inspect[0]["Config"];
     assert_eq!(config["User"], "65532:65532");
     assert_eq!(config["Entrypoint"], serde_json::json!(["/roost-keeper"]));
@@ -125,7 +115,7 @@ fn image_prints_its_version_runs_as_65532_and_carries_labels_and_cas() {
     // The CA bundle for TLS to endpoints outside the cluster.
     let name = format!("roost-keeper-e2e-files-{}", std::process::id());
     let _container = Container(name.clone());
-    ok(
+    succeeded(
         "podman create",
         &podman()
             .args(["create", "--name", &name, &image()])
@@ -141,7 +131,7 @@ fn image_prints_its_version_runs_as_65532_and_carries_labels_and_cas() {
         .output()
         .unwrap();
     // `podman cp ... -` writes a tar stream holding the one file.
-    let bundle = ok("podman cp the CA bundle", &out);
+    let bundle = succeeded("podman cp the CA bundle", &out);
     assert!(
         bundle.matches("-----BEGIN CERTIFICATE-----").count() > 10,
         "no CA bundle in the image"
@@ -212,28 +202,6 @@ fn otlp_collector() -> (u16, mpsc::Receiver<String>) {
     (port, rx)
 }
 
-/// (code, field) pairs of the host binary's offline errors for the first document.
-fn offline_errors(path: &std::path::Path) -> Vec<(String, String)> {
-    let out = Command::new(env!("CARGO_BIN_EXE_roost-keeper"))
-        .args(["validate", "-o", "json", "-f"])
-        .arg(path)
-        .output()
-        .unwrap();
-    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    doc["results"][0]["findings"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|f| f["level"] == "error")
-        .map(|f| {
-            (
-                f["code"].as_str().unwrap().to_owned(),
-                f["field"].as_str().unwrap().to_owned(),
-            )
-        })
-        .collect()
-}
-
 #[test]
 fn image_serves_the_webhooks_and_controller_of_a_control_plane() {
     require_image();
@@ -243,10 +211,10 @@ fn image_serves_the_webhooks_and_controller_of_a_control_plane() {
     let deploy = repo_root().join("deploy");
     for file in ["namespace.yaml", "serviceaccount.yaml", "rbac.yaml"] {
         let path = deploy.join(file);
-        ok(file, &kubectl(&["apply", "-f", path.to_str().unwrap()]));
+        succeeded(file, &kubectl(&["apply", "-f", path.to_str().unwrap()]));
     }
-    ok("create namespace", &kubectl(&["create", "namespace", TEAM]));
-    let token = ok(
+    succeeded("create namespace", &kubectl(&["create", "namespace", TEAM]));
+    let token = succeeded(
         "create a token",
         &kubectl(&[
             "create",
@@ -283,7 +251,7 @@ fn image_serves_the_webhooks_and_controller_of_a_control_plane() {
     // The webhook configurations, printed by the image, without a caBundle:
     // the server injects it from the Secret it manages.
     let [webhook_port, metrics_port] = free_ports();
-    let webhooks = ok(
+    let webhooks = succeeded(
         "webhook-config from the image",
         &podman_run()
             .args(["--rm", "--read-only", "--network", "none", &image()])
@@ -296,7 +264,7 @@ fn image_serves_the_webhooks_and_controller_of_a_control_plane() {
             .unwrap(),
     );
     let mut apply = plane.kubectl();
-    ok(
+    succeeded(
         "apply webhook configurations",
         &output_with_stdin(apply.args(["apply", "-f", "-"]), webhooks.as_bytes()).unwrap(),
     );
@@ -304,7 +272,7 @@ fn image_serves_the_webhooks_and_controller_of_a_control_plane() {
     let (otlp_port, otlp_requests) = otlp_collector();
     let name = format!("roost-keeper-e2e-{}", std::process::id());
     let container = Container(name.clone());
-    ok(
+    succeeded(
         "podman run serve",
         &podman_run()
             .args([
@@ -356,7 +324,7 @@ fn image_serves_the_webhooks_and_controller_of_a_control_plane() {
     );
 
     // Its processes run as 65532, not as the image default alone.
-    let users = ok(
+    let users = succeeded(
         "podman top",
         &podman().args(["top", &name, "huser"]).output().unwrap(),
     );
@@ -381,7 +349,7 @@ fn image_serves_the_webhooks_and_controller_of_a_control_plane() {
     .unwrap_or_else(|| panic!("the webhooks never judged a request; last answer: {last}"));
 
     // Valid: stored, defaulted, and the controller in the image makes it Pending.
-    ok(
+    succeeded(
         "apply web-valid",
         &apply_in_team("examples/web-valid.yaml", &[]),
     );
@@ -407,7 +375,7 @@ fn image_serves_the_webhooks_and_controller_of_a_control_plane() {
         stderr.contains("The managedroosts \"payments\" is invalid"),
         "{stderr}"
     );
-    let expected = offline_errors(&repo_root().join("examples/invalid.yaml"));
+    let expected = offline_errors(&repo_root().join("examples/invalid.yaml")).remove(0);
     assert_eq!(expected.len(), 7);
     for (code, field) in &expected {
         assert!(
@@ -420,7 +388,7 @@ fn image_serves_the_webhooks_and_controller_of_a_control_plane() {
 
     // Warnings: stored, with kubectl's `Warning:` lines and no secret.
     let out = apply_in_team("examples/warnings.yaml", &[]);
-    ok("apply warnings", &out);
+    succeeded("apply warnings", &out);
     assert_example_warnings(&text(&out.stderr));
 
     // The admission spans reached the collector by its name.
@@ -440,7 +408,7 @@ fn image_serves_the_webhooks_and_controller_of_a_control_plane() {
         "name",
     ]);
     assert_eq!(
-        ok("get the certificate Secret", &out).trim(),
+        succeeded("get the certificate Secret", &out).trim(),
         "secret/roost-keeper-tls"
     );
 }

@@ -237,6 +237,36 @@ impl Env {
     }
 }
 
+/// (code, field) pairs of `roost-keeper validate`'s errors, one list per
+/// ManagedRoost of the manifest at `path`.
+pub fn offline_errors(path: &Path) -> Vec<Vec<(String, String)>> {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_roost-keeper"))
+        .args(["validate", "-o", "json", "-f"])
+        .arg(path)
+        .output()
+        .unwrap();
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    doc["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| {
+            r["findings"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .filter(|f| f["level"] == "error")
+                .map(|f| {
+                    (
+                        f["code"].as_str().unwrap().to_owned(),
+                        f["field"].as_str().unwrap().to_owned(),
+                    )
+                })
+                .collect()
+        })
+        .collect()
+}
+
 /// What kubectl prints when `examples/warnings.yaml` is applied: its four
 /// `Warning:` lines, one per warning code, and never the example password.
 pub fn assert_example_warnings(stderr: &str) {

@@ -101,7 +101,8 @@ pub fn text(bytes: &[u8]) -> String {
 }
 
 /// The stdout of a finished command that must have succeeded; the failure
-/// names it `what` and shows what it printed.
+/// names it `what` and shows what it printed, at the caller's line.
+#[track_caller]
 pub fn succeeded(what: &str, out: &Output) -> String {
     assert!(
         out.status.success(),

@@ -2,6 +2,7 @@
 //! when `OTEL_EXPORTER_OTLP_ENDPOINT` is set.
 
 use crate::{Error, Result};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::util::SubscriberInitExt;
 use tracing_subscriber::{EnvFilter, Layer};
@@ -34,6 +35,27 @@ impl Drop for TelemetryGuard {
 /// own debug events pass whatever `RUST_LOG` says.
 pub const DEBUG_SPAN: &str = "roost_debug";
 
+/// Objects being handled now that asked for debug logs: while there are
+/// none, the per-object filter costs one atomic load per event.
+static DEBUG_OBJECTS: AtomicUsize = AtomicUsize::new(0);
+
+/// Counts one object's handling in [`DEBUG_OBJECTS`] while it lives; hold it
+/// for as long as its [`DEBUG_SPAN`] may be entered.
+pub struct DebugObject(());
+
+impl DebugObject {
+    pub fn begin() -> DebugObject {
+        DEBUG_OBJECTS.fetch_add(1, Ordering::Relaxed);
+        DebugObject(())
+    }
+}
+
+impl Drop for DebugObject {
+    fn drop(&mut self) {
+        DEBUG_OBJECTS.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
 /// `RUST_LOG` (default `info`), or roost-keeper's events inside a [`DEBUG_SPAN`].
 fn log_filter<S>() -> impl tracing_subscriber::layer::Filter<S>
 where
@@ -43,13 +65,22 @@ where
     let global = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
     let per_object = DynFilterFn::new(
         |meta: &tracing::Metadata<'_>, cx: &tracing_subscriber::layer::Context<'_, S>| {
-            meta.target().starts_with("roost_keeper")
-                && (meta.name() == DEBUG_SPAN
-                    || cx
+            meta.name() == DEBUG_SPAN
+                || (DEBUG_OBJECTS.load(Ordering::Relaxed) > 0
+                    && cx
                         .lookup_current()
                         .is_some_and(|span| span.scope().any(|s| s.name() == DEBUG_SPAN)))
         },
-    );
+    )
+    // Decided once per call site: other crates' events (hyper, h2, rustls
+    // trace the hot path) are then never checked per call.
+    .with_callsite_filter(|meta| {
+        if meta.target().starts_with("roost_keeper") {
+            tracing::subscriber::Interest::sometimes()
+        } else {
+            tracing::subscriber::Interest::never()
+        }
+    });
     global.or(per_object)
 }
 

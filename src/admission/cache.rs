@@ -1,8 +1,11 @@
-//! Validation cache: identical specs share one verdict.
+//! Verdict caches: identical specs share one verdict (and one patch).
 //!
-//! The key is a 128-bit hash of the (defaulted) spec, the rule-set version
-//! and, on UPDATE, the old spec. Never the name or generation: generation is
-//! not set at admission time, and identical specs must share a result.
+//! The key is a 128-bit hash of the spec, the rule-set version and, on
+//! UPDATE, the old spec (with policies in force: their fingerprint and the
+//! whole objects). Never the name or generation: generation is not set at
+//! admission time, and identical specs must share a result. The quick path
+//! hashes the request's own bytes ([`CacheKey::of_bytes`]); a request only
+//! the full decoder reads is keyed by its decoded values ([`CacheKey::new`]).
 
 use crate::validation::ValidationResult;
 use moka::sync::Cache;
@@ -54,18 +57,82 @@ impl CacheKey {
     }
 }
 
+/// What a key made of request bytes is for: the same bytes judged by a
+/// different question must not share an entry.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(u8)]
+pub enum KeyPurpose {
+    /// Parts: the spec (CREATE).
+    Validate = 0x10,
+    /// Parts: the spec, the old spec.
+    ValidateUpdate,
+    /// Parts: the object, the old object (UPDATE).
+    ValidateWithPolicies,
+    /// Parts: the spec, the labels; the object has metadata.
+    Defaults,
+    /// Parts: the spec; the object has no metadata.
+    DefaultsWithoutMetadata,
+    /// Parts: the object.
+    DefaultsWithPolicies,
+}
+
+impl CacheKey {
+    /// The key of raw JSON `parts` (`None`: absent) for `purpose`, judged by
+    /// the rules `rules` and the policies `policies` identify. Nothing is copied.
+    pub fn of_bytes(
+        purpose: KeyPurpose,
+        rules: u64,
+        policies: u64,
+        parts: &[Option<&str>],
+    ) -> Self {
+        let mut hasher = xxhash_rust::xxh3::Xxh3::new();
+        hasher.update(&[purpose as u8]);
+        hasher.update(&rules.to_le_bytes());
+        hasher.update(&policies.to_le_bytes());
+        for part in parts {
+            match part {
+                None => hasher.update(&[0]),
+                Some(text) => {
+                    // The length keeps one part's end from passing for the next part's start.
+                    hasher.update(&[1]);
+                    hasher.update(&(text.len() as u64).to_le_bytes());
+                    hasher.update(text.as_bytes());
+                }
+            }
+        }
+        CacheKey(hasher.digest128())
+    }
+}
+
 fn write_json(bytes: &mut Vec<u8>, value: Option<&Value>) {
     // Serializing a Value into a Vec cannot fail.
     let _ = serde_json::to_writer(&mut *bytes, &value.unwrap_or(&Value::Null));
     bytes.push(0xff);
 }
 
-/// A bounded, expiring map from spec to verdict, with hit and miss counters.
-pub struct ValidationCache {
-    entries: Cache<CacheKey, Arc<ValidationResult>>,
+/// A bounded, expiring map from key to answer, with hit and miss counters.
+pub struct VerdictCache<V> {
+    entries: Cache<CacheKey, V>,
     hits: AtomicU64,
     misses: AtomicU64,
 }
+
+/// Verdicts of the validating webhook.
+pub type ValidationCache = VerdictCache<Arc<ValidationResult>>;
+
+/// What the mutating webhook answers for one object: the JSON Patch (text)
+/// of its defaults, when there are any.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Defaults {
+    pub patch: Option<Arc<str>>,
+    pub operations: usize,
+}
+
+/// Answers of the mutating webhook.
+pub type DefaultsCache = VerdictCache<Defaults>;
+
+/// Memory the cached patches may take, in bytes.
+pub const DEFAULTS_CACHE_BYTES: u64 = 4 * 1024 * 1024;
 
 impl Default for ValidationCache {
     fn default() -> Self {
@@ -93,18 +160,19 @@ pub fn weight(result: &ValidationResult) -> u32 {
     u32::try_from(ENTRY + findings).unwrap_or(u32::MAX)
 }
 
+/// Bytes a cached patch holds: an entry as a clean verdict's, plus its text.
+pub fn defaults_weight(defaults: &Defaults) -> u32 {
+    const ENTRY: usize = 480;
+    let text = defaults.patch.as_ref().map_or(0, |p| p.len() + 16);
+    u32::try_from(ENTRY + text).unwrap_or(u32::MAX)
+}
+
 impl ValidationCache {
     /// A cache holding verdicts of at most `budget_bytes` in all, each for `ttl`.
     pub fn new(budget_bytes: u64, ttl: Duration) -> Self {
-        ValidationCache {
-            entries: Cache::builder()
-                .max_capacity(budget_bytes)
-                .weigher(|_key, result: &Arc<ValidationResult>| weight(result))
-                .time_to_live(ttl)
-                .build(),
-            hits: AtomicU64::new(0),
-            misses: AtomicU64::new(0),
-        }
+        VerdictCache::weighed(budget_bytes, ttl, |result: &Arc<ValidationResult>| {
+            weight(result)
+        })
     }
 
     /// The cached verdict for `key` (and `true`), or the one `validate`
@@ -123,6 +191,45 @@ impl ValidationCache {
         self.entries.insert(key, Arc::clone(&result));
         (result, false)
     }
+}
+
+impl DefaultsCache {
+    /// A cache holding patches of at most `budget_bytes` in all, each for `ttl`.
+    pub fn new(budget_bytes: u64, ttl: Duration) -> Self {
+        VerdictCache::weighed(budget_bytes, ttl, defaults_weight)
+    }
+}
+
+impl<V: Clone + Send + Sync + 'static> VerdictCache<V> {
+    fn weighed(budget_bytes: u64, ttl: Duration, weigh: fn(&V) -> u32) -> Self {
+        VerdictCache {
+            entries: Cache::builder()
+                .max_capacity(budget_bytes)
+                .weigher(move |_key, value: &V| weigh(value))
+                .time_to_live(ttl)
+                .build(),
+            hits: AtomicU64::new(0),
+            misses: AtomicU64::new(0),
+        }
+    }
+
+    /// The cached answer for `key` (and `true`), or the one `compute` gives,
+    /// then cached (and `false`). When `compute` gives nothing, nothing is
+    /// cached or counted.
+    pub fn get_or_compute(
+        &self,
+        key: CacheKey,
+        compute: impl FnOnce() -> Option<V>,
+    ) -> Option<(V, bool)> {
+        if let Some(hit) = self.entries.get(&key) {
+            self.hits.fetch_add(1, Ordering::Relaxed);
+            return Some((hit, true));
+        }
+        let value = compute()?;
+        self.misses.fetch_add(1, Ordering::Relaxed);
+        self.entries.insert(key, value.clone());
+        Some((value, false))
+    }
 
     pub fn hits(&self) -> u64 {
         self.hits.load(Ordering::Relaxed)
@@ -138,7 +245,7 @@ impl ValidationCache {
         self.entries.entry_count()
     }
 
-    /// Bytes the held verdicts weigh.
+    /// Bytes the held answers weigh.
     pub fn weighed_bytes(&self) -> u64 {
         self.entries.run_pending_tasks();
         self.entries.weighted_size()
@@ -162,9 +269,9 @@ mod tests {
         let spec = json!({"chart": {"name": "a"}});
         let mut calls = 0;
         for _ in 0..3 {
-            cache.get_or_validate(CacheKey::new(RULES, Some(&spec), None), || {
+            cache.get_or_compute(CacheKey::new(RULES, Some(&spec), None), || {
                 calls += 1;
-                ValidationResult::default()
+                Some(Arc::new(ValidationResult::default()))
             });
         }
         assert_eq!(
@@ -212,7 +319,9 @@ mod tests {
         let cache = ValidationCache::new(10 * one, VALIDATION_TTL);
         for i in 0..100 {
             let spec = json!({"n": i});
-            cache.get_or_validate(CacheKey::new(RULES, Some(&spec), None), big);
+            cache.get_or_compute(CacheKey::new(RULES, Some(&spec), None), || {
+                Some(Arc::new(big()))
+            });
         }
         assert!(
             cache.weighed_bytes() <= 10 * one && cache.len() <= 10,
@@ -223,10 +332,9 @@ mod tests {
         let small = ValidationCache::new(10 * one, VALIDATION_TTL);
         for i in 0..100 {
             let spec = json!({"n": i});
-            small.get_or_validate(
-                CacheKey::new(RULES, Some(&spec), None),
-                ValidationResult::default,
-            );
+            small.get_or_compute(CacheKey::new(RULES, Some(&spec), None), || {
+                Some(Arc::default())
+            });
         }
         assert_eq!(small.len(), 100, "small verdicts all fit");
     }
@@ -235,9 +343,9 @@ mod tests {
     fn entries_expire() {
         let cache = ValidationCache::new(1 << 20, Duration::from_millis(50));
         let key = CacheKey::new(RULES, None, None);
-        cache.get_or_validate(key, ValidationResult::default);
+        cache.get_or_compute(key, || Some(Arc::default()));
         std::thread::sleep(Duration::from_millis(120));
-        cache.get_or_validate(key, ValidationResult::default);
+        cache.get_or_compute(key, || Some(Arc::default()));
         assert_eq!((cache.hits(), cache.misses()), (0, 2));
     }
 }

@@ -2,7 +2,7 @@
 //! limits, hands it to [`Admission::review`] and writes the reply. Transport
 //! only: every decision about the object is made in [`super`].
 
-use super::{Admission, MUTATE_PATH, POLICY_VALIDATE_PATH, Refusal, Reply, VALIDATE_PATH, Webhook};
+use super::{MUTATE_PATH, POLICY_VALIDATE_PATH, Refusal, Reply, Reviewer, VALIDATE_PATH, Webhook};
 use crate::metrics::Metrics;
 use axum::Router;
 use axum::extract::{Request, State};
@@ -42,7 +42,7 @@ pub struct HttpLimits {
 /// What the webhook routes share.
 #[derive(Clone)]
 pub struct WebhookState {
-    admission: Arc<Admission>,
+    reviewer: Arc<dyn Reviewer>,
     metrics: Arc<Metrics>,
     reviews: Arc<Semaphore>,
     /// Permits are KiB of request bodies above [`SMALL_BODY_BYTES`].
@@ -51,14 +51,19 @@ pub struct WebhookState {
 }
 
 impl WebhookState {
-    pub fn new(admission: Arc<Admission>, metrics: Arc<Metrics>, limits: HttpLimits) -> Self {
+    pub fn new(reviewer: Arc<dyn Reviewer>, metrics: Arc<Metrics>, limits: HttpLimits) -> Self {
         WebhookState {
-            admission,
+            reviewer,
             metrics,
             reviews: Arc::new(Semaphore::new(limits.max_concurrent_reviews.max(1))),
             body_budget: Arc::new(Semaphore::new(kib(limits.body_budget_bytes))),
             read_timeout: limits.read_timeout,
         }
+    }
+
+    /// The same routes and limits, answered by `reviewer`.
+    pub fn with_reviewer(self, reviewer: Arc<dyn Reviewer>) -> Self {
+        WebhookState { reviewer, ..self }
     }
 }
 
@@ -94,7 +99,12 @@ async fn not_found(request: Request) -> Response {
 
 fn json_reply(reply: Reply) -> Response {
     let status = StatusCode::from_u16(reply.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-    (status, axum::Json(reply.body)).into_response()
+    (
+        status,
+        [(header::CONTENT_TYPE, "application/json")],
+        reply.body,
+    )
+        .into_response()
 }
 
 /// A request body and its share of the body budget (released when dropped).
@@ -172,8 +182,8 @@ async fn read_body(
         share.cover(len as usize).await?;
     }
     let mut body = request.into_body();
-    let mut bytes =
-        Vec::with_capacity(declared.map_or(0, |len| len as usize).min(SMALL_BODY_BYTES));
+    let reserve = declared.map_or(0, |len| len as usize).min(SMALL_BODY_BYTES);
+    let mut bytes = Collected::Empty;
     loop {
         let frame = match tokio::time::timeout_at(deadline, body.frame()).await {
             Err(_) => {
@@ -204,12 +214,52 @@ async fn read_body(
             return Err(too_large(limit));
         }
         share.cover(total).await?;
-        bytes.extend_from_slice(&data);
+        bytes.push(data, reserve);
     }
     Ok(Body {
-        bytes: bytes.into(),
+        bytes: bytes.into_bytes(),
         _budget: share.held,
     })
+}
+
+/// A body as it arrives: a body that comes in one frame (the usual small
+/// review) is kept as it is, not copied.
+enum Collected {
+    Empty,
+    One(axum::body::Bytes),
+    Many(Vec<u8>),
+}
+
+impl Collected {
+    fn len(&self) -> usize {
+        match self {
+            Collected::Empty => 0,
+            Collected::One(bytes) => bytes.len(),
+            Collected::Many(bytes) => bytes.len(),
+        }
+    }
+
+    /// Adds a frame; `reserve` is the capacity to take once frames must be joined.
+    fn push(&mut self, data: axum::body::Bytes, reserve: usize) {
+        match self {
+            Collected::Empty => *self = Collected::One(data),
+            Collected::Many(bytes) => bytes.extend_from_slice(&data),
+            Collected::One(first) => {
+                let mut bytes = Vec::with_capacity(reserve.max(first.len() + data.len()));
+                bytes.extend_from_slice(first);
+                bytes.extend_from_slice(&data);
+                *self = Collected::Many(bytes);
+            }
+        }
+    }
+
+    fn into_bytes(self) -> axum::body::Bytes {
+        match self {
+            Collected::Empty => axum::body::Bytes::new(),
+            Collected::One(bytes) => bytes,
+            Collected::Many(bytes) => bytes.into(),
+        }
+    }
 }
 
 fn too_large(limit: usize) -> Refusal {
@@ -254,10 +304,10 @@ async fn answer(state: &WebhookState, request: Request, webhook: Webhook) -> Rep
         .await
         .expect("semaphore is never closed");
     if body.len() <= BLOCKING_BODY_BYTES {
-        return state.admission.review(webhook, &body);
+        return state.reviewer.review(webhook, &body);
     }
-    let admission = Arc::clone(&state.admission);
-    tokio::task::spawn_blocking(move || admission.review(webhook, &body))
+    let reviewer = Arc::clone(&state.reviewer);
+    tokio::task::spawn_blocking(move || reviewer.review(webhook, &body))
         .await
         .unwrap_or_else(|err| review_failed(&err).into_reply())
 }
@@ -319,11 +369,8 @@ mod tests {
             .unwrap_err();
         let reply = review_failed(&err).into_reply();
         assert_eq!(reply.status, 500);
-        assert_eq!(reply.body["reason"], "InternalError");
-        assert!(
-            !reply.body.to_string().contains("hunter2"),
-            "{}",
-            reply.body
-        );
+        let body: serde_json::Value = serde_json::from_slice(&reply.body).unwrap();
+        assert_eq!(body["reason"], "InternalError");
+        assert!(!body.to_string().contains("hunter2"), "{body}");
     }
 }

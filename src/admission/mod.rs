@@ -7,21 +7,27 @@ pub mod cache;
 pub mod http;
 pub mod registration;
 pub mod review;
+pub mod view;
 
-use crate::admission::cache::{CacheKey, ValidationCache};
+use crate::admission::cache::{
+    CacheKey, DEFAULTS_CACHE_BYTES, Defaults, DefaultsCache, KeyPurpose, VALIDATION_TTL,
+    ValidationCache,
+};
 use crate::api::{API_VERSION, GROUP, KIND, VERSION};
 use crate::defaults::apply_defaults;
 use crate::engine::Engine;
 use crate::metrics::{CacheLabel, Metrics, OperationLabel};
-use crate::policy::{Known, Matched, RoostPolicy, labels_of};
-use crate::telemetry::DEBUG_SPAN;
+use crate::policy::{Known, Matched, RoostPolicy, labels_in, labels_of};
+use crate::telemetry::{DEBUG_SPAN, DebugObject};
 use crate::validation::decode::validate_spec_value_with;
 use crate::validation::levels::BUILTIN_LEVELS;
 use crate::validation::{Finding, SILENCE_ANNOTATION, ValidationResult, silenced_codes};
 use review::{AdmissionRequest, BadReview, Operation, parse_review};
 use serde_json::Value;
+use serde_json::value::RawValue;
 use std::sync::Arc;
 use std::time::Instant;
+use view::RequestView;
 
 /// The webhooks served.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -65,7 +71,8 @@ pub const POLICY_VALIDATE_PATH: &str = "/validate-roost-birb-party-v1alpha1-roos
 pub struct Reply {
     /// 200 for every verdict; 400 only for a body that is not a usable AdmissionReview.
     pub status: u16,
-    pub body: Value,
+    /// The answer's JSON.
+    pub body: Vec<u8>,
     pub summary: Summary,
 }
 
@@ -92,8 +99,8 @@ pub struct Verdict {
     pub denial: Option<Denial>,
     /// Printed by kubectl, allowed or not.
     pub warnings: Vec<String>,
-    /// JSON Patch of the mutating webhook (only when it changes something).
-    pub patch: Option<json_patch::Patch>,
+    /// JSON Patch (its JSON text) of the mutating webhook, only when it changes something.
+    pub patch: Option<Arc<str>>,
 }
 
 /// A refused object: a Kubernetes Status with one cause per error.
@@ -115,7 +122,8 @@ pub struct Cause {
 }
 
 impl Verdict {
-    fn allowed() -> Self {
+    /// Allowed, with nothing to say.
+    pub fn allowed() -> Self {
         Verdict {
             allowed: true,
             ..Verdict::default()
@@ -168,10 +176,32 @@ impl From<BadReview> for Refusal {
     }
 }
 
-/// The admission service: validation cache, metrics and the policies in
-/// force, shared by the webhooks.
+/// Answers AdmissionReview bodies for the webhook routes: [`Admission`], or
+/// another answerer (the load benchmark's baseline judges nothing).
+pub trait Reviewer: Send + Sync {
+    fn review(&self, webhook: Webhook, body: &[u8]) -> Reply;
+}
+
+impl Reviewer for Admission {
+    fn review(&self, webhook: Webhook, body: &[u8]) -> Reply {
+        Admission::review(self, webhook, body)
+    }
+}
+
+/// The facts about a review that every verdict needs, from either reading.
+struct Facts<'a> {
+    uid: &'a str,
+    kind: (&'a str, &'a str, &'a str),
+    sub_resource: Option<&'a str>,
+    operation: Operation,
+    namespace: Option<&'a str>,
+}
+
+/// The admission service: verdict and patch caches, metrics and the
+/// policies in force, shared by the webhooks.
 pub struct Admission {
     cache: ValidationCache,
+    defaults: DefaultsCache,
     metrics: Arc<Metrics>,
     engine: Engine,
 }
@@ -186,14 +216,25 @@ impl Admission {
     pub fn with_engine(cache: ValidationCache, metrics: Arc<Metrics>, engine: Engine) -> Self {
         Admission {
             cache,
+            defaults: DefaultsCache::new(DEFAULTS_CACHE_BYTES, VALIDATION_TTL),
             metrics,
             engine,
         }
     }
 
-    /// Answers one AdmissionReview body: parse once, decide, encode once.
+    /// Answers one AdmissionReview body: read once (the borrowed view, or
+    /// the full decode when the view cannot), decide, encode once.
     pub fn review(&self, webhook: Webhook, body: &[u8]) -> Reply {
-        let decided = parse_review(body).and_then(|request| self.decide(webhook, &request));
+        let quick = match webhook {
+            Webhook::Validate | Webhook::Mutate => {
+                view::read(body).and_then(|view| self.decide_view(webhook, body, &view.request))
+            }
+            Webhook::ValidatePolicy => None,
+        };
+        let decided = match quick {
+            Some(decided) => Ok(decided),
+            None => parse_review(body).and_then(|request| self.decide(webhook, &request)),
+        };
         match decided {
             Ok((verdict, summary)) => Reply {
                 status: 200,
@@ -204,24 +245,53 @@ impl Admission {
         }
     }
 
+    /// The summary of a review and, when the webhook has nothing to judge
+    /// (a foreign kind, a subresource, DELETE or CONNECT), its verdict.
+    fn triage(
+        &self,
+        webhook: Webhook,
+        facts: &Facts<'_>,
+        name: String,
+        dry_run: bool,
+    ) -> (Summary, bool) {
+        let summary = Summary {
+            uid: facts.uid.to_owned(),
+            operation: facts.operation.as_str(),
+            namespace: printable(facts.namespace.unwrap_or_default()),
+            name: printable(&name),
+            dry_run,
+            allowed: true,
+            ..Summary::default()
+        };
+        let judged = self.is_ours(facts, webhook.kind())
+            && !matches!(facts.operation, Operation::Delete | Operation::Connect);
+        (summary, judged)
+    }
+
     /// The verdict on a parsed review, or why the review cannot be judged.
     pub fn decide(
         &self,
         webhook: Webhook,
         request: &AdmissionRequest,
     ) -> Result<(Verdict, Summary), BadReview> {
-        let summary = Summary {
-            uid: request.uid.clone(),
-            operation: request.operation.as_str(),
-            namespace: printable(request.namespace.as_deref().unwrap_or_default()),
-            name: printable(&object_name(request)),
-            dry_run: request.dry_run.unwrap_or(false),
-            allowed: true,
-            ..Summary::default()
+        let facts = Facts {
+            uid: &request.uid,
+            kind: (
+                &request.kind.group,
+                &request.kind.version,
+                &request.kind.kind,
+            ),
+            sub_resource: request.sub_resource.as_deref(),
+            operation: request.operation,
+            namespace: request.namespace.as_deref(),
         };
-        if !self.is_ours(request, webhook.kind())
-            || matches!(request.operation, Operation::Delete | Operation::Connect)
-        {
+        let (summary, judged) = self.triage(
+            webhook,
+            &facts,
+            object_name(request),
+            request.dry_run.unwrap_or(false),
+        );
+        if !judged {
             return Ok((Verdict::allowed(), summary));
         }
         let (object, old) = reviewed_objects(request)?;
@@ -229,8 +299,7 @@ impl Admission {
             return Ok(self.judge_policy(object, summary));
         }
         // The object asked for debug logs of its handling (spec.observability.logging.level).
-        let _debug = wants_debug(object)
-            .then(|| tracing::info_span!(DEBUG_SPAN, uid = %request.uid).entered());
+        let _debug = wants_debug(object.get("spec")).then(|| debug_scope(&request.uid));
         let policies = &self.engine.policies;
         let set = policies.set();
         let namespace = request
@@ -248,9 +317,173 @@ impl Admission {
             set.matching(&policies.namespace_labels(namespace), &labels_of(object))
         };
         Ok(match webhook {
-            Webhook::Mutate => mutate(object, &matched, summary),
-            _ => self.judge(object, old, &matched, summary),
+            Webhook::Mutate => {
+                let defaults = mutate(object, &matched);
+                self.count_defaults(false);
+                defaults_verdict(defaults, summary)
+            }
+            _ => {
+                let spec = object.get("spec");
+                let old_spec = old.and_then(|o| o.get("spec"));
+                let registry = &self.engine.registry;
+                let result = if matched.is_empty() {
+                    self.cached(
+                        CacheKey::new(registry.fingerprint(), spec, old_spec),
+                        || Some(validate_spec_value_with(registry, spec, old_spec)),
+                    )
+                } else {
+                    let key = CacheKey::with_policies(
+                        registry.fingerprint(),
+                        object,
+                        old,
+                        matched.fingerprint(),
+                    );
+                    self.cached(key, || Some(self.apply_policies(object, old, &matched)))
+                };
+                // The closures above always give a verdict.
+                let result = result.unwrap_or_default();
+                let silence = object
+                    .pointer("/metadata/annotations")
+                    .and_then(|a| a.get(SILENCE_ANNOTATION))
+                    .and_then(Value::as_str);
+                self.judged(result, silence, summary)
+            }
         })
+    }
+
+    /// The verdict from the borrowed view, reading only what the cache key
+    /// needs; `None` when only the full decode can answer (it then gives
+    /// the precise error, or reads what the view leaves out).
+    fn decide_view(
+        &self,
+        webhook: Webhook,
+        body: &[u8],
+        request: &RequestView<'_>,
+    ) -> Option<(Verdict, Summary)> {
+        let object = request.object.as_ref().map(|o| &o.0);
+        let metadata = object.and_then(|o| o.metadata.as_ref());
+        let facts = Facts {
+            uid: &request.uid,
+            kind: (
+                &request.kind.group,
+                &request.kind.version,
+                &request.kind.kind,
+            ),
+            sub_resource: request.sub_resource.as_deref(),
+            operation: request.operation,
+            namespace: request.namespace.as_deref(),
+        };
+        let name = shown_name(
+            metadata.and_then(|m| m.name.as_deref()),
+            request.name.as_deref(),
+            metadata.and_then(|m| m.generate_name.as_deref()),
+        );
+        let (summary, judged) =
+            self.triage(webhook, &facts, name, request.dry_run.unwrap_or(false));
+        if !judged {
+            return Some((Verdict::allowed(), summary));
+        }
+        let object = object?;
+        let old = match request.operation {
+            Operation::Update => Some(&request.old_object.as_ref()?.0),
+            _ => None,
+        };
+        let _debug = wants_debug_raw(object.spec).then(|| debug_scope(&request.uid));
+        let policies = &self.engine.policies;
+        let set = policies.set();
+        let matched = if set.is_empty() {
+            Matched::default()
+        } else {
+            let namespace = request
+                .namespace
+                .as_deref()
+                .or_else(|| metadata.and_then(|m| m.namespace.as_deref()))
+                .unwrap_or_default();
+            let labels = match metadata.and_then(|m| m.labels) {
+                Some(raw) => labels_in(Some(&serde_json::from_str(raw.get()).ok()?)),
+                None => labels_in(None),
+            };
+            set.matching(&policies.namespace_labels(namespace), &labels)
+        };
+        // The whole objects, decoded: only with policies in force or to compute defaults.
+        let whole = || -> Option<(Value, Option<Value>)> {
+            let raw = view::raw_objects(body)?;
+            let object = serde_json::from_str(raw.object?.get()).ok()?;
+            let old = match old {
+                Some(_) => Some(serde_json::from_str(raw.old_object?.get()).ok()?),
+                None => None,
+            };
+            Some((object, old))
+        };
+        let spec = object.spec.map(RawValue::get);
+        if webhook == Webhook::Mutate {
+            let key = match (matched.has_defaults(), metadata) {
+                (true, _) => CacheKey::of_bytes(
+                    KeyPurpose::DefaultsWithPolicies,
+                    0,
+                    matched.fingerprint(),
+                    &[view::raw_objects(body)?.object.map(RawValue::get)],
+                ),
+                (false, Some(metadata)) => CacheKey::of_bytes(
+                    KeyPurpose::Defaults,
+                    0,
+                    0,
+                    &[spec, metadata.labels.map(RawValue::get)],
+                ),
+                (false, None) => {
+                    CacheKey::of_bytes(KeyPurpose::DefaultsWithoutMetadata, 0, 0, &[spec])
+                }
+            };
+            let (defaults, hit) = self
+                .defaults
+                .get_or_compute(key, || Some(mutate(&whole()?.0, &matched)))?;
+            self.count_defaults(hit);
+            return Some(defaults_verdict(defaults, summary));
+        }
+        let rules = self.engine.registry.fingerprint();
+        let key = match (matched.is_empty(), old) {
+            (true, None) => CacheKey::of_bytes(KeyPurpose::Validate, rules, 0, &[spec]),
+            (true, Some(old)) => CacheKey::of_bytes(
+                KeyPurpose::ValidateUpdate,
+                rules,
+                0,
+                &[spec, old.spec.map(RawValue::get)],
+            ),
+            (false, _) => {
+                let raw = view::raw_objects(body)?;
+                CacheKey::of_bytes(
+                    KeyPurpose::ValidateWithPolicies,
+                    rules,
+                    matched.fingerprint(),
+                    &[
+                        raw.object.map(RawValue::get),
+                        old.and(raw.old_object).map(RawValue::get),
+                    ],
+                )
+            }
+        };
+        let registry = &self.engine.registry;
+        let result = self.cached(key, || {
+            if matched.is_empty() {
+                let spec = decode(object.spec)?;
+                let old_spec = match old {
+                    Some(old) => Some(decode(old.spec)?),
+                    None => None,
+                };
+                Some(validate_spec_value_with(
+                    registry,
+                    spec.as_ref(),
+                    old_spec.as_ref().and_then(Option::as_ref),
+                ))
+            } else {
+                let (object, old) = whole()?;
+                Some(self.apply_policies(&object, old.as_ref(), &matched))
+            }
+        })?;
+        let silence = metadata
+            .and_then(|m| m.annotations.as_ref())
+            .and_then(|a| a.0.as_deref());
+        Some(self.judged(result, silence, summary))
     }
 
     /// A RoostPolicy is refused with every problem, as a ManagedRoost is.
@@ -289,53 +522,39 @@ impl Admission {
 
     /// A kind or resource we do not own is allowed (a misregistered webhook
     /// must not block the cluster), and so is a subresource such as status.
-    fn is_ours(&self, request: &AdmissionRequest, expected: &str) -> bool {
-        let kind = &request.kind;
-        let ours = kind.group == GROUP && kind.version == VERSION && kind.kind == expected;
+    fn is_ours(&self, facts: &Facts<'_>, expected: &str) -> bool {
+        let (group, version, kind) = facts.kind;
+        let ours = group == GROUP && version == VERSION && kind == expected;
         if !ours {
             tracing::warn!(
-                uid = %request.uid,
-                group = %printable(&kind.group),
-                version = %printable(&kind.version),
-                kind = %printable(&kind.kind),
+                uid = %facts.uid,
+                group = %printable(group),
+                version = %printable(version),
+                kind = %printable(kind),
                 "asked to review an object that is not a {API_VERSION} {expected}; allowing it (check the webhook's rules)"
             );
         }
-        ours && request.sub_resource.as_deref().is_none_or(str::is_empty)
+        ours && facts.sub_resource.is_none_or(str::is_empty)
     }
 
-    /// The validating webhook's verdict: every error denies, warnings are listed.
-    fn judge(
+    /// The validating webhook's verdict: every error denies, warnings are
+    /// listed; the codes the object silences are left out.
+    fn judged(
         &self,
-        object: &Value,
-        old: Option<&Value>,
-        matched: &Matched<'_>,
+        result: Arc<ValidationResult>,
+        silence: Option<&str>,
         mut summary: Summary,
     ) -> (Verdict, Summary) {
-        let started = Instant::now();
-        let result = if matched.is_empty() {
-            self.validate(object.get("spec"), old.and_then(|o| o.get("spec")))
-        } else {
-            self.validate_with_policies(object, old, matched)
-        };
-        let silence = silenced_codes(
-            object
-                .pointer("/metadata/annotations")
-                .and_then(|a| a.get(SILENCE_ANNOTATION))
-                .and_then(Value::as_str),
-        );
+        let silence = silenced_codes(silence);
         let result = if silence.is_empty() {
             result
         } else {
             Arc::new(result.silenced(&silence))
         };
-        let findings: Vec<String> = result.all().map(|f| f.as_warning_line()).collect();
-        tracing::debug!(
-            valid = result.valid,
-            ?findings,
-            elapsed_us = started.elapsed().as_micros() as u64,
-            "validated"
-        );
+        if tracing::enabled!(tracing::Level::DEBUG) {
+            let findings: Vec<String> = result.all().map(|f| f.as_warning_line()).collect();
+            tracing::debug!(valid = result.valid, ?findings, "validated");
+        }
         summary.errors = result.errors.len();
         summary.warnings = result.warnings.len();
         summary.allowed = result.valid;
@@ -345,15 +564,17 @@ impl Admission {
         )
     }
 
-    /// Brings the cache size gauge up to date (called when metrics are scraped).
+    /// Brings the cache size gauges up to date (called when metrics are scraped).
     pub fn record_cache_size(&self) {
-        let size = i64::try_from(self.cache.len()).unwrap_or(i64::MAX);
-        self.metrics
-            .cache_size
-            .get_or_create(&CacheLabel {
-                cache: "validation",
-            })
-            .set(size);
+        for (cache, len) in [
+            ("validation", self.cache.len()),
+            ("defaults", self.defaults.len()),
+        ] {
+            self.metrics
+                .cache_size
+                .get_or_create(&CacheLabel { cache })
+                .set(i64::try_from(len).unwrap_or(i64::MAX));
+        }
     }
 
     /// Validates a spec (and the old spec on UPDATE) through the cache.
@@ -365,43 +586,43 @@ impl Admission {
         let registry = &self.engine.registry;
         self.cached(
             CacheKey::new(registry.fingerprint(), spec, old_spec),
-            || validate_spec_value_with(registry, spec, old_spec),
+            || Some(validate_spec_value_with(registry, spec, old_spec)),
         )
+        .unwrap_or_default()
     }
 
-    /// Validates an object with the policies that match it, through the cache.
-    fn validate_with_policies(
+    /// The built-in verdict with the matching policies applied.
+    fn apply_policies(
         &self,
         object: &Value,
         old: Option<&Value>,
         matched: &Matched<'_>,
-    ) -> Arc<ValidationResult> {
-        let registry = &self.engine.registry;
-        let key =
-            CacheKey::with_policies(registry.fingerprint(), object, old, matched.fingerprint());
-        self.cached(key, || {
-            let builtin = validate_spec_value_with(
-                registry,
-                object.get("spec"),
-                old.and_then(|o| o.get("spec")),
-            );
-            let started = Instant::now();
-            let (result, evaluations) = matched.apply(&builtin, object, old);
-            self.metrics
-                .observe_policies(evaluations, started.elapsed());
-            result
-        })
+    ) -> ValidationResult {
+        let builtin = validate_spec_value_with(
+            &self.engine.registry,
+            object.get("spec"),
+            old.and_then(|o| o.get("spec")),
+        );
+        let started = Instant::now();
+        let (result, evaluations) = matched.apply(&builtin, object, old);
+        self.metrics
+            .observe_policies(evaluations, started.elapsed());
+        result
     }
 
-    /// A verdict from the cache, or computed and cached, with the metrics of both.
+    /// A verdict from the cache, or computed and cached, with the metrics of
+    /// both; `None` when `validate` gives none (the caller reads the review
+    /// in full instead).
     fn cached(
         &self,
         key: CacheKey,
-        validate: impl FnOnce() -> ValidationResult,
-    ) -> Arc<ValidationResult> {
+        validate: impl FnOnce() -> Option<ValidationResult>,
+    ) -> Option<Arc<ValidationResult>> {
         let _span = tracing::debug_span!("api.validate").entered();
         let started = Instant::now();
-        let (result, hit) = self.cache.get_or_validate(key, validate);
+        let (result, hit) = self
+            .cache
+            .get_or_compute(key, || validate().map(Arc::new))?;
         let label = CacheLabel {
             cache: "validation",
         };
@@ -422,7 +643,26 @@ impl Admission {
                 operation: "validate",
             })
             .observe(elapsed);
-        result
+        Some(result)
+    }
+
+    /// Counts a mutating answer as a hit or a miss of the defaults cache.
+    fn count_defaults(&self, hit: bool) {
+        let label = CacheLabel { cache: "defaults" };
+        let counter = if hit {
+            &self.metrics.cache_hits
+        } else {
+            &self.metrics.cache_misses
+        };
+        counter.get_or_create(&label).inc();
+    }
+}
+
+/// A raw JSON value decoded (`None` inside when absent); `None` when it does not decode.
+fn decode(raw: Option<&RawValue>) -> Option<Option<Value>> {
+    match raw {
+        None => Some(None),
+        Some(raw) => serde_json::from_str(raw.get()).ok().map(Some),
     }
 }
 
@@ -449,9 +689,9 @@ fn reviewed_objects(request: &AdmissionRequest) -> Result<(&Value, Option<&Value
     Ok((object, old))
 }
 
-/// The mutating webhook's verdict: allowed, with the defaults as a patch:
-/// the matching policies' defaults first, then the built-in ones.
-fn mutate(object: &Value, matched: &Matched<'_>, mut summary: Summary) -> (Verdict, Summary) {
+/// The mutating webhook's answer: the defaults as a JSON Patch, the
+/// matching policies' defaults first, then the built-in ones.
+fn mutate(object: &Value, matched: &Matched<'_>) -> Defaults {
     let defaulted = if matched.has_defaults() {
         let mut merged = object.clone();
         matched.merge_defaults(&mut merged);
@@ -463,15 +703,20 @@ fn mutate(object: &Value, matched: &Matched<'_>, mut summary: Summary) -> (Verdi
     } else {
         apply_defaults(object)
     };
-    tracing::debug!(
-        patch_operations = defaulted.patch.0.len(),
-        "defaults applied"
-    );
-    let patch = (!defaulted.patch.0.is_empty()).then_some(defaulted.patch);
-    summary.mutated = patch.is_some();
+    let operations = defaulted.patch.0.len();
+    // Serializing a JSON Patch into a String cannot fail.
+    let patch = (operations > 0)
+        .then(|| Arc::from(serde_json::to_string(&defaulted.patch).unwrap_or_default()));
+    Defaults { patch, operations }
+}
+
+/// The mutating webhook's verdict: allowed, with the patch when there is one.
+fn defaults_verdict(defaults: Defaults, mut summary: Summary) -> (Verdict, Summary) {
+    tracing::debug!(patch_operations = defaults.operations, "defaults applied");
+    summary.mutated = defaults.patch.is_some();
     (
         Verdict {
-            patch,
+            patch: defaults.patch,
             ..Verdict::allowed()
         },
         summary,
@@ -500,27 +745,48 @@ fn printable(text: &str) -> String {
     out
 }
 
-/// Whether the object asked for debug logs of its handling.
-fn wants_debug(object: &Value) -> bool {
-    object
-        .pointer("/spec/observability/logging/level")
+/// The object's debug logs, while the guard lives.
+fn debug_scope(uid: &str) -> (DebugObject, tracing::span::EnteredSpan) {
+    (
+        DebugObject::begin(),
+        tracing::info_span!(DEBUG_SPAN, uid = %uid).entered(),
+    )
+}
+
+/// Whether the object asked for debug logs (`spec.observability.logging.level: debug`).
+fn wants_debug(spec: Option<&Value>) -> bool {
+    spec.and_then(|s| s.pointer("/observability/logging/level"))
         .and_then(Value::as_str)
         == Some("debug")
 }
 
+/// [`wants_debug`] of a raw spec, decoded only when it may say so.
+fn wants_debug_raw(spec: Option<&RawValue>) -> bool {
+    spec.filter(|s| view::may_want_debug(s))
+        .and_then(|s| serde_json::from_str::<Value>(s.get()).ok())
+        .is_some_and(|spec| wants_debug(Some(&spec)))
+}
+
 fn object_name(request: &AdmissionRequest) -> String {
     let metadata = request.object.as_ref().and_then(|o| o.get("metadata"));
-    let text = |key: &str| {
-        metadata
-            .and_then(|m| m.get(key))
-            .and_then(Value::as_str)
-            .filter(|s| !s.is_empty())
-    };
-    text("name")
-        .map(str::to_owned)
-        .or_else(|| request.name.clone().filter(|n| !n.is_empty()))
-        .or_else(|| text("generateName").map(|g| format!("{g}*")))
-        .unwrap_or_else(|| "(unnamed)".to_owned())
+    let text = |key: &str| metadata.and_then(|m| m.get(key)).and_then(Value::as_str);
+    shown_name(text("name"), request.name.as_deref(), text("generateName"))
+}
+
+/// The object's name, else the request's, else its generateName and `*`.
+fn shown_name(
+    name: Option<&str>,
+    request_name: Option<&str>,
+    generate_name: Option<&str>,
+) -> String {
+    fn set(text: Option<&str>) -> Option<&str> {
+        text.filter(|t| !t.is_empty())
+    }
+    match (set(name), set(request_name), set(generate_name)) {
+        (Some(name), _, _) | (None, Some(name), _) => name.to_owned(),
+        (None, None, Some(prefix)) => format!("{prefix}*"),
+        (None, None, None) => "(unnamed)".to_owned(),
+    }
 }
 
 /// Warnings as kubectl prints them; on errors, one denial listing every error.

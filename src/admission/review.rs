@@ -209,10 +209,10 @@ pub fn scan_uid(body: &[u8]) -> Option<String> {
 
 /// The `response` of an AdmissionReview. `patch` is base64 JSON Patch, as
 /// the apiserver reads a Go `[]byte`.
-#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+#[derive(Debug, Default, Serialize)]
 #[serde(rename_all = "camelCase")]
-struct AdmissionResponse {
-    uid: String,
+struct AdmissionResponse<'a> {
+    uid: &'a str,
     allowed: bool,
     #[serde(skip_serializing_if = "Option::is_none")]
     status: Option<Status>,
@@ -220,12 +220,33 @@ struct AdmissionResponse {
     patch: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     patch_type: Option<&'static str>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    warnings: Option<Vec<String>>,
+    #[serde(skip_serializing_if = "<[String]>::is_empty")]
+    warnings: &'a [String],
 }
 
-/// A verdict as the AdmissionReview the apiserver reads.
-pub fn encode_verdict(uid: &str, verdict: &Verdict) -> Value {
+/// The response wrapped in an AdmissionReview.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct ReviewOut<'a> {
+    api_version: &'static str,
+    kind: &'static str,
+    response: AdmissionResponse<'a>,
+}
+
+/// A bare Kubernetes Status (the answer when no uid could be read).
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct StatusOut<'a> {
+    kind: &'static str,
+    api_version: &'static str,
+    status: &'static str,
+    reason: &'a str,
+    code: u16,
+    message: &'a str,
+}
+
+/// A verdict as the AdmissionReview the apiserver reads, serialized once.
+pub fn encode_verdict(uid: &str, verdict: &Verdict) -> Vec<u8> {
     use base64::Engine;
     let status = verdict.denial.as_ref().map(|denial| Status {
         status: Some(StatusSummary::Failure),
@@ -250,51 +271,60 @@ pub fn encode_verdict(uid: &str, verdict: &Verdict) -> Value {
         }),
         ..Status::default()
     });
-    let patch = verdict.patch.as_ref().map(|patch| {
-        // Serializing a JSON Patch into a Vec cannot fail.
-        let bytes = serde_json::to_vec(patch).unwrap_or_default();
-        base64::engine::general_purpose::STANDARD.encode(bytes)
-    });
+    let patch = verdict
+        .patch
+        .as_ref()
+        .map(|patch| base64::engine::general_purpose::STANDARD.encode(patch.as_bytes()));
     review_json(AdmissionResponse {
-        uid: uid.to_owned(),
+        uid,
         allowed: verdict.allowed,
         status,
         patch_type: patch.as_ref().map(|_| "JSONPatch"),
         patch,
-        warnings: (!verdict.warnings.is_empty()).then(|| verdict.warnings.clone()),
+        warnings: &verdict.warnings,
     })
 }
 
 /// A refusal: an AdmissionReview when the uid is known, else a Kubernetes Status.
-pub fn encode_refusal(refusal: &Refusal) -> Value {
-    let status = Status {
-        status: Some(StatusSummary::Failure),
-        code: refusal.status,
-        message: refusal.message.clone(),
-        reason: refusal.reason.to_owned(),
-        ..Status::default()
+pub fn encode_refusal(refusal: &Refusal) -> Vec<u8> {
+    let Some(uid) = &refusal.uid else {
+        return to_json(&StatusOut {
+            kind: "Status",
+            api_version: "v1",
+            status: "Failure",
+            reason: refusal.reason,
+            code: refusal.status,
+            message: &refusal.message,
+        });
     };
-    match &refusal.uid {
-        Some(uid) => review_json(AdmissionResponse {
-            uid: uid.clone(),
-            allowed: false,
-            status: Some(status),
-            ..AdmissionResponse::default()
+    review_json(AdmissionResponse {
+        uid,
+        allowed: false,
+        status: Some(Status {
+            status: Some(StatusSummary::Failure),
+            code: refusal.status,
+            message: refusal.message.clone(),
+            reason: refusal.reason.to_owned(),
+            ..Status::default()
         }),
-        None => serde_json::json!({
-            "kind": "Status",
-            "apiVersion": "v1",
-            "status": "Failure",
-            "reason": refusal.reason,
-            "code": refusal.status,
-            "message": refusal.message,
-        }),
-    }
+        ..AdmissionResponse::default()
+    })
 }
 
-/// The response wrapped in an AdmissionReview, as JSON.
-fn review_json(response: AdmissionResponse) -> Value {
-    serde_json::json!({"apiVersion": ADMISSION_API_VERSION, "kind": ADMISSION_KIND, "response": response})
+/// The response wrapped in an AdmissionReview, as JSON bytes.
+fn review_json(response: AdmissionResponse<'_>) -> Vec<u8> {
+    to_json(&ReviewOut {
+        api_version: ADMISSION_API_VERSION,
+        kind: ADMISSION_KIND,
+        response,
+    })
+}
+
+fn to_json(value: &impl Serialize) -> Vec<u8> {
+    let mut out = Vec::with_capacity(256);
+    // These types hold only strings, numbers and booleans: serializing them into a Vec cannot fail.
+    let _ = serde_json::to_writer(&mut out, value);
+    out
 }
 
 #[cfg(test)]

@@ -273,6 +273,7 @@ async fn reconcile(stored: Arc<StoredRoost>, ctx: Arc<Context>) -> Result<Action
     }
     if wants_debug(&roost) {
         // The object asked for debug logs of its handling (spec.observability.logging.level).
+        let _counted = crate::telemetry::DebugObject::begin();
         let span = tracing::info_span!(crate::telemetry::DEBUG_SPAN, name = %roost.name_any());
         reconcile_object(&roost, &result, &ctx, started)
             .instrument(span)

@@ -394,8 +394,12 @@ pub fn assemble(
 /// An object's `metadata.labels`, as JSON (entries whose value is not text
 /// are left out: the cluster refuses them).
 pub fn labels_of(object: &Value) -> Labels {
-    object
-        .pointer("/metadata/labels")
+    labels_in(object.pointer("/metadata/labels"))
+}
+
+/// The string-valued entries of a `metadata.labels` value (none unless it is an object).
+pub fn labels_in(labels: Option<&Value>) -> Labels {
+    labels
         .and_then(Value::as_object)
         .into_iter()
         .flatten()

@@ -229,7 +229,7 @@ impl Server {
             engine.clone(),
         ));
         let webhooks = WebhookState::new(
-            Arc::clone(&admission),
+            Arc::clone(&admission) as Arc<dyn crate::admission::Reviewer>,
             Arc::clone(&metrics),
             HttpLimits {
                 max_concurrent_reviews: config.max_concurrent_reviews,
@@ -252,6 +252,15 @@ impl Server {
             ops,
             client,
         })
+    }
+
+    /// The same server with its webhooks answered by `reviewer` (an
+    /// embedder's, or the load benchmark's baseline that judges nothing).
+    pub fn with_reviewer(self, reviewer: Arc<dyn crate::admission::Reviewer>) -> Server {
+        Server {
+            webhooks: self.webhooks.with_reviewer(reviewer),
+            ..self
+        }
     }
 
     pub fn webhook_addr(&self) -> SocketAddr {

@@ -1,0 +1,315 @@
+//! A borrowed view of an AdmissionReview: the facts a verdict needs (uid,
+//! kind, operation, names, dry run, the silence annotation) and the raw bytes
+//! of `object.spec`, `object.metadata.labels` and `oldObject.spec`, read in
+//! one pass without building the object. A cache hit is answered from it
+//! alone; a miss decodes only the objects it needs.
+//!
+//! The view must never accept what [`super::review::parse_review`] would
+//! refuse, or read it differently: [`read`] gives up (and the caller takes
+//! the full decode) on anything the two parsers could treat differently:
+//! invalid UTF-8, nesting deeper than [`MAX_DEPTH`], exponents or long
+//! numbers (out-of-range floats), `\u` escapes of surrogates, duplicate
+//! fields, and fields of another type than the view expects.
+
+use super::review::{ADMISSION_API_VERSION, ADMISSION_KIND, Operation, is_plausible_uid};
+use crate::validation::SILENCE_ANNOTATION;
+use serde::Deserialize;
+use serde::de::{self, Deserializer, IgnoredAny, MapAccess, Visitor};
+use serde_json::value::RawValue;
+use std::borrow::Cow;
+use std::fmt;
+
+/// Deepest nesting the view reads; the full decoder allows 128.
+pub const MAX_DEPTH: usize = 100;
+/// Longest number the view reads; longer ones could be out of range.
+const MAX_NUMBER_CHARS: usize = 64;
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct EnvelopeView<'a> {
+    #[serde(borrow)]
+    api_version: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    kind: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    request: Option<MapOnly<RequestView<'a>>>,
+}
+
+/// The objects of `request`, kept raw: read (a second pass) only when a
+/// verdict needs the whole object, with policies in force or on a miss of the
+/// mutating webhook.
+#[derive(Deserialize)]
+struct RawEnvelope<'a> {
+    #[serde(borrow)]
+    request: RawObjects<'a>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RawObjects<'a> {
+    #[serde(default, borrow)]
+    pub object: Option<&'a RawValue>,
+    #[serde(default, borrow)]
+    pub old_object: Option<&'a RawValue>,
+}
+
+/// The raw `object` and `oldObject` of a body [`read`] accepted.
+pub fn raw_objects(body: &[u8]) -> Option<RawObjects<'_>> {
+    let text = std::str::from_utf8(body).ok()?;
+    serde_json::from_str::<RawEnvelope<'_>>(text)
+        .ok()
+        .map(|e| e.request)
+}
+
+/// A struct read only from a JSON object: serde's derived structs also
+/// accept an array of their fields, which a decoded object never is.
+pub struct MapOnly<T>(pub T);
+
+impl<'de, T: Deserialize<'de>> Deserialize<'de> for MapOnly<T> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Map<T>(std::marker::PhantomData<T>);
+        impl<'de, T: Deserialize<'de>> Visitor<'de> for Map<T> {
+            type Value = MapOnly<T>;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a JSON object")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Self::Value, A::Error> {
+                T::deserialize(de::value::MapAccessDeserializer::new(map)).map(MapOnly)
+            }
+        }
+        deserializer.deserialize_map(Map(std::marker::PhantomData))
+    }
+}
+
+/// Group, version and kind, as [`super::review::GroupVersionKind`] reads them.
+#[derive(Deserialize)]
+pub struct KindView<'a> {
+    #[serde(default, borrow)]
+    pub group: Cow<'a, str>,
+    #[serde(default, borrow)]
+    pub version: Cow<'a, str>,
+    #[serde(default, borrow)]
+    pub kind: Cow<'a, str>,
+}
+
+#[derive(Default, Deserialize)]
+struct ResourceView<'a> {
+    #[serde(default, borrow, rename = "group")]
+    _group: Cow<'a, str>,
+    #[serde(default, borrow, rename = "version")]
+    _version: Cow<'a, str>,
+    #[serde(default, borrow, rename = "resource")]
+    _resource: Cow<'a, str>,
+}
+
+/// `request`, typed as [`super::review::AdmissionRequest`] types it, with
+/// the objects left as raw JSON.
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RequestView<'a> {
+    #[serde(borrow)]
+    pub uid: Cow<'a, str>,
+    #[serde(borrow)]
+    pub kind: KindView<'a>,
+    /// Read only to refuse what the full decode refuses (`null` included).
+    #[serde(default, borrow, rename = "resource")]
+    _resource: ResourceView<'a>,
+    #[serde(default, borrow)]
+    pub sub_resource: Option<Cow<'a, str>>,
+    #[serde(default, borrow)]
+    pub name: Option<Cow<'a, str>>,
+    #[serde(default, borrow)]
+    pub namespace: Option<Cow<'a, str>>,
+    pub operation: Operation,
+    /// `None` when absent or `null`.
+    #[serde(default, borrow)]
+    pub object: Option<MapOnly<ObjectParts<'a>>>,
+    #[serde(default, borrow)]
+    pub old_object: Option<MapOnly<ObjectParts<'a>>>,
+    #[serde(default)]
+    pub dry_run: Option<bool>,
+}
+
+/// The parts of `object` (or `oldObject`) the quick path reads.
+#[derive(Deserialize)]
+pub struct ObjectParts<'a> {
+    /// `None` when absent; a metadata that is not an object (even `null`) ends the quick path.
+    #[serde(default, borrow, deserialize_with = "present_map")]
+    pub metadata: Option<MetadataView<'a>>,
+    #[serde(default, borrow, deserialize_with = "present")]
+    pub spec: Option<&'a RawValue>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct MetadataView<'a> {
+    #[serde(default, borrow)]
+    pub name: Option<Cow<'a, str>>,
+    #[serde(default, borrow)]
+    pub namespace: Option<Cow<'a, str>>,
+    #[serde(default, borrow)]
+    pub generate_name: Option<Cow<'a, str>>,
+    #[serde(default, borrow, deserialize_with = "present")]
+    pub labels: Option<&'a RawValue>,
+    #[serde(default, borrow)]
+    pub annotations: Option<Silence<'a>>,
+}
+
+/// A field that is present, `null` included: `null` and absent decode to
+/// different objects (and defaults), so they must not share a cache key.
+fn present<'de: 'a, 'a, D: Deserializer<'de>>(
+    deserializer: D,
+) -> Result<Option<&'a RawValue>, D::Error> {
+    <&RawValue>::deserialize(deserializer).map(Some)
+}
+
+/// A field that must be a JSON object when present.
+fn present_map<'de, D: Deserializer<'de>, T: Deserialize<'de>>(
+    deserializer: D,
+) -> Result<Option<T>, D::Error> {
+    MapOnly::<T>::deserialize(deserializer).map(|m| Some(m.0))
+}
+
+/// The value of the silence annotation, the only annotation a verdict reads.
+#[derive(Default)]
+pub struct Silence<'a>(pub Option<Cow<'a, str>>);
+
+impl<'de: 'a, 'a> Deserialize<'de> for Silence<'a> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Annotations;
+        impl<'de> Visitor<'de> for Annotations {
+            type Value = Silence<'de>;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a map of annotations")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+                let mut silence = None;
+                while let Some(key) = map.next_key::<Cow<'de, str>>()? {
+                    if key == SILENCE_ANNOTATION {
+                        // A repeated key: the last one counts, as in a decoded object.
+                        silence = Some(map.next_value::<BorrowedText<'de>>()?.0);
+                    } else {
+                        map.next_value::<IgnoredAny>()?;
+                    }
+                }
+                Ok(Silence(silence))
+            }
+        }
+        deserializer.deserialize_map(Annotations)
+    }
+}
+
+/// A string, borrowed from the body when it has no escapes.
+struct BorrowedText<'a>(Cow<'a, str>);
+
+impl<'de: 'a, 'a> Deserialize<'de> for BorrowedText<'a> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Text;
+        impl<'de> Visitor<'de> for Text {
+            type Value = BorrowedText<'de>;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a string")
+            }
+            fn visit_borrowed_str<E: de::Error>(self, v: &'de str) -> Result<Self::Value, E> {
+                Ok(BorrowedText(Cow::Borrowed(v)))
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<Self::Value, E> {
+                Ok(BorrowedText(Cow::Owned(v.to_owned())))
+            }
+        }
+        deserializer.deserialize_str(Text)
+    }
+}
+
+/// A review the quick path can answer: a well-formed AdmissionReview whose
+/// uid is usable. Anything else is left to the full decode and its precise error.
+pub struct ReviewView<'a> {
+    pub request: RequestView<'a>,
+}
+
+/// Reads the view, or `None` when the full decoder must have the body.
+pub fn read(body: &[u8]) -> Option<ReviewView<'_>> {
+    let text = std::str::from_utf8(body).ok()?;
+    if !decodes_alike(text.as_bytes()) {
+        return None;
+    }
+    let envelope: EnvelopeView<'_> = serde_json::from_str(text).ok()?;
+    let request = envelope.request?.0;
+    let ours = envelope.api_version.as_deref() == Some(ADMISSION_API_VERSION)
+        && envelope.kind.as_deref() == Some(ADMISSION_KIND)
+        && is_plausible_uid(&request.uid);
+    ours.then_some(ReviewView { request })
+}
+
+/// Whether `body` is JSON on which a borrowed, skipping parse and a full
+/// `serde_json::Value` decode cannot disagree: nesting within [`MAX_DEPTH`],
+/// no exponents, numbers within [`MAX_NUMBER_CHARS`], no surrogate escapes.
+/// Syntax is left to the parser.
+fn decodes_alike(body: &[u8]) -> bool {
+    let mut depth = 0usize;
+    let mut digits = 0usize;
+    let mut i = 0;
+    while i < body.len() {
+        let byte = body[i];
+        if byte.is_ascii_digit() {
+            digits += 1;
+            if digits > MAX_NUMBER_CHARS {
+                return false;
+            }
+            i += 1;
+            continue;
+        }
+        let after_number = digits > 0;
+        digits = 0;
+        match byte {
+            b'"' => match string_end(body, i + 1) {
+                Some(end) => i = end,
+                None => return false,
+            },
+            b'{' | b'[' => {
+                depth += 1;
+                if depth > MAX_DEPTH {
+                    return false;
+                }
+            }
+            b'}' | b']' => depth = depth.saturating_sub(1),
+            b'e' | b'E' if after_number => return false,
+            b'.' if after_number => {
+                // Keep counting the fraction's digits as part of the number.
+                digits = 1;
+            }
+            _ => {}
+        }
+        i += 1;
+    }
+    true
+}
+
+/// The index of the quote closing the string that starts at `from`, or
+/// `None` for a surrogate `\u` escape or an unterminated string.
+fn string_end(body: &[u8], mut from: usize) -> Option<usize> {
+    loop {
+        let at = from + memchr::memchr2(b'"', b'\\', &body[from..])?;
+        if body[at] == b'"' {
+            return Some(at);
+        }
+        let escaped = *body.get(at + 1)?;
+        if escaped == b'u' {
+            let hex = body.get(at + 2..at + 6)?;
+            // D800-DFFF: one half of a surrogate pair, lone or not.
+            if matches!(hex[0], b'd' | b'D')
+                && matches!(hex[1], b'8'..=b'9' | b'a'..=b'f' | b'A'..=b'F')
+            {
+                return None;
+            }
+        }
+        from = at + 2;
+    }
+}
+
+/// Whether the spec could ask for debug logs (`observability.logging.level:
+/// debug`): false only when it surely does not, so the caller decodes it to be sure.
+pub fn may_want_debug(spec: &RawValue) -> bool {
+    let bytes = spec.get().as_bytes();
+    memchr::memmem::find(bytes, b"debug").is_some() || memchr::memmem::find(bytes, b"\\u").is_some()
+}

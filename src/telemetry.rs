@@ -104,20 +104,24 @@ pub fn init(format: LogFormat) -> Result<TelemetryGuard> {
         Ok(endpoint) if !endpoint.is_empty() => Some(otlp_provider()?),
         _ => None,
     };
-    let otel = provider.as_ref().map(|p| {
-        use opentelemetry::trace::TracerProvider;
-        tracing_opentelemetry::layer()
-            .with_tracer(p.tracer("roost-keeper"))
-            .with_filter(log_filter())
-    });
-    tracing_subscriber::registry()
-        .with(fmt)
-        .with(otel)
-        .try_init()
-        .map_err(|e| Error::Telemetry {
-            context: "cannot install the log subscriber",
-            source: e.into(),
-        })?;
+    let subscriber = tracing_subscriber::registry().with(fmt);
+    // No `Option` layer: a `None` one claims interest in every call site, so
+    // other crates' disabled events and spans would be checked (and h2's
+    // spans created) on every call.
+    let installed = match &provider {
+        Some(provider) => {
+            use opentelemetry::trace::TracerProvider;
+            let otel = tracing_opentelemetry::layer()
+                .with_tracer(provider.tracer("roost-keeper"))
+                .with_filter(log_filter());
+            subscriber.with(otel).try_init()
+        }
+        None => subscriber.try_init(),
+    };
+    installed.map_err(|e| Error::Telemetry {
+        context: "cannot install the log subscriber",
+        source: e.into(),
+    })?;
     Ok(TelemetryGuard { provider })
 }
 

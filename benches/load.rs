@@ -1,32 +1,34 @@
 //! Load run against `roost-keeper serve` over TLS (see BENCHMARKS.md).
 //!
-//! `cargo bench --bench load` starts the release server binary on free
-//! loopback ports with a fresh CA and serving certificate, then drives it with
-//! persistent TLS keep-alive connections (hyper's low-level client over
-//! tokio-rustls, one connection per worker):
+//! `cargo bench --bench load` starts, on free loopback ports with a fresh CA
+//! and serving certificate, the release server binary and, beside it, this
+//! bench itself as a **null handler**: the same server stack from the
+//! library (TLS, HTTP/1.1 and HTTP/2, connection and body limits, metrics,
+//! logging) whose webhooks answer a canned allowed review for the uid and
+//! judge nothing: the limit of the stack on this machine. It drives both
+//! with persistent TLS keep-alive connections (hyper's low-level client over
+//! tokio-rustls): `LOAD_CONNECTIONS` (64) requests in flight, on 64 HTTP/1.1
+//! connections or on `LOAD_H2_CONNECTIONS` (4) HTTP/2 connections.
 //!
-//! - validate, closed loop: `LOAD_CONNECTIONS` (64) workers send POSTs back to
-//!   back for `LOAD_SECONDS` (10) after `LOAD_WARMUP_SECONDS` (1) of warm-up,
-//!   with the same spec every time (the uid varies: cache hits, as a re-apply)
-//!   and then with a spec that differs per request (chart version `1.0.N`:
-//!   cache misses); each is followed by
-//! - an open loop at half the rate it measured: a fixed schedule of request
-//!   start times, request `i` at `i / rate` on connection `i mod 64`, for
-//!   latency percentiles;
-//! - then the mutating webhook, closed loop, same spec and varied spec, and the
-//!   cached validate over HTTP/2 (one connection, 64 concurrent streams, as the
-//!   apiserver multiplexes).
-//!
-//! The phases the targets judge run first, while the machine is most likely
-//! still quiet.
+//! Closed-loop phases (`LOAD_SECONDS`, 10, each after `LOAD_WARMUP_SECONDS`,
+//! 1, of warm-up), for HTTP/1.1 and then HTTP/2: the null handler, validate
+//! with the same spec every time (the uid varies: cache hits, as a
+//! re-apply), mutate with the same spec; then for both protocols validate
+//! and mutate with a spec that differs per request (chart version `1.0.N`:
+//! cache misses). Then an open loop at half the rate of each HTTP/1.1
+//! validate phase (request `i` at `i / rate` on connection `i mod 64`), for
+//! latency percentiles. The phases the targets judge run first, while the
+//! machine is most likely still quiet.
 //!
 //! For each phase: requests per second, non-200 responses and transport
 //! errors (both must be 0), latency percentiles, CPU of the server and of this
 //! load generator (`/proc/<pid>/stat`), CPU of the whole machine
 //! (`/proc/stat`: "other" is what neither process used, e.g. a compiler
-//! running beside), server VmRSS/VmHWM, and for validate phases the cache hit
-//! ratio scraped from `/metrics`. A markdown table goes to stdout; the exit
-//! code is 1 when a request failed or the server did not exit 0 on SIGTERM.
+//! running beside), server VmRSS/VmHWM, for validate phases the cache hit
+//! ratio scraped from `/metrics`, and each phase against the null handler of
+//! its protocol (req/s ratio, server µs/request above it). Markdown tables
+//! go to stdout; the exit code is 1 when a request failed or the server did
+//! not exit 0 on SIGTERM.
 //!
 //! Soak (`LOAD_SOAK_SECONDS`, e.g. 1800): instead of the phases above, a
 //! closed loop of the mixed workload measures its throughput, then an open
@@ -40,11 +42,11 @@
 //! Environment: `ROOST_KEEPER_BIN` (server binary; default the one cargo built
 //! for this bench, else `target/release/roost-keeper`, built when missing),
 //! `LOAD_SECONDS`, `LOAD_WARMUP_SECONDS`, `LOAD_CONNECTIONS`,
-//! `LOAD_CLIENT_THREADS` (load generator runtime workers, default 1: on a
-//! small machine one thread drives 64 connections with less CPU per request
-//! than two, leaving more to the server; the report says when it saturates),
-//! `LOAD_RUST_LOG` (the server's `RUST_LOG`, default `warn`: `info` logs
-//! every request).
+//! `LOAD_H2_CONNECTIONS`, `LOAD_CLIENT_THREADS` (load generator runtime
+//! workers, default 1: on a small machine one thread drives 64 connections
+//! with less CPU per request than two, leaving more to the server; the
+//! report says when it saturates), `LOAD_RUST_LOG` (the servers' `RUST_LOG`,
+//! default `warn`: `info` logs every request).
 
 #[path = "support/mod.rs"]
 mod support;

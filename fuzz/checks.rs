@@ -31,15 +31,21 @@ pub const MAX_INPUT_LEN: usize = 64 * 1024;
 /// The admission service under test, built once per process.
 pub struct AdmissionHarness {
     admission: Admission,
+    /// Answers from the full decode only, with a cache of its own.
+    reference: Admission,
 }
 
 impl AdmissionHarness {
     pub fn new() -> Self {
-        AdmissionHarness {
-            admission: Admission::new(
+        let admission = || {
+            Admission::new(
                 ValidationCache::new(32 << 20, VALIDATION_TTL),
                 roost_keeper::metrics::Metrics::new(),
-            ),
+            )
+        };
+        AdmissionHarness {
+            admission: admission(),
+            reference: admission(),
         }
     }
 }
@@ -97,29 +103,26 @@ fn check_reply_shape(webhook: Webhook, input: &[u8], reply: &Reply) {
         status == 200 || (400..=599).contains(&status),
         "{webhook:?}: status {status} is neither 200 nor 4xx/5xx"
     );
-    let body = serde_json::to_vec(&reply.body).expect("reply body serializes");
     let bound = reply_bound(webhook, input.len());
     assert!(
-        body.len() <= bound,
+        reply.body.len() <= bound,
         "{webhook:?}: reply of {} bytes for an input of {} bytes exceeds the bound {bound}",
-        body.len(),
+        reply.body.len(),
         input.len()
     );
+    let body: Value = serde_json::from_slice(&reply.body).expect("the reply is JSON");
     assert!(
-        reply.body.is_object(),
+        body.is_object(),
         "{webhook:?}: reply body is not a JSON object"
     );
-    let kind = reply.body.get("kind").and_then(Value::as_str);
+    let kind = body.get("kind").and_then(Value::as_str);
     if status == 200 {
         assert_eq!(
             kind,
             Some("AdmissionReview"),
             "{webhook:?}: a 200 reply must be an AdmissionReview"
         );
-        let response = reply
-            .body
-            .get("response")
-            .expect("200 reply has a response");
+        let response = body.get("response").expect("200 reply has a response");
         let allowed = response.get("allowed").and_then(Value::as_bool);
         assert!(
             allowed.is_some(),
@@ -139,7 +142,7 @@ fn check_reply_shape(webhook: Webhook, input: &[u8], reply: &Reply) {
     } else {
         match kind {
             Some("AdmissionReview") => {
-                let response = &reply.body["response"];
+                let response = &body["response"];
                 assert_eq!(
                     response.get("allowed").and_then(Value::as_bool),
                     Some(false),
@@ -153,7 +156,7 @@ fn check_reply_shape(webhook: Webhook, input: &[u8], reply: &Reply) {
             }
             Some("Status") => {
                 assert_eq!(
-                    reply.body.get("code").and_then(Value::as_u64),
+                    body.get("code").and_then(Value::as_u64),
                     Some(u64::from(status)),
                     "{webhook:?}: a Status reply's code is its HTTP status"
                 );
@@ -187,7 +190,8 @@ fn code_of(line: &str) -> &str {
 }
 
 fn webhook_verdict(reply: &Reply) -> Verdict {
-    let response = &reply.body["response"];
+    let body: Value = serde_json::from_slice(&reply.body).expect("the reply is JSON");
+    let response = &body["response"];
     let allowed = response["allowed"].as_bool().unwrap_or(false);
     let errors = response
         .pointer("/status/details/causes")
@@ -297,9 +301,10 @@ fn check_differential(harness: &AdmissionHarness, body: &Value, object: &Value) 
     let reply = harness.admission.review(Webhook::Validate, &body_bytes);
     check_reply_shape(Webhook::Validate, &body_bytes, &reply);
     assert_eq!(
-        reply.status, 200,
+        reply.status,
+        200,
         "validating a ManagedRoost CREATE answers 200: {}",
-        reply.body
+        String::from_utf8_lossy(&reply.body)
     );
     let webhook = webhook_verdict(&reply);
     let offline = match offline_verdict(&json_text) {
@@ -335,11 +340,27 @@ fn shorten(text: &str) -> String {
     }
 }
 
-/// Target 1: any body, both webhooks; then the differential for a ManagedRoost CREATE.
+/// Target 1: any body, both webhooks, answered exactly as the full decode
+/// answers it (also from the cache); then the differential with the offline
+/// validator for a ManagedRoost CREATE.
 pub fn check_admission_review(harness: &AdmissionHarness, data: &[u8]) {
     for webhook in [Webhook::Validate, Webhook::Mutate] {
         let reply = harness.admission.review(webhook, data);
         check_reply_shape(webhook, data, &reply);
+        let reference = harness.reference.review_decoded(webhook, data);
+        assert_eq!(
+            reply,
+            reference,
+            "{webhook:?}: the quick path answers otherwise than the full decode:\n{}\n{}",
+            String::from_utf8_lossy(&reply.body),
+            String::from_utf8_lossy(&reference.body)
+        );
+        // Again: now from the cache, whatever body filled it.
+        assert_eq!(
+            harness.admission.review(webhook, data),
+            reference,
+            "{webhook:?}: a cached answer differs from the full decode's"
+        );
     }
     let Ok(request) = parse_review(data) else {
         return;

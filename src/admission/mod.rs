@@ -67,7 +67,7 @@ pub const MUTATE_PATH: &str = "/mutate-roost-birb-party-v1alpha1-managedroost";
 pub const POLICY_VALIDATE_PATH: &str = "/validate-roost-birb-party-v1alpha1-roostpolicy";
 
 /// What the transport sends back, and what the logs and metrics record.
-#[derive(Debug)]
+#[derive(Debug, PartialEq, Eq)]
 pub struct Reply {
     /// 200 for every verdict; 400 only for a body that is not a usable AdmissionReview.
     pub status: u16,
@@ -77,7 +77,7 @@ pub struct Reply {
 }
 
 /// Facts about one review for spans and metrics (no secrets, no object bodies).
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Summary {
     pub uid: String,
     pub operation: &'static str,
@@ -231,11 +231,21 @@ impl Admission {
             }
             Webhook::ValidatePolicy => None,
         };
-        let decided = match quick {
-            Some(decided) => Ok(decided),
-            None => parse_review(body).and_then(|request| self.decide(webhook, &request)),
-        };
-        match decided {
+        match quick {
+            Some((verdict, summary)) => Reply {
+                status: 200,
+                body: review::encode_verdict(&summary.uid, &verdict),
+                summary,
+            },
+            None => self.review_decoded(webhook, body),
+        }
+    }
+
+    /// Answers one AdmissionReview body from its full decode: what
+    /// [`Admission::review`] falls back to, and the reference its quick path
+    /// must agree with.
+    pub fn review_decoded(&self, webhook: Webhook, body: &[u8]) -> Reply {
+        match parse_review(body).and_then(|request| self.decide(webhook, &request)) {
             Ok((verdict, summary)) => Reply {
                 status: 200,
                 body: review::encode_verdict(&summary.uid, &verdict),
@@ -843,6 +853,201 @@ fn validation_verdict(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::json;
+
+    fn body(request: Value) -> Vec<u8> {
+        serde_json::to_vec(&json!({
+            "apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview", "request": request,
+        }))
+        .unwrap()
+    }
+
+    fn object(metadata: Value, spec: Value) -> Value {
+        json!({"apiVersion": API_VERSION, "kind": KIND, "metadata": metadata, "spec": spec})
+    }
+
+    fn create(uid: &str, object: Value) -> Value {
+        json!({
+            "uid": uid, "operation": "CREATE", "namespace": "team",
+            "kind": {"group": GROUP, "version": VERSION, "kind": KIND},
+            "resource": {"group": GROUP, "version": VERSION, "resource": "managedroosts"},
+            "userInfo": {"username": "me"}, "object": object, "oldObject": null,
+        })
+    }
+
+    fn ours(uid: &str, operation: &str, fields: Value) -> Value {
+        let mut request = json!({"uid": uid, "operation": operation,
+                                 "kind": {"group": GROUP, "version": VERSION, "kind": KIND}});
+        if let (Some(request), Value::Object(fields)) = (request.as_object_mut(), fields) {
+            request.extend(fields);
+        }
+        request
+    }
+
+    fn valid_spec() -> Value {
+        json!({"chart": {"name": "nginx", "version": "1.2.3",
+                         "repository": {"url": "https://charts.example.com"}}})
+    }
+
+    fn cache_count(metrics: &Metrics, hits: bool, cache: &'static str) -> u64 {
+        let family = if hits {
+            &metrics.cache_hits
+        } else {
+            &metrics.cache_misses
+        };
+        family.get_or_create(&CacheLabel { cache }).get()
+    }
+
+    /// Every case: the quick path (first answer and cached answer) gives
+    /// exactly what the full decode gives, for both webhooks.
+    #[test]
+    fn the_quick_path_answers_as_the_full_decode() {
+        let nested = |depth: usize| {
+            let mut value = json!(1);
+            for _ in 0..depth {
+                value = json!([value]);
+            }
+            value
+        };
+        let metadata = json!({"name": "web", "namespace": "team", "labels": {"app": "web"}});
+        let spec = valid_spec();
+        let http_chart = json!({"chart": {"name": "c", "repository": {"url": "http://x"}}});
+        let mut cases: Vec<(&str, Vec<u8>)> = vec![
+            ("valid", body(create("u1", object(metadata.clone(), spec.clone())))),
+            ("same spec, other name", body(create("u2", object(json!({"name": "other"}), spec.clone())))),
+            ("same spec, no metadata", body(create("u3", json!({"spec": spec})))),
+            ("same spec, labels null", body(create("u4", object(json!({"name": "w", "labels": null}), spec.clone())))),
+            ("same spec, metadata null", body(create("u5", json!({"metadata": null, "spec": spec})))),
+            ("spec null", body(create("u6", object(metadata.clone(), Value::Null)))),
+            ("spec absent", body(create("u7", json!({"metadata": metadata})))),
+            ("errors", body(create("u8", object(metadata.clone(), json!({"chart": {"name": ""}}))))),
+            ("warnings", body(create("u9", object(metadata.clone(), http_chart.clone())))),
+            ("warnings silenced", body(create("u10", object(
+                json!({"name": "w", "annotations": {SILENCE_ANNOTATION: "CHART_VERSION_UNPINNED,REPOSITORY_INSECURE"}}),
+                http_chart)))),
+            ("debug logs", body(create("u11", object(metadata.clone(),
+                json!({"chart": {"name": "c"}, "observability": {"logging": {"level": "debug"}}}))))),
+            ("generateName", body(create("u12", object(json!({"generateName": "web-"}), spec.clone())))),
+            ("escaped name", br#"{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview","request":{"uid":"u13","operation":"CREATE","kind":{"group":"roost.birb.party","version":"v1alpha1","kind":"ManagedRoost"},"object":{"metadata":{"name":"w\u0065b\n"},"spec":{"chart":{"name":""}}}}}"#.to_vec()),
+            ("deep status, decodable", body(create("u14", json!({"metadata": metadata, "spec": spec, "status": nested(110)})))),
+            ("deep status, too deep", body(create("u15", json!({"metadata": metadata, "spec": spec, "status": nested(126)})))),
+            ("object is an array", body(create("u16", json!([metadata, spec])))),
+            ("foreign kind", body(json!({"uid": "u17", "operation": "CREATE", "kind": {"group": "", "version": "v1", "kind": "Pod"}, "object": {"spec": spec}}))),
+            ("kind as an array", body(json!({"uid": "u18", "operation": "CREATE", "kind": [GROUP, VERSION, KIND], "object": {"spec": spec}}))),
+            ("status subresource", body(ours("u19", "UPDATE", json!({"subResource": "status", "object": {"spec": spec}, "oldObject": {"spec": spec}})))),
+            ("delete", body(ours("u20", "DELETE", json!({"name": "web", "object": null, "oldObject": {"spec": spec}})))),
+            ("update", body(ours("u21", "UPDATE", json!({"object": {"metadata": metadata, "spec": spec}, "oldObject": {"metadata": metadata, "spec": spec}})))),
+            ("update, tenant changed", body(ours("u22", "UPDATE", json!({"object": {"spec": spec}, "oldObject": {"spec": {"chart": {"name": "other"}, "tenancy": {"tenantId": "a"}}}})))),
+            ("update without oldObject", body(ours("u23", "UPDATE", json!({"object": {"spec": spec}})))),
+            ("create without object", body(ours("u24", "CREATE", json!({})))),
+            ("resource null", body(ours("u25", "CREATE", json!({"resource": null, "object": {"spec": spec}})))),
+        ];
+        let text =
+            String::from_utf8(body(create("u26", object(metadata.clone(), spec.clone())))).unwrap();
+        for (name, from, to) in [
+            (
+                "exponent in userInfo",
+                r#""username":"me""#,
+                r#""username":1e999"#,
+            ),
+            (
+                "lone surrogate in userInfo",
+                r#""username":"me""#,
+                r#""username":"\ud800""#,
+            ),
+            ("duplicate spec", r#""spec":{"#, r#""spec":{},"spec":{"#),
+            (
+                "duplicate uid",
+                r#""uid":"u26""#,
+                r#""uid":"u26","uid":"u27""#,
+            ),
+        ] {
+            assert!(text.contains(from), "{name}");
+            cases.push((name, text.replacen(from, to, 1).into_bytes()));
+        }
+        let quick = Admission::new(ValidationCache::default(), Metrics::new());
+        let reference = Admission::new(ValidationCache::default(), Metrics::new());
+        for webhook in [Webhook::Validate, Webhook::Mutate] {
+            for (name, body) in &cases {
+                let expected = reference.review_decoded(webhook, body);
+                for round in ["first", "cached"] {
+                    let reply = quick.review(webhook, body);
+                    assert_eq!(
+                        reply,
+                        expected,
+                        "{webhook:?}, {name}, {round}:\n{}\n{}",
+                        String::from_utf8_lossy(&reply.body),
+                        String::from_utf8_lossy(&expected.body)
+                    );
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn identical_specs_share_a_verdict_but_not_a_name() {
+        let metrics = Metrics::new();
+        let admission = Admission::new(ValidationCache::default(), Arc::clone(&metrics));
+        let spec = json!({"chart": {"name": ""}});
+        let answer = |uid: &str, name: &str| {
+            let reply = admission.review(
+                Webhook::Validate,
+                &body(create(uid, object(json!({"name": name}), spec.clone()))),
+            );
+            String::from_utf8(reply.body).unwrap()
+        };
+        let first = answer("u1", "one");
+        let second = answer("u2", "two");
+        assert_eq!(
+            (
+                cache_count(&metrics, false, "validation"),
+                cache_count(&metrics, true, "validation")
+            ),
+            (1, 1)
+        );
+        assert!(
+            first.contains("team/one") && first.contains(r#""uid":"u1""#),
+            "{first}"
+        );
+        assert!(
+            second.contains("team/two") && second.contains(r#""uid":"u2""#),
+            "{second}"
+        );
+    }
+
+    #[test]
+    fn the_mutating_answer_is_cached_by_spec_and_labels() {
+        let metrics = Metrics::new();
+        let admission = Admission::new(ValidationCache::default(), Arc::clone(&metrics));
+        let patch = |uid: &str, labels: Value| -> Value {
+            let reply = admission.review(
+                Webhook::Mutate,
+                &body(create(
+                    uid,
+                    object(json!({"name": uid, "labels": labels}), valid_spec()),
+                )),
+            );
+            let body: Value = serde_json::from_slice(&reply.body).unwrap();
+            body["response"]["patch"].clone()
+        };
+        let first = patch("u1", json!({"app": "web"}));
+        let again = patch("u2", json!({"app": "web"}));
+        assert_eq!(
+            (
+                cache_count(&metrics, false, "defaults"),
+                cache_count(&metrics, true, "defaults")
+            ),
+            (1, 1)
+        );
+        assert_eq!(first, again);
+        let labelled = patch("u3", json!({"app.kubernetes.io/managed-by": "someone"}));
+        assert_eq!(
+            cache_count(&metrics, false, "defaults"),
+            2,
+            "other labels, another answer"
+        );
+        assert_ne!(labelled, first);
+    }
 
     #[test]
     fn printable_escapes_control_characters_and_cuts_long_text() {

@@ -313,3 +313,167 @@ pub fn may_want_debug(spec: &RawValue) -> bool {
     let bytes = spec.get().as_bytes();
     memchr::memmem::find(bytes, b"debug").is_some() || memchr::memmem::find(bytes, b"\\u").is_some()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn json_the_two_parsers_read_alike() {
+        let nested = |depth: usize| format!("{}1{}", "[".repeat(depth), "]".repeat(depth));
+        for (name, text, alike) in [
+            (
+                "plain object",
+                r#"{"a": [1, 2.5, -3], "b": "x"}"#.to_owned(),
+                true,
+            ),
+            (
+                "words with e",
+                r#"{"a": true, "b": false, "c": null}"#.to_owned(),
+                true,
+            ),
+            ("e inside a string", r#"{"a": "1e400"}"#.to_owned(), true),
+            ("escaped quote", r#"{"a": "say \"1e5\""}"#.to_owned(), true),
+            (
+                "escaped non-surrogate",
+                r#"{"a": "\u003c\u00e9"}"#.to_owned(),
+                true,
+            ),
+            ("nesting at the limit", nested(MAX_DEPTH), true),
+            ("nesting past the limit", nested(MAX_DEPTH + 1), false),
+            ("exponent", r#"{"a": 1e400}"#.to_owned(), false),
+            (
+                "exponent after a fraction",
+                r#"{"a": 1.5E3}"#.to_owned(),
+                false,
+            ),
+            (
+                "long number",
+                format!(r#"{{"a": {}}}"#, "9".repeat(65)),
+                false,
+            ),
+            (
+                "long fraction",
+                format!(r#"{{"a": 0.{}}}"#, "1".repeat(64)),
+                false,
+            ),
+            ("lone surrogate", r#"{"a": "\ud800"}"#.to_owned(), false),
+            (
+                "surrogate pair",
+                r#"{"a": "\uD83D\uDE00"}"#.to_owned(),
+                false,
+            ),
+            ("unterminated string", r#"{"a": "x"#.to_owned(), false),
+        ] {
+            assert_eq!(decodes_alike(text.as_bytes()), alike, "{name}");
+        }
+    }
+
+    fn review(request: &str) -> String {
+        format!(
+            r#"{{"apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview", "request": {request}}}"#
+        )
+    }
+
+    #[test]
+    fn the_view_reads_what_a_verdict_needs() {
+        let body = review(
+            r#"{"uid": "u1", "kind": {"group": "g", "version": "v", "kind": "K"}, "operation": "UPDATE",
+                "namespace": "ns", "dryRun": true, "userInfo": {"username": "me"},
+                "object": {"metadata": {"name": "w\u0065b", "labels": {"a": "b"},
+                           "annotations": {"x": "y", "roost.birb.party/silence-warnings": "A,B"},
+                           "managedFields": [{"manager": "kubectl"}]},
+                           "spec": {"chart": {"name": "c"}}, "status": {"phase": "Ready"}},
+                "oldObject": {"spec": null}}"#,
+        );
+        let view = read(body.as_bytes()).expect("a plain review is read");
+        let request = view.request;
+        assert_eq!(request.uid, "u1");
+        assert_eq!(request.operation, Operation::Update);
+        assert_eq!(request.dry_run, Some(true));
+        let object = &request.object.as_ref().unwrap().0;
+        let metadata = object.metadata.as_ref().unwrap();
+        assert_eq!(metadata.name.as_deref(), Some("web"));
+        assert_eq!(metadata.labels.map(RawValue::get), Some(r#"{"a": "b"}"#));
+        assert_eq!(
+            metadata.annotations.as_ref().unwrap().0.as_deref(),
+            Some("A,B")
+        );
+        assert_eq!(
+            object.spec.map(RawValue::get),
+            Some(r#"{"chart": {"name": "c"}}"#)
+        );
+        let old = &request.old_object.as_ref().unwrap().0;
+        assert_eq!(
+            old.spec.map(RawValue::get),
+            Some("null"),
+            "null is kept apart from absent"
+        );
+        assert!(old.metadata.is_none());
+    }
+
+    #[test]
+    fn the_view_leaves_to_the_full_decode_what_it_could_read_otherwise() {
+        let kind = r#""kind": {"group": "g", "version": "v", "kind": "K"}, "operation": "CREATE""#;
+        for (name, request) in [
+            ("request is an array", r#"["u1"]"#.to_owned()),
+            (
+                "object is an array",
+                format!(r#"{{"uid": "u1", {kind}, "object": [{{}}, {{}}]}}"#),
+            ),
+            (
+                "metadata is null",
+                format!(r#"{{"uid": "u1", {kind}, "object": {{"metadata": null}}}}"#),
+            ),
+            (
+                "metadata is an array",
+                format!(r#"{{"uid": "u1", {kind}, "object": {{"metadata": []}}}}"#),
+            ),
+            (
+                "name is a number",
+                format!(r#"{{"uid": "u1", {kind}, "object": {{"metadata": {{"name": 5}}}}}}"#),
+            ),
+            (
+                "duplicate spec",
+                format!(r#"{{"uid": "u1", {kind}, "object": {{"spec": {{}}, "spec": {{}}}}}}"#),
+            ),
+            (
+                "resource is null",
+                format!(r#"{{"uid": "u1", {kind}, "resource": null}}"#),
+            ),
+            ("uid is not a UID", format!(r#"{{"uid": "a b", {kind}}}"#)),
+            (
+                "exponent in an ignored field",
+                format!(r#"{{"uid": "u1", {kind}, "userInfo": {{"x": 1e999}}}}"#),
+            ),
+        ] {
+            assert!(read(review(&request).as_bytes()).is_none(), "{name}");
+        }
+        assert!(read(b"\xff").is_none(), "not UTF-8");
+        assert!(
+            read(
+                review(&format!(r#"{{"uid": "u1", {kind}}}"#))
+                    .replace("admission.k8s.io/v1", "v1")
+                    .as_bytes()
+            )
+            .is_none(),
+            "another apiVersion"
+        );
+    }
+
+    #[test]
+    fn a_spec_may_ask_for_debug_only_if_it_says_debug() {
+        fn raw(text: &str) -> &RawValue {
+            serde_json::from_str(text).unwrap()
+        }
+        assert!(!may_want_debug(raw(
+            r#"{"observability": {"logging": {"level": "info"}}}"#
+        )));
+        assert!(may_want_debug(raw(
+            r#"{"observability": {"logging": {"level": "debug"}}}"#
+        )));
+        assert!(may_want_debug(raw(
+            r#"{"observability": {"logging": {"level": "\u0064ebug"}}}"#
+        )));
+    }
+}

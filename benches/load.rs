@@ -11,9 +11,11 @@
 //! connections or on `LOAD_H2_CONNECTIONS` (4) HTTP/2 connections.
 //!
 //! Closed-loop phases (`LOAD_SECONDS`, 10, each after `LOAD_WARMUP_SECONDS`,
-//! 1, of warm-up), for HTTP/1.1 and then HTTP/2: the null handler, validate
-//! with the same spec every time (the uid varies: cache hits, as a
-//! re-apply), mutate with the same spec; then for both protocols validate
+//! 1, of warm-up), in `LOAD_ROUNDS` (3) alternating rounds, each over
+//! HTTP/1.1 and then HTTP/2: the null handler, validate with the same spec
+//! every time (the uid varies: cache hits, as a re-apply), mutate with the
+//! same spec (targets and ratios use the medians of the rounds; a single
+//! run's null handler varies by up to a fifth); then for both protocols validate
 //! and mutate with a spec that differs per request (chart version `1.0.N`:
 //! cache misses). Then an open loop at half the rate of each HTTP/1.1
 //! validate phase (request `i` at `i / rate` on connection `i mod 64`), for
@@ -42,7 +44,7 @@
 //! Environment: `ROOST_KEEPER_BIN` (server binary; default the one cargo built
 //! for this bench, else `target/release/roost-keeper`, built when missing),
 //! `LOAD_SECONDS`, `LOAD_WARMUP_SECONDS`, `LOAD_CONNECTIONS`,
-//! `LOAD_H2_CONNECTIONS`, `LOAD_CLIENT_THREADS` (load generator runtime
+//! `LOAD_H2_CONNECTIONS`, `LOAD_ROUNDS`, `LOAD_CLIENT_THREADS` (load generator runtime
 //! workers, default 1: on a small machine one thread drives 64 connections
 //! with less CPU per request than two, leaving more to the server; the
 //! report says when it saturates), `LOAD_RUST_LOG` (the servers' `RUST_LOG`,
@@ -92,6 +94,8 @@ struct Settings {
     connections: usize,
     /// HTTP/2 connections the same requests in flight share.
     h2_connections: usize,
+    /// Alternating rounds of the phases the targets judge (medians reported).
+    rounds: usize,
     client_threads: usize,
     rust_log: String,
 }
@@ -107,6 +111,7 @@ impl Settings {
             soak_segment: env_or("LOAD_SOAK_SEGMENT_SECONDS", 60.0),
             connections: env_or("LOAD_CONNECTIONS", 64),
             h2_connections: env_or("LOAD_H2_CONNECTIONS", 4),
+            rounds: env_or("LOAD_ROUNDS", 3),
             client_threads: env_or("LOAD_CLIENT_THREADS", 1),
             rust_log: env_or("LOAD_RUST_LOG", "warn".to_owned()),
         };
@@ -123,6 +128,7 @@ impl Settings {
             (1..=settings.connections).contains(&settings.h2_connections),
             "LOAD_H2_CONNECTIONS must be between 1 and LOAD_CONNECTIONS"
         );
+        assert!(settings.rounds > 0, "LOAD_ROUNDS must be positive");
         assert!(
             settings.client_threads > 0,
             "LOAD_CLIENT_THREADS must be positive"
@@ -681,6 +687,8 @@ enum Load {
 #[derive(Clone)]
 struct Phase {
     name: String,
+    /// What is measured (one of the phase kinds below), whatever the protocol and round.
+    kind: &'static str,
     target: Target,
     path: &'static str,
     proto: Proto,
@@ -1021,13 +1029,60 @@ fn proto_name(proto: Proto) -> &'static str {
     }
 }
 
-/// The closed-loop outcome of `kind` over `proto`.
-fn find<'a>(outcomes: &'a [Outcome], kind: &str, proto: Proto) -> &'a Outcome {
-    let name = format!("{kind}, {}", proto_name(proto));
-    outcomes
+/// The closed-loop outcomes (one per round) of `kind` over `proto`.
+fn rounds_of<'a>(outcomes: &'a [Outcome], kind: &str, proto: Proto) -> Vec<&'a Outcome> {
+    let found: Vec<&Outcome> = outcomes
         .iter()
-        .find(|o| o.phase.name == name)
-        .unwrap_or_else(|| panic!("no phase {name}"))
+        .filter(|o| {
+            o.phase.kind == kind && o.phase.proto == proto && matches!(o.phase.load, Load::Closed)
+        })
+        .collect();
+    assert!(!found.is_empty(), "no phase {kind}, {}", proto_name(proto));
+    found
+}
+
+fn median(mut values: Vec<f64>) -> f64 {
+    values.sort_by(f64::total_cmp);
+    let mid = values.len() / 2;
+    if values.len() % 2 == 1 {
+        values[mid]
+    } else {
+        (values[mid - 1] + values[mid]) / 2.0
+    }
+}
+
+/// Median req/s and server µs/request of `kind` over `proto`, across rounds.
+fn medians(outcomes: &[Outcome], kind: &str, proto: Proto, ticks: f64) -> (f64, f64) {
+    let rounds = rounds_of(outcomes, kind, proto);
+    (
+        median(rounds.iter().map(|o| o.rate()).collect()),
+        median(
+            rounds
+                .iter()
+                .map(|o| o.server_us_per_request(ticks))
+                .collect(),
+        ),
+    )
+}
+
+/// `kind`'s req/s as a share of `base`'s: the median of each round's share
+/// when both ran in the same rounds, else the ratio of the medians.
+fn share(outcomes: &[Outcome], kind: &str, base: &str, proto: Proto) -> f64 {
+    let (ours, theirs) = (
+        rounds_of(outcomes, kind, proto),
+        rounds_of(outcomes, base, proto),
+    );
+    if ours.len() == theirs.len() {
+        median(
+            ours.iter()
+                .zip(&theirs)
+                .map(|(a, b)| a.rate() / b.rate())
+                .collect(),
+        )
+    } else {
+        median(ours.iter().map(|o| o.rate()).collect())
+            / median(theirs.iter().map(|o| o.rate()).collect())
+    }
 }
 
 fn failed(mut stats: WorkerStats, err: String) -> WorkerStats {
@@ -1147,25 +1202,31 @@ fn table(outcomes: &[Outcome], ticks: f64, cpus: usize) -> String {
     out
 }
 
-/// Each closed-loop phase against the null handler over the same protocol, in the same run.
+/// Each kind of closed-loop phase against the null handler over the same
+/// protocol in the same run: medians over its rounds.
 fn ratio_table(outcomes: &[Outcome], ticks: f64) -> String {
     let mut out = String::from(
-        "| phase | req/s | of the null handler's req/s | server µs/req | above the null handler's µs/req |\n|---|---:|---:|---:|---:|\n",
+        "| phase | rounds | req/s (median) | of the null handler's req/s | server µs/req (median) | above the null handler's µs/req |\n|---|---:|---:|---:|---:|---:|\n",
     );
-    for o in outcomes
-        .iter()
-        .filter(|o| matches!(o.phase.load, Load::Closed))
-    {
-        let null = find(outcomes, NULL_PHASE, o.phase.proto);
-        let _ = writeln!(
-            out,
-            "| {} | {:.0} | {:.0}% | {:.1} | {:+.1} |",
-            o.phase.name,
-            o.rate(),
-            o.rate() / null.rate() * 100.0,
-            o.server_us_per_request(ticks),
-            o.server_us_per_request(ticks) - null.server_us_per_request(ticks),
-        );
+    for proto in [Proto::H1, Proto::H2] {
+        for kind in [
+            NULL_PHASE,
+            VALIDATE_HIT,
+            MUTATE_HIT,
+            VALIDATE_MISS,
+            MUTATE_MISS,
+        ] {
+            let (rate, us) = medians(outcomes, kind, proto, ticks);
+            let (_, null_us) = medians(outcomes, NULL_PHASE, proto, ticks);
+            let _ = writeln!(
+                out,
+                "| {kind}, {} | {} | {rate:.0} | {:.0}% | {us:.1} | {:+.1} |",
+                proto_name(proto),
+                rounds_of(outcomes, kind, proto).len(),
+                share(outcomes, kind, NULL_PHASE, proto) * 100.0,
+                us - null_us,
+            );
+        }
     }
     out
 }
@@ -1309,8 +1370,14 @@ fn main() {
 
     let (notes, outcomes) = runtime.block_on(async {
         let notes = sanity_check(&bench).await;
-        let closed = |name: &str, target, path, proto, spec| Phase {
-            name: format!("{name}, {}", proto_name(proto)),
+        let rounds = bench.settings.rounds;
+        let closed = |kind: &'static str, round: usize, target, path, proto, spec| Phase {
+            name: if round == 0 {
+                format!("{kind}, {}", proto_name(proto))
+            } else {
+                format!("{kind}, {}, round {round}/{rounds}", proto_name(proto))
+            },
+            kind,
             target,
             path,
             proto,
@@ -1327,6 +1394,7 @@ fn main() {
                     &bench,
                     closed(
                         "soak mix, closed loop",
+                        0,
                         Target::Product,
                         VALIDATE_PATH,
                         Proto::H1,
@@ -1338,12 +1406,14 @@ fn main() {
             );
         }
         // What the targets judge runs first, while the machine is most likely
-        // still quiet, each protocol's null handler right before its phases.
+        // still quiet, in alternating rounds: each protocol's null handler
+        // right before its phases.
         let mut phases = Vec::new();
-        for proto in [Proto::H1, Proto::H2] {
+        for (round, proto) in (1..=rounds).flat_map(|r| [(r, Proto::H1), (r, Proto::H2)]) {
             phases.extend([
                 closed(
                     NULL_PHASE,
+                    round,
                     Target::Null,
                     VALIDATE_PATH,
                     proto,
@@ -1351,6 +1421,7 @@ fn main() {
                 ),
                 closed(
                     VALIDATE_HIT,
+                    round,
                     Target::Product,
                     VALIDATE_PATH,
                     proto,
@@ -1358,6 +1429,7 @@ fn main() {
                 ),
                 closed(
                     MUTATE_HIT,
+                    round,
                     Target::Product,
                     MUTATE_PATH,
                     proto,
@@ -1369,6 +1441,7 @@ fn main() {
             phases.extend([
                 closed(
                     VALIDATE_MISS,
+                    0,
                     Target::Product,
                     VALIDATE_PATH,
                     proto,
@@ -1376,6 +1449,7 @@ fn main() {
                 ),
                 closed(
                     MUTATE_MISS,
+                    0,
                     Target::Product,
                     MUTATE_PATH,
                     proto,
@@ -1390,10 +1464,11 @@ fn main() {
         }
         // Latency at half the measured rate, on HTTP/1.1 connections.
         for kind in [VALIDATE_HIT, VALIDATE_MISS] {
-            let measured = find(&outcomes, kind, Proto::H1);
-            let rate = measured.rate() / 2.0;
+            let (measured_rate, _) = medians(&outcomes, kind, Proto::H1, bench.clock_ticks);
+            let measured = rounds_of(&outcomes, kind, Proto::H1)[0];
+            let rate = measured_rate / 2.0;
             let open = Phase {
-                name: format!("open loop at ½ that rate: {}", measured.phase.name),
+                name: format!("open loop at ½ the median rate: {kind}, HTTP/1.1"),
                 load: Load::Open { rate },
                 ..measured.phase.clone()
             };
@@ -1497,8 +1572,11 @@ fn main() {
     let mut targets = vec![
         (
             "validate ≥ 20000 req/s (64 conns, HTTP/1.1, cached)".to_owned(),
-            find(&outcomes, VALIDATE_HIT, Proto::H1).rate() >= 20_000.0,
-            format!("{:.0}", find(&outcomes, VALIDATE_HIT, Proto::H1).rate()),
+            medians(&outcomes, VALIDATE_HIT, Proto::H1, ticks).0 >= 20_000.0,
+            format!(
+                "{:.0}",
+                medians(&outcomes, VALIDATE_HIT, Proto::H1, ticks).0
+            ),
         ),
         (
             "RSS < 50 MB (peak)".to_owned(),
@@ -1518,18 +1596,17 @@ fn main() {
         ));
     }
     for proto in [Proto::H1, Proto::H2] {
-        let null = find(&outcomes, NULL_PHASE, proto);
-        let hit = find(&outcomes, VALIDATE_HIT, proto);
-        let mutate = find(&outcomes, MUTATE_HIT, proto);
-        let server_us = hit.server_us_per_request(ticks);
+        let of_null = share(&outcomes, VALIDATE_HIT, NULL_PHASE, proto);
+        let mutate_of_hit = share(&outcomes, MUTATE_HIT, VALIDATE_HIT, proto);
+        let (_, server_us) = medians(&outcomes, VALIDATE_HIT, proto, ticks);
         targets.extend([
             (
                 format!(
                     "validate hit ≥ 85% of the null handler, {}",
                     proto_name(proto)
                 ),
-                hit.rate() >= 0.85 * null.rate(),
-                format!("{:.0}%", hit.rate() / null.rate() * 100.0),
+                of_null >= 0.85,
+                format!("{:.0}% (median of the rounds)", of_null * 100.0),
             ),
             (
                 format!(
@@ -1537,15 +1614,15 @@ fn main() {
                     proto_name(proto)
                 ),
                 server_us <= 35.0,
-                format!("{server_us:.1} µs"),
+                format!("{server_us:.1} µs (median)"),
             ),
             (
                 format!(
                     "mutate hit within 10% of validate hit, {}",
                     proto_name(proto)
                 ),
-                mutate.rate() >= 0.9 * hit.rate(),
-                format!("{:.0}%", mutate.rate() / hit.rate() * 100.0),
+                mutate_of_hit >= 0.9,
+                format!("{:.0}% (median of the rounds)", mutate_of_hit * 100.0),
             ),
         ]);
     }

@@ -13,6 +13,11 @@
 //! - `cache/hit`: a lookup of a key already cached; `cache/key_typical`: hashing
 //!   the typical spec into a key.
 //! - `defaults/typical`: defaulting the typical object (with its JSON patch).
+//! - `review/validate_hit`, `review/validate_hit_decoded`, `review/mutate_hit`:
+//!   one whole AdmissionReview body (the load bench's 2.4 KB CREATE, with
+//!   `managedFields` and `userInfo`) answered by `Admission::review` when its
+//!   spec is cached: the quick path, the full decode it replaced
+//!   (`review_decoded`), and the mutating webhook's cached patch.
 //! - `policies/builtin_only`, `policies/ten_custom_rules`: an uncached review
 //!   of the typical object (decode + every built-in rule), alone and then
 //!   with a matching RoostPolicy of 10 CEL rules applied; the difference is
@@ -471,6 +476,66 @@ fn bench_defaults(c: &mut Criterion) {
 
 /// A policy of 10 rules of the kinds admins write: presence, string
 /// tests, sizes, a loop over the health checks, a regex.
+/// An AdmissionReview CREATE of the typical object as the apiserver sends it.
+fn review_body() -> Vec<u8> {
+    let mut object = object(typical_spec_json());
+    object["metadata"]["uid"] = json!("6f1c2d4e-8a7b-4c3d-9e2f-1a2b3c4d5e6f");
+    object["metadata"]["labels"] = json!({"app.kubernetes.io/name": "web"});
+    object["metadata"]["managedFields"] = json!([{
+        "manager": "kubectl", "operation": "Apply", "apiVersion": "roost.birb.party/v1alpha1",
+        "time": "2025-06-01T12:00:00Z", "fieldsType": "FieldsV1",
+        "fieldsV1": {"f:metadata": {"f:labels": {"f:app.kubernetes.io/name": {}}},
+                     "f:spec": {"f:chart": {"f:name": {}, "f:repository": {"f:url": {}}, "f:version": {}},
+                                "f:healthChecks": {}, "f:tenancy": {"f:tenantId": {}}}}
+    }]);
+    let gvk = json!({"group": "roost.birb.party", "version": "v1alpha1", "kind": "ManagedRoost"});
+    serde_json::to_vec(&json!({
+        "apiVersion": "admission.k8s.io/v1",
+        "kind": "AdmissionReview",
+        "request": {
+            "uid": "0b9a8c7d-6e5f-4a3b-2c1d-0e9f8a7b6c5d",
+            "kind": gvk, "requestKind": gvk,
+            "resource": {"group": "roost.birb.party", "version": "v1alpha1", "resource": "managedroosts"},
+            "name": "web", "namespace": "demo", "operation": "CREATE",
+            "userInfo": {"username": "system:serviceaccount:ci:deployer",
+                         "groups": ["system:serviceaccounts", "system:authenticated"]},
+            "object": object, "oldObject": null, "dryRun": false,
+            "options": {"apiVersion": "meta.k8s.io/v1", "kind": "CreateOptions", "fieldManager": "kubectl"}
+        }
+    }))
+    .unwrap()
+}
+
+fn bench_review(c: &mut Criterion) {
+    use roost_keeper::admission::{Admission, Webhook};
+    let admission = Admission::new(
+        ValidationCache::default(),
+        roost_keeper::metrics::Metrics::new(),
+    );
+    let body = review_body();
+    for webhook in [Webhook::Validate, Webhook::Mutate] {
+        let reply = admission.review(webhook, &body);
+        assert_eq!(
+            reply.status,
+            200,
+            "{}",
+            String::from_utf8_lossy(&reply.body)
+        );
+        assert_eq!(admission.review_decoded(webhook, &body), reply);
+    }
+    let mut group = c.benchmark_group("review");
+    group.bench_function("validate_hit", |b| {
+        b.iter(|| admission.review(Webhook::Validate, black_box(&body)))
+    });
+    group.bench_function("validate_hit_decoded", |b| {
+        b.iter(|| admission.review_decoded(Webhook::Validate, black_box(&body)))
+    });
+    group.bench_function("mutate_hit", |b| {
+        b.iter(|| admission.review(Webhook::Mutate, black_box(&body)))
+    });
+    group.finish();
+}
+
 fn ten_rule_policy() -> roost_keeper::policy::RoostPolicy {
     let expressions = [
         "has(object.spec.teardownPolicy)",
@@ -539,7 +604,7 @@ criterion_group! {
         .warm_up_time(Duration::from_secs(1))
         .measurement_time(Duration::from_secs(3))
         .sample_size(50);
-    targets = bench_validate, bench_cache, bench_defaults, bench_policies
+    targets = bench_validate, bench_cache, bench_defaults, bench_review, bench_policies
 }
 
 fn main() {

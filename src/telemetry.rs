@@ -65,11 +65,12 @@ where
     let global = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
     let per_object = DynFilterFn::new(
         |meta: &tracing::Metadata<'_>, cx: &tracing_subscriber::layer::Context<'_, S>| {
-            meta.name() == DEBUG_SPAN
-                || (DEBUG_OBJECTS.load(Ordering::Relaxed) > 0
-                    && cx
-                        .lookup_current()
-                        .is_some_and(|span| span.scope().any(|s| s.name() == DEBUG_SPAN)))
+            meta.target().starts_with("roost_keeper")
+                && (meta.name() == DEBUG_SPAN
+                    || (DEBUG_OBJECTS.load(Ordering::Relaxed) > 0
+                        && cx
+                            .lookup_current()
+                            .is_some_and(|span| span.scope().any(|s| s.name() == DEBUG_SPAN))))
         },
     )
     // Decided once per call site: other crates' events (hyper, h2, rustls

@@ -140,12 +140,14 @@ impl Default for ValidationCache {
     }
 }
 
+/// Bytes an entry without findings or patch holds resident in moka.
+const ENTRY_BYTES: usize = 480;
+
 /// Bytes a cached verdict holds in memory, so that verdicts with many long
 /// findings count for what they take. A clean verdict measured 430–490 B
 /// resident in moka (BENCHMARKS.md, "Heap per cached verdict"); each finding
 /// adds its slot, its three strings and their allocator headers.
 pub fn weight(result: &ValidationResult) -> u32 {
-    const ENTRY: usize = 480;
     const ALLOCATOR_HEADERS: usize = 3 * 16;
     let findings: usize = result
         .all()
@@ -157,14 +159,13 @@ pub fn weight(result: &ValidationResult) -> u32 {
                 + f.message.len()
         })
         .sum();
-    u32::try_from(ENTRY + findings).unwrap_or(u32::MAX)
+    u32::try_from(ENTRY_BYTES + findings).unwrap_or(u32::MAX)
 }
 
 /// Bytes a cached patch holds: an entry as a clean verdict's, plus its text.
 pub fn defaults_weight(defaults: &Defaults) -> u32 {
-    const ENTRY: usize = 480;
     let text = defaults.patch.as_ref().map_or(0, |p| p.len() + 16);
-    u32::try_from(ENTRY + text).unwrap_or(u32::MAX)
+    u32::try_from(ENTRY_BYTES + text).unwrap_or(u32::MAX)
 }
 
 impl ValidationCache {
@@ -182,14 +183,10 @@ impl ValidationCache {
         key: CacheKey,
         validate: impl FnOnce() -> ValidationResult,
     ) -> (Arc<ValidationResult>, bool) {
-        if let Some(hit) = self.entries.get(&key) {
-            self.hits.fetch_add(1, Ordering::Relaxed);
-            return (hit, true);
+        match self.hit(key) {
+            Some(hit) => (hit, true),
+            None => (self.insert_missed(key, Arc::new(validate())), false),
         }
-        self.misses.fetch_add(1, Ordering::Relaxed);
-        let result = Arc::new(validate());
-        self.entries.insert(key, Arc::clone(&result));
-        (result, false)
     }
 }
 
@@ -221,14 +218,24 @@ impl<V: Clone + Send + Sync + 'static> VerdictCache<V> {
         key: CacheKey,
         compute: impl FnOnce() -> Option<V>,
     ) -> Option<(V, bool)> {
-        if let Some(hit) = self.entries.get(&key) {
-            self.hits.fetch_add(1, Ordering::Relaxed);
-            return Some((hit, true));
+        match self.hit(key) {
+            Some(hit) => Some((hit, true)),
+            None => Some((self.insert_missed(key, compute()?), false)),
         }
-        let value = compute()?;
+    }
+
+    /// The answer held for `key`, counted as a hit.
+    fn hit(&self, key: CacheKey) -> Option<V> {
+        let hit = self.entries.get(&key)?;
+        self.hits.fetch_add(1, Ordering::Relaxed);
+        Some(hit)
+    }
+
+    /// Holds `value`, computed after a miss (counted), and gives it back.
+    fn insert_missed(&self, key: CacheKey, value: V) -> V {
         self.misses.fetch_add(1, Ordering::Relaxed);
         self.entries.insert(key, value.clone());
-        Some((value, false))
+        value
     }
 
     pub fn hits(&self) -> u64 {

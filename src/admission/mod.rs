@@ -227,7 +227,7 @@ impl Admission {
     pub fn review(&self, webhook: Webhook, body: &[u8]) -> Reply {
         let quick = match webhook {
             Webhook::Validate | Webhook::Mutate => {
-                view::read(body).and_then(|view| self.decide_view(webhook, body, &view.request))
+                view::read(body).and_then(|request| self.decide_view(webhook, body, &request))
             }
             Webhook::ValidatePolicy => None,
         };
@@ -333,25 +333,19 @@ impl Admission {
                 defaults_verdict(defaults, summary)
             }
             _ => {
-                let spec = object.get("spec");
-                let old_spec = old.and_then(|o| o.get("spec"));
-                let registry = &self.engine.registry;
                 let result = if matched.is_empty() {
-                    self.cached(
-                        CacheKey::new(registry.fingerprint(), spec, old_spec),
-                        || Some(validate_spec_value_with(registry, spec, old_spec)),
-                    )
+                    self.validate(object.get("spec"), old.and_then(|o| o.get("spec")))
                 } else {
                     let key = CacheKey::with_policies(
-                        registry.fingerprint(),
+                        self.engine.registry.fingerprint(),
                         object,
                         old,
                         matched.fingerprint(),
                     );
+                    // The closure always gives a verdict.
                     self.cached(key, || Some(self.apply_policies(object, old, &matched)))
+                        .unwrap_or_default()
                 };
-                // The closures above always give a verdict.
-                let result = result.unwrap_or_default();
                 let silence = object
                     .pointer("/metadata/annotations")
                     .and_then(|a| a.get(SILENCE_ANNOTATION))
@@ -415,9 +409,13 @@ impl Admission {
             };
             set.matching(&policies.namespace_labels(namespace), &labels)
         };
-        // The whole objects, decoded: only with policies in force or to compute defaults.
+        // The raw objects, read (a second pass over the body) at most once, and
+        // only with policies in force or to compute defaults.
+        let raw_objects = std::cell::OnceCell::new();
+        let raw_objects = || raw_objects.get_or_init(|| view::raw_objects(body)).as_ref();
+        // The whole objects, decoded.
         let whole = || -> Option<(Value, Option<Value>)> {
-            let raw = view::raw_objects(body)?;
+            let raw = raw_objects()?;
             let object = serde_json::from_str(raw.object?.get()).ok()?;
             let old = match old {
                 Some(_) => Some(serde_json::from_str(raw.old_object?.get()).ok()?),
@@ -432,7 +430,7 @@ impl Admission {
                     KeyPurpose::DefaultsWithPolicies,
                     0,
                     matched.fingerprint(),
-                    &[view::raw_objects(body)?.object.map(RawValue::get)],
+                    &[raw_objects()?.object.map(RawValue::get)],
                 ),
                 (false, Some(metadata)) => CacheKey::of_bytes(
                     KeyPurpose::Defaults,
@@ -460,7 +458,7 @@ impl Admission {
                 &[spec, old.spec.map(RawValue::get)],
             ),
             (false, _) => {
-                let raw = view::raw_objects(body)?;
+                let raw = raw_objects()?;
                 CacheKey::of_bytes(
                     KeyPurpose::ValidateWithPolicies,
                     rules,

@@ -221,14 +221,10 @@ impl<'de: 'a, 'a> Deserialize<'de> for BorrowedText<'a> {
     }
 }
 
-/// A review the quick path can answer: a well-formed AdmissionReview whose
-/// uid is usable. Anything else is left to the full decode and its precise error.
-pub struct ReviewView<'a> {
-    pub request: RequestView<'a>,
-}
-
-/// Reads the view, or `None` when the full decoder must have the body.
-pub fn read(body: &[u8]) -> Option<ReviewView<'_>> {
+/// The request of a review the quick path can answer: a well-formed
+/// AdmissionReview whose uid is usable; `None` for anything else, which the
+/// full decode answers with its precise error.
+pub fn read(body: &[u8]) -> Option<RequestView<'_>> {
     let text = std::str::from_utf8(body).ok()?;
     if !decodes_alike(text.as_bytes()) {
         return None;
@@ -238,7 +234,7 @@ pub fn read(body: &[u8]) -> Option<ReviewView<'_>> {
     let ours = envelope.api_version.as_deref() == Some(ADMISSION_API_VERSION)
         && envelope.kind.as_deref() == Some(ADMISSION_KIND)
         && is_plausible_uid(&request.uid);
-    ours.then_some(ReviewView { request })
+    ours.then_some(request)
 }
 
 /// Whether `body` is JSON on which a borrowed, skipping parse and a full
@@ -430,8 +426,7 @@ mod tests {
                            "spec": {"chart": {"name": "c"}}, "status": {"phase": "Ready"}},
                 "oldObject": {"spec": null}}"#,
         );
-        let view = read(body.as_bytes()).expect("a plain review is read");
-        let request = view.request;
+        let request = read(body.as_bytes()).expect("a plain review is read");
         assert_eq!(request.uid, "u1");
         assert_eq!(request.operation, Operation::Update);
         assert_eq!(request.dry_run, Some(true));

@@ -105,12 +105,7 @@ fn kubeconform_accepts_what_the_apiserver_accepts() {
 /// `validate`'s verdict on one file, and the codes it gives for what the CRD
 /// schema refuses (UNKNOWN_FIELD, and SCHEMA_INVALID).
 fn offline_verdict(file: &Path) -> (bool, Vec<String>) {
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_roost-keeper"))
-        .args(["validate", "-o", "json", "-f"])
-        .arg(file)
-        .output()
-        .unwrap();
-    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let report = common::cluster::offline_report(file);
     let result = &report["results"][0];
     let codes = result["findings"]
         .as_array()

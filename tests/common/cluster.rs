@@ -237,16 +237,20 @@ impl Env {
     }
 }
 
-/// (code, field) pairs of `roost-keeper validate`'s errors, one list per
-/// ManagedRoost of the manifest at `path`.
-pub fn offline_errors(path: &Path) -> Vec<Vec<(String, String)>> {
+/// The JSON report of `roost-keeper validate -o json -f path`.
+pub fn offline_report(path: &Path) -> serde_json::Value {
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_roost-keeper"))
         .args(["validate", "-o", "json", "-f"])
         .arg(path)
         .output()
         .unwrap();
-    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    doc["results"]
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+/// (code, field) pairs of `roost-keeper validate`'s errors, one list per
+/// ManagedRoost of the manifest at `path`.
+pub fn offline_errors(path: &Path) -> Vec<Vec<(String, String)>> {
+    offline_report(path)["results"]
         .as_array()
         .unwrap()
         .iter()

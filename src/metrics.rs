@@ -224,6 +224,7 @@ impl Metrics {
             ("pass", evaluations.passed),
             ("fail", evaluations.failed),
             ("error", evaluations.errors),
+            ("over_budget", evaluations.over_budget),
         ] {
             if count > 0 {
                 self.policy_evaluations

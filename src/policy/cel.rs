@@ -5,17 +5,15 @@
 //! Bounds: an expression has at most [`MAX_EXPRESSION_BYTES`] bytes and
 //! [`MAX_NODES`] syntax nodes, nests at most [`MAX_COMPREHENSION_DEPTH`]
 //! macros that loop (`all`, `exists`, `exists_one`, `map`, `filter`), and
-//! the parser refuses nesting deeper than 96. Lists and maps in a spec hold
-//! at most 100 entries (the CRD), so one rule visits at most 100² elements.
+//! the parser refuses nesting deeper than 96. What evaluations cost is
+//! counted while they run, against one budget per review ([`cost`]); what
+//! they see has every secret hidden ([`super::seen`]).
 
+use super::cost::{self, Budget};
 use cel::common::ast::{EntryExpr, Expr, IdedExpr};
-use cel::common::types::{
-    CelBool, CelDouble, CelInt, CelList, CelMap, CelMapKey, CelNull, CelString, CelUInt,
-    STRING_TYPE,
-};
+use cel::common::types::{CelBool, CelNull, CelString, STRING_TYPE};
 use cel::common::value::{CowVal, Val};
-use cel::{Context, Env, Program, Value};
-use std::collections::HashMap;
+use cel::{Context, Env, Value};
 use std::sync::{Arc, LazyLock};
 
 /// Longest expression accepted.
@@ -81,6 +79,7 @@ fn env() -> &'static Arc<Env> {
             matches,
         )
         .expect("matches is not declared yet");
+        cost::declare(&mut env).expect("the metering functions are declared once");
         Arc::new(env)
     });
     &ENV
@@ -92,17 +91,25 @@ const REGEX_CACHE_ENTRIES: u64 = 512;
 /// Most memory one compiled pattern may take (the regex crate's size limit).
 const REGEX_SIZE_LIMIT: usize = 1 << 20;
 
-fn compiled_regex(pattern: &str) -> Result<Arc<regex::Regex>, regex::Error> {
+/// The compiled `pattern`; compiling one not cached is charged to the
+/// running evaluation (a pattern can come from the object, one per loop step).
+fn compiled_regex(pattern: &str) -> Result<Arc<regex::Regex>, cel::ExecutionError> {
     static CACHE: LazyLock<moka::sync::Cache<String, Arc<regex::Regex>>> =
         LazyLock::new(|| moka::sync::Cache::new(REGEX_CACHE_ENTRIES));
     if let Some(regex) = CACHE.get(pattern) {
         return Ok(regex);
     }
-    let regex = Arc::new(
-        regex::RegexBuilder::new(pattern)
-            .size_limit(REGEX_SIZE_LIMIT)
-            .build()?,
-    );
+    cost::charge(
+        (pattern.len() as u64 + 1).saturating_mul(cost::REGEX_UNITS_PER_BYTE),
+        0,
+    )?;
+    let regex = regex::RegexBuilder::new(pattern)
+        .size_limit(REGEX_SIZE_LIMIT)
+        .build()
+        .map_err(|_| {
+            cel::ExecutionError::function_error("matches", "not a valid regular expression")
+        })?;
+    let regex = Arc::new(regex);
     CACHE.insert(pattern.to_owned(), Arc::clone(&regex));
     Ok(regex)
 }
@@ -116,15 +123,18 @@ fn matches<'b, 'v>(args: Vec<CowVal<'b, 'v>>) -> Result<CowVal<'b, 'v>, cel::Exe
             .map(|s| s.inner())
             .ok_or_else(|| cel::ExecutionError::function_error("matches", "expects two strings"))
     };
-    let regex = compiled_regex(text(1)?).map_err(|_| {
-        cel::ExecutionError::function_error("matches", "not a valid regular expression")
-    })?;
+    let regex = compiled_regex(text(1)?)?;
     Ok(CowVal::owned(CelBool::from(regex.is_match(text(0)?))))
 }
 
-/// A compiled expression.
+/// A compiled expression, rewritten to be metered.
 #[derive(Debug)]
-pub struct Expression(Program);
+pub struct Expression {
+    metered: IdedExpr,
+    /// Syntax nodes of the expression as written: what one evaluation costs at least.
+    nodes: u64,
+    source: String,
+}
 
 /// Why an expression does not compile; `line` and `column` are 1-based
 /// positions inside the expression when known.
@@ -200,7 +210,11 @@ pub fn compile(source: &str) -> Result<Expression, CompileError> {
             )));
         }
     }
-    Ok(Expression(program))
+    Ok(Expression {
+        metered: cost::metered(program.expression()),
+        nodes: cost::nodes(program.expression()),
+        source: source.to_owned(),
+    })
 }
 
 /// Size and loop nesting of an expression tree.
@@ -265,86 +279,110 @@ pub struct Variables<'v> {
 impl<'v> Variables<'v> {
     pub fn new(object: &'v serde_json::Value, old_object: Option<&'v serde_json::Value>) -> Self {
         let mut context = Context::with_env(Arc::clone(env()));
-        context.add_variable_as_val("object", object_val(object));
+        context.add_variable_as_val("object", super::seen::object(object));
         context.add_variable_as_val(
             "oldObject",
-            old_object.map_or_else(|| Box::new(CelNull) as Box<dyn Val + 'v>, object_val),
+            old_object.map_or_else(
+                || Box::new(CelNull) as Box<dyn Val + 'v>,
+                super::seen::object,
+            ),
         );
         Variables { context }
     }
 }
 
-/// An object as CEL sees it: its JSON, without `metadata.managedFields`
-/// (bookkeeping of the apiserver, absent from the stored objects the
-/// controller judges).
-fn object_val(object: &serde_json::Value) -> Box<dyn Val + '_> {
-    match object {
-        serde_json::Value::Object(fields) => Box::new(CelMap::from(
-            fields
-                .iter()
-                .map(|(key, value)| {
-                    let value = match (key.as_str(), value) {
-                        ("metadata", serde_json::Value::Object(metadata)) => Box::new(CelMap::from(
-                            metadata
-                                .iter()
-                                .filter(|(k, _)| k.as_str() != "managedFields")
-                                .map(|(k, v)| (CelMapKey::from(k.as_str()), json_val(v)))
-                                .collect::<HashMap<_, _>>(),
-                        ))
-                            as Box<dyn Val + '_>,
-                        _ => json_val(value),
-                    };
-                    (CelMapKey::from(key.as_str()), value)
-                })
-                .collect::<HashMap<_, _>>(),
-        )),
-        other => json_val(other),
-    }
-}
-
-/// JSON as CEL values, strings borrowed; integers are `int` (`uint` beyond
-/// its range), other numbers `double`.
-fn json_val(value: &serde_json::Value) -> Box<dyn Val + '_> {
-    use serde_json::Value as J;
-    match value {
-        J::Null => Box::new(CelNull),
-        J::Bool(b) => Box::new(CelBool::from(*b)),
-        J::Number(n) => match (n.as_i64(), n.as_u64()) {
-            (Some(i), _) => Box::new(CelInt::from(i)),
-            (None, Some(u)) => Box::new(CelUInt::from(u)),
-            _ => Box::new(CelDouble::from(n.as_f64().unwrap_or(f64::NAN))),
-        },
-        J::String(s) => Box::new(CelString::from(s.as_str())),
-        J::Array(items) => Box::new(CelList::from(
-            items.iter().map(json_val).collect::<Vec<_>>(),
-        )),
-        J::Object(fields) => Box::new(CelMap::from(
-            fields
-                .iter()
-                .map(|(k, v)| (CelMapKey::from(k.as_str()), json_val(v)))
-                .collect::<HashMap<_, _>>(),
-        )),
-    }
-}
-
 impl Expression {
-    /// Evaluates to a bool, or says why not (a missing field, a wrong type).
-    pub fn is_true(&self, variables: &Variables<'_>) -> Result<bool, String> {
-        match self.0.execute(&variables.context) {
-            Ok(Value::Bool(passes)) => Ok(passes),
-            Ok(other) => Err(format!("evaluates to {}, not a bool", value_kind(&other))),
-            Err(err) => Err(shown_error(&err)),
+    fn evaluate(&self, variables: &Variables<'_>, budget: &mut Budget) -> Result<Value, String> {
+        budget
+            .run(self.nodes, || {
+                Value::resolve(&self.metered, &variables.context)
+            })
+            .map_err(|exceeded| exceeded.to_string())?
+            .map_err(|err| self.shown_error(&err))
+    }
+
+    /// Evaluates to a bool on `budget`, or says why not (a missing field, a
+    /// wrong type, the budget used up).
+    pub fn is_true(&self, variables: &Variables<'_>, budget: &mut Budget) -> Result<bool, String> {
+        match self.evaluate(variables, budget)? {
+            Value::Bool(passes) => Ok(passes),
+            other => Err(format!("evaluates to {}, not a bool", value_kind(&other))),
         }
     }
 
-    /// Evaluates to a string, or says why not.
-    pub fn text(&self, variables: &Variables<'_>) -> Result<String, String> {
-        match self.0.execute(&variables.context) {
-            Ok(Value::String(text)) => Ok(text.to_string()),
-            Ok(other) => Err(format!("evaluates to {}, not a string", value_kind(&other))),
-            Err(err) => Err(shown_error(&err)),
+    /// Evaluates to a string on `budget`, or says why not.
+    pub fn text(&self, variables: &Variables<'_>, budget: &mut Budget) -> Result<String, String> {
+        match self.evaluate(variables, budget)? {
+            Value::String(text) => Ok(text.to_string()),
+            other => Err(format!("evaluates to {}, not a string", value_kind(&other))),
         }
     }
+
+    /// The evaluation error without any value from the object: what failed,
+    /// naming keys only where the expression itself spells them.
+    fn shown_error(&self, err: &cel::ExecutionError) -> String {
+        use cel::ExecutionError as E;
+        let written = |name: &str| {
+            !name.is_empty()
+                && name.len() <= 64
+                && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+                && self.source.contains(name)
+        };
+        match err {
+            E::NoSuchKey(key) if written(key) => format!("no such key {key:?}"),
+            E::NoSuchKey(_) => "no such key".to_owned(),
+            E::UndeclaredReference(name) if written(name) => {
+                format!("undeclared reference {name:?}")
+            }
+            E::UndeclaredReference(_) => "undeclared reference".to_owned(),
+            E::InvalidArgumentCount { expected, actual } => {
+                format!("{actual} arguments where {expected} are expected")
+            }
+            E::UnexpectedType { got, want } => format!(
+                "unexpected type: got {}, want {}",
+                type_name(got),
+                type_name(want)
+            ),
+            E::NoSuchOverload(overload) => {
+                let types: Vec<&str> = overload
+                    .argument_types()
+                    .iter()
+                    .map(|t| type_name(t))
+                    .collect();
+                format!(
+                    "no overload of {} for ({})",
+                    type_name(overload.function()),
+                    types.join(", ")
+                )
+            }
+            E::FunctionError { function, .. } if function == "budget" => {
+                "the review's CEL budget is used up".to_owned()
+            }
+            E::FunctionError { function, .. } => format!("{} failed", type_name(function)),
+            E::UnsupportedKeyType(_) => "a value of this type cannot be a map key".to_owned(),
+            E::ValuesNotComparable(..) => "values of these types cannot be compared".to_owned(),
+            E::UnsupportedBinaryOperator(operator, ..) => {
+                format!("{operator} does not apply to these types")
+            }
+            E::UnsupportedIndex(..) => "this value cannot be indexed so".to_owned(),
+            E::DivisionByZero(_) => "division by zero".to_owned(),
+            E::RemainderByZero(_) => "remainder by zero".to_owned(),
+            E::Overflow(operator, ..) => format!("overflow in {operator}"),
+            E::IndexOutOfBounds(_) => "index out of bounds".to_owned(),
+            E::DuplicateKey(_) => "a map key is repeated".to_owned(),
+            E::MissingArgumentOrTarget => "missing argument or target".to_owned(),
+            _ => "evaluation error".to_owned(),
+        }
+    }
+}
+
+/// A type or function name as shown: a short name of the type system, else `?`.
+fn type_name(name: &str) -> &str {
+    let plain = name.len() <= 40
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '<' | '>' | ',' | ' '));
+    if plain { name } else { "?" }
 }
 
 fn value_kind(value: &Value) -> &'static str {
@@ -359,33 +397,9 @@ fn value_kind(value: &Value) -> &'static str {
     }
 }
 
-/// The evaluation error, short and without values from the object.
-fn shown_error(err: &cel::ExecutionError) -> String {
-    use cel::ExecutionError as E;
-    match err {
-        E::NoSuchKey(key) => format!(
-            "no such key {}",
-            crate::validation::finding::shown_max(key, 64)
-        ),
-        E::UndeclaredReference(name) => format!(
-            "undeclared reference {}",
-            crate::validation::finding::shown_max(name, 64)
-        ),
-        _ => {
-            let text = err.to_string();
-            // Messages of other errors can quote values; keep the kind only.
-            text.split(':')
-                .next()
-                .unwrap_or("evaluation error")
-                .chars()
-                .take(120)
-                .collect()
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
+    use super::super::seen;
     use super::*;
     use serde_json::json;
 
@@ -438,7 +452,7 @@ mod tests {
         let variables = Variables::new(&object, None);
         let mut failures = Vec::new();
         for (function, source) in samples {
-            match compile(source).map(|e| e.is_true(&variables)) {
+            match compile(source).map(|e| e.is_true(&variables, &mut Budget::default())) {
                 Ok(Ok(true)) => {}
                 other => failures.push(format!("{function}: {source}: {other:?}")),
             }
@@ -487,7 +501,11 @@ mod tests {
             "type(object.spec.healthChecks[0].tcp.port) == int",
             "object.spec.weight == 0.5",
         ] {
-            if compile(source).unwrap().is_true(&variables) != Ok(true) {
+            if compile(source)
+                .unwrap()
+                .is_true(&variables, &mut Budget::default())
+                != Ok(true)
+            {
                 wrong.push(source);
             }
         }
@@ -500,15 +518,259 @@ mod tests {
         let variables = Variables::new(&object, None);
         let missing = compile("object.spec.teardownPolicy.triggers.size() > 0").unwrap();
         assert_eq!(
-            missing.is_true(&variables).unwrap_err(),
+            missing
+                .is_true(&variables, &mut Budget::default())
+                .unwrap_err(),
             "no such key \"teardownPolicy\""
         );
         let not_bool = compile("object.spec.chart.name").unwrap();
         assert_eq!(
-            not_bool.is_true(&variables).unwrap_err(),
+            not_bool
+                .is_true(&variables, &mut Budget::default())
+                .unwrap_err(),
             "evaluates to a string, not a bool"
         );
         let old = compile("oldObject == null").unwrap();
-        assert_eq!(old.is_true(&variables), Ok(true));
+        assert_eq!(old.is_true(&variables, &mut Budget::default()), Ok(true));
+    }
+
+    /// Evaluates `source` on `object`, metered, on a fresh budget; returns
+    /// the outcome and what is left of the budget.
+    fn metered(source: &str, object: &serde_json::Value) -> (Result<bool, String>, Budget) {
+        let variables = Variables::new(object, None);
+        let mut budget = Budget::default();
+        let outcome = compile(source).unwrap().is_true(&variables, &mut budget);
+        (outcome, budget)
+    }
+
+    #[test]
+    fn metering_changes_no_result() {
+        let object = json!({"metadata": {"name": "web"},
+            "spec": {"values": {"inline": "a: 1\nb: 2\na: 1"},
+                     "healthChecks": [{"name": "a", "port": 1}, {"name": "bb", "port": 2}, {"name": "a", "port": 3}]}});
+        let sources = [
+            "object.spec.healthChecks.map(h, h.name).join(',') == 'a,bb,a'",
+            "object.spec.healthChecks.filter(h, h.port > 1).size() == 2",
+            "object.spec.healthChecks.exists_one(h, h.name == 'bb')",
+            "object.spec.healthChecks.all(a, object.spec.healthChecks.exists(b, a.name == b.name))",
+            "object.spec.healthChecks.map(h, h.port, h.name + '!') == ['bb!', 'a!']",
+            "object.spec.values.inline.split('\\n').size() == 3",
+            "object.spec.values.inline.split('\\n', 2)[1] == 'b: 2\\na: 1'",
+            "object.spec.values.inline.replace('a', 'xyz') == 'xyz: 1\\nb: 2\\nxyz: 1'",
+            "object.spec.values.inline.replace('a', 'x', 1).startsWith('x: 1\\nb')",
+            "'abc'.replace('', '-') == '-a-b-c-'",
+            "''.split('').size() == 0",
+            "[1, 2] + [3] == [1, 2, 3] && 'a' + 'b' == 'ab' && 1 + 2 == 3 && 1.5 + 1.0 == 2.5",
+            "duration('1h') + duration('1m') == duration('61m')",
+            "object.metadata.name in ['web', 'api'] && 'name' in object.metadata",
+            "object.spec.values.inline.lowerAscii().upperAscii().trim().substring(1, 3) == ': '",
+            "object.spec.values.inline.indexOf('b') == 5 && object.spec.values.inline.lastIndexOf('a') == 10",
+            "object.spec.values.inline.charAt(0) == 'a' && size(object.spec.values.inline) == 14",
+            "object.spec.values.inline.matches('^a') && matches(object.metadata.name, 'e')",
+            "'b' < 'c' && 2 >= 1 && string(1) == '1' && int('2') == 2",
+            "object.spec.healthChecks.all(h, h.name.size() < 3)",
+            "object.spec.missing.x == 1",
+            "object.spec.healthChecks[5].name == 'x'",
+            "object.spec.healthChecks.all(h, h.nope == 1)",
+            "object.spec.healthChecks.exists(h, h.nope == 1 || true)",
+            "[[1], [2]].map(l, l + [0]) == [[1, 0], [2, 0]]",
+            "{'a': 1}.all(k, k == 'a')",
+        ];
+        let variables = Variables::new(&object, None);
+        let mut differences = Vec::new();
+        for source in sources {
+            let plain = env().compile(source).unwrap().execute(&variables.context);
+            let metered = compile(source).unwrap();
+            let ours = Value::resolve(&metered.metered, &variables.context);
+            let mut budget = Budget::default();
+            let checked = metered.is_true(&variables, &mut budget);
+            if plain != ours
+                || plain.as_ref().ok() != checked.as_ref().ok().map(|b| Value::Bool(*b)).as_ref()
+                    && plain.is_ok()
+            {
+                differences.push(format!("{source}: {plain:?} vs {ours:?} / {checked:?}"));
+            }
+            if budget.cost_left() >= cost::REVIEW_COST_UNITS {
+                differences.push(format!("{source}: nothing charged"));
+            }
+        }
+        assert!(differences.is_empty(), "{differences:#?}");
+    }
+
+    fn inline(lines: usize) -> serde_json::Value {
+        let text: Vec<String> = (0..lines).map(|i| format!("key{i}: value")).collect();
+        json!({"spec": {"values": {"inline": text.join("\n")}}})
+    }
+
+    /// "No duplicate lines in values.inline": quadratic in the lines the
+    /// tenant writes, where the CRD bounds no list.
+    const NO_DUPLICATE_LINES: &str = "object.spec.values.inline.split('\\n').all(a, object.spec.values.inline.split('\\n').exists_one(b, b == a))";
+
+    #[test]
+    fn loops_over_lists_a_tenant_makes_run_out_of_budget() {
+        let (small, left) = metered(NO_DUPLICATE_LINES, &inline(100));
+        assert_eq!(small, Ok(true));
+        assert!(left.exceeded().is_none());
+        for lines in [3_000, 10_000] {
+            let (outcome, left) = metered(NO_DUPLICATE_LINES, &inline(lines));
+            assert_eq!(left.exceeded(), Some(cost::Exceeded::Cost), "{lines}");
+            assert_eq!(left.cost_left(), 0, "{lines}");
+            let error = outcome.unwrap_err();
+            assert!(error.contains("cost budget"), "{error}");
+        }
+    }
+
+    #[test]
+    fn strings_that_would_outgrow_memory_are_refused_before_they_are_made() {
+        let a = "a".repeat(100);
+        let b = "b".repeat(100);
+        let chain = |n: usize| {
+            let mut source = format!("'{a}'");
+            for _ in 0..n {
+                source = format!("{source}.replace('', '{b}')");
+            }
+            format!("size({source}) > 0")
+        };
+        let (one, left) = metered(&chain(1), &json!({}));
+        assert_eq!(one, Ok(true));
+        assert!(left.exceeded().is_none());
+        // 1 MB passes; 101 MB and 10 GB fail when charged, before they are made.
+        let (two, left) = metered(&chain(2), &json!({}));
+        assert_eq!(two, Ok(true));
+        assert!(left.exceeded().is_none());
+        for n in [3, 4] {
+            let (outcome, left) = metered(&chain(n), &json!({}));
+            assert_eq!(left.exceeded(), Some(cost::Exceeded::Memory), "{n}");
+            assert!(outcome.unwrap_err().contains("memory budget"), "{n}");
+        }
+        // No input from the object: strings made to be looped over.
+        let cpu = format!(
+            "'{a}'.replace('', '{a}').split('').all(x, '{a}'.replace('', '{a}').split('').all(y, x == y || true))"
+        );
+        let (outcome, left) = metered(&cpu, &json!({}));
+        assert_eq!(left.exceeded(), Some(cost::Exceeded::Cost), "{outcome:?}");
+        let join = format!(
+            "['{a}', '{a}'].map(x, x).join('{b}').size() > 0 && [{}].join('{}').size() > 0",
+            vec!["'x'"; 90].join(", "),
+            "s".repeat(1000)
+        );
+        let (outcome, _) = metered(&join, &json!({}));
+        assert_eq!(outcome, Ok(true));
+        let huge_join = format!(
+            "'{a}'.replace('', 'x').split('').map(x, '{a}'.replace('', 'x').split('')).map(l, l.join('{}')).size() > 0",
+            "s".repeat(1500)
+        );
+        let (_, left) = metered(&huge_join, &json!({}));
+        assert!(left.exceeded().is_some());
+    }
+
+    #[test]
+    fn patterns_from_the_object_are_charged_when_compiled() {
+        let names: Vec<serde_json::Value> = (0..100)
+            .map(|i| json!({"name": format!("{}{i}", "(a|b)*c".repeat(15))}))
+            .collect();
+        let object = json!({"spec": {"healthChecks": names}});
+        let (outcome, left) = metered(
+            "object.spec.healthChecks.all(a, object.spec.healthChecks.all(b, !a.name.matches(b.name + a.name) || true))",
+            &object,
+        );
+        assert_eq!(left.exceeded(), Some(cost::Exceeded::Cost), "{outcome:?}");
+    }
+
+    #[test]
+    fn rules_never_see_secrets() {
+        let secret = "hunter2-s3cr3t";
+        let object = json!({
+        "metadata": {"name": "web", "annotations": {
+            "kubectl.kubernetes.io/last-applied-configuration": format!("{{\"password\":\"{secret}\"}}"),
+            "team": "a"}},
+        "spec": {
+            "chart": {"repository": {
+                "url": format!("https://user:{secret}@charts.example.com/x"),
+                "auth": {"type": "basic", "username": "user", "password": secret, "token": secret,
+                         "secretRef": {"name": "creds"}}}},
+            "healthChecks": [
+                {"http": {"url": format!("https://{secret}@h/"), "headers": {"Authorization": format!("Bearer {secret}"), "Accept": "json"}}},
+                {"grpc": {"auth": {"type": "bearer", "bearerToken": secret, "pin": 1234}}}],
+            "observability": {"tracing": {"endpoint": {"url": format!("otlp://x:{secret}@h:4317")}}},
+            "tls": {"caBundle": secret}
+        }});
+        let variables = Variables::new(&object, None);
+        let auth = "object.spec.chart.repository.auth";
+        let texts = [
+            format!("{auth}.password"),
+            format!("{auth}.token"),
+            format!("{auth}.password.substring(0, 5)"),
+            format!("{auth}.password.split('').join('.')"),
+            "object.spec.chart.repository.url".to_owned(),
+            "object.spec.healthChecks[0].http.url".to_owned(),
+            "object.spec.healthChecks[0].http.headers.Authorization".to_owned(),
+            "object.spec.healthChecks[1].grpc.auth.bearerToken".to_owned(),
+            "string(object.spec.healthChecks[1].grpc.auth.pin)".to_owned(),
+            "object.spec.observability.tracing.endpoint.url".to_owned(),
+            "object.spec.tls.caBundle".to_owned(),
+            "object.metadata.annotations['kubectl.kubernetes.io/last-applied-configuration']"
+                .to_owned(),
+            format!("string(size({auth}.password))"),
+        ];
+        let mut shown = Vec::new();
+        for source in &texts {
+            shown.push(
+                compile(source)
+                    .unwrap()
+                    .text(&variables, &mut Budget::default()),
+            );
+        }
+        let failing = [
+            format!("{{[{auth}.password]: 1}}.size() == 1"),
+            format!("1 / (size({auth}.password) - 10) == 1"),
+            format!("{auth}.password.charAt(100) == 'x'"),
+            format!("{{'a': 1}}[{auth}.password] == 1"),
+            format!("int({auth}.password) == 1"),
+            format!("object.spec.chart[{auth}.password] == 1"),
+            format!("{auth}.password.matches({auth}.password + '(')"),
+        ];
+        for source in &failing {
+            shown.push(
+                compile(source)
+                    .unwrap()
+                    .is_true(&variables, &mut Budget::default())
+                    .map(|b| b.to_string()),
+            );
+        }
+        let leaks: Vec<_> = shown
+            .iter()
+            .filter(|s| format!("{s:?}").contains("hunter2") || format!("{s:?}").contains("s3cr3t"))
+            .collect();
+        assert!(leaks.is_empty(), "{leaks:#?}");
+        assert_eq!(shown[0], Ok(seen::REDACTED.to_owned()));
+        assert_eq!(
+            shown[4],
+            Ok("https://<redacted>@charts.example.com/x".to_owned())
+        );
+        assert_eq!(
+            shown[12],
+            Ok("10".to_owned()),
+            "the length of the redaction, not of the secret"
+        );
+        assert!(
+            shown[texts.len()..].iter().all(Result::is_err),
+            "{shown:#?}"
+        );
+        // What is not secret is seen as written, and secrets are still there to test for.
+        for source in [
+            format!("has({auth}.password) && {auth}.username == 'user' && {auth}.type == 'basic'"),
+            format!("{auth}.secretRef.name == 'creds'"),
+            "object.spec.healthChecks[0].http.headers.Accept == 'json'".to_owned(),
+            "object.metadata.annotations.team == 'a'".to_owned(),
+        ] {
+            assert_eq!(
+                compile(&source)
+                    .unwrap()
+                    .is_true(&variables, &mut Budget::default()),
+                Ok(true),
+                "{source}"
+            );
+        }
     }
 }

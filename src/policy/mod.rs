@@ -8,8 +8,10 @@
 //! applies them to a built-in verdict or to a spec's defaults.
 
 pub mod cel;
+pub mod cost;
 pub mod live;
 pub mod resource;
+pub mod seen;
 pub mod selector;
 
 use crate::validation::{Finding, Level, ValidationResult};
@@ -417,7 +419,10 @@ pub fn default_namespace_labels(namespace: &str) -> Labels {
 pub struct Evaluations {
     pub passed: u64,
     pub failed: u64,
+    /// Evaluation errors, the budget running out aside.
     pub errors: u64,
+    /// Rules not evaluated to the end because the review's budget ran out.
+    pub over_budget: u64,
 }
 
 /// The policies that apply to one roost, in name order.
@@ -486,11 +491,12 @@ impl Matched<'_> {
         let mut evaluations = Evaluations::default();
         if self.policies.iter().any(|p| !p.rules.is_empty()) {
             let variables = cel::Variables::new(object, old_object);
+            // One budget for every rule of every matching policy.
+            let mut budget = cost::Budget::default();
             for policy in &self.policies {
                 for rule in &policy.rules {
-                    if let Some(finding) = evaluate(policy, rule, &variables, &mut evaluations) {
-                        findings.push(finding);
-                    }
+                    let finding = evaluate(policy, rule, &variables, &mut budget, &mut evaluations);
+                    findings.extend(finding);
                 }
             }
         }
@@ -523,9 +529,17 @@ fn evaluate(
     policy: &CompiledPolicy,
     rule: &CompiledRule,
     variables: &cel::Variables<'_>,
+    budget: &mut cost::Budget,
     evaluations: &mut Evaluations,
 ) -> Option<Finding> {
-    match rule.expression.is_true(variables) {
+    let outcome = rule.expression.is_true(variables, budget);
+    if outcome.is_err() {
+        match budget.exceeded() {
+            Some(_) => evaluations.over_budget += 1,
+            None => evaluations.errors += 1,
+        }
+    }
+    match outcome {
         Ok(true) => {
             evaluations.passed += 1;
             None
@@ -535,7 +549,7 @@ fn evaluate(
             let message = rule
                 .message_expression
                 .as_ref()
-                .and_then(|m| m.text(variables).ok())
+                .and_then(|m| m.text(variables, budget).ok())
                 .filter(|m| !m.trim().is_empty())
                 .unwrap_or_else(|| rule.message.clone());
             Some(Finding {
@@ -545,22 +559,16 @@ fn evaluate(
                 message,
             })
         }
-        Err(_) if rule.ignore_errors => {
-            evaluations.errors += 1;
-            None
-        }
-        Err(error) => {
-            evaluations.errors += 1;
-            Some(Finding {
-                code: POLICY_EVALUATION_ERROR.to_owned(),
-                level: Level::Error,
-                field: rule.field.clone(),
-                message: format!(
-                    "policy {} rule {} could not be evaluated: {error}",
-                    policy.name, rule.code
-                ),
-            })
-        }
+        Err(_) if rule.ignore_errors => None,
+        Err(error) => Some(Finding {
+            code: POLICY_EVALUATION_ERROR.to_owned(),
+            level: Level::Error,
+            field: rule.field.clone(),
+            message: format!(
+                "policy {} rule {} could not be evaluated: {error}",
+                policy.name, rule.code
+            ),
+        }),
     }
 }
 
@@ -754,7 +762,8 @@ mod tests {
             Evaluations {
                 passed: 1,
                 failed: 2,
-                errors: 2
+                errors: 2,
+                over_budget: 0
             }
         );
         assert!(set.policies()[0].violated_by(&result));

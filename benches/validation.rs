@@ -22,6 +22,13 @@
 //!   of the typical object (decode + every built-in rule), alone and then
 //!   with a matching RoostPolicy of 10 CEL rules applied; the difference is
 //!   the added cost of the policies per review.
+//! - `policy_attacks/*`: the policies of issue 21's review applied to one
+//!   object each (`Matched::apply`, the step every caller shares): a
+//!   "no duplicate lines" rule over 1,000 / 3,000 / 10,000 lines of
+//!   `values.inline`, chains of 3 and 4 `replace('', 'b'×100)`, a loop over
+//!   strings the expression makes itself, and 100 rules each looping 100 × 100
+//!   over 100 health checks. Each stops at the review's CEL budget; the peak
+//!   heap of one application is printed before criterion runs.
 //!
 //! The heap figures come from a counting global allocator: live bytes (and
 //! blocks) before and after inserting `MEMORY_ENTRIES` distinct verdicts into a
@@ -61,11 +68,14 @@ static COUNTING: AtomicBool = AtomicBool::new(false);
 static NET_BYTES: AtomicIsize = AtomicIsize::new(0);
 /// Net number of live allocations, counted the same way.
 static NET_ALLOCS: AtomicIsize = AtomicIsize::new(0);
+/// The highest `NET_BYTES` reached while counting.
+static PEAK_BYTES: AtomicIsize = AtomicIsize::new(0);
 
 /// Records `bytes` more (or fewer) live bytes in `allocs` more (or fewer) blocks.
 fn count(bytes: isize, allocs: isize) {
     if COUNTING.load(Ordering::Relaxed) {
-        NET_BYTES.fetch_add(bytes, Ordering::Relaxed);
+        let now = NET_BYTES.fetch_add(bytes, Ordering::Relaxed) + bytes;
+        PEAK_BYTES.fetch_max(now, Ordering::Relaxed);
         NET_ALLOCS.fetch_add(allocs, Ordering::Relaxed);
     }
 }
@@ -598,13 +608,108 @@ fn bench_policies(c: &mut Criterion) {
     group.finish();
 }
 
+/// Issue 21's policies: (name, rules of one policy, the object judged).
+fn policy_attacks() -> Vec<(String, Vec<Value>, Value)> {
+    let rule = |code: &str, expression: &str| json!({"code": code, "level": "error", "expression": expression, "message": "m"});
+    let inline = |lines: usize| {
+        let text: Vec<String> = (0..lines).map(|i| format!("key{i}: value")).collect();
+        json!({"metadata": {"name": "web"}, "spec": {"chart": {"values": {"inline": text.join("\n")}}}})
+    };
+    let inline_of = "object.spec.chart.values.inline";
+    let duplicates =
+        format!("{inline_of}.split('\\n').all(a, {inline_of}.split('\\n').exists_one(b, b == a))");
+    let a = "a".repeat(100);
+    let replaces = |n: usize| {
+        format!(
+            "size('{a}'{}) > 0",
+            format!(".replace('', '{}')", "b".repeat(100)).repeat(n)
+        )
+    };
+    let made = format!("'{a}'.replace('', '{a}').split('')");
+    let checks: Vec<Value> = (0..100)
+        .map(|i| json!({"name": format!("check-{i}"), "type": "http"}))
+        .collect();
+    let pairwise = "object.spec.healthChecks.all(a, object.spec.healthChecks.all(b, a == b || a.name != b.name))";
+    let mut attacks = Vec::new();
+    for lines in [1_000, 3_000, 10_000] {
+        attacks.push((
+            format!("duplicate_lines_{lines}"),
+            vec![rule("NO_DUPLICATES", &duplicates)],
+            inline(lines),
+        ));
+    }
+    for n in [3, 4] {
+        attacks.push((
+            format!("replace_chain_{n}"),
+            vec![rule("REPLACES", &replaces(n))],
+            json!({}),
+        ));
+    }
+    attacks.push((
+        "loop_over_made_strings".to_owned(),
+        vec![rule(
+            "MADE",
+            &format!("{made}.all(x, {made}.all(y, x == y || true))"),
+        )],
+        json!({}),
+    ));
+    attacks.push((
+        "hundred_pairwise_rules".to_owned(),
+        (0..100)
+            .map(|i| rule(&format!("PAIRWISE_{i}"), pairwise))
+            .collect(),
+        json!({"metadata": {"name": "web"}, "spec": {"healthChecks": checks}}),
+    ));
+    attacks
+}
+
+fn bench_policy_attacks(c: &mut Criterion) {
+    use roost_keeper::policy::{Known, Labels, PolicySet, RoostPolicy, compile};
+    let taken = std::collections::BTreeMap::new();
+    let known = Known {
+        builtin: roost_keeper::validation::levels::BUILTIN_LEVELS,
+        taken: &taken,
+    };
+    let none = Labels::new();
+    let empty = ValidationResult::from_findings(Vec::new());
+    let mut group = c.benchmark_group("policy_attacks");
+    group.sample_size(10);
+    for (name, rules, object) in policy_attacks() {
+        let policy = RoostPolicy::new(
+            "attack",
+            serde_json::from_value(json!({"rules": rules})).unwrap(),
+        );
+        let set = PolicySet::new(vec![Arc::new(
+            compile(&policy, &known).expect("the attack compiles"),
+        )]);
+        let matched = set.matching(&none, &none);
+        let started = std::time::Instant::now();
+        let before = NET_BYTES.load(Ordering::Relaxed);
+        PEAK_BYTES.store(before, Ordering::Relaxed);
+        COUNTING.store(true, Ordering::Relaxed);
+        let (result, evaluations) = matched.apply(&empty, &object, None);
+        COUNTING.store(false, Ordering::Relaxed);
+        let peak = PEAK_BYTES.load(Ordering::Relaxed) - before;
+        println!(
+            "policy_attacks/{name}: {:.3} s, peak heap +{:.1} MiB, {evaluations:?}, first error: {}",
+            started.elapsed().as_secs_f64(),
+            peak as f64 / (1024.0 * 1024.0),
+            result.errors.first().map_or("none", |f| f.message.as_str())
+        );
+        group.bench_function(&name, |b| {
+            b.iter(|| matched.apply(&empty, black_box(&object), None))
+        });
+    }
+    group.finish();
+}
+
 criterion_group! {
     name = benches;
     config = Criterion::default()
         .warm_up_time(Duration::from_secs(1))
         .measurement_time(Duration::from_secs(3))
         .sample_size(50);
-    targets = bench_validate, bench_cache, bench_defaults, bench_review, bench_policies
+    targets = bench_validate, bench_cache, bench_defaults, bench_review, bench_policies, bench_policy_attacks
 }
 
 fn main() {

@@ -411,3 +411,91 @@ fn scrape(addr: std::net::SocketAddr) -> String {
     stream.read_to_string(&mut answer).unwrap();
     answer
 }
+
+/// Issue 21's policies in force on the real apiserver: a tenant's object
+/// that makes an admin's rule quadratic, a chain of `replace` that would
+/// take gigabytes, and rules that try to show a password, in error messages
+/// and in a messageExpression. Each review is answered (refused, with the
+/// budget named), the password never shows, and the server keeps serving.
+#[test]
+fn costly_or_prying_rules_are_cut_short_and_never_show_a_secret() {
+    let ns = labelled_namespace("budget");
+    let other = env().namespace("budget-other");
+    let secret = "hunter2-e2e-s3cr3t";
+    let inline_of = "object.spec.chart.values.inline";
+    let replaces = format!(
+        "'{}'{}",
+        "a".repeat(100),
+        format!(".replace('', '{}')", "b".repeat(100)).repeat(4)
+    );
+    let auth = "object.spec.chart.repository.auth";
+    ok(&apply_policy(&policy(
+        "budget",
+        "budget",
+        json!({"rules": [
+            {"code": "NO_DUPLICATE_LINES_E2E", "level": "error", "message": "duplicate lines",
+             "expression": format!("{inline_of}.split('\\n').all(a, {inline_of}.split('\\n').exists_one(b, b == a))")},
+            {"code": "REPLACES_E2E", "level": "error", "message": "m",
+             "expression": format!("size({replaces}) > 0")},
+            {"code": "KEY_E2E", "level": "warning", "message": "m",
+             "expression": format!("{{[{auth}.password]: 1}}.size() == 2")},
+            {"code": "DIVIDE_E2E", "level": "warning", "message": "m",
+             "expression": format!("1 / (size({auth}.password) - 10) == 1")},
+            {"code": "ECHO_E2E", "level": "warning", "message": "m",
+             "expression": "false",
+             "messageExpression": format!("'password ' + {auth}.password + ' at ' + object.spec.chart.repository.url")}
+        ]}),
+    )));
+    let lines: Vec<String> = (0..10_000).map(|i| format!("key{i}: value")).collect();
+    let roost = |ns: &str| {
+        json!({"apiVersion": "roost.birb.party/v1alpha1", "kind": "ManagedRoost",
+               "metadata": {"name": "budget", "namespace": ns},
+               "spec": {"chart": {"repository": {
+                            "url": format!("https://user:{secret}@charts.example.com/x"),
+                            "auth": {"type": "basic", "username": "user", "password": secret}},
+                        "name": "nginx", "version": "1.2.3",
+                        "values": {"inline": lines.join("\n")}}}})
+        .to_string()
+    };
+    let refusal = dry_run_until(&roost(&ns), "the budget refuses", |out| {
+        text(&out.stderr).contains("POLICY_EVALUATION_ERROR")
+    });
+    assert!(
+        refusal.contains("rule NO_DUPLICATE_LINES_E2E could not be evaluated: the review's CEL"),
+        "{refusal}"
+    );
+    assert!(refusal.contains("budget"), "{refusal}");
+    assert!(
+        !refusal.contains("hunter2") && !refusal.contains("s3cr3t"),
+        "{refusal}"
+    );
+    assert!(!refusal.contains("context deadline exceeded"), "{refusal}");
+    // The evaluation errors and the message say what failed, not the value.
+    let warnings = apply(
+        &roost(&ns).replace(&lines.join("\\n"), "a: 1"),
+        &["--dry-run=server"],
+    );
+    let shown = format!("{}{}", text(&warnings.stdout), text(&warnings.stderr));
+    assert!(
+        !shown.contains("hunter2") && !shown.contains("s3cr3t"),
+        "{shown}"
+    );
+    assert!(
+        shown.contains("password <redacted> at https://<redacted>@charts.example.com/x [ECHO_E2E]"),
+        "{shown}"
+    );
+    assert!(
+        shown.contains("rule KEY_E2E could not be evaluated"),
+        "{shown}"
+    );
+    assert!(
+        shown.contains("rule DIVIDE_E2E could not be evaluated: division by zero"),
+        "{shown}"
+    );
+    // The server is still serving everyone else.
+    ok(&apply(
+        &example_in("examples/web-valid.yaml", &other),
+        &["--dry-run=server"],
+    ));
+    ok(&env().kubectl(&["delete", "roostpolicy", "budget"]));
+}

@@ -508,15 +508,21 @@ impl Admission {
             }],
             Ok(policy) => {
                 let name = policy.metadata.name.clone().unwrap_or_default();
-                let mut taken = self.engine.policies.set().codes();
+                let in_force = self.engine.policies.set();
+                let mut taken = in_force.codes();
                 taken.retain(|_, owner| *owner != name);
                 let known = Known {
                     builtin: BUILTIN_LEVELS,
                     taken: &taken,
                 };
-                crate::policy::compile(&policy, &known)
-                    .err()
-                    .unwrap_or_default()
+                match crate::policy::compile(&policy, &known) {
+                    Err(problems) => problems,
+                    Ok(compiled) => in_force
+                        .room_for(&name, compiled.rule_count())
+                        .err()
+                        .map(|full| vec![crate::policy::invalid("spec.rules", full)])
+                        .unwrap_or_default(),
+                }
             }
         };
         let result = ValidationResult::from_findings(problems);

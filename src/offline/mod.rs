@@ -667,6 +667,8 @@ fn compile_policies(
     }
     let mut taken: BTreeMap<String, String> = BTreeMap::new();
     let mut compiled: Vec<Arc<CompiledPolicy>> = Vec::new();
+    // The caps on what is in force, in name order as the server applies them.
+    let mut capacity = policy::Capacity::default();
     for (name, (at, policy)) in by_name {
         let known = Known {
             builtin: BUILTIN_LEVELS,
@@ -674,6 +676,10 @@ fn compile_policies(
         };
         match policy::compile(&policy, &known) {
             Ok(policy) => {
+                if let Err(full) = capacity.admit(policy.rule_count()) {
+                    problems.insert(at, vec![policy::invalid("spec.rules", full)]);
+                    continue;
+                }
                 for code in policy.codes() {
                     taken.insert(code.to_owned(), name.clone());
                 }

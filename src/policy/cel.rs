@@ -665,6 +665,23 @@ mod tests {
     }
 
     #[test]
+    fn copies_of_the_object_in_literals_and_map_results_are_counted() {
+        let entries: serde_json::Map<String, serde_json::Value> = (0..20_000)
+            .map(|i| (format!("k{i}"), json!("v")))
+            .collect();
+        let object = json!({"spec": {"values": {"data": entries}}});
+        let (few, left) = metered("[object, object].size() == 2", &object);
+        assert_eq!(few, Ok(true));
+        assert!(left.exceeded().is_none());
+        let many = format!("[{}].size() > 0", vec!["object"; 200].join(", "));
+        let mapped = "[1, 2, 3, 4, 5, 6, 7, 8, 9, 10].map(a, [1, 2, 3, 4, 5, 6, 7, 8, 9, 10].map(b, {'o': object})).size() > 0";
+        for source in [many.as_str(), mapped] {
+            let (outcome, left) = metered(source, &object);
+            assert_eq!(left.exceeded(), Some(cost::Exceeded::Memory), "{source}: {outcome:?}");
+        }
+    }
+
+    #[test]
     fn patterns_from_the_object_are_charged_when_compiled() {
         let names: Vec<serde_json::Value> = (0..100)
             .map(|i| json!({"name": format!("{}{i}", "(a|b)*c".repeat(15))}))

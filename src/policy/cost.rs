@@ -19,7 +19,8 @@ use cel::ExecutionError;
 use cel::common::ast::{CallExpr, ComprehensionExpr, EntryExpr, Expr, IdedExpr, LiteralValue};
 use cel::common::ast::{IdedEntryExpr, operators};
 use cel::common::ast::{ListExpr, MapEntryExpr, MapExpr, SelectExpr, StructExpr, StructFieldExpr};
-use cel::common::types::{CelBytes, CelInt, CelList, CelMap, CelMapKey, CelString, DYN_TYPE};
+use cel::common::types::{CelBytes, CelInt, CelList, CelMap, CelMapKey, CelOptional, CelString};
+use cel::common::types::DYN_TYPE;
 use cel::common::value::{CowVal, Val};
 use std::cell::Cell;
 
@@ -179,6 +180,8 @@ fn weigh(value: &dyn Val, limit: u64) -> (u64, u64) {
                 }
                 pending.push(&**value);
             }
+        } else if let Some(optional) = value.downcast_ref::<CelOptional>() {
+            pending.extend(optional.inner());
         }
     }
     (cost, bytes)
@@ -480,16 +483,30 @@ impl Rewriter {
         let rewritten = match &expr.expr {
             Expr::Call(call) => return self.rewrite_call(expr.id, call),
             Expr::Comprehension(c) => Expr::Comprehension(Box::new(self.rewrite_comprehension(c))),
+            // A literal's elements are copied into it (a map or list of the
+            // object's, deeply), e.g. on every step of `map`.
             Expr::List(list) => Expr::List(ListExpr {
-                elements: list.elements.iter().map(|e| self.rewrite(e)).collect(),
+                elements: list
+                    .elements
+                    .iter()
+                    .map(|e| wrapped(COPIED, self.rewrite(e)))
+                    .collect(),
                 optional_indices: list.optional_indices.clone(),
             }),
             Expr::Map(map) => Expr::Map(MapExpr {
-                entries: map.entries.iter().map(|e| self.rewrite_entry(e)).collect(),
+                entries: map
+                    .entries
+                    .iter()
+                    .map(|e| self.rewrite_entry(e, true))
+                    .collect(),
             }),
             Expr::Struct(s) => Expr::Struct(StructExpr {
                 type_name: s.type_name.clone(),
-                entries: s.entries.iter().map(|e| self.rewrite_entry(e)).collect(),
+                entries: s
+                    .entries
+                    .iter()
+                    .map(|e| self.rewrite_entry(e, false))
+                    .collect(),
             }),
             Expr::Select(select) => Expr::Select(SelectExpr {
                 operand: Box::new(self.rewrite(&select.operand)),
@@ -504,18 +521,27 @@ impl Rewriter {
         }
     }
 
-    fn rewrite_entry(&mut self, entry: &IdedEntryExpr) -> IdedEntryExpr {
+    /// An entry of a map (whose keys and values are `copied`) or struct literal.
+    fn rewrite_entry(&mut self, entry: &IdedEntryExpr, copied: bool) -> IdedEntryExpr {
+        let mut part = |expr: &IdedExpr| {
+            let rewritten = self.rewrite(expr);
+            if copied {
+                wrapped(COPIED, rewritten)
+            } else {
+                rewritten
+            }
+        };
         IdedEntryExpr {
             id: entry.id,
             expr: match &entry.expr {
                 EntryExpr::StructField(field) => EntryExpr::StructField(StructFieldExpr {
                     field: field.field.clone(),
-                    value: self.rewrite(&field.value),
+                    value: part(&field.value),
                     optional: field.optional,
                 }),
                 EntryExpr::MapEntry(entry) => EntryExpr::MapEntry(MapEntryExpr {
-                    key: self.rewrite(&entry.key),
-                    value: self.rewrite(&entry.value),
+                    key: part(&entry.key),
+                    value: part(&entry.value),
                     optional: entry.optional,
                 }),
             },

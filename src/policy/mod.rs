@@ -32,6 +32,10 @@ pub const POLICY_INVALID: &str = "POLICY_INVALID";
 pub const NAMESPACE_NAME_LABEL: &str = "kubernetes.io/metadata.name";
 /// Most rules, overrides in one policy.
 pub const MAX_RULES: usize = 100;
+/// Most policies in force at once.
+pub const MAX_POLICIES_IN_FORCE: usize = 100;
+/// Most custom rules in force at once, over every policy.
+pub const MAX_RULES_IN_FORCE: usize = 500;
 
 /// Labels by key.
 pub type Labels = BTreeMap<String, String>;
@@ -94,7 +98,8 @@ impl CompiledPolicy {
     }
 }
 
-fn invalid(field: impl Into<String>, message: impl Into<String>) -> Finding {
+/// A `POLICY_INVALID` error at `field`.
+pub fn invalid(field: impl Into<String>, message: impl Into<String>) -> Finding {
     Finding {
         code: POLICY_INVALID.to_owned(),
         level: Level::Error,
@@ -357,9 +362,50 @@ impl PolicySet {
     }
 }
 
+/// The policies and rules put in force so far, against the caps.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Capacity {
+    policies: usize,
+    rules: usize,
+}
+
+impl Capacity {
+    /// Counts one more policy of `rules` custom rules, or says which cap it would pass.
+    pub fn admit(&mut self, rules: usize) -> Result<(), String> {
+        if self.policies >= MAX_POLICIES_IN_FORCE {
+            return Err(format!(
+                "{} RoostPolicies are in force, the most there may be; delete one first",
+                self.policies
+            ));
+        }
+        if self.rules + rules > MAX_RULES_IN_FORCE {
+            return Err(format!(
+                "its {rules} rules with the {} of the policies in force would pass the {MAX_RULES_IN_FORCE} rules there may be in all",
+                self.rules
+            ));
+        }
+        self.policies += 1;
+        self.rules += rules;
+        Ok(())
+    }
+}
+
+impl PolicySet {
+    /// Whether policy `name` with `rules` custom rules fits beside the
+    /// other policies in force (an earlier version of it is replaced).
+    pub fn room_for(&self, name: &str, rules: usize) -> Result<(), String> {
+        let mut capacity = Capacity::default();
+        for policy in self.policies.iter().filter(|p| p.name != name) {
+            capacity.admit(policy.rule_count())?;
+        }
+        capacity.admit(rules)
+    }
+}
+
 /// Builds the set from compiled candidates: in name order, a policy whose
-/// custom code an earlier policy already uses is left out (its name and why
-/// are returned with those that did not compile).
+/// custom code an earlier policy already uses, or that would pass the caps
+/// on policies and rules in force, is left out (its name and why are
+/// returned with those that did not compile).
 pub fn assemble(
     candidates: Vec<(String, Result<Arc<CompiledPolicy>, String>)>,
 ) -> (PolicySet, BTreeMap<String, String>) {
@@ -368,6 +414,7 @@ pub fn assemble(
     let mut taken: BTreeMap<String, String> = BTreeMap::new();
     let mut policies = Vec::new();
     let mut failed = BTreeMap::new();
+    let mut capacity = Capacity::default();
     for (name, candidate) in candidates {
         match candidate {
             Err(why) => {
@@ -381,6 +428,10 @@ pub fn assemble(
                 });
                 if let Some(clash) = clash {
                     failed.insert(name, clash);
+                    continue;
+                }
+                if let Err(full) = capacity.admit(policy.rule_count()) {
+                    failed.insert(name, full);
                     continue;
                 }
                 for code in policy.codes() {
@@ -796,5 +847,98 @@ mod tests {
         );
         let mut set_list = json!({"spec": {"teardownPolicy": {"triggers": []}, "observability": {"logging": {"level": "warn", "format": "json"}}}});
         assert!(!matched.merge_defaults(&mut set_list), "{set_list}");
+    }
+
+    fn with_rules(name: &str, count: usize, expression: &str, ignore: bool) -> CompiledPolicy {
+        let rules: Vec<Value> = (0..count)
+            .map(|i| {
+                json!({"code": format!("{}_{i}", name.to_uppercase().replace('-', "_")),
+                       "level": "error", "expression": expression, "message": "m",
+                       "failurePolicy": if ignore { "Ignore" } else { "Fail" }})
+            })
+            .collect();
+        compiled(name, json!({ "rules": rules }))
+    }
+
+    fn health_checks(count: usize) -> Value {
+        let checks: Vec<Value> = (0..count)
+            .map(|i| json!({"name": format!("check-{i}"), "type": "http"}))
+            .collect();
+        json!({"metadata": {"name": "web"}, "spec": {"healthChecks": checks}})
+    }
+
+    const PAIRWISE: &str = "object.spec.healthChecks.all(a, object.spec.healthChecks.all(b, a == b || a.name != b.name))";
+
+    #[test]
+    fn one_budget_covers_every_rule_of_every_matching_policy() {
+        let object = health_checks(100);
+        let empty = ValidationResult::from_findings(vec![]);
+        // One such rule fits in a review's budget; a hundred do not.
+        let one = PolicySet::new(vec![Arc::new(with_rules("one", 1, PAIRWISE, false))]);
+        let (result, evaluations) = one
+            .matching(&Labels::new(), &Labels::new())
+            .apply(&empty, &object, None);
+        assert!(result.valid, "{result:?}");
+        assert_eq!((evaluations.passed, evaluations.over_budget), (1, 0));
+
+        let many = PolicySet::new(vec![
+            Arc::new(with_rules("a-many", 50, PAIRWISE, false)),
+            Arc::new(with_rules("b-many", 50, PAIRWISE, true)),
+        ]);
+        let (result, evaluations) = many
+            .matching(&Labels::new(), &Labels::new())
+            .apply(&empty, &object, None);
+        assert!(evaluations.passed > 0, "{evaluations:?}");
+        assert!(evaluations.over_budget > 0, "{evaluations:?}");
+        assert_eq!(evaluations.passed + evaluations.over_budget, 100);
+        assert_eq!(evaluations.errors, 0);
+        // Fail rules report the budget; Ignore rules (policy b) leave no finding.
+        let over: Vec<&Finding> = result.errors.iter().collect();
+        assert!(!over.is_empty());
+        assert!(
+            over.iter().all(|f| f.code == POLICY_EVALUATION_ERROR
+                && f.message.starts_with("policy a-many rule A_MANY_")
+                && f.message
+                    .ends_with("the review's CEL cost budget (4000000 units) is used up")),
+            "{over:#?}"
+        );
+        assert!(u64::try_from(over.len()).unwrap() < evaluations.over_budget);
+    }
+
+    #[test]
+    fn policies_and_rules_in_force_are_capped() {
+        let candidates = |policies: usize, rules: usize| {
+            (0..policies)
+                .map(|i| {
+                    let name = format!("p{i:03}");
+                    let policy = with_rules(&name, rules, "true", false);
+                    (name, Ok(Arc::new(policy)))
+                })
+                .collect::<Vec<_>>()
+        };
+        let (set, failed) = assemble(candidates(MAX_POLICIES_IN_FORCE + 2, 0));
+        assert_eq!(set.policies().len(), MAX_POLICIES_IN_FORCE);
+        assert_eq!(failed.keys().collect::<Vec<_>>(), ["p100", "p101"]);
+        assert!(
+            failed["p100"].contains("100 RoostPolicies are in force"),
+            "{failed:?}"
+        );
+        assert!(set.room_for("new", 0).is_err());
+        assert_eq!(
+            set.room_for("p000", 5),
+            Ok(()),
+            "a policy in force may change"
+        );
+
+        let (set, failed) = assemble(candidates(6, 100));
+        assert_eq!(set.policies().len(), 5);
+        assert!(
+            failed["p005"].contains("would pass the 500 rules"),
+            "{failed:?}"
+        );
+        assert!(set.room_for("new", 1).is_err());
+        assert_eq!(set.room_for("new", 0), Ok(()));
+        assert_eq!(set.room_for("p004", 100), Ok(()));
+        assert!(set.room_for("p004", 101).is_err());
     }
 }

@@ -43,6 +43,8 @@ pub enum ReconcileError {
     Unidentified,
     #[error(transparent)]
     Undecodable(#[from] stored::StatusUndecodable),
+    #[error("judging the object failed")]
+    Judging(#[source] tokio::task::JoinError),
 }
 
 impl ReconcileError {
@@ -52,6 +54,7 @@ impl ReconcileError {
             ReconcileError::StatusWrite(_) => "status_write",
             ReconcileError::Unidentified => "unidentified",
             ReconcileError::Undecodable(_) => "status_undecodable",
+            ReconcileError::Judging(_) => "judging",
         }
     }
 }
@@ -262,12 +265,24 @@ fn wants_debug(roost: &ManagedRoost) -> bool {
 
 async fn reconcile(stored: Arc<StoredRoost>, ctx: Arc<Context>) -> Result<Action, ReconcileError> {
     let started = Instant::now();
+    let judge = {
+        let ctx = Arc::clone(&ctx);
+        move || stored.decode_with(&ctx.engine.registry, Some(&ctx.engine.policies))
+    };
+    // Custom rules may take up to the review's CEL budget: off the async workers.
+    let decoded = if ctx.engine.policies.set().has_rules() {
+        tokio::task::spawn_blocking(judge)
+            .await
+            .map_err(ReconcileError::Judging)?
+    } else {
+        judge()
+    };
     let stored::Decoded {
         roost,
         result,
         evaluations,
         policy_time,
-    } = stored.decode_with(&ctx.engine.registry, Some(&ctx.engine.policies))?;
+    } = decoded?;
     if evaluations != Default::default() {
         ctx.metrics.observe_policies(evaluations, policy_time);
     }

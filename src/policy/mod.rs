@@ -336,6 +336,12 @@ impl PolicySet {
         &self.policies
     }
 
+    /// Whether any policy has custom rules (judging may then take up to a
+    /// review's CEL budget).
+    pub fn has_rules(&self) -> bool {
+        self.policies.iter().any(|p| p.rule_count() > 0)
+    }
+
     /// Custom codes in use, with the policy using each.
     pub fn codes(&self) -> BTreeMap<String, String> {
         self.policies

@@ -415,8 +415,11 @@ fn write_schemas(dir: &std::path::Path) -> Result<Vec<String>> {
     for kind in crate::api::crd::CrdKind::value_variants() {
         let name = file_name(*kind);
         let path = dir.join(&name);
-        std::fs::write(&path, json_schema_text(*kind)?)
-            .map_err(|source| Error::WriteFile { path, source })?;
+        crate::files::replace(
+            &path,
+            json_schema_text(*kind)?.as_bytes(),
+            crate::files::PUBLIC,
+        )?;
         written.push(name);
     }
     Ok(written)

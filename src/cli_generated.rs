@@ -34,21 +34,27 @@ pub fn man_page(out: &mut dyn Write) -> Result<()> {
 /// (`roost-keeper-validate.1`, ...) into `dir`, created if missing; returns
 /// how many pages it wrote.
 pub fn write_man_pages(dir: &Path) -> Result<usize> {
-    let written_to = |source| Error::WriteFile {
+    std::fs::create_dir_all(dir).map_err(|source| Error::WriteFile {
         path: dir.to_owned(),
         source,
-    };
-    std::fs::create_dir_all(dir).map_err(written_to)?;
-    let command = Cli::command();
-    clap_mangen::generate_to(command.clone(), dir).map_err(written_to)?;
-    Ok(1 + count_subcommands(&command))
+    })?;
+    // What clap_mangen::generate_to prepares, whose own writes would follow
+    // a symlink already in `dir`.
+    let mut command = Cli::command().disable_help_subcommand(true);
+    command.build();
+    write_pages(command, dir)
 }
 
-/// Subcommands at every depth (`certs generate` too), as `generate_to` writes them.
-fn count_subcommands(command: &clap::Command) -> usize {
-    command
-        .get_subcommands()
-        .filter(|s| !s.is_hide_set())
-        .map(|s| 1 + count_subcommands(s))
-        .sum()
+/// The page of `command` and of its subcommands at every depth (`certs
+/// generate` too), as `generate_to` names them; returns how many.
+fn write_pages(command: clap::Command, dir: &Path) -> Result<usize> {
+    let mut written = 0;
+    for sub in command.get_subcommands().filter(|s| !s.is_hide_set()) {
+        written += write_pages(sub.clone(), dir)?;
+    }
+    let man = clap_mangen::Man::new(command);
+    let mut page = Vec::new();
+    man.render(&mut page).map_err(Error::Write)?;
+    crate::files::replace(&dir.join(man.get_filename()), &page, crate::files::PUBLIC)?;
+    Ok(written + 1)
 }

@@ -13,6 +13,7 @@ pub mod defaults;
 pub mod engine;
 pub mod error;
 pub mod explain;
+pub mod files;
 pub mod metrics;
 pub mod offline;
 pub mod policy;

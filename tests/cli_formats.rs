@@ -513,3 +513,230 @@ spec:
   observability: {logging: {level: warnng}}
   healthChecks: [{name: t, type: htpp, http: {url: \"https://x.example.com\"}}]
 ";
+
+// ---------------------------------------------------------------------------
+// Strings an object or a policy controls cannot forge output lines
+// ---------------------------------------------------------------------------
+
+/// What an attacker writes into a file name, a name, a namespace and a rule's
+/// message, field and messageExpression: a workflow command on a line of its
+/// own, a carriage return, a terminal title change, a screen clear, a Unicode
+/// line separator and a right-to-left override.
+const FORGED: &str =
+    "\n::error file=forged.yaml,line=1::pwned\r\x1b]0;title\x07\x1b[2J\u{2028}\u{202e}";
+/// [`FORGED`] as a CEL string literal, for a messageExpression.
+const FORGED_CEL: &str =
+    r"'\n::error file=forged.yaml,line=1::pwned\r\x1b]0;title\x07\x1b[2J\u2028\u202e'";
+
+/// A roost in a file whose name starts with `::` and one in a file named
+/// with [`FORGED`], both named and namespaced with it; a policy whose rules
+/// carry it in their message, field and messageExpression; a policy the
+/// cluster would refuse, named and coded with it. Returns the directory and
+/// the arguments (roosts, then `--policy`).
+fn forged_inputs() -> (tempfile::TempDir, Vec<String>) {
+    let dir = tempfile::tempdir().unwrap();
+    let roost = serde_json::json!({
+        "apiVersion": "roost.birb.party/v1alpha1",
+        "kind": "ManagedRoost",
+        "metadata": {"name": format!("evil{FORGED}"), "namespace": format!("ns{FORGED}")},
+        "spec": {"chart": {"name": "app", "version": "1.0.0",
+            "repository": {"url": "https://charts.example.com"}}},
+    });
+    let roosts = [
+        "::error file=forged.yaml,line=1::pwned.json",
+        &format!("x{FORGED}.json"),
+    ];
+    for name in roosts {
+        std::fs::write(dir.path().join(name), roost.to_string()).unwrap();
+    }
+    let policies = serde_json::json!({"apiVersion": "v1", "kind": "List", "items": [
+        {
+            "apiVersion": "roost.birb.party/v1alpha1",
+            "kind": "RoostPolicy",
+            "metadata": {"name": "forged"},
+            "spec": {"rules": [
+                {"code": "FORGED_MESSAGE", "level": "error", "expression": "false",
+                 "message": format!("message{FORGED}"), "field": format!("spec{FORGED}")},
+                {"code": "FORGED_EXPRESSION", "level": "warning", "expression": "false",
+                 "message": "m", "messageExpression": format!("'expression' + {FORGED_CEL}")},
+            ]},
+        },
+        {
+            "apiVersion": "roost.birb.party/v1alpha1",
+            "kind": "RoostPolicy",
+            "metadata": {"name": format!("refused{FORGED}")},
+            "spec": {"rules": [{"code": format!("BAD{FORGED}"), "level": "error",
+                "expression": "true", "message": "m"}]},
+        },
+    ]});
+    std::fs::write(dir.path().join("policies.json"), policies.to_string()).unwrap();
+    let args = ["-f", roosts[0], roosts[1], "--policy", "policies.json"];
+    (dir, args.iter().map(|a| (*a).to_owned()).collect())
+}
+
+/// The findings `-o json` reports with these arguments (info left out, as
+/// every format leaves it out without `-v`).
+fn forged_finding_count(dir: &Path, args: &[String]) -> usize {
+    let out = run_format(dir, args, "json");
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
+    let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+    report["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["findings"].as_array().unwrap().len())
+        .sum()
+}
+
+/// A character a terminal or a log reader acts on rather than shows: control
+/// characters (C0, DEL, C1), line and paragraph separators, bidi controls.
+fn acted_on(c: char) -> bool {
+    c.is_control()
+        || matches!(
+            c,
+            '\u{2028}' | '\u{2029}' | '\u{061c}' | '\u{200e}' | '\u{200f}'
+        )
+        || ('\u{202a}'..='\u{202e}').contains(&c)
+        || ('\u{2066}'..='\u{2069}').contains(&c)
+}
+
+#[test]
+fn text_output_keeps_each_finding_on_one_escaped_line() {
+    let (dir, args) = forged_inputs();
+    let findings = forged_finding_count(dir.path(), &args);
+    assert_eq!(
+        findings, 5,
+        "a refused policy, two custom findings per roost"
+    );
+    let out = run_format(dir.path(), &args, "text");
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    let lines: Vec<&str> = stdout.strip_suffix('\n').unwrap().split('\n').collect();
+    assert_eq!(
+        lines.len(),
+        findings + 1,
+        "findings and the summary:\n{stdout}"
+    );
+    for line in &lines {
+        // The Actions runner reads a command after leading white space too.
+        assert!(!line.trim_start().starts_with("::"), "{line}");
+        assert!(!line.chars().any(acted_on), "{line:?}");
+    }
+    assert!(
+        lines.last().unwrap().starts_with("2 ManagedRoosts checked"),
+        "{stdout}"
+    );
+    let escaped = "\\n::error file=forged.yaml,line=1::pwned\\r\\u{1b}]0;title\\u{7}\\u{1b}[2J\\u{2028}\\u{202e}";
+    for want in [
+        format!("ns{escaped}/evil{escaped} ERROR FORGED_MESSAGE spec{escaped}: message{escaped}"),
+        format!("WARNING FORGED_EXPRESSION spec: expression{escaped}"),
+        format!("RoostPolicy/refused{escaped} ERROR POLICY_INVALID"),
+        "./::error file=forged.yaml,line=1::pwned.json:1:".to_owned(),
+        format!("x{escaped}.json:1:"),
+    ] {
+        assert!(stdout.contains(&want), "no {want}\n{stdout}");
+    }
+}
+
+#[test]
+fn github_annotations_escape_every_control_character() {
+    let (dir, args) = forged_inputs();
+    let findings = forged_finding_count(dir.path(), &args);
+    let out = run_format(dir.path(), &args, "github");
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    let lines: Vec<&str> = stdout.strip_suffix('\n').unwrap().split('\n').collect();
+    assert_eq!(lines.len(), findings, "one command per finding:\n{stdout}");
+    for line in &lines {
+        assert!(
+            line.starts_with("::error ")
+                || line.starts_with("::warning ")
+                || line.starts_with("::notice "),
+            "{line}"
+        );
+        assert!(!line.chars().any(acted_on), "{line:?}");
+        // The runner ends the properties at the first `::`: none of them
+        // holds a raw `:`, so a forged command stays inside the message.
+        let (properties, _) = line[2..].split_once("::").unwrap();
+        assert!(!properties.contains(':'), "{line}");
+    }
+    // The runner's own escapes, then `\u{..}` for what it has none for.
+    let data = "%0A::error file=forged.yaml,line=1::pwned%0D\\u{1b}]0;title\\u{7}\\u{1b}[2J\\u{2028}\\u{202e}";
+    let property = data.replace(':', "%3A").replace(',', "%2C");
+    for want in [
+        format!("title=FORGED_MESSAGE::ns{data}/evil{data} spec{data}: message{data}"),
+        format!("title=FORGED_EXPRESSION::ns{data}/evil{data} spec: expression{data}"),
+        format!("::error file=x{property}.json,line=1,col="),
+        "::error file=%3A%3Aerror file=forged.yaml%2Cline=1%3A%3Apwned.json,line=1,col=".to_owned(),
+    ] {
+        assert!(stdout.contains(&want), "no {want}\n{stdout}");
+    }
+}
+
+/// JSON and SARIF carry the strings exactly (JSON escapes them); JUnit XML
+/// stays valid and shows what XML 1.0 cannot hold as `\u{..}`.
+#[test]
+fn machine_formats_keep_forged_strings_intact_and_valid() {
+    let (dir, args) = forged_inputs();
+    let json = run_format(dir.path(), &args, "json");
+    let report: Value = serde_json::from_slice(&json.stdout).unwrap();
+    let results = report["results"].as_array().unwrap();
+    let roost = results
+        .iter()
+        .find(|r| r["source"] == format!("x{FORGED}.json"))
+        .unwrap_or_else(|| panic!("{report:#}"));
+    assert_eq!(roost["name"], format!("evil{FORGED}"));
+    assert_eq!(roost["namespace"], format!("ns{FORGED}"));
+    let findings = roost["findings"].as_array().unwrap();
+    let custom = |code: &str| findings.iter().find(|f| f["code"] == code).unwrap();
+    assert_eq!(
+        custom("FORGED_MESSAGE")["message"],
+        format!("message{FORGED}")
+    );
+    assert_eq!(custom("FORGED_MESSAGE")["field"], format!("spec{FORGED}"));
+    assert_eq!(
+        custom("FORGED_EXPRESSION")["message"],
+        format!("expression{FORGED}")
+    );
+
+    let sarif = run_format(dir.path(), &args, "sarif");
+    let sarif: Value = serde_json::from_slice(&sarif.stdout).unwrap();
+    let texts: Vec<&str> = sarif["runs"][0]["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["message"]["text"].as_str().unwrap())
+        .collect();
+    assert!(
+        texts.contains(&format!("spec{FORGED}: message{FORGED}").as_str()),
+        "{texts:?}"
+    );
+    assert!(
+        sarif["runs"][0]["results"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|r| {
+                r["locations"][0]["logicalLocations"][0]["fullyQualifiedName"]
+                    == format!("ns{FORGED}/evil{FORGED}")
+            }),
+        "{sarif:#}"
+    );
+
+    let tools = tools();
+    let junit = run_format(dir.path(), &args, "junit");
+    let xml = String::from_utf8(junit.stdout).unwrap();
+    assert!(!xml.chars().any(|c| c.is_control() && c != '\n'), "{xml:?}");
+    assert!(
+        xml.contains("pwned\\u{d}\\u{1b}]0;title\\u{7}\\u{1b}[2J"),
+        "{xml}"
+    );
+    let file = dir.path().join("out.xml");
+    std::fs::write(&file, &xml).unwrap();
+    python(
+        &tools,
+        JUNIT_CHECK,
+        &[&tools.join("schemas/junit-10.xsd"), &file],
+    )
+    .unwrap();
+}

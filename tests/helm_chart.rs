@@ -180,6 +180,18 @@ fn cli_webhooks(args: &[&str]) -> Vec<Value> {
     )))
 }
 
+/// The RoostPolicy webhook among rendered configurations.
+fn policy_webhook(configurations: &mut [Value]) -> &mut serde_json::Map<String, Value> {
+    configurations
+        .iter_mut()
+        .flat_map(|c| c["webhooks"].as_array_mut().unwrap())
+        .find(|w| w["name"] == POLICY_WEBHOOK)
+        .and_then(Value::as_object_mut)
+        .expect("a RoostPolicy webhook")
+}
+
+const POLICY_WEBHOOK: &str = "validate.roostpolicy.roost.birb.party";
+
 /// One set of rendering rules: the chart's webhooks equal the binary's, with
 /// defaults and with every webhook option (flags built from the same values).
 #[test]
@@ -222,13 +234,75 @@ fn chart_webhooks_equal_webhook_config() {
         "aviary",
         &["-f", every_option().to_str().unwrap()],
     ));
-    assert_eq!(
-        from_chart,
-        cli_webhooks(&args),
-        "webhooks with every option differ"
-    );
+    // `webhook-config` has no flags of the RoostPolicy webhook's own and
+    // gives it the roost selection; the chart gives it webhook.policy.*.
+    let mut expected = cli_webhooks(&args);
+    let policy = policy_webhook(&mut expected);
+    for field in ["objectSelector", "matchConditions"] {
+        policy.insert(field.to_owned(), webhook["policy"][field].clone());
+    }
+    assert_eq!(from_chart, expected, "webhooks with every option differ");
     // The fixture really changes what the defaults render.
     assert_ne!(from_chart, cli_webhooks(&["--namespace", "aviary"]));
+}
+
+/// A selection meant for roosts never reaches the RoostPolicy webhook (it
+/// would let policies skip their review), and webhook.policy.* reaches that
+/// webhook alone.
+#[test]
+fn the_policy_webhook_has_a_selection_of_its_own() {
+    let values: Value =
+        serde_norway::from_str(&std::fs::read_to_string(every_option()).unwrap()).unwrap();
+    let webhook = &values["webhook"];
+    let roost = json!({
+        "objectSelector": webhook["objectSelector"],
+        "matchConditions": webhook["matchConditions"],
+    });
+    let policy = &webhook["policy"];
+    let dir = tempfile::tempdir().unwrap();
+    let only = |name: &str, values: Value| {
+        let file = dir.path().join(name);
+        std::fs::write(&file, json!({ "webhook": values }).to_string()).unwrap();
+        file
+    };
+    let cases = [
+        (
+            "roost values only",
+            only("roost.yaml", roost.clone()),
+            &roost,
+            &Value::Null,
+        ),
+        (
+            "policy values only",
+            only("policy.yaml", json!({ "policy": policy })),
+            &Value::Null,
+            policy,
+        ),
+        ("every option", every_option(), &roost, policy),
+    ];
+    for (what, file, roost, policy) in cases {
+        let rendered = template("roost-system", &["-f", file.to_str().unwrap()]);
+        let webhooks: Vec<Value> = webhook_configurations(&rendered)
+            .into_iter()
+            .flat_map(|c| c["webhooks"].as_array().unwrap().clone())
+            .collect();
+        assert_eq!(webhooks.len(), 3, "{what}");
+        for webhook in &webhooks {
+            let name = webhook["name"].as_str().unwrap();
+            let want = if name == POLICY_WEBHOOK {
+                policy
+            } else {
+                roost
+            };
+            for field in ["objectSelector", "matchConditions"] {
+                assert_eq!(
+                    webhook.get(field),
+                    want.get(field),
+                    "{what}: {name} {field}"
+                );
+            }
+        }
+    }
 }
 
 #[test]
@@ -342,6 +416,8 @@ fn schema_refuses_wrong_values() {
         ("--set", "webhook.timeoutSeconds=31"),
         ("--set", "webhook.validate.failurePolicy=Maybe"),
         ("--set", "webhook.excludeNamespaces=flock"),
+        ("--set", "webhook.policy.objectSelector=birds"),
+        ("--set", "webhook.policy.matchConditions=always"),
         ("--set", "certificates.mode=vault"),
         ("--set", "logFormat=xml"),
     ] {

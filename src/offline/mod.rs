@@ -904,6 +904,14 @@ mod tests {
             ("plain", "dir/a.yaml", "dir/a.yaml"),
             ("newline", "a\nb.yaml", "a\\nb.yaml"),
             ("escape sequence", "\x1b[31mred.yaml", "\\u{1b}[31mred.yaml"),
+            ("DEL and C1", "a\u{7f}\u{9b}b", "a\\u{7f}\\u{9b}b"),
+            (
+                "line separator",
+                "a\u{2028}b\u{2029}c",
+                "a\\u{2028}b\\u{2029}c",
+            ),
+            ("bidi override", "\u{202e}lmth.yaml", "\\u{202e}lmth.yaml"),
+            ("bidi isolate", "a\u{2067}b\u{200f}", "a\\u{2067}b\\u{200f}"),
             ("non-ASCII kept", "nid-\u{e9}.yaml", "nid-\u{e9}.yaml"),
         ];
         for (name, raw, want) in cases {

@@ -77,7 +77,7 @@ fn render_text(report: &Report, verbose: bool, color: bool) -> String {
     };
     let (mut errors, mut warnings, mut info) = (0usize, 0usize, 0usize);
     for result in &report.results {
-        let source = printable(&result.source);
+        let source = line_start(printable(&result.source));
         for Located { finding, .. } in &result.findings {
             match finding.level {
                 Level::Error => errors += 1,
@@ -90,12 +90,12 @@ fn render_text(report: &Report, verbose: bool, color: bool) -> String {
             out.push_str(&format!(
                 "{source}{} {}/{} {} {} {}: {}\n",
                 at(located),
-                scope(result),
-                result.name,
+                printable(scope(result)),
+                printable(&result.name),
                 paint(finding.level),
-                finding.code,
-                finding.field,
-                finding.message
+                printable(&finding.code),
+                printable(&finding.field),
+                printable(&finding.message)
             ));
         }
     }
@@ -158,22 +158,65 @@ pub fn render_input_errors(report: &Report) -> String {
     report
         .input_errors
         .iter()
-        .map(|e| format!("error: {}: {}\n", printable(&e.location()), e.message))
+        .map(|e| {
+            format!(
+                "error: {}: {}\n",
+                printable(&e.location()),
+                printable(&e.message)
+            )
+        })
         .collect()
 }
 
-/// `text` with control characters escaped (`\n`, `\u{1b}`), so a file name
-/// cannot break a line of output or send terminal escape sequences.
+/// `text` with every character a terminal or a log reader acts on escaped
+/// (`\n`, `\u{1b}`, `\u{202e}`): human-readable output passes each string an
+/// input or a policy controls through it, so none can break a line, forge
+/// one or send escape sequences.
 pub(super) fn printable(text: &str) -> String {
-    text.chars()
-        .map(|c| {
-            if c.is_control() {
-                c.escape_debug().to_string()
-            } else {
-                c.to_string()
-            }
-        })
-        .collect()
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        push_printable(&mut out, c);
+    }
+    out
+}
+
+fn push_printable(out: &mut String, c: char) {
+    if !acted_on(c) {
+        out.push(c);
+    } else if c.is_control() {
+        // The short forms where there are some: `\n`, `\r`, `\t`.
+        let _ = write!(out, "{}", c.escape_debug());
+    } else {
+        let _ = write!(out, "{}", c.escape_unicode());
+    }
+}
+
+/// Control characters (C0, DEL, C1), the line and paragraph separators
+/// (some editors and log viewers break lines there) and the bidi controls
+/// (they reorder what a reader sees).
+fn acted_on(c: char) -> bool {
+    c.is_control()
+        || matches!(
+            c,
+            '\u{2028}'
+                | '\u{2029}'
+                | '\u{061c}'
+                | '\u{200e}'
+                | '\u{200f}'
+                | '\u{202a}'..='\u{202e}'
+                | '\u{2066}'..='\u{2069}'
+        )
+}
+
+/// A source as the first thing on a line: a (relative) path starting with
+/// `:` or white space gets `./`, since the Actions runner takes a line that
+/// starts with `::`, after white space too, for a workflow command.
+fn line_start(source: String) -> String {
+    if source.starts_with(|c: char| c == ':' || c.is_whitespace()) {
+        format!("./{source}")
+    } else {
+        source
+    }
 }
 
 /// The SARIF level of a finding's level.
@@ -476,11 +519,20 @@ fn annotated_file(source: &str) -> &str {
     source.strip_prefix("./").unwrap_or(source)
 }
 
-/// A workflow command's message: `%`, CR and LF escaped, as the runner reads them.
+/// A workflow command's message: `%`, CR and LF escaped as the runner reads
+/// them; every other character [`printable`] escapes as there (`\u{1b}`),
+/// since the runner has no escape for them and would pass them on raw.
 fn github_data(text: &str) -> String {
-    text.replace('%', "%25")
-        .replace('\r', "%0D")
-        .replace('\n', "%0A")
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '%' => out.push_str("%25"),
+            '\r' => out.push_str("%0D"),
+            '\n' => out.push_str("%0A"),
+            c => push_printable(&mut out, c),
+        }
+    }
+    out
 }
 
 /// A workflow command's property value: the message escapes plus `:` and `,`.

@@ -192,37 +192,19 @@ fn name(common_name: &str) -> DistinguishedName {
 
 /// Writes `ca.crt`, `tls.crt` and `tls.key` (mode 0600) into `dir`, creating it.
 pub fn write_bundle(bundle: &CertBundle, dir: &Path) -> Result<()> {
-    let io = |path: &Path| {
-        let path = path.to_path_buf();
-        move |source| Error::Read { path, source }
-    };
-    std::fs::create_dir_all(dir).map_err(io(dir))?;
-    for (file, content, secret) in [
-        ("ca.crt", &bundle.ca_pem, false),
-        ("tls.crt", &bundle.cert_pem, false),
-        ("tls.key", &bundle.key_pem, true),
+    use crate::files::{PRIVATE, PUBLIC};
+    std::fs::create_dir_all(dir).map_err(|source| Error::WriteFile {
+        path: dir.to_owned(),
+        source,
+    })?;
+    for (file, content, mode) in [
+        ("ca.crt", &bundle.ca_pem, PUBLIC),
+        ("tls.crt", &bundle.cert_pem, PUBLIC),
+        ("tls.key", &bundle.key_pem, PRIVATE),
     ] {
-        let path = dir.join(file);
-        write_file(&path, content.as_bytes(), secret).map_err(io(&path))?;
+        crate::files::replace(&dir.join(file), content.as_bytes(), mode)?;
     }
     Ok(())
-}
-
-/// Writes atomically (temp file + rename) so a reader never sees half a file.
-fn write_file(path: &Path, content: &[u8], secret: bool) -> std::io::Result<()> {
-    use std::io::Write;
-    use std::os::unix::fs::OpenOptionsExt;
-    let tmp = path.with_extension("tmp");
-    let mode = if secret { 0o600 } else { 0o644 };
-    let mut file = std::fs::OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .mode(mode)
-        .open(&tmp)?;
-    file.write_all(content)?;
-    file.sync_all()?;
-    std::fs::rename(&tmp, path)
 }
 
 #[cfg(test)]

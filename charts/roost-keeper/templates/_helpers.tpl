@@ -20,18 +20,21 @@ roost-keeper-serving-cert
 {{- if eq .Values.certificates.mode "cert-manager" }}true{{ end }}
 {{- end }}
 
-{{/* Fields every webhook shares (templates/webhooks.yaml). */}}
+{{/* Fields every webhook shares (templates/webhooks.yaml), with the
+objectSelector and matchConditions of .selection: webhook.* for the
+ManagedRoost webhooks, webhook.policy.* for the RoostPolicy one, so a
+selector meant for roosts never lets a policy skip its review. */}}
 {{- define "roost-keeper.webhookCommon" -}}
 admissionReviewVersions:
   - v1
 matchPolicy: Equivalent
 sideEffects: None
-timeoutSeconds: {{ .Values.webhook.timeoutSeconds }}
-{{- with .Values.webhook.objectSelector }}
+timeoutSeconds: {{ .timeoutSeconds }}
+{{- with .selection.objectSelector }}
 objectSelector:
   {{- toYaml . | nindent 2 }}
 {{- end }}
-{{- with .Values.webhook.matchConditions }}
+{{- with .selection.matchConditions }}
 matchConditions:
   {{- toYaml . | nindent 2 }}
 {{- end }}

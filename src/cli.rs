@@ -340,11 +340,11 @@ pub struct WebhookConfigArgs {
         value_delimiter = ','
     )]
     pub exclude_namespaces: Vec<String>,
-    /// objectSelector of every webhook: a LabelSelector as JSON or YAML,
+    /// objectSelector of the ManagedRoost webhooks: a LabelSelector as JSON or YAML,
     /// e.g. '{"matchLabels": {"roost.birb.party/review": "true"}}'.
     #[arg(long, value_parser = label_selector_flag, env = "ROOST_KEEPER_WEBHOOK_OBJECT_SELECTOR")]
     pub object_selector: Option<LabelSelector>,
-    /// A matchCondition of every webhook, NAME=CEL (e.g.
+    /// A matchCondition of the ManagedRoost webhooks, NAME=CEL (e.g.
     /// 'not-dry-run=!request.dryRun'). Repeatable.
     #[arg(
         long = "match-condition",
@@ -353,6 +353,18 @@ pub struct WebhookConfigArgs {
         env = "ROOST_KEEPER_WEBHOOK_MATCH_CONDITION"
     )]
     pub match_conditions: Vec<MatchCondition>,
+    /// objectSelector of the RoostPolicy webhook (the two above apply to the
+    /// ManagedRoost webhooks only).
+    #[arg(long, value_parser = label_selector_flag, env = "ROOST_KEEPER_WEBHOOK_POLICY_OBJECT_SELECTOR")]
+    pub policy_object_selector: Option<LabelSelector>,
+    /// A matchCondition of the RoostPolicy webhook, NAME=CEL. Repeatable.
+    #[arg(
+        long = "policy-match-condition",
+        value_name = "NAME=EXPRESSION",
+        value_parser = match_condition_flag,
+        env = "ROOST_KEEPER_WEBHOOK_POLICY_MATCH_CONDITION"
+    )]
+    pub policy_match_conditions: Vec<MatchCondition>,
 }
 
 /// A LabelSelector flag, JSON or YAML (the shape the chart's value has).
@@ -584,6 +596,8 @@ pub fn run(cli: Cli) -> Result<i32> {
                     exclude_namespaces: args.exclude_namespaces.clone(),
                     object_selector: args.object_selector.clone(),
                     match_conditions: args.match_conditions.clone(),
+                    policy_object_selector: args.policy_object_selector.clone(),
+                    policy_match_conditions: args.policy_match_conditions.clone(),
                 },
             };
             stdout

@@ -49,10 +49,15 @@ pub struct Selection {
     pub timeout_seconds: i32,
     /// Namespaces not reviewed, besides kube-system and the webhook's own.
     pub exclude_namespaces: Vec<String>,
-    /// `objectSelector` of every webhook.
+    /// `objectSelector` of the ManagedRoost webhooks.
     pub object_selector: Option<LabelSelector>,
-    /// `matchConditions` (CEL) of every webhook.
+    /// `matchConditions` (CEL) of the ManagedRoost webhooks.
     pub match_conditions: Vec<MatchCondition>,
+    /// `objectSelector` of the RoostPolicy webhook: its own, so that a
+    /// selection meant for roosts cannot let policies skip their review.
+    pub policy_object_selector: Option<LabelSelector>,
+    /// `matchConditions` of the RoostPolicy webhook.
+    pub policy_match_conditions: Vec<MatchCondition>,
 }
 
 impl Default for Selection {
@@ -62,6 +67,8 @@ impl Default for Selection {
             exclude_namespaces: Vec::new(),
             object_selector: None,
             match_conditions: Vec::new(),
+            policy_object_selector: None,
+            policy_match_conditions: Vec::new(),
         }
     }
 }
@@ -70,6 +77,10 @@ impl Selection {
     /// `None` when empty, so the default output has no `matchConditions: []`.
     fn match_conditions(&self) -> Option<Vec<MatchCondition>> {
         (!self.match_conditions.is_empty()).then(|| self.match_conditions.clone())
+    }
+
+    fn policy_match_conditions(&self) -> Option<Vec<MatchCondition>> {
+        (!self.policy_match_conditions.is_empty()).then(|| self.policy_match_conditions.clone())
     }
 }
 
@@ -185,8 +196,8 @@ pub fn build(
                 rules: Some(rules("roostpolicies", "Cluster")),
                 side_effects: "None".to_owned(),
                 timeout_seconds: Some(selection.timeout_seconds),
-                object_selector: selection.object_selector.clone(),
-                match_conditions: selection.match_conditions(),
+                object_selector: selection.policy_object_selector.clone(),
+                match_conditions: selection.policy_match_conditions(),
             },
         ]),
     };
@@ -266,35 +277,52 @@ mod tests {
     }
 
     #[test]
-    fn selection_applies_to_every_webhook() {
-        let selector = LabelSelector {
-            match_labels: Some([("team".to_owned(), "birds".to_owned())].into()),
+    fn selection_applies_to_its_own_webhooks() {
+        let selector = |team: &str| LabelSelector {
+            match_labels: Some([("team".to_owned(), team.to_owned())].into()),
             match_expressions: None,
         };
-        let condition = MatchCondition {
-            name: "not-dry-run".into(),
+        let condition = |name: &str| MatchCondition {
+            name: name.into(),
             expression: "!request.dryRun".into(),
         };
         let (validating, mutating) = build(&options(Selection {
             timeout_seconds: 12,
             exclude_namespaces: vec!["flock".into(), "kube-system".into(), "nest".into()],
-            object_selector: Some(selector.clone()),
-            match_conditions: vec![condition.clone()],
+            object_selector: Some(selector("birds")),
+            match_conditions: vec![condition("not-dry-run")],
+            policy_object_selector: Some(selector("admins")),
+            policy_match_conditions: vec![condition("policy-not-dry-run")],
         }));
         let validating = validating.webhooks.unwrap();
         let mutating = mutating.webhooks.unwrap();
-        for (timeout, object_selector, conditions) in validating
+        let seen = validating
             .iter()
-            .map(|w| (w.timeout_seconds, &w.object_selector, &w.match_conditions))
-            .chain(
-                mutating
-                    .iter()
-                    .map(|w| (w.timeout_seconds, &w.object_selector, &w.match_conditions)),
-            )
-        {
+            .map(|w| {
+                (
+                    &w.name,
+                    w.timeout_seconds,
+                    &w.object_selector,
+                    &w.match_conditions,
+                )
+            })
+            .chain(mutating.iter().map(|w| {
+                (
+                    &w.name,
+                    w.timeout_seconds,
+                    &w.object_selector,
+                    &w.match_conditions,
+                )
+            }));
+        for (webhook, timeout, object_selector, conditions) in seen {
+            let (team, name) = if webhook.contains("roostpolicy") {
+                ("admins", "policy-not-dry-run")
+            } else {
+                ("birds", "not-dry-run")
+            };
             assert_eq!(timeout, Some(12));
-            assert_eq!(object_selector.as_ref(), Some(&selector));
-            assert_eq!(conditions.as_deref(), Some(&[condition.clone()][..]));
+            assert_eq!(object_selector, &Some(selector(team)), "{webhook}");
+            assert_eq!(conditions, &Some(vec![condition(name)]), "{webhook}");
         }
         // Namespaced webhooks skip the extra namespaces too, each listed once;
         // the RoostPolicy webhook (cluster-scoped objects) has no namespace selector.

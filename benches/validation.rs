@@ -619,13 +619,15 @@ fn policy_attacks() -> Vec<(String, Vec<Value>, Value)> {
     let duplicates =
         format!("{inline_of}.split('\\n').all(a, {inline_of}.split('\\n').exists_one(b, b == a))");
     let a = "a".repeat(100);
+    // Read from the object: the same without it is refused when compiled.
     let replaces = |n: usize| {
         format!(
-            "size('{a}'{}) > 0",
+            "size((object.metadata.name + '{a}'){}) > 0",
             format!(".replace('', '{}')", "b".repeat(100)).repeat(n)
         )
     };
-    let made = format!("'{a}'.replace('', '{a}').split('')");
+    let made = format!("(object.metadata.name + '{a}').replace('', '{a}').split('')");
+    let unnamed = json!({"metadata": {"name": ""}});
     let checks: Vec<Value> = (0..100)
         .map(|i| json!({"name": format!("check-{i}"), "type": "http"}))
         .collect();
@@ -642,7 +644,7 @@ fn policy_attacks() -> Vec<(String, Vec<Value>, Value)> {
         attacks.push((
             format!("replace_chain_{n}"),
             vec![rule("REPLACES", &replaces(n))],
-            json!({}),
+            unnamed.clone(),
         ));
     }
     attacks.push((
@@ -651,7 +653,7 @@ fn policy_attacks() -> Vec<(String, Vec<Value>, Value)> {
             "MADE",
             &format!("{made}.all(x, {made}.all(y, x == y || true))"),
         )],
-        json!({}),
+        unnamed,
     ));
     attacks.push((
         "hundred_pairwise_rules".to_owned(),

@@ -210,11 +210,25 @@ pub fn compile(source: &str) -> Result<Expression, CompileError> {
             )));
         }
     }
-    Ok(Expression {
+    let expression = Expression {
         metered: cost::metered(program.expression()),
         nodes: cost::nodes(program.expression()),
         source: source.to_owned(),
-    })
+    };
+    // An expression that reads no object costs the same on every review:
+    // one that uses up a review's budget alone is refused now, not on each review.
+    let references = program.references();
+    if !references.has_variable("object") && !references.has_variable("oldObject") {
+        let mut budget = Budget::default();
+        let nothing = serde_json::Value::Null;
+        let _ = expression.evaluate(&Variables::new(&nothing, None), &mut budget);
+        if let Some(exceeded) = budget.exceeded() {
+            return Err(CompileError::new(format!(
+                "it reads no object and alone it exceeds what one review may spend: {exceeded}"
+            )));
+        }
+    }
+    Ok(expression)
 }
 
 /// Size and loop nesting of an expression tree.
@@ -625,30 +639,41 @@ mod tests {
         let a = "a".repeat(100);
         let b = "b".repeat(100);
         let chain = |n: usize| {
-            let mut source = format!("'{a}'");
+            let mut source = format!("(object.name + '{a}')");
             for _ in 0..n {
                 source = format!("{source}.replace('', '{b}')");
             }
             format!("size({source}) > 0")
         };
-        let (one, left) = metered(&chain(1), &json!({}));
+        let named = json!({"name": ""});
+        let (one, left) = metered(&chain(1), &named);
         assert_eq!(one, Ok(true));
         assert!(left.exceeded().is_none());
         // 1 MB passes; 101 MB and 10 GB fail when charged, before they are made.
-        let (two, left) = metered(&chain(2), &json!({}));
+        let (two, left) = metered(&chain(2), &named);
         assert_eq!(two, Ok(true));
         assert!(left.exceeded().is_none());
         for n in [3, 4] {
-            let (outcome, left) = metered(&chain(n), &json!({}));
+            let (outcome, left) = metered(&chain(n), &named);
             assert_eq!(left.exceeded(), Some(cost::Exceeded::Memory), "{n}");
             assert!(outcome.unwrap_err().contains("memory budget"), "{n}");
         }
-        // No input from the object: strings made to be looped over.
-        let cpu = format!(
-            "'{a}'.replace('', '{a}').split('').all(x, '{a}'.replace('', '{a}').split('').all(y, x == y || true))"
-        );
-        let (outcome, left) = metered(&cpu, &json!({}));
+        // Strings made to be looped over.
+        let made = format!("(object.name + '{a}').replace('', '{a}').split('')");
+        let cpu = format!("{made}.all(x, {made}.all(y, x == y || true))");
+        let (outcome, left) = metered(&cpu, &named);
         assert_eq!(left.exceeded(), Some(cost::Exceeded::Cost), "{outcome:?}");
+        // Without the object, the same is refused when the policy is compiled.
+        for source in [
+            cpu.replace("object.name + ", ""),
+            chain(4).replace("object.name + ", ""),
+        ] {
+            let refused = compile(&source).unwrap_err().message;
+            assert!(
+                refused.starts_with("it reads no object and alone it exceeds"),
+                "{refused}"
+            );
+        }
         let join = format!(
             "['{a}', '{a}'].map(x, x).join('{b}').size() > 0 && [{}].join('{}').size() > 0",
             vec!["'x'"; 90].join(", "),
@@ -657,18 +682,17 @@ mod tests {
         let (outcome, _) = metered(&join, &json!({}));
         assert_eq!(outcome, Ok(true));
         let huge_join = format!(
-            "'{a}'.replace('', 'x').split('').map(x, '{a}'.replace('', 'x').split('')).map(l, l.join('{}')).size() > 0",
+            "(object.name + '{a}').replace('', 'x').split('').map(x, '{a}'.replace('', 'x').split('')).map(l, l.join('{}')).size() > 0",
             "s".repeat(1500)
         );
-        let (_, left) = metered(&huge_join, &json!({}));
+        let (_, left) = metered(&huge_join, &named);
         assert!(left.exceeded().is_some());
     }
 
     #[test]
     fn copies_of_the_object_in_literals_and_map_results_are_counted() {
-        let entries: serde_json::Map<String, serde_json::Value> = (0..20_000)
-            .map(|i| (format!("k{i}"), json!("v")))
-            .collect();
+        let entries: serde_json::Map<String, serde_json::Value> =
+            (0..20_000).map(|i| (format!("k{i}"), json!("v"))).collect();
         let object = json!({"spec": {"values": {"data": entries}}});
         let (few, left) = metered("[object, object].size() == 2", &object);
         assert_eq!(few, Ok(true));
@@ -677,7 +701,11 @@ mod tests {
         let mapped = "[1, 2, 3, 4, 5, 6, 7, 8, 9, 10].map(a, [1, 2, 3, 4, 5, 6, 7, 8, 9, 10].map(b, {'o': object})).size() > 0";
         for source in [many.as_str(), mapped] {
             let (outcome, left) = metered(source, &object);
-            assert_eq!(left.exceeded(), Some(cost::Exceeded::Memory), "{source}: {outcome:?}");
+            assert_eq!(
+                left.exceeded(),
+                Some(cost::Exceeded::Memory),
+                "{source}: {outcome:?}"
+            );
         }
     }
 

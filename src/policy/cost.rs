@@ -19,8 +19,8 @@ use cel::ExecutionError;
 use cel::common::ast::{CallExpr, ComprehensionExpr, EntryExpr, Expr, IdedExpr, LiteralValue};
 use cel::common::ast::{IdedEntryExpr, operators};
 use cel::common::ast::{ListExpr, MapEntryExpr, MapExpr, SelectExpr, StructExpr, StructFieldExpr};
-use cel::common::types::{CelBytes, CelInt, CelList, CelMap, CelMapKey, CelOptional, CelString};
 use cel::common::types::DYN_TYPE;
+use cel::common::types::{CelBytes, CelInt, CelList, CelMap, CelMapKey, CelOptional, CelString};
 use cel::common::value::{CowVal, Val};
 use std::cell::Cell;
 
@@ -143,6 +143,13 @@ pub fn charge(cost: u64, bytes: u64) -> Result<(), ExecutionError> {
     })
 }
 
+/// Fails once the running evaluation's budget is used up: a meter calls it
+/// before doing any work of its own, as loops that absorb errors (`all`,
+/// `exists`) go on calling it.
+fn still_running() -> Result<(), ExecutionError> {
+    charge(0, 0)
+}
+
 /// Cost units left in the running evaluation (unbounded without one).
 fn units_left() -> u64 {
     RUNNING.with(|running| running.get().map_or(u64::MAX, |b| b.cost_left))
@@ -205,6 +212,7 @@ fn first<'b, 'v>(args: Vec<CowVal<'b, 'v>>) -> Result<CowVal<'b, 'v>, ExecutionE
 
 /// A string or list argument read in full: its length in units.
 fn scan<'b, 'v>(args: Vec<CowVal<'b, 'v>>) -> Result<CowVal<'b, 'v>, ExecutionError> {
+    still_running()?;
     let cost = match args.first() {
         Some(value) => match (
             value.downcast_ref::<CelString>(),
@@ -222,6 +230,7 @@ fn scan<'b, 'v>(args: Vec<CowVal<'b, 'v>>) -> Result<CowVal<'b, 'v>, ExecutionEr
 
 /// An operand compared in full (`==`, `in`, …).
 fn compared<'b, 'v>(args: Vec<CowVal<'b, 'v>>) -> Result<CowVal<'b, 'v>, ExecutionError> {
+    still_running()?;
     if let Some(value) = args.first() {
         let (cost, _) = weigh(value.as_ref(), units_left());
         charge(cost, 0)?;
@@ -231,6 +240,7 @@ fn compared<'b, 'v>(args: Vec<CowVal<'b, 'v>>) -> Result<CowVal<'b, 'v>, Executi
 
 /// An operand copied into a new value (`+`, `lowerAscii`, …).
 fn copied<'b, 'v>(args: Vec<CowVal<'b, 'v>>) -> Result<CowVal<'b, 'v>, ExecutionError> {
+    still_running()?;
     if let Some(value) = args.first() {
         let (cost, bytes) = weigh(value.as_ref(), units_left());
         charge(cost, bytes)?;
@@ -241,6 +251,7 @@ fn copied<'b, 'v>(args: Vec<CowVal<'b, 'v>>) -> Result<CowVal<'b, 'v>, Execution
 /// A comprehension's range: every element costs the loop body's nodes (and
 /// is copied into the loop variable).
 fn range<'b, 'v>(args: Vec<CowVal<'b, 'v>>) -> Result<CowVal<'b, 'v>, ExecutionError> {
+    still_running()?;
     let body = int(&args, 1)
         .and_then(|n| u64::try_from(n).ok())
         .unwrap_or(1);
@@ -256,6 +267,7 @@ fn range<'b, 'v>(args: Vec<CowVal<'b, 'v>>) -> Result<CowVal<'b, 'v>, ExecutionE
 
 /// `text.replace(from, to[, n])`: the output's size before it is made.
 fn replace<'b, 'v>(args: Vec<CowVal<'b, 'v>>) -> Result<CowVal<'b, 'v>, ExecutionError> {
+    still_running()?;
     if let (Some(s), Some(from), Some(to)) = (text(&args, 0), text(&args, 1), text(&args, 2)) {
         let found = if from.is_empty() {
             s.chars().count() + 1
@@ -274,6 +286,7 @@ fn replace<'b, 'v>(args: Vec<CowVal<'b, 'v>>) -> Result<CowVal<'b, 'v>, Executio
 
 /// `text.split(separator[, n])`: the pieces' size before they are made.
 fn split<'b, 'v>(args: Vec<CowVal<'b, 'v>>) -> Result<CowVal<'b, 'v>, ExecutionError> {
+    still_running()?;
     if let (Some(s), Some(separator)) = (text(&args, 0), text(&args, 1)) {
         let pieces = if separator.is_empty() {
             s.chars().count()
@@ -292,6 +305,7 @@ fn split<'b, 'v>(args: Vec<CowVal<'b, 'v>>) -> Result<CowVal<'b, 'v>, ExecutionE
 
 /// `list.join([separator])`: the output's size before it is made.
 fn join<'b, 'v>(args: Vec<CowVal<'b, 'v>>) -> Result<CowVal<'b, 'v>, ExecutionError> {
+    still_running()?;
     if let Some(list) = args.first() {
         let (cost, bytes) = weigh(list.as_ref(), units_left());
         let items = list

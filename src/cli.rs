@@ -130,8 +130,12 @@ pub struct ServeArgs {
         env = "ROOST_KEEPER_MAX_CONCURRENT_REVIEWS"
     )]
     pub max_concurrent_reviews: usize,
-    /// Open webhook connections at once; when all are taken, an idle one is
-    /// closed to make room, else new ones wait.
+    /// A review's wait for its turn and its evaluation; past it the webhook
+    /// answers 503 (no turn) or 504 (still evaluating).
+    #[arg(long, default_value = crate::admission::http::DEFAULT_REVIEW_TIMEOUT, value_parser = duration_flag, env = "ROOST_KEEPER_REVIEW_TIMEOUT")]
+    pub review_timeout: Duration,
+    /// Open webhook connections at once; when all are taken, an idle one or
+    /// one whose request body is stalled makes room, else new ones wait.
     #[arg(long, default_value_t = 1024, env = "ROOST_KEEPER_MAX_CONNECTIONS")]
     pub max_connections: usize,
     /// Open webhook connections one client address may hold.
@@ -232,6 +236,7 @@ impl ServeArgs {
             shutdown_grace: self.shutdown_grace,
             read_timeout: self.read_timeout,
             max_concurrent_reviews: self.max_concurrent_reviews,
+            review_timeout: self.review_timeout,
             max_connections: self.max_connections,
             max_connections_per_peer: self.max_connections_per_peer,
             idle_timeout: self.idle_timeout,

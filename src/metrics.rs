@@ -50,6 +50,21 @@ pub struct ResultLabel {
     pub result: &'static str,
 }
 
+/// A listener (`webhook`, `metrics`) and why one of its connections ended
+/// (bounded: [`crate::server::listener::CloseReason::label`]).
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ConnectionLabels {
+    pub listener: &'static str,
+    pub reason: &'static str,
+}
+
+/// A webhook and where a review ran out of time (`queued`, `evaluating`).
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ReviewTimeoutLabels {
+    pub webhook: &'static str,
+    pub stage: &'static str,
+}
+
 /// A lifecycle record type (bounded: the known record types).
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct TypeLabel {
@@ -73,6 +88,10 @@ pub struct Metrics {
     pub admission_requests: Family<AdmissionLabels, Counter>,
     pub admission_duration: Family<WebhookLabel, Histogram>,
     pub operation_duration: Family<OperationLabel, Histogram>,
+    /// Reviews refused for want of time: waiting for a turn, or evaluating past `--review-timeout`.
+    pub review_timeouts: Family<ReviewTimeoutLabels, Counter>,
+    /// Connections ended, by listener and reason (given no slot included).
+    pub connections_closed: Family<ConnectionLabels, Counter>,
     pub status_updates: Counter,
     pub status_update_duration: Histogram,
     pub status_update_errors: Counter,
@@ -106,6 +125,8 @@ impl Metrics {
             admission_requests: Family::default(),
             admission_duration: Family::new_with_constructor(latency_histogram),
             operation_duration: Family::new_with_constructor(latency_histogram),
+            review_timeouts: Family::default(),
+            connections_closed: Family::default(),
             status_updates: Counter::default(),
             status_update_duration: latency_histogram(),
             status_update_errors: Counter::default(),
@@ -182,6 +203,16 @@ impl Metrics {
             "roost_keeper_api_operation_duration_seconds",
             "Time spent per API operation (validate, status_update)",
             self.operation_duration.clone(),
+        );
+        registry.register(
+            "roost_keeper_admission_review_timeouts",
+            "Reviews refused for want of time, by webhook and stage (queued: no turn within --review-timeout, 503; evaluating: still running at --review-timeout, 504)",
+            self.review_timeouts.clone(),
+        );
+        registry.register(
+            "roost_keeper_connections_closed",
+            "Connections ended, by listener (webhook, metrics) and reason",
+            self.connections_closed.clone(),
         );
     }
 

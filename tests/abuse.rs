@@ -1,11 +1,13 @@
-//! Attacks on the webhook server over real TLS (issue 10): idle sockets,
-//! amplification, body memory, the metrics port, leaks and odd requests.
-//! Each test fails without the defence it names.
+//! Attacks on the webhook server over real TLS (issues 10 and 21): idle and
+//! stalled sockets, amplification, body memory, the metrics port, leaks and
+//! odd requests. Each test fails without the defence it names.
 
 mod common;
 
 use common::*;
 use serde_json::{Value, json};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
@@ -414,4 +416,320 @@ async fn odd_requests_get_short_precise_answers() {
             .unwrap()
             .contains('\n')
     );
+}
+
+/// 127.0.0.n: Linux routes all of 127/8 to the loopback interface, so each is
+/// another client address for the per-peer share.
+fn source(n: u8) -> IpAddr {
+    IpAddr::V4(Ipv4Addr::new(127, 0, 0, n))
+}
+
+fn tls_client_config(server: &TestServer, alpn: &[&[u8]]) -> Arc<rustls::ClientConfig> {
+    use rustls_pki_types::pem::PemObject;
+    let mut roots = rustls::RootCertStore::empty();
+    for cert in rustls_pki_types::CertificateDer::pem_slice_iter(server.ca_pem.as_bytes()) {
+        roots.add(cert.unwrap()).unwrap();
+    }
+    let mut config = rustls::ClientConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .unwrap()
+    .with_root_certificates(roots)
+    .with_no_client_auth();
+    config.alpn_protocols = alpn.iter().map(|p| p.to_vec()).collect();
+    Arc::new(config)
+}
+
+/// A TLS connection to `to` from the address `from`.
+async fn tls_connect_from(
+    to: SocketAddr,
+    from: IpAddr,
+    config: Arc<rustls::ClientConfig>,
+) -> std::io::Result<tokio_rustls::client::TlsStream<tokio::net::TcpStream>> {
+    let socket = tokio::net::TcpSocket::new_v4()?;
+    socket.bind(SocketAddr::new(from, 0))?;
+    let tcp = socket.connect(to).await?;
+    let name = rustls_pki_types::ServerName::try_from("localhost").unwrap();
+    tokio_rustls::TlsConnector::from(config)
+        .connect(name, tcp)
+        .await
+}
+
+fn stalled_request() -> http::Request<()> {
+    http::Request::post(format!("https://localhost{VALIDATE}"))
+        .header("content-type", "application/json")
+        .body(())
+        .unwrap()
+}
+
+/// An HTTP/2 connection that always has a request in flight: a stream whose
+/// body never ends, another as soon as one is answered. Returns the streams
+/// answered once the server ends the connection.
+async fn h2_staller(
+    to: SocketAddr,
+    from: IpAddr,
+    config: Arc<rustls::ClientConfig>,
+) -> Vec<http::StatusCode> {
+    let mut answered = Vec::new();
+    let Ok(tls) = tls_connect_from(to, from, config).await else {
+        return answered;
+    };
+    let Ok((client, connection)) = h2::client::handshake(tls).await else {
+        return answered;
+    };
+    let driver = tokio::spawn(connection);
+    loop {
+        let Ok(mut client) = client.clone().ready().await else {
+            break;
+        };
+        let Ok((response, mut body)) = client.send_request(stalled_request(), false) else {
+            break;
+        };
+        let _ = body.send_data("{".into(), false);
+        match response.await {
+            Ok(response) => answered.push(response.status()),
+            Err(_) => break,
+        }
+    }
+    driver.abort();
+    answered
+}
+
+/// An HTTP/1.1 connection sending its body one byte every 300 ms, never
+/// finishing; returns when the server closes it.
+async fn h1_trickler(to: SocketAddr, from: IpAddr, config: Arc<rustls::ClientConfig>) {
+    let Ok(tls) = tls_connect_from(to, from, config).await else {
+        return;
+    };
+    let (mut read, mut write) = tokio::io::split(tls);
+    let trickle = async move {
+        let head = format!(
+            "POST {VALIDATE} HTTP/1.1\r\nhost: localhost\r\ncontent-type: application/json\r\ncontent-length: 100000\r\n\r\n"
+        );
+        if write.write_all(head.as_bytes()).await.is_err() {
+            return;
+        }
+        loop {
+            if write.write_all(b" ").await.is_err() || write.flush().await.is_err() {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(300)).await;
+        }
+    };
+    let mut sink = [0u8; 1024];
+    let closed = async move { while let Ok(1..) = read.read(&mut sink).await {} };
+    tokio::select! {
+        () = trickle => {}
+        () = closed => {}
+    }
+}
+
+/// Keeps a connection made by `connect` open from `from`, another as soon as one ends.
+fn hold<F, Fut>(from: IpAddr, connect: F) -> tokio::task::JoinHandle<()>
+where
+    F: Fn(IpAddr) -> Fut + Send + 'static,
+    Fut: std::future::Future + Send,
+{
+    tokio::spawn(async move {
+        loop {
+            connect(from).await;
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    })
+}
+
+/// `name{labels}` in a Prometheus exposition, 0 when absent.
+fn metric(text: &str, series: &str) -> f64 {
+    text.lines()
+        .find_map(|l| l.strip_prefix(series)?.trim().parse().ok())
+        .unwrap_or(0.0)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stalled_requests_filling_every_slot_do_not_keep_reviews_or_readiness_out() {
+    let server = TestServer::start_with(|c| roost_keeper::server::ServeConfig {
+        max_connections: 8,
+        max_connections_per_peer: 4,
+        ..ServeConfigExt::with_timeouts(c, 1, 60)
+    })
+    .await;
+    let to = server.webhook;
+    let h2 = tls_client_config(&server, &[b"h2"]);
+    let h1 = tls_client_config(&server, &[b"http/1.1"]);
+    let mut attack = Vec::new();
+    // Three addresses, each trying to hold its share (4) of the 8 slots:
+    // two HTTP/2 connections with a never-finished stream always open, two
+    // HTTP/1.1 connections trickling a body; each replaced as soon as it ends.
+    for n in 2..=4 {
+        for _ in 0..2 {
+            let config = Arc::clone(&h2);
+            attack.push(hold(source(n), move |from| {
+                h2_staller(to, from, Arc::clone(&config))
+            }));
+            let config = Arc::clone(&h1);
+            attack.push(hold(source(n), move |from| {
+                h1_trickler(to, from, Arc::clone(&config))
+            }));
+        }
+    }
+    // And a new staller every 100 ms from two more addresses.
+    let churn = {
+        let config = Arc::clone(&h2);
+        tokio::spawn(async move {
+            for i in 0u32.. {
+                tokio::spawn(h2_staller(
+                    to,
+                    source(5 + (i % 2) as u8),
+                    Arc::clone(&config),
+                ));
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        })
+    };
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+
+    // The apiserver's connection is indistinguishable: a fresh one, from another address.
+    let client = reqwest::Client::builder()
+        .use_rustls_tls()
+        .local_address(source(20))
+        .add_root_certificate(reqwest::Certificate::from_pem(server.ca_pem.as_bytes()).unwrap())
+        .timeout(Duration::from_secs(5))
+        .build()
+        .unwrap();
+    let mut answered = Vec::new();
+    for i in 0..5 {
+        let body = review(
+            &format!("busy-{i}"),
+            "CREATE",
+            roost("web", valid_spec()),
+            None,
+        );
+        let reply = client
+            .post(server.url(VALIDATE))
+            .header("content-type", "application/json")
+            .body(body.to_string())
+            .send()
+            .await;
+        answered.push(match reply {
+            Ok(reply) => reply.status().as_u16().to_string(),
+            Err(err) => format!("{err:?}"),
+        });
+    }
+    let probes = reqwest::Client::builder()
+        .timeout(Duration::from_secs(5))
+        .build()
+        .unwrap();
+    let mut ready = Vec::new();
+    for _ in 0..3 {
+        let probe = probes
+            .get(format!("http://{}/readyz", server.metrics))
+            .send()
+            .await
+            .unwrap();
+        ready.push(probe.status().as_u16());
+    }
+    let metrics = probes
+        .get(format!("http://{}/metrics", server.metrics))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    churn.abort();
+    attack.iter().for_each(|a| a.abort());
+    assert_eq!(answered, vec!["200"; 5], "reviews during the attack");
+    assert_eq!(ready, vec![200; 3], "/readyz during the attack");
+    let closed = |reason: &str| {
+        metric(
+            &metrics,
+            &format!(
+                "roost_keeper_connections_closed_total{{listener=\"webhook\",reason=\"{reason}\"}}"
+            ),
+        )
+    };
+    assert!(closed("evicted_stalled") > 0.0, "{metrics}");
+}
+
+#[tokio::test]
+async fn a_request_whose_body_times_out_closes_its_connection() {
+    let server = TestServer::start_with(|c| ServeConfigExt::with_timeouts(c, 1, 60)).await;
+    // HTTP/2: each stream answered 408 is followed at once by another; the
+    // connection must still end, after its first 408.
+    let h2 = tls_client_config(&server, &[b"h2"]);
+    let answered = tokio::time::timeout(
+        Duration::from_secs(10),
+        h2_staller(server.webhook, source(1), h2),
+    )
+    .await
+    .expect("an HTTP/2 connection re-opening stalled streams was kept open");
+    assert!(
+        !answered.is_empty() && answered.iter().all(|s| *s == 408),
+        "{answered:?}"
+    );
+    // HTTP/1.1: the 408 closes the connection (its framing is lost anyway).
+    let mut h1 = tls_connect(&server, &[b"http/1.1"]).await;
+    h1.write_all(
+        format!("POST {VALIDATE} HTTP/1.1\r\nhost: x\r\ncontent-length: 100\r\n\r\n{{").as_bytes(),
+    )
+    .await
+    .unwrap();
+    let mut reply = Vec::new();
+    let read = tokio::time::timeout(Duration::from_secs(10), h1.read_to_end(&mut reply)).await;
+    assert!(
+        read.is_ok(),
+        "an HTTP/1.1 connection was kept after its 408"
+    );
+    assert!(String::from_utf8_lossy(&reply).starts_with("HTTP/1.1 408"));
+    drop(h1);
+    // Both are counted once their sockets are closed.
+    let mut metrics = String::new();
+    for _ in 0..50 {
+        metrics = reqwest::get(format!("http://{}/metrics", server.metrics))
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        let body_timeouts = metric(
+            &metrics,
+            "roost_keeper_connections_closed_total{listener=\"webhook\",reason=\"body_timeout\"}",
+        );
+        if body_timeouts == 2.0 {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("two connections closed for body_timeout expected: {metrics}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_still_sending_an_oversized_body_reads_its_413() {
+    let server = TestServer::start().await;
+    // A real HTTP/1.1 client: it sends the whole body it declared (8 MiB, over
+    // the 7 MiB limit) and gives up on a failed write, as hyper, curl and
+    // others do; the server answers 413 after the headers.
+    let client = reqwest::Client::builder()
+        .use_rustls_tls()
+        .http1_only()
+        .add_root_certificate(reqwest::Certificate::from_pem(server.ca_pem.as_bytes()).unwrap())
+        .timeout(Duration::from_secs(10))
+        .build()
+        .unwrap();
+    let body = vec![b' '; 8 * 1024 * 1024];
+    let mut answers = Vec::new();
+    for _ in 0..20 {
+        let reply = client
+            .post(server.url(VALIDATE))
+            .header("content-type", "application/json")
+            .body(body.clone())
+            .send()
+            .await;
+        answers.push(match reply {
+            Ok(reply) => reply.status().as_u16().to_string(),
+            Err(err) => format!("{err:?}"),
+        });
+    }
+    assert_eq!(answers, vec!["413"; 20]);
 }

@@ -1,9 +1,15 @@
 //! The webhooks over HTTP: reads each body within size, time and memory
 //! limits, hands it to [`Admission::review`] and writes the reply. Transport
 //! only: every decision about the object is made in [`super`].
+//!
+//! A review that may run administrators' policy rules (or reads a large
+//! body) runs on a blocking thread, never on the async workers, holding its
+//! concurrency permit and its share of the body budget until it really ends;
+//! its caller waits at most the review timeout. The usual review (no custom
+//! rules in force, a small body) is judged inline.
 
 use super::{MUTATE_PATH, POLICY_VALIDATE_PATH, Refusal, Reply, Reviewer, VALIDATE_PATH, Webhook};
-use crate::metrics::Metrics;
+use crate::metrics::{Metrics, ReviewTimeoutLabels};
 use axum::Router;
 use axum::extract::{Request, State};
 use axum::http::{StatusCode, header};
@@ -25,6 +31,20 @@ const BLOCKING_BODY_BYTES: usize = 256 * 1024;
 pub const SMALL_BODY_BYTES: usize = 64 * 1024;
 /// Default budget for larger bodies held at once: a handful of 7 MiB reviews.
 pub const DEFAULT_BODY_BUDGET_BYTES: usize = 48 * 1024 * 1024;
+/// Default of `--review-timeout` (as the flag is written): a review's wait
+/// for its turn and its evaluation, below the 5 s `timeoutSeconds` of the
+/// generated webhook configurations, so that the apiserver reads a precise
+/// refusal rather than giving up.
+pub const DEFAULT_REVIEW_TIMEOUT: &str = "4s";
+
+/// [`DEFAULT_REVIEW_TIMEOUT`] as a duration.
+pub fn default_review_timeout() -> Duration {
+    let nanos = crate::api::duration::parse_go_duration(DEFAULT_REVIEW_TIMEOUT)
+        .expect("DEFAULT_REVIEW_TIMEOUT is a duration")
+        .as_nanos();
+    Duration::from_nanos(u64::try_from(nanos).expect("DEFAULT_REVIEW_TIMEOUT is positive"))
+}
+
 /// Longest request path quoted in a 404 answer.
 const SHOWN_PATH_CHARS: usize = 64;
 
@@ -48,6 +68,7 @@ pub struct WebhookState {
     /// Permits are KiB of request bodies above [`SMALL_BODY_BYTES`].
     body_budget: Arc<Semaphore>,
     read_timeout: Duration,
+    review_timeout: Duration,
 }
 
 impl WebhookState {
@@ -58,7 +79,27 @@ impl WebhookState {
             reviews: Arc::new(Semaphore::new(limits.max_concurrent_reviews.max(1))),
             body_budget: Arc::new(Semaphore::new(kib(limits.body_budget_bytes))),
             read_timeout: limits.read_timeout,
+            review_timeout: default_review_timeout(),
         }
+    }
+
+    /// The same routes, allowing each review `review_timeout` for its wait
+    /// for a turn and its evaluation (default [`DEFAULT_REVIEW_TIMEOUT`]).
+    pub fn with_review_timeout(self, review_timeout: Duration) -> Self {
+        WebhookState {
+            review_timeout,
+            ..self
+        }
+    }
+
+    fn count_review_timeout(&self, webhook: Webhook, stage: &'static str) {
+        self.metrics
+            .review_timeouts
+            .get_or_create(&ReviewTimeoutLabels {
+                webhook: webhook.label(),
+                stage,
+            })
+            .inc();
     }
 
     /// The same routes and limits, answered by `reviewer`.
@@ -281,7 +322,39 @@ fn review_failed(err: &tokio::task::JoinError) -> Refusal {
     )
 }
 
-/// Reads the body, then reviews it (large bodies off the async workers).
+/// The answer when no review permit came within the review timeout.
+fn review_queue_full(state: &WebhookState, webhook: Webhook) -> Refusal {
+    state.count_review_timeout(webhook, "queued");
+    Refusal::new(
+        503,
+        "ServiceUnavailable",
+        format!(
+            "too many reviews in progress: no turn within {}s (--review-timeout); retry",
+            state.review_timeout.as_secs_f64()
+        ),
+    )
+}
+
+/// The answer when a review was still evaluating at the review timeout: a
+/// fixed text, nothing from the object.
+fn review_too_slow(state: &WebhookState, webhook: Webhook) -> Refusal {
+    state.count_review_timeout(webhook, "evaluating");
+    tracing::warn!(
+        webhook = webhook.label(),
+        "review still evaluating at --review-timeout; refused"
+    );
+    Refusal::new(
+        504,
+        "Timeout",
+        format!(
+            "the review did not finish within {}s (--review-timeout); retry",
+            state.review_timeout.as_secs_f64()
+        ),
+    )
+}
+
+/// Reads the body, then reviews it: inline when that is cheap, else on a
+/// blocking thread (reviews that may run policy rules, large bodies).
 async fn answer(state: &WebhookState, request: Request, webhook: Webhook) -> Reply {
     let read = read_body(
         request,
@@ -289,27 +362,42 @@ async fn answer(state: &WebhookState, request: Request, webhook: Webhook) -> Rep
         state.read_timeout,
         &state.body_budget,
     );
-    // `_budget` is held until the review is answered.
+    // `budget` is held until the review ends.
     let Body {
         bytes: body,
-        _budget,
+        _budget: budget,
     } = match read.await {
         Ok(body) => body,
         Err(refusal) => return refusal.into_reply(),
     };
-    // Backpressure: wait for a slot rather than failing.
-    let _slot = state
-        .reviews
-        .acquire()
-        .await
-        .expect("semaphore is never closed");
-    if body.len() <= BLOCKING_BODY_BYTES {
+    let deadline = tokio::time::Instant::now() + state.review_timeout;
+    if body.len() <= BLOCKING_BODY_BYTES && !state.reviewer.may_run_policies(webhook) {
+        // Backpressure: wait for a turn rather than failing, within the deadline.
+        let Ok(permit) = tokio::time::timeout_at(deadline, state.reviews.acquire()).await else {
+            return review_queue_full(state, webhook).into_reply();
+        };
+        let _permit = permit.expect("semaphore is never closed");
         return state.reviewer.review(webhook, &body);
     }
+    let acquire = Arc::clone(&state.reviews).acquire_owned();
+    let Ok(permit) = tokio::time::timeout_at(deadline, acquire).await else {
+        return review_queue_full(state, webhook).into_reply();
+    };
+    let permit = permit.expect("semaphore is never closed");
     let reviewer = Arc::clone(&state.reviewer);
-    tokio::task::spawn_blocking(move || reviewer.review(webhook, &body))
-        .await
-        .unwrap_or_else(|err| review_failed(&err).into_reply())
+    // The permit and the body budget go with the evaluation: released when it
+    // really ends, even after its caller has stopped waiting, so blocking
+    // threads never outnumber the permits.
+    let review = tokio::task::spawn_blocking(move || {
+        let reply = reviewer.review(webhook, &body);
+        drop((permit, budget));
+        reply
+    });
+    match tokio::time::timeout_at(deadline, review).await {
+        Ok(Ok(reply)) => reply,
+        Ok(Err(err)) => review_failed(&err).into_reply(),
+        Err(_) => review_too_slow(state, webhook).into_reply(),
+    }
 }
 
 async fn admit(State(state): State<WebhookState>, request: Request, webhook: Webhook) -> Response {
@@ -361,6 +449,14 @@ async fn admit(State(state): State<WebhookState>, request: Request, webhook: Web
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_default_review_timeout_is_below_the_webhooks_timeout() {
+        let webhooks = crate::admission::registration::Selection::default();
+        let limit = Duration::from_secs(u64::try_from(webhooks.timeout_seconds).unwrap());
+        assert!(default_review_timeout() < limit);
+        assert!(default_review_timeout() > Duration::ZERO);
+    }
 
     #[tokio::test]
     async fn a_failed_review_answers_without_the_panic_message() {

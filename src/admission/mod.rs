@@ -180,11 +180,34 @@ impl From<BadReview> for Refusal {
 /// another answerer (the load benchmark's baseline judges nothing).
 pub trait Reviewer: Send + Sync {
     fn review(&self, webhook: Webhook, body: &[u8]) -> Reply;
+
+    /// Whether a review for `webhook` may now run rules whose cost the
+    /// server does not bound itself (administrators' CEL rules): the
+    /// webhooks then review on a blocking thread, with a deadline, rather
+    /// than on the async workers. The default, false, keeps a reviewer's
+    /// reviews inline.
+    fn may_run_policies(&self, webhook: Webhook) -> bool {
+        let _ = webhook;
+        false
+    }
 }
 
 impl Reviewer for Admission {
     fn review(&self, webhook: Webhook, body: &[u8]) -> Reply {
         Admission::review(self, webhook, body)
+    }
+
+    /// Only the validating webhook runs custom rules (the mutating one
+    /// merges defaults), and only when a policy in force has any.
+    fn may_run_policies(&self, webhook: Webhook) -> bool {
+        webhook == Webhook::Validate
+            && self
+                .engine
+                .policies
+                .set()
+                .policies()
+                .iter()
+                .any(|p| p.rule_count() > 0)
     }
 }
 

@@ -18,7 +18,7 @@ use crate::validation::Registry;
 use crate::{Error, Result};
 use hyper_util::rt::{TokioExecutor, TokioTimer};
 use hyper_util::server::conn::auto;
-use listener::{ConnectionLimits, Slots};
+use listener::{CloseReason, ClosedCounter, ConnectionLimits, Slots};
 use ops::{Health, OpsState};
 use std::future::Future;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
@@ -56,7 +56,10 @@ pub struct ServeConfig {
     pub read_timeout: Duration,
     /// Reviews evaluated at once; more wait their turn.
     pub max_concurrent_reviews: usize,
-    /// Open connections at once; when all are taken an idle one is closed, else more wait.
+    /// A review's wait for its turn and its evaluation together: past it the
+    /// webhook answers 503 (still waiting) or 504 (still evaluating).
+    pub review_timeout: Duration,
+    /// Open connections at once; when all are taken an idle or stalled one makes room, else more wait.
     pub max_connections: usize,
     /// Open connections one client address may hold.
     pub max_connections_per_peer: usize,
@@ -97,6 +100,7 @@ impl ServeConfig {
             shutdown_grace: Duration::from_secs(25),
             read_timeout: Duration::from_secs(10),
             max_concurrent_reviews: 256,
+            review_timeout: http::default_review_timeout(),
             max_connections: 1024,
             max_connections_per_peer: 512,
             idle_timeout: Duration::from_secs(60),
@@ -111,6 +115,14 @@ impl ServeConfig {
 
 /// Connections the plain HTTP port (metrics, probes) keeps open at once.
 const METRICS_MAX_CONNECTIONS: usize = 32;
+
+/// How long a request may be in flight before the listener answers it 503
+/// and closes its connection: the body's read timeout and the review's
+/// deadline, which the webhook routes enforce themselves, and a second more.
+/// A backstop: a slot is bounded in time whatever a handler does.
+fn request_lifetime(config: &ServeConfig) -> Duration {
+    config.read_timeout + config.review_timeout + Duration::from_secs(1)
+}
 
 /// A bound server, ready to run.
 pub struct Server {
@@ -236,7 +248,8 @@ impl Server {
                 body_budget_bytes: config.body_budget_bytes,
                 read_timeout: config.read_timeout,
             },
-        );
+        )
+        .with_review_timeout(config.review_timeout);
         let ops = OpsState {
             admission,
             engine,
@@ -300,7 +313,19 @@ impl Server {
             stop_tx,
         );
         tracing::info!(webhook = %local_addr(&webhook_listener, config.webhook_addr)?, "serving admission webhooks over HTTPS");
-        serve_webhooks(&config, webhook_listener, tls_config, webhooks, stop_rx).await;
+        let closed = ClosedCounter {
+            listener: "webhook",
+            family: ops.metrics.connections_closed.clone(),
+        };
+        serve_webhooks(
+            &config,
+            webhook_listener,
+            tls_config,
+            webhooks,
+            closed,
+            stop_rx,
+        )
+        .await;
         upkeep.abort();
         watches.iter().for_each(JoinHandle::abort);
         if let Some(controller) = controller {
@@ -362,14 +387,22 @@ fn spawn_ops_port(
     ops: OpsState,
 ) -> (watch::Sender<bool>, JoinHandle<()>) {
     let (stop_tx, stop_rx) = watch::channel(false);
+    let closed = ClosedCounter {
+        listener: "metrics",
+        family: ops.metrics.connections_closed.clone(),
+    };
     let router = ops::router(ops);
-    let slots = Slots::new(ConnectionLimits {
-        max_connections: METRICS_MAX_CONNECTIONS,
-        max_per_peer: METRICS_MAX_CONNECTIONS / 2,
-        first_request_timeout: config.read_timeout,
-        idle_timeout: config.idle_timeout,
-        close_grace: config.read_timeout,
-    });
+    let slots = Slots::new(
+        ConnectionLimits {
+            max_connections: METRICS_MAX_CONNECTIONS,
+            max_per_peer: METRICS_MAX_CONNECTIONS / 2,
+            first_request_timeout: config.read_timeout,
+            idle_timeout: config.idle_timeout,
+            close_grace: config.read_timeout,
+            request_lifetime: request_lifetime(config),
+        },
+        closed,
+    );
     let builder = http_builder(config);
     let task = tokio::spawn(listener::accept_loop(
         listener,
@@ -435,17 +468,22 @@ async fn serve_webhooks(
     webhook_listener: TcpListener,
     tls_config: Arc<rustls::ServerConfig>,
     webhooks: WebhookState,
+    closed: ClosedCounter,
     stop: watch::Receiver<bool>,
 ) {
     let router = http::router(webhooks);
     let acceptor = tokio_rustls::TlsAcceptor::from(tls_config);
-    let slots = Slots::new(ConnectionLimits {
-        max_connections: config.max_connections,
-        max_per_peer: config.max_connections_per_peer,
-        first_request_timeout: config.read_timeout,
-        idle_timeout: config.idle_timeout,
-        close_grace: config.shutdown_grace,
-    });
+    let slots = Slots::new(
+        ConnectionLimits {
+            max_connections: config.max_connections,
+            max_per_peer: config.max_connections_per_peer,
+            first_request_timeout: config.read_timeout,
+            idle_timeout: config.idle_timeout,
+            close_grace: config.shutdown_grace,
+            request_lifetime: request_lifetime(config),
+        },
+        closed,
+    );
     let builder = http_builder(config);
     let handshake_timeout = config.read_timeout;
     listener::accept_loop(
@@ -460,15 +498,22 @@ async fn serve_webhooks(
             }
             let (acceptor, builder, router) = (acceptor.clone(), builder.clone(), router.clone());
             async move {
-                let tls = match tokio::time::timeout(handshake_timeout, acceptor.accept(tcp)).await
-                {
+                let handshake = tokio::time::timeout(handshake_timeout, acceptor.accept(tcp));
+                let handshake = tokio::select! {
+                    handshake = handshake => handshake,
+                    // Made room for another connection, or shutting down.
+                    () = slot.asked_to_close() => return,
+                };
+                let tls = match handshake {
                     Ok(Ok(tls)) => tls,
                     Ok(Err(err)) => {
                         tracing::debug!(%peer, error = %err, "TLS handshake failed");
+                        slot.ending_because(CloseReason::TlsHandshake);
                         return;
                     }
                     Err(_) => {
                         tracing::debug!(%peer, "TLS handshake timed out");
+                        slot.ending_because(CloseReason::TlsHandshake);
                         return;
                     }
                 };

@@ -648,3 +648,37 @@ impl Rewriter {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Functions whose work does not grow with their input.
+    const FREE: &[&str] = &["type", "orValue", "hasValue", "value"];
+
+    #[test]
+    fn every_function_a_rule_may_call_is_charged() {
+        let uncharged: Vec<&&str> = crate::policy::cel::FUNCTIONS
+            .iter()
+            .filter(|f| matches!(charge_of(f), Charge::Free) != FREE.contains(f))
+            .collect();
+        assert!(uncharged.is_empty(), "{uncharged:?}");
+    }
+
+    #[test]
+    fn a_budget_is_spent_once_and_then_refuses_everything() {
+        let mut budget = Budget::new(10, 100);
+        assert_eq!(budget.run(4, || charge(5, 50)), Ok(Ok(())));
+        assert_eq!(budget.cost_left(), 1);
+        let over = budget.run(1, || charge(1, 0));
+        assert_eq!(over, Err(Exceeded::Cost));
+        assert_eq!(budget.run(0, || 1), Err(Exceeded::Cost));
+        let mut memory = Budget::new(100, 10);
+        assert_eq!(
+            memory.run(0, || charge(1, 11).is_err()),
+            Err(Exceeded::Memory)
+        );
+        // Outside an evaluation nothing is counted.
+        assert_eq!(charge(u64::MAX, u64::MAX), Ok(()));
+    }
+}

@@ -39,29 +39,37 @@ enum Place {
     Secret,
 }
 
-/// A field named like a credential (compared without case, `-` and `_`).
+/// Names of credential fields, lower case, without `-` and `_`.
+const SECRET_KEYS: &[&str] = &[
+    "password",
+    "passwd",
+    "token",
+    "bearertoken",
+    "accesstoken",
+    "refreshtoken",
+    "idtoken",
+    "apikey",
+    "secret",
+    "clientsecret",
+    "privatekey",
+    "cabundle",
+    "credentials",
+];
+
+/// A field named like a credential (compared without case, `-` and `_`;
+/// called for every key of the object, so without allocating).
 pub fn is_secret_key(key: &str) -> bool {
-    let key: String = key
-        .chars()
-        .filter(|c| !matches!(c, '-' | '_'))
-        .flat_map(char::to_lowercase)
-        .collect();
-    matches!(
-        key.as_str(),
-        "password"
-            | "passwd"
-            | "token"
-            | "bearertoken"
-            | "accesstoken"
-            | "refreshtoken"
-            | "idtoken"
-            | "apikey"
-            | "secret"
-            | "clientsecret"
-            | "privatekey"
-            | "cabundle"
-            | "credentials"
-    )
+    if key.len() > 32 {
+        return false;
+    }
+    let mut folded = [0u8; 32];
+    let mut len = 0;
+    for byte in key.bytes().filter(|b| !matches!(b, b'-' | b'_')) {
+        folded[len] = byte.to_ascii_lowercase();
+        len += 1;
+    }
+    let folded = &folded[..len];
+    SECRET_KEYS.iter().any(|k| k.as_bytes() == folded)
 }
 
 /// A request header that carries credentials.

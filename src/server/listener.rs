@@ -730,6 +730,31 @@ async fn close_requested(slots: &Slots, activity: &Activity) {
     }
 }
 
+/// What answers the requests of one connection (the axum router).
+pub trait HttpService:
+    tower::Service<
+        hyper::Request<axum::body::Body>,
+        Response = axum::response::Response,
+        Error = std::convert::Infallible,
+        Future: Send + 'static,
+    > + Clone
+    + Send
+    + 'static
+{
+}
+
+impl<S> HttpService for S where
+    S: tower::Service<
+            hyper::Request<axum::body::Body>,
+            Response = axum::response::Response,
+            Error = std::convert::Infallible,
+            Future: Send + 'static,
+        > + Clone
+        + Send
+        + 'static
+{
+}
+
 /// Serves HTTP on one connection until it ends, is idle too long or is asked
 /// to close; its slot is released once the socket is closed.
 pub async fn serve_http<I, S>(
@@ -739,14 +764,7 @@ pub async fn serve_http<I, S>(
     service: S,
 ) where
     I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
-    S: tower::Service<
-            hyper::Request<axum::body::Body>,
-            Response = axum::response::Response,
-            Error = std::convert::Infallible,
-        > + Clone
-        + Send
-        + 'static,
-    S::Future: Send + 'static,
+    S: HttpService,
 {
     serve_connection(io, &slot, builder, service).await;
     drop(slot);
@@ -759,14 +777,7 @@ async fn serve_connection<I, S>(
     service: S,
 ) where
     I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
-    S: tower::Service<
-            hyper::Request<axum::body::Body>,
-            Response = axum::response::Response,
-            Error = std::convert::Infallible,
-        > + Clone
-        + Send
-        + 'static,
-    S::Future: Send + 'static,
+    S: HttpService,
 {
     let (activity, slots) = (&slot.activity, &slot.slots);
     let (epoch, lifetime) = (slots.epoch, slots.limits.request_lifetime);
@@ -906,14 +917,7 @@ mod tests {
     /// A listener on a free loopback port whose every request is answered by `service`.
     async fn serve<S>(limits: ConnectionLimits, closed: ClosedCounter, service: S) -> SocketAddr
     where
-        S: tower::Service<
-                hyper::Request<axum::body::Body>,
-                Response = axum::response::Response,
-                Error = std::convert::Infallible,
-            > + Clone
-            + Send
-            + 'static,
-        S::Future: Send + 'static,
+        S: HttpService,
     {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();

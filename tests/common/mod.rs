@@ -119,16 +119,16 @@ impl TestServer {
     }
 }
 
-/// A raw TLS connection to the webhook port (for clients that misbehave on purpose).
-pub async fn tls_connect(
+/// A TLS client configuration trusting the server's CA, offering `alpn`.
+pub fn tls_client_config(
     server: &TestServer,
     alpn: &[&[u8]],
-) -> tokio_rustls::client::TlsStream<tokio::net::TcpStream> {
+) -> std::sync::Arc<rustls::ClientConfig> {
+    use rustls_pki_types::pem::PemObject;
     let mut roots = rustls::RootCertStore::empty();
     for cert in rustls_pki_types::CertificateDer::pem_slice_iter(server.ca_pem.as_bytes()) {
         roots.add(cert.unwrap()).unwrap();
     }
-    use rustls_pki_types::pem::PemObject;
     let mut config = rustls::ClientConfig::builder_with_provider(std::sync::Arc::new(
         rustls::crypto::ring::default_provider(),
     ))
@@ -137,11 +137,19 @@ pub async fn tls_connect(
     .with_root_certificates(roots)
     .with_no_client_auth();
     config.alpn_protocols = alpn.iter().map(|p| p.to_vec()).collect();
+    std::sync::Arc::new(config)
+}
+
+/// A raw TLS connection to the webhook port (for clients that misbehave on purpose).
+pub async fn tls_connect(
+    server: &TestServer,
+    alpn: &[&[u8]],
+) -> tokio_rustls::client::TlsStream<tokio::net::TcpStream> {
     let tcp = tokio::net::TcpStream::connect(server.webhook)
         .await
         .unwrap();
     let name = rustls_pki_types::ServerName::try_from("localhost").unwrap();
-    tokio_rustls::TlsConnector::from(std::sync::Arc::new(config))
+    tokio_rustls::TlsConnector::from(tls_client_config(server, alpn))
         .connect(name, tcp)
         .await
         .unwrap()

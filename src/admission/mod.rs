@@ -1077,4 +1077,66 @@ mod tests {
         assert_eq!(long.chars().count(), MAX_SHOWN_NAME_CHARS + 1);
         assert!(long.ends_with('…'));
     }
+
+    #[test]
+    fn a_policy_that_would_pass_the_caps_in_force_is_refused_with_why() {
+        use crate::policy::{Known, PolicySet, RoostPolicy, compile};
+        let rules = |prefix: &str, count: usize| -> Vec<Value> {
+            (0..count)
+                .map(|i| {
+                    json!({"code": format!("{prefix}_{i}"), "level": "error",
+                                "expression": "true", "message": "m"})
+                })
+                .collect()
+        };
+        let policy = |name: &str, rules: Vec<Value>| {
+            json!({"apiVersion": API_VERSION, "kind": POLICY_KIND,
+                   "metadata": {"name": name}, "spec": {"rules": rules}})
+        };
+        let engine = Engine::default();
+        let taken = Default::default();
+        let known = Known {
+            builtin: BUILTIN_LEVELS,
+            taken: &taken,
+        };
+        let in_force: Vec<Arc<_>> = (0..5)
+            .map(|i| {
+                let name = format!("p{i}");
+                let object = policy(&name, rules(&format!("P{i}"), 100));
+                let policy: RoostPolicy = serde_json::from_value(object).unwrap();
+                Arc::new(compile(&policy, &known).unwrap())
+            })
+            .collect();
+        engine
+            .policies
+            .replace(PolicySet::new(in_force), Default::default());
+        let admission = Admission::with_engine(ValidationCache::default(), Metrics::new(), engine);
+        let judge = |object: Value| {
+            let request = json!({
+                "uid": "u", "operation": "CREATE",
+                "kind": {"group": GROUP, "version": VERSION, "kind": POLICY_KIND},
+                "resource": {"group": GROUP, "version": VERSION, "resource": "roostpolicies"},
+                "object": object,
+            });
+            let reply = admission.review(Webhook::ValidatePolicy, &body(request));
+            let answer: Value = serde_json::from_slice(&reply.body).unwrap();
+            answer["response"].clone()
+        };
+        let refused = judge(policy("new", rules("NEW", 1)));
+        assert_eq!(refused["allowed"], false, "{refused}");
+        let message = refused["status"]["message"].as_str().unwrap();
+        assert!(
+            message.contains(
+                "spec.rules: 1 more rule on top of the 500 in force would pass the 500 rules"
+            ),
+            "{message}"
+        );
+        for (what, object) in [
+            ("no rules", policy("new", vec![])),
+            ("a policy in force, changed", policy("p0", rules("P0", 100))),
+        ] {
+            let allowed = judge(object);
+            assert_eq!(allowed["allowed"], true, "{what}: {allowed}");
+        }
+    }
 }

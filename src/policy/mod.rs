@@ -386,7 +386,8 @@ impl Capacity {
         }
         if self.rules + rules > MAX_RULES_IN_FORCE {
             return Err(format!(
-                "its {rules} rules with the {} of the policies in force would pass the {MAX_RULES_IN_FORCE} rules there may be in all",
+                "{rules} more {} on top of the {} in force would pass the {MAX_RULES_IN_FORCE} rules there may be in all; remove rules first",
+                if rules == 1 { "rule" } else { "rules" },
                 self.rules
             ));
         }

@@ -125,13 +125,13 @@ fn text_output_one_line_per_finding_and_a_summary() {
     assert_eq!(out.status.code(), Some(1));
     let stdout = text(&out.stdout);
     let lines: Vec<&str> = stdout.lines().collect();
-    assert_eq!(
-        lines[0],
-        "examples/multi-document.yaml:54:9 default/queue ERROR TCP_PORT_INVALID spec.healthChecks[0].tcp.port: port must be 1-65535, got 70000"
-    );
-    assert!(lines[1].starts_with(
+    assert!(lines[0].starts_with(
         "examples/multi-document.yaml:43:1 default/queue INFO NO_TEARDOWN_POLICY spec.teardownPolicy: "
     ));
+    assert_eq!(
+        lines[1],
+        "examples/multi-document.yaml:54:9 default/queue ERROR TCP_PORT_INVALID spec.healthChecks[0].tcp.port: port must be 1-65535, got 70000"
+    );
     assert_eq!(
         lines[2],
         "2 ManagedRoosts checked, 1 invalid: 1 error, 0 warnings, 1 info; 1 other document skipped"
@@ -140,6 +140,24 @@ fn text_output_one_line_per_finding_and_a_summary() {
         !stdout.contains('\x1b'),
         "no colour when stdout is not a terminal"
     );
+}
+
+/// Findings of a document come in line:column order, as an editor lists them.
+#[test]
+fn text_output_lists_findings_by_line_and_column() {
+    let out = validate(&["-f", "examples/invalid.yaml"], None);
+    let stdout = text(&out.stdout);
+    let positions: Vec<(u32, u32)> = stdout
+        .lines()
+        .filter_map(|line| {
+            let mut parts = line.split(' ').next()?.rsplit(':');
+            let column = parts.next()?.parse().ok()?;
+            let line = parts.next()?.parse().ok()?;
+            Some((line, column))
+        })
+        .collect();
+    assert!(positions.len() >= 7, "{stdout}");
+    assert!(positions.is_sorted(), "{positions:?}");
 }
 
 #[test]

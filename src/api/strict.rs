@@ -323,6 +323,14 @@ mod tests {
                 vec![("metadata.label".into(), some("labels"))],
             ),
             (
+                "a declared name with a prefix (the reference's README spelling)",
+                json!({"spec": {"helmChart": {}, "roostHealthChecks": []}}),
+                vec![
+                    ("spec.helmChart".into(), some("chart")),
+                    ("spec.roostHealthChecks".into(), some("healthChecks")),
+                ],
+            ),
+            (
                 "nothing close",
                 json!({"spec": {"zzzzzz": 1}}),
                 vec![("spec.zzzzzz".into(), None)],

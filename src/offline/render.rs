@@ -85,7 +85,10 @@ fn render_text(report: &Report, verbose: bool, color: bool) -> String {
                 Level::Info => info += 1,
             }
         }
-        for located in visible(&result.findings, verbose) {
+        // As an editor lists them: by line and column (unknown positions last).
+        let mut shown: Vec<&Located> = visible(&result.findings, verbose).collect();
+        shown.sort_by_key(|l| (l.line.is_none(), l.line, l.column));
+        for located in shown {
             let finding = &located.finding;
             out.push_str(&format!(
                 "{source}{} {}/{} {} {} {}: {}\n",

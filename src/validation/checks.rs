@@ -161,8 +161,8 @@ pub fn one_of_or_meant(value: &str, choices: &[&str], meant: &[(&str, &str)]) ->
 
 /// The choice `value` is closest to, when close enough to be a typo: the same
 /// letters in another case, at most one edit per three letters of the choice
-/// (at least one), or the choice followed by a few more letters (`warnng`,
-/// `debugging`).
+/// (at least one), the choice followed by a few more letters (`warnng`,
+/// `debugging`), or the choice with a prefix (`helmChart` for `chart`).
 pub fn closest<'a>(value: &str, choices: &[&'a str]) -> Option<&'a str> {
     nearest(value, choices, 1).into_iter().next()
 }
@@ -177,7 +177,7 @@ pub fn nearest<'a>(value: &str, choices: &[&'a str], most: usize) -> Vec<&'a str
     let value = value.to_lowercase();
     let distance = |choice: &str| {
         let choice = choice.to_lowercase();
-        if choice.chars().count() >= 3 && value.starts_with(&choice) {
+        if choice.chars().count() >= 3 && (value.starts_with(&choice) || value.ends_with(&choice)) {
             return 1;
         }
         edit_distance(&value, &choice)

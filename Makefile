@@ -4,13 +4,22 @@
 
 CARGO ?= cargo
 
-.PHONY: dev test cluster tools promtool helm podman image fmt-check clippy unit validate crd schema webhook-config bench soak fuzz
+.PHONY: dev test check cluster tools promtool helm podman image fmt-check clippy tests-with-e2e validate generate crd schema webhook-config bench soak fuzz
 
 dev: cluster
 	$(CARGO) build --release --locked -p roost-keeper --bin roost-keeper
 	$(CARGO) run --release --locked --quiet -p roost-testcluster --bin roost-dev
 
-test: cluster tools promtool helm podman image fmt-check clippy unit
+test: cluster tools promtool helm podman image fmt-check clippy tests-with-e2e
+
+# Integration tests that need no control plane, container image or built tool.
+IN_PROCESS_TESTS = abuse admission_https cli_explain cli_generated cli_validate crd_drift \
+	defaults_props deploy_drift fuzz_regressions http_router out_dir review_deadline serve_binary
+
+# The inner loop: formatting, lints, unit tests and the in-process integration
+# tests (55 s warm on the 2-vCPU machine; `make test` runs everything).
+check: fmt-check clippy
+	$(CARGO) test --workspace --lib --bins --locked $(addprefix --test ,$(IN_PROCESS_TESTS))
 
 # Builds kube-apiserver, etcd and kubectl from source when missing (cached under .cache/).
 cluster:
@@ -47,12 +56,16 @@ fmt-check:
 clippy:
 	$(CARGO) clippy --workspace --all-targets --locked -- -D warnings
 
-# Unit, HTTPS and end-to-end tests (benches are built by clippy, run by `make bench`).
-unit:
+# Every test: unit, HTTPS and the end-to-end tests on local control planes
+# (benches are built by clippy, run by `make bench`).
+tests-with-e2e:
 	$(CARGO) test --workspace --lib --bins --tests --locked
 
 validate:
 	$(CARGO) run --release --quiet -- validate -f examples/ -v
+
+# Every checked-in artefact the binary generates (drift tests compare them).
+generate: crd schema webhook-config
 
 # Generated artefacts, with the copies deploy/ (kustomize) and the chart install.
 crd:

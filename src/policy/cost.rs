@@ -25,7 +25,8 @@ use cel::common::value::{CowVal, Val};
 use std::cell::Cell;
 
 /// Cost units one review's custom rules may spend, over every matching
-/// policy: about 0.3 s of evaluation on a 2-vCPU machine (BENCHMARKS.md).
+/// policy: 0.09 to 0.15 s of evaluation at worst on a 2-vCPU machine
+/// (BENCHMARKS.md, "CEL budget").
 pub const REVIEW_COST_UNITS: u64 = 4_000_000;
 /// Bytes of strings and lists one review's custom rules may make.
 pub const REVIEW_MADE_BYTES: u64 = 16 * 1024 * 1024;
@@ -119,15 +120,30 @@ impl Budget {
     /// functions of [`metered`] trees charge it while `evaluate` runs.
     pub fn run<T>(&mut self, nodes: u64, evaluate: impl FnOnce() -> T) -> Result<T, Exceeded> {
         self.take(nodes, 0)?;
-        let outer = RUNNING.replace(Some(*self));
+        let installed = Installed {
+            outer: RUNNING.replace(Some(*self)),
+        };
         let result = evaluate();
-        if let Some(left) = RUNNING.replace(outer) {
+        if let Some(left) = RUNNING.get() {
             *self = left;
         }
+        drop(installed);
         match self.exceeded {
             Some(exceeded) => Err(exceeded),
             None => Ok(result),
         }
+    }
+}
+
+/// Puts back the budget that ran before (none, usually) when an evaluation
+/// ends, also if it panics.
+struct Installed {
+    outer: Option<Budget>,
+}
+
+impl Drop for Installed {
+    fn drop(&mut self) {
+        RUNNING.set(self.outer.take());
     }
 }
 

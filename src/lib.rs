@@ -6,8 +6,8 @@
 
 pub mod admission;
 pub mod api;
+pub mod cache;
 pub mod cli;
-pub mod cli_generated;
 pub mod controller;
 pub mod defaults;
 pub mod engine;
@@ -19,6 +19,7 @@ pub mod offline;
 pub mod policy;
 pub mod server;
 pub mod telemetry;
+pub mod text;
 pub mod tls;
 pub mod validation;
 pub mod yaml;

@@ -10,7 +10,7 @@ use roost_keeper::admission::cache::{VALIDATION_TTL, ValidationCache};
 use roost_keeper::admission::{Admission, Reply, Reviewer, Webhook};
 use roost_keeper::engine::Engine;
 use roost_keeper::metrics::Metrics;
-use roost_keeper::policy::resource::RoostPolicy;
+use roost_keeper::policy::RoostPolicy;
 use roost_keeper::policy::{Known, PolicySet};
 use roost_keeper::server::{ServeConfig, Server};
 use roost_keeper::validation::levels::BUILTIN_LEVELS;

@@ -3,17 +3,17 @@
 //! plain [`Verdict`], [`review::encode_verdict`] encodes once. Pure apart from
 //! the cache and metrics it updates; [`http`] only reads bodies and writes replies.
 
-pub mod cache;
+pub use crate::cache;
 pub mod http;
 pub mod registration;
 pub mod review;
 pub mod view;
 
-use crate::admission::cache::{
+use crate::api::{API_VERSION, GROUP, KIND, VERSION};
+use crate::cache::{
     CacheKey, DEFAULTS_CACHE_BYTES, Defaults, DefaultsCache, KeyPurpose, VALIDATION_TTL,
     ValidationCache,
 };
-use crate::api::{API_VERSION, GROUP, KIND, VERSION};
 use crate::defaults::apply_defaults;
 use crate::engine::Engine;
 use crate::metrics::{CacheLabel, Metrics, OperationLabel};
@@ -56,8 +56,7 @@ impl Webhook {
     }
 }
 
-/// Kind of the policy resource.
-pub const POLICY_KIND: &str = "RoostPolicy";
+pub use crate::api::POLICY_KIND;
 
 /// URL path of the validating webhook.
 pub const VALIDATE_PATH: &str = "/validate-roost-birb-party-v1alpha1-managedroost";
@@ -519,7 +518,7 @@ impl Admission {
                 field: "spec".to_owned(),
                 message: format!(
                     "does not decode as a RoostPolicy: {}",
-                    review::describe_json_error(&err)
+                    crate::text::describe_json_error(&err)
                 ),
             }],
             Ok(policy) => {

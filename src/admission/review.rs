@@ -98,7 +98,7 @@ pub fn parse_review(body: &[u8]) -> Result<AdmissionRequest, BadReview> {
         uid: scan_uid(body),
         message: format!(
             "body is not a JSON AdmissionReview: {}",
-            describe_json_error(&e)
+            crate::text::describe_json_error(&e)
         ),
     })?;
     let bad = |message: String, uid: Option<String>| BadReview { uid, message };
@@ -134,7 +134,10 @@ pub fn parse_review(body: &[u8]) -> Result<AdmissionRequest, BadReview> {
     }
     serde_json::from_value::<AdmissionRequest>(request).map_err(|e| {
         bad(
-            format!("request is malformed: {}", describe_json_error(&e)),
+            format!(
+                "request is malformed: {}",
+                crate::text::describe_json_error(&e)
+            ),
             request_uid,
         )
     })
@@ -157,38 +160,6 @@ fn shown_or_none(text: Option<&str>) -> String {
         || "(none)".to_owned(),
         |t| crate::validation::finding::shown_max(t, 64),
     )
-}
-
-/// The parser's message without any quoted input (it could be a secret).
-pub fn describe_json_error(err: &serde_json::Error) -> String {
-    use serde_json::error::Category;
-    match err.classify() {
-        Category::Eof => format!("truncated at line {} column {}", err.line(), err.column()),
-        Category::Syntax => {
-            let text = err.to_string();
-            let reason = text
-                .split(" at line")
-                .next()
-                .unwrap_or("syntax error")
-                .to_owned();
-            format!("{reason} at line {} column {}", err.line(), err.column())
-        }
-        Category::Data => {
-            let text = err.to_string();
-            match text.split_once("expected ") {
-                Some((_, expected)) => format!(
-                    "a field has the wrong type: expected {}",
-                    expected.split(" at line").next().unwrap_or(expected)
-                ),
-                None => text
-                    .split(" at line")
-                    .next()
-                    .unwrap_or("wrong data")
-                    .to_owned(),
-            }
-        }
-        Category::Io => "unreadable body".to_owned(),
-    }
 }
 
 /// Finds `request.uid` in a body too broken (or too deep) to decode, so the

@@ -88,7 +88,7 @@ pub fn spec_schema() -> &'static Value {
 
 /// The RoostPolicy CRD, with its lists capped like the ManagedRoost spec's.
 pub fn roost_policy_crd() -> CustomResourceDefinition {
-    with_capped_spec(crate::policy::RoostPolicy::crd())
+    with_capped_spec(super::roost_policy::RoostPolicy::crd())
 }
 
 /// Which CRD `roost-keeper crd` prints.

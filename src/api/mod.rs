@@ -5,6 +5,7 @@ pub mod crd;
 pub mod duration;
 pub mod json_schema;
 pub mod quantity;
+pub mod roost_policy;
 pub mod scalar;
 pub mod schedule;
 pub mod spec;
@@ -23,3 +24,5 @@ pub const VERSION: &str = "v1alpha1";
 pub const API_VERSION: &str = "roost.birb.party/v1alpha1";
 /// Kind of the resource.
 pub const KIND: &str = "ManagedRoost";
+/// Kind of the policy resource.
+pub const POLICY_KIND: &str = "RoostPolicy";

@@ -83,7 +83,7 @@ fn closed(map: &Map<String, Value>, known: &[&str], prefix: &str, found: &mut Ve
 }
 
 fn unknown(found: &mut Vec<Refusal>, field: String, key: &str, known: &[&str]) {
-    let suggestion = crate::validation::checks::closest(key, known).map(str::to_owned);
+    let suggestion = crate::text::closest(key, known).map(str::to_owned);
     push(found, field, Refused::Unknown { suggestion });
 }
 

@@ -9,10 +9,10 @@
 //! defaults, built-in defaults, built-in rules, overrides and custom rules,
 //! then its silence annotation.
 
-use crate::admission::POLICY_KIND;
-use crate::admission::cache::{CacheKey, ValidationCache};
+use crate::api::POLICY_KIND;
 use crate::api::strict::{Refusal, Refused};
 use crate::api::{API_VERSION, KIND};
+use crate::cache::{CacheKey, ValidationCache};
 use crate::defaults::apply_defaults;
 use crate::policy::{
     self, CompiledPolicy, Known, Labels, NAMESPACE_NAME_LABEL, POLICY_INVALID, PolicySet,
@@ -587,7 +587,7 @@ fn decode_policy(object: &Value) -> Result<RoostPolicy, Vec<Finding>> {
             field,
             format!(
                 "does not decode as a RoostPolicy: {}{hint}",
-                crate::admission::review::describe_json_error(err.inner())
+                crate::text::describe_json_error(err.inner())
             ),
         )]
     })?;

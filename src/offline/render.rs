@@ -3,7 +3,7 @@
 //! GitHub Actions workflow commands for annotations on a pull request.
 
 use super::{DocumentResult, Located, Report, ResultKind};
-use crate::admission::POLICY_KIND;
+use crate::api::POLICY_KIND;
 use crate::validation::Level;
 use serde_json::{Value, json};
 use std::collections::BTreeMap;

@@ -10,15 +10,14 @@
 pub mod cel;
 pub mod cost;
 pub mod live;
-pub mod resource;
 pub mod seen;
 pub mod selector;
 
-use crate::validation::{Finding, Level, ValidationResult};
-pub use resource::{
+pub use crate::api::roost_policy::{
     LevelOverride, OverrideLevel, PolicyMatch, PolicyRule, RoostPolicy, RoostPolicySpec,
     RoostPolicyStatus, RuleFailurePolicy, RuleLevel,
 };
+use crate::validation::{Finding, Level, ValidationResult};
 use selector::Selector;
 use serde_json::Value;
 use std::collections::BTreeMap;

@@ -1,5 +1,7 @@
 //! Command line: every flag also reads an environment variable.
 
+pub mod reference;
+
 use crate::admission::registration::{FailurePolicy, Selection, Target, WebhookConfigOptions};
 use crate::api::duration::parse_go_duration;
 use crate::explain;
@@ -647,13 +649,13 @@ pub fn run(cli: Cli) -> Result<i32> {
             Ok(0)
         }
         Command::Completions(args) => {
-            crate::cli_generated::completions(args.shell, &mut stdout.lock())?;
+            reference::completions(args.shell, &mut stdout.lock())?;
             Ok(0)
         }
         Command::Man(args) => {
             match &args.out_dir {
                 Some(dir) => {
-                    let pages = crate::cli_generated::write_man_pages(dir)?;
+                    let pages = reference::write_man_pages(dir)?;
                     writeln!(
                         stdout.lock(),
                         "wrote {pages} man pages to {}",
@@ -661,7 +663,7 @@ pub fn run(cli: Cli) -> Result<i32> {
                     )
                     .map_err(Error::Write)?;
                 }
-                None => crate::cli_generated::man_page(&mut stdout.lock())?,
+                None => reference::man_page(&mut stdout.lock())?,
             }
             Ok(0)
         }

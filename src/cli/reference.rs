@@ -1,9 +1,9 @@
-//! What clap generates from the command line itself: shell completion
+//! The command line's reference, from its clap definition: shell completion
 //! scripts (`roost-keeper completions`) and man pages (`roost-keeper man`),
 //! so both always list the flags, environment variables and subcommands the
 //! binary has.
 
-use crate::cli::Cli;
+use super::Cli;
 use crate::{Error, Result};
 use clap::CommandFactory;
 use std::io::Write;

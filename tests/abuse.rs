@@ -612,14 +612,7 @@ async fn stalled_requests_filling_every_slot_do_not_keep_reviews_or_readiness_ou
             .unwrap();
         ready.push(probe.status().as_u16());
     }
-    let metrics = probes
-        .get(format!("http://{}/metrics", server.metrics))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = server.metrics_text().await;
     churn.abort();
     attack.iter().for_each(|a| a.abort());
     assert_eq!(answered, vec!["200"; 5], "reviews during the attack");
@@ -669,12 +662,7 @@ async fn a_request_whose_body_times_out_closes_its_connection() {
     // Both are counted once their sockets are closed.
     let mut metrics = String::new();
     for _ in 0..50 {
-        metrics = reqwest::get(format!("http://{}/metrics", server.metrics))
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
+        metrics = server.metrics_text().await;
         let body_timeouts = metric(
             &metrics,
             "roost_keeper_connections_closed_total{listener=\"webhook\",reason=\"body_timeout\"}",

@@ -485,14 +485,7 @@ async fn metrics_and_health_endpoints() {
             .status(),
         200
     );
-    let text = plain
-        .get(format!("http://{}/metrics", server.metrics))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let text = server.metrics_text().await;
     let served = std::fs::read_to_string(server.cert_dir().join("tls.crt")).unwrap();
     let (_, not_after) = roost_keeper::tls::generate::validity(&served).unwrap();
     let expiry = format!(

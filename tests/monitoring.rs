@@ -242,12 +242,7 @@ async fn served_metrics() -> String {
     post(&client, &server.url(VALIDATE), invalid).await;
     post(&client, &server.url(MUTATE), valid).await;
     post(&client, &server.url(VALIDATE), "not a review").await;
-    reqwest::get(format!("http://{}/metrics", server.metrics))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap()
+    server.metrics_text().await
 }
 
 /// The labelled families a test server leaves empty (prometheus-client

@@ -199,7 +199,7 @@ impl Reviewer for Admission {
     /// Only the validating webhook runs custom rules (the mutating one
     /// merges defaults), and only when a policy in force has any.
     fn may_run_policies(&self, webhook: Webhook) -> bool {
-        webhook == Webhook::Validate && self.engine.policies.set().has_rules()
+        webhook == Webhook::Validate && self.engine.policies.has_rules()
     }
 }
 

@@ -270,7 +270,7 @@ async fn reconcile(stored: Arc<StoredRoost>, ctx: Arc<Context>) -> Result<Action
         move || stored.decode_with(&ctx.engine.registry, Some(&ctx.engine.policies))
     };
     // Custom rules may take up to the review's CEL budget: off the async workers.
-    let decoded = if ctx.engine.policies.set().has_rules() {
+    let decoded = if ctx.engine.policies.has_rules() {
         tokio::task::spawn_blocking(judge)
             .await
             .map_err(ReconcileError::Judging)?

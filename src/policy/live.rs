@@ -44,6 +44,12 @@ impl LivePolicies {
         self.set.load_full()
     }
 
+    /// Whether a policy in force has custom rules (judging may then take up
+    /// to a review's CEL budget); read per review, without cloning the set.
+    pub fn has_rules(&self) -> bool {
+        self.set.load().has_rules()
+    }
+
     /// Policies that did not compile, with the reason.
     pub fn failed(&self) -> Arc<BTreeMap<String, String>> {
         self.failed.load_full()

@@ -83,6 +83,16 @@ impl TestServer {
         test
     }
 
+    /// The metrics port's exposition, as Prometheus scrapes it.
+    pub async fn metrics_text(&self) -> String {
+        reqwest::get(format!("http://{}/metrics", self.metrics))
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap()
+    }
+
     pub async fn wait_ready(&self) {
         let client = reqwest::Client::new();
         for _ in 0..100 {

@@ -1,8 +1,8 @@
 //! Verdict caches: identical specs share one verdict (and one patch).
 //!
-//! The key is a 128-bit hash of the spec, the rule-set version and, on
-//! UPDATE, the old spec (with policies in force: their fingerprint and the
-//! whole objects). Never the name or generation: generation is not set at
+//! The key is a 128-bit hash of the spec, the rule-set version, the silence
+//! annotation and, on UPDATE, the old spec (with policies in force: their
+//! fingerprint and the whole objects). Never the name or generation: generation is not set at
 //! admission time, and identical specs must share a result. The quick path
 //! hashes the request's own bytes ([`CacheKey::of_bytes`]); a request only
 //! the full decoder reads is keyed by its decoded values ([`CacheKey::new`]).
@@ -25,9 +25,15 @@ pub const VALIDATION_CACHE_BYTES: u64 = 16 * 1024 * 1024;
 pub struct CacheKey(u128);
 
 impl CacheKey {
-    /// The key of `spec` (and `old` on UPDATE) judged by the rules `rules`
-    /// identifies ([`crate::validation::Registry::fingerprint`]).
-    pub fn new(rules: u64, spec: Option<&Value>, old: Option<&Value>) -> Self {
+    /// The key of `spec` (and `old` on UPDATE) with the silence annotation
+    /// `silence`, judged by the rules `rules` identifies
+    /// ([`crate::validation::Registry::fingerprint`]).
+    pub fn new(
+        rules: u64,
+        spec: Option<&Value>,
+        old: Option<&Value>,
+        silence: Option<&str>,
+    ) -> Self {
         let mut bytes = Vec::with_capacity(1024);
         bytes.extend_from_slice(&rules.to_le_bytes());
         write_json(&mut bytes, spec);
@@ -38,6 +44,11 @@ impl CacheKey {
                 bytes.push(1);
                 write_json(&mut bytes, Some(old));
             }
+        }
+        // JSON text never holds a raw 0xff byte: the silence cannot pass for JSON.
+        if let Some(silence) = silence {
+            bytes.push(0xff);
+            bytes.extend_from_slice(silence.as_bytes());
         }
         CacheKey(xxhash_rust::xxh3::xxh3_128(&bytes))
     }
@@ -276,7 +287,7 @@ mod tests {
         let spec = json!({"chart": {"name": "a"}});
         let mut calls = 0;
         for _ in 0..3 {
-            cache.get_or_compute(CacheKey::new(RULES, Some(&spec), None), || {
+            cache.get_or_compute(CacheKey::new(RULES, Some(&spec), None, None), || {
                 calls += 1;
                 Some(Arc::new(ValidationResult::default()))
             });
@@ -288,25 +299,21 @@ mod tests {
     }
 
     #[test]
-    fn key_depends_on_spec_and_old_spec_only() {
+    fn key_depends_on_spec_old_spec_and_silence_only() {
         let a = json!({"chart": {"name": "a"}});
         let b = json!({"chart": {"name": "b"}});
-        assert_eq!(
-            CacheKey::new(RULES, Some(&a), None),
-            CacheKey::new(RULES, Some(&a.clone()), None)
-        );
+        fn key(spec: &Value, old: Option<&Value>, silence: Option<&str>) -> CacheKey {
+            CacheKey::new(RULES, Some(spec), old, silence)
+        }
+        assert_eq!(key(&a, None, None), key(&a.clone(), None, None));
+        assert_ne!(key(&a, None, None), key(&b, None, None));
+        assert_ne!(key(&a, None, None), key(&a, Some(&a), None));
+        assert_ne!(key(&a, Some(&a), None), key(&a, Some(&b), None));
         assert_ne!(
-            CacheKey::new(RULES, Some(&a), None),
-            CacheKey::new(RULES, Some(&b), None)
+            key(&a, None, None),
+            key(&a, None, Some("CHART_VERSION_UNPINNED"))
         );
-        assert_ne!(
-            CacheKey::new(RULES, Some(&a), None),
-            CacheKey::new(RULES, Some(&a), Some(&a))
-        );
-        assert_ne!(
-            CacheKey::new(RULES, Some(&a), Some(&a)),
-            CacheKey::new(RULES, Some(&a), Some(&b))
-        );
+        assert_ne!(key(&a, Some(&a), Some("X")), key(&a, Some(&a), Some("Y")));
     }
 
     #[test]
@@ -326,7 +333,7 @@ mod tests {
         let cache = ValidationCache::new(10 * one, VALIDATION_TTL);
         for i in 0..100 {
             let spec = json!({"n": i});
-            cache.get_or_compute(CacheKey::new(RULES, Some(&spec), None), || {
+            cache.get_or_compute(CacheKey::new(RULES, Some(&spec), None, None), || {
                 Some(Arc::new(big()))
             });
         }
@@ -339,7 +346,7 @@ mod tests {
         let small = ValidationCache::new(10 * one, VALIDATION_TTL);
         for i in 0..100 {
             let spec = json!({"n": i});
-            small.get_or_compute(CacheKey::new(RULES, Some(&spec), None), || {
+            small.get_or_compute(CacheKey::new(RULES, Some(&spec), None, None), || {
                 Some(Arc::default())
             });
         }
@@ -349,7 +356,7 @@ mod tests {
     #[test]
     fn entries_expire() {
         let cache = ValidationCache::new(1 << 20, Duration::from_millis(50));
-        let key = CacheKey::new(RULES, None, None);
+        let key = CacheKey::new(RULES, None, None, None);
         cache.get_or_compute(key, || Some(Arc::default()));
         std::thread::sleep(Duration::from_millis(120));
         cache.get_or_compute(key, || Some(Arc::default()));

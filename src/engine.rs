@@ -1,16 +1,70 @@
-//! The rules and the policies a process judges ManagedRoosts with: the
-//! webhooks and the controller share one [`Engine`], so their verdicts agree.
+//! The one verdict pipeline. The validating webhook (its quick path and its
+//! full decode), the controller and `validate` read their input their own
+//! way, keep their own caches, and call [`Engine::judge`] for the verdict;
+//! the mutating webhook and `validate` call [`Engine::defaulted`] for the
+//! defaults. So every caller gives the same answer by construction.
+//!
+//! The pipeline: the policies in force that select the object
+//! ([`Engine::matching`]), the built-in rules on the decoded spec, the
+//! policies' level overrides and custom rules, then the codes the object
+//! silences.
 
+use crate::api::ManagedRoostSpec;
+use crate::defaults::{Defaulted, apply_defaults};
 use crate::policy::live::LivePolicies;
-use crate::validation::Registry;
+use crate::policy::{Evaluations, Labels, Matched};
+use crate::validation::decode::{DecodedSpec, validate_decoded_with};
+use crate::validation::{Registry, ValidationResult, silenced_codes};
+use k8s_openapi::jiff::Timestamp;
+use serde_json::Value;
 use std::sync::Arc;
 
 #[derive(Clone, Debug)]
 pub struct Engine {
     /// The compiled-in rules (and an embedder's own).
     pub registry: Arc<Registry>,
-    /// The RoostPolicies in force.
+    /// The RoostPolicies in force, and the namespaces' labels they select by.
     pub policies: Arc<LivePolicies>,
+}
+
+/// What a verdict depends on, as the caller read it.
+#[derive(Clone, Copy, Debug)]
+pub struct Case<'a> {
+    /// The spec as the lenient decoder read it: typed, with the type
+    /// problems it found (SCHEMA_INVALID) and the fields it dropped.
+    pub spec: &'a DecodedSpec,
+    /// On UPDATE, the old object's spec (the rules on fields that may not
+    /// change compare with it); `None` on CREATE and outside admission.
+    pub old_spec: Option<&'a ManagedRoostSpec>,
+    /// The policies that select the object ([`Engine::matching`]), with the
+    /// objects their custom rules read; `None` when none does.
+    pub policies: Option<PolicyCase<'a>>,
+    /// The object's silence annotation
+    /// ([`crate::validation::SILENCE_ANNOTATION`]), if any.
+    pub silence: Option<&'a str>,
+    /// When the verdict is formed: the caller's clock, never read here. No
+    /// rule depends on it yet; exceptions with an expiry will, and a cached
+    /// verdict must then not outlive the next expiry.
+    pub now: Timestamp,
+}
+
+/// The policies that select an object, with what their rules read.
+#[derive(Clone, Copy, Debug)]
+pub struct PolicyCase<'a> {
+    pub matched: &'a Matched,
+    /// The object as the apiserver would store it (`apiVersion`, `kind`,
+    /// `metadata`, `spec`).
+    pub object: &'a Value,
+    /// On UPDATE, the old object.
+    pub old_object: Option<&'a Value>,
+}
+
+/// A verdict and how the custom rules that formed it went.
+#[derive(Debug, Default)]
+pub struct Judgement {
+    pub result: ValidationResult,
+    /// The custom rules' outcomes, for metrics.
+    pub evaluations: Evaluations,
 }
 
 impl Engine {
@@ -20,11 +74,186 @@ impl Engine {
             policies: Arc::default(),
         }
     }
+
+    /// Whether any RoostPolicy is in force: without one, nothing needs the
+    /// object's labels or its whole body.
+    pub fn has_policies(&self) -> bool {
+        !self.policies.set().is_empty()
+    }
+
+    /// The policies in force that select an object in `namespace` (by that
+    /// namespace's labels) with the labels `labels`.
+    pub fn matching(&self, namespace: &str, labels: &Labels) -> Matched {
+        let set = self.policies.set();
+        if set.is_empty() {
+            return Matched::default();
+        }
+        set.matching(&self.policies.namespace_labels(namespace), labels)
+    }
+
+    /// The verdict on `case`: the built-in rules, then the matching
+    /// policies' overrides and custom rules, then the silenced codes left out.
+    pub fn judge(&self, case: &Case<'_>) -> Judgement {
+        let builtin = validate_decoded_with(&self.registry, case.spec, case.old_spec);
+        let (result, evaluations) = match case.policies {
+            Some(policies) if !policies.matched.is_empty() => {
+                policies
+                    .matched
+                    .apply(&builtin, policies.object, policies.old_object)
+            }
+            _ => (builtin, Evaluations::default()),
+        };
+        let silence = silenced_codes(case.silence);
+        let result = if silence.is_empty() {
+            result
+        } else {
+            result.silenced(&silence)
+        };
+        Judgement {
+            result,
+            evaluations,
+        }
+    }
+}
+
+/// The mutating webhook's object: the matching policies' defaults merged
+/// first (a field already set is kept), then the built-in defaults; the
+/// patch leads from `object` to it.
+pub fn defaulted(object: &Value, matched: &Matched) -> Defaulted {
+    if !matched.has_defaults() {
+        return apply_defaults(object);
+    }
+    let mut merged = object.clone();
+    matched.merge_defaults(&mut merged);
+    let defaulted = apply_defaults(&merged);
+    Defaulted {
+        patch: json_patch::diff(object, &defaulted.object),
+        object: defaulted.object,
+    }
 }
 
 impl Default for Engine {
     /// The built-in rules, no policies.
     fn default() -> Self {
         Engine::new(Arc::new(Registry::builtin()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::policy::{Known, PolicySet, RoostPolicy, compile};
+    use crate::validation::decode::decode_spec;
+    use crate::validation::levels::BUILTIN_LEVELS;
+    use serde_json::json;
+    use std::collections::BTreeMap;
+
+    fn engine_with(name: &str, spec: Value) -> Engine {
+        let policy: RoostPolicy = serde_json::from_value(json!({
+            "apiVersion": "roost.birb.party/v1alpha1", "kind": "RoostPolicy",
+            "metadata": {"name": name}, "spec": spec
+        }))
+        .unwrap();
+        let taken = BTreeMap::new();
+        let known = Known {
+            builtin: BUILTIN_LEVELS,
+            taken: &taken,
+        };
+        let engine = Engine::default();
+        engine.policies.replace(
+            PolicySet::new(vec![Arc::new(compile(&policy, &known).unwrap())]),
+            BTreeMap::new(),
+        );
+        engine
+    }
+
+    /// A roost in team-a whose chart has no version (an error).
+    fn roost(labels: Value) -> Value {
+        json!({"apiVersion": "roost.birb.party/v1alpha1", "kind": "ManagedRoost",
+               "metadata": {"name": "r", "namespace": "team-a", "labels": labels},
+               "spec": {"chart": {"name": "web", "repository": {"url": "https://charts.example.com"}}}})
+    }
+
+    fn judged(engine: &Engine, object: &Value, silence: Option<&str>) -> Judgement {
+        let spec = decode_spec(object.get("spec"));
+        let matched = engine.matching("team-a", &crate::policy::labels_of(object));
+        engine.judge(&Case {
+            spec: &spec,
+            old_spec: None,
+            policies: Some(PolicyCase {
+                matched: &matched,
+                object,
+                old_object: None,
+            }),
+            silence,
+            now: Timestamp::UNIX_EPOCH,
+        })
+    }
+
+    fn codes(judgement: &Judgement) -> Vec<&str> {
+        judgement.result.all().map(|f| f.code.as_str()).collect()
+    }
+
+    #[test]
+    fn every_step_of_the_pipeline_shows_in_the_verdict() {
+        let engine = engine_with(
+            "labelled",
+            json!({
+                "match": {"objectSelector": {"matchLabels": {"tier": "web"}}},
+                "rules": [{"code": "OWNER_MISSING", "level": "warning",
+                           "expression": "has(object.metadata.labels.owner)",
+                           "message": "set an owner label"}]
+            }),
+        );
+        // The built-in rules alone: the missing version is an error, no custom finding.
+        let plain = judged(&engine, &roost(json!({})), None);
+        let built_in = codes(&plain);
+        assert!(built_in.contains(&"CHART_VERSION_MISSING"), "{built_in:?}");
+        assert!(built_in.contains(&"NO_HEALTH_CHECKS"), "{built_in:?}");
+        assert!(!built_in.contains(&"OWNER_MISSING"), "{built_in:?}");
+        assert_eq!(plain.evaluations, Evaluations::default());
+
+        // A policy that selects the object adds its custom rule's finding.
+        let selected = roost(json!({"tier": "web"}));
+        let with_policy = judged(&engine, &selected, None);
+        let mut expected = built_in.clone();
+        expected.push("OWNER_MISSING");
+        let mut found = codes(&with_policy);
+        found.sort_unstable();
+        expected.sort_unstable();
+        assert_eq!(found, expected);
+        assert_eq!(with_policy.evaluations.failed, 1);
+
+        // The silence annotation leaves its codes out; errors cannot be silenced.
+        let silenced = judged(
+            &engine,
+            &selected,
+            Some("OWNER_MISSING, NO_HEALTH_CHECKS,CHART_VERSION_MISSING"),
+        );
+        let left = codes(&silenced);
+        assert!(left.contains(&"CHART_VERSION_MISSING"), "{left:?}");
+        assert!(!left.contains(&"OWNER_MISSING"), "{left:?}");
+        assert!(!left.contains(&"NO_HEALTH_CHECKS"), "{left:?}");
+        assert_eq!(left.len(), found.len() - 2);
+    }
+
+    #[test]
+    fn defaults_of_a_policy_come_first_and_keep_what_is_set() {
+        let engine = engine_with(
+            "defaults",
+            json!({"defaults": {"chart": {"version": "1.2.3"}, "namespace": "apps"}}),
+        );
+        let mut object = roost(json!({}));
+        object["spec"]["namespace"] = json!("mine");
+        let matched = engine.matching("team-a", &Labels::new());
+        let out = defaulted(&object, &matched);
+        assert_eq!(out.object["spec"]["chart"]["version"], "1.2.3");
+        assert_eq!(out.object["spec"]["namespace"], "mine");
+        let mut patched = object.clone();
+        json_patch::patch(&mut patched, &out.patch).unwrap();
+        assert_eq!(patched, out.object);
+
+        let without = defaulted(&object, &Matched::default());
+        assert!(without.object["spec"]["chart"].get("version").is_none());
     }
 }

@@ -14,14 +14,14 @@ use crate::cache::{
     CacheKey, DEFAULTS_CACHE_BYTES, Defaults, DefaultsCache, KeyPurpose, VALIDATION_TTL,
     ValidationCache,
 };
-use crate::defaults::apply_defaults;
-use crate::engine::Engine;
+use crate::engine::{Case, Engine, PolicyCase, defaulted};
 use crate::metrics::{CacheLabel, Metrics, OperationLabel};
 use crate::policy::{Known, Matched, RoostPolicy, labels_in, labels_of};
 use crate::telemetry::{DEBUG_SPAN, DebugObject};
-use crate::validation::decode::validate_spec_value_with;
+use crate::validation::decode::decode_spec;
 use crate::validation::levels::BUILTIN_LEVELS;
-use crate::validation::{Finding, SILENCE_ANNOTATION, ValidationResult, silenced_codes};
+use crate::validation::{Finding, SILENCE_ANNOTATION, ValidationResult};
+use k8s_openapi::jiff::Timestamp;
 use review::{AdmissionRequest, BadReview, Operation, parse_review};
 use serde_json::Value;
 use serde_json::value::RawValue;
@@ -325,49 +325,46 @@ impl Admission {
         }
         // The object asked for debug logs of its handling (spec.observability.logging.level).
         let _debug = wants_debug(object.get("spec")).then(|| debug_scope(&request.uid));
-        let policies = &self.engine.policies;
-        let set = policies.set();
-        let namespace = request
-            .namespace
-            .as_deref()
-            .or_else(|| {
-                object
-                    .pointer("/metadata/namespace")
-                    .and_then(Value::as_str)
-            })
-            .unwrap_or_default();
-        let matched = if set.is_empty() {
-            Matched::default()
+        let matched = if self.engine.has_policies() {
+            let namespace = request
+                .namespace
+                .as_deref()
+                .or_else(|| {
+                    object
+                        .pointer("/metadata/namespace")
+                        .and_then(Value::as_str)
+                })
+                .unwrap_or_default();
+            self.engine.matching(namespace, &labels_of(object))
         } else {
-            set.matching(&policies.namespace_labels(namespace), &labels_of(object))
+            Matched::default()
         };
-        Ok(match webhook {
-            Webhook::Mutate => {
-                let defaults = mutate(object, &matched);
-                self.count_defaults(false);
-                defaults_verdict(defaults, summary)
-            }
-            _ => {
-                let result = if matched.is_empty() {
-                    self.validate(object.get("spec"), old.and_then(|o| o.get("spec")))
-                } else {
-                    let key = CacheKey::with_policies(
-                        self.engine.registry.fingerprint(),
-                        object,
-                        old,
-                        matched.fingerprint(),
-                    );
-                    // The closure always gives a verdict.
-                    self.cached(key, || Some(self.apply_policies(object, old, &matched)))
-                        .unwrap_or_default()
-                };
-                let silence = object
-                    .pointer("/metadata/annotations")
-                    .and_then(|a| a.get(SILENCE_ANNOTATION))
-                    .and_then(Value::as_str);
-                self.judged(result, silence, summary)
-            }
-        })
+        if webhook == Webhook::Mutate {
+            let defaults = mutate(object, &matched);
+            self.count_defaults(false);
+            return Ok(defaults_verdict(defaults, summary));
+        }
+        let silence = object
+            .pointer("/metadata/annotations")
+            .and_then(|a| a.get(SILENCE_ANNOTATION))
+            .and_then(Value::as_str);
+        let (spec, old_spec) = (object.get("spec"), old.and_then(|o| o.get("spec")));
+        let rules = self.engine.registry.fingerprint();
+        let key = if matched.is_empty() {
+            CacheKey::new(rules, spec, old_spec, silence)
+        } else {
+            CacheKey::with_policies(rules, object, old, matched.fingerprint())
+        };
+        let policies = (!matched.is_empty()).then_some(PolicyCase {
+            matched: &matched,
+            object,
+            old_object: old,
+        });
+        // The closure always gives a verdict.
+        let result = self
+            .cached(key, || Some(self.judge(spec, old_spec, policies, silence)))
+            .unwrap_or_default();
+        Ok(self.judged(result, summary))
     }
 
     /// The verdict from the borrowed view, reading only what the cache key
@@ -408,11 +405,7 @@ impl Admission {
             _ => None,
         };
         let _debug = wants_debug_raw(object.spec).then(|| debug_scope(&request.uid));
-        let policies = &self.engine.policies;
-        let set = policies.set();
-        let matched = if set.is_empty() {
-            Matched::default()
-        } else {
+        let matched = if self.engine.has_policies() {
             let namespace = request
                 .namespace
                 .as_deref()
@@ -422,7 +415,9 @@ impl Admission {
                 Some(raw) => labels_in(Some(&serde_json::from_str(raw.get()).ok()?)),
                 None => labels_in(None),
             };
-            set.matching(&policies.namespace_labels(namespace), &labels)
+            self.engine.matching(namespace, &labels)
+        } else {
+            Matched::default()
         };
         // The raw objects, read (a second pass over the body) at most once, and
         // only with policies in force or to compute defaults.
@@ -463,14 +458,17 @@ impl Admission {
             self.count_defaults(hit);
             return Some(defaults_verdict(defaults, summary));
         }
+        let silence = metadata
+            .and_then(|m| m.annotations.as_ref())
+            .and_then(|a| a.0.as_deref());
         let rules = self.engine.registry.fingerprint();
         let key = match (matched.is_empty(), old) {
-            (true, None) => CacheKey::of_bytes(KeyPurpose::Validate, rules, 0, &[spec]),
+            (true, None) => CacheKey::of_bytes(KeyPurpose::Validate, rules, 0, &[spec, silence]),
             (true, Some(old)) => CacheKey::of_bytes(
                 KeyPurpose::ValidateUpdate,
                 rules,
                 0,
-                &[spec, old.spec.map(RawValue::get)],
+                &[spec, old.spec.map(RawValue::get), silence],
             ),
             (false, _) => {
                 let raw = raw_objects()?;
@@ -485,7 +483,6 @@ impl Admission {
                 )
             }
         };
-        let registry = &self.engine.registry;
         let result = self.cached(key, || {
             if matched.is_empty() {
                 let spec = decode(object.spec)?;
@@ -493,20 +490,21 @@ impl Admission {
                     Some(old) => Some(decode(old.spec)?),
                     None => None,
                 };
-                Some(validate_spec_value_with(
-                    registry,
-                    spec.as_ref(),
-                    old_spec.as_ref().and_then(Option::as_ref),
-                ))
+                let old_spec = old_spec.as_ref().and_then(Option::as_ref);
+                Some(self.judge(spec.as_ref(), old_spec, None, silence))
             } else {
                 let (object, old) = whole()?;
-                Some(self.apply_policies(&object, old.as_ref(), &matched))
+                let policies = PolicyCase {
+                    matched: &matched,
+                    object: &object,
+                    old_object: old.as_ref(),
+                };
+                let (spec, old_spec) =
+                    (object.get("spec"), old.as_ref().and_then(|o| o.get("spec")));
+                Some(self.judge(spec, old_spec, Some(policies), silence))
             }
         })?;
-        let silence = metadata
-            .and_then(|m| m.annotations.as_ref())
-            .and_then(|a| a.0.as_deref());
-        Some(self.judged(result, silence, summary))
+        Some(self.judged(result, summary))
     }
 
     /// A RoostPolicy is refused with every problem, as a ManagedRoost is.
@@ -566,20 +564,8 @@ impl Admission {
         ours && facts.sub_resource.is_none_or(str::is_empty)
     }
 
-    /// The validating webhook's verdict: every error denies, warnings are
-    /// listed; the codes the object silences are left out.
-    fn judged(
-        &self,
-        result: Arc<ValidationResult>,
-        silence: Option<&str>,
-        mut summary: Summary,
-    ) -> (Verdict, Summary) {
-        let silence = silenced_codes(silence);
-        let result = if silence.is_empty() {
-            result
-        } else {
-            Arc::new(result.silenced(&silence))
-        };
+    /// The validating webhook's verdict: every error denies, warnings are listed.
+    fn judged(&self, result: Arc<ValidationResult>, mut summary: Summary) -> (Verdict, Summary) {
         if tracing::enabled!(tracing::Level::DEBUG) {
             let findings: Vec<String> = result.all().map(|f| f.as_warning_line()).collect();
             tracing::debug!(valid = result.valid, ?findings, "validated");
@@ -606,37 +592,31 @@ impl Admission {
         }
     }
 
-    /// Validates a spec (and the old spec on UPDATE) through the cache.
-    pub fn validate(
+    /// The engine's verdict on a spec as written (and the old spec on
+    /// UPDATE), with the matching policies, if any, and the objects they
+    /// read; their outcomes counted.
+    fn judge(
         &self,
         spec: Option<&Value>,
         old_spec: Option<&Value>,
-    ) -> Arc<ValidationResult> {
-        let registry = &self.engine.registry;
-        self.cached(
-            CacheKey::new(registry.fingerprint(), spec, old_spec),
-            || Some(validate_spec_value_with(registry, spec, old_spec)),
-        )
-        .unwrap_or_default()
-    }
-
-    /// The built-in verdict with the matching policies applied.
-    fn apply_policies(
-        &self,
-        object: &Value,
-        old: Option<&Value>,
-        matched: &Matched<'_>,
+        policies: Option<PolicyCase<'_>>,
+        silence: Option<&str>,
     ) -> ValidationResult {
-        let builtin = validate_spec_value_with(
-            &self.engine.registry,
-            object.get("spec"),
-            old.and_then(|o| o.get("spec")),
-        );
+        let spec = decode_spec(spec);
+        let old_spec = old_spec.map(|old| decode_spec(Some(old)).spec);
         let started = Instant::now();
-        let (result, evaluations) = matched.apply(&builtin, object, old);
-        self.metrics
-            .observe_policies(evaluations, started.elapsed());
-        result
+        let judgement = self.engine.judge(&Case {
+            spec: &spec,
+            old_spec: old_spec.as_ref(),
+            policies,
+            silence,
+            now: Timestamp::now(),
+        });
+        if policies.is_some() {
+            self.metrics
+                .observe_policies(judgement.evaluations, started.elapsed());
+        }
+        judgement.result
     }
 
     /// A verdict from the cache, or computed and cached, with the metrics of
@@ -718,20 +698,9 @@ fn reviewed_objects(request: &AdmissionRequest) -> Result<(&Value, Option<&Value
     Ok((object, old))
 }
 
-/// The mutating webhook's answer: the defaults as a JSON Patch, the
-/// matching policies' defaults first, then the built-in ones.
-fn mutate(object: &Value, matched: &Matched<'_>) -> Defaults {
-    let defaulted = if matched.has_defaults() {
-        let mut merged = object.clone();
-        matched.merge_defaults(&mut merged);
-        let defaulted = apply_defaults(&merged);
-        crate::defaults::Defaulted {
-            patch: json_patch::diff(object, &defaulted.object),
-            object: defaulted.object,
-        }
-    } else {
-        apply_defaults(object)
-    };
+/// The mutating webhook's answer: the engine's defaults as a JSON Patch.
+fn mutate(object: &Value, matched: &Matched) -> Defaults {
+    let defaulted = defaulted(object, matched);
     let operations = defaulted.patch.0.len();
     // Serializing a JSON Patch into a String cannot fail.
     let patch = (operations > 0)

@@ -265,9 +265,10 @@ fn wants_debug(roost: &ManagedRoost) -> bool {
 
 async fn reconcile(stored: Arc<StoredRoost>, ctx: Arc<Context>) -> Result<Action, ReconcileError> {
     let started = Instant::now();
+    let now = Timestamp::now();
     let judge = {
         let ctx = Arc::clone(&ctx);
-        move || stored.decode_with(&ctx.engine.registry, Some(&ctx.engine.policies))
+        move || stored.decode(&ctx.engine, now)
     };
     // Custom rules may take up to the review's CEL budget: off the async workers.
     let decoded = if ctx.engine.policies.has_rules() {
@@ -290,11 +291,11 @@ async fn reconcile(stored: Arc<StoredRoost>, ctx: Arc<Context>) -> Result<Action
         // The object asked for debug logs of its handling (spec.observability.logging.level).
         let _counted = crate::telemetry::DebugObject::begin();
         let span = tracing::info_span!(crate::telemetry::DEBUG_SPAN, name = %roost.name_any());
-        reconcile_object(&roost, &result, &ctx, started)
+        reconcile_object(&roost, &result, &ctx, started, now)
             .instrument(span)
             .await
     } else {
-        reconcile_object(&roost, &result, &ctx, started).await
+        reconcile_object(&roost, &result, &ctx, started, now).await
     }
 }
 
@@ -303,9 +304,9 @@ async fn reconcile_object(
     result: &ValidationResult,
     ctx: &Context,
     started: Instant,
+    now: Timestamp,
 ) -> Result<Action, ReconcileError> {
     let uid = roost.uid().ok_or(ReconcileError::Unidentified)?;
-    let now = Timestamp::now();
     let Plan {
         status,
         notes,
@@ -548,7 +549,10 @@ mod tests {
         let mut wire = serde_json::to_value(roost()).unwrap();
         wire["status"] = serde_json::json!({"lifecycle": {"events": "not a list"}});
         let broken: StoredRoost = serde_json::from_value(wire).unwrap();
-        let undecodable = broken.decode().err().expect("the status does not decode");
+        let undecodable = broken
+            .decode(&crate::engine::Engine::default(), Timestamp::UNIX_EPOCH)
+            .err()
+            .expect("the status does not decode");
         let await_change = error_policy(object, &undecodable.into(), Arc::clone(&ctx));
         assert_eq!(unidentified, Action::requeue(Duration::from_secs(2)));
         assert_eq!(await_change, Action::await_change());

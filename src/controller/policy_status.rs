@@ -38,7 +38,7 @@ pub async fn keep_current(client: Client, engine: Engine, roosts: Store<StoredRo
         match api.list(&ListParams::default()).await {
             Ok(list) => {
                 failing = false;
-                let counts = counts(&engine, &roosts);
+                let counts = counts(&engine, &roosts, Timestamp::now());
                 let mut all_written = true;
                 for policy in &list.items {
                     all_written &= write_if_changed(&api, policy, policies, &counts).await;
@@ -75,32 +75,28 @@ fn signature(policies: &LivePolicies, roosts: &Store<StoredRoost>) -> u64 {
     xxhash_rust::xxh3::xxh3_64(&bytes)
 }
 
-/// Per policy in force: (roosts matched, roosts failing one of its rules).
-fn counts(engine: &Engine, roosts: &Store<StoredRoost>) -> BTreeMap<String, (i64, i64)> {
-    let policies = &engine.policies;
-    let set = policies.set();
-    let mut counts: BTreeMap<String, (i64, i64)> = set
+/// Per policy in force: (roosts matched, roosts failing one of its rules),
+/// by the engine's verdicts at `now`.
+fn counts(
+    engine: &Engine,
+    roosts: &Store<StoredRoost>,
+    now: Timestamp,
+) -> BTreeMap<String, (i64, i64)> {
+    let mut counts: BTreeMap<String, (i64, i64)> = engine
+        .policies
+        .set()
         .policies()
         .iter()
         .map(|p| (p.name.clone(), (0, 0)))
         .collect();
     for roost in roosts.state() {
-        let labels = roost.labels();
-        let namespace_labels =
-            policies.namespace_labels(roost.metadata.namespace.as_deref().unwrap_or_default());
-        let matching: Vec<_> = set
-            .policies()
-            .iter()
-            .filter(|p| p.matches(&namespace_labels, &labels))
-            .collect();
-        if matching.is_empty() {
+        let namespace = roost.metadata.namespace.as_deref().unwrap_or_default();
+        let matched = engine.matching(namespace, &roost.labels());
+        if matched.is_empty() {
             continue;
         }
-        let result = roost
-            .decode_with(&engine.registry, Some(policies))
-            .ok()
-            .map(|d| d.result);
-        for policy in matching {
+        let result = roost.decode(engine, now).ok().map(|d| d.result);
+        for policy in matched.policies() {
             let entry = counts.entry(policy.name.clone()).or_default();
             entry.0 += 1;
             if result.as_ref().is_some_and(|r| policy.violated_by(r)) {

@@ -11,10 +11,12 @@
 //! next to a status write's milliseconds).
 
 use crate::api::{ManagedRoost, ManagedRoostStatus};
-use crate::policy::live::LivePolicies;
+use crate::engine::{Case, Engine, PolicyCase};
+use crate::policy::Matched;
 use crate::validation::decode;
-use crate::validation::{SILENCE_ANNOTATION, ValidationResult, silenced_codes};
+use crate::validation::{SILENCE_ANNOTATION, ValidationResult};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
+use k8s_openapi::jiff::Timestamp;
 use kube::Resource;
 use serde::{Deserialize, Deserializer};
 use serde_json::Value;
@@ -63,7 +65,7 @@ pub struct Decoded {
     pub roost: ManagedRoost,
     pub result: ValidationResult,
     /// How the custom rules of the matching policies went, and the time
-    /// applying the policies took (for metrics).
+    /// judging took (for the policy metrics).
     pub evaluations: crate::policy::Evaluations,
     pub policy_time: std::time::Duration,
 }
@@ -93,36 +95,46 @@ impl StoredRoost {
         }
     }
 
-    /// The typed object and the verdict on its spec (type problems in the
-    /// spec become SCHEMA_INVALID findings, as in admission).
-    pub fn decode(&self) -> Result<Decoded, StatusUndecodable> {
-        self.decode_with(crate::validation::Registry::global(), None)
-    }
-
-    /// As [`StoredRoost::decode`], with the policies in force applied to the
-    /// verdict as the validating webhook applies them.
-    pub fn decode_with(
-        &self,
-        registry: &crate::validation::Registry,
-        policies: Option<&LivePolicies>,
-    ) -> Result<Decoded, StatusUndecodable> {
+    /// The typed object and the engine's verdict on it, as the validating
+    /// webhook forms it (type problems in the spec become SCHEMA_INVALID
+    /// findings); the policies' rules see the stored object (spec as
+    /// written, metadata without managed fields).
+    pub fn decode(&self, engine: &Engine, now: Timestamp) -> Result<Decoded, StatusUndecodable> {
         let spec: Option<Value> = self.spec.as_ref().and_then(|p| p.unpack().ok());
         let decoded = decode::decode_spec(spec.as_ref());
-        let silence = silenced_codes(
-            self.metadata
-                .annotations
-                .as_ref()
-                .and_then(|a| a.get(SILENCE_ANNOTATION))
-                .map(String::as_str),
-        );
-        let builtin = decode::validate_decoded_with(registry, &decoded, None);
-        let started = std::time::Instant::now();
-        let (result, evaluations) = match policies {
-            Some(policies) => self.with_policies(builtin, spec, policies),
-            None => (builtin, Default::default()),
+        let matched = if engine.has_policies() {
+            let namespace = self.metadata.namespace.as_deref().unwrap_or_default();
+            engine.matching(namespace, &self.labels())
+        } else {
+            Matched::default()
         };
+        let object = (!matched.is_empty()).then(|| {
+            serde_json::json!({
+                "apiVersion": crate::api::API_VERSION,
+                "kind": crate::api::KIND,
+                "metadata": self.metadata,
+                "spec": spec,
+            })
+        });
+        let silence = self
+            .metadata
+            .annotations
+            .as_ref()
+            .and_then(|a| a.get(SILENCE_ANNOTATION))
+            .map(String::as_str);
+        let started = std::time::Instant::now();
+        let judgement = engine.judge(&Case {
+            spec: &decoded,
+            old_spec: None,
+            policies: object.as_ref().map(|object| PolicyCase {
+                matched: &matched,
+                object,
+                old_object: None,
+            }),
+            silence,
+            now,
+        });
         let policy_time = started.elapsed();
-        let result = result.silenced(&silence);
         let status = self
             .status
             .as_ref()
@@ -135,37 +147,10 @@ impl StoredRoost {
                 spec: decoded.spec,
                 status,
             },
-            result,
-            evaluations,
+            result: judgement.result,
+            evaluations: judgement.evaluations,
             policy_time,
         })
-    }
-
-    /// `builtin` with the policies that match this roost applied; the
-    /// object they see is the stored one (spec as written, metadata without
-    /// managed fields).
-    fn with_policies(
-        &self,
-        builtin: ValidationResult,
-        spec: Option<Value>,
-        policies: &LivePolicies,
-    ) -> (ValidationResult, crate::policy::Evaluations) {
-        let set = policies.set();
-        if set.is_empty() {
-            return (builtin, Default::default());
-        }
-        let namespace = self.metadata.namespace.as_deref().unwrap_or_default();
-        let matched = set.matching(&policies.namespace_labels(namespace), &self.labels());
-        if matched.is_empty() {
-            return (builtin, Default::default());
-        }
-        let object = serde_json::json!({
-            "apiVersion": crate::api::API_VERSION,
-            "kind": crate::api::KIND,
-            "metadata": self.metadata,
-            "spec": spec,
-        });
-        matched.apply(&builtin, &object, None)
     }
 
     /// The object's labels, as policies select by them.
@@ -239,7 +224,9 @@ mod tests {
     fn decodes_to_the_same_object_the_typed_api_would_give() {
         let mut stored: StoredRoost = serde_json::from_value(wire()).unwrap();
         stored.trim();
-        let decoded = stored.decode().unwrap();
+        let decoded = stored
+            .decode(&Engine::default(), Timestamp::UNIX_EPOCH)
+            .unwrap();
         let mut typed: ManagedRoost = serde_json::from_value(wire()).unwrap();
         typed.metadata.managed_fields = None;
         typed
@@ -269,7 +256,9 @@ mod tests {
         let mut wire = wire();
         wire["spec"]["healthChecks"] = json!({"not": "a list"});
         let stored: StoredRoost = serde_json::from_value(wire).unwrap();
-        let decoded = stored.decode().unwrap();
+        let decoded = stored
+            .decode(&Engine::default(), Timestamp::UNIX_EPOCH)
+            .unwrap();
         assert!(!decoded.result.valid);
         assert!(
             decoded
@@ -291,7 +280,11 @@ mod tests {
         let mut wire = wire();
         wire["status"]["lifecycle"]["events"] = json!("not a list");
         let stored: StoredRoost = serde_json::from_value(wire).unwrap();
-        assert!(stored.decode().is_err());
+        assert!(
+            stored
+                .decode(&Engine::default(), Timestamp::UNIX_EPOCH)
+                .is_err()
+        );
     }
 
     #[test]
@@ -301,13 +294,22 @@ mod tests {
         }))
         .unwrap();
         assert!(stored.spec.is_none() && stored.status.is_none());
-        assert!(stored.decode().unwrap().roost.status.is_none());
+        assert!(
+            stored
+                .decode(&Engine::default(), Timestamp::UNIX_EPOCH)
+                .unwrap()
+                .roost
+                .status
+                .is_none()
+        );
     }
 
     #[test]
     fn from_typed_round_trips() {
         let typed: ManagedRoost = serde_json::from_value(wire()).unwrap();
-        let decoded = StoredRoost::from_typed(&typed).decode().unwrap();
+        let decoded = StoredRoost::from_typed(&typed)
+            .decode(&Engine::default(), Timestamp::UNIX_EPOCH)
+            .unwrap();
         assert_eq!(decoded.roost.spec, typed.spec);
         assert_eq!(decoded.roost.status, typed.status);
     }
@@ -317,11 +319,17 @@ mod tests {
         let mut wire = wire();
         wire["spec"]["chart"]["version"] = json!("^1.2");
         let loud: StoredRoost = serde_json::from_value(wire.clone()).unwrap();
-        let loud = loud.decode().unwrap().result;
+        let loud = loud
+            .decode(&Engine::default(), Timestamp::UNIX_EPOCH)
+            .unwrap()
+            .result;
         assert!(loud.codes().contains(&"CHART_VERSION_UNPINNED"));
         wire["metadata"]["annotations"][SILENCE_ANNOTATION] = json!("CHART_VERSION_UNPINNED");
         let quiet: StoredRoost = serde_json::from_value(wire).unwrap();
-        let quiet = quiet.decode().unwrap().result;
+        let quiet = quiet
+            .decode(&Engine::default(), Timestamp::UNIX_EPOCH)
+            .unwrap()
+            .result;
         assert!(!quiet.codes().contains(&"CHART_VERSION_UNPINNED"));
         assert_eq!(quiet.warnings.len() + 1, loud.warnings.len());
     }

@@ -13,16 +13,17 @@ use crate::api::POLICY_KIND;
 use crate::api::strict::{Refusal, Refused};
 use crate::api::{API_VERSION, KIND};
 use crate::cache::{CacheKey, ValidationCache};
-use crate::defaults::apply_defaults;
+use crate::engine::{Case, Engine, PolicyCase, defaulted};
 use crate::policy::{
     self, CompiledPolicy, Known, Labels, NAMESPACE_NAME_LABEL, POLICY_INVALID, PolicySet,
     RoostPolicy,
 };
 use crate::validation::ValidationResult;
-use crate::validation::decode::{SCHEMA_INVALID, validate_spec_value};
+use crate::validation::decode::{SCHEMA_INVALID, decode_spec};
 use crate::validation::levels::BUILTIN_LEVELS;
-use crate::validation::{Finding, Findings, Level, SILENCE_ANNOTATION, silenced_codes};
+use crate::validation::{Finding, Findings, Level, SILENCE_ANNOTATION};
 use crate::yaml::Positions;
+use k8s_openapi::jiff::Timestamp;
 use serde::Serialize;
 use serde_json::Value;
 use std::collections::BTreeMap;
@@ -360,8 +361,16 @@ pub fn check_inputs_with_policies(
         namespaces,
     } = collected;
     let (set, mut problems) = compile_policies(&pending, &mut report);
-    let policies = Policies { set, namespaces };
-    let cache = ValidationCache::default();
+    let engine = Engine::default();
+    engine.policies.replace(set, BTreeMap::new());
+    engine
+        .policies
+        .namespaces_listed(namespaces.into_iter().collect());
+    let judging = Judging {
+        engine,
+        cache: ValidationCache::default(),
+        now: Timestamp::now(),
+    };
     for (at, pending) in pending.into_iter().enumerate() {
         match pending {
             Pending::Roost {
@@ -371,8 +380,7 @@ pub fn check_inputs_with_policies(
                 positions,
             } => check_roost(
                 &mut report,
-                &cache,
-                &policies,
+                &judging,
                 Document {
                     source,
                     index,
@@ -701,31 +709,19 @@ fn pending_at(pending: &[Pending], at: usize) -> Option<(&str, usize)> {
     }
 }
 
-/// The policies in force and the namespaces' labels.
-struct Policies {
-    set: PolicySet,
-    namespaces: BTreeMap<String, Labels>,
-}
-
-impl Policies {
-    /// A namespace's labels: its document's, or the name label only, as every namespace has.
-    fn namespace_labels(&self, namespace: &str) -> Labels {
-        self.namespaces
-            .get(namespace)
-            .cloned()
-            .unwrap_or_else(|| policy::default_namespace_labels(namespace))
-    }
+/// What every roost of one run is judged with: the engine holding the
+/// policies and the Namespaces' labels read, a verdict cache (identical
+/// objects are judged once), and the time of the run.
+struct Judging {
+    engine: Engine,
+    cache: ValidationCache,
+    now: Timestamp,
 }
 
 /// The webhooks' verdict on one ManagedRoost: the matching policies'
 /// defaults, the built-in defaults, the built-in rules, then the policies'
 /// overrides and rules, then the silence annotation.
-fn check_roost(
-    report: &mut Report,
-    cache: &ValidationCache,
-    policies: &Policies,
-    document: Document,
-) {
+fn check_roost(report: &mut Report, judging: &Judging, document: Document) {
     let Document {
         source,
         index,
@@ -751,7 +747,7 @@ fn check_roost(
         (false, out.into_vec())
     } else {
         let refused = refusal_findings(&object);
-        let result = judge_roost(cache, policies, &namespace, object);
+        let result = judge_roost(judging, &namespace, &object);
         // A type the engine's decoder already calls SCHEMA_INVALID is said once.
         let refused: Vec<Finding> = refused
             .into_iter()
@@ -834,64 +830,52 @@ fn with_article(json_type: &str) -> String {
         .join(" or ")
 }
 
-/// The webhooks' verdict on a ManagedRoost of the served apiVersion.
-fn judge_roost(
-    cache: &ValidationCache,
-    policies: &Policies,
-    namespace: &str,
-    mut object: Value,
-) -> ValidationResult {
-    let namespace_labels = if policies.set.is_empty() {
-        Labels::new()
-    } else {
-        policies.namespace_labels(namespace)
-    };
-    let matching = |object: &Value| {
-        if policies.set.is_empty() {
-            policy::Matched::default()
-        } else {
-            policies
-                .set
-                .matching(&namespace_labels, &policy::labels_of(object))
-        }
-    };
-    // The mutating webhook: the matching policies' defaults, then the built-in ones.
-    let for_defaults = matching(&object);
-    if for_defaults.has_defaults() {
-        for_defaults.merge_defaults(&mut object);
-    }
-    let mut defaulted = apply_defaults(&object).object;
-    // The validating webhook sees the mutated object, with the labels defaulting added.
-    let matched = matching(&defaulted);
-    let spec = defaulted.get("spec");
-    let (builtin, _) = cache.get_or_validate(
-        CacheKey::new(
-            crate::validation::Registry::global().fingerprint(),
-            spec,
-            None,
-        ),
-        || validate_spec_value(spec, None),
-    );
-    let applied;
-    let result = if matched.is_empty() {
-        builtin.as_ref()
-    } else {
+/// The webhooks' verdict on a ManagedRoost of the served apiVersion: the
+/// mutating webhook's defaults, then the validating webhook's verdict on the
+/// object they give (labels defaulting added may select other policies).
+fn judge_roost(judging: &Judging, namespace: &str, object: &Value) -> ValidationResult {
+    let Judging { engine, cache, now } = judging;
+    let mut object = defaulted(
+        object,
+        &engine.matching(namespace, &policy::labels_of(object)),
+    )
+    .object;
+    let matched = engine.matching(namespace, &policy::labels_of(&object));
+    if !matched.is_empty()
+        && let Some(metadata) = object.get_mut("metadata").and_then(Value::as_object_mut)
+    {
         // The apiserver sets the namespace before admission; rules may read it.
-        if let Some(metadata) = defaulted.get_mut("metadata").and_then(Value::as_object_mut) {
-            metadata
-                .entry("namespace")
-                .or_insert_with(|| Value::String(namespace.to_owned()));
-        }
-        applied = matched.apply(&builtin, &defaulted, None).0;
-        &applied
+        metadata
+            .entry("namespace")
+            .or_insert_with(|| Value::String(namespace.to_owned()));
+    }
+    let spec = object.get("spec");
+    let silence = object
+        .pointer("/metadata/annotations")
+        .and_then(|a| a.get(SILENCE_ANNOTATION))
+        .and_then(Value::as_str);
+    let rules = engine.registry.fingerprint();
+    let key = if matched.is_empty() {
+        CacheKey::new(rules, spec, None, silence)
+    } else {
+        CacheKey::with_policies(rules, &object, None, matched.fingerprint())
     };
-    let silence = silenced_codes(
-        object
-            .pointer("/metadata/annotations")
-            .and_then(|a| a.get(SILENCE_ANNOTATION))
-            .and_then(Value::as_str),
-    );
-    result.silenced(&silence)
+    let (result, _) = cache.get_or_validate(key, || {
+        engine
+            .judge(&Case {
+                spec: &decode_spec(spec),
+                old_spec: None,
+                policies: (!matched.is_empty()).then_some(PolicyCase {
+                    matched: &matched,
+                    object: &object,
+                    old_object: None,
+                }),
+                silence,
+                now: *now,
+            })
+            .result
+    });
+    Arc::unwrap_or_clone(result)
 }
 
 #[cfg(test)]

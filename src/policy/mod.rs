@@ -351,17 +351,13 @@ impl PolicySet {
 
     /// The policies for a roost in namespace `namespace` (labels `namespace_labels`, if
     /// known) with its own `labels`.
-    pub fn matching<'a>(
-        &'a self,
-        namespace_labels: &Labels,
-        object_labels: &Labels,
-    ) -> Matched<'a> {
+    pub fn matching(&self, namespace_labels: &Labels, object_labels: &Labels) -> Matched {
         Matched {
             policies: self
                 .policies
                 .iter()
                 .filter(|p| p.matches(namespace_labels, object_labels))
-                .map(Arc::as_ref)
+                .cloned()
                 .collect(),
         }
     }
@@ -482,13 +478,14 @@ pub struct Evaluations {
     pub over_budget: u64,
 }
 
-/// The policies that apply to one roost, in name order.
+/// The policies that apply to one roost, in name order (held, so a set
+/// replaced meanwhile does not change a verdict being formed).
 #[derive(Debug, Default)]
-pub struct Matched<'a> {
-    policies: Vec<&'a CompiledPolicy>,
+pub struct Matched {
+    policies: Vec<Arc<CompiledPolicy>>,
 }
 
-impl Matched<'_> {
+impl Matched {
     pub fn is_empty(&self) -> bool {
         self.policies.is_empty()
     }
@@ -498,6 +495,11 @@ impl Matched<'_> {
         self.policies.iter().fold(0x9e37_79b9_7f4a_7c15, |acc, p| {
             acc.rotate_left(5) ^ p.fingerprint
         })
+    }
+
+    /// The policies, in name order.
+    pub fn policies(&self) -> impl Iterator<Item = &CompiledPolicy> {
+        self.policies.iter().map(Arc::as_ref)
     }
 
     /// Whether any policy has defaults.

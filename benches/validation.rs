@@ -575,10 +575,7 @@ fn ten_rule_policy() -> roost_keeper::policy::RoostPolicy {
 fn bench_policies(c: &mut Criterion) {
     use roost_keeper::policy::{Known, Labels, PolicySet, compile};
     let taken = std::collections::BTreeMap::new();
-    let known = Known {
-        builtin: roost_keeper::validation::levels::BUILTIN_LEVELS,
-        taken: &taken,
-    };
+    let known = Known { taken: &taken };
     let compiled = compile(&ten_rule_policy(), &known).expect("the bench policy compiles");
     let set = PolicySet::new(vec![Arc::new(compiled)]);
     let typical_object = apply_defaults(&object(typical_spec_json())).object;
@@ -668,10 +665,7 @@ fn policy_attacks() -> Vec<(String, Vec<Value>, Value)> {
 fn bench_policy_attacks(c: &mut Criterion) {
     use roost_keeper::policy::{Known, Labels, PolicySet, RoostPolicy, compile};
     let taken = std::collections::BTreeMap::new();
-    let known = Known {
-        builtin: roost_keeper::validation::levels::BUILTIN_LEVELS,
-        taken: &taken,
-    };
+    let known = Known { taken: &taken };
     let none = Labels::new();
     let empty = ValidationResult::from_findings(Vec::new());
     let mut group = c.benchmark_group("policy_attacks");

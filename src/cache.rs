@@ -321,7 +321,8 @@ mod tests {
         let big = || {
             let mut findings = crate::validation::Findings::default();
             for i in 0..100 {
-                findings.error("X", format!("spec.f[{i}]"), "m".repeat(200));
+                let code = crate::validation::codes::CHART_NAME_INVALID;
+                findings.report(code, format!("spec.f[{i}]"), "m".repeat(200));
             }
             ValidationResult::from_findings(findings.into_vec())
         };

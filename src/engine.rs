@@ -78,7 +78,7 @@ impl Engine {
     /// Whether any RoostPolicy is in force: without one, nothing needs the
     /// object's labels or its whole body.
     pub fn has_policies(&self) -> bool {
-        !self.policies.set().is_empty()
+        !self.policies.is_empty()
     }
 
     /// The policies in force that select an object in `namespace` (by that
@@ -144,7 +144,6 @@ mod tests {
     use super::*;
     use crate::policy::{Known, PolicySet, RoostPolicy, compile};
     use crate::validation::decode::decode_spec;
-    use crate::validation::levels::BUILTIN_LEVELS;
     use serde_json::json;
     use std::collections::BTreeMap;
 
@@ -155,10 +154,7 @@ mod tests {
         }))
         .unwrap();
         let taken = BTreeMap::new();
-        let known = Known {
-            builtin: BUILTIN_LEVELS,
-            taken: &taken,
-        };
+        let known = Known { taken: &taken };
         let engine = Engine::default();
         engine.policies.replace(
             PolicySet::new(vec![Arc::new(compile(&policy, &known).unwrap())]),

@@ -2,24 +2,23 @@
 //! shipped in the binary (RULES.md says when; this says why, what happens
 //! and how to fix it, with a failing and a passing document).
 //!
-//! The entries live in `explain/entries.rs`, one per code; tests here prove
-//! that every code has one and that each failing example reports its code
-//! while the passing one does not.
+//! The entries live in `explain/entries.rs`, one per code of the table
+//! (`validation::codes`, which holds each code's level and summary); tests
+//! here prove that every code has one and that each failing example reports
+//! its code while the passing one does not.
 
 mod entries;
 
-use crate::validation::Level;
 use crate::validation::checks::nearest;
+use crate::validation::{Code, Level};
 use std::sync::LazyLock;
 
-/// What one code means, for people (`explain CODE`) and tools (SARIF rules).
+/// What one code means, for people (`explain CODE`) and tools (SARIF
+/// rules): the prose beside the code's declaration (name, level, summary)
+/// in [`crate::validation::codes`].
 #[derive(Clone, Copy, Debug)]
 pub struct Explanation {
-    pub code: &'static str,
-    /// The default level (a RoostPolicy may raise or lower a warning or info).
-    pub level: Level,
-    /// One line.
-    pub summary: &'static str,
+    pub code: Code,
     /// What the rule checks.
     pub checks: &'static str,
     /// Why it matters.
@@ -39,7 +38,7 @@ pub fn explanations() -> &'static [Explanation] {
     // Written by rule group in `entries`, as RULES.md reads; sorted once here.
     static SORTED: LazyLock<Vec<Explanation>> = LazyLock::new(|| {
         let mut all = entries::ENTRIES.to_vec();
-        all.sort_by_key(|e| e.code);
+        all.sort_by_key(|e| e.code.name());
         all
     });
     &SORTED
@@ -50,23 +49,37 @@ pub fn explanation(code: &str) -> Option<&'static Explanation> {
     let code = code.trim();
     explanations()
         .iter()
-        .find(|e| e.code.eq_ignore_ascii_case(code))
+        .find(|e| e.code.name().eq_ignore_ascii_case(code))
 }
 
 /// The codes `code` is likely a typo of, nearest first (at most three).
 pub fn suggestions(code: &str) -> Vec<&'static str> {
     const MOST: usize = 3;
-    let codes: Vec<&'static str> = explanations().iter().map(|e| e.code).collect();
+    let codes: Vec<&'static str> = explanations().iter().map(|e| e.code.name()).collect();
     nearest(code.trim(), &codes, MOST)
 }
 
 impl Explanation {
+    /// The default level (a RoostPolicy may raise or lower a built-in warning or info).
+    pub fn level(&self) -> Level {
+        self.code.level()
+    }
+
+    /// One line.
+    pub fn summary(&self) -> &'static str {
+        self.code.summary()
+    }
+
     /// Plain text for a tool to show beside a finding: what, why, default
     /// and fix, without the examples.
     pub fn help_text(&self) -> String {
         format!(
             "{}\n\nWhy: {}\n\nDefault ({}): {}\n\nFix: {}",
-            self.checks, self.why, self.level, self.default_behaviour, self.fix
+            self.checks,
+            self.why,
+            self.level(),
+            self.default_behaviour,
+            self.fix
         )
     }
 
@@ -82,8 +95,8 @@ impl Explanation {
              Passing example:\n{passing}\n\
              Fix:\n{fix}\n",
             code = self.code,
-            level = self.level,
-            summary = self.summary,
+            level = self.level(),
+            summary = self.summary(),
             checks = indented(self.checks),
             why = indented(self.why),
             default = indented(self.default_behaviour),
@@ -98,12 +111,19 @@ impl Explanation {
 pub fn render_list() -> String {
     let width = explanations()
         .iter()
-        .map(|e| e.code.len())
+        .map(|e| e.code.name().len())
         .max()
         .unwrap_or(0);
     explanations()
         .iter()
-        .map(|e| format!("{:width$}  {:7}  {}\n", e.code, e.level.as_str(), e.summary))
+        .map(|e| {
+            format!(
+                "{:width$}  {:7}  {}\n",
+                e.code.name(),
+                e.level().as_str(),
+                e.summary()
+            )
+        })
         .collect()
 }
 
@@ -117,74 +137,68 @@ fn indented(text: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::offline::{self, API_VERSION_UNKNOWN, UNKNOWN_FIELD};
-    use crate::policy::{POLICY_EVALUATION_ERROR, POLICY_INVALID};
-    use crate::validation::Registry;
-    use crate::validation::decode::{SCHEMA_INVALID, validate_spec_value};
-    use crate::validation::levels::{BUILTIN_LEVELS, builtin_level};
+    use crate::offline;
+    use crate::validation::codes::{self, TARGET_NAMESPACE_IMMUTABLE, TENANT_ID_IMMUTABLE};
+    use crate::validation::decode::validate_spec_value;
     use std::collections::BTreeSet;
     use std::path::PathBuf;
 
-    /// Codes reported outside the built-in rules, with their levels.
-    const EXTRA_CODES: [(&str, Level); 4] = [
-        (API_VERSION_UNKNOWN, Level::Error),
-        (UNKNOWN_FIELD, Level::Error),
-        (POLICY_INVALID, Level::Error),
-        (POLICY_EVALUATION_ERROR, Level::Error),
-    ];
-
     /// Codes that only an UPDATE reports: their failing document is the
     /// update, their passing one the object as stored.
-    const UPDATE_ONLY: [&str; 2] = ["TENANT_ID_IMMUTABLE", "TARGET_NAMESPACE_IMMUTABLE"];
+    const UPDATE_ONLY: [Code; 2] = [TENANT_ID_IMMUTABLE, TARGET_NAMESPACE_IMMUTABLE];
 
     #[test]
-    fn every_reported_code_has_one_entry_at_its_level() {
-        let reported: BTreeSet<&str> = Registry::global()
-            .codes()
-            .into_iter()
-            .chain([SCHEMA_INVALID])
-            .collect();
-        let builtin: BTreeSet<&str> = BUILTIN_LEVELS.iter().map(|(c, _)| *c).collect();
-        assert_eq!(
-            builtin, reported,
-            "a built-in level for a code nothing reports"
-        );
-        let wanted: BTreeSet<&str> = builtin
-            .iter()
-            .copied()
-            .chain(EXTRA_CODES.iter().map(|(c, _)| *c))
-            .collect();
-        let written: Vec<&str> = entries::ENTRIES.iter().map(|e| e.code).collect();
+    fn every_code_of_the_table_has_one_entry() {
+        let written: Vec<&str> = entries::ENTRIES.iter().map(|e| e.code.name()).collect();
         let unique: BTreeSet<&str> = written.iter().copied().collect();
         assert_eq!(written.len(), unique.len(), "a code with two entries");
-        let missing: Vec<_> = wanted.difference(&unique).collect();
-        let unreported: Vec<_> = unique.difference(&wanted).collect();
-        assert!(missing.is_empty(), "no entry for {missing:?}");
-        assert!(
-            unreported.is_empty(),
-            "entries for codes nothing reports: {unreported:?}"
-        );
-        for entry in explanations() {
-            let level = builtin_level(entry.code).or_else(|| {
-                EXTRA_CODES
-                    .iter()
-                    .find(|(c, _)| *c == entry.code)
-                    .map(|(_, l)| *l)
-            });
-            assert_eq!(Some(entry.level), level, "{}", entry.code);
+        let declared: BTreeSet<&str> = codes::ALL.iter().map(|c| c.name()).collect();
+        assert_eq!(unique, declared, "entries and the table of codes differ");
+    }
+
+    /// The built-in rules report only codes of the table, at the table's
+    /// level, over every example document (firing and not).
+    #[test]
+    fn rules_report_only_codes_of_the_table_at_its_level() {
+        let mut seen = BTreeSet::new();
+        for e in explanations() {
+            for document in [e.failing, e.passing] {
+                let documents = crate::yaml::Documents::new(document);
+                for document in documents.flatten() {
+                    if document.value["kind"] != crate::api::KIND {
+                        continue;
+                    }
+                    let spec = &document.value["spec"];
+                    for finding in validate_spec_value(Some(spec), None).all() {
+                        let code = codes::lookup(&finding.code);
+                        assert!(code.is_some(), "{} is not in the table", finding.code);
+                        if code != Some(codes::TOO_MANY_FINDINGS) {
+                            assert_eq!(
+                                code.map(Code::level),
+                                Some(finding.level),
+                                "{}",
+                                finding.code
+                            );
+                        }
+                        seen.insert(finding.code.clone());
+                    }
+                }
+            }
         }
+        // The examples exercise the rules: most codes fire somewhere.
+        assert!(seen.len() > 60, "{seen:?}");
     }
 
     #[test]
     fn entries_are_sorted_complete_and_one_line_summaries() {
-        let codes: Vec<&str> = explanations().iter().map(|e| e.code).collect();
+        let codes: Vec<&str> = explanations().iter().map(|e| e.code.name()).collect();
         let mut sorted = codes.clone();
         sorted.sort_unstable();
         assert_eq!(codes, sorted);
         for e in explanations() {
-            let texts = [e.summary, e.checks, e.why, e.default_behaviour, e.fix];
+            let texts = [e.summary(), e.checks, e.why, e.default_behaviour, e.fix];
             assert!(texts.iter().all(|t| !t.trim().is_empty()), "{}", e.code);
-            assert!(!e.summary.contains('\n'), "{}", e.code);
+            assert!(!e.summary().contains('\n'), "{}", e.code);
             assert_ne!(e.failing, e.passing, "{}", e.code);
         }
     }
@@ -233,10 +247,13 @@ mod tests {
             } else {
                 (reported(e.failing), reported(e.passing))
             };
-            if !failing.iter().any(|(c, l)| c == e.code && *l == e.level) {
+            if !failing
+                .iter()
+                .any(|(c, l)| c == e.code.name() && *l == e.level())
+            {
                 wrong.push(format!("{}: failing example reports {failing:?}", e.code));
             }
-            if failing.iter().any(|(_, l)| *l == Level::Error) != (e.level == Level::Error) {
+            if failing.iter().any(|(_, l)| *l == Level::Error) != (e.level() == Level::Error) {
                 wrong.push(format!(
                     "{}: failing example should have errors only for an error code: {failing:?}",
                     e.code
@@ -244,7 +261,7 @@ mod tests {
             }
             if passing
                 .iter()
-                .any(|(c, l)| c == e.code || *l == Level::Error)
+                .any(|(c, l)| c == e.code.name() || *l == Level::Error)
             {
                 wrong.push(format!("{}: passing example reports {passing:?}", e.code));
             }
@@ -255,7 +272,7 @@ mod tests {
     #[test]
     fn lookup_ignores_case_and_typos_get_the_nearest_codes() {
         let found = explanation("chart_version_missing").expect("found");
-        assert_eq!(found.code, "CHART_VERSION_MISSING");
+        assert_eq!(found.code, codes::CHART_VERSION_MISSING);
         assert!(explanation("CHART_VERSION").is_none());
         assert_eq!(
             suggestions("CHART_VERSOIN_MISSING"),
@@ -268,7 +285,7 @@ mod tests {
     fn render_shows_every_part_and_the_list_one_line_per_code() {
         let e = explanation("CHART_VERSION_MISSING").expect("found");
         let text = e.render();
-        for part in [e.summary, e.failing, e.passing] {
+        for part in [e.summary(), e.failing, e.passing] {
             assert!(text.contains(part), "{part}\n---\n{text}");
         }
         for part in [e.checks, e.why, e.default_behaviour, e.fix] {
@@ -279,6 +296,6 @@ mod tests {
         assert_eq!(list.lines().count(), explanations().len());
         assert!(list.lines().any(|l| l.starts_with("CHART_VERSION_MISSING ")
             && l.contains(" error ")
-            && l.ends_with(e.summary)));
+            && l.ends_with(e.summary())));
     }
 }

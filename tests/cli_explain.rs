@@ -58,9 +58,9 @@ fn list_has_one_line_per_code_with_level_and_summary() {
     assert_eq!(lines.len(), explanations().len(), "{stdout}");
     for (line, entry) in lines.iter().zip(explanations()) {
         let words: Vec<&str> = line.split_whitespace().collect();
-        assert_eq!(words[0], entry.code, "{line}");
-        assert_eq!(words[1], entry.level.as_str(), "{line}");
-        assert!(line.ends_with(entry.summary), "{line}");
+        assert_eq!(words[0], entry.code.name(), "{line}");
+        assert_eq!(words[1], entry.level().as_str(), "{line}");
+        assert!(line.ends_with(entry.summary()), "{line}");
     }
     assert!(
         lines

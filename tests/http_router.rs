@@ -250,12 +250,19 @@ async fn a_large_body_beyond_the_budget_is_a_503() {
 /// An embedder's own rule: every roost must be named in lower case `web*`.
 struct NamedWeb;
 
+/// The embedder's code, declared as the built-in ones are.
+const CHART_NOT_WEB: roost_keeper::validation::Code = roost_keeper::validation::Code::new(
+    "CHART_NOT_WEB",
+    roost_keeper::validation::Level::Error,
+    "the chart is not called web",
+);
+
 impl roost_keeper::validation::Rule for NamedWeb {
     fn name(&self) -> &'static str {
         "embedder/chart-named-web"
     }
-    fn codes(&self) -> &'static [&'static str] {
-        &["CHART_NOT_WEB"]
+    fn codes(&self) -> &'static [roost_keeper::validation::Code] {
+        &[CHART_NOT_WEB]
     }
     fn check(
         &self,
@@ -264,8 +271,8 @@ impl roost_keeper::validation::Rule for NamedWeb {
     ) {
         let name = input.spec.chart.as_ref().and_then(|c| c.name.as_deref());
         if name != Some("web") {
-            out.error(
-                "CHART_NOT_WEB",
+            out.report(
+                CHART_NOT_WEB,
                 "spec.chart.name",
                 "charts here are called web",
             );

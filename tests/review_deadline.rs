@@ -13,7 +13,6 @@ use roost_keeper::metrics::Metrics;
 use roost_keeper::policy::RoostPolicy;
 use roost_keeper::policy::{Known, PolicySet};
 use roost_keeper::server::{ServeConfig, Server};
-use roost_keeper::validation::levels::BUILTIN_LEVELS;
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -256,10 +255,7 @@ fn policy(name: &str, spec: Value) -> Arc<roost_keeper::policy::CompiledPolicy> 
     }))
     .unwrap();
     let taken = BTreeMap::new();
-    let known = Known {
-        builtin: BUILTIN_LEVELS,
-        taken: &taken,
-    };
+    let known = Known { taken: &taken };
     Arc::new(roost_keeper::policy::compile(&policy, &known).unwrap())
 }
 

@@ -18,9 +18,9 @@ use common::schema_tools::{
 use roost_keeper::api::KIND;
 use roost_keeper::api::crd::{CrdKind, spec_schema};
 use roost_keeper::api::json_schema::file_name;
-use roost_keeper::offline::{UNKNOWN_FIELD, check_inputs};
+use roost_keeper::offline::check_inputs;
 use roost_keeper::validation::Level;
-use roost_keeper::validation::decode::SCHEMA_INVALID;
+use roost_keeper::validation::codes::{SCHEMA_INVALID, UNKNOWN_FIELD};
 use roost_testcluster::stdout_of;
 use serde_json::{Value, json};
 use std::path::Path;
@@ -134,7 +134,7 @@ fn every_sample_validate_finds_well_typed_passes_kubeconform() {
             .collect();
         if findings
             .iter()
-            .any(|f| f.code == SCHEMA_INVALID || f.code == UNKNOWN_FIELD)
+            .any(|f| f.code == SCHEMA_INVALID.name() || f.code == UNKNOWN_FIELD.name())
         {
             continue;
         }
@@ -234,7 +234,7 @@ fn a_wrong_type_or_undeclared_field_fails_kubeconform_and_is_named() {
                 report.results[0]
                     .findings
                     .iter()
-                    .any(|f| f.finding.code == SCHEMA_INVALID),
+                    .any(|f| f.finding.code == SCHEMA_INVALID.name()),
                 "{case}: validate agrees it is the wrong type"
             );
         }

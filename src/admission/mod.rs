@@ -19,8 +19,7 @@ use crate::metrics::{CacheLabel, Metrics, OperationLabel};
 use crate::policy::{Known, Matched, RoostPolicy, labels_in, labels_of};
 use crate::telemetry::{DEBUG_SPAN, DebugObject};
 use crate::validation::decode::decode_spec;
-use crate::validation::levels::BUILTIN_LEVELS;
-use crate::validation::{Finding, SILENCE_ANNOTATION, ValidationResult};
+use crate::validation::{SILENCE_ANNOTATION, ValidationResult};
 use k8s_openapi::jiff::Timestamp;
 use review::{AdmissionRequest, BadReview, Operation, parse_review};
 use serde_json::Value;
@@ -510,24 +509,19 @@ impl Admission {
     /// A RoostPolicy is refused with every problem, as a ManagedRoost is.
     fn judge_policy(&self, object: &Value, mut summary: Summary) -> (Verdict, Summary) {
         let problems = match serde_json::from_value::<RoostPolicy>(object.clone()) {
-            Err(err) => vec![Finding {
-                code: crate::policy::POLICY_INVALID.to_owned(),
-                level: crate::validation::Level::Error,
-                field: "spec".to_owned(),
-                message: format!(
+            Err(err) => vec![crate::policy::invalid(
+                "spec",
+                format!(
                     "does not decode as a RoostPolicy: {}",
                     crate::text::describe_json_error(&err)
                 ),
-            }],
+            )],
             Ok(policy) => {
                 let name = policy.metadata.name.clone().unwrap_or_default();
                 let in_force = self.engine.policies.set();
                 let mut taken = in_force.codes();
                 taken.retain(|_, owner| *owner != name);
-                let known = Known {
-                    builtin: BUILTIN_LEVELS,
-                    taken: &taken,
-                };
+                let known = Known { taken: &taken };
                 match crate::policy::compile(&policy, &known) {
                     Err(problems) => problems,
                     Ok(compiled) => in_force
@@ -1063,10 +1057,7 @@ mod tests {
         };
         let engine = Engine::default();
         let taken = Default::default();
-        let known = Known {
-            builtin: BUILTIN_LEVELS,
-            taken: &taken,
-        };
+        let known = Known { taken: &taken };
         let in_force: Vec<Arc<_>> = (0..5)
             .map(|i| {
                 let name = format!("p{i}");

@@ -265,7 +265,7 @@ mod tests {
                 .result
                 .errors
                 .iter()
-                .any(|f| f.code == decode::SCHEMA_INVALID && f.field == "spec.healthChecks"),
+                .any(|f| f.code == "SCHEMA_INVALID" && f.field == "spec.healthChecks"),
             "{:?}",
             decoded.result
         );

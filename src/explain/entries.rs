@@ -5,7 +5,7 @@
 //! shows only what it is about.
 
 use super::Explanation;
-use crate::validation::Level::{Error, Info, Warning};
+use crate::validation::codes;
 
 /// A complete ManagedRoost document around spec lines.
 macro_rules! roost {
@@ -65,9 +65,7 @@ macro_rules! noted {
 pub(super) const ENTRIES: &[Explanation] = &[
     // ---- Schema and documents ----
     Explanation {
-        code: "SCHEMA_INVALID",
-        level: Error,
-        summary: "a value has the wrong type for the schema",
+        code: codes::SCHEMA_INVALID,
         checks: "Every value of the spec has the type the CRD schema declares (a list where a list belongs, \
                  an object where an object belongs, a number or string where one belongs), and lists and maps \
                  stay within the schema's size limits. The webhook's decoder reads a numeric string as its \
@@ -103,9 +101,7 @@ pub(super) const ENTRIES: &[Explanation] = &[
               with `- `.",
     },
     Explanation {
-        code: "API_VERSION_UNKNOWN",
-        level: Error,
-        summary: "a ManagedRoost or RoostPolicy document with an apiVersion that is not served",
+        code: codes::API_VERSION_UNKNOWN,
         checks: "A document of kind ManagedRoost or RoostPolicy has apiVersion roost.birb.party/v1alpha1, \
                  the only version served.",
         why: "The cluster has no such version: kubectl apply fails with \"no matches for kind\". \
@@ -129,9 +125,7 @@ spec:
         fix: "Set apiVersion: roost.birb.party/v1alpha1.",
     },
     Explanation {
-        code: "UNKNOWN_FIELD",
-        level: Error,
-        summary: "a field the CRD schema does not declare",
+        code: codes::UNKNOWN_FIELD,
         checks: "Every field of the document is one the ManagedRoost CRD schema declares (sub-trees the schema \
                  keeps free-form are not walked). The message suggests the closest known field.",
         why: "A misspelt field is not what you meant: kubectl's strict field validation refuses the object, and \
@@ -160,9 +154,7 @@ spec:
     },
     // ---- Chart ----
     Explanation {
-        code: "CHART_NAME_MISSING",
-        level: Error,
-        summary: "spec.chart.name is empty",
+        code: codes::CHART_NAME_MISSING,
         checks: "spec.chart.name is set and not empty.",
         why: "Without a chart name there is nothing to install; the controller could never reconcile the roost.",
         default_behaviour: denied!(),
@@ -177,9 +169,7 @@ spec:
         fix: "Set spec.chart.name to the chart's name in the repository, e.g. web.",
     },
     Explanation {
-        code: "CHART_NAME_INVALID",
-        level: Error,
-        summary: "spec.chart.name is not a valid Helm chart name",
+        code: codes::CHART_NAME_INVALID,
         checks: "spec.chart.name matches ^[a-z0-9]([-a-z0-9]*[a-z0-9])?$: lower case letters, digits and '-', \
                  starting and ending with a letter or digit.",
         why: "Helm chart names follow that form, and the name becomes part of release and resource names, \
@@ -204,9 +194,7 @@ spec:
         fix: "Write the chart name in lower case with '-' between words, as the repository lists it.",
     },
     Explanation {
-        code: "CHART_VERSION_MISSING",
-        level: Error,
-        summary: "spec.chart.version is empty",
+        code: codes::CHART_VERSION_MISSING,
         checks: "spec.chart.version is set and not blank.",
         why: "Without a version the install takes whatever is newest when the controller reconciles: two \
               clusters drift apart and upgrades arrive unannounced.",
@@ -222,9 +210,7 @@ spec:
         fix: "Set spec.chart.version to one exact version, e.g. \"1.4.2\" (quote it, so YAML keeps it text).",
     },
     Explanation {
-        code: "CHART_VERSION_INVALID",
-        level: Error,
-        summary: "spec.chart.version is neither a semver version nor a semver range",
+        code: codes::CHART_VERSION_INVALID,
         checks: "spec.chart.version is a semver version (1.2.3, v1.2.3) or a range as Helm reads it: ^1.2, ~1.2.0, \
                  >=1.0 <2.0, 1.2.x, a hyphen range 1.0 - 2.0, alternatives joined by ||.",
         why: "Helm resolves the version with semver; anything else (a tag like latest, a branch name) never \
@@ -242,9 +228,7 @@ spec:
         fix: "Write one exact version such as 1.4.2 (or, if you must float, a range such as ^1.4).",
     },
     Explanation {
-        code: "CHART_VERSION_UNPINNED",
-        level: Warning,
-        summary: "spec.chart.version is a range or wildcard rather than one exact version",
+        code: codes::CHART_VERSION_UNPINNED,
         checks: "spec.chart.version names one exact version (1.2.3, v1.2.3, =1.2.3) rather than a range or \
                  wildcard (^1.2, >=1.0 <2.0, 1.2.x, *).",
         why: "A range installs whatever newest version matches at reconcile time, so the same manifest deploys \
@@ -266,9 +250,7 @@ spec:
         fix: "Pin the version you tested, e.g. \"1.4.2\", and bump it on purpose.",
     },
     Explanation {
-        code: "CHART_REPO_URL_MISSING",
-        level: Error,
-        summary: "spec.chart.repository.url is empty",
+        code: codes::CHART_REPO_URL_MISSING,
         checks: "spec.chart.repository.url is set and not empty.",
         why: "The controller needs to know where to fetch the chart from; without a URL the install cannot start.",
         default_behaviour: concat!(
@@ -285,9 +267,7 @@ spec:
         fix: "Set spec.chart.repository.url, e.g. https://charts.example.com/stable or oci://charts.example.com/web.",
     },
     Explanation {
-        code: "CHART_REPO_URL_INVALID",
-        level: Error,
-        summary: "spec.chart.repository.url is not a URL with a host and a supported scheme",
+        code: codes::CHART_REPO_URL_INVALID,
         checks: "spec.chart.repository.url is a URL with a host and the scheme http, https, oci or git+https.",
         why: "Helm fetches charts only over those schemes; a URL without a scheme or host, or with another scheme \
               (ftp, s3), cannot be fetched. The message shows the URL without any user or password in it.",
@@ -308,9 +288,7 @@ spec:
         fix: "Write the full URL with its scheme, e.g. https://charts.example.com/stable.",
     },
     Explanation {
-        code: "CHART_REPO_TYPE_INVALID",
-        level: Error,
-        summary: "spec.chart.repository.type is not http, oci or git",
+        code: codes::CHART_REPO_TYPE_INVALID,
         checks: "spec.chart.repository.type, when set, is one of http, oci, git. The message suggests the \
                  closest one for a typo.",
         why: "The type decides how the controller fetches the chart; an unknown type cannot be fetched.",
@@ -340,9 +318,7 @@ spec:
         fix: "Set the type to http, oci or git, or remove it and let the webhook derive it from the URL.",
     },
     Explanation {
-        code: "CHART_REPO_TYPE_MISMATCH",
-        level: Error,
-        summary: "spec.chart.repository.type disagrees with the URL's scheme",
+        code: codes::CHART_REPO_TYPE_MISMATCH,
         checks: "The repository type agrees with the URL: oci needs oci://, git needs git+https://, http needs \
                  http:// or https://.",
         why: "The controller fetches by type; an OCI client cannot read an index.yaml repository, nor a Helm \
@@ -372,9 +348,7 @@ spec:
         fix: "Fix whichever is wrong: the URL's scheme or the type (or remove the type to have it derived).",
     },
     Explanation {
-        code: "CHART_REPO_INSECURE",
-        level: Warning,
-        summary: "the chart repository is fetched over plain http",
+        code: codes::CHART_REPO_INSECURE,
         checks: "spec.chart.repository.url does not use plain http://.",
         why: "Over plain HTTP anyone on the path can read the credentials sent and swap the chart for another, \
               which then runs in your cluster.",
@@ -391,9 +365,7 @@ spec:
         fix: "Serve the repository over https and use the https:// URL.",
     },
     Explanation {
-        code: "AUTH_TYPE_INVALID",
-        level: Error,
-        summary: "spec.chart.repository.auth.type is not basic, token or docker-config",
+        code: codes::AUTH_TYPE_INVALID,
         checks: "spec.chart.repository.auth.type is one of basic, token, docker-config. The message suggests \
                  the closest one for a typo.",
         why: "The type says which credentials the controller presents to the repository; with an unknown type \
@@ -430,9 +402,7 @@ spec:
               Secret).",
     },
     Explanation {
-        code: "AUTH_INLINE_CREDENTIALS",
-        level: Warning,
-        summary: "a repository password or token is written in the manifest",
+        code: codes::AUTH_INLINE_CREDENTIALS,
         checks: "spec.chart.repository.auth has no inline password or token.",
         why: "Inline credentials are stored in plain text in the object: anyone who can read ManagedRoosts, \
               and every copy of the manifest in git, has them. roost-keeper never prints their value.",
@@ -464,9 +434,7 @@ spec:
               inline value (and rotate it if it was ever committed).",
     },
     Explanation {
-        code: "AUTH_CREDENTIALS_INCOMPLETE",
-        level: Error,
-        summary: "basic auth has a username but no password and no secretRef",
+        code: codes::AUTH_CREDENTIALS_INCOMPLETE,
         checks: "Basic auth (the type, or no type) with a username also has a password or a secretRef.",
         why: "A username alone cannot log in, so every fetch of the chart would fail.",
         default_behaviour: concat!(
@@ -499,9 +467,7 @@ spec:
         fix: "Put the password in a Secret and set auth.secretRef to it.",
     },
     Explanation {
-        code: "TLS_INSECURE_SKIP_VERIFY",
-        level: Warning,
-        summary: "TLS certificate verification is turned off",
+        code: codes::TLS_INSECURE_SKIP_VERIFY,
         checks: "insecureSkipVerify is not true on spec.chart.repository.tls, nor on a health check's http.tls \
                  or grpc.tls.",
         why: "Without certificate checks anyone on the path can pose as the server: serve another chart, or \
@@ -531,9 +497,7 @@ spec:
         fix: "Trust the server's CA instead (tls.caBundle or tls.secretRef) and remove insecureSkipVerify.",
     },
     Explanation {
-        code: "VALUES_INLINE_INVALID",
-        level: Error,
-        summary: "spec.chart.values.inline is not a YAML mapping",
+        code: codes::VALUES_INLINE_INVALID,
         checks: "spec.chart.values.inline is a mapping (key: value lines), given as an object or as a YAML \
                  string; empty is fine. A list, a single value, broken YAML, several documents or nesting \
                  deeper than the parser allows are not.",
@@ -565,9 +529,7 @@ spec:
         fix: "Write the values as key: value lines, as in a values.yaml file.",
     },
     Explanation {
-        code: "VALUES_REF_NAME_MISSING",
-        level: Error,
-        summary: "a values configMapRefs or secretRefs entry has no name",
+        code: codes::VALUES_REF_NAME_MISSING,
         checks: "Every spec.chart.values.configMapRefs[i] and secretRefs[i] has a name.",
         why: "Without a name the controller cannot find the ConfigMap or Secret to read values from.",
         default_behaviour: denied!(),
@@ -598,9 +560,7 @@ spec:
     },
     // ---- Health checks ----
     Explanation {
-        code: "NO_HEALTH_CHECKS",
-        level: Info,
-        summary: "the roost has no health checks",
+        code: codes::NO_HEALTH_CHECKS,
         checks: "spec.healthChecks has at least one check.",
         why: "Without checks the roost's health stays Unknown, and failure_count teardown triggers can never \
               fire.",
@@ -618,9 +578,7 @@ spec:
         fix: "Add an http, tcp or kubernetes check.",
     },
     Explanation {
-        code: "HEALTH_CHECK_NAME_MISSING",
-        level: Error,
-        summary: "a health check has no name",
+        code: codes::HEALTH_CHECK_NAME_MISSING,
         checks: "Every spec.healthChecks[i] has a name.",
         why: "Check results, status entries and events are reported by name; an unnamed check cannot be told \
               apart from the others.",
@@ -645,9 +603,7 @@ spec:
         fix: "Give each check a short unique name.",
     },
     Explanation {
-        code: "HEALTH_CHECK_NAME_DUPLICATE",
-        level: Error,
-        summary: "two health checks share a name",
+        code: codes::HEALTH_CHECK_NAME_DUPLICATE,
         checks: "Health check names are unique; the later check of a repeated name is reported.",
         why: "Results are kept by name, so one check would overwrite the other's status.",
         default_behaviour: denied!(),
@@ -682,9 +638,7 @@ spec:
         fix: "Rename one of the checks.",
     },
     Explanation {
-        code: "HEALTH_CHECK_TYPE_MISSING",
-        level: Error,
-        summary: "a health check has no type",
+        code: codes::HEALTH_CHECK_TYPE_MISSING,
         checks: "Every health check has a type: http, tcp, udp, grpc, prometheus or kubernetes.",
         why: "The type says which probe runs and which block configures it; without one the check cannot run.",
         default_behaviour: denied!(),
@@ -708,9 +662,7 @@ spec:
         fix: "Set type to the kind of the block you wrote (here http).",
     },
     Explanation {
-        code: "HEALTH_CHECK_TYPE_INVALID",
-        level: Error,
-        summary: "a health check's type is not a supported one",
+        code: codes::HEALTH_CHECK_TYPE_INVALID,
         checks: "The type is one of http, tcp, udp, grpc, prometheus, kubernetes. The message suggests the \
                  closest one for a typo.",
         why: "There is no probe for another type, so the check could never run.",
@@ -736,9 +688,7 @@ spec:
         fix: "Use one of the listed types; an https URL is still type http.",
     },
     Explanation {
-        code: "HTTP_CONFIG_MISSING",
-        level: Error,
-        summary: "an http check has no http block",
+        code: codes::HTTP_CONFIG_MISSING,
         checks: "A check of type http has its http block.",
         why: "The http block holds the URL to probe; without it the check has nothing to call.",
         default_behaviour: concat!(
@@ -764,9 +714,7 @@ spec:
         fix: "Add http with at least url, or change the type to the block you configured.",
     },
     Explanation {
-        code: "TCP_CONFIG_MISSING",
-        level: Error,
-        summary: "a tcp check has no tcp block",
+        code: codes::TCP_CONFIG_MISSING,
         checks: "A check of type tcp has its tcp block.",
         why: "The tcp block holds the host and port to connect to; without it the check has nothing to dial.",
         default_behaviour: denied!(),
@@ -790,9 +738,7 @@ spec:
         fix: "Add tcp with host and port.",
     },
     Explanation {
-        code: "UDP_CONFIG_MISSING",
-        level: Error,
-        summary: "a udp check has no udp block",
+        code: codes::UDP_CONFIG_MISSING,
         checks: "A check of type udp has its udp block.",
         why: "The udp block holds the host and port to send to; without it the check has nothing to probe.",
         default_behaviour: concat!(
@@ -820,9 +766,7 @@ spec:
         fix: "Add udp with host and port.",
     },
     Explanation {
-        code: "GRPC_CONFIG_MISSING",
-        level: Error,
-        summary: "a grpc check has no grpc block",
+        code: codes::GRPC_CONFIG_MISSING,
         checks: "A check of type grpc has its grpc block.",
         why: "The grpc block holds the host and port of the gRPC health service; without it the check has \
               nothing to call.",
@@ -847,9 +791,7 @@ spec:
         fix: "Add grpc with host and port (and service, if the server checks one by name).",
     },
     Explanation {
-        code: "PROMETHEUS_CONFIG_MISSING",
-        level: Error,
-        summary: "a prometheus check has no prometheus block",
+        code: codes::PROMETHEUS_CONFIG_MISSING,
         checks: "A check of type prometheus has its prometheus block.",
         why: "The prometheus block holds the query and threshold; without it there is nothing to evaluate.",
         default_behaviour: denied!(),
@@ -875,9 +817,7 @@ spec:
         fix: "Add prometheus with query, threshold, operator and endpoint.",
     },
     Explanation {
-        code: "KUBERNETES_CONFIG_MISSING",
-        level: Error,
-        summary: "a kubernetes check has no kubernetes block",
+        code: codes::KUBERNETES_CONFIG_MISSING,
         checks: "A check of type kubernetes has its kubernetes block.",
         why: "The kubernetes block says which resources to watch (pods, deployments, ...); without it the check \
               watches nothing.",
@@ -901,9 +841,7 @@ spec:
         fix: "Add kubernetes with what to check, e.g. checkPods: true.",
     },
     Explanation {
-        code: "HEALTH_CHECK_CONFIG_MISMATCH",
-        level: Warning,
-        summary: "a health check has a block for another type, which is ignored",
+        code: codes::HEALTH_CHECK_CONFIG_MISMATCH,
         checks: "A health check carries only the block of its own type.",
         why: "The other block is ignored, which usually means the type or the block is not the one you meant: \
               the check probes something else than you think.",
@@ -932,9 +870,7 @@ spec:
         fix: "Remove the other block, or make it a check of its own.",
     },
     Explanation {
-        code: "HTTP_URL_MISSING",
-        level: Error,
-        summary: "an http check has no url",
+        code: codes::HTTP_URL_MISSING,
         checks: "A check of type http has http.url.",
         why: "The URL is what the check calls; without it there is nothing to probe.",
         default_behaviour: denied!(),
@@ -960,9 +896,7 @@ spec:
         fix: "Set http.url, e.g. http://web.default.svc/healthz.",
     },
     Explanation {
-        code: "HTTP_URL_INVALID",
-        level: Error,
-        summary: "an http check's url is not an http or https URL with a host",
+        code: codes::HTTP_URL_INVALID,
         checks: "http.url is an http:// or https:// URL with a host.",
         why: "The probe speaks HTTP only and needs a host to connect to. The message shows the URL without any \
               user or password in it.",
@@ -988,9 +922,7 @@ spec:
         fix: "Write the full URL with its scheme and host.",
     },
     Explanation {
-        code: "HTTP_METHOD_INVALID",
-        level: Error,
-        summary: "an http check's method is not GET, POST, PUT or HEAD",
+        code: codes::HTTP_METHOD_INVALID,
         checks: "http.method, when set, is one of GET, POST, PUT, HEAD (upper case). The message suggests the \
                  closest one for a typo.",
         why: "The probe sends only those methods.",
@@ -1021,9 +953,7 @@ spec:
         fix: "Use one of the methods, in upper case, or leave it out for GET.",
     },
     Explanation {
-        code: "HTTP_EXPECTED_CODE_INVALID",
-        level: Error,
-        summary: "an http check's expectedCodes entry is not an HTTP status code",
+        code: codes::HTTP_EXPECTED_CODE_INVALID,
         checks: "Every http.expectedCodes entry is an integer from 100 to 599.",
         why: "No response carries another status, so the check would never pass.",
         default_behaviour: denied!(),
@@ -1050,9 +980,7 @@ spec:
         fix: "List status codes from 100 to 599.",
     },
     Explanation {
-        code: "TCP_HOST_MISSING",
-        level: Error,
-        summary: "a tcp check has no host",
+        code: codes::TCP_HOST_MISSING,
         checks: "tcp.host is set.",
         why: "The check connects to host:port; without a host it has nowhere to connect.",
         default_behaviour: denied!(),
@@ -1078,9 +1006,7 @@ spec:
         fix: "Set tcp.host to the service's DNS name or an IP.",
     },
     Explanation {
-        code: "UDP_HOST_MISSING",
-        level: Error,
-        summary: "a udp check has no host",
+        code: codes::UDP_HOST_MISSING,
         checks: "udp.host is set.",
         why: "The check sends to host:port; without a host it has nowhere to send.",
         default_behaviour: denied!(),
@@ -1106,9 +1032,7 @@ spec:
         fix: "Set udp.host to the service's DNS name or an IP.",
     },
     Explanation {
-        code: "GRPC_HOST_MISSING",
-        level: Error,
-        summary: "a grpc check has no host",
+        code: codes::GRPC_HOST_MISSING,
         checks: "grpc.host is set.",
         why: "The check calls the gRPC health service at host:port; without a host it has nowhere to call.",
         default_behaviour: denied!(),
@@ -1134,9 +1058,7 @@ spec:
         fix: "Set grpc.host to the service's DNS name or an IP.",
     },
     Explanation {
-        code: "TCP_PORT_INVALID",
-        level: Error,
-        summary: "a tcp check's port is missing or outside 1-65535",
+        code: codes::TCP_PORT_INVALID,
         checks: "tcp.port is given and is an integer from 1 to 65535.",
         why: "No TCP port exists outside that range, so the check could never connect.",
         default_behaviour: denied!(),
@@ -1163,9 +1085,7 @@ spec:
         fix: "Set tcp.port to the port the service listens on, from 1 to 65535.",
     },
     Explanation {
-        code: "UDP_PORT_INVALID",
-        level: Error,
-        summary: "a udp check's port is missing or outside 1-65535",
+        code: codes::UDP_PORT_INVALID,
         checks: "udp.port is given and is an integer from 1 to 65535.",
         why: "No UDP port exists outside that range, so the check could never send.",
         default_behaviour: denied!(),
@@ -1191,9 +1111,7 @@ spec:
         fix: "Set udp.port to the port the service listens on, from 1 to 65535.",
     },
     Explanation {
-        code: "GRPC_PORT_INVALID",
-        level: Error,
-        summary: "a grpc check's port is missing or outside 1-65535",
+        code: codes::GRPC_PORT_INVALID,
         checks: "grpc.port is given and is an integer from 1 to 65535.",
         why: "No port exists outside that range, so the check could never connect.",
         default_behaviour: denied!(),
@@ -1220,9 +1138,7 @@ spec:
         fix: "Set grpc.port to the port the server listens on, from 1 to 65535.",
     },
     Explanation {
-        code: "UDP_RETRIES_INVALID",
-        level: Error,
-        summary: "a udp check's retries is outside 1-10",
+        code: codes::UDP_RETRIES_INVALID,
         checks: "udp.retries, when set, is an integer from 1 to 10.",
         why: "Zero retries never sends a probe; many retries hold a check far beyond its timeout.",
         default_behaviour: concat!(
@@ -1254,9 +1170,7 @@ spec:
         fix: "Set retries from 1 to 10, or leave it out for 3.",
     },
     Explanation {
-        code: "PROMETHEUS_QUERY_MISSING",
-        level: Error,
-        summary: "a prometheus check has no query",
+        code: codes::PROMETHEUS_QUERY_MISSING,
         checks: "prometheus.query is set.",
         why: "The query is what the check evaluates; without it there is nothing to compare.",
         default_behaviour: denied!(),
@@ -1286,9 +1200,7 @@ spec:
         fix: "Set prometheus.query to a PromQL expression that returns one number.",
     },
     Explanation {
-        code: "PROMETHEUS_THRESHOLD_MISSING",
-        level: Error,
-        summary: "a prometheus check has no threshold",
+        code: codes::PROMETHEUS_THRESHOLD_MISSING,
         checks: "prometheus.threshold is set.",
         why: "The query's result is compared with the threshold; without one the check cannot decide.",
         default_behaviour: denied!(),
@@ -1318,9 +1230,7 @@ spec:
         fix: "Set prometheus.threshold to the number the result is compared with.",
     },
     Explanation {
-        code: "PROMETHEUS_THRESHOLD_INVALID",
-        level: Error,
-        summary: "a prometheus check's threshold is not a number",
+        code: codes::PROMETHEUS_THRESHOLD_INVALID,
         checks: "prometheus.threshold is a number (written as a number or a numeric string).",
         why: "The query returns a number; it can only be compared with a number.",
         default_behaviour: denied!(),
@@ -1351,9 +1261,7 @@ spec:
         fix: "Write the threshold as a plain number, e.g. \"0.95\" rather than 95%.",
     },
     Explanation {
-        code: "PROMETHEUS_OPERATOR_INVALID",
-        level: Error,
-        summary: "a prometheus check's operator is not gt, gte, lt, lte, eq or ne",
+        code: codes::PROMETHEUS_OPERATOR_INVALID,
         checks: "prometheus.operator, when set, is one of gt, gte, lt, lte, eq, ne. The message suggests the \
                  closest one for a typo.",
         why: "The operator decides how the result is compared with the threshold; symbols such as >= are not \
@@ -1386,9 +1294,7 @@ spec:
         fix: "Use the word for the comparison: gt, gte, lt, lte, eq or ne.",
     },
     Explanation {
-        code: "PROMETHEUS_ENDPOINT_MISSING",
-        level: Warning,
-        summary: "a prometheus check has neither endpoint nor serviceDiscovery",
+        code: codes::PROMETHEUS_ENDPOINT_MISSING,
         checks: "A prometheus check has prometheus.endpoint or prometheus.serviceDiscovery.",
         why: "Without either the controller must guess where Prometheus is, and the check may query the wrong \
               server or none.",
@@ -1419,9 +1325,7 @@ spec:
         fix: "Set prometheus.endpoint to the Prometheus URL, or serviceDiscovery to find it.",
     },
     Explanation {
-        code: "KUBERNETES_READY_RATIO_INVALID",
-        level: Error,
-        summary: "a kubernetes check's requiredReadyRatio is not a number from 0 to 1",
+        code: codes::KUBERNETES_READY_RATIO_INVALID,
         checks: "kubernetes.requiredReadyRatio, when set, is a number from 0 to 1.",
         why: "It is the share of resources that must be ready; 80 (meaning 80%) could never be reached.",
         default_behaviour: denied!(),
@@ -1448,9 +1352,7 @@ spec:
         fix: "Write the ratio as a fraction, e.g. 0.8 for 80%.",
     },
     Explanation {
-        code: "FAILURE_THRESHOLD_INVALID",
-        level: Error,
-        summary: "a health check's failureThreshold is below 1",
+        code: codes::FAILURE_THRESHOLD_INVALID,
         checks: "failureThreshold, when set, is an integer of at least 1.",
         why: "It is how many failures in a row make the check unhealthy; 0 or less would mark it unhealthy \
               before it ever ran.",
@@ -1482,9 +1384,7 @@ spec:
         fix: "Set failureThreshold to 1 or more, or leave it out for 3.",
     },
     Explanation {
-        code: "WEIGHT_INVALID",
-        level: Error,
-        summary: "a health check's weight is outside 0-100",
+        code: codes::WEIGHT_INVALID,
         checks: "weight, when set, is an integer from 0 to 100.",
         why: "Weights combine check results into the roost's health on a 0-100 scale; other values skew or \
               break that sum.",
@@ -1515,9 +1415,7 @@ spec:
         fix: "Set weight from 0 to 100, or leave it out for 1.",
     },
     Explanation {
-        code: "DURATION_INVALID",
-        level: Error,
-        summary: "a duration field is not a Go duration",
+        code: codes::DURATION_INVALID,
         checks: "Every duration of the spec (health check interval and timeout and the durations inside their \
                  blocks, chart upgradePolicy and hooks timeouts, teardown timeouts and cleanup grace period, \
                  metrics interval) is a Go duration: a number and a unit (ns, us, ms, s, m, h), several \
@@ -1551,9 +1449,7 @@ spec:
         fix: "Write the duration with Go units, e.g. 30s, 5m or 1h30m.",
     },
     Explanation {
-        code: "HEALTH_CHECK_TIMEOUT_EXCEEDS_INTERVAL",
-        level: Warning,
-        summary: "a health check's timeout is not below its interval",
+        code: codes::HEALTH_CHECK_TIMEOUT_EXCEEDS_INTERVAL,
         checks: "A health check's timeout is shorter than its interval (after defaults).",
         why: "A probe that may run longer than the interval overlaps the next one, so slow checks pile up.",
         default_behaviour: concat!(
@@ -1586,9 +1482,7 @@ spec:
         fix: "Make the timeout shorter than the interval, or the interval longer.",
     },
     Explanation {
-        code: "HEALTH_CHECK_INTERVAL_TOO_SHORT",
-        level: Warning,
-        summary: "a health check runs more often than every 5s",
+        code: codes::HEALTH_CHECK_INTERVAL_TOO_SHORT,
         checks: "A health check's interval is at least 5s.",
         why: "Very frequent probes load the service and the controller for little gain; a few seconds of delay \
               rarely matters for health.",
@@ -1622,9 +1516,7 @@ spec:
     },
     // ---- Teardown ----
     Explanation {
-        code: "NO_TEARDOWN_POLICY",
-        level: Info,
-        summary: "the roost has no teardown policy",
+        code: codes::NO_TEARDOWN_POLICY,
         checks: "spec.teardownPolicy is present.",
         why: "Without one the roost lives until someone deletes it; temporary environments tend to be \
               forgotten and keep costing.",
@@ -1645,9 +1537,7 @@ spec:
         fix: "Add a teardownPolicy, e.g. a timeout trigger for a temporary roost.",
     },
     Explanation {
-        code: "TEARDOWN_TRIGGERS_MISSING",
-        level: Warning,
-        summary: "a teardown policy has no triggers",
+        code: codes::TEARDOWN_TRIGGERS_MISSING,
         checks: "A spec.teardownPolicy has at least one trigger.",
         why: "A policy without triggers never fires: it looks like the roost is cleaned up, but it never is.",
         default_behaviour: warned!(),
@@ -1669,9 +1559,7 @@ spec:
         fix: "Add a trigger, or remove the policy if the roost should live until deleted.",
     },
     Explanation {
-        code: "TRIGGER_TYPE_MISSING",
-        level: Error,
-        summary: "a teardown trigger has no type",
+        code: codes::TRIGGER_TYPE_MISSING,
         checks: "Every teardownPolicy.triggers[i] has a type: timeout, failure_count, resource_threshold, \
                  schedule or webhook.",
         why: "The type says what fires the trigger; without it the trigger can never fire.",
@@ -1694,9 +1582,7 @@ spec:
         fix: "Set the type that matches the trigger's settings (here timeout).",
     },
     Explanation {
-        code: "TRIGGER_TYPE_INVALID",
-        level: Error,
-        summary: "a teardown trigger's type is not a supported one",
+        code: codes::TRIGGER_TYPE_INVALID,
         checks: "A trigger's type is one of timeout, failure_count, resource_threshold, schedule, webhook. The \
                  message suggests the closest one for a typo.",
         why: "There is no trigger of another type, so it could never fire.",
@@ -1720,9 +1606,7 @@ spec:
         fix: "Use one of the listed types (with an underscore: failure_count, resource_threshold).",
     },
     Explanation {
-        code: "TIMEOUT_MISSING",
-        level: Error,
-        summary: "a timeout trigger has no timeout",
+        code: codes::TIMEOUT_MISSING,
         checks: "A trigger of type timeout has timeout.",
         why: "The timeout is how long the roost lives; without it the trigger cannot fire.",
         default_behaviour: denied!(),
@@ -1744,9 +1628,7 @@ spec:
         fix: "Set timeout to a Go duration, e.g. 2h or 24h.",
     },
     Explanation {
-        code: "TEARDOWN_TIMEOUT_TOO_SHORT",
-        level: Warning,
-        summary: "a timeout trigger fires in under 5 minutes",
+        code: codes::TEARDOWN_TIMEOUT_TOO_SHORT,
         checks: "A timeout trigger's timeout is at least 5m.",
         why: "A roost torn down within minutes of its creation has barely installed; the value is most likely \
               a unit slip (2m for 2h).",
@@ -1770,9 +1652,7 @@ spec:
         fix: "Use a timeout of 5m or more; check the unit (m is minutes, h is hours).",
     },
     Explanation {
-        code: "FAILURE_COUNT_MISSING",
-        level: Error,
-        summary: "a failure_count trigger has no failureCount",
+        code: codes::FAILURE_COUNT_MISSING,
         checks: "A trigger of type failure_count has failureCount.",
         why: "failureCount is how many health check failures tear the roost down; without it the trigger \
               cannot fire.",
@@ -1805,9 +1685,7 @@ spec:
         fix: "Set failureCount, e.g. 10.",
     },
     Explanation {
-        code: "FAILURE_COUNT_INVALID",
-        level: Error,
-        summary: "a trigger's failureCount is below 1",
+        code: codes::FAILURE_COUNT_INVALID,
         checks: "A trigger's failureCount, when set, is an integer of at least 1.",
         why: "0 or fewer failures would tear the roost down before any check failed.",
         default_behaviour: denied!(),
@@ -1840,9 +1718,7 @@ spec:
         fix: "Set failureCount to 1 or more.",
     },
     Explanation {
-        code: "FAILURE_COUNT_WITHOUT_HEALTH_CHECKS",
-        level: Warning,
-        summary: "a failure_count trigger on a roost without health checks",
+        code: codes::FAILURE_COUNT_WITHOUT_HEALTH_CHECKS,
         checks: "A roost with a failure_count trigger has at least one health check.",
         why: "Failures are counted from health checks; without any the trigger can never fire.",
         default_behaviour: warned!(),
@@ -1870,9 +1746,7 @@ spec:
         fix: "Add a health check, or use another trigger type.",
     },
     Explanation {
-        code: "SCHEDULE_MISSING",
-        level: Error,
-        summary: "a schedule trigger has no schedule",
+        code: codes::SCHEDULE_MISSING,
         checks: "A trigger of type schedule has schedule.",
         why: "The schedule is when the trigger fires; without it it never does.",
         default_behaviour: denied!(),
@@ -1894,9 +1768,7 @@ spec:
         fix: "Set schedule to a 5-field cron expression, e.g. \"0 2 * * *\" (02:00 every day).",
     },
     Explanation {
-        code: "SCHEDULE_INVALID",
-        level: Error,
-        summary: "a trigger's schedule is not a 5-field cron expression",
+        code: codes::SCHEDULE_INVALID,
         checks: "A trigger's schedule, when set, is a standard 5-field cron expression: minute hour \
                  day-of-month month day-of-week.",
         why: "The controller reads standard cron; a seconds field, a year field or a word such as @daily does \
@@ -1921,9 +1793,7 @@ spec:
         fix: "Write five fields: minute hour day month weekday, e.g. \"0 2 * * *\".",
     },
     Explanation {
-        code: "RESOURCE_THRESHOLD_MISSING",
-        level: Error,
-        summary: "a resource_threshold trigger has no threshold",
+        code: codes::RESOURCE_THRESHOLD_MISSING,
         checks: "A trigger of type resource_threshold has resourceThreshold with at least one of memory, cpu, \
                  storage or custom.",
         why: "Without a threshold there is nothing to compare usage with, so the trigger cannot fire.",
@@ -1947,9 +1817,7 @@ spec:
         fix: "Set resourceThreshold with memory, cpu, storage or custom, e.g. memory: 80%.",
     },
     Explanation {
-        code: "RESOURCE_THRESHOLD_INVALID",
-        level: Error,
-        summary: "a resource threshold is neither a percentage 1%-100% nor a quantity",
+        code: codes::RESOURCE_THRESHOLD_INVALID,
         checks: "Every resourceThreshold value (memory, cpu, storage, custom[...]) is a percentage from 1% to \
                  100% or a non-negative Kubernetes quantity (4Gi, 500m).",
         why: "Usage is compared with a share or an amount; any other value can never be reached.",
@@ -1975,9 +1843,7 @@ spec:
         fix: "Write a percentage from 1% to 100% or a quantity such as 4Gi.",
     },
     Explanation {
-        code: "WEBHOOK_TRIGGER_URL_MISSING",
-        level: Error,
-        summary: "a webhook trigger has no webhook.url",
+        code: codes::WEBHOOK_TRIGGER_URL_MISSING,
         checks: "A trigger of type webhook has webhook.url.",
         why: "The URL is what the trigger listens to; without it it never fires.",
         default_behaviour: denied!(),
@@ -2000,9 +1866,7 @@ spec:
         fix: "Set webhook.url to an http or https URL.",
     },
     Explanation {
-        code: "WEBHOOK_TRIGGER_URL_INVALID",
-        level: Error,
-        summary: "a webhook trigger's url is not an http or https URL with a host",
+        code: codes::WEBHOOK_TRIGGER_URL_INVALID,
         checks: "A trigger's webhook.url is an http:// or https:// URL with a host.",
         why: "Webhooks are called over HTTP; another URL cannot be reached. The message shows the URL without \
               any user or password in it.",
@@ -2029,9 +1893,7 @@ spec:
     },
     // ---- Tenancy ----
     Explanation {
-        code: "TENANT_ID_MISSING",
-        level: Error,
-        summary: "RBAC is enabled but no tenant id is set",
+        code: codes::TENANT_ID_MISSING,
         checks: "With spec.tenancy.rbac.enabled, a tenant id is set (spec.tenancy.tenantId or \
                  spec.tenancy.rbac.tenantId), after defaults.",
         why: "RBAC roles and bindings are created per tenant; without a tenant id they cannot be named or \
@@ -2059,9 +1921,7 @@ spec:
         fix: "Set spec.tenancy.tenantId.",
     },
     Explanation {
-        code: "TENANT_ID_INVALID",
-        level: Error,
-        summary: "a tenant id is not a DNS-1123 label",
+        code: codes::TENANT_ID_INVALID,
         checks: "spec.tenancy.tenantId and spec.tenancy.rbac.tenantId are DNS-1123 labels: a-z, 0-9 and '-', \
                  starting and ending with a letter or digit, at most 63 characters.",
         why: "The tenant id names namespaces, roles and labels, which Kubernetes limits to that form.",
@@ -2085,9 +1945,7 @@ spec:
         fix: "Use lower case letters, digits and '-'.",
     },
     Explanation {
-        code: "TENANT_ID_MISMATCH",
-        level: Error,
-        summary: "tenancy.tenantId and rbac.tenantId are both set and differ",
+        code: codes::TENANT_ID_MISMATCH,
         checks: "When spec.tenancy.tenantId and spec.tenancy.rbac.tenantId are both set, they are equal.",
         why: "RBAC would be granted to another tenant than the one that owns the roost.",
         default_behaviour: concat!(
@@ -2114,9 +1972,7 @@ spec:
         fix: "Make them equal, or remove rbac.tenantId so it is copied from tenancy.tenantId.",
     },
     Explanation {
-        code: "TENANT_ID_IMMUTABLE",
-        level: Error,
-        summary: "an update changes spec.tenancy.tenantId",
+        code: codes::TENANT_ID_IMMUTABLE,
         checks: "On UPDATE, a tenant id once set (spec.tenancy.tenantId) is neither changed nor removed. The \
                  failing example is the update; the passing one is the object as stored.",
         why: "Namespaces, RBAC and quotas were created for the first tenant; moving a roost to another tenant \
@@ -2141,9 +1997,7 @@ spec:
         fix: "Keep the tenant id; to move the roost to another tenant, create a new roost and delete this one.",
     },
     Explanation {
-        code: "NAMESPACE_ISOLATION_PREFIX_INVALID",
-        level: Error,
-        summary: "the namespace isolation prefix cannot start a DNS-1123 label",
+        code: codes::NAMESPACE_ISOLATION_PREFIX_INVALID,
         checks: "spec.tenancy.namespaceIsolation.prefix, when set, starts with a-z or 0-9, uses only a-z, 0-9 \
                  and '-', and is at most 63 characters.",
         why: "The prefix starts the names of the tenant's namespaces; a prefix outside that form makes every \
@@ -2170,9 +2024,7 @@ spec:
         fix: "Use lower case letters, digits and '-', starting with a letter or digit.",
     },
     Explanation {
-        code: "RESOURCE_QUOTA_EMPTY",
-        level: Warning,
-        summary: "a resource quota is enabled with no hard limits",
+        code: codes::RESOURCE_QUOTA_EMPTY,
         checks: "With spec.tenancy.resourceQuota.enabled, resourceQuota.hard has at least one limit.",
         why: "A quota without limits limits nothing, while it looks like the tenant is capped.",
         default_behaviour: warned!(),
@@ -2199,9 +2051,7 @@ spec:
     },
     // ---- Observability ----
     Explanation {
-        code: "TRACING_ENDPOINT_URL_MISSING",
-        level: Error,
-        summary: "tracing is enabled with an endpoint that has no url",
+        code: codes::TRACING_ENDPOINT_URL_MISSING,
         checks: "With spec.observability.tracing.enabled and an endpoint block, endpoint.url is set.",
         why: "Spans need somewhere to go; without a URL tracing is on but sends nothing.",
         default_behaviour: denied!(),
@@ -2226,9 +2076,7 @@ spec:
         fix: "Set endpoint.url to the collector, e.g. http://otel-collector:4317.",
     },
     Explanation {
-        code: "TRACING_ENDPOINT_URL_INVALID",
-        level: Error,
-        summary: "the tracing endpoint url is not a URL with a scheme and host",
+        code: codes::TRACING_ENDPOINT_URL_INVALID,
         checks: "spec.observability.tracing.endpoint.url, when set, is a URL with a scheme and a host.",
         why: "The exporter needs the scheme to pick a protocol and the host to connect to. The message shows \
               the URL without any user or password in it.",
@@ -2254,9 +2102,7 @@ spec:
         fix: "Write the URL with its scheme, e.g. http://otel-collector:4317.",
     },
     Explanation {
-        code: "SAMPLING_RATE_INVALID",
-        level: Error,
-        summary: "the tracing samplingRate is not a number from 0 to 1",
+        code: codes::SAMPLING_RATE_INVALID,
         checks: "spec.observability.tracing.samplingRate, when set, is a number from 0 to 1.",
         why: "It is the share of traces kept; 10 (meaning 10%) is not a share.",
         default_behaviour: denied!(),
@@ -2283,9 +2129,7 @@ spec:
         fix: "Write the rate as a fraction, e.g. \"0.1\" for 10%.",
     },
     Explanation {
-        code: "LOG_LEVEL_INVALID",
-        level: Error,
-        summary: "the logging level is not debug, info, warn or error",
+        code: codes::LOG_LEVEL_INVALID,
         checks: "spec.observability.logging.level, when set, is one of debug, info, warn, error. The message \
                  suggests the closest one for a typo.",
         why: "The workload's logger knows only those levels.",
@@ -2307,9 +2151,7 @@ spec:
         fix: "Use debug, info, warn or error.",
     },
     Explanation {
-        code: "METRICS_INTERVAL_TOO_SHORT",
-        level: Error,
-        summary: "metrics are enabled with an interval under 1s",
+        code: codes::METRICS_INTERVAL_TOO_SHORT,
         checks: "With spec.observability.metrics.enabled, metrics.interval is at least 1s.",
         why: "Collecting more than once a second floods the metrics pipeline for no useful resolution.",
         default_behaviour: denied!(),
@@ -2333,9 +2175,7 @@ spec:
     },
     // ---- Target namespace ----
     Explanation {
-        code: "TARGET_NAMESPACE_INVALID",
-        level: Error,
-        summary: "spec.namespace is not a DNS-1123 label",
+        code: codes::TARGET_NAMESPACE_INVALID,
         checks: "spec.namespace, the namespace the chart is installed into, is a DNS-1123 label: a-z, 0-9 and \
                  '-', starting and ending with a letter or digit, at most 63 characters.",
         why: "Kubernetes namespace names have that form; the install could never create or use another.",
@@ -2353,9 +2193,7 @@ spec:
         fix: "Use lower case letters, digits and '-'.",
     },
     Explanation {
-        code: "TARGET_NAMESPACE_IMMUTABLE",
-        level: Error,
-        summary: "an update changes spec.namespace",
+        code: codes::TARGET_NAMESPACE_IMMUTABLE,
         checks: "On UPDATE, a target namespace once set (spec.namespace) is neither changed nor removed. The \
                  failing example is the update; the passing one is the object as stored.",
         why: "The release lives in the first namespace; changing it in place would orphan what was installed \
@@ -2379,9 +2217,7 @@ spec:
     },
     // ---- Policies ----
     Explanation {
-        code: "POLICY_INVALID",
-        level: Error,
-        summary: "a RoostPolicy that the cluster would refuse",
+        code: codes::POLICY_INVALID,
         checks: "A RoostPolicy decodes, has a name, and compiles: valid label selectors, rule codes that are \
                  new SCREAMING_SNAKE_CASE codes (not built-in, not used by another rule or policy), messages, \
                  CEL expressions that compile with the supported functions, overrides of built-in codes that \
@@ -2422,9 +2258,7 @@ spec:
               warning can.",
     },
     Explanation {
-        code: "POLICY_EVALUATION_ERROR",
-        level: Error,
-        summary: "a RoostPolicy rule's expression could not be evaluated on this roost",
+        code: codes::POLICY_EVALUATION_ERROR,
         checks: "Each custom rule of a matching RoostPolicy evaluates to true or false on the roost; an \
                  expression that fails (e.g. reads a field the roost does not have) reports this, naming the \
                  policy and the rule.",
@@ -2467,5 +2301,25 @@ spec:
         ),
         fix: "Guard optional fields with has() in the expression (or set the rule's failurePolicy: Ignore if \
               passing is the right answer when it cannot be evaluated).",
+    },
+    // ---- Findings ----
+    Explanation {
+        code: codes::TOO_MANY_FINDINGS,
+        checks: "How many findings one object has. Each level lists at most 100 findings; the findings past \
+                 that are counted in one TOO_MANY_FINDINGS finding at the level of the most severe one left out.",
+        why: "A denial, a warning list, a status and a cached verdict must stay small whatever the object: \
+              the apiserver, kubectl and etcd all have size limits, and one object must not make the webhook \
+              build an unbounded answer.",
+        default_behaviour: concat!(
+            "It takes the level of the most severe finding left out. ",
+            denied!()
+        ),
+        failing: roost!(
+            chart!(),
+            "  healthChecks: [{}, {}, {}, {}, {}, {}, {}, {}, {}, {}, {}, {}, {}, {}, {}, {}, {}, {}, {}, {}, {}, {}, {}, {}, {}, {}, {}, {}, {}, {}, {}, {}, {}, {}, {}, {}, {}, {}, {}, {}, {}, {}, {}, {}, {}, {}, {}, {}, {}, {}, {}, {}, {}, {}, {}, {}, {}, {}, {}, {}]\n"
+        ),
+        passing: roost!(chart!()),
+        fix: "Fix the findings listed and validate again (`roost-keeper validate -f FILE` lists them offline); \
+              the ones left out come into view as the listed ones go.",
     },
 ];

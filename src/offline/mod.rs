@@ -15,13 +15,12 @@ use crate::api::{API_VERSION, KIND};
 use crate::cache::{CacheKey, ValidationCache};
 use crate::engine::{Case, Engine, PolicyCase, defaulted};
 use crate::policy::{
-    self, CompiledPolicy, Known, Labels, NAMESPACE_NAME_LABEL, POLICY_INVALID, PolicySet,
-    RoostPolicy,
+    self, CompiledPolicy, Known, Labels, NAMESPACE_NAME_LABEL, PolicySet, RoostPolicy,
 };
 use crate::validation::ValidationResult;
-use crate::validation::decode::{SCHEMA_INVALID, decode_spec};
-use crate::validation::levels::BUILTIN_LEVELS;
-use crate::validation::{Finding, Findings, Level, SILENCE_ANNOTATION};
+use crate::validation::codes;
+use crate::validation::decode::decode_spec;
+use crate::validation::{Finding, Findings, SILENCE_ANNOTATION};
 use crate::yaml::Positions;
 use k8s_openapi::jiff::Timestamp;
 use serde::Serialize;
@@ -38,11 +37,6 @@ pub use render::{OutputFormat, render, render_input_errors};
 
 /// Largest input read, so a stray huge file cannot exhaust memory.
 pub const MAX_INPUT_BYTES: u64 = 64 * 1024 * 1024;
-/// Code for a ManagedRoost or RoostPolicy document with another apiVersion.
-pub const API_VERSION_UNKNOWN: &str = "API_VERSION_UNKNOWN";
-/// Code for a field the CRD schema does not declare: the apiserver's strict
-/// field validation (kubectl's default) refuses the object before any webhook.
-pub const UNKNOWN_FIELD: &str = "UNKNOWN_FIELD";
 
 /// What a result is about.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -555,15 +549,6 @@ fn metadata_text(object: &Value, key: &str) -> Option<String> {
         .map(str::to_owned)
 }
 
-fn policy_invalid(field: impl Into<String>, message: impl Into<String>) -> Finding {
-    Finding {
-        code: POLICY_INVALID.to_owned(),
-        level: Level::Error,
-        field: field.into(),
-        message: message.into(),
-    }
-}
-
 /// A RoostPolicy document as the apiserver would store it, or why not.
 fn decode_policy(object: &Value) -> Result<RoostPolicy, Vec<Finding>> {
     let wanted = <RoostPolicy as kube::Resource>::api_version(&());
@@ -573,8 +558,8 @@ fn decode_policy(object: &Value) -> Result<RoostPolicy, Vec<Finding>> {
         .unwrap_or("");
     if api_version != wanted {
         let mut out = Findings::default();
-        out.error(
-            API_VERSION_UNKNOWN,
+        out.report(
+            codes::API_VERSION_UNKNOWN,
             "apiVersion",
             format!(
                 "apiVersion {} is not served; use {wanted}",
@@ -591,7 +576,7 @@ fn decode_policy(object: &Value) -> Result<RoostPolicy, Vec<Finding>> {
             path => path,
         };
         let hint = unknown_variant_hint(&err.inner().to_string());
-        vec![policy_invalid(
+        vec![policy::invalid(
             field,
             format!(
                 "does not decode as a RoostPolicy: {}{hint}",
@@ -600,7 +585,7 @@ fn decode_policy(object: &Value) -> Result<RoostPolicy, Vec<Finding>> {
         )]
     })?;
     if policy.metadata.name.as_deref().unwrap_or("").is_empty() {
-        return Err(vec![policy_invalid(
+        return Err(vec![policy::invalid(
             "metadata.name",
             "a RoostPolicy needs a name",
         )]);
@@ -659,7 +644,7 @@ fn compile_policies(
                 };
                 problems.insert(
                     at,
-                    vec![policy_invalid(
+                    vec![policy::invalid(
                         "metadata.name",
                         format!(
                             "another RoostPolicy {name} with a different spec is given earlier ({shown}); a cluster holds one policy of a name"
@@ -678,10 +663,7 @@ fn compile_policies(
     // The caps on what is in force, in name order as the server applies them.
     let mut capacity = policy::Capacity::default();
     for (name, (at, policy)) in by_name {
-        let known = Known {
-            builtin: BUILTIN_LEVELS,
-            taken: &taken,
-        };
+        let known = Known { taken: &taken };
         match policy::compile(&policy, &known) {
             Ok(policy) => {
                 if let Err(full) = capacity.admit(policy.rule_count()) {
@@ -736,8 +718,8 @@ fn check_roost(report: &mut Report, judging: &Judging, document: Document) {
         .unwrap_or("");
     let (valid, findings) = if api_version != API_VERSION {
         let mut out = Findings::default();
-        out.error(
-            API_VERSION_UNKNOWN,
+        out.report(
+            codes::API_VERSION_UNKNOWN,
             "apiVersion",
             format!(
                 "apiVersion {} is not served; use {API_VERSION}",
@@ -790,20 +772,18 @@ fn refusal_findings(object: &Value) -> Vec<Finding> {
                     Some(known) => format!(" did you mean {known:?}?"),
                     None => String::new(),
                 };
-                Finding {
-                    code: UNKNOWN_FIELD.to_owned(),
-                    level: Level::Error,
+                Finding::new(
+                    codes::UNKNOWN_FIELD,
                     field,
-                    message: format!(
+                    format!(
                         "unknown field;{hint} kubectl apply refuses fields the ManagedRoost schema does not declare"
                     ),
-                }
+                )
             }
-            Refused::WrongType { declared, written } => Finding {
-                code: SCHEMA_INVALID.to_owned(),
-                level: Level::Error,
+            Refused::WrongType { declared, written } => Finding::new(
+                codes::SCHEMA_INVALID,
                 field,
-                message: format!(
+                format!(
                     "expected {}, got {}; the apiserver's schema refuses it: {}",
                     with_article(declared),
                     with_article(written),
@@ -813,7 +793,7 @@ fn refusal_findings(object: &Value) -> Vec<Finding> {
                         _ => "fix the value's type",
                     }
                 ),
-            },
+            ),
         })
         .collect()
 }
@@ -925,10 +905,7 @@ mod tests {
             let policy = decode_policy(&yaml(&std::fs::read_to_string(file).unwrap()))
                 .unwrap_or_else(|f| panic!("{}: {f:?}", file.display()));
             let taken = BTreeMap::new();
-            let known = Known {
-                builtin: BUILTIN_LEVELS,
-                taken: &taken,
-            };
+            let known = Known { taken: &taken };
             let policy = policy::compile(&policy, &known)
                 .unwrap_or_else(|f| panic!("{}: {f:?}", file.display()));
             compiled.push(Arc::new(policy));

@@ -238,13 +238,13 @@ fn render_sarif(report: &Report, verbose: bool, cwd: &Path) -> String {
     let mut rules: Vec<Value> = Vec::new();
     let mut rule_index: BTreeMap<String, usize> = BTreeMap::new();
     for explanation in crate::explain::explanations() {
-        rule_index.insert(explanation.code.to_owned(), rules.len());
+        rule_index.insert(explanation.code.name().to_owned(), rules.len());
         rules.push(json!({
-            "id": explanation.code,
-            "shortDescription": {"text": explanation.summary},
+            "id": explanation.code.name(),
+            "shortDescription": {"text": explanation.summary()},
             "fullDescription": {"text": explanation.checks},
             "help": {"text": explanation.help_text()},
-            "defaultConfiguration": {"level": sarif_level(explanation.level)},
+            "defaultConfiguration": {"level": sarif_level(explanation.level())},
         }));
     }
     let mut results = Vec::new();

@@ -44,6 +44,11 @@ impl LivePolicies {
         self.set.load_full()
     }
 
+    /// Whether no policy is in force; read per review, without cloning the set.
+    pub fn is_empty(&self) -> bool {
+        self.set.load().is_empty()
+    }
+
     /// Whether a policy in force has custom rules (judging may then take up
     /// to a review's CEL budget); read per review, without cloning the set.
     pub fn has_rules(&self) -> bool {

@@ -17,16 +17,13 @@ pub use crate::api::roost_policy::{
     LevelOverride, OverrideLevel, PolicyMatch, PolicyRule, RoostPolicy, RoostPolicySpec,
     RoostPolicyStatus, RuleFailurePolicy, RuleLevel,
 };
+use crate::validation::codes::{self, Code};
 use crate::validation::{Finding, Level, ValidationResult};
 use selector::Selector;
 use serde_json::Value;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-/// Code of the finding for a rule whose expression could not be evaluated.
-pub const POLICY_EVALUATION_ERROR: &str = "POLICY_EVALUATION_ERROR";
-/// Code of a policy's own problems (admission of a RoostPolicy, offline).
-pub const POLICY_INVALID: &str = "POLICY_INVALID";
 /// The label every namespace carries, as the apiserver sets it.
 pub const NAMESPACE_NAME_LABEL: &str = "kubernetes.io/metadata.name";
 /// Most rules, overrides in one policy.
@@ -87,7 +84,8 @@ impl CompiledPolicy {
         let evaluation_prefix = format!("policy {} rule ", self.name);
         result.errors.iter().any(|f| {
             self.rules.iter().any(|r| r.code == f.code)
-                || (f.code == POLICY_EVALUATION_ERROR && f.message.starts_with(&evaluation_prefix))
+                || (f.code == codes::POLICY_EVALUATION_ERROR.name()
+                    && f.message.starts_with(&evaluation_prefix))
         })
     }
 
@@ -99,12 +97,7 @@ impl CompiledPolicy {
 
 /// A `POLICY_INVALID` error at `field`.
 pub fn invalid(field: impl Into<String>, message: impl Into<String>) -> Finding {
-    Finding {
-        code: POLICY_INVALID.to_owned(),
-        level: Level::Error,
-        field: field.into(),
-        message: message.into(),
-    }
+    Finding::new(codes::POLICY_INVALID, field, message)
 }
 
 fn is_code(code: &str) -> bool {
@@ -114,10 +107,9 @@ fn is_code(code: &str) -> bool {
         && code.len() <= 64
 }
 
-/// What a policy is checked against: the built-in codes and their levels,
-/// and the codes other policies already use.
+/// What a policy is checked against besides the table of codes
+/// ([`crate::validation::codes`]): the codes other policies already use.
 pub struct Known<'a> {
-    pub builtin: &'a [(&'static str, Level)],
     /// Codes of other policies' rules (not this policy's name).
     pub taken: &'a BTreeMap<String, String>,
 }
@@ -153,7 +145,7 @@ pub fn compile(policy: &RoostPolicy, known: &Known<'_>) -> Result<CompiledPolicy
         return Err(problems);
     }
     let rules = compile_rules(&name, spec, known, &mut problems);
-    let overrides = check_overrides(spec, known, &mut problems);
+    let overrides = check_overrides(spec, &mut problems);
     let defaults = check_defaults(spec, &mut problems);
     if !problems.is_empty() {
         return Err(problems);
@@ -198,13 +190,10 @@ fn compile_rules(
                 ),
             ));
             ok = false;
-        } else if known.builtin.iter().any(|(c, _)| *c == rule.code)
-            || rule.code == POLICY_EVALUATION_ERROR
-            || rule.code == POLICY_INVALID
-        {
+        } else if codes::lookup(&rule.code).is_some() {
             problems.push(invalid(
                 at("code"),
-                format!("{} is a built-in code; choose another", rule.code),
+                format!("{} is a roost-keeper code; choose another", rule.code),
             ));
             ok = false;
         } else if seen.contains(&rule.code.as_str()) {
@@ -259,13 +248,15 @@ fn compile_rules(
 
 fn check_overrides(
     spec: &RoostPolicySpec,
-    known: &Known<'_>,
     problems: &mut Vec<Finding>,
 ) -> Vec<(String, OverrideLevel)> {
     let mut overrides = Vec::new();
     for (i, o) in spec.overrides.iter().enumerate() {
         let field = format!("spec.overrides[{i}]");
-        match known.builtin.iter().find(|(c, _)| *c == o.code) {
+        match codes::lookup(&o.code)
+            .filter(|c| c.is_built_in())
+            .map(Code::level)
+        {
             None => problems.push(invalid(
                 format!("{field}.code"),
                 format!(
@@ -273,7 +264,7 @@ fn check_overrides(
                     crate::validation::finding::shown_max(&o.code, 64)
                 ),
             )),
-            Some((_, Level::Error)) if o.level != OverrideLevel::Error => problems.push(invalid(
+            Some(Level::Error) if o.level != OverrideLevel::Error => problems.push(invalid(
                 format!("{field}.level"),
                 format!(
                     "{} is a built-in error and cannot be lowered (it protects the controller)",
@@ -619,15 +610,14 @@ fn evaluate(
             })
         }
         Err(_) if rule.ignore_errors => None,
-        Err(error) => Some(Finding {
-            code: POLICY_EVALUATION_ERROR.to_owned(),
-            level: Level::Error,
-            field: rule.field.clone(),
-            message: format!(
+        Err(error) => Some(Finding::new(
+            codes::POLICY_EVALUATION_ERROR,
+            rule.field.clone(),
+            format!(
                 "policy {} rule {} could not be evaluated: {error}",
                 policy.name, rule.code
             ),
-        }),
+        )),
     }
 }
 
@@ -655,7 +645,6 @@ fn merge_absent(target: &mut Value, defaults: &Value) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::validation::levels::BUILTIN_LEVELS;
     use serde_json::json;
 
     fn policy(name: &str, spec: Value) -> RoostPolicy {
@@ -666,14 +655,7 @@ mod tests {
 
     fn compiled(name: &str, spec: Value) -> CompiledPolicy {
         let taken = BTreeMap::new();
-        compile(
-            &policy(name, spec),
-            &Known {
-                builtin: BUILTIN_LEVELS,
-                taken: &taken,
-            },
-        )
-        .unwrap()
+        compile(&policy(name, spec), &Known { taken: &taken }).unwrap()
     }
 
     fn finding(code: &str, level: Level) -> Finding {
@@ -688,10 +670,7 @@ mod tests {
     #[test]
     fn every_policy_problem_is_listed_with_its_field() {
         let taken = BTreeMap::from([("TAKEN_CODE".to_owned(), "other".to_owned())]);
-        let known = Known {
-            builtin: BUILTIN_LEVELS,
-            taken: &taken,
-        };
+        let known = Known { taken: &taken };
         let spec = json!({
             "match": {"namespaceSelector": {"matchExpressions": [{"key": "env", "operator": "Is"}]}},
             "rules": [
@@ -806,7 +785,7 @@ mod tests {
                 "prod roosts need a teardown policy"
             )
         );
-        assert_eq!(found[1].0, POLICY_EVALUATION_ERROR);
+        assert_eq!(found[1].0, "POLICY_EVALUATION_ERROR");
         assert!(
             found[1]
                 .2
@@ -904,7 +883,7 @@ mod tests {
         let over: Vec<&Finding> = result.errors.iter().collect();
         assert!(!over.is_empty());
         assert!(
-            over.iter().all(|f| f.code == POLICY_EVALUATION_ERROR
+            over.iter().all(|f| f.code == "POLICY_EVALUATION_ERROR"
                 && f.message.starts_with("policy a-many rule A_MANY_")
                 && f.message
                     .ends_with("the review's CEL cost budget (4000000 units) is used up")),

@@ -5,7 +5,6 @@
 use crate::metrics::{Metrics, ReadyLabel};
 use crate::policy::live::LivePolicies;
 use crate::policy::{CompiledPolicy, Known, Labels, RoostPolicy, assemble, compile};
-use crate::validation::levels::BUILTIN_LEVELS;
 use futures::StreamExt;
 use k8s_openapi::api::core::v1::Namespace;
 use kube::runtime::watcher::Event;
@@ -81,7 +80,6 @@ fn put_in_force(
         }
         // Clashes between policies are found when the set is assembled.
         let known = Known {
-            builtin: BUILTIN_LEVELS,
             taken: &no_codes_taken,
         };
         let result = compile(policy, &known).map(Arc::new).map_err(|problems| {

@@ -3,6 +3,7 @@
 use super::checks::{
     check_duration, non_empty, one_of, one_of_or_meant, shown_url, url_scheme_with_host,
 };
+use super::codes;
 use super::finding::{Findings, shown, shown_max};
 use super::{FnRule, Input};
 use crate::api::{ChartRepositorySpec, ChartSpec};
@@ -11,51 +12,51 @@ use crate::yaml::{MAX_DEPTH, MAX_FLOW_DEPTH, RootKind, ShapeError};
 pub const RULES: &[FnRule] = &[
     FnRule {
         name: "chart/name",
-        codes: &["CHART_NAME_MISSING", "CHART_NAME_INVALID"],
+        codes: &[codes::CHART_NAME_MISSING, codes::CHART_NAME_INVALID],
         check: chart_name,
     },
     FnRule {
         name: "chart/version",
         codes: &[
-            "CHART_VERSION_MISSING",
-            "CHART_VERSION_INVALID",
-            "CHART_VERSION_UNPINNED",
+            codes::CHART_VERSION_MISSING,
+            codes::CHART_VERSION_INVALID,
+            codes::CHART_VERSION_UNPINNED,
         ],
         check: chart_version,
     },
     FnRule {
         name: "chart/repository",
         codes: &[
-            "CHART_REPO_URL_MISSING",
-            "CHART_REPO_URL_INVALID",
-            "CHART_REPO_TYPE_INVALID",
-            "CHART_REPO_TYPE_MISMATCH",
-            "CHART_REPO_INSECURE",
+            codes::CHART_REPO_URL_MISSING,
+            codes::CHART_REPO_URL_INVALID,
+            codes::CHART_REPO_TYPE_INVALID,
+            codes::CHART_REPO_TYPE_MISMATCH,
+            codes::CHART_REPO_INSECURE,
         ],
         check: repository,
     },
     FnRule {
         name: "chart/auth",
         codes: &[
-            "AUTH_TYPE_INVALID",
-            "AUTH_INLINE_CREDENTIALS",
-            "AUTH_CREDENTIALS_INCOMPLETE",
+            codes::AUTH_TYPE_INVALID,
+            codes::AUTH_INLINE_CREDENTIALS,
+            codes::AUTH_CREDENTIALS_INCOMPLETE,
         ],
         check: auth,
     },
     FnRule {
         name: "chart/tls",
-        codes: &["TLS_INSECURE_SKIP_VERIFY"],
+        codes: &[codes::TLS_INSECURE_SKIP_VERIFY],
         check: repository_tls,
     },
     FnRule {
         name: "chart/values",
-        codes: &["VALUES_INLINE_INVALID", "VALUES_REF_NAME_MISSING"],
+        codes: &[codes::VALUES_INLINE_INVALID, codes::VALUES_REF_NAME_MISSING],
         check: values,
     },
     FnRule {
         name: "chart/durations",
-        codes: &["DURATION_INVALID"],
+        codes: &[codes::DURATION_INVALID],
         check: durations,
     },
 ];
@@ -87,13 +88,13 @@ fn is_chart_name(s: &str) -> bool {
 fn chart_name(input: Input<'_>, out: &mut Findings) {
     const FIELD: &str = "spec.chart.name";
     match chart(input).and_then(|c| non_empty(&c.name)) {
-        None => out.error(
-            "CHART_NAME_MISSING",
+        None => out.report(
+            codes::CHART_NAME_MISSING,
             FIELD,
             "chart name is required; set spec.chart.name",
         ),
-        Some(name) if !is_chart_name(name) => out.error(
-            "CHART_NAME_INVALID",
+        Some(name) if !is_chart_name(name) => out.report(
+            codes::CHART_NAME_INVALID,
             FIELD,
             format!(
                 "chart name {} must be lower case letters, digits and '-', e.g. ingress-nginx",
@@ -202,8 +203,8 @@ fn chart_version(input: Input<'_>, out: &mut Findings) {
         .and_then(|c| c.version.as_ref())
         .map(|v| v.as_text());
     let Some(version) = version.as_deref().map(str::trim).filter(|v| !v.is_empty()) else {
-        out.error(
-            "CHART_VERSION_MISSING",
+        out.report(
+            codes::CHART_VERSION_MISSING,
             FIELD,
             "chart version is required; set spec.chart.version, e.g. 1.2.3",
         );
@@ -211,16 +212,16 @@ fn chart_version(input: Input<'_>, out: &mut Findings) {
     };
     match classify_version(version) {
         VersionKind::Exact => {}
-        VersionKind::Range => out.warning(
-            "CHART_VERSION_UNPINNED",
+        VersionKind::Range => out.report(
+            codes::CHART_VERSION_UNPINNED,
             FIELD,
             format!(
                 "{} is a range; pin one version, e.g. 1.2.3",
                 shown_max(version, 20)
             ),
         ),
-        VersionKind::Invalid => out.error(
-            "CHART_VERSION_INVALID",
+        VersionKind::Invalid => out.report(
+            codes::CHART_VERSION_INVALID,
             FIELD,
             format!(
                 "{} is not a semver version or range; write e.g. 1.2.3 or ^1.2",
@@ -237,8 +238,8 @@ fn repository(input: Input<'_>, out: &mut Findings) {
     let url = repo.and_then(|r| non_empty(&r.url));
     let scheme = match url {
         None => {
-            out.error(
-                "CHART_REPO_URL_MISSING",
+            out.report(
+                codes::CHART_REPO_URL_MISSING,
                 URL,
                 "repository URL is required; set spec.chart.repository.url",
             );
@@ -247,8 +248,8 @@ fn repository(input: Input<'_>, out: &mut Findings) {
         Some(url) => match url_scheme_with_host(url) {
             Some(s) if matches!(s.as_str(), "http" | "https" | "oci" | "git+https") => Some(s),
             _ => {
-                out.error(
-                    "CHART_REPO_URL_INVALID",
+                out.report(
+                    codes::CHART_REPO_URL_INVALID,
                     URL,
                     format!(
                         "{} is not a URL with a host and scheme http, https, oci or git+https",
@@ -260,8 +261,8 @@ fn repository(input: Input<'_>, out: &mut Findings) {
         },
     };
     if scheme.as_deref() == Some("http") {
-        out.warning(
-            "CHART_REPO_INSECURE",
+        out.report(
+            codes::CHART_REPO_INSECURE,
             URL,
             "plain http repository; use https",
         );
@@ -270,8 +271,8 @@ fn repository(input: Input<'_>, out: &mut Findings) {
         return;
     };
     if !REPO_TYPES.contains(&repo_type) {
-        out.error(
-            "CHART_REPO_TYPE_INVALID",
+        out.report(
+            codes::CHART_REPO_TYPE_INVALID,
             TYPE,
             format!(
                 "repository type {} {}",
@@ -293,8 +294,8 @@ fn repository(input: Input<'_>, out: &mut Findings) {
         _ => scheme == "http" || scheme == "https",
     };
     if !agrees {
-        out.error(
-            "CHART_REPO_TYPE_MISMATCH",
+        out.report(
+            codes::CHART_REPO_TYPE_MISMATCH,
             TYPE,
             format!(
                 "type {repo_type} needs a URL starting with {expected}; fix the type or the URL"
@@ -309,8 +310,8 @@ fn auth(input: Input<'_>, out: &mut Findings) {
     };
     let auth_type = non_empty(&auth.type_).unwrap_or("basic");
     if !AUTH_TYPES.contains(&auth_type) {
-        out.error(
-            "AUTH_TYPE_INVALID",
+        out.report(
+            codes::AUTH_TYPE_INVALID,
             "spec.chart.repository.auth.type",
             format!(
                 "auth type {} {}",
@@ -324,8 +325,8 @@ fn auth(input: Input<'_>, out: &mut Findings) {
         (&auth.token, "spec.chart.repository.auth.token"),
     ] {
         if non_empty(value).is_some() {
-            out.warning(
-                "AUTH_INLINE_CREDENTIALS",
+            out.report(
+                codes::AUTH_INLINE_CREDENTIALS,
                 field,
                 "stored in plain text; use auth.secretRef",
             );
@@ -336,8 +337,8 @@ fn auth(input: Input<'_>, out: &mut Findings) {
         && non_empty(&auth.password).is_none()
         && auth.secret_ref.is_none()
     {
-        out.error(
-            "AUTH_CREDENTIALS_INCOMPLETE",
+        out.report(
+            codes::AUTH_CREDENTIALS_INCOMPLETE,
             "spec.chart.repository.auth",
             "basic auth has a username but no password; set auth.secretRef to a Secret holding it",
         );
@@ -350,8 +351,8 @@ fn repository_tls(input: Input<'_>, out: &mut Findings) {
         .and_then(|t| t.insecure_skip_verify)
         .unwrap_or(false);
     if skip {
-        out.warning(
-            "TLS_INSECURE_SKIP_VERIFY",
+        out.report(
+            codes::TLS_INSECURE_SKIP_VERIFY,
             "spec.chart.repository.tls.insecureSkipVerify",
             "certificate checks are off; trust a CA",
         );
@@ -363,8 +364,8 @@ fn values(input: Input<'_>, out: &mut Findings) {
         return;
     };
     if let Some(problem) = values.inline.as_ref().and_then(inline_values_problem) {
-        out.error(
-            "VALUES_INLINE_INVALID",
+        out.report(
+            codes::VALUES_INLINE_INVALID,
             "spec.chart.values.inline",
             format!("values.inline must be a YAML mapping (key: value lines); {problem}"),
         );
@@ -375,8 +376,8 @@ fn values(input: Input<'_>, out: &mut Findings) {
     ] {
         for (i, reference) in list.iter().flatten().enumerate() {
             if non_empty(&reference.name).is_none() {
-                out.error(
-                    "VALUES_REF_NAME_MISSING",
+                out.report(
+                    codes::VALUES_REF_NAME_MISSING,
                     format!("spec.chart.values.{name}[{i}].name"),
                     "reference has no name; set the name of the ConfigMap or Secret",
                 );

@@ -2,6 +2,7 @@
 
 use crate::api::duration::{GoDuration, parse_go_duration};
 use crate::api::{DurationText, NumberText};
+use crate::validation::codes;
 use crate::validation::finding::{Findings, shown};
 use std::ops::RangeInclusive;
 
@@ -118,8 +119,8 @@ pub fn check_duration(
     match parse_go_duration(&text) {
         Ok(duration) => Some(duration),
         Err(err) => {
-            out.error(
-                "DURATION_INVALID",
+            out.report(
+                codes::DURATION_INVALID,
                 field(),
                 format!(
                     "{} is not a Go duration ({err}); write e.g. 30s, 5m or 1h30m",

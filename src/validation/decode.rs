@@ -3,12 +3,11 @@
 //! rules. The admission server and the offline validator both come here.
 
 use crate::api::ManagedRoostSpec;
-use crate::validation::{self, Finding, Level, ValidationResult};
+use crate::validation::codes;
+use crate::validation::{self, Finding, ValidationResult};
 use serde::Deserialize;
 use serde_json::Value;
 
-/// Code for a value whose type does not fit the schema (the apiserver would reject it).
-pub const SCHEMA_INVALID: &str = "SCHEMA_INVALID";
 /// Bound on decode retries, so a pathological object cannot loop for long.
 const MAX_SCHEMA_FINDINGS: usize = 32;
 
@@ -248,12 +247,7 @@ fn value_is_list(root: &Value, steps: &[Step]) -> bool {
 }
 
 fn schema_finding(field: String, message: String) -> Finding {
-    Finding {
-        code: SCHEMA_INVALID.to_owned(),
-        level: Level::Error,
-        field,
-        message,
-    }
+    Finding::new(codes::SCHEMA_INVALID, field, message)
 }
 
 /// True when `field` is `prefix` or lies below it.
@@ -325,8 +319,8 @@ mod tests {
         assert_eq!(
             errors,
             vec![
-                (SCHEMA_INVALID, "spec.healthChecks"),
-                (SCHEMA_INVALID, "spec.tenancy.rbac.enabled"),
+                ("SCHEMA_INVALID", "spec.healthChecks"),
+                ("SCHEMA_INVALID", "spec.tenancy.rbac.enabled"),
                 ("TENANT_ID_INVALID", "spec.tenancy.tenantId"),
             ]
         );
@@ -356,7 +350,7 @@ mod tests {
         let finding = &result.errors[0];
         assert_eq!(
             (finding.code.as_str(), finding.field.as_str()),
-            (SCHEMA_INVALID, "spec.chart.repository.auth.password")
+            ("SCHEMA_INVALID", "spec.chart.repository.auth.password")
         );
         assert!(
             !finding.message.contains("123456789"),
@@ -379,7 +373,7 @@ mod tests {
         let schema: Vec<(&str, &str)> = result
             .errors
             .iter()
-            .filter(|f| f.code == SCHEMA_INVALID)
+            .filter(|f| f.code == "SCHEMA_INVALID")
             .map(|f| (f.field.as_str(), f.message.as_str()))
             .collect();
         assert_eq!(
@@ -410,7 +404,7 @@ mod tests {
     #[test]
     fn non_object_spec() {
         let result = validate_spec_value(Some(&json!("text")), None);
-        assert_eq!(result.codes(), vec![SCHEMA_INVALID]);
+        assert_eq!(result.codes(), vec!["SCHEMA_INVALID"]);
         assert_eq!(result.errors[0].field, "spec");
     }
 

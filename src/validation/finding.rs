@@ -1,5 +1,6 @@
 //! Findings, levels and the result of validating one object.
 
+use super::codes::{self, Code};
 use serde::{Deserialize, Serialize};
 use std::fmt;
 
@@ -38,6 +39,16 @@ pub struct Finding {
 }
 
 impl Finding {
+    /// A finding of `code` at its level.
+    pub fn new(code: Code, field: impl Into<String>, message: impl Into<String>) -> Self {
+        Finding {
+            code: code.name().to_owned(),
+            level: code.level(),
+            field: field.into(),
+            message: message.into(),
+        }
+    }
+
     /// The form shown to kubectl as an admission warning: `field: message [CODE]`.
     pub fn as_warning_line(&self) -> String {
         format!("{}: {} [{}]", self.field, self.message, self.code)
@@ -53,12 +64,10 @@ pub struct ValidationResult {
     pub info: Vec<Finding>,
 }
 
-/// Findings listed per level; the rest are counted in one [`TOO_MANY_FINDINGS`]
-/// finding, so no object makes a denial, a warning list, a status or a cached
+/// Findings listed per level; the rest are counted in one
+/// [`codes::TOO_MANY_FINDINGS`] finding, so no object makes a denial, a warning list, a status or a cached
 /// verdict grow with it.
 pub const MAX_FINDINGS_PER_LEVEL: usize = 100;
-/// Code of the finding that counts the findings left out.
-pub const TOO_MANY_FINDINGS: &str = "TOO_MANY_FINDINGS";
 /// Longest message kept, in characters.
 pub const MAX_MESSAGE_CHARS: usize = 300;
 /// Longest field path kept, in characters.
@@ -98,7 +107,7 @@ impl ValidationResult {
         if let Some(&level) = levels.iter().find(|l| left_out[**l as usize] > 0) {
             let [errors, warnings, info] = left_out;
             let summary = Finding {
-                code: TOO_MANY_FINDINGS.to_owned(),
+                code: codes::TOO_MANY_FINDINGS.name().to_owned(),
                 level,
                 field: "spec".to_owned(),
                 message: format!(
@@ -165,31 +174,9 @@ pub fn silenced_codes(annotation: Option<&str>) -> Vec<&str> {
 pub struct Findings(Vec<Finding>);
 
 impl Findings {
-    pub fn push(
-        &mut self,
-        level: Level,
-        code: &str,
-        field: impl Into<String>,
-        message: impl Into<String>,
-    ) {
-        self.0.push(Finding {
-            code: code.to_owned(),
-            level,
-            field: field.into(),
-            message: message.into(),
-        });
-    }
-
-    pub fn error(&mut self, code: &str, field: impl Into<String>, message: impl Into<String>) {
-        self.push(Level::Error, code, field, message);
-    }
-
-    pub fn warning(&mut self, code: &str, field: impl Into<String>, message: impl Into<String>) {
-        self.push(Level::Warning, code, field, message);
-    }
-
-    pub fn info(&mut self, code: &str, field: impl Into<String>, message: impl Into<String>) {
-        self.push(Level::Info, code, field, message);
+    /// Reports a finding of `code`, at the level the code declares.
+    pub fn report(&mut self, code: Code, field: impl Into<String>, message: impl Into<String>) {
+        self.0.push(Finding::new(code, field, message));
     }
 
     pub fn into_vec(self) -> Vec<Finding> {
@@ -216,21 +203,20 @@ pub fn shown_max(value: &str, max: usize) -> String {
 mod tests {
     use super::*;
 
+    const E: Code = Code::new("E", Level::Error, "an error");
+    const W: Code = Code::new("W", Level::Warning, "a warning");
+    const I: Code = Code::new("I", Level::Info, "a note");
+    const REPO_PLAIN_HTTP: Code = Code::new("REPO_PLAIN_HTTP", Level::Warning, "plain http");
+
     fn result() -> ValidationResult {
         let mut findings = Findings::default();
-        findings.error("CHART_VERSION_INVALID", "spec.chart.version", "bad");
-        findings.push(
-            Level::Warning,
-            "CHART_VERSION_UNPINNED",
+        findings.report(codes::CHART_VERSION_INVALID, "spec.chart.version", "bad");
+        findings.report(
+            codes::CHART_VERSION_UNPINNED,
             "spec.chart.version",
             "pin it",
         );
-        findings.push(
-            Level::Warning,
-            "REPO_PLAIN_HTTP",
-            "spec.chart.repository.url",
-            "use https",
-        );
+        findings.report(REPO_PLAIN_HTTP, "spec.chart.repository.url", "use https");
         ValidationResult::from_findings(findings.into_vec())
     }
 
@@ -238,10 +224,10 @@ mod tests {
     fn findings_are_capped_per_level_and_counted() {
         let mut findings = Findings::default();
         for i in 0..250 {
-            findings.error("E", format!("spec.e[{i}]"), "x".repeat(1000));
-            findings.warning("W", format!("spec.w[{i}]"), "w");
+            findings.report(E, format!("spec.e[{i}]"), "x".repeat(1000));
+            findings.report(W, format!("spec.w[{i}]"), "w");
         }
-        findings.info("I", "spec", "i");
+        findings.report(I, "spec", "i");
         let result = ValidationResult::from_findings(findings.into_vec());
         assert!(!result.valid);
         assert_eq!(result.errors.len(), MAX_FINDINGS_PER_LEVEL + 1);
@@ -251,7 +237,7 @@ mod tests {
         let summary = &result.errors[MAX_FINDINGS_PER_LEVEL];
         assert_eq!(
             (summary.code.as_str(), summary.level),
-            (TOO_MANY_FINDINGS, Level::Error)
+            (codes::TOO_MANY_FINDINGS.name(), Level::Error)
         );
         assert!(
             summary
@@ -268,11 +254,14 @@ mod tests {
     fn warnings_left_out_are_counted_by_a_warning() {
         let mut findings = Findings::default();
         for i in 0..101 {
-            findings.warning("W", format!("spec.w[{i}]"), "w");
+            findings.report(W, format!("spec.w[{i}]"), "w");
         }
         let result = ValidationResult::from_findings(findings.into_vec());
         assert!(result.valid);
-        assert_eq!(result.warnings.last().unwrap().code, TOO_MANY_FINDINGS);
+        assert_eq!(
+            result.warnings.last().unwrap().code,
+            codes::TOO_MANY_FINDINGS.name()
+        );
         assert_eq!(result.warnings.len(), MAX_FINDINGS_PER_LEVEL + 1);
     }
 

@@ -3,6 +3,7 @@
 use super::checks::{
     check_duration, given, integer_outside, is_http_url, non_empty, one_of, shown_url,
 };
+use super::codes::{self, Code};
 use super::finding::{Findings, shown};
 use super::{FnRule, Input};
 use crate::api::duration::GoDuration;
@@ -11,90 +12,93 @@ use crate::api::{HealthCheckSpec, NumberText, TlsSpec};
 pub const RULES: &[FnRule] = &[
     FnRule {
         name: "health/presence",
-        codes: &["NO_HEALTH_CHECKS"],
+        codes: &[codes::NO_HEALTH_CHECKS],
         check: presence,
     },
     FnRule {
         name: "health/name",
-        codes: &["HEALTH_CHECK_NAME_MISSING", "HEALTH_CHECK_NAME_DUPLICATE"],
+        codes: &[
+            codes::HEALTH_CHECK_NAME_MISSING,
+            codes::HEALTH_CHECK_NAME_DUPLICATE,
+        ],
         check: names,
     },
     FnRule {
         name: "health/type",
         codes: &[
-            "HEALTH_CHECK_TYPE_MISSING",
-            "HEALTH_CHECK_TYPE_INVALID",
-            "HTTP_CONFIG_MISSING",
-            "TCP_CONFIG_MISSING",
-            "UDP_CONFIG_MISSING",
-            "GRPC_CONFIG_MISSING",
-            "PROMETHEUS_CONFIG_MISSING",
-            "KUBERNETES_CONFIG_MISSING",
-            "HEALTH_CHECK_CONFIG_MISMATCH",
+            codes::HEALTH_CHECK_TYPE_MISSING,
+            codes::HEALTH_CHECK_TYPE_INVALID,
+            codes::HTTP_CONFIG_MISSING,
+            codes::TCP_CONFIG_MISSING,
+            codes::UDP_CONFIG_MISSING,
+            codes::GRPC_CONFIG_MISSING,
+            codes::PROMETHEUS_CONFIG_MISSING,
+            codes::KUBERNETES_CONFIG_MISSING,
+            codes::HEALTH_CHECK_CONFIG_MISMATCH,
         ],
         check: types,
     },
     FnRule {
         name: "health/http",
         codes: &[
-            "HTTP_URL_MISSING",
-            "HTTP_URL_INVALID",
-            "HTTP_METHOD_INVALID",
-            "HTTP_EXPECTED_CODE_INVALID",
-            "TLS_INSECURE_SKIP_VERIFY",
+            codes::HTTP_URL_MISSING,
+            codes::HTTP_URL_INVALID,
+            codes::HTTP_METHOD_INVALID,
+            codes::HTTP_EXPECTED_CODE_INVALID,
+            codes::TLS_INSECURE_SKIP_VERIFY,
         ],
         check: http,
     },
     FnRule {
         name: "health/tcp",
-        codes: &["TCP_HOST_MISSING", "TCP_PORT_INVALID"],
+        codes: &[codes::TCP_HOST_MISSING, codes::TCP_PORT_INVALID],
         check: tcp,
     },
     FnRule {
         name: "health/udp",
         codes: &[
-            "UDP_HOST_MISSING",
-            "UDP_PORT_INVALID",
-            "UDP_RETRIES_INVALID",
+            codes::UDP_HOST_MISSING,
+            codes::UDP_PORT_INVALID,
+            codes::UDP_RETRIES_INVALID,
         ],
         check: udp,
     },
     FnRule {
         name: "health/grpc",
         codes: &[
-            "GRPC_HOST_MISSING",
-            "GRPC_PORT_INVALID",
-            "TLS_INSECURE_SKIP_VERIFY",
+            codes::GRPC_HOST_MISSING,
+            codes::GRPC_PORT_INVALID,
+            codes::TLS_INSECURE_SKIP_VERIFY,
         ],
         check: grpc,
     },
     FnRule {
         name: "health/prometheus",
         codes: &[
-            "PROMETHEUS_QUERY_MISSING",
-            "PROMETHEUS_THRESHOLD_MISSING",
-            "PROMETHEUS_THRESHOLD_INVALID",
-            "PROMETHEUS_OPERATOR_INVALID",
-            "PROMETHEUS_ENDPOINT_MISSING",
+            codes::PROMETHEUS_QUERY_MISSING,
+            codes::PROMETHEUS_THRESHOLD_MISSING,
+            codes::PROMETHEUS_THRESHOLD_INVALID,
+            codes::PROMETHEUS_OPERATOR_INVALID,
+            codes::PROMETHEUS_ENDPOINT_MISSING,
         ],
         check: prometheus,
     },
     FnRule {
         name: "health/kubernetes",
-        codes: &["KUBERNETES_READY_RATIO_INVALID"],
+        codes: &[codes::KUBERNETES_READY_RATIO_INVALID],
         check: kubernetes,
     },
     FnRule {
         name: "health/thresholds",
-        codes: &["FAILURE_THRESHOLD_INVALID", "WEIGHT_INVALID"],
+        codes: &[codes::FAILURE_THRESHOLD_INVALID, codes::WEIGHT_INVALID],
         check: thresholds,
     },
     FnRule {
         name: "health/timing",
         codes: &[
-            "DURATION_INVALID",
-            "HEALTH_CHECK_TIMEOUT_EXCEEDS_INTERVAL",
-            "HEALTH_CHECK_INTERVAL_TOO_SHORT",
+            codes::DURATION_INVALID,
+            codes::HEALTH_CHECK_TIMEOUT_EXCEEDS_INTERVAL,
+            codes::HEALTH_CHECK_INTERVAL_TOO_SHORT,
         ],
         check: timing,
     },
@@ -135,8 +139,8 @@ fn block_present(check: &HealthCheckSpec, kind: &str) -> bool {
 
 fn presence(input: Input<'_>, out: &mut Findings) {
     if input.spec.health_checks.as_ref().is_none_or(Vec::is_empty) {
-        out.info(
-            "NO_HEALTH_CHECKS",
+        out.report(
+            codes::NO_HEALTH_CHECKS,
             "spec.healthChecks",
             "no health checks: health stays unknown; add an http, tcp or kubernetes check",
         );
@@ -147,13 +151,13 @@ fn names(input: Input<'_>, out: &mut Findings) {
     let mut seen: Vec<&str> = Vec::new();
     for (i, check) in checks(input) {
         match non_empty(&check.name) {
-            None => out.error(
-                "HEALTH_CHECK_NAME_MISSING",
+            None => out.report(
+                codes::HEALTH_CHECK_NAME_MISSING,
                 format!("spec.healthChecks[{i}].name"),
                 "health check has no name; give each check a unique name",
             ),
-            Some(name) if seen.contains(&name) => out.error(
-                "HEALTH_CHECK_NAME_DUPLICATE",
+            Some(name) if seen.contains(&name) => out.report(
+                codes::HEALTH_CHECK_NAME_DUPLICATE,
                 format!("spec.healthChecks[{i}].name"),
                 format!(
                     "name {} is used by an earlier check; names must be unique",
@@ -168,16 +172,16 @@ fn names(input: Input<'_>, out: &mut Findings) {
 fn types(input: Input<'_>, out: &mut Findings) {
     for (i, check) in checks(input) {
         let Some(kind) = non_empty(&check.type_) else {
-            out.error(
-                "HEALTH_CHECK_TYPE_MISSING",
+            out.report(
+                codes::HEALTH_CHECK_TYPE_MISSING,
                 format!("spec.healthChecks[{i}].type"),
                 "health check has no type; set one of http, tcp, udp, grpc, prometheus, kubernetes",
             );
             continue;
         };
         if !CHECK_TYPES.contains(&kind) {
-            out.error(
-                "HEALTH_CHECK_TYPE_INVALID",
+            out.report(
+                codes::HEALTH_CHECK_TYPE_INVALID,
                 format!("spec.healthChecks[{i}].type"),
                 format!("type {} {}", shown(kind), one_of(kind, CHECK_TYPES)),
             );
@@ -185,14 +189,14 @@ fn types(input: Input<'_>, out: &mut Findings) {
         }
         if !block_present(check, kind) {
             let code = match kind {
-                "http" => "HTTP_CONFIG_MISSING",
-                "tcp" => "TCP_CONFIG_MISSING",
-                "udp" => "UDP_CONFIG_MISSING",
-                "grpc" => "GRPC_CONFIG_MISSING",
-                "prometheus" => "PROMETHEUS_CONFIG_MISSING",
-                _ => "KUBERNETES_CONFIG_MISSING",
+                "http" => codes::HTTP_CONFIG_MISSING,
+                "tcp" => codes::TCP_CONFIG_MISSING,
+                "udp" => codes::UDP_CONFIG_MISSING,
+                "grpc" => codes::GRPC_CONFIG_MISSING,
+                "prometheus" => codes::PROMETHEUS_CONFIG_MISSING,
+                _ => codes::KUBERNETES_CONFIG_MISSING,
             };
-            out.error(
+            out.report(
                 code,
                 format!("spec.healthChecks[{i}].{kind}"),
                 format!("a {kind} check needs its {kind} block; add spec.healthChecks[{i}].{kind}"),
@@ -202,8 +206,8 @@ fn types(input: Input<'_>, out: &mut Findings) {
             .iter()
             .filter(|t| **t != kind && block_present(check, t))
         {
-            out.warning(
-                "HEALTH_CHECK_CONFIG_MISMATCH",
+            out.report(
+                codes::HEALTH_CHECK_CONFIG_MISMATCH,
                 format!("spec.healthChecks[{i}].{other}"),
                 format!("ignored: the check's type is {kind}"),
             );
@@ -213,8 +217,8 @@ fn types(input: Input<'_>, out: &mut Findings) {
 
 fn insecure_tls(out: &mut Findings, tls: Option<&TlsSpec>, field: impl FnOnce() -> String) {
     if tls.and_then(|t| t.insecure_skip_verify).unwrap_or(false) {
-        out.warning(
-            "TLS_INSECURE_SKIP_VERIFY",
+        out.report(
+            codes::TLS_INSECURE_SKIP_VERIFY,
             field(),
             "certificate checks are off; trust a CA",
         );
@@ -225,13 +229,13 @@ fn http(input: Input<'_>, out: &mut Findings) {
     for (i, check) in checks_of(input, "http") {
         let Some(http) = &check.http else { continue };
         match non_empty(&http.url) {
-            None => out.error(
-                "HTTP_URL_MISSING",
+            None => out.report(
+                codes::HTTP_URL_MISSING,
                 format!("spec.healthChecks[{i}].http.url"),
                 "http check has no URL; set http.url, e.g. http://web.default.svc/healthz",
             ),
-            Some(url) if !is_http_url(url) => out.error(
-                "HTTP_URL_INVALID",
+            Some(url) if !is_http_url(url) => out.report(
+                codes::HTTP_URL_INVALID,
                 format!("spec.healthChecks[{i}].http.url"),
                 format!("{} is not an http or https URL with a host", shown_url(url)),
             ),
@@ -240,16 +244,16 @@ fn http(input: Input<'_>, out: &mut Findings) {
         if let Some(method) = non_empty(&http.method)
             && !HTTP_METHODS.contains(&method)
         {
-            out.error(
-                "HTTP_METHOD_INVALID",
+            out.report(
+                codes::HTTP_METHOD_INVALID,
                 format!("spec.healthChecks[{i}].http.method"),
                 format!("method {} {}", shown(method), one_of(method, HTTP_METHODS)),
             );
         }
         for (j, code) in http.expected_codes.iter().flatten().enumerate() {
             if let Some(got) = integer_outside(Some(code), 100..=599) {
-                out.error(
-                    "HTTP_EXPECTED_CODE_INVALID",
+                out.report(
+                    codes::HTTP_EXPECTED_CODE_INVALID,
                     format!("spec.healthChecks[{i}].http.expectedCodes[{j}]"),
                     format!("{got} is not an HTTP status code; use 100-599"),
                 );
@@ -265,12 +269,12 @@ fn http(input: Input<'_>, out: &mut Findings) {
 fn host_and_port(
     out: &mut Findings,
     base: &str,
-    (host_code, port_code): (&str, &str),
+    (host_code, port_code): (Code, Code),
     host: &Option<String>,
     port: Option<&NumberText>,
 ) {
     if non_empty(host).is_none() {
-        out.error(
+        out.report(
             host_code,
             format!("{base}.host"),
             "host is required; set the service DNS name or IP",
@@ -278,14 +282,14 @@ fn host_and_port(
     }
     if given(port).is_some() {
         if let Some(got) = integer_outside(port, 1..=65535) {
-            out.error(
+            out.report(
                 port_code,
                 format!("{base}.port"),
                 format!("port must be 1-65535, got {got}"),
             );
         }
     } else {
-        out.error(
+        out.report(
             port_code,
             format!("{base}.port"),
             "port is required; set a port in 1-65535",
@@ -300,7 +304,7 @@ fn tcp(input: Input<'_>, out: &mut Findings) {
         host_and_port(
             out,
             &base,
-            ("TCP_HOST_MISSING", "TCP_PORT_INVALID"),
+            (codes::TCP_HOST_MISSING, codes::TCP_PORT_INVALID),
             &tcp.host,
             tcp.port.as_ref(),
         );
@@ -314,13 +318,13 @@ fn udp(input: Input<'_>, out: &mut Findings) {
         host_and_port(
             out,
             &base,
-            ("UDP_HOST_MISSING", "UDP_PORT_INVALID"),
+            (codes::UDP_HOST_MISSING, codes::UDP_PORT_INVALID),
             &udp.host,
             udp.port.as_ref(),
         );
         if let Some(retries) = integer_outside(udp.retries.as_ref(), 1..=10) {
-            out.error(
-                "UDP_RETRIES_INVALID",
+            out.report(
+                codes::UDP_RETRIES_INVALID,
                 format!("{base}.retries"),
                 format!("retries must be 1-10, got {retries}"),
             );
@@ -335,7 +339,7 @@ fn grpc(input: Input<'_>, out: &mut Findings) {
         host_and_port(
             out,
             &base,
-            ("GRPC_HOST_MISSING", "GRPC_PORT_INVALID"),
+            (codes::GRPC_HOST_MISSING, codes::GRPC_PORT_INVALID),
             &grpc.host,
             grpc.port.as_ref(),
         );
@@ -352,25 +356,25 @@ fn prometheus(input: Input<'_>, out: &mut Findings) {
         };
         let base = format!("spec.healthChecks[{i}].prometheus");
         if non_empty(&prom.query).is_none() {
-            out.error(
-                "PROMETHEUS_QUERY_MISSING",
+            out.report(
+                codes::PROMETHEUS_QUERY_MISSING,
                 format!("{base}.query"),
                 "query is required; set a PromQL expression",
             );
         }
         match &prom.threshold {
-            None => out.error(
-                "PROMETHEUS_THRESHOLD_MISSING",
+            None => out.report(
+                codes::PROMETHEUS_THRESHOLD_MISSING,
                 format!("{base}.threshold"),
                 "threshold is required; set the number the query result is compared with",
             ),
-            Some(t) if t.is_empty() => out.error(
-                "PROMETHEUS_THRESHOLD_MISSING",
+            Some(t) if t.is_empty() => out.report(
+                codes::PROMETHEUS_THRESHOLD_MISSING,
                 format!("{base}.threshold"),
                 "threshold is required; set the number the query result is compared with",
             ),
-            Some(t) if t.as_f64().is_none() => out.error(
-                "PROMETHEUS_THRESHOLD_INVALID",
+            Some(t) if t.as_f64().is_none() => out.report(
+                codes::PROMETHEUS_THRESHOLD_INVALID,
                 format!("{base}.threshold"),
                 format!(
                     "threshold {} is not a number; write e.g. \"0.95\"",
@@ -382,8 +386,8 @@ fn prometheus(input: Input<'_>, out: &mut Findings) {
         if let Some(op) = non_empty(&prom.operator)
             && !PROMETHEUS_OPERATORS.contains(&op)
         {
-            out.error(
-                "PROMETHEUS_OPERATOR_INVALID",
+            out.report(
+                codes::PROMETHEUS_OPERATOR_INVALID,
                 format!("{base}.operator"),
                 format!(
                     "operator {} {}",
@@ -393,8 +397,8 @@ fn prometheus(input: Input<'_>, out: &mut Findings) {
             );
         }
         if non_empty(&prom.endpoint).is_none() && prom.service_discovery.is_none() {
-            out.warning(
-                "PROMETHEUS_ENDPOINT_MISSING",
+            out.report(
+                codes::PROMETHEUS_ENDPOINT_MISSING,
                 format!("{base}.endpoint"),
                 "set endpoint or serviceDiscovery",
             );
@@ -413,8 +417,8 @@ fn kubernetes(input: Input<'_>, out: &mut Findings) {
             continue;
         };
         if !ratio.as_f64().is_some_and(|r| (0.0..=1.0).contains(&r)) {
-            out.error(
-                "KUBERNETES_READY_RATIO_INVALID",
+            out.report(
+                codes::KUBERNETES_READY_RATIO_INVALID,
                 format!("spec.healthChecks[{i}].kubernetes.requiredReadyRatio"),
                 format!(
                     "requiredReadyRatio must be a number from 0 to 1, got {}",
@@ -428,15 +432,15 @@ fn kubernetes(input: Input<'_>, out: &mut Findings) {
 fn thresholds(input: Input<'_>, out: &mut Findings) {
     for (i, check) in checks(input) {
         if let Some(threshold) = integer_outside(check.failure_threshold.as_ref(), 1..=i64::MAX) {
-            out.error(
-                "FAILURE_THRESHOLD_INVALID",
+            out.report(
+                codes::FAILURE_THRESHOLD_INVALID,
                 format!("spec.healthChecks[{i}].failureThreshold"),
                 format!("failureThreshold must be at least 1, got {threshold}"),
             );
         }
         if let Some(weight) = integer_outside(check.weight.as_ref(), 0..=100) {
-            out.error(
-                "WEIGHT_INVALID",
+            out.report(
+                codes::WEIGHT_INVALID,
                 format!("spec.healthChecks[{i}].weight"),
                 format!("weight must be 0-100, got {weight}"),
             );
@@ -454,15 +458,15 @@ fn timing(input: Input<'_>, out: &mut Findings) {
         if let (Some(interval), Some(timeout)) = (interval, timeout)
             && timeout >= interval
         {
-            out.warning(
-                "HEALTH_CHECK_TIMEOUT_EXCEEDS_INTERVAL",
+            out.report(
+                codes::HEALTH_CHECK_TIMEOUT_EXCEEDS_INTERVAL,
                 format!("{base}.timeout"),
                 "timeout must be below interval",
             );
         }
         if interval.is_some_and(|d| d < MIN_INTERVAL) {
-            out.warning(
-                "HEALTH_CHECK_INTERVAL_TOO_SHORT",
+            out.report(
+                codes::HEALTH_CHECK_INTERVAL_TOO_SHORT,
                 format!("{base}.interval"),
                 "under 5s; use 5s or more",
             );

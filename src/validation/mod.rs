@@ -6,18 +6,19 @@
 
 pub mod chart;
 pub mod checks;
+pub mod codes;
 pub mod decode;
 pub mod finding;
 pub mod health;
-pub mod levels;
 pub mod observability;
 pub mod target;
 pub mod teardown;
 pub mod tenancy;
 
+pub use codes::Code;
 pub use finding::{
-    Finding, Findings, Level, MAX_FINDINGS_PER_LEVEL, SILENCE_ANNOTATION, TOO_MANY_FINDINGS,
-    ValidationResult, shown, silenced_codes,
+    Finding, Findings, Level, MAX_FINDINGS_PER_LEVEL, SILENCE_ANNOTATION, ValidationResult, shown,
+    silenced_codes,
 };
 
 use crate::api::ManagedRoostSpec;
@@ -38,7 +39,7 @@ pub trait Rule: Send + Sync {
     /// Short name, `group/what`.
     fn name(&self) -> &'static str;
     /// Every code the rule can report.
-    fn codes(&self) -> &'static [&'static str];
+    fn codes(&self) -> &'static [Code];
     fn check(&self, input: Input<'_>, out: &mut Findings);
 }
 
@@ -46,7 +47,7 @@ pub trait Rule: Send + Sync {
 #[derive(Clone, Copy)]
 pub struct FnRule {
     pub name: &'static str,
-    pub codes: &'static [&'static str],
+    pub codes: &'static [Code],
     pub check: fn(Input<'_>, &mut Findings),
 }
 
@@ -54,7 +55,7 @@ impl Rule for FnRule {
     fn name(&self) -> &'static str {
         self.name
     }
-    fn codes(&self) -> &'static [&'static str] {
+    fn codes(&self) -> &'static [Code] {
         self.codes
     }
     fn check(&self, input: Input<'_>, out: &mut Findings) {
@@ -105,7 +106,7 @@ impl Registry {
             bytes.extend_from_slice(rule.name().as_bytes());
             bytes.push(0);
             for code in rule.codes() {
-                bytes.extend_from_slice(code.as_bytes());
+                bytes.extend_from_slice(code.name().as_bytes());
                 bytes.push(1);
             }
         }
@@ -134,11 +135,11 @@ impl Registry {
     }
 
     /// Every code any rule can report, in registry order, without repeats.
-    pub fn codes(&self) -> Vec<&'static str> {
-        let mut codes: Vec<&'static str> = Vec::new();
+    pub fn codes(&self) -> Vec<Code> {
+        let mut codes: Vec<Code> = Vec::new();
         for code in self.rules.iter().flat_map(|r| r.codes()) {
             if !codes.contains(code) {
-                codes.push(code);
+                codes.push(*code);
             }
         }
         codes
@@ -264,10 +265,16 @@ pub(crate) mod test_support {
         let mut missing = Vec::new();
         for rule in rules {
             for code in rule.codes {
-                if !cases_codes.iter().any(|(c, fires)| c == code && *fires) {
+                if !cases_codes
+                    .iter()
+                    .any(|(c, fires)| *c == code.name() && *fires)
+                {
                     missing.push(format!("{code} has no firing case"));
                 }
-                if !cases_codes.iter().any(|(c, fires)| c == code && !*fires) {
+                if !cases_codes
+                    .iter()
+                    .any(|(c, fires)| *c == code.name() && !*fires)
+                {
                     missing.push(format!("{code} has no near-miss case"));
                 }
             }
@@ -343,7 +350,10 @@ mod tests {
             "RESOURCE_QUOTA_EMPTY",
         ];
         for code in warning_codes {
-            assert!(registry.codes().contains(&code), "{code} is registered");
+            assert!(
+                registry.codes().iter().any(|c| c.name() == code),
+                "{code} is registered"
+            );
             assert!(seen.iter().any(|c| c == code), "{code} was raised");
         }
     }
@@ -432,8 +442,12 @@ mod tests {
 
     #[test]
     fn registry_holds_exactly_the_codes_of_the_contract() {
-        let mut codes = Registry::global().codes();
-        codes.sort();
+        let mut codes: Vec<&str> = Registry::global()
+            .codes()
+            .iter()
+            .map(|c| c.name())
+            .collect();
+        codes.sort_unstable();
         assert_eq!(codes, CONTRACT_CODES);
     }
 

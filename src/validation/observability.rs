@@ -1,6 +1,7 @@
 //! Rules for `spec.observability`.
 
 use super::checks::{check_duration, given, non_empty, one_of, shown_url, url_scheme_with_host};
+use super::codes;
 use super::finding::{Findings, shown};
 use super::{FnRule, Input};
 use crate::api::ObservabilitySpec;
@@ -10,20 +11,20 @@ pub const RULES: &[FnRule] = &[
     FnRule {
         name: "observability/tracing",
         codes: &[
-            "TRACING_ENDPOINT_URL_MISSING",
-            "TRACING_ENDPOINT_URL_INVALID",
-            "SAMPLING_RATE_INVALID",
+            codes::TRACING_ENDPOINT_URL_MISSING,
+            codes::TRACING_ENDPOINT_URL_INVALID,
+            codes::SAMPLING_RATE_INVALID,
         ],
         check: tracing,
     },
     FnRule {
         name: "observability/logging",
-        codes: &["LOG_LEVEL_INVALID"],
+        codes: &[codes::LOG_LEVEL_INVALID],
         check: logging,
     },
     FnRule {
         name: "observability/metrics",
-        codes: &["METRICS_INTERVAL_TOO_SHORT", "DURATION_INVALID"],
+        codes: &[codes::METRICS_INTERVAL_TOO_SHORT, codes::DURATION_INVALID],
         check: metrics,
     },
 ];
@@ -41,13 +42,13 @@ fn tracing(input: Input<'_>, out: &mut Findings) {
     if let Some(endpoint) = &tracing.endpoint {
         const FIELD: &str = "spec.observability.tracing.endpoint.url";
         match non_empty(&endpoint.url) {
-            None if tracing.enabled == Some(true) => out.error(
-                "TRACING_ENDPOINT_URL_MISSING",
+            None if tracing.enabled == Some(true) => out.report(
+                codes::TRACING_ENDPOINT_URL_MISSING,
                 FIELD,
                 "tracing is enabled but the endpoint has no url; set endpoint.url",
             ),
-            Some(url) if url_scheme_with_host(url).is_none() => out.error(
-                "TRACING_ENDPOINT_URL_INVALID",
+            Some(url) if url_scheme_with_host(url).is_none() => out.report(
+                codes::TRACING_ENDPOINT_URL_INVALID,
                 FIELD,
                 format!(
                     "{} is not a URL with scheme and host, e.g. http://otel-collector:4317",
@@ -60,8 +61,8 @@ fn tracing(input: Input<'_>, out: &mut Findings) {
     if let Some(rate) = given(tracing.sampling_rate.as_ref())
         && !rate.as_f64().is_some_and(|r| (0.0..=1.0).contains(&r))
     {
-        out.error(
-            "SAMPLING_RATE_INVALID",
+        out.report(
+            codes::SAMPLING_RATE_INVALID,
             "spec.observability.tracing.samplingRate",
             format!(
                 "samplingRate {} must be a number from 0 to 1, e.g. \"0.1\"",
@@ -76,8 +77,8 @@ fn logging(input: Input<'_>, out: &mut Findings) {
         .and_then(|o| o.logging.as_ref())
         .and_then(|l| non_empty(&l.level));
     if let Some(level) = level.filter(|l| !LOG_LEVELS.contains(l)) {
-        out.error(
-            "LOG_LEVEL_INVALID",
+        out.report(
+            codes::LOG_LEVEL_INVALID,
             "spec.observability.logging.level",
             format!("log level {} {}", shown(level), one_of(level, LOG_LEVELS)),
         );
@@ -92,8 +93,8 @@ fn metrics(input: Input<'_>, out: &mut Findings) {
     const FIELD: &str = "spec.observability.metrics.interval";
     let interval = check_duration(out, || FIELD.into(), metrics.interval.as_ref());
     if metrics.enabled == Some(true) && interval.is_some_and(|d| d < MIN_INTERVAL) {
-        out.error(
-            "METRICS_INTERVAL_TOO_SHORT",
+        out.report(
+            codes::METRICS_INTERVAL_TOO_SHORT,
             FIELD,
             "metrics interval must be at least 1s",
         );

@@ -1,18 +1,19 @@
 //! Rules for `spec.namespace`, the release's target namespace.
 
 use super::checks::{is_dns1123_label, non_empty};
+use super::codes;
 use super::finding::{Findings, shown};
 use super::{FnRule, Input};
 
 pub const RULES: &[FnRule] = &[
     FnRule {
         name: "target/namespace",
-        codes: &["TARGET_NAMESPACE_INVALID"],
+        codes: &[codes::TARGET_NAMESPACE_INVALID],
         check: namespace,
     },
     FnRule {
         name: "target/immutable",
-        codes: &["TARGET_NAMESPACE_IMMUTABLE"],
+        codes: &[codes::TARGET_NAMESPACE_IMMUTABLE],
         check: immutable,
     },
 ];
@@ -21,8 +22,8 @@ const FIELD: &str = "spec.namespace";
 
 fn namespace(input: Input<'_>, out: &mut Findings) {
     if let Some(ns) = non_empty(&input.spec.namespace).filter(|ns| !is_dns1123_label(ns)) {
-        out.error(
-            "TARGET_NAMESPACE_INVALID",
+        out.report(
+            codes::TARGET_NAMESPACE_INVALID,
             FIELD,
             format!(
                 "namespace {} must be a DNS-1123 label (a-z, 0-9, '-', at most 63)",
@@ -37,8 +38,8 @@ fn immutable(input: Input<'_>, out: &mut Findings) {
         return;
     };
     if non_empty(&input.spec.namespace) != Some(before) {
-        out.error(
-            "TARGET_NAMESPACE_IMMUTABLE",
+        out.report(
+            codes::TARGET_NAMESPACE_IMMUTABLE,
             FIELD,
             format!(
                 "target namespace cannot change once set (was {}); create a new roost",

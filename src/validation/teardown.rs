@@ -3,6 +3,7 @@
 use super::checks::{
     check_duration, given, integer_outside, is_http_url, non_empty, one_of, shown_url,
 };
+use super::codes;
 use super::finding::{Findings, shown};
 use super::{FnRule, Input};
 use crate::api::duration::GoDuration;
@@ -13,50 +14,56 @@ use crate::api::{QuantityText, TeardownTriggerSpec};
 pub const RULES: &[FnRule] = &[
     FnRule {
         name: "teardown/policy",
-        codes: &["NO_TEARDOWN_POLICY", "TEARDOWN_TRIGGERS_MISSING"],
+        codes: &[codes::NO_TEARDOWN_POLICY, codes::TEARDOWN_TRIGGERS_MISSING],
         check: policy,
     },
     FnRule {
         name: "teardown/type",
-        codes: &["TRIGGER_TYPE_MISSING", "TRIGGER_TYPE_INVALID"],
+        codes: &[codes::TRIGGER_TYPE_MISSING, codes::TRIGGER_TYPE_INVALID],
         check: trigger_types,
     },
     FnRule {
         name: "teardown/timeout",
         codes: &[
-            "TIMEOUT_MISSING",
-            "TEARDOWN_TIMEOUT_TOO_SHORT",
-            "DURATION_INVALID",
+            codes::TIMEOUT_MISSING,
+            codes::TEARDOWN_TIMEOUT_TOO_SHORT,
+            codes::DURATION_INVALID,
         ],
         check: timeouts,
     },
     FnRule {
         name: "teardown/failure_count",
         codes: &[
-            "FAILURE_COUNT_MISSING",
-            "FAILURE_COUNT_INVALID",
-            "FAILURE_COUNT_WITHOUT_HEALTH_CHECKS",
+            codes::FAILURE_COUNT_MISSING,
+            codes::FAILURE_COUNT_INVALID,
+            codes::FAILURE_COUNT_WITHOUT_HEALTH_CHECKS,
         ],
         check: failure_counts,
     },
     FnRule {
         name: "teardown/schedule",
-        codes: &["SCHEDULE_MISSING", "SCHEDULE_INVALID"],
+        codes: &[codes::SCHEDULE_MISSING, codes::SCHEDULE_INVALID],
         check: schedules,
     },
     FnRule {
         name: "teardown/resource_threshold",
-        codes: &["RESOURCE_THRESHOLD_MISSING", "RESOURCE_THRESHOLD_INVALID"],
+        codes: &[
+            codes::RESOURCE_THRESHOLD_MISSING,
+            codes::RESOURCE_THRESHOLD_INVALID,
+        ],
         check: resource_thresholds,
     },
     FnRule {
         name: "teardown/webhook",
-        codes: &["WEBHOOK_TRIGGER_URL_MISSING", "WEBHOOK_TRIGGER_URL_INVALID"],
+        codes: &[
+            codes::WEBHOOK_TRIGGER_URL_MISSING,
+            codes::WEBHOOK_TRIGGER_URL_INVALID,
+        ],
         check: webhooks,
     },
     FnRule {
         name: "teardown/cleanup",
-        codes: &["DURATION_INVALID"],
+        codes: &[codes::DURATION_INVALID],
         check: cleanup,
     },
 ];
@@ -80,13 +87,13 @@ fn triggers<'a>(input: Input<'a>) -> impl Iterator<Item = (usize, &'a TeardownTr
 
 fn policy(input: Input<'_>, out: &mut Findings) {
     match &input.spec.teardown_policy {
-        None => out.info(
-            "NO_TEARDOWN_POLICY",
+        None => out.report(
+            codes::NO_TEARDOWN_POLICY,
             "spec.teardownPolicy",
             "no teardown policy: the roost lives until deleted; add a timeout trigger for temporary roosts",
         ),
-        Some(policy) if policy.triggers.as_ref().is_none_or(Vec::is_empty) => out.warning(
-            "TEARDOWN_TRIGGERS_MISSING",
+        Some(policy) if policy.triggers.as_ref().is_none_or(Vec::is_empty) => out.report(
+            codes::TEARDOWN_TRIGGERS_MISSING,
             "spec.teardownPolicy.triggers",
             "no triggers, so it never fires; add one",
         ),
@@ -97,13 +104,13 @@ fn policy(input: Input<'_>, out: &mut Findings) {
 fn trigger_types(input: Input<'_>, out: &mut Findings) {
     for (i, trigger) in triggers(input) {
         match non_empty(&trigger.type_) {
-            None => out.error(
-                "TRIGGER_TYPE_MISSING",
+            None => out.report(
+                codes::TRIGGER_TYPE_MISSING,
                 format!("spec.teardownPolicy.triggers[{i}].type"),
                 "trigger has no type; set one of timeout, failure_count, resource_threshold, schedule, webhook",
             ),
-            Some(kind) if !TRIGGER_TYPES.contains(&kind) => out.error(
-                "TRIGGER_TYPE_INVALID",
+            Some(kind) if !TRIGGER_TYPES.contains(&kind) => out.report(
+                codes::TRIGGER_TYPE_INVALID,
                 format!("spec.teardownPolicy.triggers[{i}].type"),
                 format!("type {} {}", shown(kind), one_of(kind, TRIGGER_TYPES)),
             ),
@@ -120,8 +127,8 @@ fn timeouts(input: Input<'_>, out: &mut Findings) {
         let given = trigger.timeout.as_ref().filter(|t| !t.0.is_empty());
         if given.is_none() {
             if is_timeout_trigger {
-                out.error(
-                    "TIMEOUT_MISSING",
+                out.report(
+                    codes::TIMEOUT_MISSING,
                     field(),
                     "timeout trigger needs a timeout, e.g. 2h",
                 );
@@ -130,8 +137,8 @@ fn timeouts(input: Input<'_>, out: &mut Findings) {
         }
         let parsed = check_duration(out, field, given);
         if is_timeout_trigger && parsed.is_some_and(|d| d < MIN_TIMEOUT) {
-            out.warning(
-                "TEARDOWN_TIMEOUT_TOO_SHORT",
+            out.report(
+                codes::TEARDOWN_TIMEOUT_TOO_SHORT,
                 field(),
                 "under 5m; use 5m or more",
             );
@@ -150,22 +157,22 @@ fn failure_counts(input: Input<'_>, out: &mut Findings) {
         let count = trigger.failure_count.as_ref();
         if given(count).is_none() {
             if is_failure_trigger {
-                out.error(
-                    "FAILURE_COUNT_MISSING",
+                out.report(
+                    codes::FAILURE_COUNT_MISSING,
                     format!("spec.teardownPolicy.triggers[{i}].failureCount"),
                     "failure_count trigger needs failureCount, e.g. 10",
                 );
             }
         } else if let Some(got) = integer_outside(count, 1..=i64::MAX) {
-            out.error(
-                "FAILURE_COUNT_INVALID",
+            out.report(
+                codes::FAILURE_COUNT_INVALID,
                 format!("spec.teardownPolicy.triggers[{i}].failureCount"),
                 format!("failureCount must be at least 1, got {got}"),
             );
         }
         if is_failure_trigger && !has_checks {
-            out.warning(
-                "FAILURE_COUNT_WITHOUT_HEALTH_CHECKS",
+            out.report(
+                codes::FAILURE_COUNT_WITHOUT_HEALTH_CHECKS,
                 format!("spec.teardownPolicy.triggers[{i}]"),
                 "never fires without health checks",
             );
@@ -177,13 +184,13 @@ fn schedules(input: Input<'_>, out: &mut Findings) {
     for (i, trigger) in triggers(input) {
         let field = || format!("spec.teardownPolicy.triggers[{i}].schedule");
         match non_empty(&trigger.schedule) {
-            None if trigger.type_.as_deref() == Some("schedule") => out.error(
-                "SCHEDULE_MISSING",
+            None if trigger.type_.as_deref() == Some("schedule") => out.report(
+                codes::SCHEDULE_MISSING,
                 field(),
                 "schedule trigger needs a cron schedule, e.g. \"0 2 * * *\"",
             ),
-            Some(expr) if Schedule::parse(expr).is_none() => out.error(
-                "SCHEDULE_INVALID",
+            Some(expr) if Schedule::parse(expr).is_none() => out.report(
+                codes::SCHEDULE_INVALID,
                 field(),
                 format!(
                     "{} is not a 5-field cron expression (minute hour day month weekday)",
@@ -225,8 +232,8 @@ fn resource_thresholds(input: Input<'_>, out: &mut Findings) {
         }
         if values.is_empty() {
             if trigger.type_.as_deref() == Some("resource_threshold") {
-                out.error(
-                    "RESOURCE_THRESHOLD_MISSING",
+                out.report(
+                    codes::RESOURCE_THRESHOLD_MISSING,
                     base,
                     "resource_threshold trigger needs memory, cpu, storage or custom, e.g. memory: 80%",
                 );
@@ -235,8 +242,8 @@ fn resource_thresholds(input: Input<'_>, out: &mut Findings) {
         }
         for (field, value) in values {
             if !is_threshold_value(value) {
-                out.error(
-                    "RESOURCE_THRESHOLD_INVALID",
+                out.report(
+                    codes::RESOURCE_THRESHOLD_INVALID,
                     field,
                     format!(
                         "{} is neither a percentage 1%-100% nor a quantity like 4Gi",
@@ -252,13 +259,13 @@ fn webhooks(input: Input<'_>, out: &mut Findings) {
     for (i, trigger) in triggers(input) {
         let field = || format!("spec.teardownPolicy.triggers[{i}].webhook.url");
         match trigger.webhook.as_ref().and_then(|w| non_empty(&w.url)) {
-            None if trigger.type_.as_deref() == Some("webhook") => out.error(
-                "WEBHOOK_TRIGGER_URL_MISSING",
+            None if trigger.type_.as_deref() == Some("webhook") => out.report(
+                codes::WEBHOOK_TRIGGER_URL_MISSING,
                 field(),
                 "webhook trigger needs webhook.url",
             ),
-            Some(url) if !is_http_url(url) => out.error(
-                "WEBHOOK_TRIGGER_URL_INVALID",
+            Some(url) if !is_http_url(url) => out.report(
+                codes::WEBHOOK_TRIGGER_URL_INVALID,
                 field(),
                 format!("{} is not an http or https URL with a host", shown_url(url)),
             ),

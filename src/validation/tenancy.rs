@@ -1,6 +1,7 @@
 //! Rules for `spec.tenancy`.
 
 use super::checks::{is_dns1123_label, non_empty};
+use super::codes;
 use super::finding::{Findings, shown};
 use super::{FnRule, Input};
 use crate::api::{ManagedRoostSpec, TenancySpec};
@@ -9,25 +10,25 @@ pub const RULES: &[FnRule] = &[
     FnRule {
         name: "tenancy/tenant_id",
         codes: &[
-            "TENANT_ID_MISSING",
-            "TENANT_ID_INVALID",
-            "TENANT_ID_MISMATCH",
+            codes::TENANT_ID_MISSING,
+            codes::TENANT_ID_INVALID,
+            codes::TENANT_ID_MISMATCH,
         ],
         check: tenant_ids,
     },
     FnRule {
         name: "tenancy/immutable",
-        codes: &["TENANT_ID_IMMUTABLE"],
+        codes: &[codes::TENANT_ID_IMMUTABLE],
         check: immutable,
     },
     FnRule {
         name: "tenancy/namespace_isolation",
-        codes: &["NAMESPACE_ISOLATION_PREFIX_INVALID"],
+        codes: &[codes::NAMESPACE_ISOLATION_PREFIX_INVALID],
         check: namespace_isolation,
     },
     FnRule {
         name: "tenancy/resource_quota",
-        codes: &["RESOURCE_QUOTA_EMPTY"],
+        codes: &[codes::RESOURCE_QUOTA_EMPTY],
         check: resource_quota,
     },
 ];
@@ -51,8 +52,8 @@ fn tenant_ids(input: Input<'_>, out: &mut Findings) {
     let rbac_enabled = rbac.and_then(|r| r.enabled).unwrap_or(false);
 
     if let Some(id) = tenant.filter(|id| !is_dns1123_label(id)) {
-        out.error(
-            "TENANT_ID_INVALID",
+        out.report(
+            codes::TENANT_ID_INVALID,
             "spec.tenancy.tenantId",
             format!(
                 "tenant id {} must be a DNS-1123 label (a-z, 0-9, '-', at most 63)",
@@ -63,8 +64,8 @@ fn tenant_ids(input: Input<'_>, out: &mut Findings) {
     // An rbac id equal to tenancy.tenantId (often copied by defaulting) was checked above.
     if let Some(b) = rbac_tenant.filter(|b| Some(*b) != tenant) {
         if !is_dns1123_label(b) {
-            out.error(
-                "TENANT_ID_INVALID",
+            out.report(
+                codes::TENANT_ID_INVALID,
                 "spec.tenancy.rbac.tenantId",
                 format!(
                     "tenant id {} must be a DNS-1123 label (a-z, 0-9, '-', at most 63)",
@@ -73,8 +74,8 @@ fn tenant_ids(input: Input<'_>, out: &mut Findings) {
             );
         }
         if let Some(a) = tenant {
-            out.error(
-                "TENANT_ID_MISMATCH",
+            out.report(
+                codes::TENANT_ID_MISMATCH,
                 "spec.tenancy.rbac.tenantId",
                 format!(
                     "rbac.tenantId {} differs from tenancy.tenantId {}; make them equal",
@@ -85,8 +86,8 @@ fn tenant_ids(input: Input<'_>, out: &mut Findings) {
         }
     }
     if rbac_enabled && tenant.is_none() && rbac_tenant.is_none() {
-        out.error(
-            "TENANT_ID_MISSING",
+        out.report(
+            codes::TENANT_ID_MISSING,
             "spec.tenancy.tenantId",
             "RBAC is enabled but no tenant id is set; set spec.tenancy.tenantId",
         );
@@ -99,8 +100,8 @@ fn immutable(input: Input<'_>, out: &mut Findings) {
         return;
     };
     if after != Some(before) {
-        out.error(
-            "TENANT_ID_IMMUTABLE",
+        out.report(
+            codes::TENANT_ID_IMMUTABLE,
             "spec.tenancy.tenantId",
             format!(
                 "tenantId cannot change once set (was {}); create a new roost instead",
@@ -126,8 +127,8 @@ fn namespace_isolation(input: Input<'_>, out: &mut Findings) {
         .and_then(|t| t.namespace_isolation.as_ref())
         .and_then(|n| non_empty(&n.prefix));
     if let Some(prefix) = prefix.filter(|p| !is_label_prefix(p)) {
-        out.error(
-            "NAMESPACE_ISOLATION_PREFIX_INVALID",
+        out.report(
+            codes::NAMESPACE_ISOLATION_PREFIX_INVALID,
             "spec.tenancy.namespaceIsolation.prefix",
             format!(
                 "prefix {} must start with a-z or 0-9 and use only a-z, 0-9, '-'",
@@ -142,8 +143,8 @@ fn resource_quota(input: Input<'_>, out: &mut Findings) {
         return;
     };
     if quota.enabled == Some(true) && quota.hard.as_ref().is_none_or(|h| h.is_empty()) {
-        out.warning(
-            "RESOURCE_QUOTA_EMPTY",
+        out.report(
+            codes::RESOURCE_QUOTA_EMPTY,
             "spec.tenancy.resourceQuota.hard",
             "enabled with no hard limits; add some",
         );

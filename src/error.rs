@@ -3,7 +3,7 @@
 //!
 //! Each variant says what failed and keeps the cause as its
 //! [`std::error::Error::source`], never repeated in its own message: the
-//! binary prints the whole chain (anyhow), and logs use [`Report`].
+//! binary prints the whole chain (anyhow), and logs use [`ErrorChain`].
 
 use std::path::PathBuf;
 
@@ -117,9 +117,9 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 /// An error and its causes on one line (`what failed: because: because`),
 /// for logs and messages.
-pub struct Report<'a>(pub &'a (dyn std::error::Error + 'static));
+pub struct ErrorChain<'a>(pub &'a (dyn std::error::Error + 'static));
 
-impl std::fmt::Display for Report<'_> {
+impl std::fmt::Display for ErrorChain<'_> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(f, "{}", self.0)?;
         let mut source = self.0.source();
@@ -146,7 +146,7 @@ mod tests {
         assert_eq!(err.to_string(), "cannot read /etc/tls.crt");
         assert_eq!(err.source().unwrap().to_string(), "no such file");
         assert_eq!(
-            Report(&err).to_string(),
+            ErrorChain(&err).to_string(),
             "cannot read /etc/tls.crt: no such file"
         );
     }

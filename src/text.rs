@@ -1,5 +1,8 @@
 //! Text helpers every layer may use (a leaf: it uses no other module of
-//! the crate): typo suggestions and parser errors described without input.
+//! the crate): typo suggestions, parser errors described without input, and
+//! untrusted text made safe to print.
+
+use std::fmt::Write as _;
 
 /// The choice `value` is closest to, when close enough to be a typo: the same
 /// letters in another case, at most one edit per three letters of the choice
@@ -96,5 +99,96 @@ pub fn describe_json_error(err: &serde_json::Error) -> String {
             }
         }
         Category::Io => "unreadable body".to_owned(),
+    }
+}
+
+/// `text` with every character a terminal or a log reader acts on escaped
+/// (`\n`, `\u{1b}`, `\u{202e}`): output for people passes each string an
+/// input, a request or a policy controls through it, so none can break a
+/// line, forge one or send escape sequences.
+pub fn printable(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        push_printable(&mut out, c);
+    }
+    out
+}
+
+/// [`printable`], cut to `max_chars` characters of `text` (then `…`): for a
+/// name or a kind from a request, written in a reply or a log line.
+pub fn printable_cut(text: &str, max_chars: usize) -> String {
+    let mut out = String::new();
+    for (i, c) in text.chars().enumerate() {
+        if i == max_chars {
+            out.push('…');
+            break;
+        }
+        push_printable(&mut out, c);
+    }
+    out
+}
+
+/// Pushes `c`, escaped when a reader acts on it.
+pub fn push_printable(out: &mut String, c: char) {
+    if !acted_on(c) {
+        out.push(c);
+    } else if c.is_control() {
+        // The short forms where there are some: `\n`, `\r`, `\t`.
+        let _ = write!(out, "{}", c.escape_debug());
+    } else {
+        let _ = write!(out, "{}", c.escape_unicode());
+    }
+}
+
+/// Control characters (C0, DEL, C1), the line and paragraph separators
+/// (some editors and log viewers break lines there) and the bidi controls
+/// (they reorder what a reader sees).
+fn acted_on(c: char) -> bool {
+    c.is_control()
+        || matches!(
+            c,
+            '\u{2028}'
+                | '\u{2029}'
+                | '\u{061c}'
+                | '\u{200e}'
+                | '\u{200f}'
+                | '\u{202a}'..='\u{202e}'
+                | '\u{2066}'..='\u{2069}'
+        )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn control_characters_are_escaped() {
+        let cases = [
+            ("plain", "dir/a.yaml", "dir/a.yaml"),
+            ("newline", "a\nb.yaml", "a\\nb.yaml"),
+            ("escape sequence", "\x1b[31mred.yaml", "\\u{1b}[31mred.yaml"),
+            ("DEL and C1", "a\u{7f}\u{9b}b", "a\\u{7f}\\u{9b}b"),
+            (
+                "line separator",
+                "a\u{2028}b\u{2029}c",
+                "a\\u{2028}b\\u{2029}c",
+            ),
+            ("bidi override", "\u{202e}lmth.yaml", "\\u{202e}lmth.yaml"),
+            ("bidi isolate", "a\u{2067}b\u{200f}", "a\\u{2067}b\\u{200f}"),
+            ("non-ASCII kept", "nid-\u{e9}.yaml", "nid-\u{e9}.yaml"),
+        ];
+        for (name, raw, want) in cases {
+            assert_eq!(printable(raw), want, "{name}");
+            assert_eq!(printable_cut(raw, 100), want, "{name}");
+        }
+    }
+
+    #[test]
+    fn printable_cut_escapes_and_cuts_long_text() {
+        assert_eq!(printable_cut("web\nINFO forged", 253), "web\\nINFO forged");
+        let long = printable_cut(&"n".repeat(10_000), 253);
+        assert_eq!(long.chars().count(), 254);
+        assert!(long.ends_with('…'));
+        assert_eq!(printable_cut("\u{202e}abc", 2), "\\u{202e}a…");
     }
 }

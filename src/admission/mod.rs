@@ -211,6 +211,14 @@ struct Facts<'a> {
     namespace: Option<&'a str>,
 }
 
+/// What a review is, before any verdict.
+enum Triage {
+    /// Ours to judge: a ManagedRoost or RoostPolicy created or updated.
+    Judge(Summary),
+    /// Allowed as it is: a foreign kind, a subresource, DELETE or CONNECT.
+    Pass(Summary),
+}
+
 /// The admission service: verdict and patch caches, metrics and the
 /// policies in force, shared by the webhooks.
 pub struct Admission {
@@ -269,27 +277,24 @@ impl Admission {
         }
     }
 
-    /// The summary of a review and, when the webhook has nothing to judge
-    /// (a foreign kind, a subresource, DELETE or CONNECT), its verdict.
-    fn triage(
-        &self,
-        webhook: Webhook,
-        facts: &Facts<'_>,
-        name: String,
-        dry_run: bool,
-    ) -> (Summary, bool) {
+    /// The summary of a review, and whether the webhook judges it.
+    fn triage(&self, webhook: Webhook, facts: &Facts<'_>, name: String, dry_run: bool) -> Triage {
         let summary = Summary {
             uid: facts.uid.to_owned(),
             operation: facts.operation.as_str(),
-            namespace: printable(facts.namespace.unwrap_or_default()),
-            name: printable(&name),
+            namespace: shown(facts.namespace.unwrap_or_default()),
+            name: shown(&name),
             dry_run,
             allowed: true,
             ..Summary::default()
         };
-        let judged = self.is_ours(facts, webhook.kind())
-            && !matches!(facts.operation, Operation::Delete | Operation::Connect);
-        (summary, judged)
+        if self.is_ours(facts, webhook.kind())
+            && !matches!(facts.operation, Operation::Delete | Operation::Connect)
+        {
+            Triage::Judge(summary)
+        } else {
+            Triage::Pass(summary)
+        }
     }
 
     /// The verdict on a parsed review, or why the review cannot be judged.
@@ -309,15 +314,11 @@ impl Admission {
             operation: request.operation,
             namespace: request.namespace.as_deref(),
         };
-        let (summary, judged) = self.triage(
-            webhook,
-            &facts,
-            object_name(request),
-            request.dry_run.unwrap_or(false),
-        );
-        if !judged {
-            return Ok((Verdict::allowed(), summary));
-        }
+        let dry_run = request.dry_run.unwrap_or(false);
+        let summary = match self.triage(webhook, &facts, object_name(request), dry_run) {
+            Triage::Judge(summary) => summary,
+            Triage::Pass(summary) => return Ok((Verdict::allowed(), summary)),
+        };
         let (object, old) = reviewed_objects(request)?;
         if webhook == Webhook::ValidatePolicy {
             return Ok(self.judge_policy(object, summary));
@@ -393,11 +394,11 @@ impl Admission {
             request.name.as_deref(),
             metadata.and_then(|m| m.generate_name.as_deref()),
         );
-        let (summary, judged) =
-            self.triage(webhook, &facts, name, request.dry_run.unwrap_or(false));
-        if !judged {
-            return Some((Verdict::allowed(), summary));
-        }
+        let dry_run = request.dry_run.unwrap_or(false);
+        let summary = match self.triage(webhook, &facts, name, dry_run) {
+            Triage::Judge(summary) => summary,
+            Triage::Pass(summary) => return Some((Verdict::allowed(), summary)),
+        };
         let object = object?;
         let old = match request.operation {
             Operation::Update => Some(&request.old_object.as_ref()?.0),
@@ -549,9 +550,9 @@ impl Admission {
         if !ours {
             tracing::warn!(
                 uid = %facts.uid,
-                group = %printable(group),
-                version = %printable(version),
-                kind = %printable(kind),
+                group = %shown(group),
+                version = %shown(version),
+                kind = %shown(kind),
                 "asked to review an object that is not a {API_VERSION} {expected}; allowing it (check the webhook's rules)"
             );
         }
@@ -719,22 +720,10 @@ fn defaults_verdict(defaults: Defaults, mut summary: Summary) -> (Verdict, Summa
 /// (Kubernetes names have at most 253 characters).
 const MAX_SHOWN_NAME_CHARS: usize = 253;
 
-/// `text` safe for a log line or a message: control characters escaped
-/// (a newline cannot forge a log line), cut to [`MAX_SHOWN_NAME_CHARS`].
-fn printable(text: &str) -> String {
-    let mut out = String::new();
-    for (i, c) in text.chars().enumerate() {
-        if i == MAX_SHOWN_NAME_CHARS {
-            out.push('…');
-            break;
-        }
-        if c.is_control() {
-            out.extend(c.escape_default());
-        } else {
-            out.push(c);
-        }
-    }
-    out
+/// `text` safe for a log line or a message ([`crate::text::printable`]),
+/// cut to [`MAX_SHOWN_NAME_CHARS`].
+fn shown(text: &str) -> String {
+    crate::text::printable_cut(text, MAX_SHOWN_NAME_CHARS)
 }
 
 /// The object's debug logs, while the guard lives.
@@ -1029,15 +1018,6 @@ mod tests {
             "other labels, another answer"
         );
         assert_ne!(labelled, first);
-    }
-
-    #[test]
-    fn printable_escapes_control_characters_and_cuts_long_text() {
-        assert_eq!(printable("web\nINFO forged"), "web\\nINFO forged");
-        assert_eq!(printable("a\u{1b}[31m"), "a\\u{1b}[31m");
-        let long = printable(&"n".repeat(10_000));
-        assert_eq!(long.chars().count(), MAX_SHOWN_NAME_CHARS + 1);
-        assert!(long.ends_with('…'));
     }
 
     #[test]

@@ -46,7 +46,7 @@ pub enum Refused {
 
 /// A field the apiserver refuses, at its JSON path (`spec.chrat`).
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Refusal {
+pub struct RefusedField {
     pub field: String,
     pub refused: Refused,
 }
@@ -55,7 +55,7 @@ pub struct Refusal {
 /// at the top level, in `metadata` and under `spec` where the schema is
 /// closed (not where it keeps unknown fields or declares a map), and scalars
 /// under `spec` of another type than declared.
-pub fn refusals(object: &Value) -> Vec<Refusal> {
+pub fn refusals(object: &Value) -> Vec<RefusedField> {
     let mut found = Vec::new();
     let Some(map) = object.as_object() else {
         return found;
@@ -76,20 +76,20 @@ pub fn refusals(object: &Value) -> Vec<Refusal> {
 }
 
 /// Reports the keys of `map` that are not among `known`.
-fn closed(map: &Map<String, Value>, known: &[&str], prefix: &str, found: &mut Vec<Refusal>) {
+fn closed(map: &Map<String, Value>, known: &[&str], prefix: &str, found: &mut Vec<RefusedField>) {
     for key in map.keys().filter(|key| !known.contains(&key.as_str())) {
         unknown(found, format!("{prefix}{key}"), key, known);
     }
 }
 
-fn unknown(found: &mut Vec<Refusal>, field: String, key: &str, known: &[&str]) {
+fn unknown(found: &mut Vec<RefusedField>, field: String, key: &str, known: &[&str]) {
     let suggestion = crate::text::closest(key, known).map(str::to_owned);
     push(found, field, Refused::Unknown { suggestion });
 }
 
-fn push(found: &mut Vec<Refusal>, field: String, refused: Refused) {
+fn push(found: &mut Vec<RefusedField>, field: String, refused: Refused) {
     if found.len() < MAX_REPORTED {
-        found.push(Refusal { field, refused });
+        found.push(RefusedField { field, refused });
     }
 }
 
@@ -138,7 +138,7 @@ fn wrong_scalar(value: &Value, schema: &Value) -> Option<&'static str> {
 
 /// Walks `value` along its structural schema, as the apiserver's pruning
 /// does; `path` is the value's field path, extended and restored on the way.
-fn walk(value: &Value, schema: &Value, path: &mut String, found: &mut Vec<Refusal>) {
+fn walk(value: &Value, schema: &Value, path: &mut String, found: &mut Vec<RefusedField>) {
     if let Some(declared) = wrong_scalar(value, schema) {
         let refused = Refused::WrongType {
             declared,

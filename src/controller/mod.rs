@@ -11,7 +11,7 @@ pub mod teardown;
 
 use crate::api::{API_VERSION, KIND, ManagedRoost, ManagedRoostStatus};
 use crate::engine::Engine;
-use crate::error::Report;
+use crate::error::ErrorChain;
 use crate::metrics::{CacheLabel, ErrorLabel, Metrics, OperationLabel, TypeLabel};
 use crate::validation::ValidationResult;
 use futures::StreamExt;
@@ -365,10 +365,10 @@ fn error_policy(roost: Arc<StoredRoost>, error: &ReconcileError, ctx: Arc<Contex
     let (name, namespace) = (roost.name_any(), roost.namespace().unwrap_or_default());
     if let ReconcileError::Undecodable(_) = error {
         // Retrying cannot help until the object changes.
-        tracing::warn!(%name, %namespace, error = %Report(error), "cannot reconcile until the status is fixed");
+        tracing::warn!(%name, %namespace, error = %ErrorChain(error), "cannot reconcile until the status is fixed");
         return Action::await_change();
     }
-    tracing::warn!(%name, %namespace, error = %Report(error), "reconcile failed; retrying");
+    tracing::warn!(%name, %namespace, error = %ErrorChain(error), "reconcile failed; retrying");
     Action::requeue(Duration::from_secs(2))
 }
 

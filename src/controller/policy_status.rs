@@ -48,11 +48,11 @@ pub async fn keep_current(client: Client, engine: Engine, roosts: Store<StoredRo
                 }
             }
             Err(err) if failing => {
-                tracing::debug!(error = %crate::error::Report(&err), "cannot list RoostPolicies; retrying");
+                tracing::debug!(error = %crate::error::ErrorChain(&err), "cannot list RoostPolicies; retrying");
             }
             Err(err) => {
                 failing = true;
-                tracing::warn!(error = %crate::error::Report(&err), "cannot list RoostPolicies; retrying");
+                tracing::warn!(error = %crate::error::ErrorChain(&err), "cannot list RoostPolicies; retrying");
             }
         }
     }
@@ -174,7 +174,7 @@ async fn write_if_changed(
     {
         Ok(_) => true,
         Err(err) => {
-            tracing::warn!(policy = %policy.name_any(), error = %crate::error::Report(&err), "cannot write the policy's status; retrying");
+            tracing::warn!(policy = %policy.name_any(), error = %crate::error::ErrorChain(&err), "cannot write the policy's status; retrying");
             false
         }
     }

@@ -4,6 +4,7 @@
 
 use super::{DocumentResult, Located, Report, ResultKind};
 use crate::api::POLICY_KIND;
+use crate::text::printable;
 use crate::validation::Level;
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
@@ -169,46 +170,6 @@ pub fn render_input_errors(report: &Report) -> String {
             )
         })
         .collect()
-}
-
-/// `text` with every character a terminal or a log reader acts on escaped
-/// (`\n`, `\u{1b}`, `\u{202e}`): human-readable output passes each string an
-/// input or a policy controls through it, so none can break a line, forge
-/// one or send escape sequences.
-pub(super) fn printable(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        push_printable(&mut out, c);
-    }
-    out
-}
-
-fn push_printable(out: &mut String, c: char) {
-    if !acted_on(c) {
-        out.push(c);
-    } else if c.is_control() {
-        // The short forms where there are some: `\n`, `\r`, `\t`.
-        let _ = write!(out, "{}", c.escape_debug());
-    } else {
-        let _ = write!(out, "{}", c.escape_unicode());
-    }
-}
-
-/// Control characters (C0, DEL, C1), the line and paragraph separators
-/// (some editors and log viewers break lines there) and the bidi controls
-/// (they reorder what a reader sees).
-fn acted_on(c: char) -> bool {
-    c.is_control()
-        || matches!(
-            c,
-            '\u{2028}'
-                | '\u{2029}'
-                | '\u{061c}'
-                | '\u{200e}'
-                | '\u{200f}'
-                | '\u{202a}'..='\u{202e}'
-                | '\u{2066}'..='\u{2069}'
-        )
 }
 
 /// A source as the first thing on a line: a (relative) path starting with
@@ -532,7 +493,7 @@ fn github_data(text: &str) -> String {
             '%' => out.push_str("%25"),
             '\r' => out.push_str("%0D"),
             '\n' => out.push_str("%0A"),
-            c => push_printable(&mut out, c),
+            c => crate::text::push_printable(&mut out, c),
         }
     }
     out

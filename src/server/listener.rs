@@ -342,7 +342,7 @@ impl Activity {
 
 /// Why a connection was not given a slot.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Refusal {
+pub enum SlotDenied {
     /// Every slot is taken, and none can be freed at once.
     Full,
     /// The peer already holds its share.
@@ -376,14 +376,14 @@ impl Slots {
 
     /// A slot for `peer` now, or why not and whether a connection was asked
     /// to close to make room.
-    fn try_claim(self: &Arc<Self>, peer: IpAddr) -> Result<Slot, (Refusal, bool)> {
+    fn try_claim(self: &Arc<Self>, peer: IpAddr) -> Result<Slot, (SlotDenied, bool)> {
         let mut table = self.lock();
         let held = table.per_peer.get(&peer).copied().unwrap_or(0);
         if held >= self.limits.max_per_peer {
-            return Err((Refusal::PeerFull, self.make_room(&table, Some(peer))));
+            return Err((SlotDenied::PeerFull, self.make_room(&table, Some(peer))));
         }
         if table.open.len() >= self.limits.max_connections {
-            return Err((Refusal::Full, self.make_room(&table, None)));
+            return Err((SlotDenied::Full, self.make_room(&table, None)));
         }
         let id = table.next_id;
         table.next_id += 1;
@@ -449,25 +449,25 @@ impl Slots {
 
     /// A slot for `peer`, waiting at most `wait` for one to be released. A
     /// peer at its share waits only when one of its connections is going.
-    pub async fn claim(self: &Arc<Self>, peer: IpAddr, wait: Duration) -> Result<Slot, Refusal> {
+    pub async fn claim(self: &Arc<Self>, peer: IpAddr, wait: Duration) -> Result<Slot, SlotDenied> {
         let deadline = tokio::time::Instant::now() + wait;
         loop {
             let released = self.released.notified();
             tokio::pin!(released);
             released.as_mut().enable();
-            let (refusal, room_coming) = match self.try_claim(peer) {
+            let (denied, room_coming) = match self.try_claim(peer) {
                 Ok(slot) => return Ok(slot),
                 Err(refused) => refused,
             };
-            if refusal == Refusal::PeerFull && !room_coming {
-                return Err(refusal);
+            if denied == SlotDenied::PeerFull && !room_coming {
+                return Err(denied);
             }
             let recheck = deadline.min(tokio::time::Instant::now() + CLAIM_RECHECK);
             tokio::select! {
                 () = released => {}
                 () = tokio::time::sleep_until(recheck) => {
                     if recheck >= deadline {
-                        return Err(refusal);
+                        return Err(denied);
                     }
                 }
             }
@@ -548,11 +548,11 @@ pub async fn accept_loop<F, Fut>(
             Ok(slot) => {
                 tokio::spawn(serve(tcp, peer, slot));
             }
-            Err(refusal) => {
-                tracing::debug!(%peer, ?refusal, "no connection slot; closing");
-                slots.closed.count(match refusal {
-                    Refusal::Full => CloseReason::NoSlot,
-                    Refusal::PeerFull => CloseReason::PeerShare,
+            Err(denied) => {
+                tracing::debug!(%peer, ?denied, "no connection slot; closing");
+                slots.closed.count(match denied {
+                    SlotDenied::Full => CloseReason::NoSlot,
+                    SlotDenied::PeerFull => CloseReason::PeerShare,
                 });
             }
         }
@@ -889,23 +889,32 @@ mod tests {
         // Peer 2 is at its share: it may replace only its idle or closing connections.
         assert_eq!(
             slots.try_claim(peer(2)).unwrap_err(),
-            (Refusal::PeerFull, false)
+            (SlotDenied::PeerFull, false)
         );
         // A newcomer: the stalled connection of the peer holding the most slots is dropped.
-        assert_eq!(slots.try_claim(peer(9)).unwrap_err(), (Refusal::Full, true));
+        assert_eq!(
+            slots.try_claim(peer(9)).unwrap_err(),
+            (SlotDenied::Full, true)
+        );
         let dropping = |s: &Slot| s.activity.dropping.load(Ordering::SeqCst);
         assert!(dropping(&a2));
         assert!(!dropping(&a1) && !dropping(&a3) && !dropping(&b1));
         // The next newcomer takes the other stalled one; then none may go.
-        assert_eq!(slots.try_claim(peer(9)).unwrap_err(), (Refusal::Full, true));
+        assert_eq!(
+            slots.try_claim(peer(9)).unwrap_err(),
+            (SlotDenied::Full, true)
+        );
         assert!(dropping(&b1));
         assert_eq!(
             slots.try_claim(peer(9)).unwrap_err(),
-            (Refusal::Full, false)
+            (SlotDenied::Full, false)
         );
         // A connection whose requests have all arrived is never taken; once idle, it is closed gracefully.
         drop(busy);
-        assert_eq!(slots.try_claim(peer(9)).unwrap_err(), (Refusal::Full, true));
+        assert_eq!(
+            slots.try_claim(peer(9)).unwrap_err(),
+            (SlotDenied::Full, true)
+        );
         let closing = [&a1, &a3]
             .iter()
             .filter(|s| s.activity.closing.load(Ordering::SeqCst))

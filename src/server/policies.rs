@@ -52,7 +52,7 @@ pub async fn follow_policies(client: Client, live: Arc<LivePolicies>, metrics: A
                 true
             }
             Err(err) => {
-                tracing::warn!(error = %crate::error::Report(&err), "watch of RoostPolicies failed; retrying");
+                tracing::warn!(error = %crate::error::ErrorChain(&err), "watch of RoostPolicies failed; retrying");
                 false
             }
         };
@@ -139,7 +139,7 @@ pub async fn follow_namespaces(client: Client, live: Arc<LivePolicies>) {
             Ok(Event::Apply(ns)) => live.namespace_changed(&ns.name_any(), Some(labels(&ns))),
             Ok(Event::Delete(ns)) => live.namespace_changed(&ns.name_any(), None),
             Err(err) => {
-                tracing::warn!(error = %crate::error::Report(&err), "watch of Namespaces failed; retrying");
+                tracing::warn!(error = %crate::error::ErrorChain(&err), "watch of Namespaces failed; retrying");
             }
         }
     }

@@ -127,7 +127,7 @@ impl CertStore {
                     Ok(false) => {}
                     Err(err) => {
                         errors.inc();
-                        tracing::warn!(error = %crate::error::Report(&err), "serving certificate not reloaded; keeping the current one")
+                        tracing::warn!(error = %crate::error::ErrorChain(&err), "serving certificate not reloaded; keeping the current one")
                     }
                 }
             }

@@ -371,7 +371,7 @@ struct Upkeep {
 impl Upkeep {
     fn failed(&self, what: &'static str, err: &(dyn std::error::Error + 'static)) {
         self.errors.inc();
-        tracing::warn!(error = %crate::error::Report(err), "{what}");
+        tracing::warn!(error = %crate::error::ErrorChain(err), "{what}");
     }
 
     /// Rotates if due, then makes sure the bundles and the served pair are current.

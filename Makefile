@@ -4,7 +4,7 @@
 
 CARGO ?= cargo
 
-.PHONY: dev test check cluster tools promtool helm podman image fmt-check clippy tests-with-e2e validate generate crd schema webhook-config bench soak fuzz
+.PHONY: dev test check cluster tools promtool helm podman image fmt-check clippy tests-with-e2e validate generate crd schema webhook-config flag-tables docs bench soak fuzz
 
 dev: cluster
 	$(CARGO) build --release --locked -p roost-keeper --bin roost-keeper
@@ -14,7 +14,7 @@ test: cluster tools promtool helm podman image fmt-check clippy tests-with-e2e
 
 # Integration tests that need no control plane, container image or built tool.
 IN_PROCESS_TESTS = abuse admission_https cli_explain cli_generated cli_validate crd_drift dependency_direction \
-	defaults_props deploy_drift fuzz_regressions http_router out_dir review_deadline serve_binary
+	defaults_props deploy_drift docs_links fuzz_regressions http_router out_dir review_deadline serve_binary
 
 # The inner loop: formatting, lints, unit tests and the in-process integration
 # tests (55 s warm on the 2-vCPU machine; `make test` runs everything).
@@ -65,7 +65,7 @@ validate:
 	$(CARGO) run --release --quiet -- validate -f examples/ -v
 
 # Every checked-in artefact the binary generates (drift tests compare them).
-generate: crd schema webhook-config
+generate: crd schema webhook-config flag-tables
 
 # Generated artefacts, with the copies deploy/ (kustomize) and the chart install.
 crd:
@@ -82,6 +82,31 @@ schema:
 webhook-config:
 	$(CARGO) run --quiet -- webhook-config > webhook-config/webhooks.yaml
 	cp webhook-config/webhooks.yaml deploy/webhooks.yaml
+
+# The flag tables of docs/: the block between `<!-- CMD-flags:begin -->` and
+# `<!-- CMD-flags:end -->` in PAGE becomes `roost-keeper man --flags-markdown CMD`
+# (tests/cli_generated.rs fails when one differs).
+FLAG_TABLES = serving.md:serve serving.md:webhook-config validate.md:validate
+flag-tables:
+	mkdir -p .cache
+	for table in $(FLAG_TABLES); do \
+		page=docs/$${table%%:*}; cmd=$${table#*:}; \
+		$(CARGO) run --quiet --locked -p roost-keeper --bin roost-keeper -- man --flags-markdown $$cmd > .cache/flags.md && \
+		awk -v table=.cache/flags.md -v begin="<!-- $$cmd-flags:begin -->" -v end="<!-- $$cmd-flags:end -->" \
+			'$$0 == end { skip = 0 } !skip { print } $$0 == begin { print ""; while ((getline line < table) > 0) print line; close(table); print ""; skip = 1 }' \
+			$$page > $$page.new && mv $$page.new $$page || exit 1; \
+	done
+
+# The docs as a website (mdBook, book.toml; output in book/). Not part of
+# `make test`: installs the pinned mdbook under .cache/tools/ when missing.
+MDBOOK_VERSION = 0.5.4
+MDBOOK = .cache/tools/mdbook-$(MDBOOK_VERSION)/bin/mdbook
+docs: $(MDBOOK)
+	$(MDBOOK) build
+
+$(MDBOOK):
+	$(CARGO) install mdbook --locked --version $(MDBOOK_VERSION) --no-default-features --features search \
+		--root .cache/tools/mdbook-$(MDBOOK_VERSION)
 
 bench:
 	$(CARGO) bench --bench validation

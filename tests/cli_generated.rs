@@ -178,3 +178,56 @@ fn every_flag_has_an_environment_variable() {
     check(&Cli::command(), "roost-keeper", &mut missing);
     assert!(missing.is_empty(), "flags without env: {missing:?}");
 }
+
+/// The flag tables in docs/ are `roost-keeper man --flags-markdown CMD`'s
+/// rendering, between `<!-- CMD-flags:begin -->` and `<!-- CMD-flags:end -->`,
+/// and the Makefile's `FLAG_TABLES` (what `make generate` rewrites) lists
+/// each one.
+#[test]
+fn docs_flag_tables_are_the_rendering() {
+    let repo = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let makefile = std::fs::read_to_string(repo.join("Makefile")).unwrap();
+    let listed = makefile
+        .lines()
+        .find_map(|l| l.strip_prefix("FLAG_TABLES = "))
+        .expect("the Makefile has FLAG_TABLES");
+    let mut found = Vec::new();
+    let mut pages: Vec<_> = std::fs::read_dir(repo.join("docs"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "md"))
+        .collect();
+    pages.sort();
+    for page in pages {
+        let name = page.file_name().unwrap().to_str().unwrap().to_owned();
+        let text = std::fs::read_to_string(&page).unwrap();
+        let mut lines = text.lines();
+        while let Some(line) = lines.next() {
+            let Some(command) = line
+                .strip_prefix("<!-- ")
+                .and_then(|l| l.strip_suffix("-flags:begin -->"))
+            else {
+                continue;
+            };
+            let end = format!("<!-- {command}-flags:end -->");
+            let block: Vec<&str> = lines.by_ref().take_while(|l| *l != end).collect();
+            let rendered = roost_keeper::cli::reference::flags_markdown(command).unwrap();
+            assert_eq!(
+                block.join("\n").trim(),
+                rendered.trim(),
+                "docs/{name}: the {command} flag table differs from the binary's; run `make generate`"
+            );
+            assert!(
+                listed
+                    .split_whitespace()
+                    .any(|t| t == format!("{name}:{command}")),
+                "docs/{name}'s {command} table is not in the Makefile's FLAG_TABLES"
+            );
+            found.push(format!("{name}:{command}"));
+        }
+    }
+    assert!(
+        found.iter().any(|t| t == "serving.md:serve"),
+        "no serve flag table in docs/serving.md: {found:?}"
+    );
+}

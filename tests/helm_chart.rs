@@ -106,7 +106,7 @@ fn lint_passes_with_defaults_and_every_option() {
 
 /// With the release deploy/ stands for (roost-keeper in roost-system), the
 /// chart installs exactly deploy/'s objects, field for field. The Namespace
-/// is the exception: Helm installs into an existing one (README: Install
+/// is the exception: Helm installs into an existing one (docs/install.md: Install
 /// with Helm creates it with deploy/namespace.yaml's Pod Security labels).
 #[test]
 fn defaults_render_what_deploy_installs() {

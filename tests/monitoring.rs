@@ -326,7 +326,7 @@ fn every_alert_has_severity_summary_description_and_runbook() {
             );
         }
         assert_eq!(
-            rule["annotations"]["runbook_url"], "README.md#metrics-worth-alerting-on",
+            rule["annotations"]["runbook_url"], "docs/operations.md#metrics-worth-alerting-on",
             "{alert}: runbook_url"
         );
     }

@@ -6,7 +6,7 @@ use crate::admission::registration::{FailurePolicy, Selection, Target, WebhookCo
 use crate::api::duration::parse_go_duration;
 use crate::explain;
 use crate::offline::{self, OutputFormat};
-use crate::server::{ServeConfig, Server, TlsSource};
+use crate::server::{ServeConfig, Server, TlsSource, defaults};
 use crate::telemetry::LogFormat;
 use crate::tls::secret::CertSecretConfig;
 use crate::{Error, Result};
@@ -74,15 +74,16 @@ fn duration_flag(text: &str) -> std::result::Result<Duration, String> {
 #[derive(Debug, clap::Args)]
 pub struct ServeArgs {
     /// Address both ports listen on.
-    #[arg(long, default_value = "0.0.0.0", env = "ROOST_KEEPER_BIND_ADDRESS")]
+    #[arg(long, default_value_t = defaults::BIND_ADDRESS, env = "ROOST_KEEPER_BIND_ADDRESS")]
     pub bind_address: IpAddr,
-    /// HTTPS port of the admission webhooks.
-    #[arg(long, default_value_t = 8443, env = "ROOST_KEEPER_WEBHOOK_PORT")]
+    /// HTTPS port of the admission webhooks (TLS 1.2 and 1.3; h2 and http/1.1).
+    #[arg(long, default_value_t = defaults::WEBHOOK_PORT, env = "ROOST_KEEPER_WEBHOOK_PORT")]
     pub webhook_port: u16,
     /// Plain HTTP port of /metrics, /healthz and /readyz.
-    #[arg(long, default_value_t = 8080, env = "ROOST_KEEPER_METRICS_PORT")]
+    #[arg(long, default_value_t = defaults::METRICS_PORT, env = "ROOST_KEEPER_METRICS_PORT")]
     pub metrics_port: u16,
-    /// PEM serving certificate (chain); re-read when it changes.
+    /// PEM serving certificate (chain), polled for changes; with --tls-key-file,
+    /// or --cert-secret instead.
     #[arg(
         long,
         env = "ROOST_KEEPER_TLS_CERT_FILE",
@@ -108,96 +109,104 @@ pub struct ServeArgs {
     #[command(flatten)]
     pub names: CertNameArgs,
     /// Lifetime of a managed serving certificate (rotated at 2/3 of it).
-    #[arg(long, default_value = "2160h", value_parser = duration_flag, env = "ROOST_KEEPER_CERT_VALIDITY")]
+    #[arg(long, default_value = defaults::CERT_VALIDITY, value_parser = duration_flag, env = "ROOST_KEEPER_CERT_VALIDITY")]
     pub cert_validity: Duration,
-    /// How often a managed certificate and the webhooks' caBundle are checked.
-    #[arg(long, default_value = "30s", value_parser = duration_flag, env = "ROOST_KEEPER_CERT_CHECK_INTERVAL")]
+    /// How often a managed certificate is checked for rotation and the
+    /// webhooks' caBundle for being current.
+    #[arg(long, default_value = defaults::CERT_CHECK_INTERVAL, value_parser = duration_flag, env = "ROOST_KEEPER_CERT_CHECK_INTERVAL")]
     pub cert_check_interval: Duration,
     /// How often the certificate files are checked for changes.
-    #[arg(long, default_value = "2s", value_parser = duration_flag, env = "ROOST_KEEPER_CERT_RELOAD_INTERVAL")]
+    #[arg(long, default_value = defaults::CERT_RELOAD_INTERVAL, value_parser = duration_flag, env = "ROOST_KEEPER_CERT_RELOAD_INTERVAL")]
     pub cert_reload_interval: Duration,
     /// After SIGTERM, keep serving this long before closing the listener.
-    #[arg(long, default_value = "5s", value_parser = duration_flag, env = "ROOST_KEEPER_SHUTDOWN_DELAY")]
+    #[arg(long, default_value = defaults::SHUTDOWN_DELAY, value_parser = duration_flag, env = "ROOST_KEEPER_SHUTDOWN_DELAY")]
     pub shutdown_delay: Duration,
     /// Then wait at most this long for requests in flight.
-    #[arg(long, default_value = "25s", value_parser = duration_flag, env = "ROOST_KEEPER_SHUTDOWN_GRACE")]
+    #[arg(long, default_value = defaults::SHUTDOWN_GRACE, value_parser = duration_flag, env = "ROOST_KEEPER_SHUTDOWN_GRACE")]
     pub shutdown_grace: Duration,
-    /// Time allowed for a TLS handshake and for reading a request.
-    #[arg(long, default_value = "10s", value_parser = duration_flag, env = "ROOST_KEEPER_READ_TIMEOUT")]
+    /// Time allowed from accepting a connection to its first request's
+    /// headers (TLS handshake included), and for each request body.
+    #[arg(long, default_value = defaults::READ_TIMEOUT, value_parser = duration_flag, env = "ROOST_KEEPER_READ_TIMEOUT")]
     pub read_timeout: Duration,
     /// Reviews evaluated at once; more wait their turn.
     #[arg(
         long,
-        default_value_t = 256,
+        default_value_t = defaults::MAX_CONCURRENT_REVIEWS,
         env = "ROOST_KEEPER_MAX_CONCURRENT_REVIEWS"
     )]
     pub max_concurrent_reviews: usize,
     /// A review's wait for its turn and its evaluation; past it the webhook
-    /// answers 503 (no turn) or 504 (still evaluating).
-    #[arg(long, default_value = crate::admission::http::DEFAULT_REVIEW_TIMEOUT, value_parser = duration_flag, env = "ROOST_KEEPER_REVIEW_TIMEOUT")]
+    /// answers 503 (no turn) or 504 (still evaluating). Keep it below the
+    /// webhooks' timeoutSeconds (5).
+    #[arg(long, default_value = defaults::REVIEW_TIMEOUT, value_parser = duration_flag, env = "ROOST_KEEPER_REVIEW_TIMEOUT")]
     pub review_timeout: Duration,
     /// Open webhook connections at once; when all are taken, an idle one or
     /// one whose request body is stalled makes room, else new ones wait.
-    #[arg(long, default_value_t = 1024, env = "ROOST_KEEPER_MAX_CONNECTIONS")]
+    /// Lowered to the open-files soft limit minus 128 when that is less.
+    #[arg(long, default_value_t = defaults::MAX_CONNECTIONS, env = "ROOST_KEEPER_MAX_CONNECTIONS")]
     pub max_connections: usize,
     /// Open webhook connections one client address may hold.
     #[arg(
         long,
-        default_value_t = 512,
+        default_value_t = defaults::MAX_CONNECTIONS_PER_PEER,
         env = "ROOST_KEEPER_MAX_CONNECTIONS_PER_PEER"
     )]
     pub max_connections_per_peer: usize,
     /// A connection with no request in flight this long is closed.
-    #[arg(long, default_value = "60s", value_parser = duration_flag, env = "ROOST_KEEPER_IDLE_TIMEOUT")]
+    #[arg(long, default_value = defaults::IDLE_TIMEOUT, value_parser = duration_flag, env = "ROOST_KEEPER_IDLE_TIMEOUT")]
     pub idle_timeout: Duration,
     /// Request bodies above 64 KiB held in memory at once, in bytes, across
     /// connections; more wait (then get 503).
     #[arg(
         long,
-        default_value_t = crate::admission::http::DEFAULT_BODY_BUDGET_BYTES,
+        default_value_t = defaults::BODY_BUDGET_BYTES,
         env = "ROOST_KEEPER_BODY_BUDGET_BYTES"
     )]
     pub body_budget_bytes: usize,
-    /// Memory the validation cache may hold, in bytes (verdicts weighed by size).
+    /// Memory the validation cache may hold, in bytes (verdicts weighed by
+    /// size; a clean one is about 480 bytes).
     #[arg(
         long,
-        default_value_t = crate::admission::cache::VALIDATION_CACHE_BYTES,
+        default_value_t = defaults::VALIDATION_CACHE_BYTES,
         env = "ROOST_KEEPER_VALIDATION_CACHE_BYTES"
     )]
     pub validation_cache_bytes: u64,
-    /// Run the status controller beside the webhooks (uses KUBECONFIG or the in-cluster config).
+    /// Run the status controller beside the webhooks (the cluster from --kubeconfig).
     #[arg(long, default_value_t = true, action = clap::ArgAction::Set, env = "ROOST_KEEPER_CONTROLLER")]
     pub controller: bool,
     /// Run the controller on one replica at a time, elected through a Lease
     /// (admission is served by every replica either way).
     #[arg(long, default_value_t = true, action = clap::ArgAction::Set, env = "ROOST_KEEPER_LEADER_ELECTION")]
     pub leader_election: bool,
-    /// Namespace of the Lease (default: the pod's namespace, or the kubeconfig context's).
+    /// Namespace of the Lease (default: the client's namespace: the pod's in a
+    /// cluster, else the kubeconfig context's).
     #[arg(long, env = "ROOST_KEEPER_LEADER_ELECTION_NAMESPACE")]
     pub leader_election_namespace: Option<String>,
     /// Name of the Lease.
     #[arg(
         long,
-        default_value = "roost-keeper-controller",
+        default_value = defaults::LEADER_ELECTION_LEASE,
         env = "ROOST_KEEPER_LEADER_ELECTION_LEASE"
     )]
     pub leader_election_lease: String,
     /// How long a lease not renewed stays with its holder.
-    #[arg(long, default_value = "15s", value_parser = duration_flag, env = "ROOST_KEEPER_LEASE_DURATION")]
+    #[arg(long, default_value = defaults::LEASE_DURATION, value_parser = duration_flag, env = "ROOST_KEEPER_LEASE_DURATION")]
     pub lease_duration: Duration,
     /// A leader that cannot renew for this long stops its controller.
-    #[arg(long, default_value = "10s", value_parser = duration_flag, env = "ROOST_KEEPER_LEASE_RENEW_DEADLINE")]
+    #[arg(long, default_value = defaults::LEASE_RENEW_DEADLINE, value_parser = duration_flag, env = "ROOST_KEEPER_LEASE_RENEW_DEADLINE")]
     pub lease_renew_deadline: Duration,
     /// How often the lease is renewed or tried.
-    #[arg(long, default_value = "2s", value_parser = duration_flag, env = "ROOST_KEEPER_LEASE_RETRY_PERIOD")]
+    #[arg(long, default_value = defaults::LEASE_RETRY_PERIOD, value_parser = duration_flag, env = "ROOST_KEEPER_LEASE_RETRY_PERIOD")]
     pub lease_retry_period: Duration,
-    /// This replica's name in the Lease (default: host name and process id; set it to the pod name).
+    /// This replica's name in the Lease (default: host name and process id,
+    /// HOST_PID; set it to the pod name).
     #[arg(long, env = "ROOST_KEEPER_IDENTITY")]
     pub identity: Option<String>,
     /// Watch ManagedRoosts in this namespace only (default: all namespaces).
     #[arg(long, env = "ROOST_KEEPER_WATCH_NAMESPACE")]
     pub watch_namespace: Option<String>,
-    /// Kubeconfig for the controller and the certificate Secret (default: KUBECONFIG, ~/.kube/config, then in-cluster).
+    /// Kubeconfig for the controller, the Lease and the certificate Secret
+    /// (default: KUBECONFIG, ~/.kube/config, then the in-cluster config).
     #[arg(long, env = "ROOST_KEEPER_KUBECONFIG")]
     pub kubeconfig: Option<PathBuf>,
 }
@@ -289,9 +298,10 @@ pub struct CertsGenerateArgs {
 #[derive(Debug, clap::Args)]
 pub struct CertNameArgs {
     /// Service the apiserver dials; the certificate covers its DNS names.
-    #[arg(long, default_value = "roost-keeper", env = "ROOST_KEEPER_SERVICE")]
+    #[arg(long, default_value = defaults::SERVICE, env = "ROOST_KEEPER_SERVICE")]
     pub service: String,
-    /// More names or IPs for the serving certificate (e.g. 127.0.0.1, localhost). Repeatable.
+    /// More names or IPs for the serving certificate (e.g. 127.0.0.1, localhost).
+    /// Repeatable; the environment variable takes them comma-separated.
     #[arg(
         long = "extra-san",
         env = "ROOST_KEEPER_EXTRA_SANS",
@@ -309,8 +319,8 @@ pub struct WebhookConfigArgs {
     /// Base URL of the webhook server (e.g. https://127.0.0.1:8443), instead of a Service.
     #[arg(long, env = "ROOST_KEEPER_WEBHOOK_URL")]
     pub url: Option<String>,
-    /// Service in front of the webhook server.
-    #[arg(long, default_value = "roost-keeper", env = "ROOST_KEEPER_SERVICE")]
+    /// Service in front of the webhook server (port 443).
+    #[arg(long, default_value = defaults::SERVICE, env = "ROOST_KEEPER_SERVICE")]
     pub service: String,
     /// The webhook's namespace (the Service's; excluded from review with kube-system).
     #[arg(long, default_value = "roost-system", env = "ROOST_KEEPER_NAMESPACE")]
@@ -457,6 +467,16 @@ pub struct ManArgs {
     /// into this directory instead of printing the main page.
     #[arg(long, env = "ROOST_KEEPER_MAN_OUT_DIR")]
     pub out_dir: Option<PathBuf>,
+    /// Print the flags of SUBCOMMAND (and the global ones) as a Markdown table
+    /// instead: flag, environment variable, default, description. The flag
+    /// tables in docs/ are this output (`make generate` rewrites them).
+    #[arg(
+        long,
+        value_name = "SUBCOMMAND",
+        env = "ROOST_KEEPER_MAN_FLAGS_MARKDOWN",
+        conflicts_with = "out_dir"
+    )]
+    pub flags_markdown: Option<String>,
 }
 
 #[derive(Debug, clap::Args)]
@@ -653,8 +673,12 @@ pub fn run(cli: Cli) -> Result<i32> {
             Ok(0)
         }
         Command::Man(args) => {
-            match &args.out_dir {
-                Some(dir) => {
+            match (&args.out_dir, &args.flags_markdown) {
+                (_, Some(subcommand)) => stdout
+                    .lock()
+                    .write_all(reference::flags_markdown(subcommand)?.as_bytes())
+                    .map_err(Error::Write)?,
+                (Some(dir), None) => {
                     let pages = reference::write_man_pages(dir)?;
                     writeln!(
                         stdout.lock(),
@@ -663,7 +687,7 @@ pub fn run(cli: Cli) -> Result<i32> {
                     )
                     .map_err(Error::Write)?;
                 }
-                None => reference::man_page(&mut stdout.lock())?,
+                (None, None) => reference::man_page(&mut stdout.lock())?,
             }
             Ok(0)
         }

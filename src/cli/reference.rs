@@ -1,7 +1,8 @@
 //! The command line's reference, from its clap definition: shell completion
-//! scripts (`roost-keeper completions`) and man pages (`roost-keeper man`),
-//! so both always list the flags, environment variables and subcommands the
-//! binary has.
+//! scripts (`roost-keeper completions`), man pages (`roost-keeper man`) and
+//! the Markdown flag tables of docs/ (`roost-keeper man --flags-markdown`),
+//! so all of them list the flags, environment variables, defaults and
+//! subcommands the binary has.
 
 use super::Cli;
 use crate::{Error, Result};
@@ -57,4 +58,143 @@ fn write_pages(command: clap::Command, dir: &Path) -> Result<usize> {
     man.render(&mut page).map_err(Error::Write)?;
     crate::files::replace(&dir.join(man.get_filename()), &page, crate::files::PUBLIC)?;
     Ok(written + 1)
+}
+
+/// The flags of the subcommand `name`, and the global ones, as a Markdown
+/// table: flag, environment variable, default, description (clap's long help
+/// on one line). Hidden flags and `--help` are left out.
+pub fn flags_markdown(name: &str) -> Result<String> {
+    let mut command = Cli::command();
+    // Building propagates the global flags into every subcommand.
+    command.build();
+    let Some(sub) = command
+        .get_subcommands()
+        .find(|s| s.get_name() == name && !s.is_hide_set())
+    else {
+        let names: Vec<&str> = command.get_subcommands().map(|s| s.get_name()).collect();
+        return Err(Error::Config(format!(
+            "--flags-markdown \"{}\" is not a subcommand; one of {}",
+            name.escape_debug(),
+            names.join(", ")
+        )));
+    };
+    let mut table = String::from(
+        "| flag | environment variable | default | description |\n|---|---|---|---|\n",
+    );
+    let shown = sub.get_arguments().filter(|a| {
+        !a.is_hide_set()
+            && !matches!(
+                a.get_action(),
+                clap::ArgAction::Help | clap::ArgAction::Version
+            )
+    });
+    for arg in shown {
+        let code = |text: &str| format!("`{text}`");
+        let env = arg
+            .get_env()
+            .map_or("".to_owned(), |e| code(&e.to_string_lossy()));
+        let defaults: Vec<String> = arg
+            .get_default_values()
+            .iter()
+            .map(|v| code(&v.to_string_lossy()))
+            .collect();
+        let mut description = arg
+            .get_long_help()
+            .or(arg.get_help())
+            .map(|h| h.to_string())
+            .unwrap_or_default();
+        if arg.is_global_set() {
+            description.push_str(" (every subcommand)");
+        }
+        table.push_str(&format!(
+            "| {} | {env} | {} | {} |\n",
+            code(&flag_usage(arg)),
+            defaults.join(", "),
+            cell(&description)
+        ));
+    }
+    Ok(table)
+}
+
+/// How a flag is written: `-f, --filename <FILE>`, `--output <text/json/…>`
+/// (its choices), `--verbose`, or a positional's `<CODE>`.
+fn flag_usage(arg: &clap::Arg) -> String {
+    let choices: Vec<String> = arg
+        .get_possible_values()
+        .iter()
+        .filter(|v| !v.is_hide_set())
+        .map(|v| v.get_name().to_owned())
+        .collect();
+    let value = if !choices.is_empty() {
+        format!("<{}>", choices.join("/"))
+    } else {
+        let names = arg
+            .get_value_names()
+            .map(|n| {
+                n.iter()
+                    .map(|n| n.to_string())
+                    .collect::<Vec<_>>()
+                    .join(" ")
+            })
+            .unwrap_or_else(|| arg.get_id().as_str().to_uppercase());
+        format!("<{names}>")
+    };
+    if arg.is_positional() {
+        return value;
+    }
+    let mut usage = match arg.get_short() {
+        Some(short) => format!("-{short}, "),
+        None => String::new(),
+    };
+    usage.push_str("--");
+    usage.push_str(arg.get_long().unwrap_or_default());
+    if arg.get_num_args().is_some_and(|n| n.takes_values()) {
+        usage.push(' ');
+        usage.push_str(&value);
+    }
+    usage
+}
+
+/// Help text as one table cell: one line, `|` escaped.
+fn cell(text: &str) -> String {
+    text.split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ")
+        .replace('|', "\\|")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn flag_table_of_serve() {
+        let table = flags_markdown("serve").unwrap();
+        assert!(table.starts_with("| flag | environment variable | default | description |\n"));
+        assert!(
+            table.contains("| `--webhook-port <WEBHOOK_PORT>` | `ROOST_KEEPER_WEBHOOK_PORT` | `8443` | HTTPS port"),
+            "{table}"
+        );
+        assert!(table.contains("| `--controller <true/false>` |"), "{table}");
+        assert!(table.contains("| `--log-format <text/json>` |"), "{table}");
+        assert!(!table.contains("--help"), "{table}");
+        assert!(
+            table
+                .lines()
+                .all(|l| l.starts_with('|') && l.ends_with('|'))
+        );
+    }
+
+    #[test]
+    fn flag_table_names_short_flags_and_refuses_unknown_subcommands() {
+        let table = flags_markdown("validate").unwrap();
+        assert!(table.contains("| `-f, --filename <"), "{table}");
+        let error = flags_markdown("serv").unwrap_err().to_string();
+        assert!(error.contains("one of validate, crd, serve"), "{error}");
+    }
+
+    #[test]
+    fn cells_stay_one_line() {
+        assert_eq!(cell("a | b\n  c"), "a \\| b c");
+    }
 }

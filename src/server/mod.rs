@@ -3,13 +3,14 @@
 //! [`listener`]'s connection slots), the metrics and probe port ([`ops`]),
 //! certificate upkeep and the status controller; then shuts down gracefully.
 
+pub mod defaults;
 pub mod listener;
 mod ops;
 mod policies;
 
 use crate::admission::Admission;
 use crate::admission::cache::ValidationCache;
-use crate::admission::http::{self, DEFAULT_BODY_BUDGET_BYTES, HttpLimits, WebhookState};
+use crate::admission::http::{self, HttpLimits, WebhookState};
 use crate::engine::Engine;
 use crate::metrics::Metrics;
 use crate::tls::CertStore;
@@ -88,24 +89,23 @@ impl ServeConfig {
         })
     }
 
-    /// Defaults around the given certificate source, listening on all interfaces.
+    /// The `serve` flags' defaults ([`defaults`]) around the given certificate source.
     pub fn with_tls(tls: TlsSource) -> Self {
-        let any = IpAddr::V4(Ipv4Addr::UNSPECIFIED);
         ServeConfig {
-            webhook_addr: SocketAddr::new(any, 8443),
-            metrics_addr: SocketAddr::new(any, 8080),
+            webhook_addr: SocketAddr::new(defaults::BIND_ADDRESS, defaults::WEBHOOK_PORT),
+            metrics_addr: SocketAddr::new(defaults::BIND_ADDRESS, defaults::METRICS_PORT),
             tls,
-            cert_reload_interval: Duration::from_secs(2),
-            shutdown_delay: Duration::from_secs(5),
-            shutdown_grace: Duration::from_secs(25),
-            read_timeout: Duration::from_secs(10),
-            max_concurrent_reviews: 256,
-            review_timeout: http::default_review_timeout(),
-            max_connections: 1024,
-            max_connections_per_peer: 512,
-            idle_timeout: Duration::from_secs(60),
-            body_budget_bytes: DEFAULT_BODY_BUDGET_BYTES,
-            validation_cache_bytes: crate::admission::cache::VALIDATION_CACHE_BYTES,
+            cert_reload_interval: defaults::duration(defaults::CERT_RELOAD_INTERVAL),
+            shutdown_delay: defaults::duration(defaults::SHUTDOWN_DELAY),
+            shutdown_grace: defaults::duration(defaults::SHUTDOWN_GRACE),
+            read_timeout: defaults::duration(defaults::READ_TIMEOUT),
+            max_concurrent_reviews: defaults::MAX_CONCURRENT_REVIEWS,
+            review_timeout: defaults::duration(defaults::REVIEW_TIMEOUT),
+            max_connections: defaults::MAX_CONNECTIONS,
+            max_connections_per_peer: defaults::MAX_CONNECTIONS_PER_PEER,
+            idle_timeout: defaults::duration(defaults::IDLE_TIMEOUT),
+            body_budget_bytes: defaults::BODY_BUDGET_BYTES,
+            validation_cache_bytes: defaults::VALIDATION_CACHE_BYTES,
             controller: None,
             kubeconfig: None,
             registry: Arc::new(Registry::builtin()),

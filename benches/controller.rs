@@ -56,13 +56,13 @@ use roost_keeper::api::{
 };
 use roost_keeper::controller::lifecycle::{add_phase_duration, kind, track_lifecycle};
 use roost_keeper::controller::stored::StoredRoost;
-use roost_testcluster::{ControlPlane, output_with_stdin, text};
+use roost_testcluster::{ControlPlane, ServeCommand, ServeProcess, output_with_stdin, text};
 use serde_json::{Value, json};
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::collections::{BTreeMap, HashMap};
 use std::fmt::Write as _;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, ExitStatus, Output, Stdio};
+use std::path::Path;
+use std::process::{Command, Output};
 use std::sync::atomic::{AtomicBool, AtomicIsize, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -355,140 +355,25 @@ fn checked(what: &str, out: Output) -> Output {
     out
 }
 
-/// `roost-keeper serve` as its own process, with a watchdog that stops it if
-/// this bench dies without cleaning up.
-struct Keeper {
-    child: Child,
-    watchdog: Option<Child>,
-    exit: Option<ExitStatus>,
-    log: PathBuf,
-}
-
-impl Keeper {
-    fn start(
-        bin: &Path,
-        certs: &Path,
-        kubeconfig: &Path,
-        (webhook_port, metrics_port): (u16, u16),
-        log: PathBuf,
-    ) -> Keeper {
-        let file = std::fs::File::create(&log).expect("server log file");
-        let child = Command::new(bin)
-            .arg("serve")
-            .args(["--bind-address", "127.0.0.1"])
-            .args(["--webhook-port", &webhook_port.to_string()])
-            .args(["--metrics-port", &metrics_port.to_string()])
-            .arg("--tls-cert-file")
-            .arg(certs.join("tls.crt"))
-            .arg("--tls-key-file")
-            .arg(certs.join("tls.key"))
-            .arg("--kubeconfig")
-            .arg(kubeconfig)
-            .args(["--controller=true", "--shutdown-delay", "0s"])
-            .args(["--shutdown-grace", "5s"])
-            .env(
-                "RUST_LOG",
-                std::env::var("CONTROLLER_BENCH_RUST_LOG").unwrap_or_else(|_| "warn".to_owned()),
-            )
-            .env_remove("OTEL_EXPORTER_OTLP_ENDPOINT")
-            .env_remove("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT")
-            .env_remove("ROOST_KEEPER_WATCH_NAMESPACE")
-            .stdin(Stdio::null())
-            .stdout(file.try_clone().expect("log file"))
-            .stderr(file)
-            .spawn()
-            .expect("start roost-keeper serve");
-        let script = format!(
-            "while kill -0 {owner} 2>/dev/null; do sleep 0.5; done; kill -TERM {pid} 2>/dev/null; sleep 5; kill -KILL {pid} 2>/dev/null",
-            owner = std::process::id(),
-            pid = child.id()
-        );
-        let watchdog = Command::new("sh")
-            .args(["-c", &script])
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .ok();
-        Keeper {
-            child,
-            watchdog,
-            exit: None,
-            log,
-        }
-    }
-
-    fn pid(&self) -> u32 {
-        self.child.id()
-    }
-
-    fn exited(&mut self) -> Option<ExitStatus> {
-        if self.exit.is_none() {
-            self.exit = self.child.try_wait().ok().flatten();
-        }
-        self.exit
-    }
-
-    fn log_tail(&self) -> String {
-        let log = std::fs::read_to_string(&self.log).unwrap_or_default();
-        let tail: Vec<&str> = log.lines().rev().take(20).collect();
-        tail.into_iter().rev().collect::<Vec<_>>().join("\n")
-    }
-
-    /// SIGTERM, then SIGKILL after 20 s; the exit status.
-    fn stop(&mut self) -> Option<ExitStatus> {
-        if self.exited().is_none() {
-            let _ = Command::new("kill")
-                .args(["-TERM", &self.pid().to_string()])
-                .stderr(Stdio::null())
-                .status();
-            let deadline = Instant::now() + Duration::from_secs(20);
-            while Instant::now() < deadline && self.exited().is_none() {
-                std::thread::sleep(Duration::from_millis(50));
-            }
-            if self.exited().is_none() {
-                let _ = self.child.kill();
-                self.exit = self.child.wait().ok();
-            }
-        }
-        if let Some(mut watchdog) = self.watchdog.take() {
-            let _ = watchdog.kill();
-            let _ = watchdog.wait();
-        }
-        self.exit
-    }
-}
-
-impl Drop for Keeper {
-    fn drop(&mut self) {
-        self.stop();
-    }
+/// `roost-keeper serve` with its controller on `ports`, waited for until
+/// `/healthz` answers (`/readyz` also needs the controller's first list,
+/// see [`readyz`]).
+fn start_keeper(bin: &Path, certs: &Path, kubeconfig: &Path, ports: (u16, u16)) -> ServeProcess {
+    ServeCommand::new(bin)
+        .certs_in(certs)
+        .ports(ports.0, ports.1)
+        .controller(kubeconfig)
+        .args(["--shutdown-delay", "0s", "--shutdown-grace", "5s"])
+        .rust_log(&std::env::var("CONTROLLER_BENCH_RUST_LOG").unwrap_or_else(|_| "warn".to_owned()))
+        .ready_path("/healthz")
+        .ready_within(Some(Duration::from_secs(60)))
+        .spawn()
+        .unwrap_or_else(|why| panic!("roost-keeper serve not healthy: {why}"))
 }
 
 // ---------------------------------------------------------------------------
 // Metrics
 // ---------------------------------------------------------------------------
-
-/// The sum of every series of `name` (labels ignored) in a text exposition.
-fn metric(exposition: &str, name: &str) -> f64 {
-    exposition
-        .lines()
-        .filter(|l| !l.starts_with('#'))
-        .filter_map(|l| {
-            let rest = l.strip_prefix(name)?;
-            let rest = if let Some(labelled) = rest.strip_prefix('{') {
-                &labelled[labelled.find('}')? + 1..]
-            } else {
-                rest
-            };
-            rest.strip_prefix(' ')?
-                .split_whitespace()
-                .next()?
-                .parse::<f64>()
-                .ok()
-        })
-        .sum()
-}
 
 #[derive(Clone, Copy, Debug, Default)]
 struct Counters {
@@ -514,73 +399,25 @@ impl std::ops::Sub for Counters {
     }
 }
 
-async fn scrape(http: &reqwest::Client, port: u16) -> Counters {
-    let url = format!("http://127.0.0.1:{port}/metrics");
-    let body = http
-        .get(&url)
-        .send()
-        .await
-        .and_then(|r| r.error_for_status())
-        .expect("GET /metrics")
-        .text()
-        .await
-        .expect("read /metrics");
+/// The counters the report reads, from the metrics port.
+fn counters(port: u16) -> Counters {
+    let body = roost_testcluster::scrape(std::net::SocketAddr::from(([127, 0, 0, 1], port)));
+    let metric = |name: &str| roost_testcluster::metric_sum(&body, name, &[]);
     Counters {
-        status_writes: metric(&body, "roost_keeper_api_status_updates_total"),
-        status_errors: metric(&body, "roost_keeper_api_status_update_errors_total"),
-        write_seconds_sum: metric(&body, "roost_keeper_api_status_update_duration_seconds_sum"),
-        write_seconds_count: metric(
-            &body,
-            "roost_keeper_api_status_update_duration_seconds_count",
-        ),
-        admission_requests: metric(&body, "roost_keeper_admission_requests_total"),
-        lifecycle_events: metric(&body, "roost_keeper_api_lifecycle_events_total"),
-    }
-}
-
-/// Waits for `/healthz` (the process is up and serving). `/readyz` is not
-/// waited for: it also needs the controller's first list, see [`readyz`].
-async fn wait_healthy(http: &reqwest::Client, port: u16, keeper: &mut Keeper) {
-    let url = format!("http://127.0.0.1:{port}/healthz");
-    let deadline = Instant::now() + Duration::from_secs(60);
-    let mut last;
-    loop {
-        match http.get(&url).send().await {
-            Ok(response) if response.status().is_success() => return,
-            Ok(response) => last = response.status().to_string(),
-            Err(err) => last = format!("{err:?}"),
-        }
-        if let Some(status) = keeper.exited() {
-            panic!(
-                "roost-keeper serve exited ({status}) before it was healthy:\n{}",
-                keeper.log_tail()
-            );
-        }
-        assert!(
-            Instant::now() < deadline,
-            "roost-keeper serve not healthy after 60 s (last /healthz answer: {last}):\n{}",
-            keeper.log_tail()
-        );
-        tokio::time::sleep(Duration::from_millis(200)).await;
+        status_writes: metric("roost_keeper_api_status_updates_total"),
+        status_errors: metric("roost_keeper_api_status_update_errors_total"),
+        write_seconds_sum: metric("roost_keeper_api_status_update_duration_seconds_sum"),
+        write_seconds_count: metric("roost_keeper_api_status_update_duration_seconds_count"),
+        admission_requests: metric("roost_keeper_admission_requests_total"),
+        lifecycle_events: metric("roost_keeper_api_lifecycle_events_total"),
     }
 }
 
 /// The `/readyz` answer: status and body.
-async fn readyz(http: &reqwest::Client, port: u16) -> String {
-    match http
-        .get(format!("http://127.0.0.1:{port}/readyz"))
-        .send()
-        .await
-    {
-        Ok(response) => {
-            let status = response.status();
-            format!(
-                "{} {}",
-                status.as_u16(),
-                response.text().await.unwrap_or_default().trim()
-            )
-        }
-        Err(err) => format!("error: {err}"),
+fn readyz(server: &ServeProcess) -> String {
+    match roost_testcluster::http_get(server.metrics, "/readyz") {
+        Ok((status, body)) => format!("{status} {}", body.trim()),
+        Err(err) => format!("no answer: {err}"),
     }
 }
 
@@ -909,7 +746,6 @@ struct History {
 struct Run<'a> {
     settings: &'a Settings,
     client: Client,
-    http: reqwest::Client,
     template: &'a Value,
     metrics_port: u16,
     pids: Pids,
@@ -990,7 +826,7 @@ async fn measure(run: &Run<'_>, n: usize, namespaces: &[String], quiet: Quiet) -
 
     let load_start = load_average();
     let rss_before = vm_kib(run.pids.keeper, "VmRSS").unwrap_or(0);
-    let counters_before = scrape(&run.http, run.metrics_port).await;
+    let counters_before = counters(run.metrics_port);
     let cpu_start = cpu_now(&run.pids);
 
     // Create everything, `concurrency` at a time.
@@ -1060,7 +896,7 @@ async fn measure(run: &Run<'_>, n: usize, namespaces: &[String], quiet: Quiet) -
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     let cpu_end = cpu_now(&run.pids);
-    let counters_converged = scrape(&run.http, run.metrics_port).await;
+    let counters_converged = counters(run.metrics_port);
     let rss_converged = vm_kib(run.pids.keeper, "VmRSS").unwrap_or(0);
     watch.abort();
     let seen = seen.lock().unwrap().clone();
@@ -1110,7 +946,7 @@ async fn measure(run: &Run<'_>, n: usize, namespaces: &[String], quiet: Quiet) -
     // Steady state: nothing should be written.
     let keeper_ticks = cpu_ticks(run.pids.keeper).unwrap_or(0);
     tokio::time::sleep(run.settings.steady).await;
-    let counters_after = scrape(&run.http, run.metrics_port).await;
+    let counters_after = counters(run.metrics_port);
     let keeper_steady_ticks = cpu_ticks(run.pids.keeper)
         .unwrap_or(0)
         .saturating_sub(keeper_ticks);
@@ -1124,7 +960,7 @@ async fn measure(run: &Run<'_>, n: usize, namespaces: &[String], quiet: Quiet) -
         let (applied, failed) = add_histories(run, all).await;
         let seconds = started.elapsed().as_secs_f64();
         tokio::time::sleep(run.settings.history_settle).await;
-        let counters = scrape(&run.http, run.metrics_port).await;
+        let counters = counters(run.metrics_port);
         History {
             applied,
             failed,
@@ -1513,7 +1349,6 @@ fn main() {
         .enable_all()
         .build()
         .expect("tokio runtime");
-    let http = reqwest::Client::new();
     let client = runtime
         .block_on(roost_keeper::server::kube_client(Some(&plane.kubeconfig)))
         .expect("kube client");
@@ -1524,14 +1359,7 @@ fn main() {
     let mut rows = Vec::new();
     let mut exits = Vec::new();
     for (index, &n) in settings.sizes.iter().enumerate() {
-        let mut keeper = Keeper::start(
-            &bin,
-            certs.path(),
-            &plane.kubeconfig,
-            ports,
-            certs.path().join(format!("roost-keeper-{n}.log")),
-        );
-        runtime.block_on(wait_healthy(&http, ports.1, &mut keeper));
+        let mut keeper = start_keeper(&bin, certs.path(), &plane.kubeconfig, ports);
         if index == 0 {
             let yaml = checked(
                 "roost-keeper webhook-config",
@@ -1577,7 +1405,6 @@ fn main() {
         let run = Run {
             settings: &settings,
             client: client.clone(),
-            http: http.clone(),
             template: &template,
             metrics_port: ports.1,
             pids: Pids {
@@ -1593,8 +1420,8 @@ fn main() {
             row.during.status_writes / n as f64
         );
         rows.push(row);
-        let ready = runtime.block_on(readyz(&http, ports.1));
-        let exit = keeper.stop();
+        let ready = readyz(&keeper);
+        let exit = keeper.stop(Duration::from_secs(20));
         exits.push(format!(
             "N={n}: `/readyz` after the run: `{ready}`; roost-keeper serve stopped by SIGTERM: {}",
             exit.map_or("unknown".to_owned(), |s| s.to_string())

@@ -65,14 +65,14 @@ use roost_keeper::admission::{
 };
 use roost_keeper::server::Server;
 use roost_keeper::tls::generate;
+use roost_testcluster::{ServeCommand, ServeProcess};
 use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::{CertificateDer, ServerName};
 use serde_json::{Value, json};
 use std::fmt::Write as _;
-use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpStream};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, ExitStatus, Stdio};
+use std::net::SocketAddr;
+use std::path::Path;
+use std::process::ExitStatus;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
@@ -183,135 +183,42 @@ fn null_server() -> ! {
     std::process::exit(i32::from(served.is_err()));
 }
 
-struct ServerProcess {
-    child: Child,
-    pid: u32,
-    webhook: SocketAddr,
-    metrics: SocketAddr,
-    log: PathBuf,
+/// `roost-keeper serve` from `bin`, or with `null`, this bench itself as
+/// the same server stack with the null handler ([`null_server`]),
+/// configured by environment as a Deployment would be.
+fn start_server(bin: &Path, certs: &Path, rust_log: &str, null: bool) -> ServeProcess {
+    let binary = if null {
+        std::env::current_exe().expect("the bench's own executable")
+    } else {
+        bin.to_owned()
+    };
+    let mut command = ServeCommand::new(binary)
+        .certs_in(certs)
+        .settings_in_env()
+        // Connections are closed before SIGTERM; no need to wait 5 s for an apiserver.
+        .env("ROOST_KEEPER_SHUTDOWN_DELAY", "0s")
+        .rust_log(rust_log);
+    if null {
+        command = command.env(NULL_SERVER_ENV, "1");
+    }
+    command
+        .spawn()
+        .unwrap_or_else(|e| panic!("start the server: {e}"))
 }
 
-impl ServerProcess {
-    /// `roost-keeper serve` from `bin`, or with `null`, this bench itself as
-    /// the same server stack with the null handler ([`null_server`]).
-    fn start(bin: &Path, dir: &Path, rust_log: &str, null: bool) -> ServerProcess {
-        let [webhook_port, metrics_port] = roost_testcluster::free_ports();
-        let log = dir.join(if null { "null.log" } else { "server.log" });
-        let log_file = std::fs::File::create(&log).expect("create server log");
-        let mut command = if null {
-            let mut command =
-                Command::new(std::env::current_exe().expect("the bench's own executable"));
-            command.env(NULL_SERVER_ENV, "1");
-            command
-        } else {
-            Command::new(bin)
-        };
-        let child = command
-            .args(["serve", "--bind-address", "127.0.0.1"])
-            .env("ROOST_KEEPER_WEBHOOK_PORT", webhook_port.to_string())
-            .env("ROOST_KEEPER_METRICS_PORT", metrics_port.to_string())
-            .env("ROOST_KEEPER_TLS_CERT_FILE", dir.join("tls.crt"))
-            .env("ROOST_KEEPER_TLS_KEY_FILE", dir.join("tls.key"))
-            // Connections are closed before SIGTERM; no need to wait 5 s for an apiserver.
-            .env("ROOST_KEEPER_SHUTDOWN_DELAY", "0s")
-            .env("RUST_LOG", rust_log)
-            // The webhooks alone: the status controller would need a cluster.
-            .env("ROOST_KEEPER_CONTROLLER", "false")
-            // Trace export would measure the collector, not the server.
-            .env_remove("OTEL_EXPORTER_OTLP_ENDPOINT")
-            .stdin(Stdio::null())
-            .stdout(log_file.try_clone().expect("clone log file"))
-            .stderr(log_file)
-            .spawn()
-            .unwrap_or_else(|e| panic!("start the server: {e}"));
-        let pid = child.id();
-        let mut server = ServerProcess {
-            child,
-            pid,
-            webhook: SocketAddr::from(([127, 0, 0, 1], webhook_port)),
-            metrics: SocketAddr::from(([127, 0, 0, 1], metrics_port)),
-            log,
-        };
-        server.wait_ready();
-        server
-    }
-
-    fn wait_ready(&mut self) {
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while Instant::now() < deadline {
-            if let Some(status) = self.child.try_wait().expect("poll server") {
-                panic!(
-                    "server exited before it was ready ({status}):\n{}",
-                    self.log_text()
-                );
-            }
-            if let Ok((200, _)) = http_get(self.metrics, "/readyz") {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        panic!("server not ready within 30 s:\n{}", self.log_text());
-    }
-
-    fn log_text(&self) -> String {
-        std::fs::read_to_string(&self.log).unwrap_or_default()
-    }
-
-    /// SIGTERM, then waits for the exit; returns the status and how long it took.
-    fn terminate(&mut self) -> (ExitStatus, Duration) {
-        let started = Instant::now();
-        let sent = Command::new("kill")
-            .args(["-TERM", &self.pid.to_string()])
-            .status()
-            .expect("run kill");
-        assert!(sent.success(), "kill -TERM {} failed", self.pid);
-        let deadline = started + Duration::from_secs(60);
-        loop {
-            if let Some(status) = self.child.try_wait().expect("poll server") {
-                return (status, started.elapsed());
-            }
-            assert!(
-                Instant::now() < deadline,
-                "server still running 60 s after SIGTERM"
-            );
-            std::thread::sleep(Duration::from_millis(10));
-        }
-    }
-}
-
-impl Drop for ServerProcess {
-    fn drop(&mut self) {
-        if let Ok(None) = self.child.try_wait() {
-            let _ = self.child.kill();
-            let _ = self.child.wait();
-        }
-    }
-}
-
-/// A plain HTTP/1.1 GET (readiness, metrics); returns status and body.
-fn http_get(addr: SocketAddr, path: &str) -> std::io::Result<(u16, String)> {
-    let mut stream = TcpStream::connect_timeout(&addr, Duration::from_secs(2))?;
-    stream.set_read_timeout(Some(Duration::from_secs(5)))?;
-    write!(
-        stream,
-        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
-    )?;
-    let mut response = String::new();
-    stream.read_to_string(&mut response)?;
-    let status = response
-        .split(' ')
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(0);
-    let body = response
-        .split_once("\r\n\r\n")
-        .map_or(String::new(), |(_, b)| b.to_owned());
-    Ok((status, body))
+/// SIGTERM, then waits for the exit; returns the status and how long it took.
+fn terminate(server: &mut ServeProcess) -> (ExitStatus, Duration) {
+    let started = Instant::now();
+    server.signal("-TERM");
+    let status = server
+        .wait_exit(Duration::from_secs(60))
+        .expect("server still running 60 s after SIGTERM");
+    (status, started.elapsed())
 }
 
 /// Validation cache (hits, misses) from `/metrics`.
 fn cache_counters(metrics: SocketAddr) -> (u64, u64) {
-    let (_, text) = http_get(metrics, "/metrics").expect("scrape /metrics");
+    let text = roost_testcluster::scrape(metrics);
     let read = |name: &str| {
         text.lines()
             .find(|l| l.starts_with(name) && l.contains("cache=\"validation\""))
@@ -785,11 +692,11 @@ struct Endpoint {
 }
 
 impl Endpoint {
-    fn new(server: &ServerProcess, ca_pem: &str) -> Endpoint {
+    fn new(server: &ServeProcess, ca_pem: &str) -> Endpoint {
         Endpoint {
             client: Client::new(server.webhook, ca_pem),
             host: format!("localhost:{}", server.webhook.port()),
-            pid: server.pid,
+            pid: server.pid(),
             metrics: server.metrics,
         }
     }
@@ -1342,9 +1249,9 @@ fn main() {
     .expect("generate certificates");
     generate::write_bundle(&bundle, dir.path()).expect("write certificates");
     let soaking = settings.soak_seconds.is_some();
-    let mut server = ServerProcess::start(&bin, dir.path(), &settings.rust_log, false);
+    let mut server = start_server(&bin, dir.path(), &settings.rust_log, false);
     let mut null_server =
-        (!soaking).then(|| ServerProcess::start(&bin, dir.path(), &settings.rust_log, true));
+        (!soaking).then(|| start_server(&bin, dir.path(), &settings.rust_log, true));
 
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(settings.client_threads)
@@ -1482,10 +1389,10 @@ fn main() {
     let ticks = bench.clock_ticks;
     drop(bench);
     runtime.shutdown_timeout(Duration::from_secs(5));
-    let (rss_end, hwm_end) = memory_kib(server.pid);
-    let (status, stop_time) = server.terminate();
+    let (rss_end, hwm_end) = memory_kib(server.pid());
+    let (status, stop_time) = terminate(&mut server);
     if let Some(null) = null_server.as_mut() {
-        null.terminate();
+        terminate(null);
     }
     let load_after = load_average();
     let log = server.log_text();

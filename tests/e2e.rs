@@ -1,8 +1,11 @@
 //! End to end: the real kube-apiserver and etcd (built by tests/cluster),
 //! the real kubectl, and roost-keeper's webhooks over HTTPS. One cluster
-//! and one server for this test binary; each test works in its own namespace.
+//! and one server for this test binary (RoostPolicies included, in
+//! `policies`); each test works in its own namespace.
 
 mod common;
+#[path = "e2e/policies.rs"]
+mod policies;
 
 use common::cluster::{Env, assert_example_warnings, manifest_in, offline_errors, ok, repo, text};
 use roost_keeper::admission::registration::FailurePolicy;

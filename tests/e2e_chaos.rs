@@ -23,11 +23,10 @@ mod common;
 
 use common::cluster::{Env, ok, text};
 use roost_keeper::admission::registration::{FailurePolicy, Target, WebhookConfigOptions};
-use roost_testcluster::{free_ports, output_with_stdin};
+use roost_testcluster::{ServeCommand, ServeProcess, metric_sum, output_with_stdin, scrape};
 use serde_json::{Value, json};
 use std::collections::{BTreeMap, BTreeSet};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Command, Output};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -149,11 +148,11 @@ fn apiserver_restarted(env: &Env) -> Converged {
     converged
 }
 
-fn webhook_process_killed_under_load(env: &Env) -> (WebhookProcess, Converged) {
-    let mut webhook = WebhookProcess::start();
+fn webhook_process_killed_under_load(env: &Env) -> (ServeProcess, Converged) {
+    let mut webhook = start_webhook_process();
     register_webhooks(
         env,
-        &format!("https://127.0.0.1:{}", webhook.webhook_port),
+        &format!("https://127.0.0.1:{}", webhook.webhook.port()),
         &webhook.ca_pem(),
         None,
     );
@@ -165,7 +164,7 @@ fn webhook_process_killed_under_load(env: &Env) -> (WebhookProcess, Converged) {
     webhook.kill();
     let killed = Instant::now();
     let refused = stream.wait_for_failure("an apply fails while the webhook is gone", killed);
-    webhook.restart();
+    webhook.restart().expect("serve starts again");
     let restarted = Instant::now();
     let recovered = stream.wait_for_success(
         "an apply after the webhook restarts",
@@ -195,13 +194,13 @@ fn webhook_process_killed_under_load(env: &Env) -> (WebhookProcess, Converged) {
     (webhook, converged)
 }
 
-fn slow_webhook_times_out(env: &Env, webhook: &WebhookProcess) {
+fn slow_webhook_times_out(env: &Env, webhook: &ServeProcess) {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(1)
         .enable_all()
         .build()
         .unwrap();
-    let proxy_port = start_slow_proxy(&runtime, webhook.webhook_port);
+    let proxy_port = start_slow_proxy(&runtime, webhook.webhook.port());
     register_webhooks(
         env,
         &format!("https://127.0.0.1:{proxy_port}"),
@@ -252,7 +251,7 @@ fn slow_webhook_times_out(env: &Env, webhook: &WebhookProcess) {
         "the apiserver gave up after timeoutSeconds, not when the answer came ({took:?})"
     );
     let rejections = |metrics: &Output| {
-        counter(
+        metric_sum(
             &text(&metrics.stdout),
             "apiserver_admission_webhook_rejection_count",
             &[
@@ -262,7 +261,7 @@ fn slow_webhook_times_out(env: &Env, webhook: &WebhookProcess) {
         )
     };
     let failed_calls = |metrics: &Output| {
-        counter(
+        metric_sum(
             &text(&metrics.stdout),
             "apiserver_admission_webhook_request_total",
             &[
@@ -673,7 +672,7 @@ fn assert_metrics_count_each_record_once(env: &Env) {
             *recorded.entry(kind).or_default() += n;
         }
     }
-    let metrics = metrics_get(env.metrics.port(), "/metrics").unwrap_or_default();
+    let metrics = scrape(env.metrics);
     let prefix = "roost_keeper_api_lifecycle_events_by_type_total{type=\"";
     let counted: BTreeMap<String, i64> = metrics
         .lines()
@@ -726,7 +725,7 @@ fn register_webhooks(env: &Env, url: &str, ca_pem: &str, timeout_seconds: Option
 }
 
 /// Waits until the apiserver sends reviews to `webhook` (it picks new configurations up asynchronously).
-fn wait_until_served_by(env: &Env, webhook: &WebhookProcess) {
+fn wait_until_served_by(env: &Env, webhook: &ServeProcess) {
     let probe = manifest("default", "probe", CHART_V1);
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
@@ -746,127 +745,19 @@ fn wait_until_served_by(env: &Env, webhook: &WebhookProcess) {
 }
 
 /// `roost-keeper serve` as a process (webhooks only; the controller runs in the Env).
-struct WebhookProcess {
-    child: Child,
-    webhook_port: u16,
-    metrics_port: u16,
-    certs: tempfile::TempDir,
-}
-
-impl WebhookProcess {
-    fn start() -> WebhookProcess {
-        let certs = tempfile::tempdir().unwrap();
-        let status = Command::new(env!("CARGO_BIN_EXE_roost-keeper"))
-            .args(["certs", "generate", "--out-dir"])
-            .arg(certs.path())
-            .args(["--extra-san", "127.0.0.1"])
-            .status()
-            .unwrap();
-        assert!(status.success(), "certs generate");
-        let [webhook_port, metrics_port] = free_ports();
-        let child = spawn_serve(certs.path(), webhook_port, metrics_port);
-        let process = WebhookProcess {
-            child,
-            webhook_port,
-            metrics_port,
-            certs,
-        };
-        process.wait_ready();
-        process
-    }
-
-    fn ca_pem(&self) -> String {
-        std::fs::read_to_string(self.certs.path().join("ca.crt")).unwrap()
-    }
-
-    fn log(&self) -> PathBuf {
-        self.certs.path().join("serve.log")
-    }
-
-    fn kill(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-
-    /// Starts it again on the same ports with the same certificates (does not wait).
-    fn restart(&mut self) {
-        self.child = spawn_serve(self.certs.path(), self.webhook_port, self.metrics_port);
-    }
-
-    fn wait_ready(&self) {
-        let deadline = Instant::now() + Duration::from_secs(20);
-        while metrics_get(self.metrics_port, "/readyz").is_none() {
-            assert!(
-                Instant::now() < deadline,
-                "serve never became ready: {}",
-                std::fs::read_to_string(self.log()).unwrap_or_default()
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
-    }
-}
-
-impl Drop for WebhookProcess {
-    fn drop(&mut self) {
-        self.kill();
-    }
-}
-
-fn spawn_serve(certs: &Path, webhook_port: u16, metrics_port: u16) -> Child {
-    let log = std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(certs.join("serve.log"))
-        .unwrap();
-    Command::new(env!("CARGO_BIN_EXE_roost-keeper"))
-        .args(["serve", "--bind-address", "127.0.0.1", "--controller=false"])
-        .args(["--webhook-port", &webhook_port.to_string()])
-        .args(["--metrics-port", &metrics_port.to_string()])
-        .arg("--tls-cert-file")
-        .arg(certs.join("tls.crt"))
-        .arg("--tls-key-file")
-        .arg(certs.join("tls.key"))
-        .env("RUST_LOG", "info")
-        .stdout(Stdio::null())
-        .stderr(log)
+fn start_webhook_process() -> ServeProcess {
+    ServeCommand::new(env!("CARGO_BIN_EXE_roost-keeper"))
         .spawn()
-        .unwrap()
-}
-
-/// The body of `GET path` on a metrics port when it answers 200.
-fn metrics_get(port: u16, path: &str) -> Option<String> {
-    use std::io::{Read, Write as _};
-    let mut stream = std::net::TcpStream::connect(("127.0.0.1", port)).ok()?;
-    stream
-        .write_all(format!("GET {path} HTTP/1.0\r\n\r\n").as_bytes())
-        .ok()?;
-    let mut answer = String::new();
-    stream.read_to_string(&mut answer).ok()?;
-    let (head, body) = answer.split_once("\r\n\r\n")?;
-    head.split_whitespace()
-        .nth(1)
-        .filter(|code| *code == "200")?;
-    Some(body.to_owned())
+        .expect("serve starts")
 }
 
 /// Reviews roost-keeper answered on `webhook` (validate or mutate), from its /metrics.
-fn admission_requests(webhook: &WebhookProcess, name: &str) -> f64 {
-    let metrics = metrics_get(webhook.metrics_port, "/metrics").unwrap_or_default();
-    counter(
-        &metrics,
+fn admission_requests(webhook: &ServeProcess, name: &str) -> f64 {
+    metric_sum(
+        &webhook.metrics_text(),
         "roost_keeper_admission_requests_total",
         &[&format!("webhook=\"{name}\"")],
     )
-}
-
-/// Sum of the samples of `metric` whose labels contain every one of `labels`.
-fn counter(metrics: &str, metric: &str, labels: &[&str]) -> f64 {
-    metrics
-        .lines()
-        .filter(|line| line.starts_with(&format!("{metric}{{")))
-        .filter(|line| labels.iter().all(|label| line.contains(label)))
-        .filter_map(|line| line.rsplit(' ').next()?.parse::<f64>().ok())
-        .sum()
 }
 
 // ---------------------------------------------------------------------------

@@ -12,13 +12,14 @@
 //! so timing checks do not compete for the machine's cores.
 
 use roost_testcluster::{
-    ControlPlane, free_ports, output_with_stdin, repo_root, succeeded, text, wait_for,
+    ControlPlane, ServeCommand, ServeProcess, output_with_stdin, repo_root, succeeded, text,
+    wait_for,
 };
 use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::{CertificateDer, ServerName};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Command, Output};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -114,10 +115,7 @@ impl Proxy {
 
 struct Replica {
     name: String,
-    child: Child,
-    webhook: SocketAddr,
-    metrics: SocketAddr,
-    log: PathBuf,
+    serve: ServeProcess,
 }
 
 struct Cluster {
@@ -127,15 +125,14 @@ struct Cluster {
     proxy: Proxy,
     runtime: tokio::runtime::Runtime,
     replicas: Vec<Replica>,
-    logs: tempfile::TempDir,
+    /// Holds the service account's kubeconfig.
+    _dir: tempfile::TempDir,
 }
 
 impl Drop for Cluster {
     fn drop(&mut self) {
-        for replica in &mut self.replicas {
-            let _ = replica.child.kill();
-            let _ = replica.child.wait();
-        }
+        // The replicas go first (killed on drop), then the control plane.
+        self.replicas.clear();
         self.plane.stop();
     }
 }
@@ -184,8 +181,8 @@ impl Cluster {
                 .output()
                 .unwrap(),
         );
-        let logs = tempfile::tempdir().unwrap();
-        let service_account = logs.path().join("service-account.kubeconfig");
+        let dir = tempfile::tempdir().unwrap();
+        let service_account = dir.path().join("service-account.kubeconfig");
         let kubeconfig = serde_json::json!({
             "apiVersion": "v1",
             "kind": "Config",
@@ -218,7 +215,7 @@ impl Cluster {
             proxy,
             runtime,
             replicas: Vec::new(),
-            logs,
+            _dir: dir,
         }
     }
 
@@ -226,88 +223,50 @@ impl Cluster {
         self.plane.kubectl().args(args).output().unwrap()
     }
 
-    /// Starts a replica named `name`; returns its index.
+    /// Starts a replica named `name` (does not wait until it is ready);
+    /// returns its index.
     fn spawn(&mut self, name: &str) -> usize {
-        let [webhook, metrics] = free_ports();
-        let log = self.logs.path().join(format!("{name}.log"));
-        let child = Command::new(env!("CARGO_BIN_EXE_roost-keeper"))
-            .args(["serve", "--bind-address", "127.0.0.1"])
-            .args(["--webhook-port", &webhook.to_string()])
-            .args(["--metrics-port", &metrics.to_string()])
+        let serve = ServeCommand::new(env!("CARGO_BIN_EXE_roost-keeper"))
+            .managed_certs()
+            .controller(&self.service_account)
             .args(["--cert-secret", &format!("{NAMESPACE}/{SECRET}")])
             .args(["--extra-san", "127.0.0.1"])
             .args(["--identity", name])
             .args(["--shutdown-delay", "2s", "--shutdown-grace", "10s"])
             .args(["--lease-duration", "8s", "--lease-renew-deadline", "5s"])
             .args(["--lease-retry-period", "1s", "--cert-check-interval", "2s"])
-            .arg("--kubeconfig")
-            .arg(&self.service_account)
-            .env("RUST_LOG", "info")
-            .env_remove("KUBECONFIG")
-            .stdout(Stdio::null())
-            .stderr(std::fs::File::create(&log).unwrap())
+            .ready_within(None)
             .spawn()
             .unwrap();
-        let webhook: SocketAddr = format!("127.0.0.1:{webhook}").parse().unwrap();
-        let metrics: SocketAddr = format!("127.0.0.1:{metrics}").parse().unwrap();
-        self.proxy.add(webhook, metrics);
+        self.proxy.add(serve.webhook, serve.metrics);
         self.replicas.push(Replica {
             name: name.to_owned(),
-            child,
-            webhook,
-            metrics,
-            log,
+            serve,
         });
         self.replicas.len() - 1
     }
 
     fn log(&self, i: usize) -> String {
-        std::fs::read_to_string(&self.replicas[i].log).unwrap_or_default()
-    }
-
-    fn ready(&self, i: usize) -> bool {
-        let url = format!("http://{}/readyz", self.replicas[i].metrics);
-        self.runtime
-            .block_on(async { matches!(reqwest::get(&url).await, Ok(r) if r.status() == 200) })
+        self.replicas[i].serve.log_text()
     }
 
     fn wait_ready(&mut self, i: usize) {
-        let deadline = Instant::now() + Duration::from_secs(60);
-        while !self.ready(i) {
-            if let Ok(Some(status)) = self.replicas[i].child.try_wait() {
-                panic!(
-                    "replica {} exited ({status}):\n{}",
-                    self.replicas[i].name,
-                    self.log(i)
-                );
-            }
-            assert!(
-                Instant::now() < deadline,
-                "replica {} not ready within 60 s:\n{}",
-                self.replicas[i].name,
-                self.log(i)
-            );
-            std::thread::sleep(Duration::from_millis(100));
+        let replica = &mut self.replicas[i];
+        if let Err(why) = replica.serve.wait_ready(Duration::from_secs(60)) {
+            panic!("replica {}: {why}", replica.name);
         }
     }
 
     fn signal(&self, i: usize, signal: &str) {
-        let pid = self.replicas[i].child.id().to_string();
-        assert!(
-            Command::new("kill")
-                .args([signal, &pid])
-                .status()
-                .unwrap()
-                .success()
-        );
+        self.replicas[i].serve.signal(signal);
     }
 
     fn wait_exit(&mut self, i: usize, within: Duration) -> std::process::ExitStatus {
-        let name = self.replicas[i].name.clone();
-        let child = &mut self.replicas[i].child;
-        wait_for(&format!("{name} exits"), within, || {
-            child.try_wait().ok().flatten()
-        })
+        let replica = &mut self.replicas[i];
+        replica
+            .serve
+            .wait_exit(within)
+            .unwrap_or_else(|| panic!("{} exits: not within {within:?}", replica.name))
     }
 
     /// What a JSONPath template reads from the certificate Secret.
@@ -370,7 +329,7 @@ impl Cluster {
         .with_root_certificates(roots)
         .with_no_client_auth();
         let connector = tokio_rustls::TlsConnector::from(Arc::new(config));
-        let addr = self.replicas[i].webhook;
+        let addr = self.replicas[i].serve.webhook;
         self.runtime.block_on(async move {
             let tcp = tokio::net::TcpStream::connect(addr).await.ok()?;
             let name = ServerName::IpAddress(addr.ip().into());
@@ -384,9 +343,7 @@ impl Cluster {
     }
 
     fn metrics(&self, i: usize) -> String {
-        let url = format!("http://{}/metrics", self.replicas[i].metrics);
-        self.runtime
-            .block_on(async { reqwest::get(&url).await.unwrap().text().await.unwrap() })
+        self.replicas[i].serve.metrics_text()
     }
 
     fn lease_holder(&self) -> String {

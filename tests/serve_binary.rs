@@ -4,66 +4,23 @@
 mod common;
 
 use common::*;
-use roost_testcluster::{free_ports, http_get_ok, wait_for};
+use roost_testcluster::{ServeCommand, ServeProcess};
 use serde_json::json;
 use std::io::Read;
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-struct Serve {
-    child: Child,
-    webhook: u16,
-    ca_pem: String,
-    _dir: tempfile::TempDir,
-}
-
-impl Drop for Serve {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn spawn_serve(rust_log: &str) -> Serve {
-    let dir = tempfile::tempdir().unwrap();
-    let status = Command::new(env!("CARGO_BIN_EXE_roost-keeper"))
-        .args(["certs", "generate", "--out-dir"])
-        .arg(dir.path())
-        .args(["--extra-san", "localhost"])
-        .status()
-        .unwrap();
-    assert!(status.success());
-    let [webhook, metrics] = free_ports();
-    let child = Command::new(env!("CARGO_BIN_EXE_roost-keeper"))
-        .args([
-            "--log-format",
-            "json",
-            "serve",
-            "--bind-address",
-            "127.0.0.1",
-        ])
-        .env("ROOST_KEEPER_WEBHOOK_PORT", webhook.to_string())
-        .env("ROOST_KEEPER_METRICS_PORT", metrics.to_string())
-        .env("ROOST_KEEPER_TLS_CERT_FILE", dir.path().join("tls.crt"))
-        .env("ROOST_KEEPER_TLS_KEY_FILE", dir.path().join("tls.key"))
+/// `serve` configured the way a Deployment's `env:` does it, output piped.
+fn spawn_serve(rust_log: &str) -> ServeProcess {
+    ServeCommand::new(env!("CARGO_BIN_EXE_roost-keeper"))
+        .global_arg("--log-format")
+        .global_arg("json")
+        .generated_certs("localhost")
+        .settings_in_env()
         .env("ROOST_KEEPER_SHUTDOWN_DELAY", "200ms")
-        .env("ROOST_KEEPER_CONTROLLER", "false")
-        .env("RUST_LOG", rust_log)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
+        .rust_log(rust_log)
+        .piped()
         .spawn()
-        .unwrap();
-    let ca_pem = std::fs::read_to_string(dir.path().join("ca.crt")).unwrap();
-    let serve = Serve {
-        child,
-        webhook,
-        ca_pem,
-        _dir: dir,
-    };
-    wait_for("serve ready", Duration::from_secs(10), || {
-        http_get_ok(metrics, "/readyz").then_some(())
-    });
-    serve
+        .unwrap()
 }
 
 /// Reads a pipe to the end on a thread, so a chatty child never blocks on a full pipe.
@@ -75,19 +32,11 @@ fn drain(mut pipe: impl Read + Send + 'static) -> std::thread::JoinHandle<String
     })
 }
 
-fn sigterm(child: &Child) {
-    let status = Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(status.success());
-}
-
 /// Waits without blocking the runtime, so the client's connections can see the server go.
-async fn wait_exit(child: &mut Child, within: Duration) -> std::process::ExitStatus {
+async fn wait_exit(serve: &mut ServeProcess, within: Duration) -> std::process::ExitStatus {
     let deadline = Instant::now() + within;
     loop {
-        if let Some(status) = child.try_wait().unwrap() {
+        if let Some(status) = serve.exited() {
             return status;
         }
         assert!(Instant::now() < deadline, "serve did not exit in time");
@@ -98,9 +47,9 @@ async fn wait_exit(child: &mut Child, within: Duration) -> std::process::ExitSta
 #[tokio::test]
 async fn sigterm_exits_zero_and_no_secret_reaches_responses_or_logs() {
     let mut serve = spawn_serve("debug");
-    let stderr = drain(serve.child.stderr.take().unwrap());
-    let stdout = drain(serve.child.stdout.take().unwrap());
-    let client = client_trusting(&[&serve.ca_pem]);
+    let stderr = drain(serve.child().stderr.take().unwrap());
+    let stdout = drain(serve.child().stdout.take().unwrap());
+    let client = client_trusting(&[&serve.ca_pem()]);
     let secrets = [
         "pw-Zq8hunter2",
         "tok-9f8e7d6c5b4a",
@@ -126,7 +75,7 @@ async fn sigterm_exits_zero_and_no_secret_reaches_responses_or_logs() {
     let object = roost("leaky", spec);
     let mut bodies = Vec::new();
     for (path, uid) in [(VALIDATE, "s1"), (MUTATE, "s2")] {
-        let url = format!("https://localhost:{}{path}", serve.webhook);
+        let url = format!("https://localhost:{}{path}", serve.webhook.port());
         let (status, reply) = post(
             &client,
             &url,
@@ -149,8 +98,8 @@ async fn sigterm_exits_zero_and_no_secret_reaches_responses_or_logs() {
         "the mutate reply carries a patch to search"
     );
     assert!(bodies[0].contains("\"allowed\":false"), "{}", bodies[0]);
-    sigterm(&serve.child);
-    let status = wait_exit(&mut serve.child, Duration::from_secs(20)).await;
+    serve.signal("-TERM");
+    let status = wait_exit(&mut serve, Duration::from_secs(20)).await;
     assert_eq!(status.code(), Some(0), "SIGTERM is a clean exit");
     let logs = stderr.join().unwrap() + &stdout.join().unwrap();
     assert!(logs.contains("admission review answered"), "{logs}");
@@ -168,9 +117,9 @@ async fn sigterm_exits_zero_and_no_secret_reaches_responses_or_logs() {
 #[tokio::test]
 async fn per_object_debug_logs_pass_a_warn_filter() {
     let mut serve = spawn_serve("warn");
-    let stderr = drain(serve.child.stderr.take().unwrap());
-    let client = client_trusting(&[&serve.ca_pem]);
-    let url = format!("https://localhost:{}{VALIDATE}", serve.webhook);
+    let stderr = drain(serve.child().stderr.take().unwrap());
+    let client = client_trusting(&[&serve.ca_pem()]);
+    let url = format!("https://localhost:{}{VALIDATE}", serve.webhook.port());
     let mut debug_spec = valid_spec();
     debug_spec["observability"] = json!({"logging": {"level": "debug"}});
     let (status, _) = post(
@@ -188,11 +137,9 @@ async fn per_object_debug_logs_pass_a_warn_filter() {
     .await;
     assert_eq!(status, 200);
     drop(client);
-    sigterm(&serve.child);
+    serve.signal("-TERM");
     assert_eq!(
-        wait_exit(&mut serve.child, Duration::from_secs(20))
-            .await
-            .code(),
+        wait_exit(&mut serve, Duration::from_secs(20)).await.code(),
         Some(0)
     );
     let logs = stderr.join().unwrap();

@@ -314,16 +314,7 @@ pub fn manifest_in(path: &Path, ns: &str) -> String {
 
 /// Status code of `GET path` on a plain-HTTP address (0 if the answer has none).
 pub fn http_status(addr: std::net::SocketAddr, path: &str) -> u16 {
-    use std::io::{Read, Write as _};
-    let mut stream = std::net::TcpStream::connect(addr).unwrap();
-    stream
-        .write_all(format!("GET {path} HTTP/1.0\r\n\r\n").as_bytes())
-        .unwrap();
-    let mut answer = String::new();
-    stream.read_to_string(&mut answer).unwrap();
-    answer
-        .split_whitespace()
-        .nth(1)
-        .and_then(|c| c.parse().ok())
-        .unwrap_or(0)
+    roost_testcluster::http_get(addr, path)
+        .map(|(status, _)| status)
+        .unwrap_or_else(|err| panic!("GET http://{addr}{path}: {err}"))
 }

@@ -6,8 +6,12 @@
 //! watchdog process stops them too if the owning process dies first (a
 //! panic that aborts, a static that is never dropped, a killed test run).
 
-use std::io::{Read, Write};
-use std::net::{TcpListener, TcpStream};
+mod serve;
+
+pub use serve::{ServeCommand, ServeProcess, http_get, metric_sum, scrape};
+
+use std::io::Write;
+use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::sync::OnceLock;
@@ -221,21 +225,33 @@ fn write(path: &Path, content: &str) -> Result<(), String> {
     std::fs::write(path, content).map_err(|e| format!("write {}: {e}", path.display()))
 }
 
-/// True when `GET path` over plain HTTP/1.0 on 127.0.0.1:`port` answers 200.
-pub fn http_get_ok(port: u16, path: &str) -> bool {
-    let Ok(mut stream) = TcpStream::connect(("127.0.0.1", port)) else {
-        return false;
-    };
-    let _ = stream.set_read_timeout(Some(Duration::from_secs(2)));
-    if stream
-        .write_all(format!("GET {path} HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n").as_bytes())
-        .is_err()
-    {
-        return false;
+/// A process that stops `pids` (SIGTERM, SIGKILL 5 s later) and removes
+/// `remove` once this process is gone, however it ends.
+fn watchdog(pids: &[u32], remove: Option<&Path>) -> Result<Child, String> {
+    let pids: Vec<String> = pids.iter().map(u32::to_string).collect();
+    let mut script = format!(
+        "while kill -0 {owner} 2>/dev/null; do sleep 0.5; done; kill -TERM {pids} 2>/dev/null; sleep 5; kill -KILL {pids} 2>/dev/null",
+        owner = std::process::id(),
+        pids = pids.join(" "),
+    );
+    if let Some(dir) = remove {
+        script.push_str(&format!("; rm -rf '{}'", dir.display()));
     }
-    let mut out = String::new();
-    let _ = stream.read_to_string(&mut out);
-    out.starts_with("HTTP/1.1 200") || out.starts_with("HTTP/1.0 200")
+    Command::new("sh")
+        .args(["-c", &script])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .map_err(|e| format!("start watchdog: {e}"))
+}
+
+/// True when `GET path` over plain HTTP on 127.0.0.1:`port` answers 200.
+pub fn http_get_ok(port: u16, path: &str) -> bool {
+    matches!(
+        http_get(std::net::SocketAddr::from(([127, 0, 0, 1], port)), path),
+        Ok((200, _))
+    )
 }
 
 fn wait_until(what: &str, within: Duration, mut ready: impl FnMut() -> bool) -> Result<(), String> {
@@ -515,21 +531,8 @@ impl ControlPlane {
     }
 
     fn start_watchdog(&mut self) -> Result<(), String> {
-        let pids: Vec<String> = self.processes.iter().map(|c| c.id().to_string()).collect();
-        let script = format!(
-            "while kill -0 {owner} 2>/dev/null; do sleep 0.5; done; kill -TERM {pids} 2>/dev/null; sleep 5; kill -KILL {pids} 2>/dev/null; rm -rf '{dir}'",
-            owner = std::process::id(),
-            pids = pids.join(" "),
-            dir = self.dir.path().display()
-        );
-        let child = Command::new("sh")
-            .args(["-c", &script])
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .map_err(|e| format!("start watchdog: {e}"))?;
-        self.watchdog = Some(child);
+        let pids: Vec<u32> = self.processes.iter().map(Child::id).collect();
+        self.watchdog = Some(watchdog(&pids, Some(self.dir.path()))?);
         Ok(())
     }
 

@@ -1,22 +1,14 @@
-//! RoostPolicies end to end: the real kube-apiserver and etcd, the real
-//! kubectl, roost-keeper's webhooks over HTTPS and its controller. Policies
-//! are cluster-wide, so each test selects its own namespace by a label only
-//! that namespace has.
+//! RoostPolicies end to end, in the e2e binary's cluster: roost-keeper's
+//! webhooks over HTTPS and its controller. Policies are cluster-wide, so
+//! each test selects its own namespace by a label only that namespace has
+//! (the other tests of the binary never see them).
 
-mod common;
-
-use common::cluster::{Env, manifest_in, ok, repo, text};
-use roost_keeper::admission::registration::FailurePolicy;
-use roost_testcluster::try_wait_for;
+use super::env;
+use crate::common::cluster::{manifest_in, ok, repo, text};
+use roost_testcluster::{scrape, try_wait_for};
 use serde_json::{Value, json};
 use std::process::Output;
-use std::sync::OnceLock;
 use std::time::Duration;
-
-fn env() -> &'static Env {
-    static ENV: OnceLock<Env> = OnceLock::new();
-    ENV.get_or_init(|| Env::start(FailurePolicy::Fail, FailurePolicy::Ignore))
-}
 
 /// A fresh namespace labelled `policy-test=<test>`, for one test's policies.
 fn labelled_namespace(test: &str) -> String {
@@ -400,16 +392,6 @@ fn changing_a_policy_under_a_stream_of_applies_fails_none() {
         "the stream saw the policy change: versions {warned:?} in {} applies",
         outcomes.len()
     );
-}
-
-/// The text of `/metrics` on a plain-HTTP address.
-fn scrape(addr: std::net::SocketAddr) -> String {
-    use std::io::{Read, Write as _};
-    let mut stream = std::net::TcpStream::connect(addr).unwrap();
-    stream.write_all(b"GET /metrics HTTP/1.0\r\n\r\n").unwrap();
-    let mut answer = String::new();
-    stream.read_to_string(&mut answer).unwrap();
-    answer
 }
 
 /// Issue 21's policies in force on the real apiserver: a tenant's object

@@ -1043,6 +1043,9 @@ mod differential {
     const HAND: &[&str] = &[
         "[!,",
         "[!!null, a]",
+        "{a: !!str, b: 1}",
+        "a:\n  b: >\n    x\n    y",
+        "a: \"x\\",
         "{a: !!null, b: 1}",
         "a: ''|\n 0",
         "\u{feff}a: 1",
@@ -1202,6 +1205,13 @@ mod differential {
             }
         }
         println!("{cases} texts compared, {} differ", differing.len());
+        for (name, text, old, _) in &differing {
+            let events = old.lines().count() - 1;
+            println!(
+                "differs: {name} ({} bytes; old: {events} events first)",
+                text.len()
+            );
+        }
         let mut kinds: std::collections::BTreeMap<String, Vec<usize>> = Default::default();
         for (i, (_, _, old, new)) in differing.iter().enumerate() {
             let first_diff = old
@@ -1342,6 +1352,43 @@ mod tests {
         for (name, text, want) in cases {
             assert_eq!(one(text).as_ref(), Ok(want), "{name}");
         }
+    }
+
+    /// The published libyaml-safer panicked on each; libyaml (go-yaml v2)
+    /// reads them as here (vendor/libyaml-safer/PATCHES.md).
+    #[test]
+    fn inputs_the_published_port_panicked_on() {
+        let read: &[(&str, &str, Value)] = &[
+            (
+                "block scalar without a final break",
+                "a: |\n  x",
+                json!({"a": "x"}),
+            ),
+            (
+                "folded, nested",
+                "a:\n  b: >\n    x\n    y",
+                json!({"a": {"b": "x y"}}),
+            ),
+            (
+                "tag before a comma in a flow",
+                "[!!null, a]",
+                json!([null, "a"]),
+            ),
+            (
+                "tag right before a comma",
+                "{a: !!str, b: 1}",
+                json!({"a": "", "b": 1}),
+            ),
+        ];
+        for (name, text, want) in read {
+            assert_eq!(one(text).as_ref(), Ok(want), "{name}");
+        }
+        let err = one("a: \"x\\").expect_err("a '\\' ending the text");
+        assert_eq!((err.line, err.column), (1, 6), "{err:?}");
+        assert_eq!(
+            err.message,
+            "found unknown escape character, while parsing a quoted scalar"
+        );
     }
 
     #[test]

@@ -6,6 +6,8 @@
 //! watchdog process stops them too if the owning process dies first (a
 //! panic that aborts, a static that is never dropped, a killed test run).
 
+#![forbid(unsafe_code)]
+
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};

@@ -648,9 +648,8 @@ mod events {
         /// libyaml's marks are 0-based.
         fn from_lib(mark: libyaml_safer::Mark) -> Self {
             Mark {
-                line: usize::try_from(mark.line).map_or(usize::MAX, |line| line.saturating_add(1)),
-                column: usize::try_from(mark.column)
-                    .map_or(usize::MAX, |column| column.saturating_add(1)),
+                line: mark.line as usize + 1,
+                column: mark.column as usize + 1,
             }
         }
 
@@ -707,9 +706,10 @@ mod events {
         pub fn new(text: &'a str) -> Self {
             let mut parser = Parser::new();
             parser.set_encoding(Encoding::Utf8);
-            // In libyaml's 16 KiB chunks: the parser decodes each chunk it
-            // is handed whole, and a text refused early (too deep) should
-            // not be decoded to its end first.
+            // In libyaml's 16 KiB chunks: the port decodes each chunk it is
+            // handed before its next event, so a text refused early (too
+            // deep) is not decoded to its end first, and a control character
+            // is reported after the same events as libyaml reported it.
             parser.set_input(BufReader::with_capacity(16 * 1024, text.as_bytes()));
             Reader {
                 parser,

@@ -10,6 +10,9 @@
 //!   spec (20 health checks, 6 teardown triggers).
 //! - `validate/deep_inline_values`: the typical spec whose `values.inline` is
 //!   `k: ` and 100,000 `[` (bounded by the YAML nesting limit).
+//! - `yaml/samples_stream`, `yaml/large_stream`: the YAML reader over the 17
+//!   sample files (49 manifests) as one stream (91 KB) and that stream repeated to
+//!   about 1.5 MiB.
 //! - `cache/hit`: a lookup of a key already cached; `cache/key_typical`: hashing
 //!   the typical spec into a key.
 //! - `defaults/typical`: defaulting the typical object (with its JSON patch).
@@ -457,6 +460,38 @@ fn bench_validate(c: &mut Criterion) {
     group.finish();
 }
 
+/// The YAML reader (`yaml::Documents`, as `validate` reads files): the 17
+/// sample files of tests/samples/ (49 manifests) as one 91 KB stream, and that stream
+/// repeated to about 1.5 MiB (etcd's object limit).
+fn bench_yaml(c: &mut Criterion) {
+    let samples = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/samples");
+    let mut paths: Vec<_> = std::fs::read_dir(&samples)
+        .expect("tests/samples")
+        .map(|entry| entry.expect("an entry").path())
+        .filter(|path| path.extension().is_some_and(|e| e == "yaml"))
+        .collect();
+    paths.sort();
+    let stream = paths
+        .iter()
+        .map(|path| std::fs::read_to_string(path).expect("a sample"))
+        .collect::<Vec<_>>()
+        .join("\n---\n");
+    let large = vec![stream.as_str(); (3 << 19) / stream.len()].join("\n---\n");
+    let read_all = |text: &str| {
+        roost_keeper::yaml::Documents::new(text)
+            .inspect(|document| assert!(document.is_ok(), "valid YAML: {document:?}"))
+            .count()
+    };
+    assert_eq!(read_all(&stream), 49, "the samples hold 49 manifests");
+
+    let mut group = c.benchmark_group("yaml");
+    for (name, text) in [("samples_stream", &stream), ("large_stream", &large)] {
+        group.throughput(criterion::Throughput::Bytes(text.len() as u64));
+        group.bench_function(name, |b| b.iter(|| read_all(black_box(text))));
+    }
+    group.finish();
+}
+
 fn bench_cache(c: &mut Criterion) {
     let typical_json = defaulted_spec(typical_spec_json());
     let typical = decode(&typical_json);
@@ -705,7 +740,7 @@ criterion_group! {
         .warm_up_time(Duration::from_secs(1))
         .measurement_time(Duration::from_secs(3))
         .sample_size(50);
-    targets = bench_validate, bench_cache, bench_defaults, bench_review, bench_policies, bench_policy_attacks
+    targets = bench_validate, bench_yaml, bench_cache, bench_defaults, bench_review, bench_policies, bench_policy_attacks
 }
 
 fn main() {

@@ -446,14 +446,23 @@ pub fn check_validate_documents(data: &[u8]) {
 // parsers
 // ---------------------------------------------------------------------------
 
-/// Target 3: every line of the input through each scalar parser.
+/// Target 3: every line of the input through each scalar parser but the
+/// cron one, which has target 5: the cron library's parser took about 70% of
+/// this target's time and held back the others.
 pub fn check_parsers(data: &[u8]) {
     let text = String::from_utf8_lossy(data);
     for line in text.split('\n') {
         check_duration(line);
         check_quantity(line);
-        check_cron(line);
         let _ = roost_keeper::validation::chart::classify_version(line);
+    }
+}
+
+/// Target 5: every line of the input as a cron expression.
+pub fn check_cron_lines(data: &[u8]) {
+    let text = String::from_utf8_lossy(data);
+    for line in text.split('\n') {
+        check_cron(line);
     }
 }
 
@@ -628,6 +637,9 @@ fn check_cron(text: &str) {
     if is_cron_expression(text) {
         // Spacing between the fields does not matter.
         let normalized = text.split_whitespace().collect::<Vec<_>>().join(" ");
+        if normalized == text {
+            return;
+        }
         assert!(
             is_cron_expression(&normalized),
             "{text:?} is a cron expression, {normalized:?} is not"

@@ -4,6 +4,8 @@
 //! The domain (types, defaults, validation) is pure and synchronous; the
 //! command line, the admission server (and later the controller) call into it.
 
+#![forbid(unsafe_code)]
+
 pub mod admission;
 pub mod api;
 pub mod cache;

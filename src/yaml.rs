@@ -1,8 +1,10 @@
 //! YAML as the cluster reads it. kubectl and Helm turn YAML into JSON with
 //! go-yaml v2, a port of libyaml that resolves plain scalars by YAML 1.1
-//! rules (`no` is a boolean, `0755` is octal). serde_norway parses with the
-//! same libyaml but resolves by YAML 1.2 rules, so this module reads
-//! libyaml's events itself and resolves scalars the way go-yaml v2 does.
+//! rules (`no` is a boolean, `0755` is octal). serde_norway parses with
+//! libyaml but resolves by YAML 1.2 rules, so this module reads libyaml's
+//! events itself, through libyaml-safer (libyaml ported to safe Rust,
+//! vendored with fixes in vendor/libyaml-safer), and resolves scalars the way
+//! go-yaml v2 does.
 //!
 //! Nesting is bounded ([`MAX_DEPTH`]) while the events stream in: libyaml's
 //! scanner does work proportional to the open flow collections for every
@@ -629,13 +631,11 @@ fn json_number(value: f64) -> Option<Number> {
     Number::from_f64(value)
 }
 
-/// libyaml's event parser, behind a safe interface.
+/// libyaml's event parser, as libyaml-safer ports it to safe Rust.
 mod events {
     use super::YamlError;
-    use std::ffi::CStr;
-    use std::marker::PhantomData;
-    use std::mem::MaybeUninit;
-    use unsafe_libyaml_norway as unsafe_sys;
+    use libyaml_safer::{Encoding, EventData, MappingStyle, Parser, ScalarStyle, SequenceStyle};
+    use std::io::BufReader;
 
     /// Where an event starts; 1-based.
     #[derive(Clone, Copy, Debug)]
@@ -645,7 +645,8 @@ mod events {
     }
 
     impl Mark {
-        fn from_sys(mark: unsafe_sys::yaml_mark_t) -> Self {
+        /// libyaml's marks are 0-based.
+        fn from_lib(mark: libyaml_safer::Mark) -> Self {
             Mark {
                 line: mark.line as usize + 1,
                 column: mark.column as usize + 1,
@@ -695,124 +696,87 @@ mod events {
 
     /// A libyaml parser reading a borrowed UTF-8 text.
     pub struct Reader<'a> {
-        // Boxed: libyaml keeps a pointer to the parser in its read handler,
-        // so the parser must not move once the input is set.
-        parser: Box<unsafe_sys::yaml_parser_t>,
-        input: PhantomData<&'a str>,
+        parser: Parser<BufReader<&'a [u8]>>,
+        /// The first error, returned again by every later call: the parser
+        /// must not be driven past an error (its state is then undefined).
+        failed: Option<YamlError>,
     }
 
     impl<'a> Reader<'a> {
         pub fn new(text: &'a str) -> Self {
-            let mut parser = Box::<unsafe_sys::yaml_parser_t>::new_uninit();
-            // SAFETY: initialize writes every field of the boxed parser
-            // (it fails only when malloc does, which aborts the process like
-            // any other allocation failure in Rust). The input pointer stays
-            // valid for 'a, which the Reader's lifetime ties to `text`.
-            let parser = unsafe {
-                let raw = parser.as_mut_ptr();
-                if unsafe_sys::yaml_parser_initialize(raw).fail {
-                    std::alloc::handle_alloc_error(std::alloc::Layout::new::<
-                        unsafe_sys::yaml_parser_t,
-                    >());
-                }
-                unsafe_sys::yaml_parser_set_encoding(raw, unsafe_sys::YAML_UTF8_ENCODING);
-                unsafe_sys::yaml_parser_set_input_string(raw, text.as_ptr(), text.len() as u64);
-                parser.assume_init()
-            };
+            let mut parser = Parser::new();
+            parser.set_encoding(Encoding::Utf8);
+            // In libyaml's 16 KiB chunks: the port decodes each chunk it is
+            // handed before its next event, so a text refused early (too
+            // deep) is not decoded to its end first, and a control character
+            // is reported after the same events as libyaml reported it.
+            parser.set_input(BufReader::with_capacity(16 * 1024, text.as_bytes()));
             Reader {
                 parser,
-                input: PhantomData,
+                failed: None,
             }
         }
 
         /// The next event; after an error every call returns that error again.
         pub fn next(&mut self) -> Result<(Event, Mark), YamlError> {
-            if self.parser.error != unsafe_sys::YAML_NO_ERROR {
-                return Err(parse_error(&self.parser));
+            if let Some(error) = &self.failed {
+                return Err(error.clone());
             }
-            let parser: *mut unsafe_sys::yaml_parser_t = &mut *self.parser;
-            let mut event = MaybeUninit::<unsafe_sys::yaml_event_t>::uninit();
-            // SAFETY: the parser is initialised and its input alive; a
-            // successful parse initialises the event, which is converted
-            // into owned data and deleted exactly once.
-            unsafe {
-                if unsafe_sys::yaml_parser_parse(parser, event.as_mut_ptr()).fail {
-                    return Err(parse_error(&*parser));
+            match self.parser.parse() {
+                Ok(event) => Ok((convert(event.data), Mark::from_lib(event.start_mark))),
+                Err(error) => {
+                    let error = parse_error(&error);
+                    self.failed = Some(error.clone());
+                    Err(error)
                 }
-                let event = event.as_mut_ptr();
-                let converted = convert(&*event);
-                let mark = Mark::from_sys((*event).start_mark);
-                unsafe_sys::yaml_event_delete(event);
-                Ok((converted, mark))
             }
         }
     }
 
-    impl Drop for Reader<'_> {
-        fn drop(&mut self) {
-            // SAFETY: the parser was initialised in `new` and is deleted once.
-            unsafe { unsafe_sys::yaml_parser_delete(&mut *self.parser) }
+    fn convert(data: EventData) -> Event {
+        match data {
+            EventData::StreamStart { .. } => Event::StreamStart,
+            EventData::StreamEnd => Event::StreamEnd,
+            EventData::DocumentStart { .. } => Event::DocumentStart,
+            EventData::DocumentEnd { .. } => Event::DocumentEnd,
+            EventData::Alias { anchor } => Event::Alias(anchor),
+            EventData::Scalar {
+                anchor,
+                tag,
+                value,
+                style,
+                ..
+            } => Event::Scalar {
+                anchor,
+                tag,
+                value,
+                plain: style == ScalarStyle::Plain,
+            },
+            EventData::SequenceStart { anchor, style, .. } => Event::SequenceStart {
+                anchor,
+                flow: style == SequenceStyle::Flow,
+            },
+            EventData::SequenceEnd => Event::SequenceEnd,
+            EventData::MappingStart { anchor, style, .. } => Event::MappingStart {
+                anchor,
+                flow: style == MappingStyle::Flow,
+            },
+            EventData::MappingEnd => Event::MappingEnd,
         }
     }
 
-    /// # Safety
-    /// `ptr` is null or a NUL-terminated string.
-    unsafe fn text(ptr: *const u8) -> Option<String> {
-        if ptr.is_null() {
-            return None;
-        }
-        // SAFETY: per the contract above.
-        let c = unsafe { CStr::from_ptr(ptr.cast()) };
-        Some(c.to_string_lossy().into_owned())
-    }
-
-    /// # Safety
-    /// `event` was filled by a successful `yaml_parser_parse`.
-    unsafe fn convert(event: &unsafe_sys::yaml_event_t) -> Event {
-        // SAFETY: the union field read matches the event's type.
-        unsafe {
-            match event.type_ {
-                unsafe_sys::YAML_STREAM_START_EVENT => Event::StreamStart,
-                unsafe_sys::YAML_STREAM_END_EVENT => Event::StreamEnd,
-                unsafe_sys::YAML_DOCUMENT_START_EVENT => Event::DocumentStart,
-                unsafe_sys::YAML_DOCUMENT_END_EVENT => Event::DocumentEnd,
-                unsafe_sys::YAML_ALIAS_EVENT => {
-                    Event::Alias(text(event.data.alias.anchor).unwrap_or_default())
-                }
-                unsafe_sys::YAML_SCALAR_EVENT => {
-                    let scalar = &event.data.scalar;
-                    let bytes = std::slice::from_raw_parts(scalar.value, scalar.length as usize);
-                    Event::Scalar {
-                        anchor: text(scalar.anchor),
-                        tag: text(scalar.tag),
-                        value: String::from_utf8_lossy(bytes).into_owned(),
-                        plain: scalar.style == unsafe_sys::YAML_PLAIN_SCALAR_STYLE,
-                    }
-                }
-                unsafe_sys::YAML_SEQUENCE_START_EVENT => Event::SequenceStart {
-                    anchor: text(event.data.sequence_start.anchor),
-                    flow: event.data.sequence_start.style == unsafe_sys::YAML_FLOW_SEQUENCE_STYLE,
-                },
-                unsafe_sys::YAML_SEQUENCE_END_EVENT => Event::SequenceEnd,
-                unsafe_sys::YAML_MAPPING_START_EVENT => Event::MappingStart {
-                    anchor: text(event.data.mapping_start.anchor),
-                    flow: event.data.mapping_start.style == unsafe_sys::YAML_FLOW_MAPPING_STYLE,
-                },
-                _ => Event::MappingEnd,
-            }
-        }
-    }
-
-    /// The parser's error, worded like serde_norway's (`problem, context`).
-    fn parse_error(parser: &unsafe_sys::yaml_parser_t) -> YamlError {
-        // SAFETY: libyaml's problem and context are null or static C strings.
-        let (problem, context) =
-            unsafe { (text(parser.problem.cast()), text(parser.context.cast())) };
-        let mut message = problem.unwrap_or_else(|| "unknown YAML error".to_owned());
-        if let Some(context) = context {
+    /// The parser's error, worded like serde_norway's (`problem, context`):
+    /// libyaml's own static wording, never the input's text. A reader error
+    /// (a control character) has no mark; libyaml's was 1:1 as well.
+    fn parse_error(error: &libyaml_safer::Error) -> YamlError {
+        let mut message = error.problem().to_owned();
+        if let Some(context) = error.context() {
             message = format!("{message}, {context}");
         }
-        Mark::from_sys(parser.problem_mark).error(message)
+        let mark = error
+            .problem_mark()
+            .map_or(Mark { line: 1, column: 1 }, Mark::from_lib);
+        mark.error(message)
     }
 }
 
@@ -929,6 +893,43 @@ mod tests {
         for (name, text, want) in cases {
             assert_eq!(one(text).as_ref(), Ok(want), "{name}");
         }
+    }
+
+    /// The published libyaml-safer panicked on each; libyaml (go-yaml v2)
+    /// reads them as here (vendor/libyaml-safer/PATCHES.md).
+    #[test]
+    fn inputs_the_published_port_panicked_on() {
+        let read: &[(&str, &str, Value)] = &[
+            (
+                "block scalar without a final break",
+                "a: |\n  x",
+                json!({"a": "x"}),
+            ),
+            (
+                "folded, nested",
+                "a:\n  b: >\n    x\n    y",
+                json!({"a": {"b": "x y"}}),
+            ),
+            (
+                "tag before a comma in a flow",
+                "[!!null, a]",
+                json!([null, "a"]),
+            ),
+            (
+                "tag right before a comma",
+                "{a: !!str, b: 1}",
+                json!({"a": "", "b": 1}),
+            ),
+        ];
+        for (name, text, want) in read {
+            assert_eq!(one(text).as_ref(), Ok(want), "{name}");
+        }
+        let err = one("a: \"x\\").expect_err("a '\\' ending the text");
+        assert_eq!((err.line, err.column), (1, 6), "{err:?}");
+        assert_eq!(
+            err.message,
+            "found unknown escape character, while parsing a quoted scalar"
+        );
     }
 
     #[test]

@@ -86,6 +86,11 @@ fn parsers() {
 }
 
 #[test]
+fn cron() {
+    replay("cron", checks::check_cron_lines);
+}
+
+#[test]
 fn defaults_idempotent() {
     replay("defaults_idempotent", checks::check_defaults_idempotent);
 }

@@ -1,5 +1,6 @@
 //! Each input line through the scalar parsers (durations, quantities,
-//! percentages, cron, chart versions). Checks: fuzz/checks.rs.
+//! percentages, chart versions; cron has its own target). Checks:
+//! fuzz/checks.rs.
 #![no_main]
 
 #[path = "../checks.rs"]

@@ -6,6 +6,8 @@
 //! watchdog process stops them too if the owning process dies first (a
 //! panic that aborts, a static that is never dropped, a killed test run).
 
+#![forbid(unsafe_code)]
+
 mod serve;
 
 pub use serve::{ServeCommand, ServeProcess, http_get, metric_sum, scrape};

@@ -1,6 +1,8 @@
 //! `make dev`: a local control plane with roost-keeper serving its webhooks,
 //! ready for `kubectl apply`. Ctrl-C or SIGTERM stops everything.
 
+#![forbid(unsafe_code)]
+
 use roost_testcluster::{ControlPlane, free_port, output_with_stdin, repo_root};
 use std::io::Write;
 use std::net::TcpListener;

@@ -17,7 +17,7 @@ IN_PROCESS_TESTS = abuse admission_https cli_explain cli_generated cli_validate 
 	defaults_props deploy_drift docs_links fuzz_regressions http_router out_dir review_deadline serve_binary
 
 # The inner loop: formatting, lints, unit tests and the in-process integration
-# tests (55 s warm on the 2-vCPU machine; `make test` runs everything).
+# tests (33 s warm on the 2-vCPU machine; `make test` runs everything).
 check: fmt-check clippy
 	$(CARGO) test --workspace --lib --bins --locked $(addprefix --test ,$(IN_PROCESS_TESTS))
 

@@ -107,9 +107,9 @@ pub struct Metrics {
     pub certificate_errors: Counter,
     /// RoostPolicies known, by whether they compiled.
     pub policies: Family<ReadyLabel, Gauge>,
-    /// Custom rule evaluations, by result (pass, fail, error).
+    /// Custom rule evaluations, by result (pass, fail, error, over_budget).
     pub policy_evaluations: Family<ResultLabel, Counter>,
-    /// Time to apply the matching policies to one object.
+    /// Time to judge one object that policies match (the built-in rules, then the policies).
     pub policy_evaluation_duration: Histogram,
 }
 
@@ -239,12 +239,12 @@ impl Metrics {
         );
         registry.register(
             "roost_keeper_policy_evaluations",
-            "Custom rule evaluations, by result (pass, fail, error)",
+            "Custom rule evaluations, by result (pass, fail, error, over_budget)",
             self.policy_evaluations.clone(),
         );
         registry.register(
             "roost_keeper_policy_evaluation_duration_seconds",
-            "Time to apply the matching policies to one object",
+            "Time to judge one object that policies match (the built-in rules, then the policies)",
             self.policy_evaluation_duration.clone(),
         );
     }

@@ -107,6 +107,9 @@ pub fn describe_json_error(err: &serde_json::Error) -> String {
 /// input, a request or a policy controls through it, so none can break a
 /// line, forge one or send escape sequences.
 pub fn printable(text: &str) -> String {
+    if is_plain(text) {
+        return text.to_owned();
+    }
     let mut out = String::with_capacity(text.len());
     for c in text.chars() {
         push_printable(&mut out, c);
@@ -117,6 +120,9 @@ pub fn printable(text: &str) -> String {
 /// [`printable`], cut to `max_chars` characters of `text` (then `…`): for a
 /// name or a kind from a request, written in a reply or a log line.
 pub fn printable_cut(text: &str, max_chars: usize) -> String {
+    if text.len() <= max_chars && is_plain(text) {
+        return text.to_owned();
+    }
     let mut out = String::new();
     for (i, c) in text.chars().enumerate() {
         if i == max_chars {
@@ -138,6 +144,12 @@ pub fn push_printable(out: &mut String, c: char) {
     } else {
         let _ = write!(out, "{}", c.escape_unicode());
     }
+}
+
+/// Printable ASCII only (the common case: names, paths, codes), which
+/// nothing escapes; one pass over the bytes.
+fn is_plain(text: &str) -> bool {
+    text.bytes().all(|b| (b' '..=b'~').contains(&b))
 }
 
 /// Control characters (C0, DEL, C1), the line and paragraph separators
@@ -190,5 +202,8 @@ mod tests {
         assert_eq!(long.chars().count(), 254);
         assert!(long.ends_with('…'));
         assert_eq!(printable_cut("\u{202e}abc", 2), "\\u{202e}a…");
+        assert_eq!(printable_cut("abc", 2), "ab…");
+        assert_eq!(printable_cut("abc", 3), "abc");
+        assert_eq!(printable("a b~"), "a b~");
     }
 }

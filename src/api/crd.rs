@@ -7,8 +7,12 @@
 //! ([`spec_schema`]), so all three agree.
 
 use crate::api::ManagedRoost;
+use crate::api::version::ApiVersion;
 use crate::{Error, Result};
-use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
+use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::{
+    CustomResourceConversion, CustomResourceDefinition, JSONSchemaProps, ServiceReference,
+    WebhookClientConfig, WebhookConversion,
+};
 use kube::CustomResourceExt;
 use serde_json::Value;
 use std::sync::LazyLock;
@@ -18,9 +22,80 @@ pub const MAX_LIST_ITEMS: u64 = 100;
 /// Most entries in any map (string keys) of a ManagedRoost spec.
 pub const MAX_MAP_ENTRIES: u64 = 100;
 
-/// The CRD, with `maxItems` and `maxProperties` on the spec's lists and maps.
+/// Path of the conversion webhook on the serving port.
+pub const CONVERT_PATH: &str = "/convert";
+
+/// What kubectl prints for every request in v1alpha1.
+pub const V1ALPHA1_DEPRECATION: &str = "roost.birb.party/v1alpha1 ManagedRoost is deprecated; use roost.birb.party/v1beta1 (roost-keeper convert -f FILE --to v1beta1)";
+
+/// Where the apiserver sends ConversionReviews, as the deploy/ manifests
+/// install roost-keeper (`Service` roost-keeper in roost-system, port 443).
+pub fn default_conversion_client() -> WebhookClientConfig {
+    WebhookClientConfig {
+        service: Some(ServiceReference {
+            name: "roost-keeper".into(),
+            namespace: "roost-system".into(),
+            path: Some(CONVERT_PATH.into()),
+            port: Some(443),
+        }),
+        ..WebhookClientConfig::default()
+    }
+}
+
+/// The CRD: v1alpha1 (served, deprecated) and v1beta1 (served, stored), the
+/// spec's lists and maps capped, conversion by our webhook at the default
+/// client config.
 pub fn managed_roost_crd() -> CustomResourceDefinition {
-    with_capped_spec(ManagedRoost::crd())
+    managed_roost_crd_with(default_conversion_client())
+}
+
+/// The CRD with conversion sent to `client`.
+pub fn managed_roost_crd_with(client: WebhookClientConfig) -> CustomResourceDefinition {
+    let mut crd = with_capped_spec(ManagedRoost::crd());
+    let Some(mut alpha) = crd.spec.versions.pop() else {
+        return crd;
+    };
+    let mut beta = alpha.clone();
+    beta.name = ApiVersion::V1beta1.name().into();
+    beta.storage = true;
+    let beta_spec = version_spec_schema(&alpha)
+        .map(|alpha_spec| super::v1beta1::spec_schema(&alpha_spec))
+        .and_then(|spec| serde_json::from_value::<JSONSchemaProps>(spec).ok());
+    if let (Some(spec), Some(properties)) = (
+        beta_spec,
+        beta.schema
+            .as_mut()
+            .and_then(|s| s.open_api_v3_schema.as_mut())
+            .and_then(|s| s.properties.as_mut()),
+    ) {
+        properties.insert("spec".into(), spec);
+    }
+    alpha.storage = false;
+    alpha.deprecated = Some(true);
+    alpha.deprecation_warning = Some(V1ALPHA1_DEPRECATION.into());
+    crd.spec.versions = vec![alpha, beta];
+    crd.spec.conversion = Some(CustomResourceConversion {
+        strategy: "Webhook".into(),
+        webhook: Some(WebhookConversion {
+            client_config: Some(client),
+            conversion_review_versions: vec!["v1".into()],
+        }),
+    });
+    crd
+}
+
+fn version_spec_schema(
+    version: &k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinitionVersion,
+) -> Option<Value> {
+    let spec = version
+        .schema
+        .as_ref()?
+        .open_api_v3_schema
+        .as_ref()?
+        .properties
+        .as_ref()?
+        .get("spec")?;
+    serde_json::to_value(spec).ok()
 }
 
 /// `crd` with [`cap`] applied to the schema of `spec` in every version.
@@ -69,21 +144,29 @@ fn cap(schema: &mut Value) {
     }
 }
 
-/// The schema of `spec` (JSON), as the CRD carries it.
+/// The schema of v1alpha1's `spec` (JSON), as the CRD carries it: the
+/// hub's shape, which the rules read.
 pub fn spec_schema() -> &'static Value {
-    static SCHEMA: LazyLock<Value> = LazyLock::new(|| {
+    spec_schema_of(ApiVersion::V1alpha1)
+}
+
+/// The schema of `spec` (JSON) in `version`, as the CRD carries it.
+pub fn spec_schema_of(version: ApiVersion) -> &'static Value {
+    static SCHEMAS: LazyLock<[Value; 2]> = LazyLock::new(|| {
         let crd = managed_roost_crd();
-        crd.spec
-            .versions
-            .first()
-            .and_then(|v| v.schema.as_ref())
-            .and_then(|s| s.open_api_v3_schema.as_ref())
-            .and_then(|s| s.properties.as_ref())
-            .and_then(|p| p.get("spec"))
-            .and_then(|spec| serde_json::to_value(spec).ok())
-            .unwrap_or(Value::Null)
+        ApiVersion::ALL.map(|version| {
+            crd.spec
+                .versions
+                .iter()
+                .find(|v| v.name == version.name())
+                .and_then(version_spec_schema)
+                .unwrap_or(Value::Null)
+        })
     });
-    &SCHEMA
+    match version {
+        ApiVersion::V1alpha1 => &SCHEMAS[0],
+        ApiVersion::V1beta1 => &SCHEMAS[1],
+    }
 }
 
 /// The RoostPolicy CRD, with its lists capped like the ManagedRoost spec's.

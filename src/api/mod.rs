@@ -11,16 +11,20 @@ pub mod schedule;
 pub mod spec;
 pub mod status;
 pub mod strict;
+pub mod v1beta1;
+pub mod version;
+pub mod convert;
 
 pub use scalar::{DurationText, NumberText, QuantityText, Scalar};
 pub use spec::*;
 pub use status::*;
+pub use version::ApiVersion;
 
 /// API group of the resource.
 pub const GROUP: &str = "roost.birb.party";
-/// API version of the resource.
+/// The hub's version: the shape the rules, defaults and typed model use.
 pub const VERSION: &str = "v1alpha1";
-/// `apiVersion` as written in manifests.
+/// The hub's `apiVersion` as written in manifests.
 pub const API_VERSION: &str = "roost.birb.party/v1alpha1";
 /// Kind of the resource.
 pub const KIND: &str = "ManagedRoost";

@@ -1,0 +1,140 @@
+//! The served versions of ManagedRoost and how a field is named in each.
+//!
+//! The rules, defaults and CEL policies work on one model, the v1alpha1
+//! shape (the hub: its lenient types hold every value either version can
+//! carry). A finding's field is named in that shape and renamed here into the
+//! version the user wrote.
+
+use std::borrow::Cow;
+
+/// A served version of ManagedRoost.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum ApiVersion {
+    /// The first version: deprecated, still served, converted to and from.
+    V1alpha1,
+    /// The storage version.
+    V1beta1,
+}
+
+/// Fields v1beta1 renamed: (the v1alpha1 path, the v1beta1 path).
+const RENAMED: &[(&str, &str)] = &[
+    (
+        "spec.chart.repository.auth.password",
+        "spec.chart.repository.auth.deprecatedPassword",
+    ),
+    (
+        "spec.chart.repository.auth.token",
+        "spec.chart.repository.auth.deprecatedToken",
+    ),
+];
+
+impl ApiVersion {
+    /// Every served version, oldest first.
+    pub const ALL: [ApiVersion; 2] = [ApiVersion::V1alpha1, ApiVersion::V1beta1];
+    /// The version the apiserver stores.
+    pub const STORAGE: ApiVersion = ApiVersion::V1beta1;
+
+    /// The version's name (`v1beta1`).
+    pub fn name(self) -> &'static str {
+        match self {
+            ApiVersion::V1alpha1 => "v1alpha1",
+            ApiVersion::V1beta1 => "v1beta1",
+        }
+    }
+
+    /// `apiVersion` as written in manifests (`roost.birb.party/v1beta1`).
+    pub fn api_version(self) -> &'static str {
+        match self {
+            ApiVersion::V1alpha1 => "roost.birb.party/v1alpha1",
+            ApiVersion::V1beta1 => "roost.birb.party/v1beta1",
+        }
+    }
+
+    /// The version an `apiVersion` names, when it is one of ours.
+    pub fn from_api_version(api_version: &str) -> Option<ApiVersion> {
+        Self::ALL
+            .into_iter()
+            .find(|v| v.api_version() == api_version)
+    }
+
+    /// The version a bare name (`v1beta1`) names.
+    pub fn from_name(name: &str) -> Option<ApiVersion> {
+        Self::ALL.into_iter().find(|v| v.name() == name)
+    }
+
+    /// Every served `apiVersion`, for messages (`a, b`).
+    pub fn served_list() -> String {
+        Self::ALL.map(ApiVersion::api_version).join(", ")
+    }
+
+    /// `field` (a path in the hub's shape, `spec.chart.repository.auth.password`)
+    /// as this version names it.
+    pub fn field_from_hub(self, field: &str) -> Cow<'_, str> {
+        match self {
+            ApiVersion::V1alpha1 => Cow::Borrowed(field),
+            ApiVersion::V1beta1 => rename(field, |(hub, beta)| (hub, beta)),
+        }
+    }
+
+    /// `field` as this version names it, in the hub's shape.
+    pub fn field_to_hub(self, field: &str) -> Cow<'_, str> {
+        match self {
+            ApiVersion::V1alpha1 => Cow::Borrowed(field),
+            ApiVersion::V1beta1 => rename(field, |(hub, beta)| (beta, hub)),
+        }
+    }
+}
+
+impl std::fmt::Display for ApiVersion {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// `field` with the first renamed prefix that matches it replaced.
+fn rename<'a>(
+    field: &'a str,
+    direction: fn((&'static str, &'static str)) -> (&'static str, &'static str),
+) -> Cow<'a, str> {
+    for (from, to) in RENAMED.iter().copied().map(direction) {
+        if let Some(rest) = field.strip_prefix(from)
+            && (rest.is_empty() || rest.starts_with(['.', '[']))
+        {
+            return Cow::Owned(format!("{to}{rest}"));
+        }
+    }
+    Cow::Borrowed(field)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn versions_name_themselves_and_are_found_by_name() {
+        for version in ApiVersion::ALL {
+            assert_eq!(
+                ApiVersion::from_api_version(version.api_version()),
+                Some(version)
+            );
+            assert_eq!(ApiVersion::from_name(version.name()), Some(version));
+        }
+        assert_eq!(ApiVersion::from_api_version("roost.birb.party/v1"), None);
+        assert_eq!(ApiVersion::from_api_version("v1beta1"), None);
+        assert_eq!(ApiVersion::STORAGE, ApiVersion::V1beta1);
+    }
+
+    #[test]
+    fn renamed_fields_are_named_in_the_version_written() {
+        let hub = "spec.chart.repository.auth.password";
+        let beta = "spec.chart.repository.auth.deprecatedPassword";
+        assert_eq!(ApiVersion::V1beta1.field_from_hub(hub), beta);
+        assert_eq!(ApiVersion::V1beta1.field_to_hub(beta), hub);
+        assert_eq!(ApiVersion::V1alpha1.field_from_hub(hub), hub);
+        // A field that only starts like a renamed one is left alone.
+        let other = "spec.chart.repository.auth.passwordHint";
+        assert_eq!(ApiVersion::V1beta1.field_from_hub(other), other);
+        let unchanged = "spec.healthChecks[0].http.url";
+        assert_eq!(ApiVersion::V1beta1.field_from_hub(unchanged), unchanged);
+    }
+}

@@ -10,7 +10,9 @@
 use roost_keeper::admission::cache::{VALIDATION_TTL, ValidationCache};
 use roost_keeper::admission::review::{Operation, parse_review};
 use roost_keeper::admission::{Admission, Reply, Webhook};
-use roost_keeper::api::{API_VERSION, GROUP, KIND, VERSION};
+use roost_keeper::api::convert::{CONVERSION_ANNOTATION, MAX_CONVERSION_DATA, convert};
+use roost_keeper::api::crd::spec_schema_of;
+use roost_keeper::api::{API_VERSION, ApiVersion, GROUP, KIND, VERSION};
 use roost_keeper::defaults::apply_defaults;
 use roost_keeper::offline;
 use roost_keeper::validation::Level;
@@ -680,5 +682,159 @@ pub fn check_defaults_idempotent(data: &[u8]) {
             first.object, input,
             "an empty patch leaves the object as it is"
         );
+    }
+}
+
+// ---------------------------------------------------------------------------
+// conversion
+// ---------------------------------------------------------------------------
+
+
+/// Whether the CRD schema of `version` accepts `spec` as stored: every value
+/// of its declared type, no field it does not declare (the apiserver prunes
+/// those), null only where nullable. Size limits are left out: conversion
+/// never depends on them.
+pub fn schema_accepts(spec: &Value, version: ApiVersion) -> bool {
+    accepts(spec, spec_schema_of(version))
+}
+
+fn accepts(value: &Value, schema: &Value) -> bool {
+    if value.is_null() {
+        return schema.get("nullable") == Some(&Value::Bool(true));
+    }
+    let preserve = schema.get("x-kubernetes-preserve-unknown-fields") == Some(&Value::Bool(true));
+    if schema.get("x-kubernetes-int-or-string") == Some(&Value::Bool(true)) {
+        return value.is_string() || value.as_i64().is_some() || value.as_u64().is_some();
+    }
+    match schema.get("type").and_then(Value::as_str) {
+        None => preserve,
+        Some("string") => value.is_string(),
+        Some("boolean") => value.is_boolean(),
+        Some("integer") => value.as_i64().is_some() || value.as_u64().is_some(),
+        Some("number") => value.is_number(),
+        Some("array") => value.as_array().is_some_and(|items| {
+            let item = schema.get("items").unwrap_or(&Value::Null);
+            items.iter().all(|v| accepts(v, item))
+        }),
+        Some("object") => {
+            let Some(map) = value.as_object() else {
+                return false;
+            };
+            let properties = schema.get("properties").and_then(Value::as_object);
+            let values = schema.get("additionalProperties").filter(|s| s.is_object());
+            map.iter().all(|(key, child)| {
+                match (properties.and_then(|p| p.get(key)), values) {
+                    (Some(child_schema), _) | (None, Some(child_schema)) => {
+                        accepts(child, child_schema)
+                    }
+                    (None, None) => preserve,
+                }
+            })
+        }
+        Some(_) => false,
+    }
+}
+
+/// A ManagedRoost of `version` around `spec`, with `annotations`.
+pub fn roost_object(version: ApiVersion, spec: Value, annotations: Option<Value>) -> Value {
+    let mut object = serde_json::json!({
+        "apiVersion": version.api_version(),
+        "kind": KIND,
+        "metadata": {"name": "fuzz", "namespace": "default", "uid": "0"},
+        "spec": spec,
+        "status": {"phase": "Ready", "observedGeneration": 1},
+    });
+    if let Some(annotations) = annotations {
+        object["metadata"]["annotations"] = annotations;
+    }
+    object
+}
+
+/// Whether `object` has the shape of one the apiserver stores: its version's
+/// schema accepts the spec, and metadata has a name and no empty
+/// annotations map (the apiserver coerces metadata through ObjectMeta, which
+/// omits empty maps).
+pub fn stored_shape(object: &Value, version: ApiVersion) -> bool {
+    let metadata = object.get("metadata");
+    let named = metadata.and_then(|m| m.get("name")).is_some_and(Value::is_string);
+    let empty_annotations = metadata
+        .and_then(|m| m.get("annotations"))
+        .and_then(Value::as_object)
+        .is_some_and(|a| a.is_empty());
+    named && !empty_annotations && object.get("spec").is_none_or(|spec| schema_accepts(spec, version))
+}
+
+/// Converting `object` (of a served version) to every version: never fails;
+/// an object of the stored shape converts to objects the target schemas
+/// accept, with a bounded annotation of JSON pointers only; without a
+/// conversion annotation of its own (roost-keeper owns that key) it
+/// converts back unchanged.
+pub fn check_conversion_of(object: &Value) {
+    let from = roost_keeper::api::convert::version_of(object).expect("a served version");
+    let accepted = stored_shape(object, from);
+    for to in ApiVersion::ALL {
+        let converted = convert(object, to)
+            .unwrap_or_else(|e| panic!("{from} → {to} failed on a served object: {e}"));
+        assert_eq!(converted["apiVersion"], to.api_version());
+        assert_eq!(converted.get("status"), object.get("status"), "status is carried");
+        let annotation = converted
+            .pointer(&format!("/metadata/annotations/{}", CONVERSION_ANNOTATION.replace('/', "~1")));
+        if let Some(annotation) = annotation {
+            assert_eq!(to, ApiVersion::V1beta1, "only v1beta1 carries {CONVERSION_ANNOTATION}");
+            let text = annotation.as_str().expect("an annotation is a string");
+            assert!(text.len() <= MAX_CONVERSION_DATA, "annotation of {} bytes", text.len());
+            let data: serde_json::Map<String, Value> =
+                serde_json::from_str(text).expect("the annotation is JSON");
+            for pointer in data.values().flat_map(|list| list.as_array().into_iter().flatten()) {
+                let pointer = pointer.as_str().expect("a pointer is a string");
+                assert!(pointer.starts_with('/'), "not a JSON pointer: {pointer}");
+                assert!(
+                    converted["spec"].pointer(pointer).is_some(),
+                    "{pointer} names no field of the object"
+                );
+            }
+        }
+        if !accepted {
+            continue;
+        }
+        let spec = converted.get("spec").unwrap_or(&Value::Null);
+        assert!(
+            converted.get("spec").is_none() || schema_accepts(spec, to),
+            "{from} → {to} gives a spec the {to} schema refuses: {spec}"
+        );
+        let own_annotation = object
+            .pointer("/metadata/annotations")
+            .and_then(Value::as_object)
+            .is_some_and(|a| a.contains_key(CONVERSION_ANNOTATION));
+        if own_annotation {
+            continue;
+        }
+        let back = convert(&converted, from).expect("converts back");
+        assert_eq!(&back, object, "{from} → {to} → {from} changed the object");
+    }
+}
+
+/// Target 5: any JSON object as a ManagedRoost of either version (the first
+/// byte chooses when the object names none).
+pub fn check_conversion(data: &[u8]) {
+    let Some((&first, rest)) = data.split_first() else {
+        return;
+    };
+    let Ok(Value::Object(mut object)) = serde_json::from_slice::<Value>(rest) else {
+        return;
+    };
+    let version = ApiVersion::ALL[usize::from(first) % ApiVersion::ALL.len()];
+    object.entry("kind").or_insert_with(|| KIND.into());
+    object
+        .entry("apiVersion")
+        .or_insert_with(|| version.api_version().into());
+    let object = Value::Object(object);
+    match roost_keeper::api::convert::version_of(&object) {
+        Ok(_) => check_conversion_of(&object),
+        Err(_) => {
+            for to in ApiVersion::ALL {
+                assert!(convert(&object, to).is_err(), "a foreign object converts");
+            }
+        }
     }
 }

@@ -200,6 +200,25 @@ def main():
     for name, lines in PARSER_SEEDS.items():
         write(target, f"{name}.txt", "\n".join(lines))
 
+    # Conversion: a first byte choosing the version when the object names
+    # none, then the object; the samples in both versions, and leaves
+    # v1beta1 types as strings holding other JSON.
+    target = out_dir("conversion")
+    for stem, i, doc in roosts:
+        write(target, f"{stem}-{i}.json", b"\x00" + as_json(doc).encode())
+        beta = dict(doc, apiVersion="roost.birb.party/v1beta1")
+        write(target, f"{stem}-{i}-v1beta1.json", b"\x01" + as_json(beta).encode())
+    leaves = {"healthChecks": [{"name": "h", "type": "grpc", "interval": 30, "timeout": "5s",
+                                "grpc": {"host": "h", "port": 1, "retryPolicy": {"multiplier": 1.5}}}],
+              "observability": {"tracing": {"samplingRate": {"a": [1, True]}}},
+              "tenancy": {"resourceQuota": {"hard": {"pods": 10, "a/b~c": "1"}}},
+              "chart": {"repository": {"url": "https://x", "auth": {"password": "p", "token": "t"}}}}
+    write(target, "leaves.json", b"\x00" + as_json({"metadata": {"name": "l"}, "spec": leaves}).encode())
+    forged = {"metadata": {"name": "f", "annotations": {"roost.birb.party/conversion-data":
+              '{"numbers":["/chart/name","/healthChecks/0/interval"],"json":["/healthChecks/0/timeout"]}'}},
+              "spec": {"chart": {"name": "12"}, "healthChecks": [{"interval": "1.5", "timeout": "[1]"}]}}
+    write(target, "forged-annotation.json", b"\x01" + as_json(forged).encode())
+
     # Cron has a target of its own: the cron library's parser is slow.
     target = out_dir("cron")
     write(target, "cron.txt", "\n".join(CRON_SEEDS))

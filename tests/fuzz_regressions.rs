@@ -169,3 +169,8 @@ fn go_duration_reference_agrees_with_go() {
         assert_eq!(checks::go_parse_duration(bad), None, "{bad:?}");
     }
 }
+
+#[test]
+fn conversion() {
+    replay("conversion", checks::check_conversion);
+}

@@ -164,11 +164,13 @@ pub fn spec_schema(alpha: &Value) -> Value {
     strings_for_int_or_string(&mut schema);
     for path in OPEN_NUMBERS {
         if let Some(node) = schema_at(&mut schema, path) {
-            let description = node.get("description").cloned();
-            *node = json!({"type": "string", "nullable": true});
-            if let Some(description) = description {
-                node["description"] = description;
+            let mut typed = json!({"type": "string"});
+            for key in ["description", "nullable"] {
+                if let Some(value) = node.get(key) {
+                    typed[key] = value.clone();
+                }
             }
+            *node = typed;
         }
     }
     if let Some(Value::Object(auth)) = schema_at(

@@ -689,7 +689,6 @@ pub fn check_defaults_idempotent(data: &[u8]) {
 // conversion
 // ---------------------------------------------------------------------------
 
-
 /// Whether the CRD schema of `version` accepts `spec` as stored: every value
 /// of its declared type, no field it does not declare (the apiserver prunes
 /// those), null only where nullable. Size limits are left out: conversion
@@ -722,14 +721,14 @@ fn accepts(value: &Value, schema: &Value) -> bool {
             };
             let properties = schema.get("properties").and_then(Value::as_object);
             let values = schema.get("additionalProperties").filter(|s| s.is_object());
-            map.iter().all(|(key, child)| {
-                match (properties.and_then(|p| p.get(key)), values) {
+            map.iter().all(
+                |(key, child)| match (properties.and_then(|p| p.get(key)), values) {
                     (Some(child_schema), _) | (None, Some(child_schema)) => {
                         accepts(child, child_schema)
                     }
                     (None, None) => preserve,
-                }
-            })
+                },
+            )
         }
         Some(_) => false,
     }
@@ -756,12 +755,18 @@ pub fn roost_object(version: ApiVersion, spec: Value, annotations: Option<Value>
 /// omits empty maps).
 pub fn stored_shape(object: &Value, version: ApiVersion) -> bool {
     let metadata = object.get("metadata");
-    let named = metadata.and_then(|m| m.get("name")).is_some_and(Value::is_string);
+    let named = metadata
+        .and_then(|m| m.get("name"))
+        .is_some_and(Value::is_string);
     let empty_annotations = metadata
         .and_then(|m| m.get("annotations"))
         .and_then(Value::as_object)
         .is_some_and(|a| a.is_empty());
-    named && !empty_annotations && object.get("spec").is_none_or(|spec| schema_accepts(spec, version))
+    named
+        && !empty_annotations
+        && object
+            .get("spec")
+            .is_none_or(|spec| schema_accepts(spec, version))
 }
 
 /// Converting `object` (of a served version) to every version: never fails;
@@ -776,16 +781,33 @@ pub fn check_conversion_of(object: &Value) {
         let converted = convert(object, to)
             .unwrap_or_else(|e| panic!("{from} → {to} failed on a served object: {e}"));
         assert_eq!(converted["apiVersion"], to.api_version());
-        assert_eq!(converted.get("status"), object.get("status"), "status is carried");
-        let annotation = converted
-            .pointer(&format!("/metadata/annotations/{}", CONVERSION_ANNOTATION.replace('/', "~1")));
+        assert_eq!(
+            converted.get("status"),
+            object.get("status"),
+            "status is carried"
+        );
+        let annotation = converted.pointer(&format!(
+            "/metadata/annotations/{}",
+            CONVERSION_ANNOTATION.replace('/', "~1")
+        ));
         if let Some(annotation) = annotation {
-            assert_eq!(to, ApiVersion::V1beta1, "only v1beta1 carries {CONVERSION_ANNOTATION}");
+            assert_eq!(
+                to,
+                ApiVersion::V1beta1,
+                "only v1beta1 carries {CONVERSION_ANNOTATION}"
+            );
             let text = annotation.as_str().expect("an annotation is a string");
-            assert!(text.len() <= MAX_CONVERSION_DATA, "annotation of {} bytes", text.len());
+            assert!(
+                text.len() <= MAX_CONVERSION_DATA,
+                "annotation of {} bytes",
+                text.len()
+            );
             let data: serde_json::Map<String, Value> =
                 serde_json::from_str(text).expect("the annotation is JSON");
-            for pointer in data.values().flat_map(|list| list.as_array().into_iter().flatten()) {
+            for pointer in data
+                .values()
+                .flat_map(|list| list.as_array().into_iter().flatten())
+            {
                 let pointer = pointer.as_str().expect("a pointer is a string");
                 assert!(pointer.starts_with('/'), "not a JSON pointer: {pointer}");
                 assert!(

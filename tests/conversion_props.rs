@@ -17,8 +17,23 @@ use serde_json::{Map, Value, json};
 fn text() -> BoxedStrategy<Value> {
     prop_oneof![
         prop::sample::select(vec![
-            "", "30s", "1h30m", "30", "0.5", "1e3", "-1", "true", "null", "[1]", "{\"a\":1}",
-            "hunter2", "80%", "4Gi", "http", "tcp", "timeout",
+            "",
+            "30s",
+            "1h30m",
+            "30",
+            "0.5",
+            "1e3",
+            "-1",
+            "true",
+            "null",
+            "[1]",
+            "{\"a\":1}",
+            "hunter2",
+            "80%",
+            "4Gi",
+            "http",
+            "tcp",
+            "timeout",
         ])
         .prop_map(Value::from),
         "[a-z0-9./~ -]{0,10}".prop_map(Value::from),
@@ -27,7 +42,11 @@ fn text() -> BoxedStrategy<Value> {
 }
 
 fn integer() -> BoxedStrategy<Value> {
-    prop_oneof![(-3i64..100_000).prop_map(Value::from), any::<i64>().prop_map(Value::from)].boxed()
+    prop_oneof![
+        (-3i64..100_000).prop_map(Value::from),
+        any::<i64>().prop_map(Value::from)
+    ]
+    .boxed()
 }
 
 fn number() -> BoxedStrategy<Value> {
@@ -68,7 +87,9 @@ fn from_schema(schema: &Value, depth: u32) -> BoxedStrategy<Value> {
             Some("array") if depth == 0 => Just(json!([])).boxed(),
             Some("array") => {
                 let item = from_schema(schema.get("items").unwrap_or(&Value::Null), depth - 1);
-                prop::collection::vec(item, 0..3).prop_map(Value::from).boxed()
+                prop::collection::vec(item, 0..3)
+                    .prop_map(Value::from)
+                    .boxed()
             }
             Some("object") if depth == 0 => Just(json!({})).boxed(),
             Some("object") => object(schema, depth - 1),
@@ -98,9 +119,11 @@ fn object(schema: &Value, depth: u32) -> BoxedStrategy<Value> {
             .boxed();
     }
     match schema.get("additionalProperties").filter(|s| s.is_object()) {
-        Some(values) => prop::collection::btree_map("[a-z./~]{1,6}", from_schema(values, depth), 0..3)
-            .prop_map(|m| Value::Object(m.into_iter().collect()))
-            .boxed(),
+        Some(values) => {
+            prop::collection::btree_map("[a-z./~]{1,6}", from_schema(values, depth), 0..3)
+                .prop_map(|m| Value::Object(m.into_iter().collect()))
+                .boxed()
+        }
         None => prop::collection::btree_map("[a-z]{1,4}", any_json(), 0..3)
             .prop_map(|m| Value::Object(m.into_iter().collect()))
             .boxed(),
@@ -108,9 +131,8 @@ fn object(schema: &Value, depth: u32) -> BoxedStrategy<Value> {
 }
 
 fn roost(version: ApiVersion) -> impl Strategy<Value = Value> {
-    from_schema(spec_schema_of(version), 6).prop_map(move |spec| {
-        checks::roost_object(version, spec, Some(json!({"team": "birds"})))
-    })
+    from_schema(spec_schema_of(version), 6)
+        .prop_map(move |spec| checks::roost_object(version, spec, Some(json!({"team": "birds"}))))
 }
 
 proptest! {
@@ -153,5 +175,8 @@ fn every_sample_and_example_round_trips() {
             }
         }
     }
-    assert!(converted >= 10, "only {converted} ManagedRoosts among the samples");
+    assert!(
+        converted >= 10,
+        "only {converted} ManagedRoosts among the samples"
+    );
 }

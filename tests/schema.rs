@@ -15,9 +15,10 @@ mod common;
 use common::schema_tools::{
     documents_of_kind, kubeconform, roost_with, tools_bin, write_documents,
 };
+use roost_keeper::api::ApiVersion;
 use roost_keeper::api::KIND;
 use roost_keeper::api::crd::{CrdKind, spec_schema};
-use roost_keeper::api::json_schema::file_name;
+use roost_keeper::api::json_schema::{file_name, versions};
 use roost_keeper::offline::check_inputs;
 use roost_keeper::validation::Level;
 use roost_keeper::validation::codes::{SCHEMA_INVALID, UNKNOWN_FIELD};
@@ -49,9 +50,19 @@ fn committed_schemas_match_the_binary() {
         names,
         [
             "managedroost-roost-v1alpha1.json",
+            "managedroost-roost-v1beta1.json",
             "roostpolicy-roost-v1alpha1.json"
         ]
     );
+    for name in &names {
+        let committed =
+            std::fs::read_to_string(common::cluster::repo().join("schemas").join(name)).unwrap();
+        let file = std::fs::read_to_string(written.path().join(name)).unwrap();
+        assert!(
+            file == committed,
+            "schemas/{name} is stale: run `make schema`"
+        );
+    }
     for (kind, flag) in KINDS {
         let name = file_name(kind);
         let printed = roost_keeper(&["schema", "--kind", flag]);
@@ -296,34 +307,37 @@ for path in sys.argv[2:]:
         sys.exit(f"{path}: {errors}")
 "#;
     let dir = tempfile::tempdir().unwrap();
-    for (kind, documents) in [
-        (
-            CrdKind::Managedroost,
-            documents_of_kind(&["examples/web-valid.yaml"], KIND),
-        ),
-        (
-            CrdKind::Roostpolicy,
-            documents_of_kind(&["examples/policies"], "RoostPolicy"),
-        ),
+    let alpha = documents_of_kind(&["examples/web-valid.yaml"], KIND);
+    let beta: Vec<(String, Value)> = alpha
+        .iter()
+        .map(|(origin, doc)| {
+            let converted = roost_keeper::api::convert::convert(doc, ApiVersion::V1beta1).unwrap();
+            (format!("{origin} as v1beta1"), converted)
+        })
+        .collect();
+    let policies = documents_of_kind(&["examples/policies"], "RoostPolicy");
+    for (kind, version, documents) in [
+        (CrdKind::Managedroost, "v1alpha1", alpha),
+        (CrdKind::Managedroost, "v1beta1", beta),
+        (CrdKind::Roostpolicy, "v1alpha1", policies),
     ] {
         assert!(!documents.is_empty());
-        let sub = dir.path().join(file_name(kind));
+        let (_, schema) = versions(kind)
+            .into_iter()
+            .find(|(name, _)| name == version)
+            .unwrap();
+        let sub = dir.path().join(&schema);
         std::fs::create_dir(&sub).unwrap();
         let files = write_documents(&sub, &documents);
         let out = Command::new(tools_bin().join("python3"))
             .args(["-c", CHECK])
-            .arg(
-                common::cluster::repo()
-                    .join("schemas")
-                    .join(file_name(kind)),
-            )
+            .arg(common::cluster::repo().join("schemas").join(&schema))
             .args(&files)
             .output()
             .unwrap();
         assert!(
             out.status.success(),
-            "{}: {}",
-            file_name(kind),
+            "{schema}: {}",
             String::from_utf8_lossy(&out.stderr)
         );
     }

@@ -20,7 +20,9 @@
 
 use crate::api::crd::{CrdKind, managed_roost_crd, roost_policy_crd};
 use crate::{Error, Result};
-use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
+use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::{
+    CustomResourceDefinition, CustomResourceDefinitionVersion,
+};
 use serde_json::{Map, Value, json};
 
 /// `$schema` of every generated schema.
@@ -55,28 +57,59 @@ fn crd_of(kind: CrdKind) -> CustomResourceDefinition {
     }
 }
 
+/// The CRD version `version` names, or its storage version.
+fn version_of<'a>(
+    crd: &'a CustomResourceDefinition,
+    version: Option<&str>,
+) -> Option<&'a CustomResourceDefinitionVersion> {
+    let versions = &crd.spec.versions;
+    match version {
+        Some(name) => versions.iter().find(|v| v.name == name),
+        None => versions.iter().find(|v| v.storage),
+    }
+}
+
+/// Every served version of a resource, as (version name, file name).
+pub fn versions(kind: CrdKind) -> Vec<(String, String)> {
+    let crd = crd_of(kind);
+    crd.spec
+        .versions
+        .iter()
+        .filter(|v| v.served)
+        .map(|v| (v.name.clone(), file_name_of(&crd, &v.name)))
+        .collect()
+}
+
 /// The file name kubeconform looks for with the schema location
 /// `DIR/{{ .ResourceKind }}{{ .KindSuffix }}.json`: lower-case kind, first
-/// label of the group, version (`managedroost-roost-v1alpha1.json`).
+/// label of the group, version (`managedroost-roost-v1beta1.json`), of the
+/// storage version.
 pub fn file_name(kind: CrdKind) -> String {
     let crd = crd_of(kind);
-    let group_label = crd.spec.group.split('.').next().unwrap_or_default();
-    let version = crd
-        .spec
-        .versions
-        .first()
+    let version = version_of(&crd, None)
         .map(|v| v.name.as_str())
         .unwrap_or_default();
+    file_name_of(&crd, version)
+}
+
+fn file_name_of(crd: &CustomResourceDefinition, version: &str) -> String {
+    let group_label = crd.spec.group.split('.').next().unwrap_or_default();
     format!(
         "{}-{group_label}-{version}.json",
         crd.spec.names.kind.to_lowercase()
     )
 }
 
-/// The draft-07 schema of one resource, from its CRD's first (only) version.
+/// The draft-07 schema of one resource in its storage version.
 pub fn json_schema(kind: CrdKind) -> Value {
+    json_schema_of(kind, None)
+}
+
+/// The draft-07 schema of one resource in `version` (its storage version
+/// when `None`).
+pub fn json_schema_of(kind: CrdKind, version: Option<&str>) -> Value {
     let crd = crd_of(kind);
-    let version = crd.spec.versions.first();
+    let version = version_of(&crd, version);
     let version_name = version.map(|v| v.name.as_str()).unwrap_or_default();
     let api_version = format!("{}/{version_name}", crd.spec.group);
     let resource_kind = crd.spec.names.kind.as_str();
@@ -112,7 +145,12 @@ pub fn json_schema(kind: CrdKind) -> Value {
     schema.insert("$schema".into(), DRAFT_07.into());
     schema.insert(
         "$id".into(),
-        format!("https://{}/schemas/{}", crd.spec.group, file_name(kind)).into(),
+        format!(
+            "https://{}/schemas/{}",
+            crd.spec.group,
+            file_name_of(&crd, version_name)
+        )
+        .into(),
     );
     schema.insert(
         "title".into(),
@@ -122,8 +160,8 @@ pub fn json_schema(kind: CrdKind) -> Value {
 }
 
 /// The schema as `roost-keeper schema` prints it and `schemas/` holds it.
-pub fn json_schema_text(kind: CrdKind) -> Result<String> {
-    let text = serde_json::to_string_pretty(&json_schema(kind)).map_err(|source| {
+pub fn json_schema_text(kind: CrdKind, version: Option<&str>) -> Result<String> {
+    let text = serde_json::to_string_pretty(&json_schema_of(kind, version)).map_err(|source| {
         Error::SerializeJson {
             what: "JSON Schema",
             source,

@@ -53,8 +53,8 @@ pub enum Command {
     WebhookConfig(WebhookConfigArgs),
     /// Explain a finding's code: what it checks, why, its level, examples and the fix.
     Explain(ExplainArgs),
-    /// Print the JSON Schema (draft-07) of ManagedRoost or RoostPolicy, for editors and
-    /// kubeconform; or write both with kubeconform's file names.
+    /// Print the JSON Schema (draft-07) of ManagedRoost or RoostPolicy in its storage
+    /// version, for editors and kubeconform; or write every version with kubeconform's file names.
     Schema(SchemaArgs),
     /// Print the shell completion script for bash, zsh, fish, PowerShell or elvish.
     Completions(CompletionsArgs),
@@ -424,9 +424,9 @@ pub struct SchemaArgs {
         env = "ROOST_KEEPER_SCHEMA_KIND"
     )]
     pub kind: crate::api::crd::CrdKind,
-    /// Write both schemas into this directory instead, named as kubeconform's
-    /// `{{ .ResourceKind }}{{ .KindSuffix }}.json` expects
-    /// (managedroost-roost-v1alpha1.json, roostpolicy-roost-v1alpha1.json).
+    /// Write the schema of every served version of both resources into this
+    /// directory instead, named as kubeconform's `{{ .ResourceKind }}{{ .KindSuffix }}.json`
+    /// expects (managedroost-roost-v1beta1.json, managedroost-roost-v1alpha1.json, ...).
     #[arg(long, env = "ROOST_KEEPER_SCHEMA_OUT_DIR", conflicts_with = "kind")]
     pub out_dir: Option<PathBuf>,
 }
@@ -434,7 +434,7 @@ pub struct SchemaArgs {
 /// Writes every resource's JSON Schema into `dir` (created if missing);
 /// returns the file names.
 fn write_schemas(dir: &std::path::Path) -> Result<Vec<String>> {
-    use crate::api::json_schema::{file_name, json_schema_text};
+    use crate::api::json_schema::{json_schema_text, versions};
     use clap::ValueEnum;
     std::fs::create_dir_all(dir).map_err(|source| Error::WriteFile {
         path: dir.to_owned(),
@@ -442,14 +442,15 @@ fn write_schemas(dir: &std::path::Path) -> Result<Vec<String>> {
     })?;
     let mut written = Vec::new();
     for kind in crate::api::crd::CrdKind::value_variants() {
-        let name = file_name(*kind);
-        let path = dir.join(&name);
-        crate::files::replace(
-            &path,
-            json_schema_text(*kind)?.as_bytes(),
-            crate::files::PUBLIC,
-        )?;
-        written.push(name);
+        for (version, name) in versions(*kind) {
+            let path = dir.join(&name);
+            crate::files::replace(
+                &path,
+                json_schema_text(*kind, Some(&version))?.as_bytes(),
+                crate::files::PUBLIC,
+            )?;
+            written.push(name);
+        }
     }
     Ok(written)
 }
@@ -661,9 +662,9 @@ pub fn run(cli: Cli) -> Result<i32> {
                     write_schemas(dir)?.join(", "),
                     dir.display()
                 ),
-                None => stdout
-                    .lock()
-                    .write_all(crate::api::json_schema::json_schema_text(args.kind)?.as_bytes()),
+                None => stdout.lock().write_all(
+                    crate::api::json_schema::json_schema_text(args.kind, None)?.as_bytes(),
+                ),
             }
             .map_err(Error::Write)?;
             Ok(0)

@@ -734,13 +734,35 @@ fn bench_policy_attacks(c: &mut Criterion) {
     group.finish();
 }
 
+/// Whole-object conversion (the `/convert` webhook's work per object), both
+/// directions, on a typical and a large roost with integer quantities.
+fn bench_conversion(c: &mut Criterion) {
+    use roost_keeper::api::ApiVersion;
+    use roost_keeper::api::convert::convert;
+    let mut group = c.benchmark_group("conversion");
+    let mut typical = object(defaulted_spec(typical_spec_json()));
+    typical["spec"]["tenancy"]["resourceQuota"] = json!({"enabled": true, "hard": {"pods": 10}});
+    let large = object(large_spec_json());
+    for (name, alpha) in [("typical", typical), ("large", large)] {
+        let beta = convert(&alpha, ApiVersion::V1beta1).unwrap();
+        group.bench_function(format!("{name}_to_v1beta1"), |b| {
+            b.iter(|| convert(black_box(&alpha), ApiVersion::V1beta1))
+        });
+        group.bench_function(format!("{name}_to_v1alpha1"), |b| {
+            b.iter(|| convert(black_box(&beta), ApiVersion::V1alpha1))
+        });
+    }
+    group.finish();
+}
+
 criterion_group! {
     name = benches;
     config = Criterion::default()
         .warm_up_time(Duration::from_secs(1))
         .measurement_time(Duration::from_secs(3))
         .sample_size(50);
-    targets = bench_validate, bench_yaml, bench_cache, bench_defaults, bench_review, bench_policies, bench_policy_attacks
+    targets = bench_validate, bench_yaml, bench_cache, bench_defaults, bench_review, bench_policies, bench_policy_attacks,
+        bench_conversion
 }
 
 fn main() {

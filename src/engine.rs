@@ -7,9 +7,17 @@
 //! The pipeline: the policies in force that select the object
 //! ([`Engine::matching`]), the built-in rules on the decoded spec, the
 //! policies' level overrides and custom rules, then the codes the object
-//! silences.
+//! silences, and every finding's field named in the version the object is
+//! written in.
+//!
+//! The rules and defaults work on the hub (v1alpha1); CEL rules read the
+//! storage version (v1beta1), so that every duration and quantity they see is
+//! a string. Callers hand over the object as written and its version; the
+//! conversions happen here, once, and only when needed.
 
 use crate::api::ManagedRoostSpec;
+use crate::api::convert::convert_in_place;
+use crate::api::version::ApiVersion;
 use crate::defaults::{Defaulted, apply_defaults};
 use crate::policy::live::LivePolicies;
 use crate::policy::{Evaluations, Labels, Matched};
@@ -17,6 +25,7 @@ use crate::validation::decode::{DecodedSpec, validate_decoded_with};
 use crate::validation::{Registry, ValidationResult, silenced_codes};
 use k8s_openapi::jiff::Timestamp;
 use serde_json::Value;
+use std::borrow::Cow;
 use std::sync::Arc;
 
 #[derive(Clone, Debug)]
@@ -30,6 +39,9 @@ pub struct Engine {
 /// What a verdict depends on, as the caller read it.
 #[derive(Clone, Copy, Debug)]
 pub struct Case<'a> {
+    /// The version the object (and the old one) is written in: the findings
+    /// name its fields, and `policies`' objects are in it.
+    pub version: ApiVersion,
     /// The spec as the lenient decoder read it: typed, with the type
     /// problems it found (SCHEMA_INVALID) and the fields it dropped.
     pub spec: &'a DecodedSpec,
@@ -52,7 +64,7 @@ pub struct Case<'a> {
 #[derive(Clone, Copy, Debug)]
 pub struct PolicyCase<'a> {
     pub matched: &'a Matched,
-    /// The object as the apiserver would store it (`apiVersion`, `kind`,
+    /// The object as written, in [`Case::version`] (`apiVersion`, `kind`,
     /// `metadata`, `spec`).
     pub object: &'a Value,
     /// On UPDATE, the old object.
@@ -92,14 +104,22 @@ impl Engine {
     }
 
     /// The verdict on `case`: the built-in rules, then the matching
-    /// policies' overrides and custom rules, then the silenced codes left out.
+    /// policies' overrides and custom rules, then the silenced codes left
+    /// out; fields named in the version written.
     pub fn judge(&self, case: &Case<'_>) -> Judgement {
         let builtin = validate_decoded_with(&self.registry, case.spec, case.old_spec);
         let (result, evaluations) = match case.policies {
             Some(policies) if !policies.matched.is_empty() => {
+                // Only custom rules read the objects: convert for them alone.
+                let read = |object| match policies.matched.has_rules() {
+                    true => in_storage_version(object, case.version),
+                    false => Cow::Borrowed(object),
+                };
+                let object = read(policies.object);
+                let old_object = policies.old_object.map(read);
                 policies
                     .matched
-                    .apply(&builtin, policies.object, policies.old_object)
+                    .apply(&builtin, &object, old_object.as_deref())
             }
             _ => (builtin, Evaluations::default()),
         };
@@ -110,16 +130,61 @@ impl Engine {
             result.silenced(&silence)
         };
         Judgement {
-            result,
+            result: named_in(result, case.version),
             evaluations,
         }
     }
 }
 
+/// `object`, written in `version`, as CEL rules read it: in the storage version.
+fn in_storage_version(object: &Value, version: ApiVersion) -> Cow<'_, Value> {
+    if version == ApiVersion::STORAGE {
+        return Cow::Borrowed(object);
+    }
+    let mut stored = object.clone();
+    convert_in_place(&mut stored, version, ApiVersion::STORAGE);
+    Cow::Owned(stored)
+}
+
+/// `result`, whose fields are named in the hub's shape, with each field
+/// named as `version` names it.
+fn named_in(mut result: ValidationResult, version: ApiVersion) -> ValidationResult {
+    if version == ApiVersion::V1alpha1 {
+        return result;
+    }
+    let findings = result
+        .errors
+        .iter_mut()
+        .chain(result.warnings.iter_mut())
+        .chain(result.info.iter_mut());
+    for finding in findings {
+        if let Cow::Owned(renamed) = version.field_from_hub(&finding.field) {
+            finding.field = renamed;
+        }
+    }
+    result
+}
+
 /// The mutating webhook's object: the matching policies' defaults merged
 /// first (a field already set is kept), then the built-in defaults; the
-/// patch leads from `object` to it.
-pub fn defaulted(object: &Value, matched: &Matched) -> Defaulted {
+/// patch leads from `object`, written in `version`, to it. Defaults are
+/// applied to the hub, so an object of another version is converted there
+/// and back: its patch never writes a value that version's schema refuses.
+pub fn defaulted(object: &Value, version: ApiVersion, matched: &Matched) -> Defaulted {
+    if version == ApiVersion::V1alpha1 {
+        return defaulted_hub(object, matched);
+    }
+    let mut hub = object.clone();
+    convert_in_place(&mut hub, version, ApiVersion::V1alpha1);
+    let mut out = defaulted_hub(&hub, matched).object;
+    convert_in_place(&mut out, ApiVersion::V1alpha1, version);
+    Defaulted {
+        patch: json_patch::diff(object, &out),
+        object: out,
+    }
+}
+
+fn defaulted_hub(object: &Value, matched: &Matched) -> Defaulted {
     if !matched.has_defaults() {
         return apply_defaults(object);
     }
@@ -174,6 +239,7 @@ mod tests {
         let spec = decode_spec(object.get("spec"));
         let matched = engine.matching("team-a", &crate::policy::labels_of(object));
         engine.judge(&Case {
+            version: ApiVersion::V1alpha1,
             spec: &spec,
             old_spec: None,
             policies: Some(PolicyCase {
@@ -242,14 +308,14 @@ mod tests {
         let mut object = roost(json!({}));
         object["spec"]["namespace"] = json!("mine");
         let matched = engine.matching("team-a", &Labels::new());
-        let out = defaulted(&object, &matched);
+        let out = defaulted(&object, ApiVersion::V1alpha1, &matched);
         assert_eq!(out.object["spec"]["chart"]["version"], "1.2.3");
         assert_eq!(out.object["spec"]["namespace"], "mine");
         let mut patched = object.clone();
         json_patch::patch(&mut patched, &out.patch).unwrap();
         assert_eq!(patched, out.object);
 
-        let without = defaulted(&object, &Matched::default());
+        let without = defaulted(&object, ApiVersion::V1alpha1, &Matched::default());
         assert!(without.object["spec"]["chart"].get("version").is_none());
     }
 }

@@ -299,6 +299,98 @@ mod tests {
         assert_eq!(left.len(), found.len() - 2);
     }
 
+    /// The verdict on `object`, written in `version`, as a caller forms it.
+    fn judged_in(engine: &Engine, object: &Value, version: ApiVersion) -> Judgement {
+        let mut hub = object.clone();
+        convert_in_place(&mut hub, version, ApiVersion::V1alpha1);
+        let spec = decode_spec(hub.get("spec"));
+        let matched = engine.matching("team-a", &crate::policy::labels_of(object));
+        engine.judge(&Case {
+            version,
+            spec: &spec,
+            old_spec: None,
+            policies: Some(PolicyCase {
+                matched: &matched,
+                object,
+                old_object: None,
+            }),
+            silence: None,
+            now: Timestamp::UNIX_EPOCH,
+        })
+    }
+
+    #[test]
+    fn cel_reads_v1beta1_and_findings_name_the_version_written() {
+        let engine = engine_with(
+            "beta",
+            json!({"rules": [
+                {"code": "NO_INLINE_PASSWORD", "level": "warning",
+                 "expression": "!has(object.spec.chart.repository.auth.deprecatedPassword)",
+                 "field": "spec.chart.repository.auth.deprecatedPassword",
+                 "message": "use a secretRef"},
+                {"code": "SECONDS_ONLY", "level": "warning",
+                 "expression": "object.apiVersion == 'roost.birb.party/v1beta1' && object.spec.healthChecks.all(c, !has(c.interval) || c.interval.endsWith('s'))",
+                 "field": "spec.healthChecks",
+                 "message": "write intervals in seconds"}
+            ]}),
+        );
+        let mut alpha = roost(json!({}));
+        alpha["spec"]["chart"]["repository"]["auth"] = json!({"password": "p"});
+        alpha["spec"]["healthChecks"] =
+            json!([{"name": "h", "type": "tcp", "tcp": {"host": "h", "port": 1}, "interval": 30}]);
+        let beta = crate::api::convert::convert(&alpha, ApiVersion::V1beta1).unwrap();
+        let custom = |judgement: &Judgement| -> Vec<(String, String)> {
+            judgement
+                .result
+                .all()
+                .filter(|f| matches!(f.code.as_str(), "NO_INLINE_PASSWORD" | "SECONDS_ONLY"))
+                .map(|f| (f.code.clone(), f.field.clone()))
+                .collect()
+        };
+        let pair = |code: &str, field: &str| (code.to_owned(), field.to_owned());
+        // A v1alpha1 object is read as v1beta1 (the number 30 is the string
+        // "30", so no rule needs a type check), and named as written.
+        let from_alpha = judged_in(&engine, &alpha, ApiVersion::V1alpha1);
+        assert_eq!(from_alpha.evaluations.errors, 0);
+        assert_eq!(
+            custom(&from_alpha),
+            [
+                pair("NO_INLINE_PASSWORD", "spec.chart.repository.auth.password"),
+                pair("SECONDS_ONLY", "spec.healthChecks")
+            ]
+        );
+        let from_beta = judged_in(&engine, &beta, ApiVersion::V1beta1);
+        assert_eq!(from_beta.evaluations.errors, 0);
+        assert_eq!(
+            custom(&from_beta),
+            [
+                pair(
+                    "NO_INLINE_PASSWORD",
+                    "spec.chart.repository.auth.deprecatedPassword"
+                ),
+                pair("SECONDS_ONLY", "spec.healthChecks")
+            ]
+        );
+        // The built-in findings are named likewise.
+        let inline = |j: &Judgement| -> Vec<String> {
+            j.result
+                .all()
+                .filter(|f| f.code == "AUTH_INLINE_CREDENTIALS")
+                .map(|f| f.field.clone())
+                .collect()
+        };
+        assert_eq!(inline(&from_alpha), ["spec.chart.repository.auth.password"]);
+        assert_eq!(
+            inline(&from_beta),
+            ["spec.chart.repository.auth.deprecatedPassword"]
+        );
+        // Neither rule fires on an object that satisfies it.
+        let mut clean = roost(json!({}));
+        clean["spec"]["healthChecks"] =
+            json!([{"name": "h", "type": "tcp", "tcp": {"host": "h", "port": 1}, "interval": "30s"}]);
+        assert_eq!(custom(&judged_in(&engine, &clean, ApiVersion::V1alpha1)), []);
+    }
+
     #[test]
     fn defaults_of_a_policy_come_first_and_keep_what_is_set() {
         let engine = engine_with(

@@ -386,9 +386,11 @@ mod tests {
         );
         // Neither rule fires on an object that satisfies it.
         let mut clean = roost(json!({}));
-        clean["spec"]["healthChecks"] =
-            json!([{"name": "h", "type": "tcp", "tcp": {"host": "h", "port": 1}, "interval": "30s"}]);
-        assert_eq!(custom(&judged_in(&engine, &clean, ApiVersion::V1alpha1)), []);
+        clean["spec"]["healthChecks"] = json!([{"name": "h", "type": "tcp", "tcp": {"host": "h", "port": 1}, "interval": "30s"}]);
+        assert_eq!(
+            custom(&judged_in(&engine, &clean, ApiVersion::V1alpha1)),
+            []
+        );
     }
 
     #[test]

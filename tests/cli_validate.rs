@@ -1110,3 +1110,177 @@ fn object_selectors_see_the_labels_defaulting_adds() {
     );
     assert!(finding(result_named(&results, "other-web"), "ACME_FROZEN").is_none());
 }
+
+/// One roost with an inline password, an unnamed chart (an error) and a tcp
+/// check that also has an http block, in `api_version`.
+fn versioned_roost(api_version: &str, password_key: &str) -> String {
+    format!(
+        "apiVersion: {api_version}
+kind: ManagedRoost
+metadata:
+  name: web
+  namespace: default
+spec:
+  chart:
+    name: \"\"
+    version: 1.2.3
+    repository:
+      url: https://charts.example.com
+      auth:
+        {password_key}: hunter2
+  healthChecks:
+    - name: h
+      type: tcp
+      tcp: {{host: h, port: 1}}
+      http: {{url: \"https://h\"}}
+"
+    )
+}
+
+/// (code, level, field, line, column) of every finding.
+fn located(result: &Value) -> Vec<(String, String, String, u64, u64)> {
+    result["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| {
+            (
+                f["code"].as_str().unwrap().to_owned(),
+                f["level"].as_str().unwrap().to_owned(),
+                f["field"].as_str().unwrap().to_owned(),
+                f["line"].as_u64().unwrap(),
+                f["column"].as_u64().unwrap(),
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn both_served_versions_are_judged_at_the_paths_and_lines_written() {
+    let alpha = versioned_roost("roost.birb.party/v1alpha1", "password");
+    let beta = versioned_roost("roost.birb.party/v1beta1", "deprecatedPassword");
+    let out = validate(&["-f", "-", "-o", "json"], Some(&alpha));
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
+    let alpha = located(&json_results(&out)[0]);
+    let out = validate(&["-f", "-", "-o", "json"], Some(&beta));
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
+    let beta = located(&json_results(&out)[0]);
+    let find = |found: &[(String, String, String, u64, u64)], code: &str| {
+        found
+            .iter()
+            .filter(|f| f.0 == code)
+            .map(|f| (f.1.clone(), f.2.clone(), f.3, f.4))
+            .collect::<Vec<_>>()
+    };
+    let at = |level: &str, field: &str, line, column| {
+        vec![(level.to_owned(), field.to_owned(), line, column)]
+    };
+    for found in [&alpha, &beta] {
+        assert_eq!(
+            find(found, "CHART_NAME_MISSING"),
+            at("error", "spec.chart.name", 8, 5)
+        );
+    }
+    assert_eq!(
+        find(&alpha, "AUTH_INLINE_CREDENTIALS"),
+        at("warning", "spec.chart.repository.auth.password", 13, 9)
+    );
+    assert_eq!(
+        find(&beta, "AUTH_INLINE_CREDENTIALS"),
+        at(
+            "warning",
+            "spec.chart.repository.auth.deprecatedPassword",
+            13,
+            9
+        )
+    );
+    // v1alpha1 ignores the other block (a warning); v1beta1's schema refuses
+    // it before any webhook (an error, said once).
+    assert_eq!(
+        find(&alpha, "HEALTH_CHECK_CONFIG_MISMATCH"),
+        at("warning", "spec.healthChecks[0].http", 18, 7)
+    );
+    assert_eq!(
+        find(&beta, "HEALTH_CHECK_CONFIG_MISMATCH"),
+        at("error", "spec.healthChecks[0].http", 18, 7)
+    );
+    let codes = |found: &[(String, String, String, u64, u64)]| {
+        let mut codes: Vec<String> = found.iter().map(|f| f.0.clone()).collect();
+        codes.sort();
+        codes
+    };
+    assert_eq!(codes(&alpha), codes(&beta));
+}
+
+#[test]
+fn each_version_is_checked_against_its_own_schema() {
+    // A number where v1beta1 declares a string, and v1alpha1's name for the
+    // password, which v1beta1 does not declare.
+    let beta = "apiVersion: roost.birb.party/v1beta1
+kind: ManagedRoost
+metadata:
+  name: web
+spec:
+  chart:
+    name: web
+    version: 1.2.3
+    repository:
+      url: https://charts.example.com
+      auth:
+        password: hunter2
+  teardownPolicy:
+    triggers:
+      - type: schedule
+        schedule: \"0 2 * * *\"
+        timeout: 2h
+      - type: resource_threshold
+        resourceThreshold: {storage: 10}
+";
+    let out = validate(&["-f", "-", "-o", "json"], Some(beta));
+    assert_eq!(out.status.code(), Some(1));
+    let found = located(&json_results(&out)[0]);
+    let errors: Vec<(&str, &str)> = found
+        .iter()
+        .filter(|f| f.1 == "error")
+        .map(|f| (f.0.as_str(), f.2.as_str()))
+        .collect();
+    for expected in [
+        ("UNKNOWN_FIELD", "spec.chart.repository.auth.password"),
+        (
+            "SCHEMA_INVALID",
+            "spec.teardownPolicy.triggers[1].resourceThreshold.storage",
+        ),
+        (
+            "TRIGGER_CONFIG_MISMATCH",
+            "spec.teardownPolicy.triggers[0].timeout",
+        ),
+    ] {
+        assert!(errors.contains(&expected), "{expected:?} not in {errors:?}");
+    }
+    // The same in v1alpha1 is accepted by its schema: a warning only.
+    let alpha = beta.replace("v1beta1", "v1alpha1");
+    let out = validate(&["-f", "-", "-o", "json"], Some(&alpha));
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stdout));
+    let found = located(&json_results(&out)[0]);
+    assert!(found.iter().all(|f| f.1 != "error"), "{found:?}");
+    assert!(
+        found
+            .iter()
+            .any(|f| f.0 == "TRIGGER_CONFIG_MISMATCH" && f.1 == "warning"),
+        "{found:?}"
+    );
+}
+
+#[test]
+fn an_unserved_version_names_both_served_ones() {
+    let manifest =
+        "apiVersion: roost.birb.party/v2\nkind: ManagedRoost\nmetadata:\n  name: x\nspec: {}\n";
+    let out = validate(&["-f", "-", "-o", "json"], Some(manifest));
+    assert_eq!(out.status.code(), Some(1));
+    let finding = &json_results(&out)[0]["findings"][0];
+    assert_eq!(finding["code"], "API_VERSION_UNKNOWN");
+    let message = finding["message"].as_str().unwrap();
+    for served in ["roost.birb.party/v1alpha1", "roost.birb.party/v1beta1"] {
+        assert!(message.contains(served), "{message}");
+    }
+}

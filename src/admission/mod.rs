@@ -937,7 +937,7 @@ mod tests {
             ("warnings", body(create("u9", object(metadata.clone(), http_chart.clone())))),
             ("warnings silenced", body(create("u10", object(
                 json!({"name": "w", "annotations": {SILENCE_ANNOTATION: "CHART_VERSION_UNPINNED,REPOSITORY_INSECURE"}}),
-                http_chart)))),
+                http_chart.clone())))),
             ("debug logs", body(create("u11", object(metadata.clone(),
                 json!({"chart": {"name": "c"}, "observability": {"logging": {"level": "debug"}}}))))),
             ("generateName", body(create("u12", object(json!({"generateName": "web-"}), spec.clone())))),
@@ -954,6 +954,8 @@ mod tests {
             ("update without oldObject", body(ours("u23", "UPDATE", json!({"object": {"spec": spec}})))),
             ("create without object", body(ours("u24", "CREATE", json!({})))),
             ("resource null", body(ours("u25", "CREATE", json!({"resource": null, "object": {"spec": spec}})))),
+            ("v1beta1", create_in("u28", &convert(&object(metadata.clone(), http_chart.clone()), ApiVersion::V1beta1).unwrap())),
+            ("unserved version", body(json!({"uid": "u29", "operation": "CREATE", "kind": {"group": GROUP, "version": "v1", "kind": KIND}, "object": {"spec": spec}}))),
         ];
         let text =
             String::from_utf8(body(create("u26", object(metadata.clone(), spec.clone())))).unwrap();

@@ -176,11 +176,50 @@ pub fn defaulted(object: &Value, version: ApiVersion, matched: &Matched) -> Defa
     }
     let mut hub = object.clone();
     convert_in_place(&mut hub, version, ApiVersion::V1alpha1);
-    let mut out = defaulted_hub(&hub, matched).object;
-    convert_in_place(&mut out, ApiVersion::V1alpha1, version);
+    let in_hub = defaulted_hub(&hub, matched);
+    let mut converted = in_hub.object;
+    convert_in_place(&mut converted, ApiVersion::V1alpha1, version);
+    // Only what the defaults set, as converted: converting the whole object
+    // back would also retype what the user wrote (`interval: 30` in
+    // v1beta1), which the apiserver's schema must still refuse.
+    let mut out = object.clone();
+    for operation in &in_hub.patch.0 {
+        let pointer = pointer_in(version, &operation.path().to_string());
+        if let Some(value) = converted.pointer(&pointer) {
+            set_at(&mut out, &pointer, value.clone());
+        }
+    }
     Defaulted {
         patch: json_patch::diff(object, &out),
         object: out,
+    }
+}
+
+/// A JSON pointer in the hub's shape as `version` names it.
+fn pointer_in(version: ApiVersion, pointer: &str) -> String {
+    let dotted = pointer.trim_start_matches('/').replace('/', ".");
+    match version.field_from_hub(&dotted) {
+        Cow::Borrowed(_) => pointer.to_owned(),
+        Cow::Owned(renamed) => format!("/{}", renamed.replace('.', "/")),
+    }
+}
+
+/// Sets the value at `pointer`, whose parent exists (defaults add keys to
+/// objects the object already has).
+fn set_at(object: &mut Value, pointer: &str, value: Value) {
+    let Some((parent, last)) = pointer.rsplit_once('/') else {
+        return;
+    };
+    let key = last.replace("~1", "/").replace("~0", "~");
+    match object.pointer_mut(parent) {
+        Some(Value::Object(map)) => {
+            map.insert(key, value);
+        }
+        Some(Value::Array(items)) => match key.parse::<usize>() {
+            Ok(at) if at < items.len() => items[at] = value,
+            _ => items.push(value),
+        },
+        _ => {}
     }
 }
 

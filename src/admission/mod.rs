@@ -1188,6 +1188,20 @@ mod tests {
             p.0.iter().map(|op| op.path().to_string()).collect()
         };
         assert_eq!(paths(&alpha_patch), paths(&patch));
+
+        // A value of the wrong type stays as written (the apiserver's schema
+        // refuses it after the mutating webhooks); only defaults are added.
+        let mut wrong = beta.clone();
+        wrong["spec"]["healthChecks"][0]["timeout"] = json!(5);
+        let patch = patch_of("u4", &wrong).expect("defaults to apply");
+        let mut patched = wrong.clone();
+        json_patch::patch(&mut patched, &patch).unwrap();
+        assert_eq!(patched["spec"]["healthChecks"][0]["timeout"], 5);
+        assert_eq!(patched["spec"]["healthChecks"][0]["interval"], "30s");
+        assert_eq!(
+            patched["metadata"]["annotations"],
+            wrong["metadata"]["annotations"]
+        );
     }
 
     #[test]

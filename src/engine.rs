@@ -184,7 +184,7 @@ pub fn defaulted(object: &Value, version: ApiVersion, matched: &Matched) -> Defa
     // v1beta1), which the apiserver's schema must still refuse.
     let mut out = object.clone();
     for operation in &in_hub.patch.0 {
-        let pointer = pointer_in(version, &operation.path().to_string());
+        let pointer = pointer_in(version, operation.path().as_ref());
         if let Some(value) = converted.pointer(&pointer) {
             set_at(&mut out, &pointer, value.clone());
         }

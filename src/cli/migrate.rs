@@ -351,6 +351,175 @@ mod tests {
         );
     }
 
+    /// A mocked apiserver (tower-test) with two roosts on two list pages; the
+    /// first write of `team-a/web` meets a conflict. Answers every request
+    /// until none comes for a while; returns what was asked.
+    async fn apiserver(
+        mut handle: tower_test::mock::Handle<
+            http::Request<kube::client::Body>,
+            http::Response<kube::client::Body>,
+        >,
+    ) -> Vec<String> {
+        use kube::client::Body;
+        let roost = |namespace: &str, name: &str, auth: Value| {
+            json!({"apiVersion": "roost.birb.party/v1beta1", "kind": "ManagedRoost",
+                   "metadata": {"name": name, "namespace": namespace, "resourceVersion": "7"},
+                   "spec": {"chart": {"name": "c", "repository": {"url": "https://x", "auth": auth}}}})
+        };
+        let mut asked = Vec::new();
+        let mut conflicted = false;
+        while let Ok(Some((request, respond))) =
+            tokio::time::timeout(std::time::Duration::from_millis(500), handle.next_request()).await
+        {
+            let (method, uri) = (request.method().clone(), request.uri().to_string());
+            let path = uri.split('?').next().unwrap_or_default().to_owned();
+            let body = request.into_body().collect_bytes().await.unwrap();
+            asked.push(format!("{method} {path}"));
+            let crd = "/apis/apiextensions.k8s.io/v1/customresourcedefinitions/managedroosts.roost.birb.party";
+            let web = "/apis/roost.birb.party/v1beta1/namespaces/team-a/managedroosts/web";
+            let api = "/apis/roost.birb.party/v1beta1/namespaces/team-b/managedroosts/api";
+            let (status, reply) = match (method.as_str(), path.as_str()) {
+                ("GET", p) if p == crd => (
+                    200,
+                    serde_json::to_value(crate::api::crd::managed_roost_crd()).unwrap(),
+                ),
+                ("GET", "/apis/roost.birb.party/v1beta1/managedroosts") => {
+                    let first = !uri.contains("continue=");
+                    let (item, next) = if first {
+                        (("team-a", "web"), "page-2")
+                    } else {
+                        (("team-b", "api"), "")
+                    };
+                    (
+                        200,
+                        json!({"apiVersion": "meta.k8s.io/v1", "kind": "PartialObjectMetadataList",
+                                 "metadata": {"continue": next},
+                                 "items": [{"apiVersion": "meta.k8s.io/v1", "kind": "PartialObjectMetadata",
+                                            "metadata": {"namespace": item.0, "name": item.1}}]}),
+                    )
+                }
+                ("GET", p) if p == web => (
+                    200,
+                    roost("team-a", "web", json!({"deprecatedPassword": "hunter2"})),
+                ),
+                ("GET", p) if p == api => (
+                    200,
+                    roost("team-b", "api", json!({"secretRef": {"name": "s"}})),
+                ),
+                ("PUT", p) if p == web && !conflicted => {
+                    conflicted = true;
+                    (
+                        409,
+                        json!({"kind": "Status", "apiVersion": "v1", "status": "Failure",
+                                 "reason": "Conflict", "code": 409, "message": "the object has been modified"}),
+                    )
+                }
+                ("PUT", p) if p == web || p == api => {
+                    let sent: Value = serde_json::from_slice(&body).unwrap();
+                    assert_eq!(
+                        sent["metadata"]["resourceVersion"], "7",
+                        "written with its resourceVersion"
+                    );
+                    (200, sent)
+                }
+                ("PATCH", p) if p == format!("{crd}/status") => {
+                    let sent: Value = serde_json::from_slice(&body).unwrap();
+                    assert_eq!(sent, json!({"status": {"storedVersions": ["v1beta1"]}}));
+                    (
+                        200,
+                        serde_json::to_value(crate::api::crd::managed_roost_crd()).unwrap(),
+                    )
+                }
+                _ => (
+                    404,
+                    json!({"kind": "Status", "apiVersion": "v1", "status": "Failure", "code": 404}),
+                ),
+            };
+            respond.send_response(
+                http::Response::builder()
+                    .status(status)
+                    .body(Body::from(serde_json::to_vec(&reply).unwrap()))
+                    .unwrap(),
+            );
+        }
+        asked
+    }
+
+    async fn run(options: MigrateOptions) -> (MigrationSummary, Vec<String>, String) {
+        let (service, handle) = tower_test::mock::pair::<
+            http::Request<kube::client::Body>,
+            http::Response<kube::client::Body>,
+        >();
+        let server = tokio::spawn(apiserver(handle));
+        let mut progress = Vec::new();
+        let options = MigrateOptions {
+            page_size: 1,
+            ..options
+        };
+        let summary = migrate(Client::new(service, "default"), &options, &mut progress)
+            .await
+            .unwrap();
+        (
+            summary,
+            server.await.unwrap(),
+            String::from_utf8(progress).unwrap(),
+        )
+    }
+
+    #[tokio::test]
+    async fn every_roost_is_written_back_then_the_crd_forgets_v1alpha1() {
+        let (summary, asked, progress) = run(MigrateOptions::default()).await;
+        assert_eq!(
+            summary,
+            MigrationSummary {
+                total: 2,
+                migrated: 2,
+                inline_credentials: vec!["team-a/web".into()],
+                stored_versions_updated: true,
+                ..MigrationSummary::default()
+            }
+        );
+        let web = "/apis/roost.birb.party/v1beta1/namespaces/team-a/managedroosts/web";
+        let api = "/apis/roost.birb.party/v1beta1/namespaces/team-b/managedroosts/api";
+        let list = "/apis/roost.birb.party/v1beta1/managedroosts";
+        let crd = "/apis/apiextensions.k8s.io/v1/customresourcedefinitions/managedroosts.roost.birb.party";
+        assert_eq!(
+            asked,
+            [
+                format!("GET {crd}"),
+                format!("GET {list}"),
+                format!("GET {list}"),
+                format!("GET {web}"),
+                format!("PUT {web}"),
+                format!("GET {web}"),
+                format!("PUT {web}"),
+                format!("GET {api}"),
+                format!("PUT {api}"),
+                format!("PATCH {crd}/status"),
+            ]
+        );
+        assert_eq!(
+            progress,
+            "[1/2] team-a/web: rewritten\n[2/2] team-b/api: rewritten\n"
+        );
+        assert!(!summary.to_string().contains("hunter2"));
+    }
+
+    #[tokio::test]
+    async fn a_dry_run_reads_and_writes_nothing() {
+        let (summary, asked, progress) = run(MigrateOptions {
+            dry_run: true,
+            ..MigrateOptions::default()
+        })
+        .await;
+        assert_eq!(summary.total, 2);
+        assert_eq!(summary.migrated, 0);
+        assert_eq!(summary.inline_credentials, ["team-a/web"]);
+        assert!(!summary.stored_versions_updated);
+        assert!(asked.iter().all(|a| a.starts_with("GET ")), "{asked:?}");
+        assert!(progress.contains("team-b/api: would rewrite"), "{progress}");
+    }
+
     #[test]
     fn the_storage_resource_is_the_crds_storage_version() {
         let resource = storage_resource();

@@ -16,7 +16,7 @@
 //! conversions happen here, once, and only when needed.
 
 use crate::api::ManagedRoostSpec;
-use crate::api::convert::convert_in_place;
+use crate::api::convert::{convert_in_place, converted};
 use crate::api::version::ApiVersion;
 use crate::defaults::{Defaulted, apply_defaults};
 use crate::policy::live::LivePolicies;
@@ -111,10 +111,12 @@ impl Engine {
         let (result, evaluations) = match case.policies {
             Some(policies) if !policies.matched.is_empty() => {
                 // Only custom rules read the objects: convert for them alone.
-                let read = |object| match policies.matched.has_rules() {
-                    true => in_storage_version(object, case.version),
-                    false => Cow::Borrowed(object),
+                let to = if policies.matched.has_rules() {
+                    ApiVersion::STORAGE
+                } else {
+                    case.version
                 };
+                let read = |object| converted(object, case.version, to);
                 let object = read(policies.object);
                 let old_object = policies.old_object.map(read);
                 policies
@@ -134,16 +136,6 @@ impl Engine {
             evaluations,
         }
     }
-}
-
-/// `object`, written in `version`, as CEL rules read it: in the storage version.
-fn in_storage_version(object: &Value, version: ApiVersion) -> Cow<'_, Value> {
-    if version == ApiVersion::STORAGE {
-        return Cow::Borrowed(object);
-    }
-    let mut stored = object.clone();
-    convert_in_place(&mut stored, version, ApiVersion::STORAGE);
-    Cow::Owned(stored)
 }
 
 /// `result`, whose fields are named in the hub's shape, with each field
@@ -174,18 +166,17 @@ pub fn defaulted(object: &Value, version: ApiVersion, matched: &Matched) -> Defa
     if version == ApiVersion::V1alpha1 {
         return defaulted_hub(object, matched);
     }
-    let mut hub = object.clone();
-    convert_in_place(&mut hub, version, ApiVersion::V1alpha1);
+    let hub = converted(object, version, ApiVersion::V1alpha1);
     let in_hub = defaulted_hub(&hub, matched);
-    let mut converted = in_hub.object;
-    convert_in_place(&mut converted, ApiVersion::V1alpha1, version);
+    let mut back = in_hub.object;
+    convert_in_place(&mut back, ApiVersion::V1alpha1, version);
     // Only what the defaults set, as converted: converting the whole object
     // back would also retype what the user wrote (`interval: 30` in
     // v1beta1), which the apiserver's schema must still refuse.
     let mut out = object.clone();
     for operation in &in_hub.patch.0 {
         let pointer = pointer_in(version, operation.path().as_ref());
-        if let Some(value) = converted.pointer(&pointer) {
+        if let Some(value) = back.pointer(&pointer) {
             set_at(&mut out, &pointer, value.clone());
         }
     }

@@ -9,7 +9,7 @@ pub mod registration;
 pub mod review;
 pub mod view;
 
-use crate::api::convert::convert_in_place;
+use crate::api::convert::converted;
 use crate::api::{ApiVersion, GROUP, KIND, VERSION};
 use crate::cache::{
     CacheKey, DEFAULTS_CACHE_BYTES, Defaults, DefaultsCache, KeyPurpose, VALIDATION_TTL,
@@ -350,8 +350,8 @@ impl Admission {
             .and_then(|a| a.get(SILENCE_ANNOTATION))
             .and_then(Value::as_str);
         // The rules read the hub; the verdict depends on the spec there.
-        let hub = in_hub(object, version);
-        let hub_old = old.map(|old| in_hub(old, version));
+        let hub = converted(object, version, ApiVersion::V1alpha1);
+        let hub_old = old.map(|old| converted(old, version, ApiVersion::V1alpha1));
         let (spec, old_spec) = (
             hub.get("spec"),
             hub_old.as_ref().and_then(|o| o.get("spec")),
@@ -719,17 +719,6 @@ fn reviewed_objects(request: &AdmissionRequest) -> Result<(&Value, Option<&Value
         _ => None,
     };
     Ok((object, old))
-}
-
-/// `object`, written in `version`, in the hub's shape: borrowed when it is
-/// one already (the common case costs nothing).
-fn in_hub(object: &Value, version: ApiVersion) -> std::borrow::Cow<'_, Value> {
-    if version == ApiVersion::V1alpha1 {
-        return std::borrow::Cow::Borrowed(object);
-    }
-    let mut hub = object.clone();
-    convert_in_place(&mut hub, version, ApiVersion::V1alpha1);
-    std::borrow::Cow::Owned(hub)
 }
 
 /// The mutating webhook's answer: the engine's defaults as a JSON Patch on

@@ -15,6 +15,7 @@ use super::crd::spec_schema_of;
 use super::version::ApiVersion;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
+use std::borrow::Cow;
 
 /// The annotation that records the v1alpha1 types of stringified leaves.
 pub const CONVERSION_ANNOTATION: &str = "roost.birb.party/conversion-data";
@@ -93,6 +94,17 @@ pub fn convert(object: &Value, to: ApiVersion) -> Result<Value, ConversionError>
     let mut object = object.clone();
     convert_in_place(&mut object, from, to);
     Ok(object)
+}
+
+/// `object`, known to be in `from`, in `to`: borrowed when that is the same
+/// version, so a caller pays nothing for objects already in it.
+pub fn converted(object: &Value, from: ApiVersion, to: ApiVersion) -> Cow<'_, Value> {
+    if from == to {
+        return Cow::Borrowed(object);
+    }
+    let mut object = object.clone();
+    convert_in_place(&mut object, from, to);
+    Cow::Owned(object)
 }
 
 /// Converts `object`, known to be in `from`, to `to`.

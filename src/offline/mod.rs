@@ -10,7 +10,7 @@
 //! then its silence annotation.
 
 use crate::api::POLICY_KIND;
-use crate::api::convert::convert_in_place;
+use crate::api::convert::converted;
 use crate::api::strict::{Refused, RefusedField};
 use crate::api::{ApiVersion, KIND};
 use crate::cache::{CacheKey, ValidationCache};
@@ -863,15 +863,8 @@ fn judge_roost(
             .or_insert_with(|| Value::String(namespace.to_owned()));
     }
     // The rules read the spec in the hub's shape.
-    let hub_spec = match version {
-        ApiVersion::V1alpha1 => None,
-        _ => {
-            let mut hub = object.clone();
-            convert_in_place(&mut hub, version, ApiVersion::V1alpha1);
-            Some(hub.get_mut("spec").map(Value::take))
-        }
-    };
-    let spec = hub_spec.as_ref().map_or(object.get("spec"), Option::as_ref);
+    let hub = converted(&object, version, ApiVersion::V1alpha1);
+    let spec = hub.get("spec");
     let silence = object
         .pointer("/metadata/annotations")
         .and_then(|a| a.get(SILENCE_ANNOTATION))

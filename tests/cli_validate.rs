@@ -1235,6 +1235,7 @@ spec:
         timeout: 2h
       - type: resource_threshold
         resourceThreshold: {storage: 10}
+      - type: webhook
 ";
     let out = validate(&["-f", "-", "-o", "json"], Some(beta));
     assert_eq!(out.status.code(), Some(1));
@@ -1244,6 +1245,18 @@ spec:
         .filter(|f| f.1 == "error")
         .map(|f| (f.0.as_str(), f.2.as_str()))
         .collect();
+    // The block the apiserver refuses is said once, not again at its url.
+    let webhook: Vec<&(&str, &str)> = errors
+        .iter()
+        .filter(|e| e.0 == "WEBHOOK_TRIGGER_URL_MISSING")
+        .collect();
+    assert_eq!(
+        webhook,
+        [&(
+            "WEBHOOK_TRIGGER_URL_MISSING",
+            "spec.teardownPolicy.triggers[2].webhook"
+        )]
+    );
     for expected in [
         ("UNKNOWN_FIELD", "spec.chart.repository.auth.password"),
         (
@@ -1257,12 +1270,24 @@ spec:
     ] {
         assert!(errors.contains(&expected), "{expected:?} not in {errors:?}");
     }
-    // The same in v1alpha1 is accepted by its schema: a warning only.
+    // The same in v1alpha1 is accepted by its schema: the webhook's answer
+    // (the missing url, and a warning for the mismatched block).
     let alpha = beta.replace("v1beta1", "v1alpha1");
     let out = validate(&["-f", "-", "-o", "json"], Some(&alpha));
-    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stdout));
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stdout));
     let found = located(&json_results(&out)[0]);
-    assert!(found.iter().all(|f| f.1 != "error"), "{found:?}");
+    let errors: Vec<(&str, &str)> = found
+        .iter()
+        .filter(|f| f.1 == "error")
+        .map(|f| (f.0.as_str(), f.2.as_str()))
+        .collect();
+    assert_eq!(
+        errors,
+        [(
+            "WEBHOOK_TRIGGER_URL_MISSING",
+            "spec.teardownPolicy.triggers[2].webhook.url"
+        )]
+    );
     assert!(
         found
             .iter()

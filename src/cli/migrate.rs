@@ -154,7 +154,7 @@ fn is_status(error: &kube::Error, code: u16) -> bool {
 pub async fn migrate(
     client: Client,
     options: &MigrateOptions,
-    progress: &mut dyn Write,
+    progress: &mut (dyn Write + Send),
 ) -> Result<MigrationSummary> {
     let crds: Api<CustomResourceDefinition> = Api::all(client.clone());
     let crd = crds
@@ -451,14 +451,19 @@ mod tests {
             http::Response<kube::client::Body>,
         >();
         let server = tokio::spawn(apiserver(handle));
-        let mut progress = Vec::new();
         let options = MigrateOptions {
             page_size: 1,
             ..options
         };
-        let summary = migrate(Client::new(service, "default"), &options, &mut progress)
-            .await
-            .unwrap();
+        // Spawned, as a caller may: the run is Send.
+        let client = Client::new(service, "default");
+        let (summary, progress) = tokio::spawn(async move {
+            let mut progress = Vec::new();
+            let summary = migrate(client, &options, &mut progress).await.unwrap();
+            (summary, progress)
+        })
+        .await
+        .unwrap();
         (
             summary,
             server.await.unwrap(),

@@ -588,7 +588,7 @@ pub fn run_migrate(args: &MigrateArgs, stdout: &mut dyn Write) -> Result<i32> {
     let runtime = tokio::runtime::Runtime::new().map_err(Error::Runtime)?;
     let summary = runtime.block_on(async {
         let client = crate::server::kube_client(args.kubeconfig.as_deref()).await?;
-        migrate::migrate(client, &options, &mut std::io::stderr().lock()).await
+        migrate::migrate(client, &options, &mut std::io::stderr()).await
     })?;
     writeln!(stdout, "{summary}").map_err(Error::Write)?;
     Ok(summary.exit_code())

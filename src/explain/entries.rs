@@ -844,7 +844,7 @@ spec:
         code: codes::HEALTH_CHECK_CONFIG_MISMATCH,
         checks: "A health check carries only the block of its own type.",
         why: "The other block is ignored, which usually means the type or the block is not the one you meant: \
-              the check probes something else than you think.",
+              the check probes something else than you think. The v1beta1 API refuses such a check outright.",
         default_behaviour: warned!(),
         failing: roost!(
             chart!(),

@@ -160,8 +160,9 @@ fn named_in(mut result: ValidationResult, version: ApiVersion) -> ValidationResu
 /// The mutating webhook's object: the matching policies' defaults merged
 /// first (a field already set is kept), then the built-in defaults; the
 /// patch leads from `object`, written in `version`, to it. Defaults are
-/// applied to the hub, so an object of another version is converted there
-/// and back: its patch never writes a value that version's schema refuses.
+/// applied to the hub, so an object of another version is converted there,
+/// and what they set is converted back: its patch never writes a value that
+/// version's schema refuses.
 pub fn defaulted(object: &Value, version: ApiVersion, matched: &Matched) -> Defaulted {
     if version == ApiVersion::V1alpha1 {
         return defaulted_hub(object, matched);

@@ -10,7 +10,7 @@ pub mod review;
 pub mod view;
 
 use crate::api::convert::converted;
-use crate::api::{ApiVersion, GROUP, KIND, VERSION};
+use crate::api::{ApiVersion, GROUP, KIND};
 use crate::cache::{
     CacheKey, DEFAULTS_CACHE_BYTES, Defaults, DefaultsCache, KeyPurpose, VALIDATION_TTL,
     ValidationCache,
@@ -569,7 +569,10 @@ impl Admission {
         let expected = webhook.kind();
         let served = match webhook {
             Webhook::Validate | Webhook::Mutate => ApiVersion::from_name(version),
-            Webhook::ValidatePolicy => (version == VERSION).then_some(ApiVersion::V1alpha1),
+            Webhook::ValidatePolicy => {
+                let policy_version = <RoostPolicy as kube::Resource>::version(&());
+                (version == policy_version).then_some(ApiVersion::V1alpha1)
+            }
         };
         let ours = served.filter(|_| group == GROUP && kind == expected);
         if ours.is_none() {
@@ -853,8 +856,8 @@ fn validation_verdict(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::api::API_VERSION;
     use crate::api::convert::convert;
+    use crate::api::{API_VERSION, VERSION};
     use serde_json::json;
 
     fn body(request: Value) -> Vec<u8> {

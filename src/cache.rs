@@ -60,11 +60,19 @@ impl CacheKey {
 
 impl CacheKey {
     /// The key of a verdict that policies took part in: their fingerprint and
-    /// the whole object (and old object), since rules may read any of it.
-    pub fn with_policies(rules: u64, object: &Value, old: Option<&Value>, policies: u64) -> Self {
+    /// the whole object (and old object), since rules may read any of it,
+    /// written in `version` (which its `apiVersion` may not say).
+    pub fn with_policies(
+        rules: u64,
+        version: ApiVersion,
+        object: &Value,
+        old: Option<&Value>,
+        policies: u64,
+    ) -> Self {
         let mut bytes = Vec::with_capacity(2048);
         bytes.extend_from_slice(&rules.to_le_bytes());
         bytes.push(2);
+        bytes.push(version as u8);
         bytes.extend_from_slice(&policies.to_le_bytes());
         write_json(&mut bytes, Some(object));
         write_json(&mut bytes, old);
@@ -326,6 +334,8 @@ mod tests {
             key(&a, None, None),
             CacheKey::new(RULES, ApiVersion::V1beta1, Some(&a), None, None)
         );
+        let whole = |version| CacheKey::with_policies(RULES, version, &a, None, 1);
+        assert_ne!(whole(ApiVersion::V1alpha1), whole(ApiVersion::V1beta1));
     }
 
     #[test]

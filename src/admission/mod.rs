@@ -360,7 +360,7 @@ impl Admission {
         let key = if matched.is_empty() {
             CacheKey::new(rules, version, spec, old_spec, silence)
         } else {
-            CacheKey::with_policies(rules, object, old, matched.fingerprint())
+            CacheKey::with_policies(rules, version, object, old, matched.fingerprint())
         };
         let policies = (!matched.is_empty()).then_some(PolicyCase {
             matched: &matched,

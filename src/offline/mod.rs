@@ -883,7 +883,7 @@ fn judge_roost(
     let key = if matched.is_empty() {
         CacheKey::new(rules, version, spec, None, silence)
     } else {
-        CacheKey::with_policies(rules, &object, None, matched.fingerprint())
+        CacheKey::with_policies(rules, version, &object, None, matched.fingerprint())
     };
     let (result, _) = cache.get_or_validate(key, || {
         engine

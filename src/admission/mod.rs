@@ -9,7 +9,7 @@ pub mod registration;
 pub mod review;
 pub mod view;
 
-use crate::api::convert::converted;
+use crate::api::convert::{converted, spec_to_hub};
 use crate::api::{ApiVersion, GROUP, KIND};
 use crate::cache::{
     CacheKey, DEFAULTS_CACHE_BYTES, Defaults, DefaultsCache, KeyPurpose, VALIDATION_TTL,
@@ -27,7 +27,7 @@ use serde_json::Value;
 use serde_json::value::RawValue;
 use std::sync::Arc;
 use std::time::Instant;
-use view::RequestView;
+use view::{ObjectParts, RequestView};
 
 /// The webhooks served.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -404,11 +404,8 @@ impl Admission {
             metadata.and_then(|m| m.generate_name.as_deref()),
         );
         let dry_run = request.dry_run.unwrap_or(false);
-        let summary = match self.triage(webhook, &facts, name, dry_run) {
-            // The view's keys and decoding are the hub's: another version's
-            // spec is converted first, which only the full decode does.
-            Triage::Judge(summary, ApiVersion::V1alpha1) => summary,
-            Triage::Judge(..) => return None,
+        let (summary, version) = match self.triage(webhook, &facts, name, dry_run) {
+            Triage::Judge(summary, version) => (summary, version),
             Triage::Pass(summary) => return Some((Verdict::allowed(), summary)),
         };
         let object = object?;
@@ -446,41 +443,58 @@ impl Admission {
             Some((object, old))
         };
         let spec = object.spec.map(RawValue::get);
+        // Outside the hub, the version and the conversion data a spec is
+        // converted with are part of every key (an object may omit its
+        // apiVersion); in the hub both parts are absent.
+        let tag = (version != ApiVersion::V1alpha1).then(|| version.name());
+        let conversion = conversion_data(object, version);
         if webhook == Webhook::Mutate {
             let key = match (matched.has_defaults(), metadata) {
                 (true, _) => CacheKey::of_bytes(
                     KeyPurpose::DefaultsWithPolicies,
                     0,
                     matched.fingerprint(),
-                    &[raw_objects()?.object.map(RawValue::get)],
+                    &[tag, raw_objects()?.object.map(RawValue::get)],
                 ),
                 (false, Some(metadata)) => CacheKey::of_bytes(
                     KeyPurpose::Defaults,
                     0,
                     0,
-                    &[spec, metadata.labels.map(RawValue::get)],
+                    &[tag, conversion, spec, metadata.labels.map(RawValue::get)],
                 ),
                 (false, None) => {
-                    CacheKey::of_bytes(KeyPurpose::DefaultsWithoutMetadata, 0, 0, &[spec])
+                    CacheKey::of_bytes(KeyPurpose::DefaultsWithoutMetadata, 0, 0, &[tag, spec])
                 }
             };
-            let (defaults, hit) = self.defaults.get_or_compute(key, || {
-                Some(mutate(&whole()?.0, ApiVersion::V1alpha1, &matched))
-            })?;
+            let (defaults, hit) = self
+                .defaults
+                .get_or_compute(key, || Some(mutate(&whole()?.0, version, &matched)))?;
             self.count_defaults(hit);
             return Some(defaults_verdict(defaults, summary));
         }
         let silence = metadata
             .and_then(|m| m.annotations.as_ref())
-            .and_then(|a| a.0.as_deref());
+            .and_then(|a| a.silence.as_deref());
         let rules = self.engine.registry.fingerprint();
         let key = match (matched.is_empty(), old) {
-            (true, None) => CacheKey::of_bytes(KeyPurpose::Validate, rules, 0, &[spec, silence]),
+            (true, None) => CacheKey::of_bytes(
+                KeyPurpose::Validate,
+                rules,
+                0,
+                &[tag, conversion, spec, silence],
+            ),
             (true, Some(old)) => CacheKey::of_bytes(
                 KeyPurpose::ValidateUpdate,
                 rules,
                 0,
-                &[spec, old.spec.map(RawValue::get), silence],
+                &[
+                    tag,
+                    conversion,
+                    spec,
+                    conversion_data(old, version),
+                    old.spec.map(RawValue::get),
+                    silence,
+                ],
             ),
             (false, _) => {
                 let raw = raw_objects()?;
@@ -489,6 +503,7 @@ impl Admission {
                     rules,
                     matched.fingerprint(),
                     &[
+                        tag,
                         raw.object.map(RawValue::get),
                         old.and(raw.old_object).map(RawValue::get),
                     ],
@@ -497,13 +512,18 @@ impl Admission {
         };
         let result = self.cached(key, || {
             if matched.is_empty() {
-                let spec = decode(object.spec)?;
+                let in_hub = |parts: &ObjectParts<'_>| -> Option<Option<Value>> {
+                    let spec = decode(parts.spec)?;
+                    let data = conversion_data(parts, version);
+                    Some(spec.map(|spec| spec_to_hub(spec, data, version)))
+                };
+                let spec = in_hub(object)?;
                 let old_spec = match old {
-                    Some(old) => Some(decode(old.spec)?),
+                    Some(old) => Some(in_hub(old)?),
                     None => None,
                 };
                 let old_spec = old_spec.as_ref().and_then(Option::as_ref);
-                Some(self.judge(ApiVersion::V1alpha1, spec.as_ref(), old_spec, None, silence))
+                Some(self.judge(version, spec.as_ref(), old_spec, None, silence))
             } else {
                 let (object, old) = whole()?;
                 let policies = PolicyCase {
@@ -511,15 +531,12 @@ impl Admission {
                     object: &object,
                     old_object: old.as_ref(),
                 };
-                let (spec, old_spec) =
-                    (object.get("spec"), old.as_ref().and_then(|o| o.get("spec")));
-                Some(self.judge(
-                    ApiVersion::V1alpha1,
-                    spec,
-                    old_spec,
-                    Some(policies),
-                    silence,
-                ))
+                let hub = converted(&object, version, ApiVersion::V1alpha1);
+                let hub_old = old
+                    .as_ref()
+                    .map(|old| converted(old, version, ApiVersion::V1alpha1));
+                let old_spec = hub_old.as_ref().and_then(|o| o.get("spec"));
+                Some(self.judge(version, hub.get("spec"), old_spec, Some(policies), silence))
             }
         })?;
         Some(self.judged(result, summary))
@@ -691,6 +708,16 @@ impl Admission {
         };
         counter.get_or_create(&label).inc();
     }
+}
+
+/// The conversion-data annotation of an object in the view written in
+/// `version`; none in the hub, whose specs are read as they are.
+fn conversion_data<'a>(parts: &'a ObjectParts<'_>, version: ApiVersion) -> Option<&'a str> {
+    if version == ApiVersion::V1alpha1 {
+        return None;
+    }
+    let annotations = parts.metadata.as_ref()?.annotations.as_ref()?;
+    annotations.conversion.as_deref()
 }
 
 /// A raw JSON value decoded (`None` inside when absent); `None` when it does not decode.
@@ -917,6 +944,17 @@ mod tests {
         let metadata = json!({"name": "web", "namespace": "team", "labels": {"app": "web"}});
         let spec = valid_spec();
         let http_chart = json!({"chart": {"name": "c", "repository": {"url": "http://x"}}});
+        // Numbers where v1beta1 has strings (conversion data), inline
+        // credentials (named per version), a tenant (immutable).
+        let numbers = json!({"chart": {"name": "c"}, "healthChecks": [
+            {"name": "h", "type": "tcp", "tcp": {"host": "h", "port": 1}, "interval": 3, "timeout": 1}]});
+        let inline = json!({"chart": {"name": "c", "repository": {"url": "https://x",
+                            "auth": {"password": "p"}}}});
+        let tenant = json!({"chart": {"name": "c"}, "tenancy": {"tenantId": "a"}});
+        let beta_kind = |mut request: Value| {
+            request["kind"]["version"] = json!("v1beta1");
+            request
+        };
         let mut cases: Vec<(&str, Vec<u8>)> = vec![
             ("valid", body(create("u1", object(metadata.clone(), spec.clone())))),
             ("same spec, other name", body(create("u2", object(json!({"name": "other"}), spec.clone())))),
@@ -947,6 +985,14 @@ mod tests {
             ("create without object", body(ours("u24", "CREATE", json!({})))),
             ("resource null", body(ours("u25", "CREATE", json!({"resource": null, "object": {"spec": spec}})))),
             ("v1beta1", create_in("u28", &convert(&object(metadata.clone(), http_chart.clone()), ApiVersion::V1beta1).unwrap())),
+            ("v1beta1 with conversion data", create_in("u30", &convert(&object(metadata.clone(), numbers.clone()), ApiVersion::V1beta1).unwrap())),
+            ("v1beta1, same spec bytes as v1alpha1", body(beta_kind(create("u31", object(metadata.clone(), inline.clone()))))),
+            ("v1alpha1, same spec bytes", body(create("u32", object(metadata.clone(), inline.clone())))),
+            ("v1beta1 without apiVersion", body(beta_kind(create("u33", json!({"metadata": metadata, "spec": inline}))))),
+            ("v1alpha1 without apiVersion", body(create("u34", json!({"metadata": metadata, "spec": inline})))),
+            ("v1beta1 update", body(beta_kind(ours("u35", "UPDATE", json!({
+                "object": convert(&object(metadata.clone(), numbers.clone()), ApiVersion::V1beta1).unwrap(),
+                "oldObject": convert(&object(metadata.clone(), tenant.clone()), ApiVersion::V1beta1).unwrap()}))))),
             ("unserved version", body(json!({"uid": "u29", "operation": "CREATE", "kind": {"group": GROUP, "version": "v1", "kind": KIND}, "object": {"spec": spec}}))),
         ];
         let text =
@@ -1035,7 +1081,11 @@ mod tests {
             findings_of(&admission.review(Webhook::Validate, &create_in("u1", &alpha)));
         let beta_body = create_in("u2", &beta);
         let beta_reply = admission.review(Webhook::Validate, &beta_body);
-        // The quick path hands a v1beta1 review to the full decode: the same answer.
+        // The quick path answers a v1beta1 review, as the full decode does.
+        for webhook in [Webhook::Validate, Webhook::Mutate] {
+            let view = view::read(&beta_body).unwrap();
+            assert!(admission.decide_view(webhook, &beta_body, &view).is_some());
+        }
         assert_eq!(
             beta_reply,
             admission.review_decoded(Webhook::Validate, &beta_body)

@@ -14,7 +14,7 @@
 //! apiserver converts nothing for it; a spec is converted to the hub
 //! (v1alpha1) for the rules when it is decoded.
 
-use crate::api::convert::{CONVERSION_ANNOTATION, convert_in_place};
+use crate::api::convert::{CONVERSION_ANNOTATION, convert_in_place, spec_to_hub};
 use crate::api::{ApiVersion, ManagedRoost, ManagedRoostStatus};
 use crate::engine::{Case, Engine, PolicyCase};
 use crate::policy::Matched;
@@ -169,15 +169,7 @@ impl StoredRoost {
             .annotations
             .as_ref()
             .and_then(|a| a.get(CONVERSION_ANNOTATION));
-        let mut object = serde_json::json!({ "spec": spec });
-        if let Some(data) = data {
-            object["metadata"] = serde_json::json!({"annotations": {CONVERSION_ANNOTATION: data}});
-        }
-        convert_in_place(&mut object, ApiVersion::STORAGE, ApiVersion::V1alpha1);
-        object
-            .get_mut("spec")
-            .map(Value::take)
-            .filter(|s| !s.is_null())
+        spec.map(|spec| spec_to_hub(spec, data.map(String::as_str), ApiVersion::STORAGE))
     }
 
     /// A reference to the object in the version the controller watches

@@ -42,6 +42,7 @@
 
 use criterion::{Criterion, criterion_group};
 use roost_keeper::admission::cache::{CacheKey, ValidationCache};
+use roost_keeper::api::ApiVersion;
 use roost_keeper::api::ManagedRoostSpec;
 use roost_keeper::defaults::apply_defaults;
 use roost_keeper::validation::decode::validate_spec_value;
@@ -346,7 +347,15 @@ struct EntryCost {
 fn entry_cost(spec: &ManagedRoostSpec) -> EntryCost {
     // Keys are computed before counting: the Vec of keys is not part of the cost.
     let keys: Vec<CacheKey> = (0..MEMORY_ENTRIES)
-        .map(|i| CacheKey::new(*RULES, Some(&json!({ "entry": i })), None, None))
+        .map(|i| {
+            CacheKey::new(
+                *RULES,
+                ApiVersion::V1alpha1,
+                Some(&json!({ "entry": i })),
+                None,
+                None,
+            )
+        })
         .collect();
 
     // The verdicts alone, held in a Vec allocated before counting.
@@ -384,9 +393,10 @@ fn entry_cost(spec: &ManagedRoostSpec) -> EntryCost {
 fn warm_up_memory(spec: &ManagedRoostSpec) {
     let cache = ValidationCache::new(64 * 1024, Duration::from_secs(60));
     for i in 0..128 {
-        cache.get_or_validate(CacheKey::new(*RULES, Some(&json!(i)), None, None), || {
-            validate(spec)
-        });
+        cache.get_or_validate(
+            CacheKey::new(*RULES, ApiVersion::V1alpha1, Some(&json!(i)), None, None),
+            || validate(spec),
+        );
     }
     cache.len();
 }
@@ -496,7 +506,13 @@ fn bench_cache(c: &mut Criterion) {
     let typical_json = defaulted_spec(typical_spec_json());
     let typical = decode(&typical_json);
     let cache = ValidationCache::default();
-    let key = CacheKey::new(*RULES, Some(&typical_json), None, None);
+    let key = CacheKey::new(
+        *RULES,
+        ApiVersion::V1alpha1,
+        Some(&typical_json),
+        None,
+        None,
+    );
     cache.get_or_validate(key, || validate(&typical));
 
     let mut group = c.benchmark_group("cache");
@@ -504,7 +520,15 @@ fn bench_cache(c: &mut Criterion) {
         b.iter(|| cache.get_or_validate(black_box(key), ValidationResult::default))
     });
     group.bench_function("key_typical", |b| {
-        b.iter(|| CacheKey::new(*RULES, Some(black_box(&typical_json)), None, None))
+        b.iter(|| {
+            CacheKey::new(
+                *RULES,
+                ApiVersion::V1alpha1,
+                Some(black_box(&typical_json)),
+                None,
+                None,
+            )
+        })
     });
     group.finish();
     assert_eq!(cache.misses(), 1, "cache/hit must only ever hit");

@@ -7,6 +7,7 @@
 //! hashes the request's own bytes ([`CacheKey::of_bytes`]); a request only
 //! the full decoder reads is keyed by its decoded values ([`CacheKey::new`]).
 
+use crate::api::version::ApiVersion;
 use crate::validation::ValidationResult;
 use moka::sync::Cache;
 use serde_json::Value;
@@ -27,15 +28,18 @@ pub struct CacheKey(u128);
 impl CacheKey {
     /// The key of `spec` (and `old` on UPDATE) with the silence annotation
     /// `silence`, judged by the rules `rules` identifies
-    /// ([`crate::validation::Registry::fingerprint`]).
+    /// ([`crate::validation::Registry::fingerprint`]), for an object written
+    /// in `version` (the findings name its fields).
     pub fn new(
         rules: u64,
+        version: ApiVersion,
         spec: Option<&Value>,
         old: Option<&Value>,
         silence: Option<&str>,
     ) -> Self {
         let mut bytes = Vec::with_capacity(1024);
         bytes.extend_from_slice(&rules.to_le_bytes());
+        bytes.push(version as u8);
         write_json(&mut bytes, spec);
         // A marker separates CREATE from UPDATE, so `old` can never collide with the spec bytes.
         match old {
@@ -56,11 +60,19 @@ impl CacheKey {
 
 impl CacheKey {
     /// The key of a verdict that policies took part in: their fingerprint and
-    /// the whole object (and old object), since rules may read any of it.
-    pub fn with_policies(rules: u64, object: &Value, old: Option<&Value>, policies: u64) -> Self {
+    /// the whole object (and old object), since rules may read any of it,
+    /// written in `version` (which its `apiVersion` may not say).
+    pub fn with_policies(
+        rules: u64,
+        version: ApiVersion,
+        object: &Value,
+        old: Option<&Value>,
+        policies: u64,
+    ) -> Self {
         let mut bytes = Vec::with_capacity(2048);
         bytes.extend_from_slice(&rules.to_le_bytes());
         bytes.push(2);
+        bytes.push(version as u8);
         bytes.extend_from_slice(&policies.to_le_bytes());
         write_json(&mut bytes, Some(object));
         write_json(&mut bytes, old);
@@ -287,10 +299,13 @@ mod tests {
         let spec = json!({"chart": {"name": "a"}});
         let mut calls = 0;
         for _ in 0..3 {
-            cache.get_or_compute(CacheKey::new(RULES, Some(&spec), None, None), || {
-                calls += 1;
-                Some(Arc::new(ValidationResult::default()))
-            });
+            cache.get_or_compute(
+                CacheKey::new(RULES, ApiVersion::V1alpha1, Some(&spec), None, None),
+                || {
+                    calls += 1;
+                    Some(Arc::new(ValidationResult::default()))
+                },
+            );
         }
         assert_eq!(
             (calls, cache.hits(), cache.misses(), cache.len()),
@@ -299,11 +314,11 @@ mod tests {
     }
 
     #[test]
-    fn key_depends_on_spec_old_spec_and_silence_only() {
+    fn key_depends_on_version_spec_old_spec_and_silence_only() {
         let a = json!({"chart": {"name": "a"}});
         let b = json!({"chart": {"name": "b"}});
         fn key(spec: &Value, old: Option<&Value>, silence: Option<&str>) -> CacheKey {
-            CacheKey::new(RULES, Some(spec), old, silence)
+            CacheKey::new(RULES, ApiVersion::V1alpha1, Some(spec), old, silence)
         }
         assert_eq!(key(&a, None, None), key(&a.clone(), None, None));
         assert_ne!(key(&a, None, None), key(&b, None, None));
@@ -314,6 +329,13 @@ mod tests {
             key(&a, None, Some("CHART_VERSION_UNPINNED"))
         );
         assert_ne!(key(&a, Some(&a), Some("X")), key(&a, Some(&a), Some("Y")));
+        // The same spec in another version names its fields otherwise.
+        assert_ne!(
+            key(&a, None, None),
+            CacheKey::new(RULES, ApiVersion::V1beta1, Some(&a), None, None)
+        );
+        let whole = |version| CacheKey::with_policies(RULES, version, &a, None, 1);
+        assert_ne!(whole(ApiVersion::V1alpha1), whole(ApiVersion::V1beta1));
     }
 
     #[test]
@@ -334,9 +356,10 @@ mod tests {
         let cache = ValidationCache::new(10 * one, VALIDATION_TTL);
         for i in 0..100 {
             let spec = json!({"n": i});
-            cache.get_or_compute(CacheKey::new(RULES, Some(&spec), None, None), || {
-                Some(Arc::new(big()))
-            });
+            cache.get_or_compute(
+                CacheKey::new(RULES, ApiVersion::V1alpha1, Some(&spec), None, None),
+                || Some(Arc::new(big())),
+            );
         }
         assert!(
             cache.weighed_bytes() <= 10 * one && cache.len() <= 10,
@@ -347,9 +370,10 @@ mod tests {
         let small = ValidationCache::new(10 * one, VALIDATION_TTL);
         for i in 0..100 {
             let spec = json!({"n": i});
-            small.get_or_compute(CacheKey::new(RULES, Some(&spec), None, None), || {
-                Some(Arc::default())
-            });
+            small.get_or_compute(
+                CacheKey::new(RULES, ApiVersion::V1alpha1, Some(&spec), None, None),
+                || Some(Arc::default()),
+            );
         }
         assert_eq!(small.len(), 100, "small verdicts all fit");
     }
@@ -357,7 +381,7 @@ mod tests {
     #[test]
     fn entries_expire() {
         let cache = ValidationCache::new(1 << 20, Duration::from_millis(50));
-        let key = CacheKey::new(RULES, None, None, None);
+        let key = CacheKey::new(RULES, ApiVersion::V1alpha1, None, None, None);
         cache.get_or_compute(key, || Some(Arc::default()));
         std::thread::sleep(Duration::from_millis(120));
         cache.get_or_compute(key, || Some(Arc::default()));

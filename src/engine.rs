@@ -7,9 +7,17 @@
 //! The pipeline: the policies in force that select the object
 //! ([`Engine::matching`]), the built-in rules on the decoded spec, the
 //! policies' level overrides and custom rules, then the codes the object
-//! silences.
+//! silences, and every finding's field named in the version the object is
+//! written in.
+//!
+//! The rules and defaults work on the hub (v1alpha1); CEL rules read the
+//! storage version (v1beta1), so that every duration and quantity they see is
+//! a string. Callers hand over the object as written and its version; the
+//! conversions happen here, once, and only when needed.
 
 use crate::api::ManagedRoostSpec;
+use crate::api::convert::{convert_in_place, converted};
+use crate::api::version::ApiVersion;
 use crate::defaults::{Defaulted, apply_defaults};
 use crate::policy::live::LivePolicies;
 use crate::policy::{Evaluations, Labels, Matched};
@@ -17,6 +25,7 @@ use crate::validation::decode::{DecodedSpec, validate_decoded_with};
 use crate::validation::{Registry, ValidationResult, silenced_codes};
 use k8s_openapi::jiff::Timestamp;
 use serde_json::Value;
+use std::borrow::Cow;
 use std::sync::Arc;
 
 #[derive(Clone, Debug)]
@@ -30,6 +39,9 @@ pub struct Engine {
 /// What a verdict depends on, as the caller read it.
 #[derive(Clone, Copy, Debug)]
 pub struct Case<'a> {
+    /// The version the object (and the old one) is written in: the findings
+    /// name its fields, and `policies`' objects are in it.
+    pub version: ApiVersion,
     /// The spec as the lenient decoder read it: typed, with the type
     /// problems it found (SCHEMA_INVALID) and the fields it dropped.
     pub spec: &'a DecodedSpec,
@@ -52,7 +64,7 @@ pub struct Case<'a> {
 #[derive(Clone, Copy, Debug)]
 pub struct PolicyCase<'a> {
     pub matched: &'a Matched,
-    /// The object as the apiserver would store it (`apiVersion`, `kind`,
+    /// The object as written, in [`Case::version`] (`apiVersion`, `kind`,
     /// `metadata`, `spec`).
     pub object: &'a Value,
     /// On UPDATE, the old object.
@@ -92,14 +104,24 @@ impl Engine {
     }
 
     /// The verdict on `case`: the built-in rules, then the matching
-    /// policies' overrides and custom rules, then the silenced codes left out.
+    /// policies' overrides and custom rules, then the silenced codes left
+    /// out; fields named in the version written.
     pub fn judge(&self, case: &Case<'_>) -> Judgement {
         let builtin = validate_decoded_with(&self.registry, case.spec, case.old_spec);
         let (result, evaluations) = match case.policies {
             Some(policies) if !policies.matched.is_empty() => {
+                // Only custom rules read the objects: convert for them alone.
+                let to = if policies.matched.has_rules() {
+                    ApiVersion::STORAGE
+                } else {
+                    case.version
+                };
+                let read = |object| converted(object, case.version, to);
+                let object = read(policies.object);
+                let old_object = policies.old_object.map(read);
                 policies
                     .matched
-                    .apply(&builtin, policies.object, policies.old_object)
+                    .apply(&builtin, &object, old_object.as_deref())
             }
             _ => (builtin, Evaluations::default()),
         };
@@ -110,16 +132,90 @@ impl Engine {
             result.silenced(&silence)
         };
         Judgement {
-            result,
+            result: named_in(result, case.version),
             evaluations,
         }
     }
 }
 
+/// `result`, whose fields are named in the hub's shape, with each field
+/// named as `version` names it.
+fn named_in(mut result: ValidationResult, version: ApiVersion) -> ValidationResult {
+    if version == ApiVersion::V1alpha1 {
+        return result;
+    }
+    let findings = result
+        .errors
+        .iter_mut()
+        .chain(result.warnings.iter_mut())
+        .chain(result.info.iter_mut());
+    for finding in findings {
+        if let Cow::Owned(renamed) = version.field_from_hub(&finding.field) {
+            finding.field = renamed;
+        }
+    }
+    result
+}
+
 /// The mutating webhook's object: the matching policies' defaults merged
 /// first (a field already set is kept), then the built-in defaults; the
-/// patch leads from `object` to it.
-pub fn defaulted(object: &Value, matched: &Matched) -> Defaulted {
+/// patch leads from `object`, written in `version`, to it. Defaults are
+/// applied to the hub, so an object of another version is converted there,
+/// and what they set is converted back: its patch never writes a value that
+/// version's schema refuses.
+pub fn defaulted(object: &Value, version: ApiVersion, matched: &Matched) -> Defaulted {
+    if version == ApiVersion::V1alpha1 {
+        return defaulted_hub(object, matched);
+    }
+    let hub = converted(object, version, ApiVersion::V1alpha1);
+    let in_hub = defaulted_hub(&hub, matched);
+    let mut back = in_hub.object;
+    convert_in_place(&mut back, ApiVersion::V1alpha1, version);
+    // Only what the defaults set, as converted: converting the whole object
+    // back would also retype what the user wrote (`interval: 30` in
+    // v1beta1), which the apiserver's schema must still refuse.
+    let mut out = object.clone();
+    for operation in &in_hub.patch.0 {
+        let pointer = pointer_in(version, operation.path().as_ref());
+        if let Some(value) = back.pointer(&pointer) {
+            set_at(&mut out, &pointer, value.clone());
+        }
+    }
+    Defaulted {
+        patch: json_patch::diff(object, &out),
+        object: out,
+    }
+}
+
+/// A JSON pointer in the hub's shape as `version` names it.
+fn pointer_in(version: ApiVersion, pointer: &str) -> String {
+    let dotted = pointer.trim_start_matches('/').replace('/', ".");
+    match version.field_from_hub(&dotted) {
+        Cow::Borrowed(_) => pointer.to_owned(),
+        Cow::Owned(renamed) => format!("/{}", renamed.replace('.', "/")),
+    }
+}
+
+/// Sets the value at `pointer`, whose parent exists (defaults add keys to
+/// objects the object already has).
+fn set_at(object: &mut Value, pointer: &str, value: Value) {
+    let Some((parent, last)) = pointer.rsplit_once('/') else {
+        return;
+    };
+    let key = last.replace("~1", "/").replace("~0", "~");
+    match object.pointer_mut(parent) {
+        Some(Value::Object(map)) => {
+            map.insert(key, value);
+        }
+        Some(Value::Array(items)) => match key.parse::<usize>() {
+            Ok(at) if at < items.len() => items[at] = value,
+            _ => items.push(value),
+        },
+        _ => {}
+    }
+}
+
+fn defaulted_hub(object: &Value, matched: &Matched) -> Defaulted {
     if !matched.has_defaults() {
         return apply_defaults(object);
     }
@@ -174,6 +270,7 @@ mod tests {
         let spec = decode_spec(object.get("spec"));
         let matched = engine.matching("team-a", &crate::policy::labels_of(object));
         engine.judge(&Case {
+            version: ApiVersion::V1alpha1,
             spec: &spec,
             old_spec: None,
             policies: Some(PolicyCase {
@@ -233,6 +330,100 @@ mod tests {
         assert_eq!(left.len(), found.len() - 2);
     }
 
+    /// The verdict on `object`, written in `version`, as a caller forms it.
+    fn judged_in(engine: &Engine, object: &Value, version: ApiVersion) -> Judgement {
+        let mut hub = object.clone();
+        convert_in_place(&mut hub, version, ApiVersion::V1alpha1);
+        let spec = decode_spec(hub.get("spec"));
+        let matched = engine.matching("team-a", &crate::policy::labels_of(object));
+        engine.judge(&Case {
+            version,
+            spec: &spec,
+            old_spec: None,
+            policies: Some(PolicyCase {
+                matched: &matched,
+                object,
+                old_object: None,
+            }),
+            silence: None,
+            now: Timestamp::UNIX_EPOCH,
+        })
+    }
+
+    #[test]
+    fn cel_reads_v1beta1_and_findings_name_the_version_written() {
+        let engine = engine_with(
+            "beta",
+            json!({"rules": [
+                {"code": "NO_INLINE_PASSWORD", "level": "warning",
+                 "expression": "!has(object.spec.chart.repository.auth.deprecatedPassword)",
+                 "field": "spec.chart.repository.auth.deprecatedPassword",
+                 "message": "use a secretRef"},
+                {"code": "SECONDS_ONLY", "level": "warning",
+                 "expression": "object.apiVersion == 'roost.birb.party/v1beta1' && object.spec.healthChecks.all(c, !has(c.interval) || c.interval.endsWith('s'))",
+                 "field": "spec.healthChecks",
+                 "message": "write intervals in seconds"}
+            ]}),
+        );
+        let mut alpha = roost(json!({}));
+        alpha["spec"]["chart"]["repository"]["auth"] = json!({"password": "p"});
+        alpha["spec"]["healthChecks"] =
+            json!([{"name": "h", "type": "tcp", "tcp": {"host": "h", "port": 1}, "interval": 30}]);
+        let beta = crate::api::convert::convert(&alpha, ApiVersion::V1beta1).unwrap();
+        let custom = |judgement: &Judgement| -> Vec<(String, String)> {
+            judgement
+                .result
+                .all()
+                .filter(|f| matches!(f.code.as_str(), "NO_INLINE_PASSWORD" | "SECONDS_ONLY"))
+                .map(|f| (f.code.clone(), f.field.clone()))
+                .collect()
+        };
+        let pair = |code: &str, field: &str| (code.to_owned(), field.to_owned());
+        // A v1alpha1 object is read as v1beta1 (the number 30 is the string
+        // "30", so no rule needs a type check), and named as written.
+        let from_alpha = judged_in(&engine, &alpha, ApiVersion::V1alpha1);
+        assert_eq!(from_alpha.evaluations.errors, 0);
+        assert_eq!(
+            custom(&from_alpha),
+            [
+                pair("NO_INLINE_PASSWORD", "spec.chart.repository.auth.password"),
+                pair("SECONDS_ONLY", "spec.healthChecks")
+            ]
+        );
+        let from_beta = judged_in(&engine, &beta, ApiVersion::V1beta1);
+        assert_eq!(from_beta.evaluations.errors, 0);
+        assert_eq!(
+            custom(&from_beta),
+            [
+                pair(
+                    "NO_INLINE_PASSWORD",
+                    "spec.chart.repository.auth.deprecatedPassword"
+                ),
+                pair("SECONDS_ONLY", "spec.healthChecks")
+            ]
+        );
+        // The built-in findings are named likewise.
+        let inline = |j: &Judgement| -> Vec<String> {
+            j.result
+                .all()
+                .filter(|f| f.code == "AUTH_INLINE_CREDENTIALS")
+                .map(|f| f.field.clone())
+                .collect()
+        };
+        assert_eq!(inline(&from_alpha), ["spec.chart.repository.auth.password"]);
+        assert_eq!(
+            inline(&from_beta),
+            ["spec.chart.repository.auth.deprecatedPassword"]
+        );
+        // Neither rule fires on an object that satisfies it.
+        let mut clean = roost(json!({}));
+        clean["spec"]["healthChecks"] = json!([{"name": "h", "type": "tcp", "tcp": {"host": "h", "port": 1}, "interval": "30s"}]);
+        assert_eq!(
+            custom(&judged_in(&engine, &clean, ApiVersion::V1alpha1)),
+            []
+        );
+    }
+
     #[test]
     fn defaults_of_a_policy_come_first_and_keep_what_is_set() {
         let engine = engine_with(
@@ -242,14 +433,14 @@ mod tests {
         let mut object = roost(json!({}));
         object["spec"]["namespace"] = json!("mine");
         let matched = engine.matching("team-a", &Labels::new());
-        let out = defaulted(&object, &matched);
+        let out = defaulted(&object, ApiVersion::V1alpha1, &matched);
         assert_eq!(out.object["spec"]["chart"]["version"], "1.2.3");
         assert_eq!(out.object["spec"]["namespace"], "mine");
         let mut patched = object.clone();
         json_patch::patch(&mut patched, &out.patch).unwrap();
         assert_eq!(patched, out.object);
 
-        let without = defaulted(&object, &Matched::default());
+        let without = defaulted(&object, ApiVersion::V1alpha1, &Matched::default());
         assert!(without.object["spec"]["chart"].get("version").is_none());
     }
 }

@@ -1,5 +1,6 @@
 //! The offline validator as users run it: the real binary, real files, stdin,
-//! exit codes and both output formats.
+//! exit codes and both output formats; and `convert`, which reads the same
+//! inputs.
 
 use roost_testcluster::{output_with_stdin, text};
 use serde_json::Value;
@@ -1109,4 +1110,349 @@ fn object_selectors_see_the_labels_defaulting_adds() {
         "warning"
     );
     assert!(finding(result_named(&results, "other-web"), "ACME_FROZEN").is_none());
+}
+
+/// One roost with an inline password, an unnamed chart (an error) and a tcp
+/// check that also has an http block, in `api_version`.
+fn versioned_roost(api_version: &str, password_key: &str) -> String {
+    format!(
+        "apiVersion: {api_version}
+kind: ManagedRoost
+metadata:
+  name: web
+  namespace: default
+spec:
+  chart:
+    name: \"\"
+    version: 1.2.3
+    repository:
+      url: https://charts.example.com
+      auth:
+        {password_key}: hunter2
+  healthChecks:
+    - name: h
+      type: tcp
+      tcp: {{host: h, port: 1}}
+      http: {{url: \"https://h\"}}
+"
+    )
+}
+
+/// (code, level, field, line, column) of every finding.
+fn located(result: &Value) -> Vec<(String, String, String, u64, u64)> {
+    result["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| {
+            (
+                f["code"].as_str().unwrap().to_owned(),
+                f["level"].as_str().unwrap().to_owned(),
+                f["field"].as_str().unwrap().to_owned(),
+                f["line"].as_u64().unwrap(),
+                f["column"].as_u64().unwrap(),
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn both_served_versions_are_judged_at_the_paths_and_lines_written() {
+    let alpha = versioned_roost("roost.birb.party/v1alpha1", "password");
+    let beta = versioned_roost("roost.birb.party/v1beta1", "deprecatedPassword");
+    let out = validate(&["-f", "-", "-o", "json"], Some(&alpha));
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
+    let alpha = located(&json_results(&out)[0]);
+    let out = validate(&["-f", "-", "-o", "json"], Some(&beta));
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
+    let beta = located(&json_results(&out)[0]);
+    let find = |found: &[(String, String, String, u64, u64)], code: &str| {
+        found
+            .iter()
+            .filter(|f| f.0 == code)
+            .map(|f| (f.1.clone(), f.2.clone(), f.3, f.4))
+            .collect::<Vec<_>>()
+    };
+    let at = |level: &str, field: &str, line, column| {
+        vec![(level.to_owned(), field.to_owned(), line, column)]
+    };
+    for found in [&alpha, &beta] {
+        assert_eq!(
+            find(found, "CHART_NAME_MISSING"),
+            at("error", "spec.chart.name", 8, 5)
+        );
+    }
+    assert_eq!(
+        find(&alpha, "AUTH_INLINE_CREDENTIALS"),
+        at("warning", "spec.chart.repository.auth.password", 13, 9)
+    );
+    assert_eq!(
+        find(&beta, "AUTH_INLINE_CREDENTIALS"),
+        at(
+            "warning",
+            "spec.chart.repository.auth.deprecatedPassword",
+            13,
+            9
+        )
+    );
+    // v1alpha1 ignores the other block (a warning); v1beta1's schema refuses
+    // it before any webhook (an error, said once).
+    assert_eq!(
+        find(&alpha, "HEALTH_CHECK_CONFIG_MISMATCH"),
+        at("warning", "spec.healthChecks[0].http", 18, 7)
+    );
+    assert_eq!(
+        find(&beta, "HEALTH_CHECK_CONFIG_MISMATCH"),
+        at("error", "spec.healthChecks[0].http", 18, 7)
+    );
+    let codes = |found: &[(String, String, String, u64, u64)]| {
+        let mut codes: Vec<String> = found.iter().map(|f| f.0.clone()).collect();
+        codes.sort();
+        codes
+    };
+    assert_eq!(codes(&alpha), codes(&beta));
+}
+
+#[test]
+fn each_version_is_checked_against_its_own_schema() {
+    // A number where v1beta1 declares a string, and v1alpha1's name for the
+    // password, which v1beta1 does not declare.
+    let beta = "apiVersion: roost.birb.party/v1beta1
+kind: ManagedRoost
+metadata:
+  name: web
+spec:
+  chart:
+    name: web
+    version: 1.2.3
+    repository:
+      url: https://charts.example.com
+      auth:
+        password: hunter2
+  teardownPolicy:
+    triggers:
+      - type: schedule
+        schedule: \"0 2 * * *\"
+        timeout: 2h
+      - type: resource_threshold
+        resourceThreshold: {storage: 10}
+      - type: webhook
+";
+    let out = validate(&["-f", "-", "-o", "json"], Some(beta));
+    assert_eq!(out.status.code(), Some(1));
+    let found = located(&json_results(&out)[0]);
+    let errors: Vec<(&str, &str)> = found
+        .iter()
+        .filter(|f| f.1 == "error")
+        .map(|f| (f.0.as_str(), f.2.as_str()))
+        .collect();
+    // The block the apiserver refuses is said once, not again at its url.
+    let webhook: Vec<&(&str, &str)> = errors
+        .iter()
+        .filter(|e| e.0 == "WEBHOOK_TRIGGER_URL_MISSING")
+        .collect();
+    assert_eq!(
+        webhook,
+        [&(
+            "WEBHOOK_TRIGGER_URL_MISSING",
+            "spec.teardownPolicy.triggers[2].webhook"
+        )]
+    );
+    for expected in [
+        ("UNKNOWN_FIELD", "spec.chart.repository.auth.password"),
+        (
+            "SCHEMA_INVALID",
+            "spec.teardownPolicy.triggers[1].resourceThreshold.storage",
+        ),
+        (
+            "TRIGGER_CONFIG_MISMATCH",
+            "spec.teardownPolicy.triggers[0].timeout",
+        ),
+    ] {
+        assert!(errors.contains(&expected), "{expected:?} not in {errors:?}");
+    }
+    // The same in v1alpha1 is accepted by its schema: the webhook's answer
+    // (the missing url, and a warning for the mismatched block).
+    let alpha = beta.replace("v1beta1", "v1alpha1");
+    let out = validate(&["-f", "-", "-o", "json"], Some(&alpha));
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stdout));
+    let found = located(&json_results(&out)[0]);
+    let errors: Vec<(&str, &str)> = found
+        .iter()
+        .filter(|f| f.1 == "error")
+        .map(|f| (f.0.as_str(), f.2.as_str()))
+        .collect();
+    assert_eq!(
+        errors,
+        [(
+            "WEBHOOK_TRIGGER_URL_MISSING",
+            "spec.teardownPolicy.triggers[2].webhook.url"
+        )]
+    );
+    assert!(
+        found
+            .iter()
+            .any(|f| f.0 == "TRIGGER_CONFIG_MISMATCH" && f.1 == "warning"),
+        "{found:?}"
+    );
+}
+
+#[test]
+fn an_unserved_version_names_both_served_ones() {
+    let manifest =
+        "apiVersion: roost.birb.party/v2\nkind: ManagedRoost\nmetadata:\n  name: x\nspec: {}\n";
+    let out = validate(&["-f", "-", "-o", "json"], Some(manifest));
+    assert_eq!(out.status.code(), Some(1));
+    let finding = &json_results(&out)[0]["findings"][0];
+    assert_eq!(finding["code"], "API_VERSION_UNKNOWN");
+    let message = finding["message"].as_str().unwrap();
+    for served in ["roost.birb.party/v1alpha1", "roost.birb.party/v1beta1"] {
+        assert!(message.contains(served), "{message}");
+    }
+}
+
+// `roost-keeper convert`: the same inputs, every ManagedRoost in another version.
+
+/// `roost-keeper ARGS` with `stdin`, the convert variables unset.
+fn convert_run(args: &[&str], stdin: &str) -> Output {
+    let mut command = bin();
+    command
+        .args(args)
+        .current_dir(root())
+        .env_remove("ROOST_KEEPER_CONVERT_OUTPUT")
+        .env_remove("ROOST_KEEPER_CONVERT_TO");
+    output_with_stdin(&mut command, stdin.as_bytes()).expect("binary runs")
+}
+
+/// A v1alpha1 roost (inline token, a number for a duration) and a Namespace.
+const CONVERT_INPUT: &str = "apiVersion: roost.birb.party/v1alpha1
+kind: ManagedRoost
+metadata:
+  name: web
+  namespace: default
+spec:
+  chart:
+    name: web
+    version: 1.2.3
+    repository:
+      url: https://charts.example.com
+      auth:
+        token: t0ken
+  healthChecks:
+    - name: h
+      type: tcp
+      interval: 30s
+      timeout: 5
+      tcp: {host: h, port: 1}
+---
+apiVersion: v1
+kind: Namespace
+metadata:
+  name: default
+";
+
+#[test]
+fn converts_to_yaml_that_validate_reads_as_the_same_roost() {
+    let out = convert_run(&["convert", "-f", "-", "--to", "v1beta1"], CONVERT_INPUT);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let yaml = text(&out.stdout);
+    assert!(
+        yaml.contains("apiVersion: roost.birb.party/v1beta1"),
+        "{yaml}"
+    );
+    assert!(yaml.contains("deprecatedToken: t0ken"), "{yaml}");
+    assert!(yaml.contains("kind: Namespace"), "passed through: {yaml}");
+
+    let verdict = |manifest: &str| -> Vec<(String, String)> {
+        let out = convert_run(&["validate", "-f", "-", "-o", "json"], manifest);
+        let doc: Value = serde_json::from_slice(&out.stdout).unwrap();
+        doc["results"][0]["findings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|f| {
+                (
+                    f["code"].as_str().unwrap().into(),
+                    f["field"].as_str().unwrap().into(),
+                )
+            })
+            .collect()
+    };
+    let converted = verdict(&yaml);
+    let original = verdict(CONVERT_INPUT);
+    let renamed: Vec<(String, String)> = original
+        .into_iter()
+        .map(|(code, field)| (code, field.replace("auth.token", "auth.deprecatedToken")))
+        .collect();
+    assert_eq!(converted, renamed);
+    assert!(
+        converted.contains(&(
+            "AUTH_INLINE_CREDENTIALS".into(),
+            "spec.chart.repository.auth.deprecatedToken".into()
+        )),
+        "{converted:?}"
+    );
+
+    // And back, as JSON: the v1alpha1 object written.
+    let out = convert_run(
+        &["convert", "-f", "-", "--to", "v1alpha1", "-o", "json"],
+        &yaml,
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let list: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let roost = &list["items"][0];
+    assert_eq!(roost["apiVersion"], "roost.birb.party/v1alpha1");
+    assert_eq!(roost["spec"]["healthChecks"][0]["timeout"], 5);
+    assert_eq!(
+        roost["spec"]["chart"]["repository"]["auth"]["token"],
+        "t0ken"
+    );
+    assert!(roost["metadata"].get("annotations").is_none(), "{roost}");
+}
+
+#[test]
+fn a_document_that_cannot_be_converted_fails_the_run_with_its_place() {
+    let manifest =
+        format!("{CONVERT_INPUT}---\napiVersion: roost.birb.party/v7\nkind: ManagedRoost\n");
+    let out = convert_run(&["convert", "-f", "-", "--to", "v1beta1"], &manifest);
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = text(&out.stderr);
+    assert!(
+        stderr.starts_with("error: -:26:1: document 2: "),
+        "{stderr}"
+    );
+    assert!(stderr.contains("roost.birb.party/v7"), "{stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    let yaml = text(&out.stdout);
+    assert_eq!(
+        yaml.matches("---\n").count(),
+        2,
+        "the others are written: {yaml}"
+    );
+
+    let out = convert_run(
+        &["convert", "-f", "no/such/file.yaml", "--to", "v1beta1"],
+        "",
+    );
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        text(&out.stderr).contains("no/such/file.yaml: cannot read"),
+        "{}",
+        text(&out.stderr)
+    );
+
+    let out = convert_run(&["convert", "-f", "-", "--to", "v2"], CONVERT_INPUT);
+    assert_eq!(
+        out.status.code(),
+        Some(2),
+        "clap refuses an unknown version"
+    );
+}
+
+#[test]
+fn help_says_comments_are_not_kept() {
+    let out = convert_run(&["convert", "--help"], "");
+    let help = text(&out.stdout);
+    assert!(help.contains("comments"), "{help}");
+    assert!(help.contains("ROOST_KEEPER_CONVERT_TO"), "{help}");
 }

@@ -9,7 +9,8 @@ pub mod registration;
 pub mod review;
 pub mod view;
 
-use crate::api::{API_VERSION, GROUP, KIND, VERSION};
+use crate::api::convert::{converted, spec_to_hub};
+use crate::api::{ApiVersion, GROUP, KIND};
 use crate::cache::{
     CacheKey, DEFAULTS_CACHE_BYTES, Defaults, DefaultsCache, KeyPurpose, VALIDATION_TTL,
     ValidationCache,
@@ -26,7 +27,7 @@ use serde_json::Value;
 use serde_json::value::RawValue;
 use std::sync::Arc;
 use std::time::Instant;
-use view::RequestView;
+use view::{ObjectParts, RequestView};
 
 /// The webhooks served.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -213,8 +214,9 @@ struct Facts<'a> {
 
 /// What a review is, before any verdict.
 enum Triage {
-    /// Ours to judge: a ManagedRoost or RoostPolicy created or updated.
-    Judge(Summary),
+    /// Ours to judge: a ManagedRoost (of the version sent) or RoostPolicy
+    /// created or updated.
+    Judge(Summary, ApiVersion),
     /// Allowed as it is: a foreign kind, a subresource, DELETE or CONNECT.
     Pass(Summary),
 }
@@ -288,12 +290,11 @@ impl Admission {
             allowed: true,
             ..Summary::default()
         };
-        if self.is_ours(facts, webhook.kind())
-            && !matches!(facts.operation, Operation::Delete | Operation::Connect)
-        {
-            Triage::Judge(summary)
-        } else {
-            Triage::Pass(summary)
+        match self.our_version(facts, webhook) {
+            Some(version) if !matches!(facts.operation, Operation::Delete | Operation::Connect) => {
+                Triage::Judge(summary, version)
+            }
+            _ => Triage::Pass(summary),
         }
     }
 
@@ -315,8 +316,8 @@ impl Admission {
             namespace: request.namespace.as_deref(),
         };
         let dry_run = request.dry_run.unwrap_or(false);
-        let summary = match self.triage(webhook, &facts, object_name(request), dry_run) {
-            Triage::Judge(summary) => summary,
+        let (summary, version) = match self.triage(webhook, &facts, object_name(request), dry_run) {
+            Triage::Judge(summary, version) => (summary, version),
             Triage::Pass(summary) => return Ok((Verdict::allowed(), summary)),
         };
         let (object, old) = reviewed_objects(request)?;
@@ -340,7 +341,7 @@ impl Admission {
             Matched::default()
         };
         if webhook == Webhook::Mutate {
-            let defaults = mutate(object, &matched);
+            let defaults = mutate(object, version, &matched);
             self.count_defaults(false);
             return Ok(defaults_verdict(defaults, summary));
         }
@@ -348,12 +349,18 @@ impl Admission {
             .pointer("/metadata/annotations")
             .and_then(|a| a.get(SILENCE_ANNOTATION))
             .and_then(Value::as_str);
-        let (spec, old_spec) = (object.get("spec"), old.and_then(|o| o.get("spec")));
+        // The rules read the hub; the verdict depends on the spec there.
+        let hub = converted(object, version, ApiVersion::V1alpha1);
+        let hub_old = old.map(|old| converted(old, version, ApiVersion::V1alpha1));
+        let (spec, old_spec) = (
+            hub.get("spec"),
+            hub_old.as_ref().and_then(|o| o.get("spec")),
+        );
         let rules = self.engine.registry.fingerprint();
         let key = if matched.is_empty() {
-            CacheKey::new(rules, spec, old_spec, silence)
+            CacheKey::new(rules, version, spec, old_spec, silence)
         } else {
-            CacheKey::with_policies(rules, object, old, matched.fingerprint())
+            CacheKey::with_policies(rules, version, object, old, matched.fingerprint())
         };
         let policies = (!matched.is_empty()).then_some(PolicyCase {
             matched: &matched,
@@ -362,7 +369,9 @@ impl Admission {
         });
         // The closure always gives a verdict.
         let result = self
-            .cached(key, || Some(self.judge(spec, old_spec, policies, silence)))
+            .cached(key, || {
+                Some(self.judge(version, spec, old_spec, policies, silence))
+            })
             .unwrap_or_default();
         Ok(self.judged(result, summary))
     }
@@ -395,8 +404,8 @@ impl Admission {
             metadata.and_then(|m| m.generate_name.as_deref()),
         );
         let dry_run = request.dry_run.unwrap_or(false);
-        let summary = match self.triage(webhook, &facts, name, dry_run) {
-            Triage::Judge(summary) => summary,
+        let (summary, version) = match self.triage(webhook, &facts, name, dry_run) {
+            Triage::Judge(summary, version) => (summary, version),
             Triage::Pass(summary) => return Some((Verdict::allowed(), summary)),
         };
         let object = object?;
@@ -434,41 +443,58 @@ impl Admission {
             Some((object, old))
         };
         let spec = object.spec.map(RawValue::get);
+        // Outside the hub, the version and the conversion data a spec is
+        // converted with are part of every key (an object may omit its
+        // apiVersion); in the hub both parts are absent.
+        let tag = (version != ApiVersion::V1alpha1).then(|| version.name());
+        let conversion = conversion_data(object, version);
         if webhook == Webhook::Mutate {
             let key = match (matched.has_defaults(), metadata) {
                 (true, _) => CacheKey::of_bytes(
                     KeyPurpose::DefaultsWithPolicies,
                     0,
                     matched.fingerprint(),
-                    &[raw_objects()?.object.map(RawValue::get)],
+                    &[tag, raw_objects()?.object.map(RawValue::get)],
                 ),
                 (false, Some(metadata)) => CacheKey::of_bytes(
                     KeyPurpose::Defaults,
                     0,
                     0,
-                    &[spec, metadata.labels.map(RawValue::get)],
+                    &[tag, conversion, spec, metadata.labels.map(RawValue::get)],
                 ),
                 (false, None) => {
-                    CacheKey::of_bytes(KeyPurpose::DefaultsWithoutMetadata, 0, 0, &[spec])
+                    CacheKey::of_bytes(KeyPurpose::DefaultsWithoutMetadata, 0, 0, &[tag, spec])
                 }
             };
             let (defaults, hit) = self
                 .defaults
-                .get_or_compute(key, || Some(mutate(&whole()?.0, &matched)))?;
+                .get_or_compute(key, || Some(mutate(&whole()?.0, version, &matched)))?;
             self.count_defaults(hit);
             return Some(defaults_verdict(defaults, summary));
         }
         let silence = metadata
             .and_then(|m| m.annotations.as_ref())
-            .and_then(|a| a.0.as_deref());
+            .and_then(|a| a.silence.as_deref());
         let rules = self.engine.registry.fingerprint();
         let key = match (matched.is_empty(), old) {
-            (true, None) => CacheKey::of_bytes(KeyPurpose::Validate, rules, 0, &[spec, silence]),
+            (true, None) => CacheKey::of_bytes(
+                KeyPurpose::Validate,
+                rules,
+                0,
+                &[tag, conversion, spec, silence],
+            ),
             (true, Some(old)) => CacheKey::of_bytes(
                 KeyPurpose::ValidateUpdate,
                 rules,
                 0,
-                &[spec, old.spec.map(RawValue::get), silence],
+                &[
+                    tag,
+                    conversion,
+                    spec,
+                    conversion_data(old, version),
+                    old.spec.map(RawValue::get),
+                    silence,
+                ],
             ),
             (false, _) => {
                 let raw = raw_objects()?;
@@ -477,6 +503,7 @@ impl Admission {
                     rules,
                     matched.fingerprint(),
                     &[
+                        tag,
                         raw.object.map(RawValue::get),
                         old.and(raw.old_object).map(RawValue::get),
                     ],
@@ -485,13 +512,18 @@ impl Admission {
         };
         let result = self.cached(key, || {
             if matched.is_empty() {
-                let spec = decode(object.spec)?;
+                let in_hub = |parts: &ObjectParts<'_>| -> Option<Option<Value>> {
+                    let spec = decode(parts.spec)?;
+                    let data = conversion_data(parts, version);
+                    Some(spec.map(|spec| spec_to_hub(spec, data, version)))
+                };
+                let spec = in_hub(object)?;
                 let old_spec = match old {
-                    Some(old) => Some(decode(old.spec)?),
+                    Some(old) => Some(in_hub(old)?),
                     None => None,
                 };
                 let old_spec = old_spec.as_ref().and_then(Option::as_ref);
-                Some(self.judge(spec.as_ref(), old_spec, None, silence))
+                Some(self.judge(version, spec.as_ref(), old_spec, None, silence))
             } else {
                 let (object, old) = whole()?;
                 let policies = PolicyCase {
@@ -499,9 +531,12 @@ impl Admission {
                     object: &object,
                     old_object: old.as_ref(),
                 };
-                let (spec, old_spec) =
-                    (object.get("spec"), old.as_ref().and_then(|o| o.get("spec")));
-                Some(self.judge(spec, old_spec, Some(policies), silence))
+                let hub = converted(&object, version, ApiVersion::V1alpha1);
+                let hub_old = old
+                    .as_ref()
+                    .map(|old| converted(old, version, ApiVersion::V1alpha1));
+                let old_spec = hub_old.as_ref().and_then(|o| o.get("spec"));
+                Some(self.judge(version, hub.get("spec"), old_spec, Some(policies), silence))
             }
         })?;
         Some(self.judged(result, summary))
@@ -542,21 +577,31 @@ impl Admission {
         )
     }
 
-    /// A kind or resource we do not own is allowed (a misregistered webhook
-    /// must not block the cluster), and so is a subresource such as status.
-    fn is_ours(&self, facts: &Facts<'_>, expected: &str) -> bool {
+    /// The served version a review of our kind is in; `None` for a kind,
+    /// resource or version we do not own, which is allowed (a misregistered
+    /// webhook must not block the cluster), and for a subresource such as
+    /// status. RoostPolicy has one version, v1alpha1.
+    fn our_version(&self, facts: &Facts<'_>, webhook: Webhook) -> Option<ApiVersion> {
         let (group, version, kind) = facts.kind;
-        let ours = group == GROUP && version == VERSION && kind == expected;
-        if !ours {
+        let expected = webhook.kind();
+        let served = match webhook {
+            Webhook::Validate | Webhook::Mutate => ApiVersion::from_name(version),
+            Webhook::ValidatePolicy => {
+                let policy_version = <RoostPolicy as kube::Resource>::version(&());
+                (version == policy_version).then_some(ApiVersion::V1alpha1)
+            }
+        };
+        let ours = served.filter(|_| group == GROUP && kind == expected);
+        if ours.is_none() {
             tracing::warn!(
                 uid = %facts.uid,
                 group = %shown(group),
                 version = %shown(version),
                 kind = %shown(kind),
-                "asked to review an object that is not a {API_VERSION} {expected}; allowing it (check the webhook's rules)"
+                "asked to review an object that is not a {GROUP} {expected} of a served version; allowing it (check the webhook's rules)"
             );
         }
-        ours && facts.sub_resource.is_none_or(str::is_empty)
+        ours.filter(|_| facts.sub_resource.is_none_or(str::is_empty))
     }
 
     /// The validating webhook's verdict: every error denies, warnings are listed.
@@ -587,11 +632,13 @@ impl Admission {
         }
     }
 
-    /// The engine's verdict on a spec as written (and the old spec on
-    /// UPDATE), with the matching policies, if any, and the objects they
-    /// read; their outcomes counted.
+    /// The engine's verdict on a spec in the hub's shape (and the old spec
+    /// on UPDATE) of an object written in `version`, with the matching
+    /// policies, if any, and the objects (as written) they read; their
+    /// outcomes counted.
     fn judge(
         &self,
+        version: ApiVersion,
         spec: Option<&Value>,
         old_spec: Option<&Value>,
         policies: Option<PolicyCase<'_>>,
@@ -601,6 +648,7 @@ impl Admission {
         let old_spec = old_spec.map(|old| decode_spec(Some(old)).spec);
         let started = Instant::now();
         let judgement = self.engine.judge(&Case {
+            version,
             spec: &spec,
             old_spec: old_spec.as_ref(),
             policies,
@@ -662,6 +710,16 @@ impl Admission {
     }
 }
 
+/// The conversion-data annotation of an object in the view written in
+/// `version`; none in the hub, whose specs are read as they are.
+fn conversion_data<'a>(parts: &'a ObjectParts<'_>, version: ApiVersion) -> Option<&'a str> {
+    if version == ApiVersion::V1alpha1 {
+        return None;
+    }
+    let annotations = parts.metadata.as_ref()?.annotations.as_ref()?;
+    annotations.conversion.as_deref()
+}
+
 /// A raw JSON value decoded (`None` inside when absent); `None` when it does not decode.
 fn decode(raw: Option<&RawValue>) -> Option<Option<Value>> {
     match raw {
@@ -693,9 +751,10 @@ fn reviewed_objects(request: &AdmissionRequest) -> Result<(&Value, Option<&Value
     Ok((object, old))
 }
 
-/// The mutating webhook's answer: the engine's defaults as a JSON Patch.
-fn mutate(object: &Value, matched: &Matched) -> Defaults {
-    let defaulted = defaulted(object, matched);
+/// The mutating webhook's answer: the engine's defaults as a JSON Patch on
+/// `object` as sent (in `version`).
+fn mutate(object: &Value, version: ApiVersion, matched: &Matched) -> Defaults {
+    let defaulted = defaulted(object, version, matched);
     let operations = defaulted.patch.0.len();
     // Serializing a JSON Patch into a String cannot fail.
     let patch = (operations > 0)
@@ -824,6 +883,8 @@ fn validation_verdict(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::api::convert::convert;
+    use crate::api::{API_VERSION, VERSION};
     use serde_json::json;
 
     fn body(request: Value) -> Vec<u8> {
@@ -883,6 +944,17 @@ mod tests {
         let metadata = json!({"name": "web", "namespace": "team", "labels": {"app": "web"}});
         let spec = valid_spec();
         let http_chart = json!({"chart": {"name": "c", "repository": {"url": "http://x"}}});
+        // Numbers where v1beta1 has strings (conversion data), inline
+        // credentials (named per version), a tenant (immutable).
+        let numbers = json!({"chart": {"name": "c"}, "healthChecks": [
+            {"name": "h", "type": "tcp", "tcp": {"host": "h", "port": 1}, "interval": 3, "timeout": 1}]});
+        let inline = json!({"chart": {"name": "c", "repository": {"url": "https://x",
+                            "auth": {"password": "p"}}}});
+        let tenant = json!({"chart": {"name": "c"}, "tenancy": {"tenantId": "a"}});
+        let beta_kind = |mut request: Value| {
+            request["kind"]["version"] = json!("v1beta1");
+            request
+        };
         let mut cases: Vec<(&str, Vec<u8>)> = vec![
             ("valid", body(create("u1", object(metadata.clone(), spec.clone())))),
             ("same spec, other name", body(create("u2", object(json!({"name": "other"}), spec.clone())))),
@@ -895,7 +967,7 @@ mod tests {
             ("warnings", body(create("u9", object(metadata.clone(), http_chart.clone())))),
             ("warnings silenced", body(create("u10", object(
                 json!({"name": "w", "annotations": {SILENCE_ANNOTATION: "CHART_VERSION_UNPINNED,REPOSITORY_INSECURE"}}),
-                http_chart)))),
+                http_chart.clone())))),
             ("debug logs", body(create("u11", object(metadata.clone(),
                 json!({"chart": {"name": "c"}, "observability": {"logging": {"level": "debug"}}}))))),
             ("generateName", body(create("u12", object(json!({"generateName": "web-"}), spec.clone())))),
@@ -912,6 +984,16 @@ mod tests {
             ("update without oldObject", body(ours("u23", "UPDATE", json!({"object": {"spec": spec}})))),
             ("create without object", body(ours("u24", "CREATE", json!({})))),
             ("resource null", body(ours("u25", "CREATE", json!({"resource": null, "object": {"spec": spec}})))),
+            ("v1beta1", create_in("u28", &convert(&object(metadata.clone(), http_chart.clone()), ApiVersion::V1beta1).unwrap())),
+            ("v1beta1 with conversion data", create_in("u30", &convert(&object(metadata.clone(), numbers.clone()), ApiVersion::V1beta1).unwrap())),
+            ("v1beta1, same spec bytes as v1alpha1", body(beta_kind(create("u31", object(metadata.clone(), inline.clone()))))),
+            ("v1alpha1, same spec bytes", body(create("u32", object(metadata.clone(), inline.clone())))),
+            ("v1beta1 without apiVersion", body(beta_kind(create("u33", json!({"metadata": metadata, "spec": inline}))))),
+            ("v1alpha1 without apiVersion", body(create("u34", json!({"metadata": metadata, "spec": inline})))),
+            ("v1beta1 update", body(beta_kind(ours("u35", "UPDATE", json!({
+                "object": convert(&object(metadata.clone(), numbers.clone()), ApiVersion::V1beta1).unwrap(),
+                "oldObject": convert(&object(metadata.clone(), tenant.clone()), ApiVersion::V1beta1).unwrap()}))))),
+            ("unserved version", body(json!({"uid": "u29", "operation": "CREATE", "kind": {"group": GROUP, "version": "v1", "kind": KIND}, "object": {"spec": spec}}))),
         ];
         let text =
             String::from_utf8(body(create("u26", object(metadata.clone(), spec.clone())))).unwrap();
@@ -953,6 +1035,235 @@ mod tests {
                 }
             }
         }
+    }
+
+    /// `request` (a CREATE of ours) as a review of `object` in its own version.
+    fn create_in(uid: &str, object: &Value) -> Vec<u8> {
+        let mut request = create(uid, object.clone());
+        let version = object["apiVersion"].as_str().unwrap().rsplit('/').next();
+        request["kind"]["version"] = json!(version);
+        request["resource"]["version"] = json!(version);
+        body(request)
+    }
+
+    /// Codes and fields of a validating answer: the denial's causes, then
+    /// the warnings' leading fields.
+    fn findings_of(reply: &Reply) -> (bool, Vec<String>, Vec<String>) {
+        let body: Value = serde_json::from_slice(&reply.body).unwrap();
+        let response = &body["response"];
+        let causes = response["status"]["details"]["causes"].as_array();
+        let fields = causes
+            .into_iter()
+            .flatten()
+            .map(|c| c["field"].as_str().unwrap().to_owned());
+        let warnings = response["warnings"].as_array().into_iter().flatten();
+        let warned = warnings.map(|w| w.as_str().unwrap().to_owned());
+        (
+            response["allowed"] == json!(true),
+            fields.collect(),
+            warned.collect(),
+        )
+    }
+
+    #[test]
+    fn either_version_gets_the_same_verdict_at_the_paths_it_is_written_with() {
+        let alpha = object(
+            json!({"name": "web"}),
+            json!({"chart": {"name": "", "version": "1.2.3", "repository": {
+                "url": "https://charts.example.com", "auth": {"password": "hunter2"}}},
+                "healthChecks": [{"name": "h", "type": "tcp", "tcp": {"host": "h", "port": 1},
+                                  "interval": 30}]}),
+        );
+        let beta = convert(&alpha, ApiVersion::V1beta1).unwrap();
+        assert_eq!(beta["spec"]["healthChecks"][0]["interval"], "30");
+        let admission = Admission::new(ValidationCache::default(), Metrics::new());
+        let (alpha_allowed, alpha_denied, alpha_warned) =
+            findings_of(&admission.review(Webhook::Validate, &create_in("u1", &alpha)));
+        let beta_body = create_in("u2", &beta);
+        let beta_reply = admission.review(Webhook::Validate, &beta_body);
+        // The quick path answers a v1beta1 review, as the full decode does.
+        for webhook in [Webhook::Validate, Webhook::Mutate] {
+            let view = view::read(&beta_body).unwrap();
+            assert!(admission.decide_view(webhook, &beta_body, &view).is_some());
+        }
+        assert_eq!(
+            beta_reply,
+            admission.review_decoded(Webhook::Validate, &beta_body)
+        );
+        let (beta_allowed, beta_denied, beta_warned) = findings_of(&beta_reply);
+        assert!(!alpha_allowed && !beta_allowed);
+        assert!(
+            alpha_denied.contains(&"spec.chart.name".to_owned()),
+            "{alpha_denied:?}"
+        );
+        assert_eq!(beta_denied, alpha_denied);
+        let inline = |warned: &[String], field: &str| {
+            warned.iter().any(|w| {
+                w.starts_with(&format!("{field}: ")) && w.ends_with("[AUTH_INLINE_CREDENTIALS]")
+            })
+        };
+        assert!(
+            inline(&alpha_warned, "spec.chart.repository.auth.password"),
+            "{alpha_warned:?}"
+        );
+        assert!(
+            inline(
+                &beta_warned,
+                "spec.chart.repository.auth.deprecatedPassword"
+            ),
+            "{beta_warned:?}"
+        );
+        assert!(
+            !inline(&beta_warned, "spec.chart.repository.auth.password"),
+            "{beta_warned:?}"
+        );
+        assert_eq!(alpha_warned.len(), beta_warned.len());
+        assert!(
+            !beta_warned
+                .iter()
+                .chain(&beta_denied)
+                .any(|w| w.contains("hunter2"))
+        );
+    }
+
+    #[test]
+    fn the_same_spec_bytes_in_another_version_are_not_the_same_cache_entry() {
+        let spec = json!({"chart": {"name": "c", "version": "1.2.3", "repository": {
+            "url": "https://charts.example.com", "auth": {"password": "p"}}}});
+        let alpha = object(json!({"name": "web"}), spec.clone());
+        let mut beta = alpha.clone();
+        beta["apiVersion"] = json!(ApiVersion::V1beta1.api_version());
+        let admission = Admission::new(ValidationCache::default(), Metrics::new());
+        for (uid, object, field) in [
+            ("u1", &alpha, "spec.chart.repository.auth.password: "),
+            (
+                "u2",
+                &beta,
+                "spec.chart.repository.auth.deprecatedPassword: ",
+            ),
+        ] {
+            let (_, _, warned) =
+                findings_of(&admission.review_decoded(Webhook::Validate, &create_in(uid, object)));
+            assert!(
+                warned.iter().any(|w| w.starts_with(field)),
+                "{uid}: {warned:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn an_update_of_a_v1beta1_object_compares_with_its_old_one() {
+        let roost = |tenant: &str| {
+            let alpha = object(
+                json!({"name": "web"}),
+                json!({"chart": {"name": "c", "version": "1.2.3",
+                                 "repository": {"url": "https://charts.example.com"}},
+                       "tenancy": {"tenantId": tenant}}),
+            );
+            convert(&alpha, ApiVersion::V1beta1).unwrap()
+        };
+        let admission = Admission::new(ValidationCache::default(), Metrics::new());
+        let update = |uid: &str, old: Value| {
+            let mut request = ours(
+                uid,
+                "UPDATE",
+                json!({"object": roost("a"), "oldObject": old}),
+            );
+            request["kind"]["version"] = json!("v1beta1");
+            findings_of(&admission.review(Webhook::Validate, &body(request)))
+        };
+        let (allowed, denied, _) = update("u1", roost("b"));
+        assert!(!allowed);
+        assert_eq!(denied, ["spec.tenancy.tenantId"]);
+        let (allowed, denied, _) = update("u2", roost("a"));
+        assert!(allowed, "{denied:?}");
+    }
+
+    #[test]
+    fn a_v1beta1_object_is_defaulted_with_strings_and_once() {
+        let alpha = object(
+            json!({"name": "web", "labels": {"app": "web"}}),
+            json!({"chart": {"name": "c", "version": "1.2.3",
+                             "repository": {"url": "https://charts.example.com",
+                                            "auth": {"token": "t"}}},
+                   "healthChecks": [{"name": "h", "type": "http", "http": {"url": "https://x"},
+                                     "timeout": 5}]}),
+        );
+        let beta = convert(&alpha, ApiVersion::V1beta1).unwrap();
+        let admission = Admission::new(ValidationCache::default(), Metrics::new());
+        let patch_of = |uid: &str, object: &Value| -> Option<json_patch::Patch> {
+            let reply = admission.review(Webhook::Mutate, &create_in(uid, object));
+            assert_eq!(reply.status, 200);
+            let body: Value = serde_json::from_slice(&reply.body).unwrap();
+            let patch = body["response"]["patch"].as_str()?;
+            let bytes =
+                base64::Engine::decode(&base64::engine::general_purpose::STANDARD, patch).unwrap();
+            Some(serde_json::from_slice(&bytes).unwrap())
+        };
+        let patch = patch_of("u1", &beta).expect("defaults to apply");
+        let mut patched = beta.clone();
+        json_patch::patch(&mut patched, &patch).unwrap();
+        let check = &patched["spec"]["healthChecks"][0];
+        assert_eq!(check["interval"], "30s");
+        assert_eq!(check["timeout"], "5", "kept as written");
+        assert_eq!(
+            patched["spec"]["chart"]["repository"]["auth"]["type"],
+            "basic"
+        );
+        assert_eq!(
+            patched["spec"]["chart"]["repository"]["auth"]["deprecatedToken"],
+            "t"
+        );
+        assert!(
+            patched["spec"]["chart"]["repository"]["auth"]
+                .get("token")
+                .is_none()
+        );
+        assert_eq!(patched["apiVersion"], beta["apiVersion"]);
+        // What v1beta1's schema would refuse: nothing (durations stay strings).
+        assert_eq!(crate::api::strict::refusals(&patched), []);
+        // The defaulted object needs no more.
+        assert_eq!(patch_of("u2", &patched), None);
+        // The same spec in v1alpha1 gets the same defaulted paths.
+        let alpha_patch = patch_of("u3", &alpha).expect("defaults to apply");
+        let paths = |p: &json_patch::Patch| -> Vec<String> {
+            p.0.iter().map(|op| op.path().to_string()).collect()
+        };
+        assert_eq!(paths(&alpha_patch), paths(&patch));
+
+        // A value of the wrong type stays as written (the apiserver's schema
+        // refuses it after the mutating webhooks); only defaults are added.
+        let mut wrong = beta.clone();
+        wrong["spec"]["healthChecks"][0]["timeout"] = json!(5);
+        let patch = patch_of("u4", &wrong).expect("defaults to apply");
+        let mut patched = wrong.clone();
+        json_patch::patch(&mut patched, &patch).unwrap();
+        assert_eq!(patched["spec"]["healthChecks"][0]["timeout"], 5);
+        assert_eq!(patched["spec"]["healthChecks"][0]["interval"], "30s");
+        assert_eq!(
+            patched["metadata"]["annotations"],
+            wrong["metadata"]["annotations"]
+        );
+    }
+
+    #[test]
+    fn a_version_of_our_kind_that_is_not_served_is_allowed_unchanged() {
+        let admission = Admission::new(ValidationCache::default(), Metrics::new());
+        let mut invalid = object(json!({"name": "web"}), json!({"chart": {"name": ""}}));
+        invalid["apiVersion"] = json!("roost.birb.party/v1");
+        for webhook in [Webhook::Validate, Webhook::Mutate] {
+            let body = create_in("u1", &invalid);
+            let reply = admission.review(webhook, &body);
+            assert_eq!(reply, admission.review_decoded(webhook, &body));
+            let answer: Value = serde_json::from_slice(&reply.body).unwrap();
+            assert_eq!(answer["response"]["allowed"], true, "{webhook:?}");
+            assert!(answer["response"].get("patch").is_none(), "{webhook:?}");
+        }
+        // The same object in a served version is judged.
+        invalid["apiVersion"] = json!(ApiVersion::V1beta1.api_version());
+        let (allowed, _, _) =
+            findings_of(&admission.review(Webhook::Validate, &create_in("u2", &invalid)));
+        assert!(!allowed);
     }
 
     #[test]

@@ -1,5 +1,6 @@
 //! A borrowed view of an AdmissionReview: the facts a verdict needs (uid,
-//! kind, operation, names, dry run, the silence annotation) and the raw bytes
+//! kind, operation, names, dry run, the silence and conversion-data
+//! annotations) and the raw bytes
 //! of `object.spec`, `object.metadata.labels` and `oldObject.spec`, read in
 //! one pass without building the object. A cache hit is answered from it
 //! alone; a miss decodes only the objects it needs.
@@ -12,6 +13,7 @@
 //! fields, and fields of another type than the view expects.
 
 use super::review::{ADMISSION_API_VERSION, ADMISSION_KIND, Operation, is_plausible_uid};
+use crate::api::convert::CONVERSION_ANNOTATION;
 use crate::validation::SILENCE_ANNOTATION;
 use serde::Deserialize;
 use serde::de::{self, Deserializer, IgnoredAny, MapAccess, Visitor};
@@ -152,7 +154,7 @@ pub struct MetadataView<'a> {
     #[serde(default, borrow, deserialize_with = "present")]
     pub labels: Option<&'a RawValue>,
     #[serde(default, borrow)]
-    pub annotations: Option<Silence<'a>>,
+    pub annotations: Option<Annotations<'a>>,
 }
 
 /// A field that is present, `null` included: `null` and absent decode to
@@ -170,32 +172,40 @@ fn present_map<'de, D: Deserializer<'de>, T: Deserialize<'de>>(
     MapOnly::<T>::deserialize(deserializer).map(|m| Some(m.0))
 }
 
-/// The value of the silence annotation, the only annotation a verdict reads.
+/// The annotations a verdict reads: the silence annotation, and the
+/// conversion data a v1beta1 spec is converted to the hub with.
 #[derive(Default)]
-pub struct Silence<'a>(pub Option<Cow<'a, str>>);
+pub struct Annotations<'a> {
+    pub silence: Option<Cow<'a, str>>,
+    pub conversion: Option<Cow<'a, str>>,
+}
 
-impl<'de: 'a, 'a> Deserialize<'de> for Silence<'a> {
+impl<'de: 'a, 'a> Deserialize<'de> for Annotations<'a> {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        struct Annotations;
-        impl<'de> Visitor<'de> for Annotations {
-            type Value = Silence<'de>;
+        struct Map;
+        impl<'de> Visitor<'de> for Map {
+            type Value = Annotations<'de>;
             fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
                 f.write_str("a map of annotations")
             }
             fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
-                let mut silence = None;
+                let mut read = Annotations::default();
                 while let Some(key) = map.next_key::<Cow<'de, str>>()? {
-                    if key == SILENCE_ANNOTATION {
-                        // A repeated key: the last one counts, as in a decoded object.
-                        silence = Some(map.next_value::<BorrowedText<'de>>()?.0);
-                    } else {
-                        map.next_value::<IgnoredAny>()?;
-                    }
+                    // A repeated key: the last one counts, as in a decoded object.
+                    let slot = match key.as_ref() {
+                        SILENCE_ANNOTATION => &mut read.silence,
+                        CONVERSION_ANNOTATION => &mut read.conversion,
+                        _ => {
+                            map.next_value::<IgnoredAny>()?;
+                            continue;
+                        }
+                    };
+                    *slot = Some(map.next_value::<BorrowedText<'de>>()?.0);
                 }
-                Ok(Silence(silence))
+                Ok(read)
             }
         }
-        deserializer.deserialize_map(Annotations)
+        deserializer.deserialize_map(Map)
     }
 }
 
@@ -421,7 +431,8 @@ mod tests {
             r#"{"uid": "u1", "kind": {"group": "g", "version": "v", "kind": "K"}, "operation": "UPDATE",
                 "namespace": "ns", "dryRun": true, "userInfo": {"username": "me"},
                 "object": {"metadata": {"name": "w\u0065b", "labels": {"a": "b"},
-                           "annotations": {"x": "y", "roost.birb.party/silence-warnings": "A,B"},
+                           "annotations": {"x": "y", "roost.birb.party/silence-warnings": "A,B",
+                                           "roost.birb.party/conversion-data": "{\"numbers\":[\"/n\"]}"},
                            "managedFields": [{"manager": "kubectl"}]},
                            "spec": {"chart": {"name": "c"}}, "status": {"phase": "Ready"}},
                 "oldObject": {"spec": null}}"#,
@@ -434,9 +445,11 @@ mod tests {
         let metadata = object.metadata.as_ref().unwrap();
         assert_eq!(metadata.name.as_deref(), Some("web"));
         assert_eq!(metadata.labels.map(RawValue::get), Some(r#"{"a": "b"}"#));
+        let annotations = metadata.annotations.as_ref().unwrap();
+        assert_eq!(annotations.silence.as_deref(), Some("A,B"));
         assert_eq!(
-            metadata.annotations.as_ref().unwrap().0.as_deref(),
-            Some("A,B")
+            annotations.conversion.as_deref(),
+            Some(r#"{"numbers":["/n"]}"#)
         );
         assert_eq!(
             object.spec.map(RawValue::get),

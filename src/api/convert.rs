@@ -15,6 +15,7 @@ use super::crd::spec_schema_of;
 use super::version::ApiVersion;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
+use std::borrow::Cow;
 
 /// The annotation that records the v1alpha1 types of stringified leaves.
 pub const CONVERSION_ANNOTATION: &str = "roost.birb.party/conversion-data";
@@ -93,6 +94,33 @@ pub fn convert(object: &Value, to: ApiVersion) -> Result<Value, ConversionError>
     let mut object = object.clone();
     convert_in_place(&mut object, from, to);
     Ok(object)
+}
+
+/// `object`, known to be in `from`, in `to`: borrowed when that is the same
+/// version, so a caller pays nothing for objects already in it.
+pub fn converted(object: &Value, from: ApiVersion, to: ApiVersion) -> Cow<'_, Value> {
+    if from == to {
+        return Cow::Borrowed(object);
+    }
+    let mut object = object.clone();
+    convert_in_place(&mut object, from, to);
+    Cow::Owned(object)
+}
+
+/// A spec written in `from`, with its object's [`CONVERSION_ANNOTATION`]
+/// (`conversion_data`), in the hub's shape: the spec of the object
+/// [`converted`] to v1alpha1, for callers that hold only the spec and the
+/// annotation.
+pub fn spec_to_hub(spec: Value, conversion_data: Option<&str>, from: ApiVersion) -> Value {
+    if from == ApiVersion::V1alpha1 {
+        return spec;
+    }
+    let mut object = serde_json::json!({ "spec": spec });
+    if let Some(data) = conversion_data {
+        object["metadata"] = serde_json::json!({"annotations": {CONVERSION_ANNOTATION: data}});
+    }
+    convert_in_place(&mut object, from, ApiVersion::V1alpha1);
+    object.get_mut("spec").map(Value::take).unwrap_or_default()
 }
 
 /// Converts `object`, known to be in `from`, to `to`.
@@ -334,6 +362,28 @@ mod tests {
             "spec": spec,
             "status": {"phase": "Ready"},
         })
+    }
+
+    #[test]
+    fn a_spec_alone_converts_as_its_object_does() {
+        let object = alpha(json!({"chart": {"repository": {"auth": {"password": "p"}}},
+                                  "healthChecks": [{"name": "h", "interval": 30}]}));
+        let beta = convert(&object, ApiVersion::V1beta1).unwrap();
+        let data = beta
+            .pointer("/metadata/annotations")
+            .and_then(|a| a.get(CONVERSION_ANNOTATION))
+            .and_then(Value::as_str);
+        assert!(data.is_some());
+        let spec = spec_to_hub(beta["spec"].clone(), data, ApiVersion::V1beta1);
+        assert_eq!(spec, object["spec"]);
+        // Without the annotation the number stays a string; the names are the hub's.
+        let spec = spec_to_hub(beta["spec"].clone(), None, ApiVersion::V1beta1);
+        assert_eq!(spec["healthChecks"][0]["interval"], "30");
+        assert_eq!(spec["chart"]["repository"]["auth"]["password"], "p");
+        assert_eq!(
+            spec_to_hub(json!(null), data, ApiVersion::V1beta1),
+            json!(null)
+        );
     }
 
     fn round_trip(object: &Value) -> Value {

@@ -6,6 +6,7 @@
 //! needs to find them to give the cluster's answer; the engine's own decoder
 //! stays lenient.
 
+use super::version::ApiVersion;
 use serde_json::{Map, Value};
 use std::fmt::Write as _;
 
@@ -54,8 +55,14 @@ pub struct RefusedField {
 /// What the CRD schema refuses in a ManagedRoost object: undeclared fields
 /// at the top level, in `metadata` and under `spec` where the schema is
 /// closed (not where it keeps unknown fields or declares a map), and scalars
-/// under `spec` of another type than declared.
+/// under `spec` of another type than declared; by the schema of the version
+/// the object's `apiVersion` names (v1alpha1's when it names none served).
 pub fn refusals(object: &Value) -> Vec<RefusedField> {
+    let version = object
+        .get("apiVersion")
+        .and_then(Value::as_str)
+        .and_then(ApiVersion::from_api_version)
+        .unwrap_or(ApiVersion::V1alpha1);
     let mut found = Vec::new();
     let Some(map) = object.as_object() else {
         return found;
@@ -67,7 +74,7 @@ pub fn refusals(object: &Value) -> Vec<RefusedField> {
     if let Some(spec) = map.get("spec") {
         walk(
             spec,
-            super::crd::spec_schema(),
+            super::crd::spec_schema_of(version),
             &mut "spec".to_owned(),
             &mut found,
         );
@@ -197,6 +204,25 @@ fn value_type(value: &Value) -> &'static str {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn each_version_is_read_by_its_own_schema() {
+        let spec = json!({"chart": {"name": "c", "repository": {"url": "https://x",
+                          "auth": {"password": "p"}}},
+                          "healthChecks": [{"name": "h", "type": "tcp", "interval": 30}]});
+        let alpha = json!({"apiVersion": "roost.birb.party/v1alpha1", "spec": spec});
+        assert_eq!(refusals(&alpha), []);
+        let mut beta = alpha.clone();
+        beta["apiVersion"] = json!("roost.birb.party/v1beta1");
+        let found: Vec<String> = refusals(&beta).into_iter().map(|r| r.field).collect();
+        assert_eq!(
+            found,
+            [
+                "spec.chart.repository.auth.password",
+                "spec.healthChecks[0].interval"
+            ]
+        );
+    }
 
     /// Each unknown field with its suggestion.
     type Found = Vec<(String, Option<String>)>;

@@ -7,8 +7,8 @@
 
 use std::borrow::Cow;
 
-/// A served version of ManagedRoost.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+/// A served version of ManagedRoost (a flag's value by its name, `v1beta1`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, clap::ValueEnum)]
 pub enum ApiVersion {
     /// The first version: deprecated, still served, converted to and from.
     V1alpha1,

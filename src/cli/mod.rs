@@ -1,10 +1,13 @@
 //! Command line: every flag also reads an environment variable.
 
+pub mod migrate;
 pub mod reference;
 
 use crate::admission::registration::{FailurePolicy, Selection, Target, WebhookConfigOptions};
+use crate::api::ApiVersion;
 use crate::api::duration::parse_go_duration;
 use crate::explain;
+use crate::offline::convert::ConvertFormat;
 use crate::offline::{self, OutputFormat};
 use crate::server::{ServeConfig, Server, TlsSource, defaults};
 use crate::telemetry::LogFormat;
@@ -60,6 +63,12 @@ pub enum Command {
     Completions(CompletionsArgs),
     /// Print the man page (roff); or write one page per command into a directory.
     Man(ManArgs),
+    /// Convert ManagedRoost manifests to another API version, as kubectl convert does;
+    /// other documents pass through. Comments and formatting are not kept.
+    Convert(ConvertArgs),
+    /// Rewrite every ManagedRoost of the cluster in the storage version (v1beta1), then
+    /// drop v1alpha1 from the CRD's status.storedVersions. Safe to run again.
+    Migrate(MigrateArgs),
 }
 
 /// A Go duration flag (`5s`, `1m30s`); negative values are refused.
@@ -509,6 +518,83 @@ pub struct ValidateArgs {
     pub verbose: bool,
 }
 
+#[derive(Debug, clap::Args)]
+pub struct ConvertArgs {
+    /// Files or directories to convert (directories recursively: .yaml, .yml, .json); `-`
+    /// reads stdin. Repeatable.
+    #[arg(short = 'f', long = "filename", required = true, num_args = 1.., env = "ROOST_KEEPER_CONVERT_FILES")]
+    pub files: Vec<PathBuf>,
+    /// The API version to write every ManagedRoost in.
+    #[arg(long, value_enum, env = "ROOST_KEEPER_CONVERT_TO")]
+    pub to: ApiVersion,
+    /// Output format: YAML documents (comments and formatting are not kept), or JSON (one
+    /// object, or a List of several).
+    #[arg(
+        short = 'o',
+        long = "output",
+        value_enum,
+        default_value = "yaml",
+        env = "ROOST_KEEPER_CONVERT_OUTPUT"
+    )]
+    pub output: ConvertFormat,
+}
+
+/// Runs `convert`; returns the exit code (0, or 1 when a document could not
+/// be read or converted; the others are still written).
+pub fn run_convert(
+    args: &ConvertArgs,
+    stdin: &mut dyn Read,
+    stdout: &mut dyn Write,
+    stderr: &mut dyn Write,
+) -> Result<i32> {
+    let conversion = offline::convert::convert_inputs(&args.files, args.to, stdin);
+    stdout
+        .write_all(conversion.render(args.output).as_bytes())
+        .map_err(Error::Write)?;
+    for error in &conversion.errors {
+        writeln!(
+            stderr,
+            "error: {}: {}",
+            crate::text::printable(&error.location()),
+            crate::text::printable(&error.message)
+        )
+        .map_err(Error::Write)?;
+    }
+    Ok(conversion.exit_code())
+}
+
+#[derive(Debug, clap::Args)]
+pub struct MigrateArgs {
+    /// Kubeconfig of the cluster (default: KUBECONFIG, ~/.kube/config, then the
+    /// in-cluster config).
+    #[arg(long, env = "ROOST_KEEPER_KUBECONFIG")]
+    pub kubeconfig: Option<PathBuf>,
+    /// List the ManagedRoosts that would be rewritten and those holding inline
+    /// credentials; write nothing.
+    #[arg(long, env = "ROOST_KEEPER_MIGRATE_DRY_RUN")]
+    pub dry_run: bool,
+    /// ManagedRoosts per list request.
+    #[arg(long, default_value_t = 500, value_parser = clap::value_parser!(u32).range(1..), env = "ROOST_KEEPER_MIGRATE_PAGE_SIZE")]
+    pub page_size: u32,
+}
+
+/// Runs `migrate`: progress on stderr, the summary on stdout; returns the
+/// exit code (0, or 1 when an object could not be rewritten).
+pub fn run_migrate(args: &MigrateArgs, stdout: &mut dyn Write) -> Result<i32> {
+    let options = migrate::MigrateOptions {
+        dry_run: args.dry_run,
+        page_size: args.page_size,
+        ..migrate::MigrateOptions::default()
+    };
+    let runtime = tokio::runtime::Runtime::new().map_err(Error::Runtime)?;
+    let summary = runtime.block_on(async {
+        let client = crate::server::kube_client(args.kubeconfig.as_deref()).await?;
+        migrate::migrate(client, &options, &mut std::io::stderr()).await
+    })?;
+    writeln!(stdout, "{summary}").map_err(Error::Write)?;
+    Ok(summary.exit_code())
+}
+
 /// Runs `validate`; returns the exit code (0 valid, 1 errors or an invalid
 /// RoostPolicy, 2 unreadable input).
 pub fn run_validate(
@@ -647,6 +733,13 @@ pub fn run(cli: Cli) -> Result<i32> {
         Command::Explain(args) => {
             run_explain(&args, &mut stdout.lock(), &mut std::io::stderr().lock())
         }
+        Command::Convert(args) => run_convert(
+            &args,
+            &mut std::io::stdin().lock(),
+            &mut stdout.lock(),
+            &mut std::io::stderr().lock(),
+        ),
+        Command::Migrate(args) => run_migrate(&args, &mut stdout.lock()),
         Command::Crd(args) => {
             stdout
                 .lock()

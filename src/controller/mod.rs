@@ -9,12 +9,13 @@ pub mod status;
 pub mod stored;
 pub mod teardown;
 
-use crate::api::{API_VERSION, KIND, ManagedRoost, ManagedRoostStatus};
+use crate::api::{ApiVersion, KIND, ManagedRoost, ManagedRoostStatus};
 use crate::engine::Engine;
 use crate::error::ErrorChain;
 use crate::metrics::{CacheLabel, ErrorLabel, Metrics, OperationLabel, TypeLabel};
 use crate::validation::ValidationResult;
 use futures::StreamExt;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use k8s_openapi::jiff::Timestamp;
 use kube::api::{Patch, PatchParams};
 use kube::runtime::controller::Action;
@@ -116,8 +117,12 @@ impl Context {
         ) else {
             return Err(ReconcileError::Unidentified);
         };
-        let api: Api<ManagedRoost> = Api::namespaced(self.client.clone(), namespace);
-        let patch = serde_json::json!({"apiVersion": API_VERSION, "kind": KIND, "status": status});
+        // The storage version: the status is the same in both, and the
+        // apiserver then converts nothing.
+        let api: Api<StoredRoost> = Api::namespaced(self.client.clone(), namespace);
+        let patch = serde_json::json!({
+            "apiVersion": ApiVersion::STORAGE.api_version(), "kind": KIND, "status": status
+        });
         let span = tracing::info_span!("api.status_update", namespace, name);
         let started = Instant::now();
         // Not forced: a field another component owns with another value is a conflict, retried later.
@@ -160,8 +165,9 @@ impl Context {
         }
     }
 
-    async fn publish(&self, roost: &impl Resource<DynamicType = ()>, notes: &[Note]) {
-        let reference = roost.object_ref(&());
+    /// Publishes `notes` as Events about the object `metadata` describes.
+    async fn publish(&self, metadata: &ObjectMeta, notes: &[Note]) {
+        let reference = StoredRoost::reference(metadata);
         for note in notes {
             let event = Event {
                 type_: if note.warning {
@@ -335,7 +341,7 @@ async fn reconcile_object(
                 .get_or_create(&label)
                 .set(i64::try_from(ctx.written.entry_count()).unwrap_or(i64::MAX));
             ctx.record_lifecycle(&new_records(roost.status.as_ref(), &status));
-            ctx.publish(roost, &notes).await;
+            ctx.publish(&roost.metadata, &notes).await;
             tracing::debug!(phase = ?status.phase, ?notes, elapsed_ms = started.elapsed().as_secs_f64() * 1e3, "status written");
         }
     } else {
@@ -380,7 +386,7 @@ async fn on_deleted(ctx: &Context, roost: &StoredRoost) {
     }
     ctx.record_lifecycle(&["Deleted".to_owned()]);
     ctx.publish(
-        roost,
+        &roost.metadata,
         &[Note {
             warning: false,
             reason: "Deleted",
@@ -512,7 +518,7 @@ mod tests {
     }
 
     fn stored(roost: &ManagedRoost) -> Arc<StoredRoost> {
-        Arc::new(StoredRoost::from_typed(roost))
+        Arc::new(StoredRoost::from_typed(roost).unwrap())
     }
 
     fn context() -> (
@@ -575,7 +581,7 @@ mod tests {
             let uri = request.uri().to_string();
             assert!(
                 uri.starts_with(
-                    "/apis/roost.birb.party/v1alpha1/namespaces/team-a/managedroosts/web/status?"
+                    "/apis/roost.birb.party/v1beta1/namespaces/team-a/managedroosts/web/status?"
                 ),
                 "{uri}"
             );

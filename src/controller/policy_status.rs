@@ -5,7 +5,6 @@
 
 use super::FIELD_MANAGER;
 use super::stored::StoredRoost;
-use crate::api::API_VERSION;
 use crate::engine::Engine;
 use crate::policy::live::LivePolicies;
 use crate::policy::{RoostPolicy, RoostPolicyStatus};
@@ -13,7 +12,7 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
 use k8s_openapi::jiff::Timestamp;
 use kube::api::{ListParams, Patch, PatchParams};
 use kube::runtime::reflector::Store;
-use kube::{Api, Client, ResourceExt};
+use kube::{Api, Client, Resource, ResourceExt};
 use std::collections::BTreeMap;
 use std::time::Duration;
 
@@ -162,8 +161,10 @@ async fn write_if_changed(
     if policy.status.as_ref() == Some(&status) {
         return true;
     }
-    let patch =
-        serde_json::json!({"apiVersion": API_VERSION, "kind": "RoostPolicy", "status": status});
+    // RoostPolicy's own (only) version, whatever ManagedRoost's versions are.
+    let patch = serde_json::json!({
+        "apiVersion": RoostPolicy::api_version(&()), "kind": RoostPolicy::kind(&()), "status": status
+    });
     match api
         .patch_status(
             &policy.name_any(),

@@ -9,12 +9,18 @@
 //! last-applied copy, which nothing reads) and spec and status as
 //! LZ4-compressed JSON, decoded once per reconcile (tens of microseconds,
 //! next to a status write's milliseconds).
+//!
+//! The controller watches and writes the storage version (v1beta1), so the
+//! apiserver converts nothing for it; a spec is converted to the hub
+//! (v1alpha1) for the rules when it is decoded.
 
-use crate::api::{ManagedRoost, ManagedRoostStatus};
+use crate::api::convert::{CONVERSION_ANNOTATION, convert_in_place, spec_to_hub};
+use crate::api::{ApiVersion, ManagedRoost, ManagedRoostStatus};
 use crate::engine::{Case, Engine, PolicyCase};
 use crate::policy::Matched;
 use crate::validation::decode;
 use crate::validation::{SILENCE_ANNOTATION, ValidationResult};
+use k8s_openapi::api::core::v1::ObjectReference;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use k8s_openapi::jiff::Timestamp;
 use kube::Resource;
@@ -95,13 +101,13 @@ impl StoredRoost {
         }
     }
 
-    /// The typed object and the engine's verdict on it, as the validating
-    /// webhook forms it (type problems in the spec become SCHEMA_INVALID
-    /// findings); the policies' rules see the stored object (spec as
-    /// written, metadata without managed fields).
+    /// The typed object (its spec in the hub's shape) and the engine's
+    /// verdict on it, as the validating webhook forms it (type problems in
+    /// the spec become SCHEMA_INVALID findings; fields named in v1beta1);
+    /// the policies' rules see the stored object (spec as stored, metadata
+    /// without managed fields).
     pub fn decode(&self, engine: &Engine, now: Timestamp) -> Result<Decoded, StatusUndecodable> {
         let spec: Option<Value> = self.spec.as_ref().and_then(|p| p.unpack().ok());
-        let decoded = decode::decode_spec(spec.as_ref());
         let matched = if engine.has_policies() {
             let namespace = self.metadata.namespace.as_deref().unwrap_or_default();
             engine.matching(namespace, &self.labels())
@@ -110,12 +116,13 @@ impl StoredRoost {
         };
         let object = (!matched.is_empty()).then(|| {
             serde_json::json!({
-                "apiVersion": crate::api::API_VERSION,
+                "apiVersion": ApiVersion::STORAGE.api_version(),
                 "kind": crate::api::KIND,
                 "metadata": self.metadata,
                 "spec": spec,
             })
         });
+        let decoded = decode::decode_spec(self.in_hub(spec).as_ref());
         let silence = self
             .metadata
             .annotations
@@ -124,6 +131,7 @@ impl StoredRoost {
             .map(String::as_str);
         let started = std::time::Instant::now();
         let judgement = engine.judge(&Case {
+            version: ApiVersion::STORAGE,
             spec: &decoded,
             old_spec: None,
             policies: object.as_ref().map(|object| PolicyCase {
@@ -153,6 +161,30 @@ impl StoredRoost {
         })
     }
 
+    /// `spec`, as stored, in the hub's shape: converted with the annotation
+    /// that keeps the types a v1alpha1 client wrote.
+    fn in_hub(&self, spec: Option<Value>) -> Option<Value> {
+        let data = self
+            .metadata
+            .annotations
+            .as_ref()
+            .and_then(|a| a.get(CONVERSION_ANNOTATION));
+        spec.map(|spec| spec_to_hub(spec, data.map(String::as_str), ApiVersion::STORAGE))
+    }
+
+    /// A reference to the object in the version the controller watches
+    /// (the Events' object), as [`Resource::object_ref`] forms it.
+    pub fn reference(metadata: &ObjectMeta) -> ObjectReference {
+        ObjectReference {
+            api_version: Some(Self::api_version(&()).into_owned()),
+            kind: Some(Self::kind(&()).into_owned()),
+            name: metadata.name.clone(),
+            namespace: metadata.namespace.clone(),
+            uid: metadata.uid.clone(),
+            ..ObjectReference::default()
+        }
+    }
+
     /// The object's labels, as policies select by them.
     pub fn labels(&self) -> crate::policy::Labels {
         self.metadata
@@ -163,15 +195,14 @@ impl StoredRoost {
             .collect()
     }
 
-    /// The stored form of a typed object.
-    pub fn from_typed(roost: &ManagedRoost) -> Self {
-        let mut stored = StoredRoost {
-            metadata: roost.metadata.clone(),
-            spec: Packed::new(&roost.spec).ok(),
-            status: roost.status.as_ref().and_then(|s| Packed::new(s).ok()),
-        };
+    /// The stored form of a typed (v1alpha1) object, as the watch of the
+    /// storage version would give it.
+    pub fn from_typed(roost: &ManagedRoost) -> serde_json::Result<Self> {
+        let mut object = serde_json::to_value(roost)?;
+        convert_in_place(&mut object, ApiVersion::V1alpha1, ApiVersion::STORAGE);
+        let mut stored: StoredRoost = serde_json::from_value(object)?;
         stored.trim();
-        stored
+        Ok(stored)
     }
 }
 
@@ -185,8 +216,11 @@ impl Resource for StoredRoost {
     fn group(dt: &()) -> Cow<'_, str> {
         ManagedRoost::group(dt)
     }
-    fn version(dt: &()) -> Cow<'_, str> {
-        ManagedRoost::version(dt)
+    fn version(_: &()) -> Cow<'_, str> {
+        Cow::Borrowed(ApiVersion::STORAGE.name())
+    }
+    fn api_version(_: &()) -> Cow<'_, str> {
+        Cow::Borrowed(ApiVersion::STORAGE.api_version())
     }
     fn plural(dt: &()) -> Cow<'_, str> {
         ManagedRoost::plural(dt)
@@ -206,7 +240,7 @@ mod tests {
 
     fn wire() -> Value {
         json!({
-            "apiVersion": "roost.birb.party/v1alpha1",
+            "apiVersion": "roost.birb.party/v1beta1",
             "kind": "ManagedRoost",
             "metadata": {
                 "name": "web", "namespace": "team-a", "uid": "u1",
@@ -239,6 +273,59 @@ mod tests {
         assert_eq!(decoded.roost.status, typed.status);
         assert_eq!(decoded.roost.metadata, typed.metadata);
         assert!(decoded.result.valid, "{:?}", decoded.result);
+    }
+
+    #[test]
+    fn a_stored_v1beta1_spec_is_judged_in_the_hub_and_named_in_v1beta1() {
+        // As v1alpha1 wrote it: inline credentials, a number for a duration.
+        let alpha = json!({
+            "apiVersion": "roost.birb.party/v1alpha1", "kind": "ManagedRoost",
+            "metadata": {"name": "web", "namespace": "team-a", "uid": "u1"},
+            "spec": {"chart": {"name": "web", "version": "1.2.3", "repository": {
+                        "url": "https://x.io", "auth": {"password": "p"}}},
+                     "healthChecks": [{"name": "h", "type": "tcp", "tcp": {"host": "h", "port": 1},
+                                       "interval": 3}]}
+        });
+        let beta = crate::api::convert::convert(&alpha, ApiVersion::V1beta1).unwrap();
+        assert_eq!(beta["spec"]["healthChecks"][0]["interval"], "3");
+        let stored: StoredRoost = serde_json::from_value(beta).unwrap();
+        let decoded = stored
+            .decode(&Engine::default(), Timestamp::UNIX_EPOCH)
+            .unwrap();
+        let typed: ManagedRoost = serde_json::from_value(alpha).unwrap();
+        assert_eq!(decoded.roost.spec, typed.spec, "the hub's spec, types back");
+        let fields = |code: &str| -> Vec<&str> {
+            decoded
+                .result
+                .all()
+                .filter(|f| f.code == code)
+                .map(|f| f.field.as_str())
+                .collect()
+        };
+        assert_eq!(
+            fields("AUTH_INLINE_CREDENTIALS"),
+            ["spec.chart.repository.auth.deprecatedPassword"]
+        );
+        // The number v1alpha1 wrote is judged as written (a duration needs a unit).
+        assert_eq!(
+            fields("DURATION_INVALID"),
+            ["spec.healthChecks[0].interval"]
+        );
+    }
+
+    #[test]
+    fn the_controller_watches_and_refers_to_the_storage_version() {
+        assert_eq!(StoredRoost::api_version(&()), "roost.birb.party/v1beta1");
+        assert_eq!(StoredRoost::version(&()), "v1beta1");
+        assert_eq!(StoredRoost::plural(&()), "managedroosts");
+        let stored: StoredRoost = serde_json::from_value(wire()).unwrap();
+        let reference = StoredRoost::reference(&stored.metadata);
+        assert_eq!(reference, stored.object_ref(&()));
+        assert_eq!(
+            reference.api_version.as_deref(),
+            Some("roost.birb.party/v1beta1")
+        );
+        assert_eq!(reference.uid.as_deref(), Some("u1"));
     }
 
     #[test]
@@ -308,6 +395,7 @@ mod tests {
     fn from_typed_round_trips() {
         let typed: ManagedRoost = serde_json::from_value(wire()).unwrap();
         let decoded = StoredRoost::from_typed(&typed)
+            .unwrap()
             .decode(&Engine::default(), Timestamp::UNIX_EPOCH)
             .unwrap();
         assert_eq!(decoded.roost.spec, typed.spec);

@@ -102,14 +102,14 @@ pub(super) const ENTRIES: &[Explanation] = &[
     },
     Explanation {
         code: codes::API_VERSION_UNKNOWN,
-        checks: "A document of kind ManagedRoost or RoostPolicy has apiVersion roost.birb.party/v1alpha1, \
-                 the only version served.",
+        checks: "A document of kind ManagedRoost has an apiVersion the CRD serves: roost.birb.party/v1alpha1 \
+                 or roost.birb.party/v1beta1 (a RoostPolicy: roost.birb.party/v1alpha1).",
         why: "The cluster has no such version: kubectl apply fails with \"no matches for kind\". \
               Offline nothing else is checked, since the fields of another version are unknown.",
         default_behaviour: "Offline only: `roost-keeper validate` reports this one error for the document \
                             (field apiVersion) and exits 1. In a cluster the apiserver refuses the document \
                             before any webhook.",
-        failing: "apiVersion: roost.birb.party/v1beta1
+        failing: "apiVersion: roost.birb.party/v1
 kind: ManagedRoost
 metadata:
   name: web
@@ -122,7 +122,7 @@ spec:
     version: \"1.4.2\"
 ",
         passing: roost!(chart!()),
-        fix: "Set apiVersion: roost.birb.party/v1alpha1.",
+        fix: "Set apiVersion: roost.birb.party/v1beta1 (or v1alpha1, deprecated).",
     },
     Explanation {
         code: codes::UNKNOWN_FIELD,
@@ -844,7 +844,7 @@ spec:
         code: codes::HEALTH_CHECK_CONFIG_MISMATCH,
         checks: "A health check carries only the block of its own type.",
         why: "The other block is ignored, which usually means the type or the block is not the one you meant: \
-              the check probes something else than you think.",
+              the check probes something else than you think. The v1beta1 API refuses such a check outright.",
         default_behaviour: warned!(),
         failing: roost!(
             chart!(),
@@ -1890,6 +1890,34 @@ spec:
 "
         ),
         fix: "Write the full URL with its scheme and host.",
+    },
+    Explanation {
+        code: codes::TRIGGER_CONFIG_MISMATCH,
+        checks: "A teardown trigger carries only the block of its own type.",
+        why: "The other block is ignored, which usually means the type or the block is not the one you meant: \
+              the roost is torn down on another condition than you think. The v1beta1 API refuses such a \
+              trigger outright.",
+        default_behaviour: warned!(),
+        failing: roost!(
+            chart!(),
+            "  teardownPolicy:
+    triggers:
+      - type: schedule
+        schedule: \"0 2 * * *\"
+        timeout: 2h
+"
+        ),
+        passing: roost!(
+            chart!(),
+            "  teardownPolicy:
+    triggers:
+      - type: schedule
+        schedule: \"0 2 * * *\"
+      - type: timeout
+        timeout: 2h
+"
+        ),
+        fix: "Remove the other block, or make it a trigger of its own.",
     },
     // ---- Tenancy ----
     Explanation {

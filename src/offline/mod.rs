@@ -10,8 +10,9 @@
 //! then its silence annotation.
 
 use crate::api::POLICY_KIND;
+use crate::api::convert::converted;
 use crate::api::strict::{Refused, RefusedField};
-use crate::api::{API_VERSION, KIND};
+use crate::api::{ApiVersion, KIND};
 use crate::cache::{CacheKey, ValidationCache};
 use crate::engine::{Case, Engine, PolicyCase, defaulted};
 use crate::policy::{
@@ -20,7 +21,7 @@ use crate::policy::{
 use crate::validation::ValidationResult;
 use crate::validation::codes;
 use crate::validation::decode::decode_spec;
-use crate::validation::{Finding, Findings, SILENCE_ANNOTATION};
+use crate::validation::{Finding, Findings, Level, SILENCE_ANNOTATION};
 use crate::yaml::Positions;
 use k8s_openapi::jiff::Timestamp;
 use serde::Serialize;
@@ -30,6 +31,7 @@ use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+pub mod convert;
 mod render;
 
 use crate::text::printable;
@@ -716,35 +718,46 @@ fn check_roost(report: &mut Report, judging: &Judging, document: Document) {
         .get("apiVersion")
         .and_then(Value::as_str)
         .unwrap_or("");
-    let (valid, findings) = if api_version != API_VERSION {
-        let mut out = Findings::default();
-        out.report(
-            codes::API_VERSION_UNKNOWN,
-            "apiVersion",
-            format!(
-                "apiVersion {} is not served; use {API_VERSION}",
-                crate::validation::shown(api_version)
-            ),
-        );
-        (false, out.into_vec())
-    } else {
-        let refused = refusal_findings(&object);
-        let result = judge_roost(judging, &namespace, &object);
-        // A type the engine's decoder already calls SCHEMA_INVALID is said once.
-        let refused: Vec<Finding> = refused
-            .into_iter()
-            .filter(|r| {
-                !result
-                    .errors
-                    .iter()
-                    .any(|e| e.code == r.code && e.field == r.field)
-            })
-            .collect();
-        let valid = result.valid && refused.is_empty();
-        (
-            valid,
-            refused.into_iter().chain(result.all().cloned()).collect(),
-        )
+    let (valid, findings) = match ApiVersion::from_api_version(api_version) {
+        None => {
+            let mut out = Findings::default();
+            out.report(
+                codes::API_VERSION_UNKNOWN,
+                "apiVersion",
+                format!(
+                    "apiVersion {} is not served; use one of {}",
+                    crate::validation::shown(api_version),
+                    ApiVersion::served_list()
+                ),
+            );
+            (false, out.into_vec())
+        }
+        Some(version) => {
+            let refused = refusal_findings(&object, version);
+            let result = judge_roost(judging, &namespace, &object, version);
+            let same = |a: &Finding, b: &Finding| a.code == b.code && a.field == b.field;
+            // A field and code is said once: a type the engine's decoder
+            // already calls SCHEMA_INVALID by the engine; a block the
+            // apiserver refuses (an error, before any webhook) by the
+            // refusal, also for the engine's finding inside that block
+            // (WEBHOOK_TRIGGER_URL_MISSING at `webhook.url`).
+            let refused: Vec<Finding> = refused
+                .into_iter()
+                .filter(|r| !result.errors.iter().any(|e| same(e, r)))
+                .collect();
+            let covered = |r: &Finding, f: &Finding| {
+                r.code == f.code
+                    && f.field
+                        .strip_prefix(&r.field)
+                        .is_some_and(|rest| rest.is_empty() || rest.starts_with(['.', '[']))
+            };
+            let judged = result
+                .all()
+                .filter(|f| !refused.iter().any(|r| covered(r, f)));
+            let judged: Vec<Finding> = judged.cloned().collect();
+            let valid = result.valid && refused.is_empty();
+            (valid, refused.into_iter().chain(judged).collect())
+        }
     };
     report.results.push(DocumentResult {
         source,
@@ -760,10 +773,34 @@ fn check_roost(report: &mut Report, judging: &Judging, document: Document) {
     });
 }
 
-/// What the apiserver would refuse the object for by its CRD schema, before
-/// any webhook: undeclared fields (UNKNOWN_FIELD; kubectl's strict field
-/// validation) and scalars of another type (SCHEMA_INVALID).
-fn refusal_findings(object: &Value) -> Vec<Finding> {
+/// What the apiserver would refuse the object for by its CRD schema (of the
+/// object's version), before any webhook: undeclared fields (UNKNOWN_FIELD;
+/// kubectl's strict field validation), scalars of another type
+/// (SCHEMA_INVALID) and, in v1beta1, a health check's or trigger's block
+/// that its type does not allow or lacks (the CRD's CEL rules, an error
+/// whatever the code's level at admission).
+fn refusal_findings(object: &Value, version: ApiVersion) -> Vec<Finding> {
+    let mut found = schema_refusals(object);
+    if let (ApiVersion::V1beta1, Some(spec)) = (version, object.get("spec")) {
+        let unions = crate::api::v1beta1::union_refusals(spec);
+        found.extend(unions.into_iter().filter_map(|(field, name, message)| {
+            // Every code the unions name is in the table (a test in codes.rs).
+            let code = codes::lookup(name)?;
+            Some(Finding {
+                level: Level::Error,
+                ..Finding::new(
+                    code,
+                    field,
+                    format!("{message}; the v1beta1 schema refuses it before any webhook"),
+                )
+            })
+        }));
+    }
+    found
+}
+
+/// The CRD schema's refusals: undeclared fields and scalars of another type.
+fn schema_refusals(object: &Value) -> Vec<Finding> {
     crate::api::strict::refusals(object)
         .into_iter()
         .map(|RefusedField { field, refused }| match refused {
@@ -810,13 +847,19 @@ fn with_article(json_type: &str) -> String {
         .join(" or ")
 }
 
-/// The webhooks' verdict on a ManagedRoost of the served apiVersion: the
+/// The webhooks' verdict on a ManagedRoost written in `version`: the
 /// mutating webhook's defaults, then the validating webhook's verdict on the
 /// object they give (labels defaulting added may select other policies).
-fn judge_roost(judging: &Judging, namespace: &str, object: &Value) -> ValidationResult {
+fn judge_roost(
+    judging: &Judging,
+    namespace: &str,
+    object: &Value,
+    version: ApiVersion,
+) -> ValidationResult {
     let Judging { engine, cache, now } = judging;
     let mut object = defaulted(
         object,
+        version,
         &engine.matching(namespace, &policy::labels_of(object)),
     )
     .object;
@@ -829,20 +872,23 @@ fn judge_roost(judging: &Judging, namespace: &str, object: &Value) -> Validation
             .entry("namespace")
             .or_insert_with(|| Value::String(namespace.to_owned()));
     }
-    let spec = object.get("spec");
+    // The rules read the spec in the hub's shape.
+    let hub = converted(&object, version, ApiVersion::V1alpha1);
+    let spec = hub.get("spec");
     let silence = object
         .pointer("/metadata/annotations")
         .and_then(|a| a.get(SILENCE_ANNOTATION))
         .and_then(Value::as_str);
     let rules = engine.registry.fingerprint();
     let key = if matched.is_empty() {
-        CacheKey::new(rules, spec, None, silence)
+        CacheKey::new(rules, version, spec, None, silence)
     } else {
-        CacheKey::with_policies(rules, &object, None, matched.fingerprint())
+        CacheKey::with_policies(rules, version, &object, None, matched.fingerprint())
     };
     let (result, _) = cache.get_or_validate(key, || {
         engine
             .judge(&Case {
+                version,
                 spec: &decode_spec(spec),
                 old_spec: None,
                 policies: (!matched.is_empty()).then_some(PolicyCase {

@@ -17,6 +17,7 @@ pub use crate::api::roost_policy::{
     LevelOverride, OverrideLevel, PolicyMatch, PolicyRule, RoostPolicy, RoostPolicySpec,
     RoostPolicyStatus, RuleFailurePolicy, RuleLevel,
 };
+use crate::api::version::ApiVersion;
 use crate::validation::codes::{self, Code};
 use crate::validation::{Finding, Level, ValidationResult};
 use selector::Selector;
@@ -234,11 +235,13 @@ fn compile_rules(
                 expression,
                 message: rule.message.clone(),
                 message_expression,
-                field: rule
-                    .field
-                    .clone()
-                    .filter(|f| !f.is_empty())
-                    .unwrap_or_else(|| "spec".to_owned()),
+                // Written against the v1beta1 object CEL reads; kept in the
+                // hub's shape, as the built-in findings are, for the engine
+                // to name in the version of each object.
+                field: rule.field.as_deref().filter(|f| !f.is_empty()).map_or_else(
+                    || "spec".to_owned(),
+                    |f| ApiVersion::V1beta1.field_to_hub(f).into_owned(),
+                ),
                 ignore_errors: rule.failure_policy == Some(RuleFailurePolicy::Ignore),
             });
         }
@@ -498,6 +501,11 @@ impl Matched {
         self.policies.iter().any(|p| p.defaults.is_some())
     }
 
+    /// Whether any of the policies has custom rules (which read the object).
+    pub fn has_rules(&self) -> bool {
+        self.policies.iter().any(|p| !p.rules.is_empty())
+    }
+
     /// Merges the policies' defaults into `spec` (created if absent), in name
     /// order, never overwriting a field that is set; a list is set only when
     /// absent. Returns whether anything was added.
@@ -539,7 +547,7 @@ impl Matched {
             }
         }
         let mut evaluations = Evaluations::default();
-        if self.policies.iter().any(|p| !p.rules.is_empty()) {
+        if self.has_rules() {
             let variables = cel::Variables::new(object, old_object);
             // One budget for every rule of every matching policy.
             let mut budget = cost::Budget::default();

@@ -174,6 +174,8 @@ codes! {
         WEBHOOK_TRIGGER_URL_MISSING: Error, "a webhook trigger has no webhook.url";
         WEBHOOK_TRIGGER_URL_INVALID: Error,
             "a webhook trigger's url is not an http or https URL with a host";
+        TRIGGER_CONFIG_MISMATCH: Warning,
+            "a teardown trigger has a block for another type, which is ignored";
         // Tenancy
         TENANT_ID_MISSING: Error, "RBAC is enabled but no tenant id is set";
         TENANT_ID_INVALID: Error, "a tenant id is not a DNS-1123 label";
@@ -239,6 +241,24 @@ mod tests {
         assert_eq!(lookup("CHART_VERSION_MISSING"), Some(CHART_VERSION_MISSING));
         assert_eq!(lookup("NOT_A_CODE"), None);
         assert!(!Code::new("MINE", Level::Error, "mine").is_built_in());
+    }
+
+    /// The v1beta1 CRD's union rules name their code in brackets, so each
+    /// must be one a user can look up.
+    #[test]
+    fn every_code_the_v1beta1_unions_name_is_in_the_table() {
+        for union in crate::api::v1beta1::UNIONS {
+            let names = union.members.iter().map(|m| m.missing_code);
+            for name in names.chain([union.mismatch_code]) {
+                let code = lookup(name).unwrap_or_else(|| panic!("{name} is not a code"));
+                assert!(code.is_built_in(), "{name}");
+            }
+        }
+        assert_eq!(
+            lookup("TRIGGER_CONFIG_MISMATCH"),
+            Some(TRIGGER_CONFIG_MISMATCH)
+        );
+        assert_eq!(TRIGGER_CONFIG_MISMATCH.level(), Level::Warning);
     }
 
     #[test]

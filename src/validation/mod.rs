@@ -304,6 +304,7 @@ mod tests {
             .chain([
                 json!({"type": "timeout", "timeout": "1m"}),
                 json!({"type": "failure_count", "failureCount": 3}),
+                json!({"type": "schedule", "schedule": "0 2 * * *", "resourceThreshold": {"cpu": "1"}}),
             ])
             .collect();
         vec![
@@ -341,6 +342,7 @@ mod tests {
             "AUTH_INLINE_CREDENTIALS",
             "TLS_INSECURE_SKIP_VERIFY",
             "HEALTH_CHECK_CONFIG_MISMATCH",
+            "TRIGGER_CONFIG_MISMATCH",
             "PROMETHEUS_ENDPOINT_MISSING",
             "HEALTH_CHECK_TIMEOUT_EXCEEDS_INTERVAL",
             "HEALTH_CHECK_INTERVAL_TOO_SHORT",
@@ -359,7 +361,7 @@ mod tests {
     }
 
     /// Every rule code of RULES.md, sorted.
-    const CONTRACT_CODES: [&str; 78] = [
+    const CONTRACT_CODES: [&str; 79] = [
         "AUTH_CREDENTIALS_INCOMPLETE",
         "AUTH_INLINE_CREDENTIALS",
         "AUTH_TYPE_INVALID",
@@ -427,6 +429,7 @@ mod tests {
         "TLS_INSECURE_SKIP_VERIFY",
         "TRACING_ENDPOINT_URL_INVALID",
         "TRACING_ENDPOINT_URL_MISSING",
+        "TRIGGER_CONFIG_MISMATCH",
         "TRIGGER_TYPE_INVALID",
         "TRIGGER_TYPE_MISSING",
         "UDP_CONFIG_MISSING",

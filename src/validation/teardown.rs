@@ -23,6 +23,11 @@ pub const RULES: &[FnRule] = &[
         check: trigger_types,
     },
     FnRule {
+        name: "teardown/blocks",
+        codes: &[codes::TRIGGER_CONFIG_MISMATCH],
+        check: trigger_blocks,
+    },
+    FnRule {
         name: "teardown/timeout",
         codes: &[
             codes::TIMEOUT_MISSING,
@@ -115,6 +120,43 @@ fn trigger_types(input: Input<'_>, out: &mut Findings) {
                 format!("type {} {}", shown(kind), one_of(kind, TRIGGER_TYPES)),
             ),
             Some(_) => {}
+        }
+    }
+}
+
+/// Each trigger type's block, by its field name.
+fn blocks(trigger: &TeardownTriggerSpec) -> [(&'static str, &'static str, bool); 5] {
+    [
+        ("timeout", "timeout", trigger.timeout.is_some()),
+        (
+            "failure_count",
+            "failureCount",
+            trigger.failure_count.is_some(),
+        ),
+        (
+            "resource_threshold",
+            "resourceThreshold",
+            trigger.resource_threshold.is_some(),
+        ),
+        ("schedule", "schedule", trigger.schedule.is_some()),
+        ("webhook", "webhook", trigger.webhook.is_some()),
+    ]
+}
+
+/// A block of another type is ignored (v1beta1's CRD refuses it outright).
+fn trigger_blocks(input: Input<'_>, out: &mut Findings) {
+    for (i, trigger) in triggers(input) {
+        let Some(kind) = non_empty(&trigger.type_).filter(|k| TRIGGER_TYPES.contains(k)) else {
+            continue;
+        };
+        for (owner, block, present) in blocks(trigger) {
+            if present && owner != kind {
+                out.report(
+                    codes::TRIGGER_CONFIG_MISMATCH,
+                    format!("spec.teardownPolicy.triggers[{i}].{block}"),
+                    format!("ignored on a {kind} trigger"),
+                );
+            }
         }
     }
 }
@@ -357,6 +399,30 @@ mod tests {
                 "webhook type",
                 "TRIGGER_TYPE_INVALID",
                 trigger(json!({"type": "webhook", "webhook": {"url": "https://x"}})),
+            ),
+            fires(
+                "schedule with a timeout",
+                "TRIGGER_CONFIG_MISMATCH",
+                "spec.teardownPolicy.triggers[0].timeout",
+                trigger(json!({"type": "schedule", "schedule": "0 2 * * *", "timeout": "2h"})),
+            ),
+            fires(
+                "timeout with a webhook",
+                "TRIGGER_CONFIG_MISMATCH",
+                "spec.teardownPolicy.triggers[0].webhook",
+                trigger(
+                    json!({"type": "timeout", "timeout": "2h", "webhook": {"url": "https://x.io"}}),
+                ),
+            ),
+            silent(
+                "only its own block",
+                "TRIGGER_CONFIG_MISMATCH",
+                trigger(json!({"type": "failure_count", "failureCount": 3})),
+            ),
+            silent(
+                "blocks of an unknown type",
+                "TRIGGER_CONFIG_MISMATCH",
+                trigger(json!({"type": "manual", "timeout": "2h"})),
             ),
             fires(
                 "timeout missing",

@@ -273,7 +273,18 @@ mod tests {
     fn file_names_are_the_ones_kubeconform_looks_for() {
         assert_eq!(
             file_name(CrdKind::Managedroost),
-            "managedroost-roost-v1alpha1.json"
+            "managedroost-roost-v1beta1.json"
+        );
+        let names: Vec<String> = versions(CrdKind::Managedroost)
+            .into_iter()
+            .map(|(_, name)| name)
+            .collect();
+        assert_eq!(
+            names,
+            [
+                "managedroost-roost-v1alpha1.json",
+                "managedroost-roost-v1beta1.json"
+            ]
         );
         assert_eq!(
             file_name(CrdKind::Roostpolicy),
@@ -287,6 +298,11 @@ mod tests {
         assert_eq!(schema["$schema"], DRAFT_07);
         assert_eq!(
             schema["properties"]["apiVersion"]["enum"],
+            json!(["roost.birb.party/v1beta1"])
+        );
+        let alpha = json_schema_of(CrdKind::Managedroost, Some("v1alpha1"));
+        assert_eq!(
+            alpha["properties"]["apiVersion"]["enum"],
             json!(["roost.birb.party/v1alpha1"])
         );
         assert_eq!(
@@ -306,9 +322,12 @@ mod tests {
 
     #[test]
     fn openapi_extensions_become_draft_07() {
-        let schema = json_schema(CrdKind::Managedroost);
+        let schema = json_schema_of(CrdKind::Managedroost, Some("v1alpha1"));
         let interval = spec_property(&schema, &["healthChecks", "[]", "interval"]);
         assert_eq!(interval["type"], json!(["integer", "string", "null"]));
+        let beta = json_schema(CrdKind::Managedroost);
+        let interval = spec_property(&beta, &["healthChecks", "[]", "interval"]);
+        assert_eq!(interval["type"], json!(["string", "null"]));
         let method = spec_property(&schema, &["healthChecks", "[]", "http", "method"]);
         assert_eq!(method["type"], json!(["string", "null"]));
         assert_eq!(

@@ -198,7 +198,9 @@ fn alpha_slot(pointer: &str) -> Option<AlphaSlot> {
             token.parse::<usize>().ok()?;
             items
         } else {
-            schema.get("additionalProperties").filter(|s| s.is_object())?
+            schema
+                .get("additionalProperties")
+                .filter(|s| s.is_object())?
         };
     }
     if schema.get("x-kubernetes-int-or-string") == Some(&Value::Bool(true)) {
@@ -236,7 +238,9 @@ fn stringify(value: &mut Value, schema: &Value, pointer: &mut String, out: &mut 
                         descend(child, child_schema, key, pointer, out);
                     }
                 }
-            } else if let Some(values) = schema.get("additionalProperties").filter(|s| s.is_object()) {
+            } else if let Some(values) =
+                schema.get("additionalProperties").filter(|s| s.is_object())
+            {
                 for (key, child) in map.iter_mut() {
                     descend(child, values, key, pointer, out);
                 }
@@ -260,7 +264,13 @@ fn stringify(value: &mut Value, schema: &Value, pointer: &mut String, out: &mut 
     }
 }
 
-fn descend(value: &mut Value, schema: &Value, key: &str, pointer: &mut String, out: &mut Leftovers) {
+fn descend(
+    value: &mut Value,
+    schema: &Value,
+    key: &str,
+    pointer: &mut String,
+    out: &mut Leftovers,
+) {
     let mark = pointer.len();
     pointer.push('/');
     pointer.push_str(&key.replace('~', "~0").replace('/', "~1"));
@@ -279,7 +289,10 @@ fn set_annotation(object: &mut Value, leftovers: Option<&Leftovers>) {
                 .or_insert_with(|| Value::Object(Map::new()));
             let annotations = metadata
                 .as_object_mut()
-                .map(|m| m.entry("annotations").or_insert_with(|| Value::Object(Map::new())))
+                .map(|m| {
+                    m.entry("annotations")
+                        .or_insert_with(|| Value::Object(Map::new()))
+                })
                 .and_then(Value::as_object_mut);
             if let Some(annotations) = annotations {
                 annotations.insert(CONVERSION_ANNOTATION.into(), text.into());
@@ -341,17 +354,34 @@ mod tests {
         assert_eq!(beta["apiVersion"], "roost.birb.party/v1beta1");
         assert_eq!(beta["spec"]["healthChecks"][0]["interval"], "30");
         assert_eq!(beta["spec"]["healthChecks"][0]["tcp"]["port"], 80);
-        assert_eq!(beta["spec"]["tenancy"]["resourceQuota"]["hard"]["pods"], "10");
-        assert_eq!(beta["spec"]["observability"]["tracing"]["samplingRate"], "0.25");
-        let data = beta["metadata"]["annotations"][CONVERSION_ANNOTATION].as_str().unwrap();
+        assert_eq!(
+            beta["spec"]["tenancy"]["resourceQuota"]["hard"]["pods"],
+            "10"
+        );
+        assert_eq!(
+            beta["spec"]["observability"]["tracing"]["samplingRate"],
+            "0.25"
+        );
+        let data = beta["metadata"]["annotations"][CONVERSION_ANNOTATION]
+            .as_str()
+            .unwrap();
         assert!(data.contains("/healthChecks/0/interval"), "{data}");
-        assert!(data.contains("/tenancy/resourceQuota/hard/a~1b~0c"), "{data}");
+        assert!(
+            data.contains("/tenancy/resourceQuota/hard/a~1b~0c"),
+            "{data}"
+        );
         assert_eq!(round_trip(&object), object);
     }
 
     #[test]
     fn any_json_in_an_open_number_survives() {
-        for value in [json!(true), json!([1, "a"]), json!({"b": 2}), json!("0.1"), json!(7)] {
+        for value in [
+            json!(true),
+            json!([1, "a"]),
+            json!({"b": 2}),
+            json!("0.1"),
+            json!(7),
+        ] {
             let object = alpha(json!({"observability": {"tracing": {"samplingRate": value}}}));
             let beta = convert(&object, ApiVersion::V1beta1).unwrap();
             assert!(beta["spec"]["observability"]["tracing"]["samplingRate"].is_string());
@@ -361,9 +391,11 @@ mod tests {
 
     #[test]
     fn credentials_move_to_their_deprecated_home_and_never_into_the_annotation() {
-        let object = alpha(json!({"chart": {"repository": {"url": "https://x", "auth": {
+        let object = alpha(
+            json!({"chart": {"repository": {"url": "https://x", "auth": {
             "username": "u", "password": "hunter2", "token": "t0ken"}}},
-            "healthChecks": [{"name": "a", "type": "tcp", "interval": 30}]}));
+            "healthChecks": [{"name": "a", "type": "tcp", "interval": 30}]}),
+        );
         let beta = convert(&object, ApiVersion::V1beta1).unwrap();
         let auth = &beta["spec"]["chart"]["repository"]["auth"];
         assert_eq!(auth["deprecatedPassword"], "hunter2");
@@ -410,11 +442,18 @@ mod tests {
     #[test]
     fn the_annotation_is_bounded() {
         let hard: Map<String, Value> = (0..5000)
-            .map(|i| (format!("example.com/resource-with-a-long-name-{i}"), json!(i)))
+            .map(|i| {
+                (
+                    format!("example.com/resource-with-a-long-name-{i}"),
+                    json!(i),
+                )
+            })
             .collect();
         let object = alpha(json!({"tenancy": {"resourceQuota": {"hard": hard}}}));
         let beta = convert(&object, ApiVersion::V1beta1).unwrap();
-        let data = beta["metadata"]["annotations"][CONVERSION_ANNOTATION].as_str().unwrap();
+        let data = beta["metadata"]["annotations"][CONVERSION_ANNOTATION]
+            .as_str()
+            .unwrap();
         assert!(data.len() <= MAX_CONVERSION_DATA, "{}", data.len());
         // Past the bound a number comes back as its text, which v1alpha1 accepts.
         let back = convert(&beta, ApiVersion::V1alpha1).unwrap();
@@ -425,9 +464,15 @@ mod tests {
 
     #[test]
     fn foreign_objects_are_refused_and_a_same_version_request_is_a_copy() {
-        assert_eq!(convert(&json!([]), ApiVersion::V1beta1), Err(ConversionError::NotAnObject));
+        assert_eq!(
+            convert(&json!([]), ApiVersion::V1beta1),
+            Err(ConversionError::NotAnObject)
+        );
         let pod = json!({"apiVersion": "v1", "kind": "Pod"});
-        assert!(matches!(convert(&pod, ApiVersion::V1beta1), Err(ConversionError::WrongKind(_))));
+        assert!(matches!(
+            convert(&pod, ApiVersion::V1beta1),
+            Err(ConversionError::WrongKind(_))
+        ));
         let future = json!({"apiVersion": "roost.birb.party/v2", "kind": "ManagedRoost"});
         assert!(matches!(
             convert(&future, ApiVersion::V1beta1),

@@ -1,6 +1,7 @@
 //! The `ManagedRoost` resource: spec and status types, lenient scalars and
 //! the value parsers (Go durations, quantities) the rules use.
 
+pub mod convert;
 pub mod crd;
 pub mod duration;
 pub mod json_schema;
@@ -13,7 +14,6 @@ pub mod status;
 pub mod strict;
 pub mod v1beta1;
 pub mod version;
-pub mod convert;
 
 pub use scalar::{DurationText, NumberText, QuantityText, Scalar};
 pub use spec::*;

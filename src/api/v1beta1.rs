@@ -171,10 +171,9 @@ pub fn spec_schema(alpha: &Value) -> Value {
             }
         }
     }
-    if let Some(Value::Object(auth)) = schema_at(
-        &mut schema,
-        &["chart", "repository", "auth", "properties"],
-    ) {
+    if let Some(Value::Object(auth)) =
+        schema_at(&mut schema, &["chart", "repository", "auth", "properties"])
+    {
         rename_credential(auth, "password", "deprecatedPassword", "password");
         rename_credential(auth, "token", "deprecatedToken", "token");
     }
@@ -205,7 +204,9 @@ fn schema_at<'a>(schema: &'a mut Value, path: &[&str]) -> Option<&'a mut Value> 
     for step in path {
         node = match *step {
             "items" | "properties" => node.get_mut(*step)?,
-            name if node.get("properties").is_some() => node.get_mut("properties")?.get_mut(name)?,
+            name if node.get("properties").is_some() => {
+                node.get_mut("properties")?.get_mut(name)?
+            }
             name => node.get_mut(name)?,
         };
     }
@@ -247,9 +248,17 @@ mod tests {
         let health = &beta()["properties"]["healthChecks"]["items"]["properties"];
         assert_eq!(health["interval"]["type"], "string");
         assert_eq!(health["interval"]["nullable"], true);
-        assert!(health["interval"].get("x-kubernetes-int-or-string").is_none());
-        assert_eq!(health["prometheus"]["properties"]["threshold"]["type"], "string");
-        let quota = &beta()["properties"]["tenancy"]["properties"]["resourceQuota"]["properties"]["hard"];
+        assert!(
+            health["interval"]
+                .get("x-kubernetes-int-or-string")
+                .is_none()
+        );
+        assert_eq!(
+            health["prometheus"]["properties"]["threshold"]["type"],
+            "string"
+        );
+        let quota =
+            &beta()["properties"]["tenancy"]["properties"]["resourceQuota"]["properties"]["hard"];
         assert_eq!(quota["additionalProperties"]["type"], "string");
         let tracing = &beta()["properties"]["observability"]["properties"]["tracing"]["properties"];
         assert_eq!(tracing["samplingRate"]["type"], "string");
@@ -272,8 +281,7 @@ mod tests {
         let rules = &beta()["properties"]["healthChecks"]["items"]["x-kubernetes-validations"];
         assert_eq!(rules.as_array().unwrap().len(), 12);
         assert!(rules.to_string().contains("[HTTP_CONFIG_MISSING]"));
-        let rules = &beta()["properties"]["teardownPolicy"]["properties"]["triggers"]["items"]
-            ["x-kubernetes-validations"];
+        let rules = &beta()["properties"]["teardownPolicy"]["properties"]["triggers"]["items"]["x-kubernetes-validations"];
         assert_eq!(rules.as_array().unwrap().len(), 10);
         assert!(rules.to_string().contains("[TRIGGER_CONFIG_MISMATCH]"));
     }
@@ -297,10 +305,22 @@ mod tests {
         assert_eq!(
             found,
             [
-                ("spec.healthChecks[1].http".to_owned(), "HTTP_CONFIG_MISSING"),
-                ("spec.healthChecks[1].tcp".to_owned(), "HEALTH_CHECK_CONFIG_MISMATCH"),
-                ("spec.teardownPolicy.triggers[1].timeout".to_owned(), "TRIGGER_CONFIG_MISMATCH"),
-                ("spec.teardownPolicy.triggers[1].schedule".to_owned(), "SCHEDULE_MISSING"),
+                (
+                    "spec.healthChecks[1].http".to_owned(),
+                    "HTTP_CONFIG_MISSING"
+                ),
+                (
+                    "spec.healthChecks[1].tcp".to_owned(),
+                    "HEALTH_CHECK_CONFIG_MISMATCH"
+                ),
+                (
+                    "spec.teardownPolicy.triggers[1].timeout".to_owned(),
+                    "TRIGGER_CONFIG_MISMATCH"
+                ),
+                (
+                    "spec.teardownPolicy.triggers[1].schedule".to_owned(),
+                    "SCHEDULE_MISSING"
+                ),
             ]
         );
         assert!(union_refusals(&json!({"healthChecks": "x"})).is_empty());

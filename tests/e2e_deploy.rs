@@ -247,6 +247,21 @@ const ALLOWED: &[Case] = &[
             "--all-namespaces",
         ],
     ),
+    // caBundle injection into the ManagedRoost CRD's conversion webhook.
+    allow(
+        "get the ManagedRoost CRD",
+        &[
+            "get",
+            "customresourcedefinitions.apiextensions.k8s.io/managedroosts.roost.birb.party",
+        ],
+    ),
+    allow(
+        "patch the ManagedRoost CRD",
+        &[
+            "patch",
+            "customresourcedefinitions.apiextensions.k8s.io/managedroosts.roost.birb.party",
+        ],
+    ),
     // Leader election.
     allow(
         "create leases in roost-system",
@@ -474,6 +489,31 @@ const DENIED: &[Case] = &[
             "mutatingwebhookconfigurations.admissionregistration.k8s.io/someone-elses",
             "--all-namespaces",
         ],
+    ),
+    deny(
+        "patch another CRD",
+        &[
+            "patch",
+            "customresourcedefinitions.apiextensions.k8s.io/roostpolicies.roost.birb.party",
+        ],
+    ),
+    deny(
+        "delete the ManagedRoost CRD",
+        &[
+            "delete",
+            "customresourcedefinitions.apiextensions.k8s.io/managedroosts.roost.birb.party",
+        ],
+    ),
+    deny(
+        "update the ManagedRoost CRD",
+        &[
+            "update",
+            "customresourcedefinitions.apiextensions.k8s.io/managedroosts.roost.birb.party",
+        ],
+    ),
+    deny(
+        "create CRDs",
+        &["create", "customresourcedefinitions.apiextensions.k8s.io"],
     ),
     deny(
         "patch the validating name as a mutating configuration",

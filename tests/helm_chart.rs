@@ -352,6 +352,7 @@ fn every_option_renders() {
     // Without the Secret to manage or caBundle to patch, RBAC drops those rules.
     for (kind, forbidden) in [
         ("ClusterRole", "webhookconfigurations"),
+        ("ClusterRole", "customresourcedefinitions"),
         ("Role", "secrets"),
     ] {
         let rules = find(&objects, kind, "roost-keeper")["rules"].to_string();

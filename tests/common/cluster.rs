@@ -34,7 +34,8 @@ pub fn ok(out: &Output) {
 }
 
 impl Env {
-    /// Starts a cluster, installs the CRD, serves the webhooks and registers them.
+    /// Starts a cluster, installs the CRD, serves the webhooks and registers
+    /// them and the CRD's conversion webhook.
     pub fn start(
         validate_failure_policy: FailurePolicy,
         mutate_failure_policy: FailurePolicy,
@@ -75,8 +76,12 @@ impl Env {
         let task = runtime.spawn(server.run(async move {
             let _ = stopped.await;
         }));
+        let url = format!("https://127.0.0.1:{port}");
+        plane
+            .convert_at(&url, Some(bundle.ca_pem.as_bytes()))
+            .expect("CRD conversion pointed at the server");
         let yaml = roost_keeper::admission::registration::render(&WebhookConfigOptions {
-            target: Target::Url(format!("https://127.0.0.1:{port}")),
+            target: Target::Url(url),
             ca_bundle: Some(bundle.ca_pem.into_bytes()),
             namespace: "roost-system".into(),
             validate_failure_policy,

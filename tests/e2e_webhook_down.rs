@@ -83,7 +83,16 @@ fn failure_policies_decide_what_happens_when_the_server_is_down() {
         !written.status.success(),
         "stored without conversion: {stderr}"
     );
-    assert!(stderr.contains("conversion webhook for"), "{stderr}");
+    // The object as sent is converted to the stored version.
+    assert!(
+        stderr.contains("Error from server: error when creating \"STDIN\": conversion webhook for roost.birb.party/v1alpha1, Kind=ManagedRoost failed: Post \"https://127.0.0.1:"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("/convert?timeout=30s\": dial tcp 127.0.0.1:"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("connect: connection refused"), "{stderr}");
     let read = env.kubectl(&[
         "get",
         "managedroosts.v1alpha1.roost.birb.party",
@@ -97,5 +106,9 @@ fn failure_policies_decide_what_happens_when_the_server_is_down() {
         stderr.trim()
     );
     assert!(!read.status.success(), "read without conversion: {stderr}");
-    assert!(stderr.contains("conversion webhook for"), "{stderr}");
+    // The stored object is converted to the version asked for.
+    assert!(
+        stderr.contains("Error from server: conversion webhook for roost.birb.party/v1beta1, Kind=ManagedRoost failed: Post \"https://127.0.0.1:"),
+        "{stderr}"
+    );
 }

@@ -253,6 +253,7 @@ const ALLOWED: &[Case] = &[
         &[
             "get",
             "customresourcedefinitions.apiextensions.k8s.io/managedroosts.roost.birb.party",
+            "--all-namespaces",
         ],
     ),
     allow(
@@ -260,6 +261,7 @@ const ALLOWED: &[Case] = &[
         &[
             "patch",
             "customresourcedefinitions.apiextensions.k8s.io/managedroosts.roost.birb.party",
+            "--all-namespaces",
         ],
     ),
     // Leader election.
@@ -495,6 +497,7 @@ const DENIED: &[Case] = &[
         &[
             "patch",
             "customresourcedefinitions.apiextensions.k8s.io/roostpolicies.roost.birb.party",
+            "--all-namespaces",
         ],
     ),
     deny(
@@ -502,6 +505,7 @@ const DENIED: &[Case] = &[
         &[
             "delete",
             "customresourcedefinitions.apiextensions.k8s.io/managedroosts.roost.birb.party",
+            "--all-namespaces",
         ],
     ),
     deny(
@@ -509,11 +513,16 @@ const DENIED: &[Case] = &[
         &[
             "update",
             "customresourcedefinitions.apiextensions.k8s.io/managedroosts.roost.birb.party",
+            "--all-namespaces",
         ],
     ),
     deny(
         "create CRDs",
-        &["create", "customresourcedefinitions.apiextensions.k8s.io"],
+        &[
+            "create",
+            "customresourcedefinitions.apiextensions.k8s.io",
+            "--all-namespaces",
+        ],
     ),
     deny(
         "patch the validating name as a mutating configuration",

@@ -86,7 +86,7 @@ webhook-config:
 # The flag tables of docs/: the block between `<!-- CMD-flags:begin -->` and
 # `<!-- CMD-flags:end -->` in PAGE becomes `roost-keeper man --flags-markdown CMD`
 # (tests/cli_generated.rs fails when one differs).
-FLAG_TABLES = serving.md:serve serving.md:webhook-config validate.md:validate
+FLAG_TABLES = serving.md:serve serving.md:webhook-config serving.md:crd validate.md:validate
 flag-tables:
 	mkdir -p .cache
 	for table in $(FLAG_TABLES); do \

@@ -1378,6 +1378,10 @@ fn main() {
                 "kubectl apply webhooks",
                 output_with_stdin(&mut apply, &yaml).expect("run kubectl"),
             );
+            let ca = std::fs::read(certs.path().join("ca.crt")).expect("read ca.crt");
+            plane
+                .convert_at(&format!("https://127.0.0.1:{}", ports.0), Some(&ca))
+                .expect("CRD conversion pointed at roost-keeper");
         }
         // The apiserver picks webhook configurations (and a restarted server) up asynchronously.
         let deadline = Instant::now() + Duration::from_secs(60);

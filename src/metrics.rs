@@ -65,6 +65,13 @@ pub struct ReviewTimeoutLabels {
     pub stage: &'static str,
 }
 
+/// Which way a converted object went and whether its review succeeded.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ConversionLabels {
+    pub direction: &'static str,
+    pub result: &'static str,
+}
+
 /// A lifecycle record type (bounded: the known record types).
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct TypeLabel {
@@ -92,6 +99,10 @@ pub struct Metrics {
     pub review_timeouts: Family<ReviewTimeoutLabels, Counter>,
     /// Connections ended, by listener and reason (given no slot included).
     pub connections_closed: Family<ConnectionLabels, Counter>,
+    /// Objects in the ConversionReviews answered, by direction and result.
+    pub conversions: Family<ConversionLabels, Counter>,
+    /// Time to answer one ConversionReview, body read included.
+    pub conversion_duration: Histogram,
     pub status_updates: Counter,
     pub status_update_duration: Histogram,
     pub status_update_errors: Counter,
@@ -127,6 +138,8 @@ impl Metrics {
             operation_duration: Family::new_with_constructor(latency_histogram),
             review_timeouts: Family::default(),
             connections_closed: Family::default(),
+            conversions: Family::default(),
+            conversion_duration: latency_histogram(),
             status_updates: Counter::default(),
             status_update_duration: latency_histogram(),
             status_update_errors: Counter::default(),
@@ -144,6 +157,7 @@ impl Metrics {
         let mut registry = Registry::default();
         metrics.register_validation(&mut registry);
         metrics.register_admission(&mut registry);
+        metrics.register_conversion(&mut registry);
         metrics.register_certificates(&mut registry);
         metrics.register_controller(&mut registry);
         metrics.register_policies(&mut registry);
@@ -214,6 +228,36 @@ impl Metrics {
             "Connections ended, by listener (webhook, metrics) and reason",
             self.connections_closed.clone(),
         );
+    }
+
+    /// The CRD's conversion webhook.
+    fn register_conversion(&self, registry: &mut Registry) {
+        registry.register(
+            "roost_keeper_conversions",
+            "ManagedRoosts in the ConversionReviews answered, by direction (v1alpha1_to_v1beta1, v1beta1_to_v1alpha1, same, unknown) and result (ok: converted; error: their review was answered with a Failure)",
+            self.conversions.clone(),
+        );
+        registry.register(
+            "roost_keeper_conversion_duration_seconds",
+            "Time to answer a ConversionReview, body read included",
+            self.conversion_duration.clone(),
+        );
+    }
+
+    /// Counts one ConversionReview's objects (`direction` label, count) and its time.
+    pub fn observe_conversion(
+        &self,
+        objects: impl Iterator<Item = (&'static str, u64)>,
+        converted: bool,
+        elapsed: Duration,
+    ) {
+        let result = if converted { "ok" } else { "error" };
+        for (direction, count) in objects {
+            self.conversions
+                .get_or_create(&ConversionLabels { direction, result })
+                .inc_by(count);
+        }
+        self.conversion_duration.observe(elapsed.as_secs_f64());
     }
 
     /// The serving certificate and its upkeep.

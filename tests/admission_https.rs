@@ -520,6 +520,87 @@ async fn metrics_and_health_endpoints() {
     );
 }
 
+fn conversion_review(uid: &str, desired: &str, objects: Vec<Value>) -> String {
+    json!({
+        "apiVersion": "apiextensions.k8s.io/v1",
+        "kind": "ConversionReview",
+        "request": {"uid": uid, "desiredAPIVersion": desired, "objects": objects}
+    })
+    .to_string()
+}
+
+#[tokio::test]
+async fn conversion_reviews_are_answered_within_bounds_and_counted() {
+    let server = TestServer::start().await;
+    let client = server.client();
+    let url = server.url("/convert");
+    let alpha = roost("web", valid_spec());
+
+    let (status, up) = post(
+        &client,
+        &url,
+        conversion_review("cv1", "roost.birb.party/v1beta1", vec![alpha.clone(); 3]),
+    )
+    .await;
+    assert_eq!(status, 200);
+    assert_eq!(response(&up)["uid"], "cv1");
+    assert_eq!(response(&up)["result"]["status"], "Success", "{up}");
+    let beta = response(&up)["convertedObjects"][0].clone();
+    assert_eq!(beta["apiVersion"], "roost.birb.party/v1beta1");
+    let (_, down) = post(
+        &client,
+        &url,
+        conversion_review("cv2", "roost.birb.party/v1alpha1", vec![beta]),
+    )
+    .await;
+    assert_eq!(response(&down)["convertedObjects"][0], alpha);
+
+    // Too many objects: a Failure the apiserver passes on, not a transport error.
+    let (status, many) = post(
+        &client,
+        &url,
+        conversion_review("cv3", "roost.birb.party/v1beta1", vec![json!({}); 1001]),
+    )
+    .await;
+    assert_eq!(status, 200);
+    assert_eq!(response(&many)["uid"], "cv3");
+    assert_eq!(response(&many)["result"]["status"], "Failure");
+    assert!(
+        response(&many)["result"]["message"]
+            .as_str()
+            .unwrap()
+            .starts_with(
+                "1001 objects in one ConversionReview; roost-keeper converts at most 1000"
+            ),
+        "{many}"
+    );
+
+    let (status, reply) = post(&client, &url, "{\"kind\": \"ConversionReview\"").await;
+    assert_eq!(status, 400);
+    assert_eq!(reply["kind"], "Status");
+    let huge = conversion_review(
+        "cv4",
+        "roost.birb.party/v1beta1",
+        vec![roost(&"a".repeat(7 * 1024 * 1024), valid_spec())],
+    );
+    let (status, reply) = post(&client, &url, huge).await;
+    assert_eq!(status, 413);
+    assert_eq!(reply["message"], "ConversionReview larger than 7 MiB");
+
+    let text = server.metrics_text().await;
+    for line in [
+        "roost_keeper_conversions_total{direction=\"v1alpha1_to_v1beta1\",result=\"ok\"} 3",
+        "roost_keeper_conversions_total{direction=\"v1beta1_to_v1alpha1\",result=\"ok\"} 1",
+        "roost_keeper_conversions_total{direction=\"unknown\",result=\"error\"} 1001",
+        "roost_keeper_conversion_duration_seconds_count 5",
+    ] {
+        assert!(
+            text.lines().any(|l| l == line),
+            "missing {line:?} in\n{text}"
+        );
+    }
+}
+
 /// Writes a kubelet-style Secret volume: files behind a `..data` symlink that is swapped atomically.
 fn write_secret_volume(
     dir: &std::path::Path,

@@ -130,6 +130,11 @@ fn webhook_configuration_has_the_contracted_settings() {
             hook["rules"][0]["apiGroups"],
             serde_json::json!(["roost.birb.party"])
         );
+        // Each object reaches the webhooks in the version it was written in.
+        assert_eq!(
+            hook["rules"][0]["apiVersions"],
+            serde_json::json!(["v1alpha1", "v1beta1"])
+        );
         let excluded = &hook["namespaceSelector"]["matchExpressions"][0];
         assert_eq!(excluded["operator"], "NotIn");
         assert_eq!(
@@ -137,4 +142,58 @@ fn webhook_configuration_has_the_contracted_settings() {
             serde_json::json!(["kube-system", "roost-system"])
         );
     }
+}
+
+/// `roost-keeper crd` with `args`, parsed.
+fn crd_with(args: &[&str]) -> serde_json::Value {
+    let out = Command::new(env!("CARGO_BIN_EXE_roost-keeper"))
+        .arg("crd")
+        .args(args)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_norway::from_slice(&out.stdout).unwrap()
+}
+
+#[test]
+fn the_crds_conversion_target_follows_the_flags() {
+    let dir = tempfile::tempdir().unwrap();
+    let ca = dir.path().join("ca.crt");
+    std::fs::write(&ca, "-----BEGIN CERTIFICATE-----\n").unwrap();
+    let local = crd_with(&[
+        "--url",
+        "https://127.0.0.1:9443/",
+        "--ca-bundle-file",
+        ca.to_str().unwrap(),
+    ]);
+    let webhook = &local["spec"]["conversion"]["webhook"];
+    assert_eq!(local["spec"]["conversion"]["strategy"], "Webhook");
+    assert_eq!(
+        webhook["conversionReviewVersions"],
+        serde_json::json!(["v1"])
+    );
+    assert_eq!(
+        webhook["clientConfig"],
+        serde_json::json!({
+            "url": "https://127.0.0.1:9443/convert",
+            "caBundle": "LS0tLS1CRUdJTiBDRVJUSUZJQ0FURS0tLS0tCg=="
+        })
+    );
+    let elsewhere = crd_with(&["--service", "keeper", "--namespace", "birds"]);
+    assert_eq!(
+        elsewhere["spec"]["conversion"]["webhook"]["clientConfig"],
+        serde_json::json!({
+            "service": {"name": "keeper", "namespace": "birds", "path": "/convert", "port": 443}
+        })
+    );
+    // Both targets at once are refused, as by webhook-config.
+    let both = Command::new(env!("CARGO_BIN_EXE_roost-keeper"))
+        .args(["crd", "--url", "https://a", "--service", "b"])
+        .output()
+        .unwrap();
+    assert!(!both.status.success());
 }

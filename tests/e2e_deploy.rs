@@ -247,6 +247,23 @@ const ALLOWED: &[Case] = &[
             "--all-namespaces",
         ],
     ),
+    // caBundle injection into the ManagedRoost CRD's conversion webhook.
+    allow(
+        "get the ManagedRoost CRD",
+        &[
+            "get",
+            "customresourcedefinitions.apiextensions.k8s.io/managedroosts.roost.birb.party",
+            "--all-namespaces",
+        ],
+    ),
+    allow(
+        "patch the ManagedRoost CRD",
+        &[
+            "patch",
+            "customresourcedefinitions.apiextensions.k8s.io/managedroosts.roost.birb.party",
+            "--all-namespaces",
+        ],
+    ),
     // Leader election.
     allow(
         "create leases in roost-system",
@@ -472,6 +489,38 @@ const DENIED: &[Case] = &[
         &[
             "patch",
             "mutatingwebhookconfigurations.admissionregistration.k8s.io/someone-elses",
+            "--all-namespaces",
+        ],
+    ),
+    deny(
+        "patch another CRD",
+        &[
+            "patch",
+            "customresourcedefinitions.apiextensions.k8s.io/roostpolicies.roost.birb.party",
+            "--all-namespaces",
+        ],
+    ),
+    deny(
+        "delete the ManagedRoost CRD",
+        &[
+            "delete",
+            "customresourcedefinitions.apiextensions.k8s.io/managedroosts.roost.birb.party",
+            "--all-namespaces",
+        ],
+    ),
+    deny(
+        "update the ManagedRoost CRD",
+        &[
+            "update",
+            "customresourcedefinitions.apiextensions.k8s.io/managedroosts.roost.birb.party",
+            "--all-namespaces",
+        ],
+    ),
+    deny(
+        "create CRDs",
+        &[
+            "create",
+            "customresourcedefinitions.apiextensions.k8s.io",
             "--all-namespaces",
         ],
     ),

@@ -139,8 +139,8 @@ impl Drop for Cluster {
 
 impl Cluster {
     /// A control plane with the CRD, deploy/'s namespace, service account and
-    /// RBAC, and both webhook configurations pointing at the proxy (no
-    /// caBundle: the replicas inject it).
+    /// RBAC, and both webhook configurations and the CRD's conversion
+    /// pointing at the proxy (no caBundle: the replicas inject it).
     fn start() -> Cluster {
         let plane = ControlPlane::start().expect("control plane starts");
         plane.install_crd().expect("CRD installed");
@@ -209,6 +209,10 @@ impl Cluster {
             "apply webhook configurations",
             &apply(&plane.bin.join("kubectl"), &plane.kubeconfig, &yaml),
         );
+        // Conversion by the replicas too, its caBundle left to their injection.
+        plane
+            .convert_at(&format!("https://127.0.0.1:{}", proxy.port), None)
+            .expect("CRD conversion pointed at the proxy");
         Cluster {
             plane,
             service_account,
@@ -294,14 +298,15 @@ impl Cluster {
         )
     }
 
+    /// The caBundle of a webhook configuration's webhooks, or of a CRD's
+    /// conversion webhook (`kind` crd).
     fn ca_bundle(&self, kind: &str, name: &str) -> String {
-        let out = self.kubectl(&[
-            "get",
-            kind,
-            name,
-            "-o",
-            "jsonpath={.webhooks[*].clientConfig.caBundle}",
-        ]);
+        let path = if kind == "crd" {
+            "jsonpath={.spec.conversion.webhook.clientConfig.caBundle}"
+        } else {
+            "jsonpath={.webhooks[*].clientConfig.caBundle}"
+        };
+        let out = self.kubectl(&["get", kind, name, "-o", path]);
         let encoded = succeeded("read a caBundle", &out);
         use base64::Engine as _;
         let mut bundles: Vec<String> = encoded
@@ -504,6 +509,7 @@ fn replicas_starting_together_agree_on_one_ca_and_inject_it() {
     for (kind, name) in [
         ("validatingwebhookconfiguration", "roost-keeper-validating"),
         ("mutatingwebhookconfiguration", "roost-keeper-mutating"),
+        ("crd", "managedroosts.roost.birb.party"),
     ] {
         assert_eq!(cluster.ca_bundle(kind, name), bundle, "{name} caBundle");
     }
@@ -574,7 +580,8 @@ fn a_forced_rotation_under_a_stream_of_applies_fails_none() {
         Duration::from_secs(15),
         || {
             (cluster.ca_bundle("validatingwebhookconfiguration", "roost-keeper-validating")
-                == bundle)
+                == bundle
+                && cluster.ca_bundle("crd", "managedroosts.roost.birb.party") == bundle)
                 .then_some(())
         },
     );
@@ -714,6 +721,10 @@ fn a_deleted_secret_starts_over_with_a_new_ca_that_every_replica_serves() {
     }
     assert_eq!(
         cluster.ca_bundle("mutatingwebhookconfiguration", "roost-keeper-mutating"),
+        bundle
+    );
+    assert_eq!(
+        cluster.ca_bundle("crd", "managedroosts.roost.birb.party"),
         bundle
     );
     succeeded(

@@ -93,10 +93,21 @@ fn jsonpath(plane: &ControlPlane, object: &str, path: &str) -> String {
     )
 }
 
-/// `kubectl create` of a ManagedRoost in `default`, then deleted again.
+/// `kubectl create` of a ManagedRoost in `default`, then deleted again. In
+/// v1beta1, the stored version: no server runs behind the Service, so a
+/// v1alpha1 object would need the unreachable conversion webhook (which has
+/// no failurePolicy) whatever the admission webhooks say.
 fn create_roost(plane: &ControlPlane) -> Output {
-    let manifest = std::fs::read(repo_root().join("examples/web-valid.yaml")).unwrap();
-    let out = output_with_stdin(plane.kubectl().args(["create", "-f", "-"]), &manifest).unwrap();
+    let text = std::fs::read_to_string(repo_root().join("examples/web-valid.yaml")).unwrap();
+    let alpha: serde_json::Value = serde_norway::from_str(&text).unwrap();
+    let beta = roost_keeper::api::convert::convert(&alpha, roost_keeper::api::ApiVersion::V1beta1)
+        .unwrap();
+    let manifest = beta.to_string();
+    let out = output_with_stdin(
+        plane.kubectl().args(["create", "-f", "-"]),
+        manifest.as_bytes(),
+    )
+    .unwrap();
     if out.status.success() {
         succeeded(
             "kubectl delete managedroost web",

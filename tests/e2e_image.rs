@@ -268,6 +268,10 @@ fn image_serves_the_webhooks_and_controller_of_a_control_plane() {
         "apply webhook configurations",
         &output_with_stdin(apply.args(["apply", "-f", "-"]), webhooks.as_bytes()).unwrap(),
     );
+    // Conversion by the image too, its caBundle injected like the webhooks'.
+    plane
+        .convert_at(&format!("https://127.0.0.1:{webhook_port}"), None)
+        .expect("CRD conversion pointed at the image");
 
     let (otlp_port, otlp_requests) = otlp_collector();
     let name = format!("roost-keeper-e2e-{}", std::process::id());

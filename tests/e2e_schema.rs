@@ -1,6 +1,7 @@
 //! The JSON Schema against its reference: a real kube-apiserver with only
-//! the CRDs installed (no webhooks, so only the CRD schema and kubectl's
-//! strict field validation judge). For every ManagedRoost and RoostPolicy of
+//! the CRDs installed (no admission webhooks, so only the CRD schema and
+//! kubectl's strict field validation judge; roost-keeper serves only the
+//! conversion a v1alpha1 object needs, even in a dry run, as v1beta1 is stored). For every ManagedRoost and RoostPolicy of
 //! our apiVersion in the samples and examples, and for a few wrong ones,
 //! kubeconform with `schemas/` accepts exactly what a server-side dry run
 //! accepts, and `roost-keeper validate` refuses every ManagedRoost the
@@ -12,7 +13,7 @@ mod common;
 use common::schema_tools::{documents_of_kind, kubeconform, roost_with, write_documents};
 use roost_keeper::admission::POLICY_KIND;
 use roost_keeper::api::KIND;
-use roost_testcluster::{ControlPlane, text};
+use roost_testcluster::{ControlPlane, ServeCommand, text};
 use serde_json::json;
 use std::path::Path;
 
@@ -20,6 +21,15 @@ use std::path::Path;
 fn kubeconform_accepts_what_the_apiserver_accepts() {
     let plane = ControlPlane::start().expect("control plane starts");
     plane.install_crd().expect("CRDs installed");
+    let converter = ServeCommand::new(env!("CARGO_BIN_EXE_roost-keeper"))
+        .spawn()
+        .expect("serve starts");
+    plane
+        .convert_at(
+            &format!("https://127.0.0.1:{}", converter.webhook.port()),
+            Some(converter.ca_pem().as_bytes()),
+        )
+        .expect("CRD conversion pointed at roost-keeper");
     let paths = ["tests/samples", "examples"];
     let mut documents = documents_of_kind(&paths, KIND);
     documents.extend(documents_of_kind(&paths, POLICY_KIND));

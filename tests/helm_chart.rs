@@ -153,6 +153,27 @@ fn chart_crds_and_version_follow_the_crate() {
 /// The two webhook configurations by kind (Helm orders by kind, the CLI
 /// validating first), labels and annotations removed (the CLI has no Helm
 /// labels and leaves the CA to the server or cert-manager).
+/// crds/ cannot follow the release: with the default namespace, the CRD's
+/// conversion webhook is the chart's Service, on a port it serves.
+#[test]
+fn the_crds_conversion_webhook_is_the_charts_service_in_the_default_namespace() {
+    let objects = template("roost-system", &[]);
+    let crd = find(
+        &objects,
+        "CustomResourceDefinition",
+        "managedroosts.roost.birb.party",
+    );
+    let client = &crd["spec"]["conversion"]["webhook"]["clientConfig"]["service"];
+    assert_eq!(client["path"], "/convert", "{client}");
+    let service = find(&objects, "Service", client["name"].as_str().unwrap());
+    assert_eq!(service["metadata"]["namespace"], client["namespace"]);
+    let ports = service["spec"]["ports"].as_array().unwrap();
+    assert!(
+        ports.iter().any(|p| p["port"] == client["port"]),
+        "{client} not served by {service}"
+    );
+}
+
 fn webhook_configurations(objects: &[Value]) -> Vec<Value> {
     let mut found: Vec<Value> = objects
         .iter()
@@ -352,6 +373,7 @@ fn every_option_renders() {
     // Without the Secret to manage or caBundle to patch, RBAC drops those rules.
     for (kind, forbidden) in [
         ("ClusterRole", "webhookconfigurations"),
+        ("ClusterRole", "customresourcedefinitions"),
         ("Role", "secrets"),
     ] {
         let rules = find(&objects, kind, "roost-keeper")["rules"].to_string();

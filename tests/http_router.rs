@@ -10,6 +10,7 @@ use http_body_util::BodyExt;
 use roost_keeper::admission::cache::ValidationCache;
 use roost_keeper::admission::http::{HttpLimits, MAX_BODY_BYTES, WebhookState, router};
 use roost_keeper::admission::{Admission, MUTATE_PATH, POLICY_VALIDATE_PATH, VALIDATE_PATH};
+use roost_keeper::api::crd::CONVERT_PATH;
 use roost_keeper::metrics::Metrics;
 use serde_json::{Value, json};
 use std::sync::Arc;
@@ -182,7 +183,12 @@ async fn an_unknown_path_is_a_404_naming_every_webhook() {
     assert_eq!(status, StatusCode::NOT_FOUND);
     assert_eq!(reply["reason"], "NotFound");
     let message = reply["message"].as_str().unwrap();
-    for path in [VALIDATE_PATH, MUTATE_PATH, POLICY_VALIDATE_PATH] {
+    for path in [
+        VALIDATE_PATH,
+        MUTATE_PATH,
+        POLICY_VALIDATE_PATH,
+        CONVERT_PATH,
+    ] {
         assert!(message.contains(path), "{message}");
     }
     assert!(message.len() < 300, "the path is quoted whole: {message}");
@@ -321,4 +327,60 @@ async fn a_mistyped_enum_value_gets_a_suggestion() {
     ] {
         assert!(causes.contains(hint), "{hint} not in {causes}");
     }
+}
+
+fn conversion_review(desired: &str, objects: Vec<Value>) -> String {
+    json!({
+        "apiVersion": "apiextensions.k8s.io/v1",
+        "kind": "ConversionReview",
+        "request": {"uid": "c-1", "desiredAPIVersion": desired, "objects": objects}
+    })
+    .to_string()
+}
+
+fn alpha_roost() -> Value {
+    let review: Value = serde_json::from_slice(&fixture("create-valid.json")).unwrap();
+    review["request"]["object"].clone()
+}
+
+#[tokio::test]
+async fn the_conversion_route_converts_and_keeps_the_uid() {
+    let body = conversion_review("roost.birb.party/v1beta1", vec![alpha_roost()]);
+    let (status, reply) = send(routes(), post(CONVERT_PATH, body)).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(reply["kind"], "ConversionReview");
+    assert_eq!(reply["response"]["uid"], "c-1");
+    assert_eq!(reply["response"]["result"]["status"], "Success", "{reply}");
+    let converted = &reply["response"]["convertedObjects"];
+    assert_eq!(converted.as_array().map(Vec::len), Some(1));
+    assert_eq!(converted[0]["apiVersion"], "roost.birb.party/v1beta1");
+}
+
+#[tokio::test]
+async fn a_conversion_of_an_unserved_version_is_a_failure_not_an_error() {
+    let body = conversion_review("roost.birb.party/v1", vec![alpha_roost()]);
+    let (status, reply) = send(routes(), post(CONVERT_PATH, body)).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(reply["response"]["uid"], "c-1");
+    assert_eq!(reply["response"]["result"]["status"], "Failure", "{reply}");
+    assert_eq!(reply["response"]["convertedObjects"], json!([]));
+}
+
+#[tokio::test]
+async fn a_body_that_is_not_a_conversion_review_is_a_400_and_a_large_one_a_413() {
+    let (status, reply) = send(routes(), post(CONVERT_PATH, "{\"objects\": [")).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_eq!(reply["kind"], "Status");
+    let message = reply["message"].as_str().unwrap();
+    assert!(
+        message.starts_with("body is not a JSON ConversionReview apiextensions.k8s.io/v1"),
+        "{message}"
+    );
+    let request = Request::post(CONVERT_PATH)
+        .header(header::CONTENT_LENGTH, (MAX_BODY_BYTES + 1).to_string())
+        .body(Body::empty())
+        .unwrap();
+    let (status, reply) = send(routes(), request).await;
+    assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE);
+    assert_eq!(reply["message"], "ConversionReview larger than 7 MiB");
 }

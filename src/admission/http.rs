@@ -8,7 +8,9 @@
 //! its caller waits at most the review timeout. The usual review (no custom
 //! rules in force, a small body) is judged inline.
 
+use super::conversion::{self, ConversionReply};
 use super::{MUTATE_PATH, POLICY_VALIDATE_PATH, Refusal, Reply, Reviewer, VALIDATE_PATH, Webhook};
+use crate::api::crd::CONVERT_PATH;
 use crate::metrics::{Metrics, ReviewTimeoutLabels};
 use axum::Router;
 use axum::extract::{Request, State};
@@ -92,13 +94,10 @@ impl WebhookState {
         }
     }
 
-    fn count_review_timeout(&self, webhook: Webhook, stage: &'static str) {
+    fn count_review_timeout(&self, webhook: &'static str, stage: &'static str) {
         self.metrics
             .review_timeouts
-            .get_or_create(&ReviewTimeoutLabels {
-                webhook: webhook.label(),
-                stage,
-            })
+            .get_or_create(&ReviewTimeoutLabels { webhook, stage })
             .inc();
     }
 
@@ -108,7 +107,8 @@ impl WebhookState {
     }
 }
 
-/// Both webhooks; any other path is a 404 that names them.
+/// The admission webhooks and the CRD's conversion webhook; any other path
+/// is a 404 that names them.
 pub fn router(state: WebhookState) -> Router {
     Router::new()
         .route(VALIDATE_PATH, post(|s, r| admit(s, r, Webhook::Validate)))
@@ -117,6 +117,7 @@ pub fn router(state: WebhookState) -> Router {
             POLICY_VALIDATE_PATH,
             post(|s, r| admit(s, r, Webhook::ValidatePolicy)),
         )
+        .route(CONVERT_PATH, post(convert))
         .fallback(not_found)
         .with_state(state)
 }
@@ -131,7 +132,7 @@ async fn not_found(request: Request) -> Response {
         404,
         "NotFound",
         format!(
-            "no webhook at {}; the webhooks are {VALIDATE_PATH}, {MUTATE_PATH} and {POLICY_VALIDATE_PATH}",
+            "no webhook at {}; the webhooks are {VALIDATE_PATH}, {MUTATE_PATH}, {POLICY_VALIDATE_PATH} and {CONVERT_PATH}",
             crate::validation::finding::shown_max(request.uri().path(), SHOWN_PATH_CHARS)
         ),
     );
@@ -203,6 +204,7 @@ async fn read_body(
     limit: usize,
     timeout: Duration,
     budget: &Arc<Semaphore>,
+    noun: &str,
 ) -> Result<Body, Refusal> {
     let deadline = tokio::time::Instant::now() + timeout;
     let declared = request
@@ -211,7 +213,7 @@ async fn read_body(
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<u64>().ok());
     if declared.is_some_and(|len| len > limit as u64) {
-        return Err(too_large(limit));
+        return Err(too_large(limit, noun));
     }
     let mut share = BudgetShare {
         budget,
@@ -252,7 +254,7 @@ async fn read_body(
         };
         let total = bytes.len() + data.len();
         if total > limit {
-            return Err(too_large(limit));
+            return Err(too_large(limit, noun));
         }
         share.cover(total).await?;
         bytes.push(data, reserve);
@@ -303,11 +305,11 @@ impl Collected {
     }
 }
 
-fn too_large(limit: usize) -> Refusal {
+fn too_large(limit: usize, noun: &str) -> Refusal {
     Refusal::new(
         413,
         "RequestEntityTooLarge",
-        format!("AdmissionReview larger than {} MiB", limit / (1024 * 1024)),
+        format!("{noun} larger than {} MiB", limit / (1024 * 1024)),
     )
 }
 
@@ -323,7 +325,7 @@ fn review_failed(err: &tokio::task::JoinError) -> Refusal {
 }
 
 /// The answer when no review permit came within the review timeout.
-fn review_queue_full(state: &WebhookState, webhook: Webhook) -> Refusal {
+fn review_queue_full(state: &WebhookState, webhook: &'static str) -> Refusal {
     state.count_review_timeout(webhook, "queued");
     Refusal::new(
         503,
@@ -337,10 +339,10 @@ fn review_queue_full(state: &WebhookState, webhook: Webhook) -> Refusal {
 
 /// The answer when a review was still evaluating at the review timeout: a
 /// fixed text, nothing from the object.
-fn review_too_slow(state: &WebhookState, webhook: Webhook) -> Refusal {
+fn review_too_slow(state: &WebhookState, webhook: &'static str) -> Refusal {
     state.count_review_timeout(webhook, "evaluating");
     tracing::warn!(
-        webhook = webhook.label(),
+        webhook,
         "review still evaluating at --review-timeout; refused"
     );
     Refusal::new(
@@ -353,51 +355,74 @@ fn review_too_slow(state: &WebhookState, webhook: Webhook) -> Refusal {
     )
 }
 
-/// Reads the body, then reviews it: inline when that is cheap, else on a
-/// blocking thread (reviews that may run policy rules, large bodies).
-async fn answer(state: &WebhookState, request: Request, webhook: Webhook) -> Reply {
+/// Reads the body, then runs `work` on it within the review limits: inline
+/// when `may_inline` and the body is small, else on a blocking thread
+/// (reviews that may run policy rules, large bodies). `label` names the
+/// route in the timeout metric; `noun` what a body too large is.
+async fn bounded<T: Send + 'static>(
+    state: &WebhookState,
+    request: Request,
+    label: &'static str,
+    noun: &'static str,
+    may_inline: bool,
+    work: impl FnOnce(&[u8]) -> T + Send + 'static,
+) -> Result<T, Refusal> {
     let read = read_body(
         request,
         MAX_BODY_BYTES,
         state.read_timeout,
         &state.body_budget,
+        noun,
     );
     // `budget` is held until the review ends.
     let Body {
         bytes: body,
         _budget: budget,
-    } = match read.await {
-        Ok(body) => body,
-        Err(refusal) => return refusal.into_reply(),
-    };
+    } = read.await?;
     let deadline = tokio::time::Instant::now() + state.review_timeout;
-    if body.len() <= BLOCKING_BODY_BYTES && !state.reviewer.may_run_policies(webhook) {
+    if body.len() <= BLOCKING_BODY_BYTES && may_inline {
         // Backpressure: wait for a turn rather than failing, within the deadline.
         let Ok(permit) = tokio::time::timeout_at(deadline, state.reviews.acquire()).await else {
-            return review_queue_full(state, webhook).into_reply();
+            return Err(review_queue_full(state, label));
         };
         let _permit = permit.expect("semaphore is never closed");
-        return state.reviewer.review(webhook, &body);
+        return Ok(work(&body));
     }
     let acquire = Arc::clone(&state.reviews).acquire_owned();
     let Ok(permit) = tokio::time::timeout_at(deadline, acquire).await else {
-        return review_queue_full(state, webhook).into_reply();
+        return Err(review_queue_full(state, label));
     };
     let permit = permit.expect("semaphore is never closed");
-    let reviewer = Arc::clone(&state.reviewer);
     // The permit and the body budget go with the evaluation: released when it
     // really ends, even after its caller has stopped waiting, so blocking
     // threads never outnumber the permits.
     let review = tokio::task::spawn_blocking(move || {
-        let reply = reviewer.review(webhook, &body);
+        let out = work(&body);
         drop((permit, budget));
-        reply
+        out
     });
     match tokio::time::timeout_at(deadline, review).await {
-        Ok(Ok(reply)) => reply,
-        Ok(Err(err)) => review_failed(&err).into_reply(),
-        Err(_) => review_too_slow(state, webhook).into_reply(),
+        Ok(Ok(out)) => Ok(out),
+        Ok(Err(err)) => Err(review_failed(&err)),
+        Err(_) => Err(review_too_slow(state, label)),
     }
+}
+
+/// An AdmissionReview's answer, or the refusal of its request.
+async fn answer(state: &WebhookState, request: Request, webhook: Webhook) -> Reply {
+    let may_inline = !state.reviewer.may_run_policies(webhook);
+    let reviewer = Arc::clone(&state.reviewer);
+    let work = move |body: &[u8]| reviewer.review(webhook, body);
+    bounded(
+        state,
+        request,
+        webhook.label(),
+        "AdmissionReview",
+        may_inline,
+        work,
+    )
+    .await
+    .unwrap_or_else(Refusal::into_reply)
 }
 
 async fn admit(State(state): State<WebhookState>, request: Request, webhook: Webhook) -> Response {
@@ -441,6 +466,63 @@ async fn admit(State(state): State<WebhookState>, request: Request, webhook: Web
             "admission review answered"
         );
         json_reply(reply)
+    }
+    .instrument(span)
+    .await
+}
+
+/// The CRD's conversion webhook: a ConversionReview converted within the
+/// same limits as the admission reviews.
+async fn convert(State(state): State<WebhookState>, request: Request) -> Response {
+    let started = Instant::now();
+    let span = tracing::info_span!(
+        "conversion",
+        uid = tracing::field::Empty,
+        objects = tracing::field::Empty,
+        converted = tracing::field::Empty,
+    );
+    async move {
+        let reply = bounded(
+            &state,
+            request,
+            "convert",
+            "ConversionReview",
+            true,
+            conversion::review,
+        )
+        .await
+        .unwrap_or_else(|refusal| {
+            let reply = refusal.into_reply();
+            ConversionReply {
+                status: reply.status,
+                body: reply.body,
+                uid: String::new(),
+                converted: false,
+                tally: conversion::Tally::default(),
+            }
+        });
+        let span = tracing::Span::current();
+        span.record("uid", reply.uid.as_str());
+        span.record("objects", reply.tally.total());
+        span.record("converted", reply.converted);
+        let elapsed = started.elapsed();
+        let objects = reply.tally.counts().map(|(d, n)| (d.label(), n));
+        state
+            .metrics
+            .observe_conversion(objects, reply.converted, elapsed);
+        tracing::info!(
+            status = reply.status,
+            elapsed_ms = elapsed.as_secs_f64() * 1e3,
+            "conversion review answered"
+        );
+        let status =
+            StatusCode::from_u16(reply.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        (
+            status,
+            [(header::CONTENT_TYPE, "application/json")],
+            reply.body,
+        )
+            .into_response()
     }
     .instrument(span)
     .await

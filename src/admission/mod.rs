@@ -4,6 +4,7 @@
 //! the cache and metrics it updates; [`http`] only reads bodies and writes replies.
 
 pub use crate::cache;
+pub mod conversion;
 pub mod http;
 pub mod registration;
 pub mod review;

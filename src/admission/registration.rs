@@ -3,6 +3,7 @@
 
 use crate::admission::{MUTATE_PATH, POLICY_VALIDATE_PATH, VALIDATE_PATH};
 use crate::api::GROUP;
+use crate::api::version::ApiVersion;
 use crate::{Error, Result};
 use k8s_openapi::ByteString;
 use k8s_openapi::api::admissionregistration::v1::{
@@ -120,10 +121,13 @@ fn client_config(options: &WebhookConfigOptions, path: &str) -> WebhookClientCon
     }
 }
 
-fn rules(resource: &str, scope: &str) -> Vec<RuleWithOperations> {
+/// The rules of a resource's webhook: every version it serves is listed, so
+/// each object reaches the webhook in the version it was written in
+/// (with `matchPolicy: Equivalent` another version would be converted first).
+fn rules(resource: &str, scope: &str, versions: &[&str]) -> Vec<RuleWithOperations> {
     vec![RuleWithOperations {
         api_groups: Some(vec![GROUP.to_owned()]),
-        api_versions: Some(vec!["v1alpha1".to_owned()]),
+        api_versions: Some(versions.iter().map(|v| (*v).to_owned()).collect()),
         operations: Some(vec!["CREATE".to_owned(), "UPDATE".to_owned()]),
         resources: Some(vec![resource.to_owned()]),
         scope: Some(scope.to_owned()),
@@ -179,7 +183,11 @@ pub fn build(
                 failure_policy: Some(options.validate_failure_policy.as_str().to_owned()),
                 match_policy: Some("Equivalent".to_owned()),
                 namespace_selector: Some(namespace_selector(options)),
-                rules: Some(rules("managedroosts", "Namespaced")),
+                rules: Some(rules(
+                    "managedroosts",
+                    "Namespaced",
+                    &ApiVersion::ALL.map(ApiVersion::name),
+                )),
                 side_effects: "None".to_owned(),
                 timeout_seconds: Some(selection.timeout_seconds),
                 object_selector: selection.object_selector.clone(),
@@ -193,7 +201,7 @@ pub fn build(
                 match_policy: Some("Equivalent".to_owned()),
                 // RoostPolicies are cluster-scoped: no namespace to select by.
                 namespace_selector: None,
-                rules: Some(rules("roostpolicies", "Cluster")),
+                rules: Some(rules("roostpolicies", "Cluster", &["v1alpha1"])),
                 side_effects: "None".to_owned(),
                 timeout_seconds: Some(selection.timeout_seconds),
                 object_selector: selection.policy_object_selector.clone(),
@@ -211,7 +219,11 @@ pub fn build(
             match_policy: Some("Equivalent".to_owned()),
             namespace_selector: Some(namespace_selector(options)),
             reinvocation_policy: Some("IfNeeded".to_owned()),
-            rules: Some(rules("managedroosts", "Namespaced")),
+            rules: Some(rules(
+                "managedroosts",
+                "Namespaced",
+                &ApiVersion::ALL.map(ApiVersion::name),
+            )),
             side_effects: "None".to_owned(),
             timeout_seconds: Some(selection.timeout_seconds),
             object_selector: selection.object_selector.clone(),

@@ -189,11 +189,19 @@ pub fn crd_yaml() -> Result<String> {
 
 /// A CRD as YAML, exactly what `crds/<kind>.yaml` holds.
 pub fn crd_yaml_of(kind: CrdKind) -> Result<String> {
-    let crd = match kind {
-        CrdKind::Managedroost => managed_roost_crd(),
-        CrdKind::Roostpolicy => roost_policy_crd(),
-    };
-    let body = serde_norway::to_string(&crd).map_err(|source| Error::Serialize {
+    match kind {
+        CrdKind::Managedroost => yaml_of(&managed_roost_crd()),
+        CrdKind::Roostpolicy => yaml_of(&roost_policy_crd()),
+    }
+}
+
+/// The ManagedRoost CRD as YAML, with conversion sent to `client`.
+pub fn managed_roost_crd_yaml_with(client: WebhookClientConfig) -> Result<String> {
+    yaml_of(&managed_roost_crd_with(client))
+}
+
+fn yaml_of(crd: &CustomResourceDefinition) -> Result<String> {
+    let body = serde_norway::to_string(crd).map_err(|source| Error::Serialize {
         what: "CustomResourceDefinition",
         source,
     })?;

@@ -412,6 +412,7 @@ fn match_condition_flag(text: &str) -> std::result::Result<MatchCondition, Strin
 }
 
 #[derive(Debug, clap::Args)]
+#[command(group(clap::ArgGroup::new("target").args(["url", "service"])))]
 pub struct CrdArgs {
     /// Which resource's CRD.
     #[arg(
@@ -421,6 +422,60 @@ pub struct CrdArgs {
         env = "ROOST_KEEPER_CRD_KIND"
     )]
     pub kind: crate::api::crd::CrdKind,
+    /// Base URL of the server the ManagedRoost CRD's conversion webhook is sent
+    /// to (e.g. https://127.0.0.1:8443; /convert is appended), instead of a Service.
+    #[arg(long, env = "ROOST_KEEPER_WEBHOOK_URL")]
+    pub url: Option<String>,
+    /// Service in front of the webhook server (port 443) for the conversion webhook.
+    #[arg(long, default_value = defaults::SERVICE, env = "ROOST_KEEPER_SERVICE")]
+    pub service: String,
+    /// The Service's namespace.
+    #[arg(long, default_value = "roost-system", env = "ROOST_KEEPER_NAMESPACE")]
+    pub namespace: String,
+    /// PEM CA bundle the conversion webhook trusts; omitted, caBundle is left for injection.
+    #[arg(long, env = "ROOST_KEEPER_CA_BUNDLE_FILE")]
+    pub ca_bundle_file: Option<PathBuf>,
+}
+
+impl CrdArgs {
+    /// Where the apiserver sends the ManagedRoost CRD's ConversionReviews.
+    fn conversion_client(&self) -> Result<ConversionClient> {
+        use crate::api::crd::CONVERT_PATH;
+        use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::ServiceReference;
+        let ca_bundle = read_ca_bundle(self.ca_bundle_file.as_ref())?.map(k8s_openapi::ByteString);
+        Ok(match &self.url {
+            Some(url) => ConversionClient {
+                url: Some(format!("{}{CONVERT_PATH}", url.trim_end_matches('/'))),
+                ca_bundle,
+                service: None,
+            },
+            None => ConversionClient {
+                service: Some(ServiceReference {
+                    name: self.service.clone(),
+                    namespace: self.namespace.clone(),
+                    path: Some(CONVERT_PATH.into()),
+                    port: Some(443),
+                }),
+                ca_bundle,
+                url: None,
+            },
+        })
+    }
+}
+
+/// The CRD's conversion client config (not the admission webhooks' type).
+type ConversionClient =
+    k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::WebhookClientConfig;
+
+/// The PEM file `--ca-bundle-file` names, when given.
+fn read_ca_bundle(path: Option<&PathBuf>) -> Result<Option<Vec<u8>>> {
+    path.map(|path| {
+        std::fs::read(path).map_err(|source| Error::Read {
+            path: path.clone(),
+            source,
+        })
+    })
+    .transpose()
 }
 
 #[derive(Debug, clap::Args)]
@@ -685,13 +740,7 @@ pub fn run(cli: Cli) -> Result<i32> {
             Ok(0)
         }
         Command::WebhookConfig(args) => {
-            let ca_bundle = match &args.ca_bundle_file {
-                Some(path) => Some(std::fs::read(path).map_err(|source| Error::Read {
-                    path: path.clone(),
-                    source,
-                })?),
-                None => None,
-            };
+            let ca_bundle = read_ca_bundle(args.ca_bundle_file.as_ref())?;
             let target = match &args.url {
                 Some(url) => Target::Url(url.clone()),
                 None => Target::Service {
@@ -741,9 +790,15 @@ pub fn run(cli: Cli) -> Result<i32> {
         ),
         Command::Migrate(args) => run_migrate(&args, &mut stdout.lock()),
         Command::Crd(args) => {
+            use crate::api::crd::{CrdKind, crd_yaml_of, managed_roost_crd_yaml_with};
+            // Only ManagedRoost has more than one version to convert between.
+            let yaml = match args.kind {
+                CrdKind::Managedroost => managed_roost_crd_yaml_with(args.conversion_client()?)?,
+                CrdKind::Roostpolicy => crd_yaml_of(args.kind)?,
+            };
             stdout
                 .lock()
-                .write_all(crate::api::crd::crd_yaml_of(args.kind)?.as_bytes())
+                .write_all(yaml.as_bytes())
                 .map_err(Error::Write)?;
             Ok(0)
         }

@@ -1,18 +1,22 @@
-//! caBundle injection: both webhook configurations are patched to trust the
-//! CA bundle of the managed Secret ([`super::secret`]).
+//! caBundle injection: both webhook configurations and the ManagedRoost
+//! CRD's conversion webhook are patched to trust the CA bundle of the
+//! managed Secret ([`super::secret`]).
 
 use crate::admission::registration::{MUTATING_CONFIG_NAME, VALIDATING_CONFIG_NAME};
+use crate::api::ManagedRoost;
 use crate::{Error, Result};
 use base64::Engine as _;
 use k8s_openapi::api::admissionregistration::v1::{
     MutatingWebhookConfiguration, ValidatingWebhookConfiguration, WebhookClientConfig,
 };
+use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use kube::api::{Patch, PatchParams};
-use kube::{Api, Client};
+use kube::{Api, Client, CustomResourceExt};
 
 /// Makes both webhook configurations carry `bundle_pem` as every webhook's
-/// caBundle. A configuration that does not exist yet is skipped (it is
-/// checked again later). Returns whether anything was patched.
+/// caBundle, and the ManagedRoost CRD as its conversion webhook's. A
+/// configuration or CRD that does not exist yet is skipped (it is checked
+/// again later). Returns whether anything was patched.
 pub async fn ensure_bundles(client: &Client, bundle_pem: &str) -> Result<bool> {
     let validating = inject_bundle::<ValidatingWebhookConfiguration>(
         client,
@@ -34,7 +38,39 @@ pub async fn ensure_bundles(client: &Client, bundle_pem: &str) -> Result<bool> {
         bundle_pem,
     )
     .await?;
-    Ok(validating || mutating)
+    let conversion = inject_conversion_bundle(client, bundle_pem).await?;
+    Ok(validating || mutating || conversion)
+}
+
+/// Patches `bundle_pem` into the ManagedRoost CRD's conversion webhook
+/// (merge patch) when its caBundle differs. A missing CRD, or one that does
+/// not convert by webhook (the apiserver refuses a webhook config then), is
+/// skipped. Returns whether it patched.
+async fn inject_conversion_bundle(client: &Client, bundle_pem: &str) -> Result<bool> {
+    let name = ManagedRoost::crd_name();
+    let api: Api<CustomResourceDefinition> = Api::all(client.clone());
+    let Some(crd) = api.get_opt(name).await.map_err(|e| bundle_error(name, e))? else {
+        return Ok(false);
+    };
+    let Some(conversion) = crd.spec.conversion.filter(|c| c.strategy == "Webhook") else {
+        return Ok(false);
+    };
+    let current = conversion
+        .webhook
+        .and_then(|w| w.client_config)
+        .and_then(|c| c.ca_bundle);
+    if current.as_ref().map(|b| b.0.as_slice()) == Some(bundle_pem.as_bytes()) {
+        return Ok(false);
+    }
+    let encoded = base64::engine::general_purpose::STANDARD.encode(bundle_pem);
+    let patch = serde_json::json!({
+        "spec": {"conversion": {"webhook": {"clientConfig": {"caBundle": encoded}}}}
+    });
+    api.patch(name, &PatchParams::default(), &Patch::Merge(&patch))
+        .await
+        .map_err(|e| bundle_error(name, e))?;
+    tracing::info!(crd = name, "caBundle injected into the conversion webhook");
+    Ok(true)
 }
 
 fn bundle_error(config: &str, source: kube::Error) -> Error {

@@ -34,7 +34,8 @@ pub fn ok(out: &Output) {
 }
 
 impl Env {
-    /// Starts a cluster, installs the CRD, serves the webhooks and registers them.
+    /// Starts a cluster, installs the CRD, serves the webhooks and registers
+    /// them and the CRD's conversion webhook.
     pub fn start(
         validate_failure_policy: FailurePolicy,
         mutate_failure_policy: FailurePolicy,
@@ -75,8 +76,12 @@ impl Env {
         let task = runtime.spawn(server.run(async move {
             let _ = stopped.await;
         }));
+        let url = format!("https://127.0.0.1:{port}");
+        plane
+            .convert_at(&url, Some(bundle.ca_pem.as_bytes()))
+            .expect("CRD conversion pointed at the server");
         let yaml = roost_keeper::admission::registration::render(&WebhookConfigOptions {
-            target: Target::Url(format!("https://127.0.0.1:{port}")),
+            target: Target::Url(url),
             ca_bundle: Some(bundle.ca_pem.into_bytes()),
             namespace: "roost-system".into(),
             validate_failure_policy,
@@ -271,12 +276,15 @@ pub fn offline_errors(path: &Path) -> Vec<Vec<(String, String)>> {
         .collect()
 }
 
-/// What kubectl prints when `examples/warnings.yaml` is applied: its four
-/// `Warning:` lines, one per warning code, and never the example password.
+/// What kubectl prints when `examples/warnings.yaml` is applied: the
+/// apiserver's deprecation of v1alpha1, then the webhook's four `Warning:`
+/// lines, one per warning code, and never the example password.
 pub fn assert_example_warnings(stderr: &str) {
+    let deprecation = format!("Warning: {}", roost_keeper::api::crd::V1ALPHA1_DEPRECATION);
+    assert!(stderr.lines().any(|l| l == deprecation), "{stderr}");
     let warnings: Vec<&str> = stderr
         .lines()
-        .filter(|l| l.starts_with("Warning: "))
+        .filter(|l| l.starts_with("Warning: ") && *l != deprecation)
         .collect();
     assert_eq!(warnings.len(), 4, "{warnings:?}");
     for code in [

@@ -42,7 +42,7 @@ matchConditions:
 {{- define "roost-keeper.webhookRules" -}}
 rules:
   - apiGroups: ["roost.birb.party"]
-    apiVersions: ["v1alpha1"]
+    apiVersions: {{ .versions | toJson }}
     operations: ["CREATE", "UPDATE"]
     resources: [{{ .resource | quote }}]
     scope: {{ .scope }}

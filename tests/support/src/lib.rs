@@ -519,6 +519,46 @@ impl ControlPlane {
         .map_err(|timeout| format!("{timeout}: {}", waited.unwrap_err()))
     }
 
+    /// Points the ManagedRoost CRD's conversion webhook at a roost-keeper
+    /// serving at `base_url` (`https://127.0.0.1:PORT`), trusting `ca_pem`
+    /// (`None` leaves the caBundle to the server's injection). crds/ send
+    /// conversions to the Service roost-system/roost-keeper, which a control
+    /// plane without nodes never has; until this is done, every v1alpha1
+    /// request fails.
+    pub fn convert_at(&self, base_url: &str, ca_pem: Option<&[u8]>) -> Result<(), String> {
+        use base64::Engine as _;
+        let mut client = serde_json::json!({
+            "url": format!("{}/convert", base_url.trim_end_matches('/')),
+            "service": null,
+        });
+        if let Some(pem) = ca_pem {
+            client["caBundle"] = base64::engine::general_purpose::STANDARD.encode(pem).into();
+        }
+        let patch = serde_json::json!({
+            "spec": {"conversion": {"webhook": {"clientConfig": client}}}
+        });
+        let out = self
+            .kubectl()
+            .args([
+                "patch",
+                "crd",
+                "managedroosts.roost.birb.party",
+                "--type=merge",
+                "-p",
+            ])
+            .arg(patch.to_string())
+            .output()
+            .map_err(|e| e.to_string())?;
+        if out.status.success() {
+            Ok(())
+        } else {
+            Err(format!(
+                "point the CRD's conversion at {base_url}: {}",
+                String::from_utf8_lossy(&out.stderr).trim()
+            ))
+        }
+    }
+
     /// `kubectl --kubeconfig <ours>`.
     pub fn kubectl(&self) -> Command {
         let mut command = Command::new(self.bin.join("kubectl"));

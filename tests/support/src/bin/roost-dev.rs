@@ -144,6 +144,16 @@ async fn main_async() -> Result<(), String> {
         "render webhook configuration",
     )?;
     apply_stdin(&plane, &webhooks, "register webhooks")?;
+    // crds/ send conversions to a Service this control plane cannot have.
+    say("pointing the ManagedRoost CRD's conversion webhook at the server");
+    let crd = run(
+        Command::new(&binary)
+            .args(["crd", "--ca-bundle-file"])
+            .arg(certs.join("ca.crt"))
+            .args(["--url", &format!("https://127.0.0.1:{webhook_port}")]),
+        "render the ManagedRoost CRD",
+    )?;
+    apply_stdin(&plane, &crd, "apply the ManagedRoost CRD")?;
     wait_for_webhook(&plane, &root.join("examples/invalid.yaml"))?;
 
     say(&format!(

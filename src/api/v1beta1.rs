@@ -87,8 +87,8 @@ impl Union {
     /// The message when `member`'s block is missing.
     pub fn missing_message(&self, member: &Member) -> String {
         format!(
-            "a {} {} needs its {} block",
-            member.type_value, self.noun, member.block
+            "a {} of type {} needs its {} block",
+            self.noun, member.type_value, member.block
         )
     }
 

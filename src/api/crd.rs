@@ -28,13 +28,18 @@ pub const CONVERT_PATH: &str = "/convert";
 /// What kubectl prints for every request in v1alpha1.
 pub const V1ALPHA1_DEPRECATION: &str = "roost.birb.party/v1alpha1 ManagedRoost is deprecated; use roost.birb.party/v1beta1 (roost-keeper convert -f FILE --to v1beta1)";
 
+/// The Service in front of the webhook server, as deploy/ installs it.
+pub const SERVICE_NAME: &str = "roost-keeper";
+/// Its namespace.
+pub const SERVICE_NAMESPACE: &str = "roost-system";
+
 /// Where the apiserver sends ConversionReviews, as the deploy/ manifests
 /// install roost-keeper (`Service` roost-keeper in roost-system, port 443).
 pub fn default_conversion_client() -> WebhookClientConfig {
     WebhookClientConfig {
         service: Some(ServiceReference {
-            name: "roost-keeper".into(),
-            namespace: "roost-system".into(),
+            name: SERVICE_NAME.into(),
+            namespace: SERVICE_NAMESPACE.into(),
             path: Some(CONVERT_PATH.into()),
             port: Some(443),
         }),

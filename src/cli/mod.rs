@@ -296,7 +296,7 @@ pub struct CertsGenerateArgs {
     #[command(flatten)]
     pub names: CertNameArgs,
     /// Namespace of the Service.
-    #[arg(long, default_value = "roost-system", env = "ROOST_KEEPER_NAMESPACE")]
+    #[arg(long, default_value = defaults::NAMESPACE, env = "ROOST_KEEPER_NAMESPACE")]
     pub namespace: String,
     /// Directory to write the files into.
     #[arg(long, env = "ROOST_KEEPER_CERT_DIR")]
@@ -319,10 +319,11 @@ pub struct CertNameArgs {
     pub extra_sans: Vec<String>,
 }
 
+/// Where the apiserver reaches the webhook server (`webhook-config`, `crd`).
 #[derive(Debug, clap::Args)]
 #[command(group(clap::ArgGroup::new("target").args(["url", "service"])))]
-pub struct WebhookConfigArgs {
-    /// PEM CA bundle to embed; omitted, caBundle is left for injection.
+pub struct ServerTargetArgs {
+    /// PEM CA bundle the apiserver trusts; omitted, caBundle is left for injection.
     #[arg(long, env = "ROOST_KEEPER_CA_BUNDLE_FILE")]
     pub ca_bundle_file: Option<PathBuf>,
     /// Base URL of the webhook server (e.g. https://127.0.0.1:8443), instead of a Service.
@@ -331,9 +332,28 @@ pub struct WebhookConfigArgs {
     /// Service in front of the webhook server (port 443).
     #[arg(long, default_value = defaults::SERVICE, env = "ROOST_KEEPER_SERVICE")]
     pub service: String,
-    /// The webhook's namespace (the Service's; excluded from review with kube-system).
-    #[arg(long, default_value = "roost-system", env = "ROOST_KEEPER_NAMESPACE")]
+    /// The webhook's namespace: the Service's (webhook-config also excludes it from
+    /// review, with kube-system).
+    #[arg(long, default_value = defaults::NAMESPACE, env = "ROOST_KEEPER_NAMESPACE")]
     pub namespace: String,
+}
+
+impl ServerTargetArgs {
+    fn target(&self) -> Target {
+        match &self.url {
+            Some(url) => Target::Url(url.clone()),
+            None => Target::Service {
+                name: self.service.clone(),
+                namespace: self.namespace.clone(),
+            },
+        }
+    }
+}
+
+#[derive(Debug, clap::Args)]
+pub struct WebhookConfigArgs {
+    #[command(flatten)]
+    pub server: ServerTargetArgs,
     /// failurePolicy of the validating webhook.
     #[arg(
         long,
@@ -412,7 +432,6 @@ fn match_condition_flag(text: &str) -> std::result::Result<MatchCondition, Strin
 }
 
 #[derive(Debug, clap::Args)]
-#[command(group(clap::ArgGroup::new("target").args(["url", "service"])))]
 pub struct CrdArgs {
     /// Which resource's CRD.
     #[arg(
@@ -422,19 +441,9 @@ pub struct CrdArgs {
         env = "ROOST_KEEPER_CRD_KIND"
     )]
     pub kind: crate::api::crd::CrdKind,
-    /// Base URL of the server the ManagedRoost CRD's conversion webhook is sent
-    /// to (e.g. https://127.0.0.1:8443; /convert is appended), instead of a Service.
-    #[arg(long, env = "ROOST_KEEPER_WEBHOOK_URL")]
-    pub url: Option<String>,
-    /// Service in front of the webhook server (port 443) for the conversion webhook.
-    #[arg(long, default_value = defaults::SERVICE, env = "ROOST_KEEPER_SERVICE")]
-    pub service: String,
-    /// The Service's namespace.
-    #[arg(long, default_value = "roost-system", env = "ROOST_KEEPER_NAMESPACE")]
-    pub namespace: String,
-    /// PEM CA bundle the conversion webhook trusts; omitted, caBundle is left for injection.
-    #[arg(long, env = "ROOST_KEEPER_CA_BUNDLE_FILE")]
-    pub ca_bundle_file: Option<PathBuf>,
+    /// Where the ManagedRoost CRD's conversion webhook is sent (/convert on that server).
+    #[command(flatten)]
+    pub server: ServerTargetArgs,
 }
 
 impl CrdArgs {
@@ -442,17 +451,18 @@ impl CrdArgs {
     fn conversion_client(&self) -> Result<ConversionClient> {
         use crate::api::crd::CONVERT_PATH;
         use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::ServiceReference;
-        let ca_bundle = read_ca_bundle(self.ca_bundle_file.as_ref())?.map(k8s_openapi::ByteString);
-        Ok(match &self.url {
-            Some(url) => ConversionClient {
+        let ca_bundle =
+            read_ca_bundle(self.server.ca_bundle_file.as_ref())?.map(k8s_openapi::ByteString);
+        Ok(match self.server.target() {
+            Target::Url(url) => ConversionClient {
                 url: Some(format!("{}{CONVERT_PATH}", url.trim_end_matches('/'))),
                 ca_bundle,
                 service: None,
             },
-            None => ConversionClient {
+            Target::Service { name, namespace } => ConversionClient {
                 service: Some(ServiceReference {
-                    name: self.service.clone(),
-                    namespace: self.namespace.clone(),
+                    name,
+                    namespace,
                     path: Some(CONVERT_PATH.into()),
                     port: Some(443),
                 }),
@@ -740,18 +750,11 @@ pub fn run(cli: Cli) -> Result<i32> {
             Ok(0)
         }
         Command::WebhookConfig(args) => {
-            let ca_bundle = read_ca_bundle(args.ca_bundle_file.as_ref())?;
-            let target = match &args.url {
-                Some(url) => Target::Url(url.clone()),
-                None => Target::Service {
-                    name: args.service.clone(),
-                    namespace: args.namespace.clone(),
-                },
-            };
+            let ca_bundle = read_ca_bundle(args.server.ca_bundle_file.as_ref())?;
             let options = WebhookConfigOptions {
-                target,
+                target: args.server.target(),
                 ca_bundle,
-                namespace: args.namespace.clone(),
+                namespace: args.server.namespace.clone(),
                 validate_failure_policy: args.validate_failure_policy,
                 mutate_failure_policy: args.mutate_failure_policy,
                 selection: Selection {

@@ -29,7 +29,9 @@ pub const MAX_CONNECTIONS_PER_PEER: usize = 512;
 
 /// The Service a managed certificate names (also `certs generate`'s and
 /// `webhook-config`'s default).
-pub const SERVICE: &str = "roost-keeper";
+pub const SERVICE: &str = crate::api::crd::SERVICE_NAME;
+/// Namespace of that Service (`webhook-config`, `crd`, `certs generate`).
+pub const NAMESPACE: &str = crate::api::crd::SERVICE_NAMESPACE;
 /// 90 days; a managed serving certificate is rotated at 2/3 of it.
 pub const CERT_VALIDITY: &str = "2160h";
 pub const CERT_CHECK_INTERVAL: &str = "30s";

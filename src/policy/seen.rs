@@ -44,6 +44,9 @@ const SECRET_KEYS: &[&str] = &[
     "password",
     "passwd",
     "token",
+    // v1beta1's names of the inline credentials (api::version renames them).
+    "deprecatedpassword",
+    "deprecatedtoken",
     "bearertoken",
     "accesstoken",
     "refreshtoken",
@@ -245,6 +248,8 @@ mod tests {
             "api-key",
             "caBundle",
             "clientSecret",
+            "deprecatedPassword",
+            "deprecatedToken",
         ] {
             assert!(is_secret_key(key), "{key}");
         }

@@ -206,7 +206,7 @@ async fn load_certificate(
         (TlsSource::Files { cert, key }, _) => CertStore::load(cert, key),
         (TlsSource::Secret(secret), Some(client)) => {
             let material = crate::tls::secret::ensure(client, secret).await?;
-            crate::tls::bundle::ensure_bundles(client, &material.bundle_pem).await?;
+            crate::tls::bundle::ensure_bundles(client, &material.bundle_pem, &secret.names).await?;
             CertStore::from_pem(
                 material.serving.cert_pem.as_bytes(),
                 material.serving.key_pem.as_bytes(),

@@ -289,7 +289,7 @@ pub async fn rotate_if_due(client: &Client, config: &CertSecretConfig) -> Result
         return Ok(current);
     }
     // The CA about to sign must be trusted before anything presents its work.
-    if super::bundle::ensure_bundles(client, &current.bundle_pem).await? {
+    if super::bundle::ensure_bundles(client, &current.bundle_pem, &config.names).await? {
         tokio::time::sleep(BUNDLE_PROPAGATION).await;
     }
     let next = current.rotate(&config.names, config.validity, now)?;
@@ -385,7 +385,9 @@ impl Upkeep {
     /// Patches the bundles first; when that changed them, gives the apiserver
     /// time to see the new bundle before presenting a certificate that may need it.
     async fn inject_then_serve(&self, material: &CertMaterial) {
-        match super::bundle::ensure_bundles(&self.client, &material.bundle_pem).await {
+        match super::bundle::ensure_bundles(&self.client, &material.bundle_pem, &self.config.names)
+            .await
+        {
             Ok(true) => tokio::time::sleep(BUNDLE_PROPAGATION).await,
             Ok(false) => {}
             Err(err) => self.failed("caBundle not injected; retrying", &err),

@@ -12,7 +12,7 @@
 //! carried unchanged.
 
 use super::crd::spec_schema_of;
-use super::version::ApiVersion;
+use super::version::{ApiVersion, RENAMED_CREDENTIALS};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use std::borrow::Cow;
@@ -135,12 +135,6 @@ pub fn convert_in_place(object: &mut Value, from: ApiVersion, to: ApiVersion) {
     object["apiVersion"] = to.api_version().into();
 }
 
-/// Credentials v1beta1 keeps under deprecated names: (v1alpha1, v1beta1).
-const CREDENTIALS: [(&str, &str); 2] = [
-    ("password", "deprecatedPassword"),
-    ("token", "deprecatedToken"),
-];
-
 fn auth_of(object: &mut Value) -> Option<&mut Map<String, Value>> {
     object
         .get_mut("spec")?
@@ -158,7 +152,7 @@ fn rename_keys(map: &mut Map<String, Value>, from: &str, to: &str) {
 
 fn alpha_to_beta(object: &mut Value) {
     if let Some(auth) = auth_of(object) {
-        for (alpha, beta) in CREDENTIALS {
+        for (alpha, beta) in RENAMED_CREDENTIALS {
             rename_keys(auth, alpha, beta);
         }
     }
@@ -198,7 +192,7 @@ fn beta_to_alpha(object: &mut Value) {
         }
     }
     if let Some(auth) = auth_of(object) {
-        for (alpha, beta) in CREDENTIALS {
+        for (alpha, beta) in RENAMED_CREDENTIALS {
             rename_keys(auth, beta, alpha);
         }
     }

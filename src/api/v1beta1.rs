@@ -13,6 +13,7 @@
 //! Every other field is the same, so every v1alpha1 object the apiserver
 //! accepts has a home here (see [`super::convert`]).
 
+use super::version::RENAMED_CREDENTIALS;
 use serde_json::{Map, Value, json};
 
 /// A discriminated union: a list whose items name their member in `type`.
@@ -176,8 +177,9 @@ pub fn spec_schema(alpha: &Value) -> Value {
     if let Some(Value::Object(auth)) =
         schema_at(&mut schema, &["chart", "repository", "auth", "properties"])
     {
-        rename_credential(auth, "password", "deprecatedPassword", "password");
-        rename_credential(auth, "token", "deprecatedToken", "token");
+        for (from, to) in RENAMED_CREDENTIALS {
+            rename_credential(auth, from, to);
+        }
     }
     for union in UNIONS {
         let mut path = union.list.to_vec();
@@ -189,10 +191,10 @@ pub fn spec_schema(alpha: &Value) -> Value {
     schema
 }
 
-fn rename_credential(auth: &mut Map<String, Value>, from: &str, to: &str, what: &str) {
+fn rename_credential(auth: &mut Map<String, Value>, from: &str, to: &str) {
     if let Some(mut field) = auth.remove(from) {
         field["description"] = format!(
-            "Deprecated: an inline {what} (v1alpha1 auth.{from}); put it in a Secret and use secretRef."
+            "Deprecated: an inline {from} (v1alpha1 auth.{from}); put it in a Secret and use secretRef."
         )
         .into();
         auth.insert(to.into(), field);

@@ -16,16 +16,14 @@ pub enum ApiVersion {
     V1beta1,
 }
 
-/// Fields v1beta1 renamed: (the v1alpha1 path, the v1beta1 path).
-const RENAMED: &[(&str, &str)] = &[
-    (
-        "spec.chart.repository.auth.password",
-        "spec.chart.repository.auth.deprecatedPassword",
-    ),
-    (
-        "spec.chart.repository.auth.token",
-        "spec.chart.repository.auth.deprecatedToken",
-    ),
+/// Where the only fields v1beta1 renamed live.
+pub const RENAMED_IN: &str = "spec.chart.repository.auth";
+/// The inline credentials v1beta1 keeps under deprecated names, below
+/// [`RENAMED_IN`]: (v1alpha1 key, v1beta1 key). Conversion, the v1beta1
+/// schema, finding paths and `migrate` all read this one table.
+pub const RENAMED_CREDENTIALS: [(&str, &str); 2] = [
+    ("password", "deprecatedPassword"),
+    ("token", "deprecatedToken"),
 ];
 
 impl ApiVersion {
@@ -91,16 +89,22 @@ impl std::fmt::Display for ApiVersion {
     }
 }
 
-/// `field` with the first renamed prefix that matches it replaced.
+/// `field` with a renamed key below [`RENAMED_IN`] replaced.
 fn rename<'a>(
     field: &'a str,
     direction: fn((&'static str, &'static str)) -> (&'static str, &'static str),
 ) -> Cow<'a, str> {
-    for (from, to) in RENAMED.iter().copied().map(direction) {
-        if let Some(rest) = field.strip_prefix(from)
+    let Some(below) = field
+        .strip_prefix(RENAMED_IN)
+        .and_then(|rest| rest.strip_prefix('.'))
+    else {
+        return Cow::Borrowed(field);
+    };
+    for (from, to) in RENAMED_CREDENTIALS.into_iter().map(direction) {
+        if let Some(rest) = below.strip_prefix(from)
             && (rest.is_empty() || rest.starts_with(['.', '[']))
         {
-            return Cow::Owned(format!("{to}{rest}"));
+            return Cow::Owned(format!("{RENAMED_IN}.{to}{rest}"));
         }
     }
     Cow::Borrowed(field)

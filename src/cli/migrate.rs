@@ -8,6 +8,7 @@
 //! storage version (an update of an object already stored so is a no-op).
 //! Every step is safe to repeat, so an interrupted run is simply run again.
 
+use crate::api::version::RENAMED_CREDENTIALS;
 use crate::api::{ApiVersion, GROUP, KIND};
 use crate::{Error, Result};
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
@@ -19,8 +20,6 @@ use std::io::Write;
 
 /// The CRD's name.
 const CRD_NAME: &str = "managedroosts.roost.birb.party";
-/// The credentials v1beta1 keeps only under deprecated names.
-const INLINE_CREDENTIALS: [&str; 2] = ["deprecatedPassword", "deprecatedToken"];
 
 /// How a run goes.
 #[derive(Clone, Debug)]
@@ -125,9 +124,9 @@ pub fn holds_inline_credentials(spec: Option<&Value>) -> bool {
     spec.and_then(|s| s.pointer("/chart/repository/auth"))
         .and_then(Value::as_object)
         .is_some_and(|auth| {
-            INLINE_CREDENTIALS
+            RENAMED_CREDENTIALS
                 .iter()
-                .any(|key| auth.get(*key).is_some_and(|v| !v.is_null()))
+                .any(|(_, key)| auth.get(*key).is_some_and(|v| !v.is_null()))
         })
 }
 

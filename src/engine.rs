@@ -267,20 +267,7 @@ mod tests {
     }
 
     fn judged(engine: &Engine, object: &Value, silence: Option<&str>) -> Judgement {
-        let spec = decode_spec(object.get("spec"));
-        let matched = engine.matching("team-a", &crate::policy::labels_of(object));
-        engine.judge(&Case {
-            version: ApiVersion::V1alpha1,
-            spec: &spec,
-            old_spec: None,
-            policies: Some(PolicyCase {
-                matched: &matched,
-                object,
-                old_object: None,
-            }),
-            silence,
-            now: Timestamp::UNIX_EPOCH,
-        })
+        judged_in(engine, object, ApiVersion::V1alpha1, silence)
     }
 
     fn codes(judgement: &Judgement) -> Vec<&str> {
@@ -331,7 +318,12 @@ mod tests {
     }
 
     /// The verdict on `object`, written in `version`, as a caller forms it.
-    fn judged_in(engine: &Engine, object: &Value, version: ApiVersion) -> Judgement {
+    fn judged_in(
+        engine: &Engine,
+        object: &Value,
+        version: ApiVersion,
+        silence: Option<&str>,
+    ) -> Judgement {
         let mut hub = object.clone();
         convert_in_place(&mut hub, version, ApiVersion::V1alpha1);
         let spec = decode_spec(hub.get("spec"));
@@ -345,7 +337,7 @@ mod tests {
                 object,
                 old_object: None,
             }),
-            silence: None,
+            silence,
             now: Timestamp::UNIX_EPOCH,
         })
     }
@@ -381,7 +373,7 @@ mod tests {
         let pair = |code: &str, field: &str| (code.to_owned(), field.to_owned());
         // A v1alpha1 object is read as v1beta1 (the number 30 is the string
         // "30", so no rule needs a type check), and named as written.
-        let from_alpha = judged_in(&engine, &alpha, ApiVersion::V1alpha1);
+        let from_alpha = judged_in(&engine, &alpha, ApiVersion::V1alpha1, None);
         assert_eq!(from_alpha.evaluations.errors, 0);
         assert_eq!(
             custom(&from_alpha),
@@ -390,7 +382,7 @@ mod tests {
                 pair("SECONDS_ONLY", "spec.healthChecks")
             ]
         );
-        let from_beta = judged_in(&engine, &beta, ApiVersion::V1beta1);
+        let from_beta = judged_in(&engine, &beta, ApiVersion::V1beta1, None);
         assert_eq!(from_beta.evaluations.errors, 0);
         assert_eq!(
             custom(&from_beta),
@@ -419,7 +411,7 @@ mod tests {
         let mut clean = roost(json!({}));
         clean["spec"]["healthChecks"] = json!([{"name": "h", "type": "tcp", "tcp": {"host": "h", "port": 1}, "interval": "30s"}]);
         assert_eq!(
-            custom(&judged_in(&engine, &clean, ApiVersion::V1alpha1)),
+            custom(&judged_in(&engine, &clean, ApiVersion::V1alpha1, None)),
             []
         );
     }

@@ -8,8 +8,10 @@
 
 #![forbid(unsafe_code)]
 
+pub mod browser;
 mod serve;
 
+pub use browser::Browser;
 pub use serve::{ServeCommand, ServeProcess, http_get, metric_sum, scrape};
 
 use std::io::Write;

@@ -4,13 +4,13 @@
 
 CARGO ?= cargo
 
-.PHONY: dev test check cluster tools promtool helm podman image fmt-check clippy tests-with-e2e validate generate crd schema webhook-config flag-tables docs bench soak fuzz
+.PHONY: dev test check cluster tools promtool helm podman chromium image dashboard-screenshot fmt-check clippy tests-with-e2e validate generate crd schema webhook-config flag-tables docs bench soak fuzz
 
 dev: cluster
 	$(CARGO) build --release --locked -p roost-keeper --bin roost-keeper
 	$(CARGO) run --release --locked --quiet -p roost-testcluster --bin roost-dev
 
-test: cluster tools promtool helm podman image fmt-check clippy tests-with-e2e
+test: cluster tools promtool helm podman chromium image fmt-check clippy tests-with-e2e
 
 # Integration tests that need no control plane, container image or built tool.
 IN_PROCESS_TESTS = abuse admission_https cli_explain cli_generated cli_validate crd_drift dependency_direction \
@@ -44,6 +44,17 @@ helm:
 # with apt-get when missing (as root), otherwise a failure saying what to install.
 podman:
 	image/install.sh
+
+# chromium (headless, over the DevTools protocol) for the dashboard's browser
+# test tests/e2e_dashboard.rs: installed with apt-get when missing (as root),
+# otherwise a failure saying what to install.
+chromium:
+	tests/browser/install.sh
+
+# docs/dashboard.png, the lifecycle dashboard on a 1280x800 screen, taken by
+# its browser test on a local control plane.
+dashboard-screenshot: cluster chromium
+	DASHBOARD_SCREENSHOT=$(CURDIR)/docs/dashboard.png $(CARGO) test --locked --test e2e_dashboard
 
 # localhost/roost-keeper:<version> and :dev, FROM scratch, from a static musl
 # binary built here (image/build.sh; no registry needed).

@@ -21,6 +21,8 @@ const state = {
   abort: null, // the open stream's AbortController
   selected: null, // "namespace/name" of the open detail
   detailSeq: 0,
+  detailLoading: false,
+  streamedRecords: [], // records the stream sent while the detail was loading
   phaseSince: null, // the open detail's, from its lifecycle
   shownValidated: null, // what the findings shown were fetched for
 };
@@ -257,10 +259,23 @@ function renderSummary(roost, lifecycle) {
     : [h('span', { class: 'muted' }, 'No records yet.')]));
 }
 
+const recordKey = (record) => JSON.stringify([record.type, record.timestamp, record.message]);
+
 function recordItem(record) {
-  return h('li', { 'data-record-type': record.type },
+  const item = h('li', { 'data-record-type': record.type },
     h('div', { class: 'record-head' }, badge(record.type, `record record-${slug(record.type)}`), ' ', timeEl(record.timestamp)),
     h('div', { class: 'record-message' }, record.message || ''));
+  item.recordKey = recordKey(record);
+  return item;
+}
+
+// A record on top of the timeline, unless it is there already (a replay after a reconnect).
+function addRecord(record) {
+  const timeline = $('detail-timeline');
+  const key = recordKey(record);
+  if ([...timeline.children].some((item) => item.recordKey === key)) return;
+  timeline.prepend(recordItem(record));
+  while (timeline.children.length > MAX_TIMELINE) timeline.lastElementChild.remove();
 }
 
 function renderLifecycle(lifecycle) {
@@ -286,6 +301,8 @@ async function loadDetail(id) {
   const seq = ++state.detailSeq;
   const roost = state.roosts.get(id);
   if (!roost) return;
+  state.detailLoading = true;
+  state.streamedRecords = [];
   const base = `/api/v1/namespaces/${encodeURIComponent(roost.namespace)}/roosts/${encodeURIComponent(roost.name)}`;
   try {
     const [lifecycle, findings] = await Promise.all([api(`${base}/lifecycle?last=${MAX_TIMELINE}`), api(`${base}/findings`)]);
@@ -293,10 +310,13 @@ async function loadDetail(id) {
     state.phaseSince = lifecycle.phaseSince;
     renderSummary(state.roosts.get(id) || roost, lifecycle);
     renderLifecycle(lifecycle);
+    for (const record of state.streamedRecords) addRecord(record);
     renderFindings(findings);
     state.shownValidated = validatedKey(state.roosts.get(id) || roost);
   } catch (err) {
     if (seq === state.detailSeq) failed(err, `Details of ${id}`);
+  } finally {
+    if (seq === state.detailSeq) state.detailLoading = false;
   }
 }
 
@@ -345,9 +365,8 @@ function followDetail(name, data) {
   }
   renderSummary(roost, { phaseSince: state.phaseSince });
   if (name === 'lifecycle' && data.record) {
-    const timeline = $('detail-timeline');
-    timeline.prepend(recordItem(data.record));
-    while (timeline.children.length > MAX_TIMELINE) timeline.lastElementChild.remove();
+    if (state.detailLoading) state.streamedRecords.push(data.record);
+    addRecord(data.record);
   }
   if (name === 'validated' || validatedKey(roost) !== state.shownValidated) refreshFindings(roost);
 }
@@ -420,7 +439,7 @@ async function stream(session) {
     try {
       setLive(backoff === BACKOFF_MIN_MS ? 'connecting' : 'reconnecting');
       const headers = { Authorization: `Bearer ${state.token}`, Accept: 'text/event-stream' };
-      if (state.lastEventId !== null) headers['Last-Event-ID'] = state.lastEventId;
+      if (state.lastEventId) headers['Last-Event-ID'] = state.lastEventId;
       const response = await fetch('/api/v1/stream', { headers, signal: abort.signal, cache: 'no-store', credentials: 'omit' });
       if (response.status === 401) {
         signOut('token rejected', 'error');
@@ -435,7 +454,10 @@ async function stream(session) {
       if (session !== state.session) return;
       setLive('reconnecting');
       if (err instanceof HttpError && err.status === 403) showMessage(`Live updates forbidden: ${err.message}`, 'error');
-      if (err instanceof HttpError && err.status === 429) backoff = Math.max(backoff, 10000);
+      if (err instanceof HttpError && err.status === 429) {
+        showMessage(`Live updates paused: ${err.message}. Retrying.`, 'error');
+        backoff = Math.max(backoff, 10000);
+      }
       await sleep(backoff * (0.75 + Math.random() / 2));
       backoff = Math.min(backoff * 2, BACKOFF_MAX_MS);
     } finally {

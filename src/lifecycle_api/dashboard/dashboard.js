@@ -148,7 +148,8 @@ function phaseCell(phase) {
 }
 
 function chartText(chart) {
-  return chart ? `${chart.name}@${chart.version}` : '—';
+  if (!chart || !chart.name) return '—';
+  return chart.version ? `${chart.name}@${chart.version}` : chart.name;
 }
 
 function fillCells(row, roost) {

@@ -298,6 +298,11 @@ fn the_dashboard_lists_roosts_and_follows_their_changes_live() {
         "the page was reloaded: changes must arrive over the stream"
     );
 
+    // The picture without a row still lit up by its last change.
+    page.wait(
+        "the change highlight faded",
+        "!document.querySelector('tr.changed')",
+    );
     let screenshot = std::env::var_os("DASHBOARD_SCREENSHOT").map(PathBuf::from);
     let dir = tempfile::tempdir().unwrap();
     let path = screenshot.unwrap_or_else(|| dir.path().join("dashboard.png"));

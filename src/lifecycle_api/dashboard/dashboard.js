@@ -78,6 +78,22 @@ function relative(ts) {
 }
 
 // A <time> showing "3 min ago", the exact time in its tooltip; kept fresh by a timer.
+// A Go duration ("1h2m3.5s") as "1 h 2 min 4 s" (whole seconds; under a minute one decimal).
+function duration(text) {
+  const unit = { h: 3600, m: 60, s: 1, ms: 1e-3, us: 1e-6, 'µs': 1e-6, ns: 1e-9 };
+  const parts = String(text).match(/(\d+(?:\.\d+)?)(h|ms|m|s|us|µs|ns)/g);
+  if (!parts) return String(text);
+  let seconds = 0;
+  for (const part of parts) {
+    const [, n, u] = part.match(/(\d+(?:\.\d+)?)(.+)/);
+    seconds += Number(n) * unit[u];
+  }
+  if (seconds < 60) return `${Math.round(seconds * 10) / 10} s`;
+  const s = Math.round(seconds);
+  const [hh, mm, ss] = [Math.floor(s / 3600), Math.floor((s % 3600) / 60), s % 60];
+  return [hh && `${hh} h`, (hh || mm) && `${mm} min`, `${ss} s`].filter(Boolean).join(' ');
+}
+
 function timeEl(ts) {
   if (!ts) return h('span', { class: 'muted' }, '—');
   const exact = new Date(ts);
@@ -217,6 +233,7 @@ function upsert(roost) {
     row.classList.remove('changed');
     void row.offsetWidth; // restart the highlight
     row.classList.add('changed');
+    row.addEventListener('animationend', () => row.classList.remove('changed'), { once: true });
   }
 }
 
@@ -281,7 +298,9 @@ function addRecord(record) {
 
 function renderLifecycle(lifecycle) {
   const durations = Object.entries(lifecycle.phaseDurations || {});
-  facts($('detail-durations'), durations.length ? durations : [['—', 'nothing measured yet']]);
+  facts($('detail-durations'), durations.length
+    ? durations.map(([phase, spent]) => [phase, h('span', { title: spent }, duration(spent))])
+    : [['—', 'nothing measured yet']]);
   const records = [...(lifecycle.records || [])].reverse();
   $('detail-timeline').replaceChildren(...records.map(recordItem));
 }

@@ -311,6 +311,32 @@ fn the_dashboard_lists_roosts_and_follows_their_changes_live() {
     }
     assert!(is_png(&path), "{} is a PNG", path.display());
 
+    // A deleted roost leaves the list; the open detail stays.
+    succeeded(
+        "delete dashboards",
+        &kubectl(
+            &plane,
+            &[
+                "delete",
+                "managedroost",
+                "dashboards",
+                "-n",
+                other_ns,
+                "--wait=false",
+            ],
+        ),
+    );
+    page.wait(
+        "the deleted roost's row removed live",
+        &format!(
+            "!document.querySelector({}) && !!document.querySelector({}) \
+             && !document.getElementById('detail').hidden",
+            js(&format!("tr[data-roost=\"{dashboards_id}\"]")),
+            js(&format!("tr[data-roost=\"{web_id}\"]"))
+        ),
+    );
+    assert_eq!(page.eval("window.__marker"), 1, "no reload for a deletion");
+
     let logs = page.browser.logs();
     let refused: Vec<&String> = logs
         .iter()

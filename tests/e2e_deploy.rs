@@ -7,7 +7,7 @@
 //! cluster and the real apply of the RBAC test cannot change its answers.
 
 use roost_testcluster::{ControlPlane, repo_root, text};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::Output;
 
 const SERVICE_ACCOUNT: &str = "system:serviceaccount:roost-system:roost-keeper";
@@ -47,14 +47,52 @@ const OBJECTS: &[&str] = &[
     "mutatingwebhookconfiguration.admissionregistration.k8s.io/roost-keeper-mutating",
 ];
 
+/// What deploy/lifecycle-api (the lifecycle API's component) adds besides
+/// ports and a NetworkPolicy rule.
+const LIFECYCLE_API_OBJECTS: &[&str] = &[
+    "clusterrolebinding.rbac.authorization.k8s.io/roost-keeper-auth-delegator",
+    "clusterrole.rbac.authorization.k8s.io/roost-keeper-lifecycle-viewer",
+];
+
 /// `kubectl apply --dry-run=server -k deploy/`.
 fn dry_run(plane: &ControlPlane) -> Output {
+    dry_run_of(plane, &deploy_dir())
+}
+
+fn dry_run_of(plane: &ControlPlane, kustomization: &Path) -> Output {
     plane
         .kubectl()
         .args(["apply", "--dry-run=server", "-k"])
-        .arg(deploy_dir())
+        .arg(kustomization)
         .output()
         .unwrap()
+}
+
+/// The dry run's output names exactly `objects`, without a warning.
+fn assert_dry_run(what: &str, out: &Output, objects: &[&str]) {
+    ok(what, out);
+    let stdout = text(&out.stdout);
+    let stderr = text(&out.stderr);
+    for object in objects {
+        assert!(
+            stdout
+                .lines()
+                .any(|l| l.starts_with(&format!("{object} ")) && l.ends_with("(server dry run)")),
+            "{object} missing from the dry run ({what}):\n{stdout}"
+        );
+    }
+    // Nothing else: a new object in deploy/ belongs in OBJECTS (and maybe in the RBAC tables).
+    assert_eq!(
+        stdout.lines().filter(|l| !l.trim().is_empty()).count(),
+        objects.len(),
+        "unexpected objects in the dry run ({what}):\n{stdout}"
+    );
+    // The namespace enforces and warns on Pod Security "restricted": the
+    // Deployment's pod template must not draw a warning.
+    assert!(
+        !stderr.contains("Warning"),
+        "the dry run warned (Pod Security?) ({what}):\n{stderr}"
+    );
 }
 
 #[test]
@@ -85,29 +123,22 @@ fn server_dry_run_accepts_every_object() {
         .output()
         .unwrap();
     ok("kubectl apply -f deploy/namespace.yaml", &namespace);
-    let out = dry_run(&plane);
-    ok("kubectl apply --dry-run=server -k deploy/", &out);
-    let stdout = text(&out.stdout);
-    let stderr = text(&out.stderr);
-    for object in OBJECTS {
-        assert!(
-            stdout
-                .lines()
-                .any(|l| l.starts_with(&format!("{object} ")) && l.ends_with("(server dry run)")),
-            "{object} missing from the dry run:\n{stdout}"
-        );
-    }
-    // Nothing else: a new object in deploy/ belongs in OBJECTS (and maybe in the RBAC tables).
-    assert_eq!(
-        stdout.lines().filter(|l| !l.trim().is_empty()).count(),
-        OBJECTS.len(),
-        "unexpected objects in the dry run:\n{stdout}"
+    assert_dry_run(
+        "kubectl apply --dry-run=server -k deploy/",
+        &dry_run(&plane),
+        OBJECTS,
     );
-    // The namespace enforces and warns on Pod Security "restricted": the
-    // Deployment's pod template must not draw a warning.
-    assert!(
-        !stderr.contains("Warning"),
-        "the dry run warned (Pod Security?):\n{stderr}"
+    // With the lifecycle API's component: two objects more, still no warning.
+    let with_api = roost_testcluster::deploy_with_lifecycle_api();
+    let objects: Vec<&str> = OBJECTS
+        .iter()
+        .chain(LIFECYCLE_API_OBJECTS)
+        .copied()
+        .collect();
+    assert_dry_run(
+        "deploy/ + lifecycle-api",
+        &dry_run_of(&plane, with_api.path()),
+        &objects,
     );
 }
 
@@ -142,6 +173,8 @@ const fn deny(name: &'static str, args: &'static [&'static str]) -> Case {
 const ROOSTS: &str = "managedroosts.roost.birb.party";
 const POLICIES: &str = "roostpolicies.roost.birb.party";
 const LEASES: &str = "leases.coordination.k8s.io";
+const TOKEN_REVIEWS: &str = "tokenreviews.authentication.k8s.io";
+const ACCESS_REVIEWS: &str = "subjectaccessreviews.authorization.k8s.io";
 const VWC: &str = "validatingwebhookconfigurations.admissionregistration.k8s.io";
 const MWC: &str = "mutatingwebhookconfigurations.admissionregistration.k8s.io";
 
@@ -649,6 +682,15 @@ const DENIED: &[Case] = &[
         &["impersonate", "serviceaccounts", "-n", "roost-system"],
     ),
     deny("anything at all", &["*", "*", "--all-namespaces"]),
+    // The lifecycle API's (deploy/lifecycle-api); deploy/ leaves it off.
+    deny(
+        "create tokenreviews",
+        &["create", TOKEN_REVIEWS, "--all-namespaces"],
+    ),
+    deny(
+        "create subjectaccessreviews",
+        &["create", ACCESS_REVIEWS, "--all-namespaces"],
+    ),
     // The bindings name this service account only.
     Case {
         name: "another service account in roost-system gets nothing",
@@ -664,8 +706,87 @@ const DENIED: &[Case] = &[
     },
 ];
 
+/// A person the test binds roost-keeper-lifecycle-viewer to in team-a.
+const VIEWER: &str = "birdwatcher";
+
+const fn as_viewer(name: &'static str, args: &'static [&'static str], allowed: bool) -> Case {
+    Case {
+        name,
+        args,
+        user: VIEWER,
+        allowed,
+    }
+}
+
+/// With deploy/lifecycle-api: the server checks callers' tokens and access
+/// (system:auth-delegator), and roost-keeper-lifecycle-viewer, bound in one
+/// namespace, lets a person read the roosts there and nothing else.
+const WITH_LIFECYCLE_API: &[Case] = &[
+    allow(
+        "create tokenreviews",
+        &["create", TOKEN_REVIEWS, "--all-namespaces"],
+    ),
+    allow(
+        "create subjectaccessreviews",
+        &["create", ACCESS_REVIEWS, "--all-namespaces"],
+    ),
+    deny(
+        "create localsubjectaccessreviews",
+        &[
+            "create",
+            "localsubjectaccessreviews.authorization.k8s.io",
+            "-n",
+            "team-a",
+        ],
+    ),
+    as_viewer(
+        "viewer lists roosts in its namespace",
+        &["list", ROOSTS, "-n", "team-a"],
+        true,
+    ),
+    as_viewer(
+        "viewer watches roosts in its namespace",
+        &["watch", ROOSTS, "-n", "team-a"],
+        true,
+    ),
+    as_viewer(
+        "viewer gets roosts in its namespace",
+        &["get", ROOSTS, "-n", "team-a"],
+        true,
+    ),
+    as_viewer(
+        "viewer lists roosts elsewhere",
+        &["list", ROOSTS, "-n", "team-b"],
+        false,
+    ),
+    as_viewer(
+        "viewer lists roosts cluster-wide",
+        &["list", ROOSTS, "--all-namespaces"],
+        false,
+    ),
+    as_viewer(
+        "viewer patches roosts",
+        &["patch", ROOSTS, "-n", "team-a"],
+        false,
+    ),
+    as_viewer(
+        "viewer reads secrets",
+        &["get", "secrets", "-n", "team-a"],
+        false,
+    ),
+    as_viewer(
+        "viewer reads roost policies",
+        &["list", POLICIES, "--all-namespaces"],
+        false,
+    ),
+];
+
 /// Asks every case; returns one line per wrong answer.
 fn wrong_answers(plane: &ControlPlane, cases: &[Case]) -> Vec<String> {
+    wrong_answers_of(plane, &cases.iter().collect::<Vec<_>>())
+}
+
+fn wrong_answers_of(plane: &ControlPlane, cases: &[&Case]) -> Vec<String> {
     let ask = |case: &Case| -> Option<String> {
         let mut args = vec!["auth", "can-i"];
         args.extend_from_slice(case.args);
@@ -694,7 +815,7 @@ fn wrong_answers(plane: &ControlPlane, cases: &[Case]) -> Vec<String> {
     std::thread::scope(|s| {
         let askers: Vec<_> = cases
             .chunks(cases.len().div_ceil(4))
-            .map(|chunk| s.spawn(move || chunk.iter().filter_map(ask).collect::<Vec<_>>()))
+            .map(|chunk| s.spawn(move || chunk.iter().filter_map(|c| ask(c)).collect::<Vec<_>>()))
             .collect();
         for asker in askers {
             wrong.extend(asker.join().unwrap());
@@ -737,6 +858,52 @@ fn service_account_has_exactly_the_permissions_it_needs() {
         "{} of {} RBAC cases answered wrong:\n{}",
         wrong.len(),
         ALLOWED.len() + DENIED.len(),
+        wrong.join("\n")
+    );
+
+    // The lifecycle API's component on top, and the viewer ClusterRole
+    // bound to a person in team-a as docs/install.md shows.
+    let with_api = roost_testcluster::deploy_with_lifecycle_api();
+    ok(
+        "kubectl apply -k deploy/ + lifecycle-api",
+        &plane
+            .kubectl()
+            .args(["apply", "-k"])
+            .arg(with_api.path())
+            .output()
+            .unwrap(),
+    );
+    ok(
+        "kubectl create namespace team-a",
+        &kubectl(&plane, &["create", "namespace", "team-a"]),
+    );
+    ok(
+        "kubectl create rolebinding",
+        &kubectl(
+            &plane,
+            &[
+                "-n",
+                "team-a",
+                "create",
+                "rolebinding",
+                "roost-viewers",
+                "--clusterrole=roost-keeper-lifecycle-viewer",
+                &format!("--user={VIEWER}"),
+            ],
+        ),
+    );
+    let mut wrong = wrong_answers(&plane, WITH_LIFECYCLE_API);
+    // Nothing else changed for the server: every other case answers as before.
+    let others: Vec<&Case> = ALLOWED
+        .iter()
+        .chain(DENIED)
+        .filter(|c| !c.args.contains(&TOKEN_REVIEWS) && !c.args.contains(&ACCESS_REVIEWS))
+        .collect();
+    wrong.extend(wrong_answers_of(&plane, &others));
+    assert!(
+        wrong.is_empty(),
+        "{} RBAC cases answered wrong with the lifecycle API:\n{}",
+        wrong.len(),
         wrong.join("\n")
     );
 }

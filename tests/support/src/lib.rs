@@ -8,6 +8,7 @@
 
 #![forbid(unsafe_code)]
 
+pub mod dev;
 mod serve;
 
 pub use serve::{ServeCommand, ServeProcess, http_get, metric_sum, scrape};

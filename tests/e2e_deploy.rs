@@ -9,6 +9,7 @@
 use roost_testcluster::{ControlPlane, repo_root, text};
 use std::path::{Path, PathBuf};
 use std::process::Output;
+use std::time::Duration;
 
 const SERVICE_ACCOUNT: &str = "system:serviceaccount:roost-system:roost-keeper";
 
@@ -906,4 +907,227 @@ fn service_account_has_exactly_the_permissions_it_needs() {
         wrong.len(),
         wrong.join("\n")
     );
+}
+
+/// A kubeconfig for `namespace/name`'s token (the server runs as it).
+fn service_account_kubeconfig(plane: &ControlPlane, namespace: &str, name: &str, file: &Path) {
+    let token = service_account_token(plane, namespace, name);
+    let kubeconfig = serde_json::json!({
+        "apiVersion": "v1",
+        "kind": "Config",
+        "clusters": [{"name": "e2e", "cluster": {"server": plane.server, "certificate-authority": plane.dir.path().join("ca.crt")}}],
+        "users": [{"name": name, "user": {"token": token}}],
+        "contexts": [{"name": "sa", "context": {"cluster": "e2e", "user": name, "namespace": namespace}}],
+        "current-context": "sa"
+    });
+    std::fs::write(file, kubeconfig.to_string()).unwrap();
+}
+
+fn service_account_token(plane: &ControlPlane, namespace: &str, name: &str) -> String {
+    let out = kubectl(
+        plane,
+        &["create", "token", name, "-n", namespace, "--duration=1h"],
+    );
+    ok(&format!("kubectl create token {name}"), &out);
+    text(&out.stdout).trim().to_owned()
+}
+
+/// The lifecycle API served by roost-keeper running as deploy/'s service
+/// account with only the RBAC deploy/ and its lifecycle-api component give it
+/// (its TokenReviews and SubjectAccessReviews are real): a person's token
+/// bound to roost-keeper-lifecycle-viewer in team-a lists team-a's roost and
+/// not team-b's, is refused team-b, and no token is refused; the role bound
+/// cluster-wide lists both.
+#[test]
+fn the_lifecycle_api_works_with_the_rbac_deploy_gives_it() {
+    let plane = ControlPlane::start().expect("control plane starts");
+    let with_api = roost_testcluster::deploy_with_lifecycle_api();
+    ok(
+        "kubectl apply -k deploy/ + lifecycle-api",
+        &plane
+            .kubectl()
+            .args(["apply", "-k"])
+            .arg(with_api.path())
+            .output()
+            .unwrap(),
+    );
+    ok(
+        "kubectl wait for the CRD",
+        &kubectl(
+            &plane,
+            &[
+                "wait",
+                "--for=condition=established",
+                "--timeout=60s",
+                "crd/managedroosts.roost.birb.party",
+            ],
+        ),
+    );
+    // The webhooks are not under test: no server runs behind their Service,
+    // and the validating one would refuse every roost.
+    ok(
+        "kubectl delete the webhook configurations",
+        &kubectl(
+            &plane,
+            &[
+                "delete",
+                "validatingwebhookconfiguration/roost-keeper-validating",
+                "mutatingwebhookconfiguration/roost-keeper-mutating",
+            ],
+        ),
+    );
+    for namespace in ["team-a", "team-b"] {
+        ok(
+            "kubectl create namespace",
+            &kubectl(&plane, &["create", "namespace", namespace]),
+        );
+    }
+    ok(
+        "kubectl create serviceaccount",
+        &kubectl(
+            &plane,
+            &["-n", "team-a", "create", "serviceaccount", VIEWER],
+        ),
+    );
+    ok(
+        "kubectl create rolebinding",
+        &kubectl(
+            &plane,
+            &[
+                "-n",
+                "team-a",
+                "create",
+                "rolebinding",
+                "roost-viewers",
+                "--clusterrole=roost-keeper-lifecycle-viewer",
+                &format!("--serviceaccount=team-a:{VIEWER}"),
+            ],
+        ),
+    );
+
+    // A platform operator: the viewer role bound cluster-wide.
+    ok(
+        "kubectl create serviceaccount operator",
+        &kubectl(
+            &plane,
+            &["-n", "roost-system", "create", "serviceaccount", "operator"],
+        ),
+    );
+    ok(
+        "kubectl create clusterrolebinding",
+        &kubectl(
+            &plane,
+            &[
+                "create",
+                "clusterrolebinding",
+                "roost-operators",
+                "--clusterrole=roost-keeper-lifecycle-viewer",
+                "--serviceaccount=roost-system:operator",
+            ],
+        ),
+    );
+
+    let dir = tempfile::tempdir().unwrap();
+    let kubeconfig = dir.path().join("roost-keeper.kubeconfig");
+    service_account_kubeconfig(&plane, "roost-system", "roost-keeper", &kubeconfig);
+    let api_port = roost_testcluster::free_port();
+    let mut serve = roost_testcluster::ServeCommand::new(env!("CARGO_BIN_EXE_roost-keeper"))
+        .controller(&kubeconfig)
+        .env("ROOST_KEEPER_LEADER_ELECTION_NAMESPACE", "roost-system")
+        .args(["--lifecycle-api-addr", &format!("127.0.0.1:{api_port}")])
+        .ready_within(None)
+        .spawn()
+        .expect("roost-keeper serve starts");
+    // Conversion (v1alpha1 reads) by this server, not the Service.
+    plane
+        .convert_at(
+            &format!("https://127.0.0.1:{}", serve.webhook.port()),
+            Some(serve.ca_pem().as_bytes()),
+        )
+        .expect("CRD conversion pointed at the server");
+    if let Err(why) = serve.wait_ready(Duration::from_secs(60)) {
+        panic!("{why}\n{}", serve.log_text());
+    }
+    for namespace in ["team-a", "team-b"] {
+        ok(
+            "kubectl apply examples/web-valid.yaml",
+            &plane
+                .kubectl()
+                .args(["apply", "-n", namespace, "-f"])
+                .arg(repo_root().join("examples/web-valid.yaml"))
+                .output()
+                .unwrap(),
+        );
+    }
+    let token = service_account_token(&plane, "team-a", VIEWER);
+    let operator = service_account_token(&plane, "roost-system", "operator");
+
+    let client = reqwest::Client::builder()
+        .use_rustls_tls()
+        .add_root_certificate(reqwest::Certificate::from_pem(serve.ca_pem().as_bytes()).unwrap())
+        .timeout(Duration::from_secs(20))
+        .build()
+        .unwrap();
+    let base = format!("https://127.0.0.1:{api_port}/api/v1");
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(async {
+        let get = |path: String, token: Option<&str>| {
+            let mut request = client.get(format!("{base}{path}"));
+            if let Some(token) = token {
+                request = request.bearer_auth(token);
+            }
+            async move { request.send().await.unwrap() }
+        };
+        assert_eq!(get("/roosts".into(), None).await.status(), 401);
+        assert_eq!(
+            get("/roosts".into(), Some("not-a-token")).await.status(),
+            401
+        );
+        let names = |list: serde_json::Value| -> Vec<String> {
+            list["items"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|r| {
+                    format!(
+                        "{}/{}",
+                        r["namespace"].as_str().unwrap(),
+                        r["name"].as_str().unwrap()
+                    )
+                })
+                .collect()
+        };
+        // The operator sees both (once the server's watch has them)...
+        let mut seen = Vec::new();
+        for _ in 0..60 {
+            let answer = get("/roosts".into(), Some(&operator)).await;
+            assert_eq!(answer.status(), 200, "{}", serve.log_text());
+            seen = names(answer.json().await.unwrap());
+            if seen.len() == 2 {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(500)).await;
+        }
+        assert_eq!(seen, ["team-a/web", "team-b/web"]);
+        // ...the team-a viewer only team-a's.
+        let answer = get("/roosts".into(), Some(&token)).await;
+        assert_eq!(answer.status(), 200);
+        let seen = names(answer.json().await.unwrap());
+        assert_eq!(seen, ["team-a/web"]);
+        assert_eq!(
+            get("/namespaces/team-a/roosts/web".into(), Some(&token))
+                .await
+                .status(),
+            200
+        );
+        assert_eq!(
+            get("/roosts?namespace=team-b".into(), Some(&token))
+                .await
+                .status(),
+            403
+        );
+    });
 }

@@ -59,14 +59,23 @@ fn lifecycle_api_settings_are_serves() {
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
     let help =
         roost_testcluster::stdout_of(env!("CARGO_BIN_EXE_roost-keeper"), &["serve", "--help"]);
-    // `--flag <VALUE>` ... `[env: NAME=]` ... `[default: N]`, as clap prints
-    // them: the text from the flag to the next flag.
+    // `--flag <VALUE>`, then its description, `[env: NAME=]` and
+    // `[default: N]` as clap prints them, up to the next option's line.
     let described = |flag: &str| -> String {
-        let start = help
-            .find(&format!("--{flag} "))
+        let lines: Vec<&str> = help.lines().collect();
+        let named = |l: &str| {
+            let l = l.trim_start();
+            l.starts_with(&format!("--{flag} ")) || l.contains(&format!(", --{flag} "))
+        };
+        let start = lines
+            .iter()
+            .position(|l| named(l))
             .unwrap_or_else(|| panic!("serve has no --{flag}:\n{help}"));
-        let rest = &help[start + flag.len() + 2..];
-        rest[..rest.find("\n  -").unwrap_or(rest.len())].to_owned()
+        let end = lines[start + 1..]
+            .iter()
+            .position(|l| l.trim_start().starts_with('-'))
+            .map_or(lines.len(), |n| start + 1 + n);
+        lines[start..end].join("\n")
     };
 
     let component =

@@ -16,6 +16,7 @@ pub mod engine;
 pub mod error;
 pub mod explain;
 pub mod files;
+pub mod lifecycle_api;
 pub mod metrics;
 pub mod offline;
 pub mod policy;

@@ -83,6 +83,19 @@ fn latency_histogram() -> Histogram {
     Histogram::new(exponential_buckets(0.0001, 2.0, 17))
 }
 
+/// A lifecycle API route (a path template, not the path) and the answer's status code.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct LifecycleApiLabels {
+    pub route: &'static str,
+    pub code: u16,
+}
+
+/// Why something happened (a bounded list per metric).
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ReasonLabel {
+    pub reason: &'static str,
+}
+
 /// Every metric the process exports, registered in one registry.
 pub struct Metrics {
     registry: Registry,
@@ -122,6 +135,14 @@ pub struct Metrics {
     pub policy_evaluations: Family<ResultLabel, Counter>,
     /// Time to judge one object that policies match (the built-in rules, then the policies).
     pub policy_evaluation_duration: Histogram,
+    /// Lifecycle API answers, by route template and status code.
+    pub lifecycle_api_requests: Family<LifecycleApiLabels, Counter>,
+    /// Lifecycle event streams open now.
+    pub lifecycle_api_streams: Gauge,
+    /// Events sent on lifecycle streams (each stream's copy counted).
+    pub lifecycle_api_stream_events: Counter,
+    /// Resync events sent, by reason (lagged, unknown_event_id, expired).
+    pub lifecycle_api_resyncs: Family<ReasonLabel, Counter>,
 }
 
 impl Metrics {
@@ -152,6 +173,10 @@ impl Metrics {
             policies: Family::default(),
             policy_evaluations: Family::default(),
             policy_evaluation_duration: latency_histogram(),
+            lifecycle_api_requests: Family::default(),
+            lifecycle_api_streams: Gauge::default(),
+            lifecycle_api_stream_events: Counter::default(),
+            lifecycle_api_resyncs: Family::default(),
             registry: Registry::default(),
         };
         let mut registry = Registry::default();
@@ -161,6 +186,7 @@ impl Metrics {
         metrics.register_certificates(&mut registry);
         metrics.register_controller(&mut registry);
         metrics.register_policies(&mut registry);
+        metrics.register_lifecycle_api(&mut registry);
         metrics.registry = registry;
         Arc::new(metrics)
     }
@@ -347,6 +373,30 @@ impl Metrics {
             "roost_keeper_api_lifecycle_events_by_type",
             "Lifecycle records made, by type",
             self.lifecycle_events_by_type.clone(),
+        );
+    }
+
+    /// The lifecycle API's port.
+    fn register_lifecycle_api(&self, registry: &mut Registry) {
+        registry.register(
+            "roost_keeper_lifecycle_api_requests",
+            "Lifecycle API answers, by route template and status code",
+            self.lifecycle_api_requests.clone(),
+        );
+        registry.register(
+            "roost_keeper_lifecycle_api_streams",
+            "Lifecycle event streams open now",
+            self.lifecycle_api_streams.clone(),
+        );
+        registry.register(
+            "roost_keeper_lifecycle_api_stream_events",
+            "Events sent on lifecycle event streams (one per stream that sent it)",
+            self.lifecycle_api_stream_events.clone(),
+        );
+        registry.register(
+            "roost_keeper_lifecycle_api_resyncs",
+            "Resync events sent on lifecycle event streams, by reason (lagged, unknown_event_id, expired)",
+            self.lifecycle_api_resyncs.clone(),
         );
     }
 

@@ -7,6 +7,7 @@ use crate::admission::registration::{FailurePolicy, Selection, Target, WebhookCo
 use crate::api::ApiVersion;
 use crate::api::duration::parse_go_duration;
 use crate::explain;
+use crate::lifecycle_api::LifecycleApiConfig;
 use crate::offline::convert::ConvertFormat;
 use crate::offline::{self, OutputFormat};
 use crate::server::{ServeConfig, Server, TlsSource, defaults};
@@ -218,6 +219,42 @@ pub struct ServeArgs {
     /// (default: KUBECONFIG, ~/.kube/config, then the in-cluster config).
     #[arg(long, env = "ROOST_KEEPER_KUBECONFIG")]
     pub kubeconfig: Option<PathBuf>,
+    /// Serve the lifecycle API, its event stream and the dashboard page over
+    /// HTTPS on this address (e.g. 0.0.0.0:8444); off when not given. Callers
+    /// authenticate with a Kubernetes bearer token (TokenReview) and see the
+    /// namespaces where they may list and watch managedroosts (SubjectAccessReview).
+    #[arg(long, env = "ROOST_KEEPER_LIFECYCLE_API_ADDR")]
+    pub lifecycle_api_addr: Option<SocketAddr>,
+    /// Audiences a lifecycle API token must be issued for (default: the
+    /// apiserver's own); comma-separated.
+    #[arg(
+        long,
+        value_delimiter = ',',
+        env = "ROOST_KEEPER_LIFECYCLE_API_AUDIENCES"
+    )]
+    pub lifecycle_api_audience: Vec<String>,
+    /// Origins (https://host:port) besides the page's own whose scripts may
+    /// call the lifecycle API; comma-separated.
+    #[arg(
+        long,
+        value_delimiter = ',',
+        env = "ROOST_KEEPER_LIFECYCLE_API_ALLOWED_ORIGINS"
+    )]
+    pub lifecycle_api_allowed_origin: Vec<String>,
+    /// Event streams the lifecycle API serves at once.
+    #[arg(
+        long,
+        default_value_t = defaults::LIFECYCLE_API_MAX_STREAMS,
+        env = "ROOST_KEEPER_LIFECYCLE_API_MAX_STREAMS"
+    )]
+    pub lifecycle_api_max_streams: usize,
+    /// Event streams one user may hold open at once.
+    #[arg(
+        long,
+        default_value_t = defaults::LIFECYCLE_API_MAX_STREAMS_PER_IDENTITY,
+        env = "ROOST_KEEPER_LIFECYCLE_API_MAX_STREAMS_PER_IDENTITY"
+    )]
+    pub lifecycle_api_max_streams_per_identity: usize,
 }
 
 /// Host name and process id: unique enough outside a pod, readable in the Lease.
@@ -280,6 +317,14 @@ impl ServeArgs {
                     }),
                 }),
             kubeconfig: self.kubeconfig.clone(),
+            lifecycle_api: self.lifecycle_api_addr.map(|addr| LifecycleApiConfig {
+                audiences: self.lifecycle_api_audience.clone(),
+                allowed_origins: self.lifecycle_api_allowed_origin.clone(),
+                max_streams: self.lifecycle_api_max_streams.max(1),
+                max_streams_per_identity: self.lifecycle_api_max_streams_per_identity.max(1),
+                watch_namespace: self.watch_namespace.clone(),
+                ..LifecycleApiConfig::new(addr)
+            }),
             ..ServeConfig::with_tls(tls)
         })
     }

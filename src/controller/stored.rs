@@ -107,7 +107,7 @@ impl StoredRoost {
     /// the policies' rules see the stored object (spec as stored, metadata
     /// without managed fields).
     pub fn decode(&self, engine: &Engine, now: Timestamp) -> Result<Decoded, StatusUndecodable> {
-        let spec: Option<Value> = self.spec.as_ref().and_then(|p| p.unpack().ok());
+        let spec = self.spec();
         let matched = if engine.has_policies() {
             let namespace = self.metadata.namespace.as_deref().unwrap_or_default();
             engine.matching(namespace, &self.labels())
@@ -143,12 +143,7 @@ impl StoredRoost {
             now,
         });
         let policy_time = started.elapsed();
-        let status = self
-            .status
-            .as_ref()
-            .map(Packed::unpack::<ManagedRoostStatus>)
-            .transpose()
-            .map_err(StatusUndecodable)?;
+        let status = self.status()?;
         Ok(Decoded {
             roost: ManagedRoost {
                 metadata: self.metadata.clone(),
@@ -159,6 +154,20 @@ impl StoredRoost {
             evaluations: judgement.evaluations,
             policy_time,
         })
+    }
+
+    /// The spec as stored (the storage version's shape), when it unpacks.
+    pub fn spec(&self) -> Option<Value> {
+        self.spec.as_ref().and_then(|p| p.unpack().ok())
+    }
+
+    /// The status, typed.
+    pub fn status(&self) -> Result<Option<ManagedRoostStatus>, StatusUndecodable> {
+        self.status
+            .as_ref()
+            .map(Packed::unpack::<ManagedRoostStatus>)
+            .transpose()
+            .map_err(StatusUndecodable)
     }
 
     /// `spec`, as stored, in the hub's shape: converted with the annotation

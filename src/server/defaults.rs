@@ -27,6 +27,10 @@ pub const MAX_CONCURRENT_REVIEWS: usize = 256;
 pub const MAX_CONNECTIONS: usize = 1024;
 pub const MAX_CONNECTIONS_PER_PEER: usize = 512;
 
+/// Event streams the lifecycle API serves at once, and to one user.
+pub const LIFECYCLE_API_MAX_STREAMS: usize = 256;
+pub const LIFECYCLE_API_MAX_STREAMS_PER_IDENTITY: usize = 8;
+
 /// The Service a managed certificate names (also `certs generate`'s and
 /// `webhook-config`'s default).
 pub const SERVICE: &str = crate::api::crd::SERVICE_NAME;

@@ -98,10 +98,12 @@ pub enum CloseReason {
     NoSlot,
     /// Not given a slot: its peer already held its share.
     PeerShare,
+    /// A long response (an event stream) the client stopped reading.
+    WriteStalled,
 }
 
 impl CloseReason {
-    const ALL: [CloseReason; 11] = [
+    const ALL: [CloseReason; 12] = [
         CloseReason::Client,
         CloseReason::TlsHandshake,
         CloseReason::NoRequest,
@@ -113,6 +115,7 @@ impl CloseReason {
         CloseReason::Shutdown,
         CloseReason::NoSlot,
         CloseReason::PeerShare,
+        CloseReason::WriteStalled,
     ];
 
     pub fn label(self) -> &'static str {
@@ -128,6 +131,7 @@ impl CloseReason {
             CloseReason::Shutdown => "shutdown",
             CloseReason::NoSlot => "no_slot",
             CloseReason::PeerShare => "peer_share",
+            CloseReason::WriteStalled => "write_stalled",
         }
     }
 
@@ -599,6 +603,53 @@ impl hyper::body::Body for TrackedBody {
     }
 }
 
+/// A response body that keeps its request counted in flight until it is
+/// sent (or dropped).
+struct RespondingBody {
+    inner: axum::body::Body,
+    busy: Option<Busy>,
+}
+
+impl hyper::body::Body for RespondingBody {
+    type Data = Bytes;
+    type Error = axum::Error;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, axum::Error>>> {
+        let this = &mut *self;
+        let polled = Pin::new(&mut this.inner).poll_frame(cx);
+        if matches!(polled, Poll::Ready(None | Some(Err(_)))) {
+            this.busy = None;
+        }
+        polled
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.inner.size_hint()
+    }
+}
+
+/// Given to every request (an extension): lets a handler whose long
+/// response the client stopped reading drop the connection, which no
+/// timeout here would otherwise end.
+#[derive(Clone, Debug)]
+pub struct ConnectionControl(std::sync::Weak<Activity>);
+
+impl ConnectionControl {
+    /// Drops the connection now, counted as [`CloseReason::WriteStalled`].
+    pub fn drop_stalled(&self) {
+        if let Some(activity) = self.0.upgrade() {
+            activity.ask_drop(CloseReason::WriteStalled);
+        }
+    }
+}
+
 /// A connection's socket with a lingering close: [`AsyncWrite::poll_shutdown`]
 /// shuts the socket's sending side (TLS close_notify, FIN), then reads and
 /// discards what the client still sends until it closes, for at most
@@ -787,10 +838,13 @@ async fn serve_connection<I, S>(
         let activity = Arc::clone(activity);
         hyper::service::service_fn(move |request: hyper::Request<Incoming>| {
             let busy = activity.begin_request(epoch);
-            let request = request.map(|inner| {
+            let mut request = request.map(|inner| {
                 let reading = (!inner.is_end_stream()).then(|| activity.begin_reading(epoch));
                 axum::body::Body::new(TrackedBody { inner, reading })
             });
+            request
+                .extensions_mut()
+                .insert(ConnectionControl(Arc::downgrade(&activity)));
             let call = tower::ServiceExt::oneshot(service.clone(), request);
             let activity = Arc::clone(&activity);
             async move {
@@ -808,7 +862,13 @@ async fn serve_connection<I, S>(
                 if response.status() == StatusCode::REQUEST_TIMEOUT {
                     activity.ask_close(CloseReason::BodyTimeout);
                 }
-                drop(busy);
+                // In flight until its body is sent: a streamed response is not idle.
+                let response = response.map(|inner| {
+                    axum::body::Body::new(RespondingBody {
+                        inner,
+                        busy: Some(busy),
+                    })
+                });
                 Ok::<_, std::convert::Infallible>(response)
             }
         })

@@ -12,6 +12,7 @@ use crate::admission::Admission;
 use crate::admission::cache::ValidationCache;
 use crate::admission::http::{self, HttpLimits, WebhookState};
 use crate::engine::Engine;
+use crate::lifecycle_api::LifecycleApiConfig;
 use crate::metrics::Metrics;
 use crate::tls::CertStore;
 use crate::tls::secret::CertSecretConfig;
@@ -78,6 +79,8 @@ pub struct ServeConfig {
     /// The compiled-in rules: the built-in ones, or an embedder's
     /// ([`Registry::with_rule`]); RoostPolicies apply on top.
     pub registry: Arc<Registry>,
+    /// The lifecycle API and dashboard on their own HTTPS port (needs a cluster).
+    pub lifecycle_api: Option<LifecycleApiConfig>,
 }
 
 impl ServeConfig {
@@ -109,6 +112,7 @@ impl ServeConfig {
             controller: None,
             kubeconfig: None,
             registry: Arc::new(Registry::builtin()),
+            lifecycle_api: None,
         }
     }
 }
@@ -129,6 +133,7 @@ pub struct Server {
     config: ServeConfig,
     webhook_listener: TcpListener,
     metrics_listener: TcpListener,
+    lifecycle_listener: Option<TcpListener>,
     webhooks: WebhookState,
     ops: OpsState,
     client: Option<kube::Client>,
@@ -178,7 +183,9 @@ fn local_addr(listener: &TcpListener, configured: SocketAddr) -> Result<SocketAd
 /// A client when the controller or the certificate Secret needs the cluster;
 /// the lease namespace defaults to the client's.
 async fn cluster_client(config: &mut ServeConfig) -> Result<Option<kube::Client>> {
-    let needs_cluster = config.controller.is_some() || matches!(config.tls, TlsSource::Secret(_));
+    let needs_cluster = config.controller.is_some()
+        || config.lifecycle_api.is_some()
+        || matches!(config.tls, TlsSource::Secret(_));
     if !needs_cluster {
         return Ok(None);
     }
@@ -224,6 +231,10 @@ impl Server {
         fit_connections_to_open_files(&mut config, open_files_limit());
         let webhook_listener = bind(config.webhook_addr).await?;
         let metrics_listener = bind(config.metrics_addr).await?;
+        let lifecycle_listener = match &config.lifecycle_api {
+            Some(api) => Some(bind(api.addr).await?),
+            None => None,
+        };
         let webhook_addr = local_addr(&webhook_listener, config.webhook_addr)?;
         let self_dial = if webhook_addr.ip().is_unspecified() {
             SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), webhook_addr.port())
@@ -261,6 +272,7 @@ impl Server {
             config,
             webhook_listener,
             metrics_listener,
+            lifecycle_listener,
             webhooks,
             ops,
             client,
@@ -288,6 +300,13 @@ impl Server {
             .unwrap_or(self.config.metrics_addr)
     }
 
+    /// The lifecycle API's address, when it is served.
+    pub fn lifecycle_api_addr(&self) -> Option<SocketAddr> {
+        self.lifecycle_listener
+            .as_ref()
+            .and_then(|l| l.local_addr().ok())
+    }
+
     /// Serves until `shutdown` completes, then: not ready, keep serving for
     /// the shutdown delay, stop accepting, finish requests in flight within
     /// the grace period.
@@ -296,6 +315,7 @@ impl Server {
             config,
             webhook_listener,
             metrics_listener,
+            lifecycle_listener,
             webhooks,
             ops,
             client,
@@ -305,6 +325,14 @@ impl Server {
         let tls_config = ops.certs.server_config()?;
         let (metrics_stop, metrics_port) = spawn_ops_port(&config, metrics_listener, ops.clone());
         let (stop_tx, stop_rx) = watch::channel(false);
+        let lifecycle_api = spawn_lifecycle_api(
+            &config,
+            lifecycle_listener,
+            client.as_ref(),
+            &ops,
+            &tls_config,
+            stop_rx.clone(),
+        );
         let controller = spawn_controller(&config, client, &ops, stop_rx.clone());
         spawn_shutdown_delay(
             shutdown,
@@ -328,6 +356,9 @@ impl Server {
         .await;
         upkeep.abort();
         watches.iter().for_each(JoinHandle::abort);
+        for task in lifecycle_api.into_iter().flatten() {
+            task.abort();
+        }
         if let Some(controller) = controller {
             let _ = controller.await;
         }
@@ -471,23 +502,39 @@ async fn serve_webhooks(
     closed: ClosedCounter,
     stop: watch::Receiver<bool>,
 ) {
-    let router = http::router(webhooks);
+    let limits = ConnectionLimits {
+        max_connections: config.max_connections,
+        max_per_peer: config.max_connections_per_peer,
+        first_request_timeout: config.read_timeout,
+        idle_timeout: config.idle_timeout,
+        close_grace: config.shutdown_grace,
+        request_lifetime: request_lifetime(config),
+    };
+    serve_tls(
+        config,
+        webhook_listener,
+        tls_config,
+        http::router(webhooks),
+        Slots::new(limits, closed),
+        stop,
+    )
+    .await;
+}
+
+/// Serves `router` over TLS on `listener`'s connection slots until `stop`.
+async fn serve_tls(
+    config: &ServeConfig,
+    listener: TcpListener,
+    tls_config: Arc<rustls::ServerConfig>,
+    router: axum::Router,
+    slots: Arc<Slots>,
+    stop: watch::Receiver<bool>,
+) {
     let acceptor = tokio_rustls::TlsAcceptor::from(tls_config);
-    let slots = Slots::new(
-        ConnectionLimits {
-            max_connections: config.max_connections,
-            max_per_peer: config.max_connections_per_peer,
-            first_request_timeout: config.read_timeout,
-            idle_timeout: config.idle_timeout,
-            close_grace: config.shutdown_grace,
-            request_lifetime: request_lifetime(config),
-        },
-        closed,
-    );
     let builder = http_builder(config);
     let handshake_timeout = config.read_timeout;
     listener::accept_loop(
-        webhook_listener,
+        listener,
         slots,
         stop,
         config.shutdown_grace,
@@ -522,6 +569,77 @@ async fn serve_webhooks(
         },
     )
     .await;
+}
+
+/// Connections the lifecycle API's port keeps open at once: every stream
+/// it allows, and room for the reads beside them.
+fn lifecycle_api_connections(api: &LifecycleApiConfig) -> usize {
+    api.max_streams + 64
+}
+
+/// The lifecycle API, when configured: its own watch of the roosts (every
+/// replica), and its port over TLS with the webhooks' certificate. Streams
+/// are long: its connections have no request lifetime, only the stream limits.
+fn spawn_lifecycle_api(
+    config: &ServeConfig,
+    listener: Option<TcpListener>,
+    client: Option<&kube::Client>,
+    ops: &OpsState,
+    tls_config: &Arc<rustls::ServerConfig>,
+    stop: watch::Receiver<bool>,
+) -> Option<[JoinHandle<()>; 2]> {
+    use crate::lifecycle_api::{LifecycleApi, auth::Authorizer, hub::Hub, store};
+    let (Some(api_config), Some(listener), Some(client)) =
+        (&config.lifecycle_api, listener, client)
+    else {
+        return None;
+    };
+    let roosts: kube::Api<crate::controller::stored::StoredRoost> =
+        match &api_config.watch_namespace {
+            Some(namespace) => kube::Api::namespaced(client.clone(), namespace),
+            None => kube::Api::all(client.clone()),
+        };
+    let roost_store = Arc::new(store::RoostStore::new(Hub::new(
+        crate::lifecycle_api::epoch(),
+    )));
+    let watch = tokio::spawn(store::follow(roosts, Arc::clone(&roost_store)));
+    let api = Arc::new(LifecycleApi::new(
+        api_config.clone(),
+        roost_store,
+        Authorizer::new(client.clone(), api_config.audiences.clone()),
+        ops.engine.clone(),
+        Arc::clone(&ops.metrics),
+        stop.clone(),
+    ));
+    let max_connections = lifecycle_api_connections(api_config);
+    let slots = Slots::new(
+        ConnectionLimits {
+            max_connections,
+            max_per_peer: max_connections,
+            first_request_timeout: config.read_timeout,
+            idle_timeout: config.idle_timeout,
+            close_grace: config.read_timeout,
+            request_lifetime: request_lifetime(config),
+        },
+        ClosedCounter {
+            listener: "lifecycle_api",
+            family: ops.metrics.connections_closed.clone(),
+        },
+    );
+    tracing::info!(addr = %local_addr(&listener, api_config.addr).ok()?, "serving the lifecycle API and dashboard over HTTPS");
+    let (config, tls_config) = (config.clone(), Arc::clone(tls_config));
+    let serving = tokio::spawn(async move {
+        serve_tls(
+            &config,
+            listener,
+            tls_config,
+            crate::lifecycle_api::http::router(api),
+            slots,
+            stop,
+        )
+        .await;
+    });
+    Some([watch, serving])
 }
 
 /// HTTP/1.1 and HTTP/2 with the server's timeouts (idle connections are closed by [`listener`]).

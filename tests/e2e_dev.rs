@@ -18,10 +18,14 @@ async fn the_dashboard_lines_work() {
             binary: env!("CARGO_BIN_EXE_roost-keeper").into(),
             dir: dir.path().join("dev"),
             preferred_ports: false,
+            serve_log: Some(dir.path().join("serve.log")),
         },
         &mut |line| lines.push(line.to_owned()),
     )
-    .expect("make dev's steps");
+    .unwrap_or_else(|why| {
+        let log = std::fs::read_to_string(dir.path().join("serve.log")).unwrap_or_default();
+        panic!("make dev's steps: {why}\nserve's log:\n{log}")
+    });
     let printed = lines.join("\n");
 
     // `roost-keeper dev: dashboard https://127.0.0.1:<port>/ (... <ca.crt> ...)`.
@@ -72,14 +76,18 @@ async fn the_dashboard_lines_work() {
             .unwrap(),
     );
     for namespace in ["default", "aviary"] {
+        let mut roost: serde_json::Value = serde_norway::from_str(
+            &std::fs::read_to_string(repo_root().join("examples/web-valid.yaml")).unwrap(),
+        )
+        .unwrap();
+        roost["metadata"]["namespace"] = namespace.into();
         succeeded(
             "kubectl apply examples/web-valid.yaml",
-            &dev.plane
-                .kubectl()
-                .args(["apply", "-n", namespace, "-f"])
-                .arg(repo_root().join("examples/web-valid.yaml"))
-                .output()
-                .unwrap(),
+            &roost_testcluster::output_with_stdin(
+                dev.plane.kubectl().args(["apply", "-f", "-"]),
+                roost.to_string().as_bytes(),
+            )
+            .unwrap(),
         );
     }
 

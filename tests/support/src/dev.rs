@@ -18,6 +18,8 @@ pub struct DevOptions {
     pub dir: PathBuf,
     /// 8443, 8080 and 8444 when free (`make dev`), or any free ports.
     pub preferred_ports: bool,
+    /// Where serve's output goes; `None`: this process's (`make dev`).
+    pub serve_log: Option<PathBuf>,
 }
 
 /// A running dev setup; dropping it (or [`ControlPlane::stop`]) stops everything.
@@ -176,7 +178,13 @@ pub fn start(options: &DevOptions, say: &mut dyn FnMut(&str)) -> Result<Dev, Str
     say(&format!(
         "starting roost-keeper serve (webhooks https://127.0.0.1:{webhook_port}, metrics http://127.0.0.1:{metrics_port}, lifecycle API https://127.0.0.1:{api_port})"
     ));
-    let serve = Command::new(binary)
+    let mut serve = Command::new(binary);
+    if let Some(log) = &options.serve_log {
+        let file = std::fs::File::create(log).map_err(|e| format!("{}: {e}", log.display()))?;
+        let err = file.try_clone().map_err(|e| e.to_string())?;
+        serve.stdout(file).stderr(err);
+    }
+    let serve = serve
         .args([
             "serve",
             "--bind-address",

@@ -31,6 +31,7 @@ async fn main_async() -> Result<(), String> {
         binary,
         dir: root.join(".dev"),
         preferred_ports: true,
+        serve_log: None,
     };
     let mut dev = dev::start(&options, &mut |line| say(line))?;
     let metrics_port = dev.metrics_port;

@@ -11,7 +11,7 @@ use super::LifecycleApi;
 use super::auth::Identity;
 use super::http::{ApiError, StreamSlot, caller, open_stream_slot, readable};
 use super::hub::{Resync, StreamEvent};
-use crate::server::listener::ConnectionControl;
+use crate::connection::ConnectionControl;
 use axum::body::{Body, Bytes};
 use axum::extract::{Query, State};
 use axum::http::HeaderValue;

@@ -10,6 +10,7 @@ pub mod admission;
 pub mod api;
 pub mod cache;
 pub mod cli;
+pub mod connection;
 pub mod controller;
 pub mod defaults;
 pub mod engine;

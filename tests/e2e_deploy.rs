@@ -7,8 +7,9 @@
 //! cluster and the real apply of the RBAC test cannot change its answers.
 
 use roost_testcluster::{ControlPlane, repo_root, text};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::Output;
+use std::time::Duration;
 
 const SERVICE_ACCOUNT: &str = "system:serviceaccount:roost-system:roost-keeper";
 
@@ -47,14 +48,52 @@ const OBJECTS: &[&str] = &[
     "mutatingwebhookconfiguration.admissionregistration.k8s.io/roost-keeper-mutating",
 ];
 
+/// What deploy/lifecycle-api (the lifecycle API's component) adds besides
+/// ports and a NetworkPolicy rule.
+const LIFECYCLE_API_OBJECTS: &[&str] = &[
+    "clusterrolebinding.rbac.authorization.k8s.io/roost-keeper-auth-delegator",
+    "clusterrole.rbac.authorization.k8s.io/roost-keeper-lifecycle-viewer",
+];
+
 /// `kubectl apply --dry-run=server -k deploy/`.
 fn dry_run(plane: &ControlPlane) -> Output {
+    dry_run_of(plane, &deploy_dir())
+}
+
+fn dry_run_of(plane: &ControlPlane, kustomization: &Path) -> Output {
     plane
         .kubectl()
         .args(["apply", "--dry-run=server", "-k"])
-        .arg(deploy_dir())
+        .arg(kustomization)
         .output()
         .unwrap()
+}
+
+/// The dry run's output names exactly `objects`, without a warning.
+fn assert_dry_run(what: &str, out: &Output, objects: &[&str]) {
+    ok(what, out);
+    let stdout = text(&out.stdout);
+    let stderr = text(&out.stderr);
+    for object in objects {
+        assert!(
+            stdout
+                .lines()
+                .any(|l| l.starts_with(&format!("{object} ")) && l.ends_with("(server dry run)")),
+            "{object} missing from the dry run ({what}):\n{stdout}"
+        );
+    }
+    // Nothing else: a new object in deploy/ belongs in OBJECTS (and maybe in the RBAC tables).
+    assert_eq!(
+        stdout.lines().filter(|l| !l.trim().is_empty()).count(),
+        objects.len(),
+        "unexpected objects in the dry run ({what}):\n{stdout}"
+    );
+    // The namespace enforces and warns on Pod Security "restricted": the
+    // Deployment's pod template must not draw a warning.
+    assert!(
+        !stderr.contains("Warning"),
+        "the dry run warned (Pod Security?) ({what}):\n{stderr}"
+    );
 }
 
 #[test]
@@ -85,29 +124,22 @@ fn server_dry_run_accepts_every_object() {
         .output()
         .unwrap();
     ok("kubectl apply -f deploy/namespace.yaml", &namespace);
-    let out = dry_run(&plane);
-    ok("kubectl apply --dry-run=server -k deploy/", &out);
-    let stdout = text(&out.stdout);
-    let stderr = text(&out.stderr);
-    for object in OBJECTS {
-        assert!(
-            stdout
-                .lines()
-                .any(|l| l.starts_with(&format!("{object} ")) && l.ends_with("(server dry run)")),
-            "{object} missing from the dry run:\n{stdout}"
-        );
-    }
-    // Nothing else: a new object in deploy/ belongs in OBJECTS (and maybe in the RBAC tables).
-    assert_eq!(
-        stdout.lines().filter(|l| !l.trim().is_empty()).count(),
-        OBJECTS.len(),
-        "unexpected objects in the dry run:\n{stdout}"
+    assert_dry_run(
+        "kubectl apply --dry-run=server -k deploy/",
+        &dry_run(&plane),
+        OBJECTS,
     );
-    // The namespace enforces and warns on Pod Security "restricted": the
-    // Deployment's pod template must not draw a warning.
-    assert!(
-        !stderr.contains("Warning"),
-        "the dry run warned (Pod Security?):\n{stderr}"
+    // With the lifecycle API's component: two objects more, still no warning.
+    let with_api = roost_testcluster::deploy_with_lifecycle_api();
+    let objects: Vec<&str> = OBJECTS
+        .iter()
+        .chain(LIFECYCLE_API_OBJECTS)
+        .copied()
+        .collect();
+    assert_dry_run(
+        "deploy/ + lifecycle-api",
+        &dry_run_of(&plane, with_api.path()),
+        &objects,
     );
 }
 
@@ -142,6 +174,8 @@ const fn deny(name: &'static str, args: &'static [&'static str]) -> Case {
 const ROOSTS: &str = "managedroosts.roost.birb.party";
 const POLICIES: &str = "roostpolicies.roost.birb.party";
 const LEASES: &str = "leases.coordination.k8s.io";
+const TOKEN_REVIEWS: &str = "tokenreviews.authentication.k8s.io";
+const ACCESS_REVIEWS: &str = "subjectaccessreviews.authorization.k8s.io";
 const VWC: &str = "validatingwebhookconfigurations.admissionregistration.k8s.io";
 const MWC: &str = "mutatingwebhookconfigurations.admissionregistration.k8s.io";
 
@@ -649,6 +683,15 @@ const DENIED: &[Case] = &[
         &["impersonate", "serviceaccounts", "-n", "roost-system"],
     ),
     deny("anything at all", &["*", "*", "--all-namespaces"]),
+    // The lifecycle API's (deploy/lifecycle-api); deploy/ leaves it off.
+    deny(
+        "create tokenreviews",
+        &["create", TOKEN_REVIEWS, "--all-namespaces"],
+    ),
+    deny(
+        "create subjectaccessreviews",
+        &["create", ACCESS_REVIEWS, "--all-namespaces"],
+    ),
     // The bindings name this service account only.
     Case {
         name: "another service account in roost-system gets nothing",
@@ -664,8 +707,87 @@ const DENIED: &[Case] = &[
     },
 ];
 
+/// A person the test binds roost-keeper-lifecycle-viewer to in team-a.
+const VIEWER: &str = "birdwatcher";
+
+const fn as_viewer(name: &'static str, args: &'static [&'static str], allowed: bool) -> Case {
+    Case {
+        name,
+        args,
+        user: VIEWER,
+        allowed,
+    }
+}
+
+/// With deploy/lifecycle-api: the server checks callers' tokens and access
+/// (system:auth-delegator), and roost-keeper-lifecycle-viewer, bound in one
+/// namespace, lets a person read the roosts there and nothing else.
+const WITH_LIFECYCLE_API: &[Case] = &[
+    allow(
+        "create tokenreviews",
+        &["create", TOKEN_REVIEWS, "--all-namespaces"],
+    ),
+    allow(
+        "create subjectaccessreviews",
+        &["create", ACCESS_REVIEWS, "--all-namespaces"],
+    ),
+    deny(
+        "create localsubjectaccessreviews",
+        &[
+            "create",
+            "localsubjectaccessreviews.authorization.k8s.io",
+            "-n",
+            "team-a",
+        ],
+    ),
+    as_viewer(
+        "viewer lists roosts in its namespace",
+        &["list", ROOSTS, "-n", "team-a"],
+        true,
+    ),
+    as_viewer(
+        "viewer watches roosts in its namespace",
+        &["watch", ROOSTS, "-n", "team-a"],
+        true,
+    ),
+    as_viewer(
+        "viewer gets roosts in its namespace",
+        &["get", ROOSTS, "-n", "team-a"],
+        true,
+    ),
+    as_viewer(
+        "viewer lists roosts elsewhere",
+        &["list", ROOSTS, "-n", "team-b"],
+        false,
+    ),
+    as_viewer(
+        "viewer lists roosts cluster-wide",
+        &["list", ROOSTS, "--all-namespaces"],
+        false,
+    ),
+    as_viewer(
+        "viewer patches roosts",
+        &["patch", ROOSTS, "-n", "team-a"],
+        false,
+    ),
+    as_viewer(
+        "viewer reads secrets",
+        &["get", "secrets", "-n", "team-a"],
+        false,
+    ),
+    as_viewer(
+        "viewer reads roost policies",
+        &["list", POLICIES, "--all-namespaces"],
+        false,
+    ),
+];
+
 /// Asks every case; returns one line per wrong answer.
 fn wrong_answers(plane: &ControlPlane, cases: &[Case]) -> Vec<String> {
+    wrong_answers_of(plane, &cases.iter().collect::<Vec<_>>())
+}
+
+fn wrong_answers_of(plane: &ControlPlane, cases: &[&Case]) -> Vec<String> {
     let ask = |case: &Case| -> Option<String> {
         let mut args = vec!["auth", "can-i"];
         args.extend_from_slice(case.args);
@@ -694,7 +816,7 @@ fn wrong_answers(plane: &ControlPlane, cases: &[Case]) -> Vec<String> {
     std::thread::scope(|s| {
         let askers: Vec<_> = cases
             .chunks(cases.len().div_ceil(4))
-            .map(|chunk| s.spawn(move || chunk.iter().filter_map(ask).collect::<Vec<_>>()))
+            .map(|chunk| s.spawn(move || chunk.iter().filter_map(|c| ask(c)).collect::<Vec<_>>()))
             .collect();
         for asker in askers {
             wrong.extend(asker.join().unwrap());
@@ -739,4 +861,277 @@ fn service_account_has_exactly_the_permissions_it_needs() {
         ALLOWED.len() + DENIED.len(),
         wrong.join("\n")
     );
+
+    // The lifecycle API's component on top, and the viewer ClusterRole
+    // bound to a person in team-a as docs/install.md shows.
+    let with_api = roost_testcluster::deploy_with_lifecycle_api();
+    ok(
+        "kubectl apply -k deploy/ + lifecycle-api",
+        &plane
+            .kubectl()
+            .args(["apply", "-k"])
+            .arg(with_api.path())
+            .output()
+            .unwrap(),
+    );
+    ok(
+        "kubectl create namespace team-a",
+        &kubectl(&plane, &["create", "namespace", "team-a"]),
+    );
+    ok(
+        "kubectl create rolebinding",
+        &kubectl(
+            &plane,
+            &[
+                "-n",
+                "team-a",
+                "create",
+                "rolebinding",
+                "roost-viewers",
+                "--clusterrole=roost-keeper-lifecycle-viewer",
+                &format!("--user={VIEWER}"),
+            ],
+        ),
+    );
+    let mut wrong = wrong_answers(&plane, WITH_LIFECYCLE_API);
+    // Nothing else changed for the server: every other case answers as before.
+    let others: Vec<&Case> = ALLOWED
+        .iter()
+        .chain(DENIED)
+        .filter(|c| !c.args.contains(&TOKEN_REVIEWS) && !c.args.contains(&ACCESS_REVIEWS))
+        .collect();
+    wrong.extend(wrong_answers_of(&plane, &others));
+    assert!(
+        wrong.is_empty(),
+        "{} RBAC cases answered wrong with the lifecycle API:\n{}",
+        wrong.len(),
+        wrong.join("\n")
+    );
+}
+
+/// A kubeconfig for `namespace/name`'s token (the server runs as it).
+fn service_account_kubeconfig(plane: &ControlPlane, namespace: &str, name: &str, file: &Path) {
+    let token = service_account_token(plane, namespace, name);
+    let kubeconfig = serde_json::json!({
+        "apiVersion": "v1",
+        "kind": "Config",
+        "clusters": [{"name": "e2e", "cluster": {"server": plane.server, "certificate-authority": plane.dir.path().join("ca.crt")}}],
+        "users": [{"name": name, "user": {"token": token}}],
+        "contexts": [{"name": "sa", "context": {"cluster": "e2e", "user": name, "namespace": namespace}}],
+        "current-context": "sa"
+    });
+    std::fs::write(file, kubeconfig.to_string()).unwrap();
+}
+
+fn service_account_token(plane: &ControlPlane, namespace: &str, name: &str) -> String {
+    let out = kubectl(
+        plane,
+        &["create", "token", name, "-n", namespace, "--duration=1h"],
+    );
+    ok(&format!("kubectl create token {name}"), &out);
+    text(&out.stdout).trim().to_owned()
+}
+
+/// The lifecycle API served by roost-keeper running as deploy/'s service
+/// account with only the RBAC deploy/ and its lifecycle-api component give it
+/// (its TokenReviews and SubjectAccessReviews are real): a person's token
+/// bound to roost-keeper-lifecycle-viewer in team-a lists team-a's roost and
+/// not team-b's, is refused team-b, and no token is refused; the role bound
+/// cluster-wide lists both.
+#[test]
+fn the_lifecycle_api_works_with_the_rbac_deploy_gives_it() {
+    let plane = ControlPlane::start().expect("control plane starts");
+    let with_api = roost_testcluster::deploy_with_lifecycle_api();
+    ok(
+        "kubectl apply -k deploy/ + lifecycle-api",
+        &plane
+            .kubectl()
+            .args(["apply", "-k"])
+            .arg(with_api.path())
+            .output()
+            .unwrap(),
+    );
+    ok(
+        "kubectl wait for the CRD",
+        &kubectl(
+            &plane,
+            &[
+                "wait",
+                "--for=condition=established",
+                "--timeout=60s",
+                "crd/managedroosts.roost.birb.party",
+            ],
+        ),
+    );
+    // The webhooks are not under test: no server runs behind their Service,
+    // and the validating one would refuse every roost.
+    ok(
+        "kubectl delete the webhook configurations",
+        &kubectl(
+            &plane,
+            &[
+                "delete",
+                "validatingwebhookconfiguration/roost-keeper-validating",
+                "mutatingwebhookconfiguration/roost-keeper-mutating",
+            ],
+        ),
+    );
+    for namespace in ["team-a", "team-b"] {
+        ok(
+            "kubectl create namespace",
+            &kubectl(&plane, &["create", "namespace", namespace]),
+        );
+    }
+    ok(
+        "kubectl create serviceaccount",
+        &kubectl(
+            &plane,
+            &["-n", "team-a", "create", "serviceaccount", VIEWER],
+        ),
+    );
+    ok(
+        "kubectl create rolebinding",
+        &kubectl(
+            &plane,
+            &[
+                "-n",
+                "team-a",
+                "create",
+                "rolebinding",
+                "roost-viewers",
+                "--clusterrole=roost-keeper-lifecycle-viewer",
+                &format!("--serviceaccount=team-a:{VIEWER}"),
+            ],
+        ),
+    );
+
+    // A platform operator: the viewer role bound cluster-wide.
+    ok(
+        "kubectl create serviceaccount operator",
+        &kubectl(
+            &plane,
+            &["-n", "roost-system", "create", "serviceaccount", "operator"],
+        ),
+    );
+    ok(
+        "kubectl create clusterrolebinding",
+        &kubectl(
+            &plane,
+            &[
+                "create",
+                "clusterrolebinding",
+                "roost-operators",
+                "--clusterrole=roost-keeper-lifecycle-viewer",
+                "--serviceaccount=roost-system:operator",
+            ],
+        ),
+    );
+
+    let dir = tempfile::tempdir().unwrap();
+    let kubeconfig = dir.path().join("roost-keeper.kubeconfig");
+    service_account_kubeconfig(&plane, "roost-system", "roost-keeper", &kubeconfig);
+    let api_port = roost_testcluster::free_port();
+    let mut serve = roost_testcluster::ServeCommand::new(env!("CARGO_BIN_EXE_roost-keeper"))
+        .controller(&kubeconfig)
+        .env("ROOST_KEEPER_LEADER_ELECTION_NAMESPACE", "roost-system")
+        .args(["--lifecycle-api-addr", &format!("127.0.0.1:{api_port}")])
+        .ready_within(None)
+        .spawn()
+        .expect("roost-keeper serve starts");
+    // Conversion (v1alpha1 reads) by this server, not the Service.
+    plane
+        .convert_at(
+            &format!("https://127.0.0.1:{}", serve.webhook.port()),
+            Some(serve.ca_pem().as_bytes()),
+        )
+        .expect("CRD conversion pointed at the server");
+    if let Err(why) = serve.wait_ready(Duration::from_secs(60)) {
+        panic!("{why}\n{}", serve.log_text());
+    }
+    for namespace in ["team-a", "team-b"] {
+        let mut roost: serde_json::Value = serde_norway::from_str(
+            &std::fs::read_to_string(repo_root().join("examples/web-valid.yaml")).unwrap(),
+        )
+        .unwrap();
+        roost["metadata"]["namespace"] = namespace.into();
+        ok(
+            "kubectl apply examples/web-valid.yaml",
+            &roost_testcluster::output_with_stdin(
+                plane.kubectl().args(["apply", "-f", "-"]),
+                roost.to_string().as_bytes(),
+            )
+            .unwrap(),
+        );
+    }
+    let token = service_account_token(&plane, "team-a", VIEWER);
+    let operator = service_account_token(&plane, "roost-system", "operator");
+
+    let client = reqwest::Client::builder()
+        .use_rustls_tls()
+        .add_root_certificate(reqwest::Certificate::from_pem(serve.ca_pem().as_bytes()).unwrap())
+        .timeout(Duration::from_secs(20))
+        .build()
+        .unwrap();
+    let base = format!("https://127.0.0.1:{api_port}/api/v1");
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(async {
+        let get = |path: String, token: Option<&str>| {
+            let mut request = client.get(format!("{base}{path}"));
+            if let Some(token) = token {
+                request = request.bearer_auth(token);
+            }
+            async move { request.send().await.unwrap() }
+        };
+        assert_eq!(get("/roosts".into(), None).await.status(), 401);
+        assert_eq!(
+            get("/roosts".into(), Some("not-a-token")).await.status(),
+            401
+        );
+        let names = |list: serde_json::Value| -> Vec<String> {
+            list["items"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|r| {
+                    format!(
+                        "{}/{}",
+                        r["namespace"].as_str().unwrap(),
+                        r["name"].as_str().unwrap()
+                    )
+                })
+                .collect()
+        };
+        // The operator sees both (once the server's watch has them)...
+        let mut seen = Vec::new();
+        for _ in 0..60 {
+            let answer = get("/roosts".into(), Some(&operator)).await;
+            assert_eq!(answer.status(), 200, "{}", serve.log_text());
+            seen = names(answer.json().await.unwrap());
+            if seen.len() == 2 {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(500)).await;
+        }
+        assert_eq!(seen, ["team-a/web", "team-b/web"]);
+        // ...the team-a viewer only team-a's.
+        let answer = get("/roosts".into(), Some(&token)).await;
+        assert_eq!(answer.status(), 200);
+        let seen = names(answer.json().await.unwrap());
+        assert_eq!(seen, ["team-a/web"]);
+        assert_eq!(
+            get("/namespaces/team-a/roosts/web".into(), Some(&token))
+                .await
+                .status(),
+            200
+        );
+        assert_eq!(
+            get("/roosts?namespace=team-b".into(), Some(&token))
+                .await
+                .status(),
+            403
+        );
+    });
 }

@@ -29,6 +29,12 @@ const OBJECTS: &[&str] = &[
     "mutatingwebhookconfiguration.admissionregistration.k8s.io/roost-keeper-mutating",
 ];
 
+/// What lifecycleApi.enabled adds (besides ports and a NetworkPolicy rule).
+const LIFECYCLE_API_OBJECTS: &[&str] = &[
+    "clusterrolebinding.rbac.authorization.k8s.io/roost-keeper-auth-delegator",
+    "clusterrole.rbac.authorization.k8s.io/roost-keeper-lifecycle-viewer",
+];
+
 const CRDS: &[&str] = &[
     "customresourcedefinition.apiextensions.k8s.io/managedroosts.roost.birb.party",
     "customresourcedefinition.apiextensions.k8s.io/roostpolicies.roost.birb.party",
@@ -173,11 +179,12 @@ fn server_dry_run_accepts_the_rendering() {
     );
     for (what, values, expected) in [
         ("defaults", None, OBJECTS.len()),
-        // + Issuer, Certificate, ServiceMonitor, PrometheusRule, ConfigMap.
+        // + Issuer, Certificate, ServiceMonitor, PrometheusRule, ConfigMap
+        // and the lifecycle API's ClusterRoleBinding and ClusterRole.
         (
             "every option",
             Some(fixture("every-option.yaml")),
-            OBJECTS.len() + 5,
+            OBJECTS.len() + 5 + LIFECYCLE_API_OBJECTS.len(),
         ),
     ] {
         let mut args = vec![
@@ -248,6 +255,9 @@ fn install_upgrade_uninstall() {
     for object in OBJECTS.iter().chain(CRDS) {
         assert!(exists(&plane, object), "{object} not installed");
     }
+    for object in LIFECYCLE_API_OBJECTS {
+        assert!(!exists(&plane, object), "{object} installed by default");
+    }
     assert_eq!(
         jsonpath(&plane, "deployment/roost-keeper", "{.spec.replicas}"),
         "2"
@@ -274,9 +284,33 @@ fn install_upgrade_uninstall() {
                 "replicaCount=3",
                 "--set",
                 "webhook.validate.failurePolicy=Ignore",
+                "--set",
+                "lifecycleApi.enabled=true",
             ],
             &[&chart()],
         ),
+    );
+    for object in LIFECYCLE_API_OBJECTS {
+        assert!(
+            exists(&plane, object),
+            "{object} not installed when enabled"
+        );
+    }
+    assert_eq!(
+        jsonpath(
+            &plane,
+            "service/roost-keeper",
+            "{.spec.ports[?(@.name==\"lifecycle-api\")].port}"
+        ),
+        "8444"
+    );
+    assert_eq!(
+        jsonpath(
+            &plane,
+            "clusterrolebinding/roost-keeper-auth-delegator",
+            "{.roleRef.name} {.subjects[0].namespace}/{.subjects[0].name}"
+        ),
+        "system:auth-delegator roost-system/roost-keeper"
     );
     assert_eq!(
         jsonpath(&plane, "deployment/roost-keeper", "{.spec.replicas}"),
@@ -331,7 +365,7 @@ fn install_upgrade_uninstall() {
             "{webhook} deleted after the Service:\n{log}"
         );
     }
-    for object in OBJECTS {
+    for object in OBJECTS.iter().chain(LIFECYCLE_API_OBJECTS) {
         assert!(!exists(&plane, object), "{object} left after uninstall");
     }
     for crd in CRDS {

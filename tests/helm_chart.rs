@@ -114,7 +114,8 @@ fn defaults_render_what_deploy_installs() {
     let mut deployed = BTreeMap::new();
     for entry in std::fs::read_dir(repo_root().join("deploy")).unwrap() {
         let path = entry.unwrap().path();
-        if path.file_name().unwrap() == "kustomization.yaml" {
+        // deploy/lifecycle-api/ is a component deploy/ leaves out (below).
+        if path.is_dir() || path.file_name().unwrap() == "kustomization.yaml" {
             continue;
         }
         for object in documents(&std::fs::read_to_string(&path).unwrap()) {
@@ -360,6 +361,7 @@ fn every_option_renders() {
         certificate["spec"]["secretName"]
     );
     let mount = container["volumeMounts"][1]["mountPath"].as_str().unwrap();
+    let lifecycle = &values["lifecycleApi"];
     assert_eq!(
         container["args"],
         json!([
@@ -367,7 +369,13 @@ fn every_option_renders() {
             "--tls-cert-file",
             format!("{mount}/tls.crt"),
             "--tls-key-file",
-            format!("{mount}/tls.key")
+            format!("{mount}/tls.key"),
+            format!("--lifecycle-api-addr=0.0.0.0:{}", lifecycle["port"]),
+            format!("--lifecycle-api-max-streams={}", lifecycle["maxStreams"]),
+            format!(
+                "--lifecycle-api-max-streams-per-identity={}",
+                lifecycle["maxStreamsPerIdentity"]
+            ),
         ])
     );
     // Without the Secret to manage or caBundle to patch, RBAC drops those rules.
@@ -406,6 +414,35 @@ fn every_option_renders() {
         "http://otel-collector.observability:4317"
     );
 
+    // The lifecycle API on its port, its lists as the server's comma lists,
+    // reachable only from the fixture's peers.
+    let joined = |list: &Value| {
+        list.as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v.as_str().unwrap())
+            .collect::<Vec<_>>()
+            .join(",")
+    };
+    assert_eq!(
+        env["ROOST_KEEPER_LIFECYCLE_API_AUDIENCES"]
+            .as_str()
+            .unwrap(),
+        joined(&lifecycle["audiences"])
+    );
+    assert_eq!(
+        env["ROOST_KEEPER_LIFECYCLE_API_ALLOWED_ORIGINS"]
+            .as_str()
+            .unwrap(),
+        joined(&lifecycle["allowedOrigins"])
+    );
+    let api = LifecycleApi::of(&objects);
+    assert_eq!(api.container_port["containerPort"], lifecycle["port"]);
+    assert_eq!(api.service_port["port"], lifecycle["port"]);
+    assert_eq!(api.ingress_rule["ports"][0]["port"], lifecycle["port"]);
+    assert_eq!(api.ingress_rule["from"], lifecycle["networkPolicy"]["from"]);
+    assert_eq!(api.delegator["subjects"][0]["namespace"], "aviary");
+
     // Monitoring: the ServiceMonitor scrapes the Service's metrics port; the
     // rules and the dashboard are the chart's files, unchanged.
     let monitor = find(&objects, "ServiceMonitor", "roost-keeper");
@@ -441,6 +478,18 @@ fn schema_refuses_wrong_values() {
         ("--set", "webhook.policy.matchConditions=always"),
         ("--set", "certificates.mode=vault"),
         ("--set", "logFormat=xml"),
+        ("--set-string", "lifecycleApi.enabled=true"),
+        ("--set", "lifecycleApi.port=80"),
+        ("--set", "lifecycleApi.port=8443"),
+        ("--set", "lifecycleApi.maxStreams=0"),
+        ("--set", "lifecycleApi.maxStreamsPerIdentity=-1"),
+        // The server reads comma lists: no commas in an item.
+        ("--set", "lifecycleApi.audiences={a\\,b}"),
+        (
+            "--set",
+            "lifecycleApi.allowedOrigins={https://ops.example.org/page}",
+        ),
+        ("--set", "lifecycleApi.networkPolicy.from=anyone"),
     ] {
         let out = helm(&["template", "roost-keeper", set, value], &[&chart()]);
         let stderr = text(&out.stderr);
@@ -449,5 +498,218 @@ fn schema_refuses_wrong_values() {
             !out.status.success() && stderr.contains("schema") && stderr.contains(name),
             "{set} {value} was not refused by the schema:\n{stderr}"
         );
+    }
+}
+
+/// What the lifecycle API adds to a rendering, each found exactly once.
+struct LifecycleApi<'a> {
+    args: Vec<&'a str>,
+    container_port: &'a Value,
+    service_port: &'a Value,
+    ingress_rule: &'a Value,
+    delegator: &'a Value,
+    viewer: &'a Value,
+}
+
+impl<'a> LifecycleApi<'a> {
+    fn of(objects: &'a [Value]) -> Self {
+        let named = |list: &'a Value| -> &'a Value {
+            let found: Vec<&Value> = list
+                .as_array()
+                .unwrap()
+                .iter()
+                .filter(|p| p["name"] == "lifecycle-api")
+                .collect();
+            assert_eq!(found.len(), 1, "one lifecycle-api port in {list}");
+            found[0]
+        };
+        let container = &find(objects, "Deployment", "roost-keeper")["spec"]["template"]["spec"]["containers"]
+            [0];
+        let service = find(objects, "Service", "roost-keeper");
+        let policy = find(objects, "NetworkPolicy", "roost-keeper");
+        let container_port = named(&container["ports"]);
+        let rules: Vec<&Value> = policy["spec"]["ingress"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|rule| {
+                rule["ports"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .any(|p| p["port"] == container_port["containerPort"])
+            })
+            .collect();
+        assert_eq!(rules.len(), 1, "one ingress rule for the port: {policy}");
+        LifecycleApi {
+            args: container["args"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|a| a.as_str().unwrap())
+                .filter(|a| a.starts_with("--lifecycle-api-"))
+                .collect(),
+            container_port,
+            service_port: named(&service["spec"]["ports"]),
+            ingress_rule: rules[0],
+            delegator: find(objects, "ClusterRoleBinding", "roost-keeper-auth-delegator"),
+            viewer: find(objects, "ClusterRole", "roost-keeper-lifecycle-viewer"),
+        }
+    }
+}
+
+/// lifecycleApi.enabled=true adds the serve flag, the container port, the
+/// Service port, the NetworkPolicy rule (from anywhere by default), the
+/// ServiceAccount's system:auth-delegator binding and the viewer ClusterRole;
+/// the defaults add none of it.
+#[test]
+fn the_lifecycle_api_is_off_by_default_and_complete_when_enabled() {
+    let off = template("roost-system", &[]);
+    for object in &off {
+        let text = object.to_string();
+        if object["kind"] != "CustomResourceDefinition" {
+            assert!(
+                !text.contains("lifecycle-api") && !text.contains("8444"),
+                "{} renders the lifecycle API by default: {text}",
+                key(object)
+            );
+        }
+        assert!(
+            !text.contains("system:auth-delegator")
+                && !text.contains("roost-keeper-lifecycle-viewer"),
+            "{} renders the lifecycle API's RBAC by default",
+            key(object)
+        );
+    }
+
+    let on = template("roost-system", &["--set", "lifecycleApi.enabled=true"]);
+    let api = LifecycleApi::of(&on);
+    assert_eq!(
+        api.args,
+        [
+            "--lifecycle-api-addr=0.0.0.0:8444",
+            "--lifecycle-api-max-streams=256",
+            "--lifecycle-api-max-streams-per-identity=8",
+        ]
+    );
+    assert_eq!(
+        api.container_port,
+        &json!({"name": "lifecycle-api", "containerPort": 8444, "protocol": "TCP"})
+    );
+    assert_eq!(
+        api.service_port,
+        &json!({"name": "lifecycle-api", "port": 8444, "targetPort": "lifecycle-api", "protocol": "TCP"})
+    );
+    // No `from`: anyone the cluster lets reach the pods, as the webhook port.
+    assert_eq!(
+        api.ingress_rule,
+        &json!({"ports": [{"protocol": "TCP", "port": 8444}]})
+    );
+    assert_eq!(
+        api.delegator["roleRef"],
+        json!({"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "system:auth-delegator"})
+    );
+    assert_eq!(
+        api.delegator["subjects"],
+        json!([{"kind": "ServiceAccount", "name": "roost-keeper", "namespace": "roost-system"}])
+    );
+    assert_eq!(
+        api.viewer["rules"],
+        json!([{"apiGroups": ["roost.birb.party"], "resources": ["managedroosts"], "verbs": ["get", "list", "watch"]}])
+    );
+    // Bound to nobody by the chart: admins choose who reads which namespace.
+    assert!(
+        !on.iter()
+            .any(|o| o["roleRef"]["name"] == "roost-keeper-lifecycle-viewer"),
+        "the chart binds the viewer ClusterRole"
+    );
+    // The empty lists are not passed on: the server's defaults apply.
+    let env = find(&on, "Deployment", "roost-keeper")["spec"]["template"]["spec"]["containers"][0]
+        ["env"]
+        .to_string();
+    assert!(!env.contains("ROOST_KEEPER_LIFECYCLE_API"), "{env}");
+
+    // Exactly two objects more; the others only change where shown above.
+    let (off, on) = (by_key(off), by_key(on));
+    let added: Vec<&String> = on.keys().filter(|k| !off.contains_key(*k)).collect();
+    assert_eq!(
+        added,
+        [
+            "ClusterRole//roost-keeper-lifecycle-viewer",
+            "ClusterRoleBinding//roost-keeper-auth-delegator",
+        ]
+    );
+    let changed: Vec<&String> = off.keys().filter(|k| off[*k] != on[*k]).collect();
+    assert_eq!(
+        changed,
+        [
+            "Deployment/roost-system/roost-keeper",
+            "NetworkPolicy/roost-system/roost-keeper",
+            "Service/roost-system/roost-keeper",
+        ]
+    );
+}
+
+/// deploy/ with its lifecycle-api component (a kustomization that adds it to
+/// deploy/, as docs/install.md shows) installs exactly what the chart does with
+/// lifecycleApi.enabled=true: the component cannot drift from the chart.
+#[test]
+fn deploy_lifecycle_api_component_renders_what_the_chart_enables() {
+    let dir = roost_testcluster::deploy_with_lifecycle_api();
+    let kubectl = roost_testcluster::bin_dir().unwrap().join("kubectl");
+    let built = succeeded(
+        "kubectl kustomize",
+        &std::process::Command::new(kubectl)
+            .arg("kustomize")
+            .arg(dir.path())
+            .output()
+            .unwrap(),
+    );
+    // kustomize writes the CRDs' `minimum: 1.0` as `1`: compare numbers by value.
+    let deployed: BTreeMap<String, Value> = documents(&built)
+        .into_iter()
+        .filter(|o| o["kind"] != "Namespace")
+        .map(|o| (key(&o), integral_numbers(o)))
+        .collect();
+    let rendered: BTreeMap<String, Value> = by_key(template(
+        "roost-system",
+        &["--set", "lifecycleApi.enabled=true"],
+    ))
+    .into_iter()
+    .map(|(key, o)| (key, integral_numbers(o)))
+    .collect();
+    assert_eq!(
+        rendered.keys().collect::<Vec<_>>(),
+        deployed.keys().collect::<Vec<_>>(),
+        "the chart and deploy/ + lifecycle-api install different objects"
+    );
+    for (key, object) in &deployed {
+        assert_eq!(
+            &rendered[key], object,
+            "{key} drifted from deploy/ + lifecycle-api"
+        );
+    }
+    // The component is left out of deploy/ itself, as the chart's default.
+    let kustomization: Value = serde_norway::from_str(
+        &std::fs::read_to_string(repo_root().join("deploy/kustomization.yaml")).unwrap(),
+    )
+    .unwrap();
+    assert!(kustomization.get("components").is_none(), "{kustomization}");
+}
+
+/// `value` with every float that is a whole number written as an integer.
+fn integral_numbers(value: Value) -> Value {
+    match value {
+        Value::Number(n) => match n.as_f64() {
+            Some(f) if n.is_f64() && f.fract() == 0.0 && f.abs() < 9.0e15 => json!(f as i64),
+            _ => Value::Number(n),
+        },
+        Value::Array(items) => Value::Array(items.into_iter().map(integral_numbers).collect()),
+        Value::Object(map) => Value::Object(
+            map.into_iter()
+                .map(|(k, v)| (k, integral_numbers(v)))
+                .collect(),
+        ),
+        other => other,
     }
 }

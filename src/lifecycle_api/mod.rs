@@ -39,16 +39,19 @@ pub struct LifecycleApiConfig {
     pub watch_namespace: Option<String>,
 }
 
+/// Event streams served at once, and to one user (the flags' defaults).
+pub const DEFAULT_MAX_STREAMS: usize = 256;
+pub const DEFAULT_MAX_STREAMS_PER_IDENTITY: usize = 8;
+
 impl LifecycleApiConfig {
-    /// The flags' defaults ([`crate::server::defaults`]) on `addr`.
+    /// The flags' defaults on `addr`.
     pub fn new(addr: SocketAddr) -> Self {
-        use crate::server::defaults;
         LifecycleApiConfig {
             addr,
             audiences: Vec::new(),
             allowed_origins: Vec::new(),
-            max_streams: defaults::LIFECYCLE_API_MAX_STREAMS,
-            max_streams_per_identity: defaults::LIFECYCLE_API_MAX_STREAMS_PER_IDENTITY,
+            max_streams: DEFAULT_MAX_STREAMS,
+            max_streams_per_identity: DEFAULT_MAX_STREAMS_PER_IDENTITY,
             watch_namespace: None,
         }
     }

@@ -11,7 +11,7 @@ use super::LifecycleApi;
 use super::auth::Identity;
 use super::http::{ApiError, StreamSlot, caller, open_stream_slot, readable};
 use super::hub::{Resync, StreamEvent};
-use crate::server::listener::ConnectionControl;
+use crate::connection::ConnectionControl;
 use axum::body::{Body, Bytes};
 use axum::extract::{Query, State};
 use axum::http::HeaderValue;
@@ -67,7 +67,12 @@ pub async fn open(
     let polled = Arc::new(AtomicU64::new(0));
     let started = Instant::now();
     if let Some(control) = request.extensions().get::<ConnectionControl>().cloned() {
-        tokio::spawn(watch_for_stall(Arc::downgrade(&polled), started, control));
+        tokio::spawn(watch_for_stall(
+            Arc::downgrade(&polled),
+            started,
+            WRITE_STALL,
+            move || control.drop_stalled(),
+        ));
     }
     let state = Stream {
         api: Arc::clone(&api),
@@ -214,24 +219,83 @@ impl Stream {
     }
 }
 
-/// Drops the connection when the stream has not been polled for
-/// [`WRITE_STALL`]; ends with the stream.
+/// Calls `on_stall` (drops the connection) when the stream has not been
+/// polled for `stall`; ends with the stream.
 async fn watch_for_stall(
     polled: std::sync::Weak<AtomicU64>,
     started: Instant,
-    control: ConnectionControl,
+    stall: Duration,
+    on_stall: impl FnOnce(),
 ) {
-    let mut every = tokio::time::interval(WRITE_STALL / 3);
+    let mut every = tokio::time::interval(stall / 3);
     loop {
         every.tick().await;
         let Some(polled) = polled.upgrade() else {
             return;
         };
         let last = Duration::from_millis(polled.load(Ordering::Relaxed));
-        if started.elapsed().saturating_sub(last) > WRITE_STALL {
+        if started.elapsed().saturating_sub(last) > stall {
             tracing::debug!("lifecycle API: a stream's client stopped reading; connection dropped");
-            control.drop_stalled();
+            on_stall();
             return;
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::AtomicBool;
+
+    /// An attacker opens a stream and never reads: its connection is dropped.
+    #[tokio::test]
+    async fn a_stream_nobody_reads_is_dropped_and_a_read_one_is_not() {
+        let stall = Duration::from_millis(300);
+        let started = Instant::now();
+        let (stalled, read) = (Arc::new(AtomicU64::new(0)), Arc::new(AtomicU64::new(0)));
+        let (dropped_stalled, dropped_read) = (
+            Arc::new(AtomicBool::new(false)),
+            Arc::new(AtomicBool::new(false)),
+        );
+        let flag = |f: &Arc<AtomicBool>| {
+            let f = Arc::clone(f);
+            move || f.store(true, Ordering::SeqCst)
+        };
+        let watchers = [
+            tokio::spawn(watch_for_stall(
+                Arc::downgrade(&stalled),
+                started,
+                stall,
+                flag(&dropped_stalled),
+            )),
+            tokio::spawn(watch_for_stall(
+                Arc::downgrade(&read),
+                started,
+                stall,
+                flag(&dropped_read),
+            )),
+        ];
+        // The read stream is polled every 50 ms for a second.
+        for _ in 0..20 {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            read.store(
+                u64::try_from(started.elapsed().as_millis()).unwrap(),
+                Ordering::Relaxed,
+            );
+        }
+        assert!(
+            dropped_stalled.load(Ordering::SeqCst),
+            "the unread stream was dropped"
+        );
+        assert!(
+            !dropped_read.load(Ordering::SeqCst),
+            "the read stream was left alone"
+        );
+        assert!(watchers[0].is_finished());
+        // A stream that ended takes its watchdog with it.
+        drop(read);
+        tokio::time::sleep(stall).await;
+        assert!(watchers[1].is_finished());
+        assert!(!dropped_read.load(Ordering::SeqCst));
     }
 }

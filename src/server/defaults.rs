@@ -13,6 +13,10 @@ pub use crate::admission::http::{
     DEFAULT_BODY_BUDGET_BYTES as BODY_BUDGET_BYTES, DEFAULT_REVIEW_TIMEOUT as REVIEW_TIMEOUT,
 };
 pub use crate::cache::VALIDATION_CACHE_BYTES;
+pub use crate::lifecycle_api::{
+    DEFAULT_MAX_STREAMS as LIFECYCLE_API_MAX_STREAMS,
+    DEFAULT_MAX_STREAMS_PER_IDENTITY as LIFECYCLE_API_MAX_STREAMS_PER_IDENTITY,
+};
 
 /// Address both ports listen on: every interface.
 pub const BIND_ADDRESS: IpAddr = IpAddr::V4(Ipv4Addr::UNSPECIFIED);
@@ -26,10 +30,6 @@ pub const IDLE_TIMEOUT: &str = "60s";
 pub const MAX_CONCURRENT_REVIEWS: usize = 256;
 pub const MAX_CONNECTIONS: usize = 1024;
 pub const MAX_CONNECTIONS_PER_PEER: usize = 512;
-
-/// Event streams the lifecycle API serves at once, and to one user.
-pub const LIFECYCLE_API_MAX_STREAMS: usize = 256;
-pub const LIFECYCLE_API_MAX_STREAMS_PER_IDENTITY: usize = 8;
 
 /// The Service a managed certificate names (also `certs generate`'s and
 /// `webhook-config`'s default).

@@ -635,21 +635,6 @@ impl hyper::body::Body for RespondingBody {
     }
 }
 
-/// Given to every request (an extension): lets a handler whose long
-/// response the client stopped reading drop the connection, which no
-/// timeout here would otherwise end.
-#[derive(Clone, Debug)]
-pub struct ConnectionControl(std::sync::Weak<Activity>);
-
-impl ConnectionControl {
-    /// Drops the connection now, counted as [`CloseReason::WriteStalled`].
-    pub fn drop_stalled(&self) {
-        if let Some(activity) = self.0.upgrade() {
-            activity.ask_drop(CloseReason::WriteStalled);
-        }
-    }
-}
-
 /// A connection's socket with a lingering close: [`AsyncWrite::poll_shutdown`]
 /// shuts the socket's sending side (TLS close_notify, FIN), then reads and
 /// discards what the client still sends until it closes, for at most
@@ -842,9 +827,14 @@ async fn serve_connection<I, S>(
                 let reading = (!inner.is_end_stream()).then(|| activity.begin_reading(epoch));
                 axum::body::Body::new(TrackedBody { inner, reading })
             });
+            let weak = Arc::downgrade(&activity);
             request
                 .extensions_mut()
-                .insert(ConnectionControl(Arc::downgrade(&activity)));
+                .insert(crate::connection::ConnectionControl::new(move || {
+                    if let Some(activity) = weak.upgrade() {
+                        activity.ask_drop(CloseReason::WriteStalled);
+                    }
+                }));
             let call = tower::ServiceExt::oneshot(service.clone(), request);
             let activity = Arc::clone(&activity);
             async move {

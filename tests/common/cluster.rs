@@ -14,6 +14,10 @@ pub struct Env {
     pub plane: Mutex<ControlPlane>,
     /// Plain-HTTP address of /metrics, /healthz, /readyz.
     pub metrics: std::net::SocketAddr,
+    /// The lifecycle API's HTTPS address, when started with it.
+    pub lifecycle_api: Option<std::net::SocketAddr>,
+    /// The CA that signed the serving certificate (PEM).
+    pub ca_pem: String,
     stop: Mutex<Option<tokio::sync::oneshot::Sender<()>>>,
     server: Mutex<Option<tokio::task::JoinHandle<roost_keeper::Result<()>>>>,
     runtime: tokio::runtime::Runtime,
@@ -39,6 +43,16 @@ impl Env {
     pub fn start(
         validate_failure_policy: FailurePolicy,
         mutate_failure_policy: FailurePolicy,
+    ) -> Env {
+        Env::start_with(validate_failure_policy, mutate_failure_policy, None)
+    }
+
+    /// [`Env::start`], serving the lifecycle API too when given its settings
+    /// (its address is replaced by a free port on 127.0.0.1).
+    pub fn start_with(
+        validate_failure_policy: FailurePolicy,
+        mutate_failure_policy: FailurePolicy,
+        lifecycle_api: Option<roost_keeper::lifecycle_api::LifecycleApiConfig>,
     ) -> Env {
         // Server and controller logs go to the test output (shown for failing tests).
         let _ = tracing_subscriber::fmt()
@@ -67,11 +81,19 @@ impl Env {
             webhook_addr: "127.0.0.1:0".parse().unwrap(),
             metrics_addr: "127.0.0.1:0".parse().unwrap(),
             shutdown_delay: Duration::ZERO,
+            lifecycle_api: lifecycle_api.map(|api| {
+                roost_keeper::lifecycle_api::LifecycleApiConfig {
+                    addr: "127.0.0.1:0".parse().unwrap(),
+                    ..api
+                }
+            }),
             ..ServeConfig::new(certs.path().join("tls.crt"), certs.path().join("tls.key"))
         };
         let server = runtime.block_on(Server::bind(config)).unwrap();
         let port = server.webhook_addr().port();
         let metrics = server.metrics_addr();
+        let lifecycle_api = server.lifecycle_api_addr();
+        let ca_pem = bundle.ca_pem.clone();
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
         let task = runtime.spawn(server.run(async move {
             let _ = stopped.await;
@@ -92,6 +114,8 @@ impl Env {
         let env = Env {
             plane: Mutex::new(plane),
             metrics,
+            lifecycle_api,
+            ca_pem,
             stop: Mutex::new(Some(stop)),
             server: Mutex::new(Some(task)),
             runtime,

@@ -9,6 +9,7 @@
 #![forbid(unsafe_code)]
 
 pub mod browser;
+pub mod dev;
 mod serve;
 
 pub use browser::Browser;
@@ -59,6 +60,31 @@ pub fn helm_bin() -> Result<PathBuf, String> {
     static BIN: OnceLock<Result<PathBuf, String>> = OnceLock::new();
     BIN.get_or_init(|| built_by("tests/tools/helm.sh").map(|dir| dir.join("helm")))
         .clone()
+}
+
+/// A kustomization in a new temporary directory: deploy/ with its
+/// lifecycle-api component, as docs/install.md's overlay. kustomize refuses
+/// absolute paths, so it reaches the repository through `..` up to `/`.
+pub fn deploy_with_lifecycle_api() -> tempfile::TempDir {
+    let dir = tempfile::Builder::new()
+        .prefix("roost-kustomization-")
+        .tempdir()
+        .expect("temporary directory");
+    let up = "../".repeat(dir.path().components().count());
+    let deploy = repo_root().join("deploy");
+    let deploy = format!(
+        "{up}{}",
+        deploy.to_str().expect("UTF-8 path").trim_start_matches('/')
+    );
+    std::fs::write(
+        dir.path().join("kustomization.yaml"),
+        format!(
+            "apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\n\
+             resources: [{deploy}]\ncomponents: [{deploy}/lifecycle-api]\n"
+        ),
+    )
+    .expect("write kustomization.yaml");
+    dir
 }
 
 /// A `helm` command whose config, cache and data live under `home` (not ~/),

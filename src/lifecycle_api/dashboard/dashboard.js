@@ -495,13 +495,26 @@ async function start() {
   $('session').hidden = false;
   $('tables').replaceChildren(h('p', { class: 'muted' }, 'Loading…'));
   showMessage('');
-  try {
-    await loadList(session);
-  } catch (err) {
-    if (session === state.session) failed(err, 'Listing roosts');
-    if (session !== state.session || (err instanceof HttpError && err.status === 403)) return;
+  // The list first (its lastEventId is where the stream starts); a server
+  // still reading the cluster (503) or out of reach is asked again.
+  for (let backoff = BACKOFF_MIN_MS; ; backoff = Math.min(backoff * 2, BACKOFF_MAX_MS)) {
+    try {
+      await loadList(session);
+      showMessage('');
+      break;
+    } catch (err) {
+      if (session !== state.session) return;
+      const status = err instanceof HttpError ? err.status : 0;
+      if (status === 401 || status === 403) {
+        failed(err, 'Listing roosts');
+        return;
+      }
+      showMessage(`Listing roosts: ${err.message}. Retrying.`, 'error');
+      await sleep(backoff);
+      if (session !== state.session) return;
+    }
   }
-  if (session === state.session) stream(session);
+  stream(session);
 }
 
 function signOut(message, kind = 'info') {

@@ -472,6 +472,10 @@ async function stream(session) {
       if (session === state.session) throw new Error('the stream ended');
     } catch (err) {
       if (session !== state.session) return;
+      if (err instanceof HttpError && err.status === 401) {
+        signOut('token rejected', 'error'); // a re-list after a resync
+        return;
+      }
       setLive('reconnecting');
       if (err instanceof HttpError && err.status === 403) showMessage(`Live updates forbidden: ${err.message}`, 'error');
       if (err instanceof HttpError && err.status === 429) {

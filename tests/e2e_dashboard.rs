@@ -8,7 +8,8 @@
 //! (`make dashboard-screenshot` refreshes docs/dashboard.png).
 
 use roost_testcluster::{
-    Browser, ControlPlane, ServeCommand, ServeProcess, free_port, output_with_stdin, succeeded,
+    Browser, ControlPlane, ServeCommand, ServeProcess, free_port, metric_sum, output_with_stdin,
+    scrape, succeeded,
 };
 use serde_json::{Value, json};
 use std::path::{Path, PathBuf};
@@ -152,6 +153,9 @@ fn the_dashboard_lists_roosts_and_follows_their_changes_live() {
     let serve = ServeCommand::new(env!("CARGO_BIN_EXE_roost-keeper"))
         .controller(&plane.kubeconfig)
         .args(["--lifecycle-api-addr", &format!("127.0.0.1:{port}")])
+        // A restarted server leads again soon after the killed one's lease.
+        .args(["--lease-duration", "4s", "--lease-renew-deadline", "3s"])
+        .args(["--lease-retry-period", "1s"])
         .spawn()
         .expect("serve starts");
     plane
@@ -336,6 +340,44 @@ fn the_dashboard_lists_roosts_and_follows_their_changes_live() {
         ),
     );
     assert_eq!(page.eval("window.__marker"), 1, "no reload for a deletion");
+
+    // The server restarts (a new process, to which the page's last event id
+    // means nothing): the page reconnects, is told to resync, lists again,
+    // and follows the changes made after.
+    page.serve.kill();
+    page.wait(
+        "the page noticed the stream ended",
+        "document.getElementById('live-status').textContent === 'reconnecting'",
+    );
+    page.serve.restart().expect("serve restarts");
+    if let Err(err) = page.serve.wait_ready(Duration::from_secs(60)) {
+        page.fail(&err);
+    }
+    page.wait(
+        "live again",
+        "document.getElementById('live-status').textContent === 'live'",
+    );
+    let resyncs = metric_sum(
+        &scrape(page.serve.metrics),
+        "roost_keeper_lifecycle_api_resyncs_total",
+        &["reason=\"unknown_event_id\""],
+    );
+    assert!(
+        resyncs >= 1.0,
+        "the page resumed with the old process's event id and was told to resync"
+    );
+    let again = upgraded.replace("version: \"15.4.5\"", "version: \"15.4.6\"");
+    succeeded("apply web 15.4.6", &apply(&plane, &again));
+    page.wait(
+        "a change after the reconnect arrives live",
+        &format!(
+            "{}.textContent === 'nginx@15.4.6' \
+             && [...document.querySelectorAll('#detail-timeline .record-message')] \
+                  .some((m) => m.textContent.includes('-> 15.4.6'))",
+            cell(&web_id, "chart")
+        ),
+    );
+    assert_eq!(page.eval("window.__marker"), 1, "no reload for a reconnect");
 
     let logs = page.browser.logs();
     let refused: Vec<&String> = logs

@@ -100,7 +100,7 @@ impl Browser {
             .stderr(Stdio::piped())
             .spawn()
             .map_err(|e| format!("start chromium: {e}"))?;
-        let watchdog = watchdog(&[child.id()], None).ok();
+        let mut watchdog = watchdog(&[child.id()], None).ok();
         let stderr = child.stderr.take().expect("piped stderr");
         let (found, address) = mpsc::channel();
         // Reads stderr to its end (a full pipe would stall the browser),
@@ -123,9 +123,11 @@ impl Browser {
                 let _ = found.send(Err(seen.join("\n")));
             }
         });
-        let fail = |mut child: Child, message: String| {
-            let _ = child.kill();
-            let _ = child.wait();
+        let mut fail = |mut child: Child, message: String| {
+            for child in [Some(&mut child), watchdog.as_mut()].into_iter().flatten() {
+                let _ = child.kill();
+                let _ = child.wait();
+            }
             Err(message)
         };
         let url = match address.recv_timeout(START_TIMEOUT) {

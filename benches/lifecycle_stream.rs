@@ -386,6 +386,78 @@ fn metric(port: u16, name: &str) -> f64 {
     roost_testcluster::metric_sum(&body, name, &[])
 }
 
+/// The slow client alone under sustained changes.
+struct Stress {
+    patches: usize,
+    seconds: f64,
+    events: f64,
+    rss_peak: u64,
+    outcome: String,
+}
+
+/// Closes nothing itself: the readers are gone, the slow client is the one
+/// stream left. Patches every roost's `status.health` (`stress-<round>`),
+/// round after round, until the server sends a resync or drops the stream,
+/// for at most `LIFECYCLE_BENCH_STRESS_ROUNDS` rounds, then waits up to
+/// `LIFECYCLE_BENCH_SLOW_HOLD_SECONDS` for either.
+async fn stress(s: &Setup, namespaces: &[String]) -> Stress {
+    let settings = &s.settings;
+    let streams = || metric(s.metrics_port, "roost_keeper_lifecycle_api_streams");
+    let resyncs = || metric(s.metrics_port, "roost_keeper_lifecycle_api_resyncs_total");
+    let until = Instant::now() + Duration::from_secs(20);
+    while streams() > 1.0 && Instant::now() < until {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let events_before = metric(
+        s.metrics_port,
+        "roost_keeper_lifecycle_api_stream_events_total",
+    );
+    let started = Instant::now();
+    let (mut patches, mut rss_peak) = (0, 0);
+    let done = || resyncs() > 0.0 || streams() < 1.0;
+    for round in 0..env_or("LIFECYCLE_BENCH_STRESS_ROUNDS", 20usize) {
+        if done() {
+            break;
+        }
+        futures::stream::iter(0..settings.roosts)
+            .map(|i| {
+                let api: Api<ManagedRoost> =
+                    Api::namespaced(s.client.clone(), &namespaces[i % namespaces.len()]);
+                let patch = Patch::Merge(json!({"status": {"health": format!("stress-{round}")}}));
+                async move {
+                    let _ = api
+                        .patch_status(&format!("roost-{i:05}"), &PatchParams::default(), &patch)
+                        .await;
+                }
+            })
+            .buffer_unordered(16)
+            .for_each(|()| async {})
+            .await;
+        patches += settings.roosts;
+        rss_peak = rss_peak.max(vm_kib(s.keeper, "VmRSS").unwrap_or(0));
+    }
+    let until = Instant::now() + settings.slow_hold;
+    while Instant::now() < until && !done() {
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        rss_peak = rss_peak.max(vm_kib(s.keeper, "VmRSS").unwrap_or(0));
+    }
+    let outcome = match (resyncs() > 0.0, streams() < 1.0) {
+        (true, _) => "resync sent",
+        (false, true) => "stream dropped (no resync)",
+        (false, false) => "neither: still open",
+    };
+    Stress {
+        patches,
+        seconds: started.elapsed().as_secs_f64(),
+        events: metric(
+            s.metrics_port,
+            "roost_keeper_lifecycle_api_stream_events_total",
+        ) - events_before,
+        rss_peak,
+        outcome: format!("{outcome} after {:.0} s", started.elapsed().as_secs_f64()),
+    }
+}
+
 // ---------------------------------------------------------------------------
 // The run
 // ---------------------------------------------------------------------------
@@ -406,7 +478,7 @@ struct Setup {
 async fn run(s: &Setup, out: &mut String) {
     macro_rules! w {
         ($($arg:tt)*) => {
-            w!($($arg)*);
+            let _ = writeln!(out, $($arg)*);
         };
     }
     let settings = &s.settings;
@@ -537,17 +609,20 @@ async fn run(s: &Setup, out: &mut String) {
         "roost_keeper_lifecycle_api_stream_events_total",
     ) - events_before;
     let rss_end = vm_kib(s.keeper, "VmRSS").unwrap_or(0);
-    eprintln!("lifecycle_stream bench: changes delivered; holding the slow client");
-    tokio::time::sleep(settings.slow_hold).await;
-    let streams_held = metric(s.metrics_port, "roost_keeper_lifecycle_api_streams");
-    drain.store(true, Ordering::Relaxed);
-    let _ = slow.await;
-    let resyncs = metric(s.metrics_port, "roost_keeper_lifecycle_api_resyncs_total");
-    let hwm = vm_kib(s.keeper, "VmHWM").unwrap_or(0);
+    eprintln!(
+        "lifecycle_stream bench: changes delivered; readers closed, stress on the slow client"
+    );
     watch.abort();
     for t in &tasks {
         t.abort();
     }
+    let stress = stress(s, &namespaces).await;
+    let streams_held = metric(s.metrics_port, "roost_keeper_lifecycle_api_streams");
+    drain.store(true, Ordering::Relaxed);
+    let _ = slow.await;
+    // `+ 0.0`: a sum of no samples is -0.
+    let resyncs = metric(s.metrics_port, "roost_keeper_lifecycle_api_resyncs_total") + 0.0;
+    let hwm = vm_kib(s.keeper, "VmHWM").unwrap_or(0);
 
     // Latencies.
     let sends = lock(&sends).clone();
@@ -645,9 +720,8 @@ async fn run(s: &Setup, out: &mut String) {
         .clone()
         .unwrap_or((Duration::ZERO, "unknown".to_owned()));
     w!(
-        "\nSlow client (HTTP/1.1, 4 KiB receive buffer, {} B/s read for the change window + {} s): read {} B slowly, {} B in all; `health` events in what it read: {slow_health} of {m}; resync: {}; connection: {how} after {:.0} s; streams open before it drained (server metric): {streams_held:.0}; resyncs sent by the server: {resyncs:.0}.\n",
+        "\nSlow client (HTTP/1.1, 4 KiB receive buffer, reading {} B/s until the end of the stress below, then all that is left): read {} B slowly, {} B in all; `health` events in what it read: {slow_health} ({m} + the stress patches sent); resync: {}; connection: {how} after {:.0} s; streams open before it drained (server metric): {streams_held:.0}; resyncs sent by the server: {resyncs:.0}; kernel `tcp_wmem` (min default max): {}.\n",
         settings.slow_bytes,
-        settings.slow_hold.as_secs(),
         slow.bytes_slow,
         slow.bytes_total,
         if slow_resyncs.is_empty() {
@@ -655,7 +729,21 @@ async fn run(s: &Setup, out: &mut String) {
         } else {
             slow_resyncs.join(", ")
         },
-        when.as_secs_f64()
+        when.as_secs_f64(),
+        std::fs::read_to_string("/proc/sys/net/ipv4/tcp_wmem").map_or("unknown".to_owned(), |t| t
+            .split_whitespace()
+            .collect::<Vec<_>>()
+            .join(" "))
+    );
+    w!(
+        "Then the {k} readers closed and the slow client alone (still reading {} B/s) under sustained changes: {} patches (every roost, round after round, 16 in flight) in {:.0} s; events the server handed to its stream: {:.0}; outcome: **{}**; server RSS peak {} (VmHWM {}).\n",
+        settings.slow_bytes,
+        stress.patches,
+        stress.seconds,
+        stress.events,
+        stress.outcome,
+        mib(stress.rss_peak),
+        mib(hwm)
     );
     w!(
         "| window (first PATCH → last delivery) | server CPU | per change | per event delivered | kube-apiserver | etcd | bench | machine busy |"
@@ -752,6 +840,50 @@ items:
         "kubectl apply RBAC",
         output_with_stdin(&mut apply, rbac.as_bytes()).expect("run kubectl"),
     );
+    // The CRD's new conversion settles asynchronously; until it does, the
+    // apiserver's watch drops the events it cannot convert (objects created
+    // then are never seen by a watcher). Wait until an object converts both ways.
+    let probe =
+        std::fs::read(Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/web-valid.yaml"))
+            .expect("read examples/web-valid.yaml");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let mut apply = plane.kubectl();
+        apply.args(["apply", "-f", "-"]);
+        let applied = output_with_stdin(&mut apply, &probe).expect("run kubectl");
+        let mut get = plane.kubectl();
+        get.args([
+            "get",
+            "-n",
+            "default",
+            "managedroosts.v1alpha1.roost.birb.party",
+            "web",
+        ]);
+        if applied.status.success() && get.output().is_ok_and(|o| o.status.success()) {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "conversion never worked: {}",
+            text(&applied.stderr)
+        );
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    checked(
+        "kubectl delete the probe",
+        plane
+            .kubectl()
+            .args([
+                "delete",
+                "-n",
+                "lc-bench-viewer",
+                "managedroost",
+                "web",
+                "--wait",
+            ])
+            .output()
+            .expect("run kubectl"),
+    );
     let token = text(
         &checked(
             "kubectl create token",
@@ -790,7 +922,8 @@ items:
     runtime.block_on(run(&setup, &mut tables));
     let exit = keeper.stop(Duration::from_secs(20));
     let mut out = String::new();
-    w!(
+    let _ = writeln!(
+        out,
         "## Lifecycle API stream fan-out (issue 24)\n\nMachine: {model}, {nproc} CPUs; load at start {load_start}, at end {}; {quiet}. Source {}; `roost-keeper serve` release binary as its own process (controller on, `RUST_LOG=warn`, lifecycle API over HTTPS, no admission webhooks registered), etcd + kube-apiserver on loopback, bench on the same machine. Server stopped by SIGTERM: {}.\n",
         load_average(),
         source_version(),

@@ -389,15 +389,15 @@ fn metric(port: u16, name: &str) -> f64 {
 /// The slow client alone under sustained changes.
 struct Stress {
     patches: usize,
+    failed: usize,
     seconds: f64,
     events: f64,
     rss_peak: u64,
     outcome: String,
 }
 
-/// Closes nothing itself: the readers are gone, the slow client is the one
-/// stream left. Patches every roost's `status.health` (`stress-<round>`),
-/// round after round, until the server sends a resync or drops the stream,
+/// With the readers gone and the slow client the one stream left: patches
+/// every roost's `status.health` (`degraded`, then `unknown`, ...), round after round, until the server sends a resync or drops the stream,
 /// for at most `LIFECYCLE_BENCH_STRESS_ROUNDS` rounds, then waits up to
 /// `LIFECYCLE_BENCH_SLOW_HOLD_SECONDS` for either.
 async fn stress(s: &Setup, namespaces: &[String]) -> Stress {
@@ -413,26 +413,33 @@ async fn stress(s: &Setup, namespaces: &[String]) -> Stress {
         "roost_keeper_lifecycle_api_stream_events_total",
     );
     let started = Instant::now();
-    let (mut patches, mut rss_peak) = (0, 0);
+    let (mut patches, mut failed, mut rss_peak) = (0, 0, 0);
     let done = || resyncs() > 0.0 || streams() < 1.0;
     for round in 0..env_or("LIFECYCLE_BENCH_STRESS_ROUNDS", 20usize) {
         if done() {
             break;
         }
-        futures::stream::iter(0..settings.roosts)
+        let errors = futures::stream::iter(0..settings.roosts)
             .map(|i| {
                 let api: Api<ManagedRoost> =
                     Api::namespaced(s.client.clone(), &namespaces[i % namespaces.len()]);
-                let patch = Patch::Merge(json!({"status": {"health": format!("stress-{round}")}}));
+                // `health` is an enum; neither value was set before the stress.
+                let value = if round % 2 == 0 {
+                    "degraded"
+                } else {
+                    "unknown"
+                };
+                let patch = Patch::Merge(json!({"status": {"health": value}}));
                 async move {
-                    let _ = api
-                        .patch_status(&format!("roost-{i:05}"), &PatchParams::default(), &patch)
-                        .await;
+                    api.patch_status(&format!("roost-{i:05}"), &PatchParams::default(), &patch)
+                        .await
+                        .is_err()
                 }
             })
             .buffer_unordered(16)
-            .for_each(|()| async {})
+            .collect::<Vec<bool>>()
             .await;
+        failed += errors.iter().filter(|e| **e).count();
         patches += settings.roosts;
         rss_peak = rss_peak.max(vm_kib(s.keeper, "VmRSS").unwrap_or(0));
     }
@@ -448,6 +455,7 @@ async fn stress(s: &Setup, namespaces: &[String]) -> Stress {
     };
     Stress {
         patches,
+        failed,
         seconds: started.elapsed().as_secs_f64(),
         events: metric(
             s.metrics_port,
@@ -736,9 +744,10 @@ async fn run(s: &Setup, out: &mut String) {
             .join(" "))
     );
     w!(
-        "Then the {k} readers closed and the slow client alone (still reading {} B/s) under sustained changes: {} patches (every roost, round after round, 16 in flight) in {:.0} s; events the server handed to its stream: {:.0}; outcome: **{}**; server RSS peak {} (VmHWM {}).\n",
+        "Then the {k} readers closed and the slow client alone (still reading {} B/s) under sustained changes: {} patches (every roost, round after round, 16 in flight; {} failed) in {:.0} s; events the server handed to its stream: {:.0}; outcome: **{}**; server RSS peak {} (VmHWM {}).\n",
         settings.slow_bytes,
         stress.patches,
+        stress.failed,
         stress.seconds,
         stress.events,
         stress.outcome,
@@ -873,14 +882,7 @@ items:
         "kubectl delete the probe",
         plane
             .kubectl()
-            .args([
-                "delete",
-                "-n",
-                "lc-bench-viewer",
-                "managedroost",
-                "web",
-                "--wait",
-            ])
+            .args(["delete", "-n", "default", "managedroost", "web", "--wait"])
             .output()
             .expect("run kubectl"),
     );

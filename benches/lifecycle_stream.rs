@@ -13,7 +13,7 @@
 //!    lists them all Pending and validated;
 //! 2. binds a ServiceAccount cluster-wide to get/list/watch managedroosts
 //!    and takes a token from `kubectl create token`;
-//! 3. reads VmRSS, opens `LIFECYCLE_BENCH_STREAMS` (50) streams (one reqwest
+//! 3. reads VmRSS (median of 9 readings after 10 s of quiet), opens `LIFECYCLE_BENCH_STREAMS` (50) streams (one reqwest
 //!    client, so one connection, each) that read continuously and one slow
 //!    client (raw HTTP/1.1 over TLS, small receive buffer) that reads
 //!    `LIFECYCLE_BENCH_SLOW_BYTES` (64) bytes a second, reads VmRSS again;
@@ -23,9 +23,12 @@
 //!    the time taken just before each PATCH; every reader records when the
 //!    matching `health` event arrived, and the bench's own kube watch when
 //!    the apiserver delivered the change to a watcher;
-//! 5. keeps the slow client slow `LIFECYCLE_BENCH_SLOW_HOLD_SECONDS` (60)
-//!    longer, then lets it read what is left: did it get a `resync`, was its
-//!    connection dropped;
+//! 5. closes the readers and, the slow client still reading slowly,
+//!    patches every roost's health round after round (at most
+//!    `LIFECYCLE_BENCH_STRESS_ROUNDS`, 20) until the server sends a
+//!    `resync` or drops the stream, then waits up to
+//!    `LIFECYCLE_BENCH_SLOW_HOLD_SECONDS` (60) for either; lets the slow
+//!    client read what is left;
 //! 6. prints markdown tables: latency p50/p99/max, events missed, server CPU
 //!    over the change window and per event delivered, RSS per stream.
 //!
@@ -381,6 +384,19 @@ fn cpu_now(keeper: u32, apiserver: Option<u32>, etcd: Option<u32>) -> Cpu {
     }
 }
 
+/// VmRSS after 10 s of quiet: the median of 9 readings a second apart (the
+/// allocator gives memory back in steps as the creates' churn settles).
+async fn rss_median(pid: u32) -> u64 {
+    tokio::time::sleep(Duration::from_secs(10)).await;
+    let mut readings = Vec::new();
+    for _ in 0..9 {
+        readings.push(vm_kib(pid, "VmRSS").unwrap_or(0));
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    }
+    readings.sort_unstable();
+    readings[readings.len() / 2]
+}
+
 fn metric(port: u16, name: &str) -> f64 {
     let body = roost_testcluster::scrape(std::net::SocketAddr::from(([127, 0, 0, 1], port)));
     roost_testcluster::metric_sum(&body, name, &[])
@@ -505,9 +521,7 @@ async fn run(s: &Setup, out: &mut String) {
     let listed = wait_listed(&http, &s.base, &s.token, settings.roosts).await;
     let settled = started.elapsed();
     eprintln!("lifecycle_stream bench: {listed} roosts listed after {settled:?}; opening streams");
-    tokio::time::sleep(Duration::from_secs(5)).await;
-
-    let rss_before = vm_kib(s.keeper, "VmRSS").unwrap_or(0);
+    let rss_before = rss_median(s.keeper).await;
     let url = format!("{}/api/v1/stream", s.base);
     let logs: Vec<Arc<Mutex<ReaderLog>>> = (0..settings.streams).map(|_| Arc::default()).collect();
     let mut tasks = Vec::new();
@@ -542,8 +556,7 @@ async fn run(s: &Setup, out: &mut String) {
         );
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
-    tokio::time::sleep(Duration::from_secs(5)).await;
-    let rss_open = vm_kib(s.keeper, "VmRSS").unwrap_or(0);
+    let rss_open = rss_median(s.keeper).await;
 
     // The changes.
     let sends: Times = Arc::default();

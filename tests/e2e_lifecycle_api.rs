@@ -198,7 +198,7 @@ async fn each_caller_sees_the_namespaces_the_cluster_lets_it_read() {
     // Bound in one namespace: a filtered view, and 403 for the other by name.
     let (status, mine) = get(Some("reader-a"), "/api/v1/roosts").await;
     assert_eq!(status, 200);
-    assert_eq!(names(&mine), [a_web.clone()]);
+    assert_eq!(names(&mine), [a_web]);
     let (status, denied) = get(
         Some("reader-a"),
         &format!("/api/v1/roosts?namespace={}", s.b),

@@ -123,6 +123,7 @@ bench:
 	$(CARGO) bench --bench validation
 	$(CARGO) bench --bench load
 	$(CARGO) bench --bench controller
+	$(CARGO) bench --bench lifecycle_stream
 
 # 30 minutes at half the mixed workload's throughput; figures in BENCHMARKS.md.
 soak:

@@ -39,9 +39,12 @@
 //! (default `<manifest>/target/release/roost-keeper`, built when missing);
 //! `CONTROLLER_BENCH_TIMEOUT_SECONDS` (600) bounds the wait for convergence.
 
+#[path = "support/cluster.rs"]
+mod cluster;
 #[path = "support/mod.rs"]
 mod support;
 
+use cluster::{Quiet, checked, cpu_ticks, plane_pids, vm_kib, wait_quiet};
 use futures::StreamExt;
 use k8s_openapi::api::core::v1::Namespace;
 use k8s_openapi::api::events::v1::Event as K8sEvent;
@@ -62,7 +65,7 @@ use std::alloc::{GlobalAlloc, Layout, System};
 use std::collections::{BTreeMap, HashMap};
 use std::fmt::Write as _;
 use std::path::Path;
-use std::process::{Command, Output};
+use std::process::Command;
 use std::sync::atomic::{AtomicBool, AtomicIsize, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -196,164 +199,6 @@ impl Settings {
 // ---------------------------------------------------------------------------
 // Machine and processes
 // ---------------------------------------------------------------------------
-
-fn load1() -> f64 {
-    load_average()
-        .split_whitespace()
-        .next()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(0.0)
-}
-
-/// Other benchmark runs (`pid cmdline`), ours excluded.
-fn other_runs(exclude: &[u32]) -> Vec<String> {
-    let mut found = Vec::new();
-    for pattern in ["deps/load-", "roost-keeper serve"] {
-        let Ok(out) = Command::new("pgrep").args(["-af", pattern]).output() else {
-            continue;
-        };
-        for line in String::from_utf8_lossy(&out.stdout).lines() {
-            let pid = line
-                .split_whitespace()
-                .next()
-                .and_then(|p| p.parse::<u32>().ok());
-            if pid.is_some_and(|p| !exclude.contains(&p)) {
-                let short: String = line.chars().take(120).collect();
-                found.push(short);
-            }
-        }
-    }
-    found
-}
-
-/// What the wait for a quiet machine found.
-struct Quiet {
-    waited: Duration,
-    ok: bool,
-    load: String,
-    others: Vec<String>,
-}
-
-impl Quiet {
-    fn describe(&self) -> String {
-        if self.ok {
-            format!(
-                "quiet after {:.0} s (load {})",
-                self.waited.as_secs_f64(),
-                self.load
-            )
-        } else {
-            format!(
-                "NOT quiet after {:.0} s, went on (load {}{})",
-                self.waited.as_secs_f64(),
-                self.load,
-                if self.others.is_empty() {
-                    String::new()
-                } else {
-                    format!("; other runs: {}", self.others.join(" | "))
-                }
-            )
-        }
-    }
-}
-
-fn wait_quiet(settings: &Settings, exclude: &[u32]) -> Quiet {
-    let started = Instant::now();
-    let mut announced = false;
-    loop {
-        let others = other_runs(exclude);
-        let load = load1();
-        let ok = others.is_empty() && load < settings.max_load;
-        if ok || started.elapsed() >= settings.quiet_wait {
-            return Quiet {
-                waited: started.elapsed(),
-                ok,
-                load: load_average(),
-                others,
-            };
-        }
-        if !announced {
-            eprintln!(
-                "controller bench: waiting for a quiet machine (load {}, other runs: {:?})",
-                load_average(),
-                others
-            );
-            announced = true;
-        }
-        std::thread::sleep(Duration::from_secs(5));
-    }
-}
-
-/// A `kB` field of `/proc/<pid>/status`, in KiB.
-fn vm_kib(pid: u32, field: &str) -> Option<u64> {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix(field))
-        .and_then(|v| v.trim_start_matches(':').split_whitespace().next())
-        .and_then(|v| v.parse().ok())
-}
-
-/// utime + stime of a process, in clock ticks.
-fn cpu_ticks(pid: u32) -> Option<u64> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    let rest = &stat[stat.rfind(')')? + 1..];
-    let fields: Vec<&str> = rest.split_whitespace().collect();
-    // After the command: state is field 3, utime 14, stime 15.
-    let utime: u64 = fields.get(11)?.parse().ok()?;
-    let stime: u64 = fields.get(12)?.parse().ok()?;
-    Some(utime + stime)
-}
-
-/// Pids of the plane's kube-apiserver and etcd: the processes whose command
-/// line names the plane's temporary directory.
-fn plane_pids(dir: &Path) -> (Option<u32>, Option<u32>) {
-    let needle = dir.display().to_string();
-    let (mut apiserver, mut etcd) = (None, None);
-    let Ok(entries) = std::fs::read_dir("/proc") else {
-        return (None, None);
-    };
-    for entry in entries.flatten() {
-        let Some(pid) = entry
-            .file_name()
-            .to_str()
-            .and_then(|s| s.parse::<u32>().ok())
-        else {
-            continue;
-        };
-        let Ok(cmdline) = std::fs::read(format!("/proc/{pid}/cmdline")) else {
-            continue;
-        };
-        let args: Vec<String> = cmdline
-            .split(|b| *b == 0)
-            .map(|a| String::from_utf8_lossy(a).into_owned())
-            .collect();
-        if !args.iter().any(|a| a.contains(&needle)) {
-            continue;
-        }
-        match args
-            .first()
-            .and_then(|a| Path::new(a).file_name())
-            .and_then(|f| f.to_str())
-        {
-            Some("kube-apiserver") => apiserver = Some(pid),
-            Some("etcd") => etcd = Some(pid),
-            _ => {}
-        }
-    }
-    (apiserver, etcd)
-}
-
-fn checked(what: &str, out: Output) -> Output {
-    assert!(
-        out.status.success(),
-        "{what} failed ({}): {}{}",
-        out.status,
-        text(&out.stdout),
-        text(&out.stderr)
-    );
-    out
-}
 
 /// `roost-keeper serve` with its controller on `ports`, waited for until
 /// `/healthz` answers (`/readyz` also needs the controller's first list,
@@ -1328,7 +1173,13 @@ fn main() {
     let tck = clock_ticks();
     let load_start = load_average();
     let bin = server_binary();
-    let first_quiet = wait_quiet(&settings, &[std::process::id()]).describe();
+    let first_quiet = wait_quiet(
+        "controller",
+        settings.max_load,
+        settings.quiet_wait,
+        &[std::process::id()],
+    )
+    .describe();
     eprintln!("controller bench: {first_quiet}; starting the control plane");
 
     let mut plane = ControlPlane::start().expect("control plane starts");
@@ -1404,7 +1255,12 @@ fn main() {
             .collect();
         runtime.block_on(create_namespaces(&client, &namespaces));
 
-        let quiet = wait_quiet(&settings, &[std::process::id(), keeper.pid()]);
+        let quiet = wait_quiet(
+            "controller",
+            settings.max_load,
+            settings.quiet_wait,
+            &[std::process::id(), keeper.pid()],
+        );
         eprintln!("controller bench: N={n}: {}; creating", quiet.describe());
         let run = Run {
             settings: &settings,

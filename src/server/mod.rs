@@ -516,18 +516,27 @@ async fn serve_webhooks(
         tls_config,
         http::router(webhooks),
         Slots::new(limits, closed),
+        None,
         stop,
     )
     .await;
 }
 
-/// Serves `router` over TLS on `listener`'s connection slots until `stop`.
+/// Send buffer of a lifecycle API connection. The kernel would otherwise
+/// grow it to megabytes, which a client that reads slowly fills with old
+/// events before the stream notices it fell behind; small, backpressure
+/// reaches the stream within about a hundred events and it sends `resync`.
+const LIFECYCLE_API_SEND_BUFFER: usize = 64 * 1024;
+
+/// Serves `router` over TLS on `listener`'s connection slots until `stop`,
+/// each connection's send buffer capped at `send_buffer` when given.
 async fn serve_tls(
     config: &ServeConfig,
     listener: TcpListener,
     tls_config: Arc<rustls::ServerConfig>,
     router: axum::Router,
     slots: Arc<Slots>,
+    send_buffer: Option<usize>,
     stop: watch::Receiver<bool>,
 ) {
     let acceptor = tokio_rustls::TlsAcceptor::from(tls_config);
@@ -542,6 +551,11 @@ async fn serve_tls(
             // Small HTTP/2 frames must not wait for the peer's delayed ACK (Nagle): ~40 ms at p99.
             if let Err(err) = tcp.set_nodelay(true) {
                 tracing::debug!(%peer, error = %err, "cannot set TCP_NODELAY");
+            }
+            if let Some(bytes) = send_buffer
+                && let Err(err) = socket2::SockRef::from(&tcp).set_send_buffer_size(bytes)
+            {
+                tracing::debug!(%peer, error = %err, "cannot set SO_SNDBUF");
             }
             let (acceptor, builder, router) = (acceptor.clone(), builder.clone(), router.clone());
             async move {
@@ -635,6 +649,7 @@ fn spawn_lifecycle_api(
             tls_config,
             crate::lifecycle_api::http::router(api),
             slots,
+            Some(LIFECYCLE_API_SEND_BUFFER),
             stop,
         )
         .await;

@@ -819,6 +819,15 @@ async fn serve_connection<I, S>(
     let (epoch, lifetime) = (slots.epoch, slots.limits.request_lifetime);
     // `service`, keeping `activity` informed: requests in flight, bodies still
     // arriving; a 408 or a request past its lifetime asks the connection to close.
+    // One per connection, handed to each of its requests (an Arc's clone).
+    let control = {
+        let weak = Arc::downgrade(activity);
+        crate::connection::ConnectionControl::new(move || {
+            if let Some(activity) = weak.upgrade() {
+                activity.ask_drop(CloseReason::WriteStalled);
+            }
+        })
+    };
     let tracked = {
         let activity = Arc::clone(activity);
         hyper::service::service_fn(move |request: hyper::Request<Incoming>| {
@@ -827,14 +836,7 @@ async fn serve_connection<I, S>(
                 let reading = (!inner.is_end_stream()).then(|| activity.begin_reading(epoch));
                 axum::body::Body::new(TrackedBody { inner, reading })
             });
-            let weak = Arc::downgrade(&activity);
-            request
-                .extensions_mut()
-                .insert(crate::connection::ConnectionControl::new(move || {
-                    if let Some(activity) = weak.upgrade() {
-                        activity.ask_drop(CloseReason::WriteStalled);
-                    }
-                }));
+            request.extensions_mut().insert(control.clone());
             let call = tower::ServiceExt::oneshot(service.clone(), request);
             let activity = Arc::clone(&activity);
             async move {

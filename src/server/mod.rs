@@ -640,7 +640,8 @@ fn spawn_lifecycle_api(
             family: ops.metrics.connections_closed.clone(),
         },
     );
-    tracing::info!(addr = %local_addr(&listener, api_config.addr).ok()?, "serving the lifecycle API and dashboard over HTTPS");
+    let addr = listener.local_addr().unwrap_or(api_config.addr);
+    tracing::info!(%addr, "serving the lifecycle API and dashboard over HTTPS");
     let (config, tls_config) = (config.clone(), Arc::clone(tls_config));
     let serving = tokio::spawn(async move {
         serve_tls(

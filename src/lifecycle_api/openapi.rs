@@ -88,18 +88,31 @@ fn schemas() -> Value {
     })
 }
 
-fn answers(ok: Value) -> Value {
-    let error = |what: &str| json!({"description": what, "content": {"application/json": {"schema": reference("Error")}}});
-    json!({
-        "200": ok,
-        "400": error("A parameter is malformed"),
-        "401": error("No bearer token, or the cluster did not accept it"),
-        "403": error("The caller may not list and watch managedroosts in the namespace, or the Origin is not allowed"),
-        "404": error("No such roost"),
-        "429": error("Too many event streams open"),
-        "503": error("The cluster could not review the request, or the roosts are still being listed"),
-    })
+/// The 200 answer and the errors a route can give (each by its status code).
+fn answers(ok: Value, errors: &[u16]) -> Value {
+    let mut all = serde_json::Map::new();
+    all.insert("200".into(), ok);
+    for code in errors {
+        let what = match code {
+            400 => "A parameter is malformed",
+            401 => "No bearer token, or the cluster did not accept it",
+            403 => {
+                "The caller may not list and watch managedroosts in the namespace, or the Origin is not allowed"
+            }
+            404 => "No such roost",
+            429 => "Too many event streams open",
+            _ => "The cluster could not review the request, or the roosts are still being listed",
+        };
+        all.insert(
+            code.to_string(),
+            json!({"description": what, "content": {"application/json": {"schema": reference("Error")}}}),
+        );
+    }
+    Value::Object(all)
 }
+
+/// Every route: no token, a namespace not readable, the cluster unavailable.
+const AUTH: [u16; 3] = [401, 403, 503];
 
 fn json_answer(schema: &str) -> Value {
     json!({"description": "OK", "content": {"application/json": {"schema": reference(schema)}}})
@@ -127,7 +140,7 @@ pub fn document() -> &'static Value {
             json!({"get": {
                 "operationId": "listRoosts", "summary": "The roosts the caller may read",
                 "parameters": [namespace_filter()],
-                "responses": answers(json_answer("RoostList")),
+                "responses": answers(json_answer("RoostList"), &AUTH),
             }}),
         );
         paths.insert(
@@ -135,7 +148,7 @@ pub fn document() -> &'static Value {
             json!({"get": {
                 "operationId": "getRoost", "summary": "One roost's summary",
                 "parameters": roost_parameters(),
-                "responses": answers(json_answer("RoostSummary")),
+                "responses": answers(json_answer("RoostSummary"), &[AUTH.as_slice(), &[404]].concat()),
             }}),
         );
         let mut lifecycle_parameters = roost_parameters();
@@ -149,19 +162,19 @@ pub fn document() -> &'static Value {
         paths.insert(LIFECYCLE.into(), json!({"get": {
             "operationId": "getLifecycle", "summary": "One roost's lifecycle: counts by type, the last records, whether a type occurred recently, phase durations",
             "parameters": lifecycle_parameters,
-            "responses": answers(json_answer("Lifecycle")),
+            "responses": answers(json_answer("Lifecycle"), &[AUTH.as_slice(), &[400, 404]].concat()),
         }}));
         paths.insert(FINDINGS.into(), json!({"get": {
             "operationId": "getFindings", "summary": "One roost's current findings, with each code's explanation",
             "parameters": roost_parameters(),
-            "responses": answers(json_answer("Findings")),
+            "responses": answers(json_answer("Findings"), &[AUTH.as_slice(), &[404]].concat()),
         }}));
         paths.insert(STREAM.into(), json!({"get": {
             "operationId": "streamEvents",
             "summary": "Server-Sent Events: lifecycle, phase, health, validated, roost, deleted and resync events of the namespaces the caller may read",
             "description": "Each event has `id`, `event` and one line of JSON `data`; every data but deleted's and resync's holds `roost` (a RoostSummary). A `: heartbeat` comment comes every 15 s. Send `Last-Event-ID` to resume; an id this replica cannot resume from, or a client too slow to keep up, gets a `resync` event: list again.",
             "parameters": [namespace_filter(), {"name": "Last-Event-ID", "in": "header", "required": false, "schema": string()}],
-            "responses": answers(json!({"description": "An endless event stream", "content": {"text/event-stream": {"schema": string()}}})),
+            "responses": answers(json!({"description": "An endless event stream", "content": {"text/event-stream": {"schema": string()}}}), &[AUTH.as_slice(), &[429]].concat()),
         }}));
         json!({
             "openapi": "3.0.3",
@@ -287,6 +300,19 @@ mod tests {
         described.sort_unstable();
         routed.sort_unstable();
         assert_eq!(described, routed);
+        // Each route lists the errors it gives, not every error there is.
+        let codes = |path: &str| -> Vec<String> {
+            document()["paths"][path]["get"]["responses"]
+                .as_object()
+                .unwrap()
+                .keys()
+                .cloned()
+                .collect()
+        };
+        use super::super::http::{LIFECYCLE, ROOSTS, STREAM};
+        assert_eq!(codes(ROOSTS), ["200", "401", "403", "503"]);
+        assert_eq!(codes(LIFECYCLE), ["200", "400", "401", "403", "404", "503"]);
+        assert_eq!(codes(STREAM), ["200", "401", "403", "429", "503"]);
     }
 
     fn status() -> ManagedRoostStatus {

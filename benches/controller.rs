@@ -44,9 +44,8 @@ mod cluster;
 #[path = "support/mod.rs"]
 mod support;
 
-use cluster::{Quiet, checked, cpu_ticks, plane_pids, vm_kib, wait_quiet};
+use cluster::{Quiet, checked, cpu_ticks, create_namespaces, plane_pids, vm_kib, wait_quiet};
 use futures::StreamExt;
-use k8s_openapi::api::core::v1::Namespace;
 use k8s_openapi::api::events::v1::Event as K8sEvent;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ManagedFieldsEntry;
 use k8s_openapi::jiff::Timestamp;
@@ -602,24 +601,6 @@ fn percentile(sorted: &[f64], p: f64) -> f64 {
     }
     let rank = ((p / 100.0) * sorted.len() as f64).ceil() as usize;
     sorted[rank.clamp(1, sorted.len()) - 1]
-}
-
-async fn create_namespaces(client: &Client, names: &[String]) {
-    let api: Api<Namespace> = Api::all(client.clone());
-    for name in names {
-        let namespace = Namespace {
-            metadata: ObjectMeta {
-                name: Some(name.clone()),
-                ..ObjectMeta::default()
-            },
-            ..Namespace::default()
-        };
-        match api.create(&PostParams::default(), &namespace).await {
-            Ok(_) => {}
-            Err(kube::Error::Api(status)) if status.is_already_exists() => {}
-            Err(err) => panic!("create namespace {name}: {err}"),
-        }
-    }
 }
 
 async fn measure(run: &Run<'_>, n: usize, namespaces: &[String], quiet: Quiet) -> Row {

@@ -39,10 +39,9 @@ mod cluster;
 #[path = "support/mod.rs"]
 mod support;
 
-use cluster::{checked, cpu_ticks, plane_pids, vm_kib, wait_quiet};
+use cluster::{checked, cpu_ticks, create_namespaces, plane_pids, vm_kib, wait_quiet};
 use futures::StreamExt;
-use k8s_openapi::api::core::v1::Namespace;
-use kube::api::{Api, ObjectMeta, Patch, PatchParams, PostParams};
+use kube::api::{Api, Patch, PatchParams, PostParams};
 use kube::runtime::{WatchStreamExt, watcher};
 use kube::{Client, ResourceExt};
 use roost_keeper::api::ManagedRoost;
@@ -278,19 +277,7 @@ fn roost(template: &Value, i: usize, namespace: &str) -> ManagedRoost {
 }
 
 async fn create_all(client: &Client, settings: &Settings, namespaces: &[String]) {
-    for name in namespaces {
-        let namespace = Namespace {
-            metadata: ObjectMeta {
-                name: Some(name.clone()),
-                ..ObjectMeta::default()
-            },
-            ..Namespace::default()
-        };
-        let api: Api<Namespace> = Api::all(client.clone());
-        api.create(&PostParams::default(), &namespace)
-            .await
-            .expect("create namespace");
-    }
+    create_namespaces(client, namespaces).await;
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/web-valid.yaml");
     let template: Value =
         serde_norway::from_str(&std::fs::read_to_string(path).expect("read example"))

@@ -3,6 +3,7 @@
 //! processes, the plane's own processes.
 
 use crate::support::load_average;
+use k8s_openapi::api::core::v1::Namespace;
 use roost_testcluster::text;
 use std::path::Path;
 use std::process::{Command, Output};
@@ -166,4 +167,26 @@ pub fn checked(what: &str, out: Output) -> Output {
         text(&out.stderr)
     );
     out
+}
+
+/// Creates the namespaces (one that exists already is fine).
+pub async fn create_namespaces(client: &kube::Client, names: &[String]) {
+    let api: kube::Api<Namespace> = kube::Api::all(client.clone());
+    for name in names {
+        let namespace = Namespace {
+            metadata: kube::api::ObjectMeta {
+                name: Some(name.clone()),
+                ..kube::api::ObjectMeta::default()
+            },
+            ..Namespace::default()
+        };
+        match api
+            .create(&kube::api::PostParams::default(), &namespace)
+            .await
+        {
+            Ok(_) => {}
+            Err(kube::Error::Api(status)) if status.is_already_exists() => {}
+            Err(err) => panic!("create namespace {name}: {err}"),
+        }
+    }
 }

@@ -1049,16 +1049,15 @@ fn the_lifecycle_api_works_with_the_rbac_deploy_gives_it() {
         panic!("{why}\n{}", serve.log_text());
     }
     for namespace in ["team-a", "team-b"] {
-        let mut roost: serde_json::Value = serde_norway::from_str(
-            &std::fs::read_to_string(repo_root().join("examples/web-valid.yaml")).unwrap(),
-        )
-        .unwrap();
-        roost["metadata"]["namespace"] = namespace.into();
         ok(
             "kubectl apply examples/web-valid.yaml",
             &roost_testcluster::output_with_stdin(
                 plane.kubectl().args(["apply", "-f", "-"]),
-                roost.to_string().as_bytes(),
+                roost_testcluster::manifest_in(
+                    &repo_root().join("examples/web-valid.yaml"),
+                    namespace,
+                )
+                .as_bytes(),
             )
             .unwrap(),
         );

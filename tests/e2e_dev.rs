@@ -76,16 +76,15 @@ async fn the_dashboard_lines_work() {
             .unwrap(),
     );
     for namespace in ["default", "aviary"] {
-        let mut roost: serde_json::Value = serde_norway::from_str(
-            &std::fs::read_to_string(repo_root().join("examples/web-valid.yaml")).unwrap(),
-        )
-        .unwrap();
-        roost["metadata"]["namespace"] = namespace.into();
         succeeded(
             "kubectl apply examples/web-valid.yaml",
             &roost_testcluster::output_with_stdin(
                 dev.plane.kubectl().args(["apply", "-f", "-"]),
-                roost.to_string().as_bytes(),
+                roost_testcluster::manifest_in(
+                    &repo_root().join("examples/web-valid.yaml"),
+                    namespace,
+                )
+                .as_bytes(),
             )
             .unwrap(),
         );

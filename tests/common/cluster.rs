@@ -3,8 +3,8 @@
 
 use roost_keeper::admission::registration::{FailurePolicy, Target, WebhookConfigOptions};
 use roost_keeper::server::{ServeConfig, Server};
-pub use roost_testcluster::text;
 use roost_testcluster::{ControlPlane, output_with_stdin, try_wait_for};
+pub use roost_testcluster::{manifest_in, text};
 use std::path::Path;
 use std::process::Output;
 use std::sync::Mutex;
@@ -326,22 +326,6 @@ pub fn assert_example_warnings(stderr: &str) {
         !stderr.contains("example-only-password"),
         "no secret in warnings"
     );
-}
-
-/// Documents of a manifest file, moved into `ns`, as one kubectl List (JSON).
-pub fn manifest_in(path: &Path, ns: &str) -> String {
-    use serde::Deserialize;
-    let text = std::fs::read_to_string(path).unwrap();
-    let mut items = Vec::new();
-    for doc in serde_norway::Deserializer::from_str(&text) {
-        let mut value = serde_json::Value::deserialize(doc).unwrap();
-        if value.is_null() {
-            continue;
-        }
-        value["metadata"]["namespace"] = serde_json::json!(ns);
-        items.push(value);
-    }
-    serde_json::json!({"apiVersion": "v1", "kind": "List", "items": items}).to_string()
 }
 
 /// Status code of `GET path` on a plain-HTTP address (0 if the answer has none).

@@ -649,3 +649,19 @@ impl Drop for ControlPlane {
         self.stop();
     }
 }
+
+/// Documents of a manifest file, moved into `ns`, as one kubectl List (JSON).
+pub fn manifest_in(path: &std::path::Path, ns: &str) -> String {
+    use serde::Deserialize;
+    let text = std::fs::read_to_string(path).unwrap();
+    let mut items = Vec::new();
+    for doc in serde_norway::Deserializer::from_str(&text) {
+        let mut value = serde_json::Value::deserialize(doc).unwrap();
+        if value.is_null() {
+            continue;
+        }
+        value["metadata"]["namespace"] = serde_json::json!(ns);
+        items.push(value);
+    }
+    serde_json::json!({"apiVersion": "v1", "kind": "List", "items": items}).to_string()
+}

@@ -54,9 +54,9 @@ pub struct Case<'a> {
     /// The object's silence annotation
     /// ([`crate::validation::SILENCE_ANNOTATION`]), if any.
     pub silence: Option<&'a str>,
-    /// When the verdict is formed: the caller's clock, never read here. No
-    /// rule depends on it yet; exceptions with an expiry will, and a cached
-    /// verdict must then not outlive the next expiry.
+    /// When the verdict is formed: the caller's clock, never read here.
+    /// Exceptions apply until their expiry; a caller that keeps a verdict
+    /// must not keep it past [`Matched::next_expiry`].
     pub now: Timestamp,
 }
 
@@ -77,6 +77,9 @@ pub struct Judgement {
     pub result: ValidationResult,
     /// The custom rules' outcomes, for metrics.
     pub evaluations: Evaluations,
+    /// Every custom rule that ran: (policy, code), for the pass results of
+    /// a Report.
+    pub rules: Vec<(String, String)>,
 }
 
 impl Engine {
@@ -93,14 +96,20 @@ impl Engine {
         !self.policies.is_empty()
     }
 
-    /// The policies in force that select an object in `namespace` (by that
-    /// namespace's labels) with the labels `labels`.
-    pub fn matching(&self, namespace: &str, labels: &Labels) -> Matched {
-        let set = self.policies.set();
-        if set.is_empty() {
+    /// The policies in force that select an object `name` in `namespace`
+    /// (by that namespace's labels) with the labels `labels`, each with its
+    /// mode there, and the exceptions that name or select it.
+    pub fn matching(&self, namespace: &str, name: &str, labels: &Labels) -> Matched {
+        if self.policies.is_empty() {
             return Matched::default();
         }
-        set.matching(&self.policies.namespace_labels(namespace), labels)
+        let set = self.policies.set();
+        let matched = if set.is_empty() {
+            Matched::default()
+        } else {
+            set.matching(&self.policies.namespace_labels(namespace), labels)
+        };
+        matched.with_exceptions(self.policies.exceptions_for(namespace, name, labels))
     }
 
     /// The verdict on `case`: the built-in rules, then the matching
@@ -121,7 +130,7 @@ impl Engine {
                 let old_object = policies.old_object.map(read);
                 policies
                     .matched
-                    .apply(&builtin, &object, old_object.as_deref())
+                    .apply(&builtin, &object, old_object.as_deref(), case.now)
             }
             _ => (builtin, Evaluations::default()),
         };
@@ -131,9 +140,19 @@ impl Engine {
         } else {
             result.silenced(&silence)
         };
+        let rules = case
+            .policies
+            .map(|p| {
+                p.matched
+                    .rules()
+                    .map(|(policy, code)| (policy.to_owned(), code.to_owned()))
+                    .collect()
+            })
+            .unwrap_or_default();
         Judgement {
             result: named_in(result, case.version),
             evaluations,
+            rules,
         }
     }
 }
@@ -148,7 +167,9 @@ fn named_in(mut result: ValidationResult, version: ApiVersion) -> ValidationResu
         .errors
         .iter_mut()
         .chain(result.warnings.iter_mut())
-        .chain(result.info.iter_mut());
+        .chain(result.info.iter_mut())
+        .chain(result.audited.iter_mut())
+        .chain(result.exempted.iter_mut().map(|e| &mut e.finding));
     for finding in findings {
         if let Cow::Owned(renamed) = version.field_from_hub(&finding.field) {
             finding.field = renamed;
@@ -327,7 +348,7 @@ mod tests {
         let mut hub = object.clone();
         convert_in_place(&mut hub, version, ApiVersion::V1alpha1);
         let spec = decode_spec(hub.get("spec"));
-        let matched = engine.matching("team-a", &crate::policy::labels_of(object));
+        let matched = engine.matching("team-a", "r", &crate::policy::labels_of(object));
         engine.judge(&Case {
             version,
             spec: &spec,
@@ -424,7 +445,7 @@ mod tests {
         );
         let mut object = roost(json!({}));
         object["spec"]["namespace"] = json!("mine");
-        let matched = engine.matching("team-a", &Labels::new());
+        let matched = engine.matching("team-a", "r", &Labels::new());
         let out = defaulted(&object, ApiVersion::V1alpha1, &matched);
         assert_eq!(out.object["spec"]["chart"]["version"], "1.2.3");
         assert_eq!(out.object["spec"]["namespace"], "mine");

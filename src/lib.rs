@@ -21,6 +21,7 @@ pub mod lifecycle_api;
 pub mod metrics;
 pub mod offline;
 pub mod policy;
+pub mod report;
 pub mod server;
 pub mod telemetry;
 pub mod text;

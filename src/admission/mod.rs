@@ -337,7 +337,12 @@ impl Admission {
                         .and_then(Value::as_str)
                 })
                 .unwrap_or_default();
-            self.engine.matching(namespace, &labels_of(object))
+            let name = object
+                .pointer("/metadata/name")
+                .and_then(Value::as_str)
+                .or(request.name.as_deref())
+                .unwrap_or_default();
+            self.engine.matching(namespace, name, &labels_of(object))
         } else {
             Matched::default()
         };
@@ -425,7 +430,11 @@ impl Admission {
                 Some(raw) => labels_in(Some(&serde_json::from_str(raw.get()).ok()?)),
                 None => labels_in(None),
             };
-            self.engine.matching(namespace, &labels)
+            let name = metadata
+                .and_then(|m| m.name.as_deref())
+                .or(request.name.as_deref())
+                .unwrap_or_default();
+            self.engine.matching(namespace, name, &labels)
         } else {
             Matched::default()
         };

@@ -179,12 +179,18 @@ pub fn roost_policy_crd() -> CustomResourceDefinition {
     with_capped_spec(super::roost_policy::RoostPolicy::crd())
 }
 
+/// The RoostPolicyException CRD, with its lists capped like the others.
+pub fn roost_policy_exception_crd() -> CustomResourceDefinition {
+    with_capped_spec(super::roost_policy_exception::RoostPolicyException::crd())
+}
+
 /// Which CRD `roost-keeper crd` prints.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
 pub enum CrdKind {
     #[default]
     Managedroost,
     Roostpolicy,
+    Roostpolicyexception,
 }
 
 /// The CRD as YAML, exactly what `crds/managedroost.yaml` holds.
@@ -197,6 +203,7 @@ pub fn crd_yaml_of(kind: CrdKind) -> Result<String> {
     match kind {
         CrdKind::Managedroost => yaml_of(&managed_roost_crd()),
         CrdKind::Roostpolicy => yaml_of(&roost_policy_crd()),
+        CrdKind::Roostpolicyexception => yaml_of(&roost_policy_exception_crd()),
     }
 }
 

@@ -18,7 +18,7 @@
 //!   (`uid`, `managedFields`, ...) stay open, so `kubectl get -o yaml` output
 //!   validates too.
 
-use crate::api::crd::{CrdKind, managed_roost_crd, roost_policy_crd};
+use crate::api::crd::{CrdKind, managed_roost_crd, roost_policy_crd, roost_policy_exception_crd};
 use crate::{Error, Result};
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::{
     CustomResourceDefinition, CustomResourceDefinitionVersion,
@@ -54,6 +54,7 @@ fn crd_of(kind: CrdKind) -> CustomResourceDefinition {
     match kind {
         CrdKind::Managedroost => managed_roost_crd(),
         CrdKind::Roostpolicy => roost_policy_crd(),
+        CrdKind::Roostpolicyexception => roost_policy_exception_crd(),
     }
 }
 

@@ -7,6 +7,7 @@ pub mod duration;
 pub mod json_schema;
 pub mod quantity;
 pub mod roost_policy;
+pub mod roost_policy_exception;
 pub mod scalar;
 pub mod schedule;
 pub mod spec;
@@ -30,3 +31,5 @@ pub const API_VERSION: &str = "roost.birb.party/v1alpha1";
 pub const KIND: &str = "ManagedRoost";
 /// Kind of the policy resource.
 pub const POLICY_KIND: &str = "RoostPolicy";
+/// Kind of the exception resource.
+pub const EXCEPTION_KIND: &str = "RoostPolicyException";

@@ -41,6 +41,49 @@ pub struct RoostPolicySpec {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(schema_with = "opaque_object")]
     pub defaults: Option<serde_json::Value>,
+    /// What the policy's findings do (default Enforce): Enforce refuses on
+    /// an error and warns on a warning; Warn turns its errors into admission
+    /// warnings; Audit has no admission effect (status, Report and metrics
+    /// only). Defaults apply only in Enforce mode. Built-in errors are never
+    /// lowered.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mode: Option<PolicyMode>,
+    /// Modes by the roost's namespace: the first entry whose selector
+    /// matches the namespace's labels replaces `mode` there.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub scoped_modes: Vec<ScopedMode>,
+}
+
+/// What a policy's (or a rule's) findings do.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
+pub enum PolicyMode {
+    /// Errors refuse, warnings warn (the default).
+    #[default]
+    Enforce,
+    /// Errors become admission warnings; nothing is refused.
+    Warn,
+    /// No admission effect: findings show in status, Reports and metrics.
+    Audit,
+}
+
+impl PolicyMode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PolicyMode::Enforce => "Enforce",
+            PolicyMode::Warn => "Warn",
+            PolicyMode::Audit => "Audit",
+        }
+    }
+}
+
+/// A mode for the roosts of the namespaces a selector matches.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ScopedMode {
+    /// Selects by the labels of the roost's namespace (every namespace has
+    /// `kubernetes.io/metadata.name`).
+    pub namespace_selector: LabelSelector,
+    pub mode: PolicyMode,
 }
 
 /// Label selectors on the roost's namespace and on the roost itself; both must match.
@@ -81,6 +124,10 @@ pub struct PolicyRule {
     /// POLICY_EVALUATION_ERROR; the default) or Ignore (the rule passes).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub failure_policy: Option<RuleFailurePolicy>,
+    /// This rule's own mode, over the policy's (scoped or not): a rule can
+    /// be rolled out in Audit inside an enforced policy.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mode: Option<PolicyMode>,
 }
 
 /// Level of a custom rule's finding.

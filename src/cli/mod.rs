@@ -842,7 +842,7 @@ pub fn run(cli: Cli) -> Result<i32> {
             // Only ManagedRoost has more than one version to convert between.
             let yaml = match args.kind {
                 CrdKind::Managedroost => managed_roost_crd_yaml_with(args.conversion_client()?)?,
-                CrdKind::Roostpolicy => crd_yaml_of(args.kind)?,
+                CrdKind::Roostpolicy | CrdKind::Roostpolicyexception => crd_yaml_of(args.kind)?,
             };
             stdout
                 .lock()

@@ -90,7 +90,7 @@ fn counts(
         .collect();
     for roost in roosts.state() {
         let namespace = roost.metadata.namespace.as_deref().unwrap_or_default();
-        let matched = engine.matching(namespace, &roost.labels());
+        let matched = engine.matching(namespace, &roost.name_any(), &roost.labels());
         if matched.is_empty() {
             continue;
         }

@@ -110,7 +110,8 @@ impl StoredRoost {
         let spec = self.spec();
         let matched = if engine.has_policies() {
             let namespace = self.metadata.namespace.as_deref().unwrap_or_default();
-            engine.matching(namespace, &self.labels())
+            let name = self.metadata.name.as_deref().unwrap_or_default();
+            engine.matching(namespace, name, &self.labels())
         } else {
             Matched::default()
         };

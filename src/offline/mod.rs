@@ -857,13 +857,17 @@ fn judge_roost(
     version: ApiVersion,
 ) -> ValidationResult {
     let Judging { engine, cache, now } = judging;
+    let name = object
+        .pointer("/metadata/name")
+        .and_then(Value::as_str)
+        .unwrap_or_default();
     let mut object = defaulted(
         object,
         version,
-        &engine.matching(namespace, &policy::labels_of(object)),
+        &engine.matching(namespace, name, &policy::labels_of(object)),
     )
     .object;
-    let matched = engine.matching(namespace, &policy::labels_of(&object));
+    let matched = engine.matching(namespace, name, &policy::labels_of(&object));
     if !matched.is_empty()
         && let Some(metadata) = object.get_mut("metadata").and_then(Value::as_object_mut)
     {
@@ -978,7 +982,12 @@ mod tests {
         ];
         let empty = crate::validation::ValidationResult::from_findings(Vec::new());
         for (name, object, old, passes) in cases {
-            let (result, evaluations) = matched.apply(&empty, &object, old);
+            let (result, evaluations) = matched.apply(
+                &empty,
+                &object,
+                old,
+                k8s_openapi::jiff::Timestamp::UNIX_EPOCH,
+            );
             assert_eq!(evaluations.errors, 0, "{name}: {result:?}");
             assert_eq!(result.valid, passes, "{name}: {result:?}");
             if !passes {

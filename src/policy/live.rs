@@ -2,6 +2,7 @@
 //! watches last saw them; read by the webhooks and the controller on every
 //! object, replaced whole when a policy changes.
 
+use super::exception::CompiledException;
 use super::{Labels, PolicySet, default_namespace_labels};
 use arc_swap::ArcSwap;
 use std::collections::{BTreeMap, HashMap};
@@ -14,6 +15,9 @@ pub struct LivePolicies {
     /// Policies that did not compile, by name, with why.
     failed: ArcSwap<BTreeMap<String, String>>,
     namespaces: RwLock<HashMap<String, Labels>>,
+    /// The RoostPolicyExceptions in force (expired ones included: each
+    /// verdict checks expiry at its own `now`).
+    exceptions: ArcSwap<Vec<Arc<CompiledException>>>,
     /// Bumped on every change of the policies or of a namespace's labels.
     version: watch::Sender<u64>,
 }
@@ -33,6 +37,7 @@ impl Default for LivePolicies {
             set: ArcSwap::default(),
             failed: ArcSwap::default(),
             namespaces: RwLock::default(),
+            exceptions: ArcSwap::default(),
             version: watch::Sender::new(0),
         }
     }
@@ -44,9 +49,37 @@ impl LivePolicies {
         self.set.load_full()
     }
 
-    /// Whether no policy is in force; read per review, without cloning the set.
+    /// Whether no policy and no exception is in force; read per review,
+    /// without cloning the set.
     pub fn is_empty(&self) -> bool {
-        self.set.load().is_empty()
+        self.set.load().is_empty() && self.exceptions.load().is_empty()
+    }
+
+    /// The exceptions in force that name or select roost `name` (labels
+    /// `labels`) of `namespace`.
+    pub fn exceptions_for(
+        &self,
+        namespace: &str,
+        name: &str,
+        labels: &Labels,
+    ) -> Vec<Arc<CompiledException>> {
+        self.exceptions
+            .load()
+            .iter()
+            .filter(|e| e.selects(namespace, name, labels))
+            .cloned()
+            .collect()
+    }
+
+    /// Every exception in force, expired or not.
+    pub fn exceptions(&self) -> Arc<Vec<Arc<CompiledException>>> {
+        self.exceptions.load_full()
+    }
+
+    /// Puts a new list of exceptions in force.
+    pub fn replace_exceptions(&self, exceptions: Vec<Arc<CompiledException>>) {
+        self.exceptions.store(Arc::new(exceptions));
+        self.version.send_modify(|v| *v += 1);
     }
 
     /// Whether a policy in force has custom rules (judging may then take up

@@ -9,17 +9,21 @@
 
 pub mod cel;
 pub mod cost;
+pub mod exception;
 pub mod live;
 pub mod seen;
 pub mod selector;
 
 pub use crate::api::roost_policy::{
-    LevelOverride, OverrideLevel, PolicyMatch, PolicyRule, RoostPolicy, RoostPolicySpec,
-    RoostPolicyStatus, RuleFailurePolicy, RuleLevel,
+    LevelOverride, OverrideLevel, PolicyMatch, PolicyMode, PolicyRule, RoostPolicy,
+    RoostPolicySpec, RoostPolicyStatus, RuleFailurePolicy, RuleLevel, ScopedMode,
 };
 use crate::api::version::ApiVersion;
 use crate::validation::codes::{self, Code};
-use crate::validation::{Finding, Level, ValidationResult};
+use crate::validation::finding;
+use crate::validation::{Exemption, Finding, Level, ValidationResult};
+use exception::CompiledException;
+use k8s_openapi::jiff::Timestamp;
 use selector::Selector;
 use serde_json::Value;
 use std::collections::BTreeMap;
@@ -47,6 +51,8 @@ struct CompiledRule {
     message_expression: Option<cel::Expression>,
     field: String,
     ignore_errors: bool,
+    /// The rule's own mode, over the policy's.
+    mode: Option<PolicyMode>,
 }
 
 /// A RoostPolicy ready to apply.
@@ -59,6 +65,9 @@ pub struct CompiledPolicy {
     rules: Vec<CompiledRule>,
     overrides: Vec<(String, OverrideLevel)>,
     defaults: Option<Value>,
+    mode: PolicyMode,
+    /// Modes by namespace, the first match winning over `mode`.
+    scoped_modes: Vec<(Selector, PolicyMode)>,
     /// Identifies this policy's content (name and spec).
     fingerprint: u64,
 }
@@ -73,6 +82,14 @@ impl CompiledPolicy {
                 .object_selector
                 .as_ref()
                 .is_none_or(|s| s.matches(object_labels))
+    }
+
+    /// The policy's mode for roosts in a namespace with `namespace_labels`.
+    pub fn mode_in(&self, namespace_labels: &Labels) -> PolicyMode {
+        self.scoped_modes
+            .iter()
+            .find(|(selector, _)| selector.matches(namespace_labels))
+            .map_or(self.mode, |(_, mode)| *mode)
     }
 
     /// Custom rules in the policy.
@@ -101,7 +118,7 @@ pub fn invalid(field: impl Into<String>, message: impl Into<String>) -> Finding 
     Finding::new(codes::POLICY_INVALID, field, message)
 }
 
-fn is_code(code: &str) -> bool {
+pub(crate) fn is_code(code: &str) -> bool {
     let mut chars = code.chars();
     chars.next().is_some_and(|c| c.is_ascii_uppercase())
         && chars.all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '_')
@@ -138,6 +155,29 @@ pub fn compile(policy: &RoostPolicy, known: &Known<'_>) -> Result<CompiledPolicy
         &mut problems,
     );
     let object_selector = selector("objectSelector", &matching.object_selector, &mut problems);
+    let scoped_modes = spec
+        .scoped_modes
+        .iter()
+        .enumerate()
+        .filter_map(
+            |(i, scoped)| match Selector::new(&scoped.namespace_selector) {
+                Ok(selector) => Some((selector, scoped.mode)),
+                Err(message) => {
+                    problems.push(invalid(
+                        format!("spec.scopedModes[{i}].namespaceSelector"),
+                        message,
+                    ));
+                    None
+                }
+            },
+        )
+        .collect();
+    if spec.scoped_modes.len() > MAX_RULES {
+        problems.push(invalid(
+            "spec.scopedModes",
+            format!("at most {MAX_RULES} scoped modes"),
+        ));
+    }
     if spec.rules.len() > MAX_RULES || spec.overrides.len() > MAX_RULES {
         problems.push(invalid(
             "spec",
@@ -160,6 +200,8 @@ pub fn compile(policy: &RoostPolicy, known: &Known<'_>) -> Result<CompiledPolicy
         rules,
         overrides,
         defaults,
+        mode: spec.mode.unwrap_or_default(),
+        scoped_modes,
     })
 }
 
@@ -243,6 +285,7 @@ fn compile_rules(
                     |f| ApiVersion::V1beta1.field_to_hub(f).into_owned(),
                 ),
                 ignore_errors: rule.failure_policy == Some(RuleFailurePolicy::Ignore),
+                mode: rule.mode,
             });
         }
     }
@@ -351,8 +394,9 @@ impl PolicySet {
                 .policies
                 .iter()
                 .filter(|p| p.matches(namespace_labels, object_labels))
-                .cloned()
+                .map(|p| (Arc::clone(p), p.mode_in(namespace_labels)))
                 .collect(),
+            exceptions: Vec::new(),
         }
     }
 }
@@ -472,43 +516,97 @@ pub struct Evaluations {
     pub over_budget: u64,
 }
 
-/// The policies that apply to one roost, in name order (held, so a set
+/// The policies that apply to one roost, in name order, each with its mode
+/// there, and the exceptions that name or select it (held, so a set
 /// replaced meanwhile does not change a verdict being formed).
 #[derive(Debug, Default)]
 pub struct Matched {
-    policies: Vec<Arc<CompiledPolicy>>,
+    policies: Vec<(Arc<CompiledPolicy>, PolicyMode)>,
+    exceptions: Vec<Arc<CompiledException>>,
 }
 
 impl Matched {
+    /// No policy and no exception applies.
     pub fn is_empty(&self) -> bool {
-        self.policies.is_empty()
+        self.policies.is_empty() && self.exceptions.is_empty()
     }
 
-    /// Identifies the policies (and their content) that apply: part of a cache key.
+    /// These policies with `exceptions` (those selecting the same roost).
+    pub fn with_exceptions(mut self, exceptions: Vec<Arc<CompiledException>>) -> Self {
+        self.exceptions = exceptions;
+        self
+    }
+
+    /// Identifies the policies (their content and modes) and exceptions that
+    /// apply: part of a cache key.
     pub fn fingerprint(&self) -> u64 {
-        self.policies.iter().fold(0x9e37_79b9_7f4a_7c15, |acc, p| {
-            acc.rotate_left(5) ^ p.fingerprint
-        })
+        let policies = self
+            .policies
+            .iter()
+            .map(|(p, mode)| p.fingerprint ^ (*mode as u64).wrapping_mul(0x100_0000_01b3));
+        let exceptions = self
+            .exceptions
+            .iter()
+            .map(|e| e.fingerprint.rotate_left(17));
+        policies
+            .chain(exceptions)
+            .fold(0x9e37_79b9_7f4a_7c15, |acc, f| acc.rotate_left(5) ^ f)
     }
 
     /// The policies, in name order.
     pub fn policies(&self) -> impl Iterator<Item = &CompiledPolicy> {
-        self.policies.iter().map(Arc::as_ref)
+        self.policies.iter().map(|(p, _)| p.as_ref())
     }
 
-    /// Whether any policy has defaults.
+    /// The exceptions that select the roost, expired or not.
+    pub fn exceptions(&self) -> impl Iterator<Item = &CompiledException> {
+        self.exceptions.iter().map(Arc::as_ref)
+    }
+
+    /// The first expiry after `now` of an exception that selects the roost:
+    /// a verdict formed now is not the same past it.
+    pub fn next_expiry(&self, now: Timestamp) -> Option<Timestamp> {
+        self.exceptions
+            .iter()
+            .filter_map(|e| e.expires_at)
+            .filter(|at| *at > now)
+            .min()
+    }
+
+    /// The policy whose custom rule reports `code`, if one does.
+    pub fn policy_of(&self, code: &str) -> Option<&str> {
+        self.policies()
+            .find(|p| p.codes().any(|c| c == code))
+            .map(|p| p.name.as_str())
+    }
+
+    /// Every custom rule that runs on the roost: (policy, code).
+    pub fn rules(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.policies()
+            .flat_map(|p| p.codes().map(move |c| (p.name.as_str(), c)))
+    }
+
+    /// The policies in Enforce mode here: the only ones whose defaults apply.
+    fn enforced(&self) -> impl Iterator<Item = &CompiledPolicy> {
+        self.policies
+            .iter()
+            .filter(|(_, mode)| *mode == PolicyMode::Enforce)
+            .map(|(p, _)| p.as_ref())
+    }
+
+    /// Whether any policy in Enforce mode has defaults.
     pub fn has_defaults(&self) -> bool {
-        self.policies.iter().any(|p| p.defaults.is_some())
+        self.enforced().any(|p| p.defaults.is_some())
     }
 
     /// Whether any of the policies has custom rules (which read the object).
     pub fn has_rules(&self) -> bool {
-        self.policies.iter().any(|p| !p.rules.is_empty())
+        self.policies().any(|p| !p.rules.is_empty())
     }
 
-    /// Merges the policies' defaults into `spec` (created if absent), in name
-    /// order, never overwriting a field that is set; a list is set only when
-    /// absent. Returns whether anything was added.
+    /// Merges the defaults of the policies in Enforce mode into `spec`
+    /// (created if absent), in name order, never overwriting a field that is
+    /// set; a list is set only when absent. Returns whether anything was added.
     pub fn merge_defaults(&self, object: &mut Value) -> bool {
         let Some(object) = object.as_object_mut() else {
             return false;
@@ -520,7 +618,7 @@ impl Matched {
             *spec = Value::Object(Default::default());
         }
         let mut changed = false;
-        for defaults in self.policies.iter().filter_map(|p| p.defaults.as_ref()) {
+        for defaults in self.enforced().filter_map(|p| p.defaults.as_ref()) {
             changed |= merge_absent(spec, defaults);
         }
         changed
@@ -528,22 +626,40 @@ impl Matched {
 
     /// The verdict with the policies applied: overrides change built-in
     /// levels (first policy in name order wins), then every custom rule runs
-    /// on `object` (and `old_object` on UPDATE).
+    /// on `object` (and `old_object` on UPDATE); each policy's (or rule's)
+    /// mode decides what its findings do; then the exceptions in force at
+    /// `now` move the findings they exempt out of the verdict.
     pub fn apply(
         &self,
         builtin: &ValidationResult,
         object: &Value,
         old_object: Option<&Value>,
+        now: Timestamp,
     ) -> (ValidationResult, Evaluations) {
         let mut findings: Vec<Finding> = Vec::new();
+        let mut audited: Vec<Finding> = Vec::new();
         for finding in builtin.all() {
-            match self.override_for(&finding.code) {
-                Some(OverrideLevel::Off) => {}
-                Some(level) => findings.push(Finding {
-                    level: raised_or_lowered(finding.level, level),
-                    ..finding.clone()
-                }),
-                None => findings.push(finding.clone()),
+            let Some((level, mode)) = self.override_for(&finding.code) else {
+                findings.push(finding.clone());
+                continue;
+            };
+            let overridden = (level != OverrideLevel::Off).then(|| Finding {
+                level: raised_or_lowered(finding.level, level),
+                ..finding.clone()
+            });
+            match mode {
+                PolicyMode::Enforce => findings.extend(overridden),
+                PolicyMode::Warn => findings.extend(overridden.map(|o| Finding {
+                    // A raised level is lowered back to a warning; a
+                    // built-in error stays one.
+                    level: o.level.max(finding.level.min(Level::Warning)),
+                    ..o
+                })),
+                PolicyMode::Audit => {
+                    findings.push(finding.clone());
+                    // Only a raise would change what admission does.
+                    audited.extend(overridden.filter(|o| o.level < finding.level));
+                }
             }
         }
         let mut evaluations = Evaluations::default();
@@ -551,20 +667,67 @@ impl Matched {
             let variables = cel::Variables::new(object, old_object);
             // One budget for every rule of every matching policy.
             let mut budget = cost::Budget::default();
-            for policy in &self.policies {
+            for (policy, policy_mode) in &self.policies {
                 for rule in &policy.rules {
-                    let finding = evaluate(policy, rule, &variables, &mut budget, &mut evaluations);
-                    findings.extend(finding);
+                    let Some(finding) =
+                        evaluate(policy, rule, &variables, &mut budget, &mut evaluations)
+                    else {
+                        continue;
+                    };
+                    match rule.mode.unwrap_or(*policy_mode) {
+                        PolicyMode::Enforce => findings.push(finding),
+                        PolicyMode::Warn => findings.push(Finding {
+                            level: finding.level.max(Level::Warning),
+                            ..finding
+                        }),
+                        PolicyMode::Audit => audited.push(finding),
+                    }
                 }
             }
         }
-        (ValidationResult::from_findings(findings), evaluations)
+        let mut exempted = Vec::new();
+        let active: Vec<&CompiledException> =
+            self.exceptions().filter(|e| e.active_at(now)).collect();
+        if !active.is_empty() {
+            let mut exempt = |findings: Vec<Finding>| -> Vec<Finding> {
+                findings
+                    .into_iter()
+                    .filter_map(|finding| {
+                        let by = exception::exemptable(&finding.code)
+                            .then(|| active.iter().find(|e| e.exempts(&finding.code)))
+                            .flatten();
+                        match by {
+                            None => Some(finding),
+                            Some(by) => {
+                                exempted.push(Exemption {
+                                    finding,
+                                    exception: by.name.clone(),
+                                    justification: by.justification.clone(),
+                                    expires_at: by.expires_at.map(|at| at.to_string()),
+                                });
+                                None
+                            }
+                        }
+                    })
+                    .collect()
+            };
+            findings = exempt(findings);
+            audited = exempt(audited);
+        }
+        let mut result = ValidationResult::from_findings(findings);
+        result.audited = finding::bounded(audited);
+        result.exempted = finding::bounded_exemptions(exempted);
+        (result, evaluations)
     }
 
-    fn override_for(&self, code: &str) -> Option<OverrideLevel> {
-        self.policies
-            .iter()
-            .find_map(|p| p.overrides.iter().find(|(c, _)| c == code).map(|(_, l)| *l))
+    /// The first override of `code` by name, with its policy's mode here.
+    fn override_for(&self, code: &str) -> Option<(OverrideLevel, PolicyMode)> {
+        self.policies.iter().find_map(|(p, mode)| {
+            p.overrides
+                .iter()
+                .find(|(c, _)| c == code)
+                .map(|(_, l)| (*l, *mode))
+        })
     }
 }
 
@@ -740,9 +903,12 @@ mod tests {
             finding("AUTH_INLINE_CREDENTIALS", Level::Warning),
             finding("CHART_NAME_MISSING", Level::Error),
         ]);
-        let (result, _) =
-            set.matching(&Labels::new(), &Labels::new())
-                .apply(&builtin, &json!({}), None);
+        let (result, _) = set.matching(&Labels::new(), &Labels::new()).apply(
+            &builtin,
+            &json!({}),
+            None,
+            Timestamp::UNIX_EPOCH,
+        );
         let levels: Vec<(&str, Level)> = result.all().map(|f| (f.code.as_str(), f.level)).collect();
         assert_eq!(
             levels,
@@ -779,8 +945,12 @@ mod tests {
         let prod = Labels::from([("env".to_owned(), "prod".to_owned())]);
         let object = json!({"metadata": {"name": "payments"}, "spec": {"chart": {"name": "x"}}});
         let matched = set.matching(&prod, &Labels::new());
-        let (result, evaluations) =
-            matched.apply(&ValidationResult::from_findings(vec![]), &object, None);
+        let (result, evaluations) = matched.apply(
+            &ValidationResult::from_findings(vec![]),
+            &object,
+            None,
+            Timestamp::UNIX_EPOCH,
+        );
         let found: Vec<(&str, &str, &str)> = result
             .all()
             .map(|f| (f.code.as_str(), f.field.as_str(), f.message.as_str()))
@@ -870,9 +1040,12 @@ mod tests {
         let empty = ValidationResult::from_findings(vec![]);
         // One such rule fits in a review's budget; a hundred do not.
         let one = PolicySet::new(vec![Arc::new(with_rules("one", 1, PAIRWISE, false))]);
-        let (result, evaluations) = one
-            .matching(&Labels::new(), &Labels::new())
-            .apply(&empty, &object, None);
+        let (result, evaluations) = one.matching(&Labels::new(), &Labels::new()).apply(
+            &empty,
+            &object,
+            None,
+            Timestamp::UNIX_EPOCH,
+        );
         assert!(result.valid, "{result:?}");
         assert_eq!((evaluations.passed, evaluations.over_budget), (1, 0));
 
@@ -880,9 +1053,12 @@ mod tests {
             Arc::new(with_rules("a-many", 50, PAIRWISE, false)),
             Arc::new(with_rules("b-many", 50, PAIRWISE, true)),
         ]);
-        let (result, evaluations) = many
-            .matching(&Labels::new(), &Labels::new())
-            .apply(&empty, &object, None);
+        let (result, evaluations) = many.matching(&Labels::new(), &Labels::new()).apply(
+            &empty,
+            &object,
+            None,
+            Timestamp::UNIX_EPOCH,
+        );
         assert!(evaluations.passed > 0, "{evaluations:?}");
         assert!(evaluations.over_budget > 0, "{evaluations:?}");
         assert_eq!(evaluations.passed + evaluations.over_budget, 100);

@@ -205,6 +205,7 @@ codes! {
         POLICY_INVALID: Error, "a RoostPolicy that the cluster would refuse";
         POLICY_EVALUATION_ERROR: Error,
             "a RoostPolicy rule's expression could not be evaluated on this roost";
+        EXCEPTION_INVALID: Error, "a RoostPolicyException that the cluster would refuse";
         // Findings
         /// Counts the findings left out past [`super::MAX_FINDINGS_PER_LEVEL`];
         /// reported at the level of the most severe one left out.

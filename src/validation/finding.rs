@@ -62,6 +62,29 @@ pub struct ValidationResult {
     pub errors: Vec<Finding>,
     pub warnings: Vec<Finding>,
     pub info: Vec<Finding>,
+    /// Findings of RoostPolicies (or rules) in Audit mode, at the level
+    /// enforcing them would give: no effect on the verdict; listed in
+    /// status, Reports and `validate -v`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub audited: Vec<Finding>,
+    /// Findings a RoostPolicyException exempts: no effect on the verdict.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub exempted: Vec<Exemption>,
+}
+
+/// A finding left out of the verdict by a RoostPolicyException.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Exemption {
+    /// The finding as it would have counted.
+    pub finding: Finding,
+    /// The exception's name (in the roost's namespace).
+    pub exception: String,
+    /// Its justification, cut to [`MAX_MESSAGE_CHARS`].
+    pub justification: String,
+    /// When it stops applying (RFC 3339), if it does.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expires_at: Option<String>,
 }
 
 /// Findings listed per level; the rest are counted in one
@@ -82,6 +105,35 @@ fn cut(mut text: String, max: usize) -> String {
     text
 }
 
+/// At most [`MAX_FINDINGS_PER_LEVEL`] findings, each cut as the verdict's
+/// are (audited findings live in caches and statuses too).
+pub(crate) fn bounded(mut findings: Vec<Finding>) -> Vec<Finding> {
+    findings.truncate(MAX_FINDINGS_PER_LEVEL);
+    findings.into_iter().map(Finding::cut).collect()
+}
+
+/// At most [`MAX_FINDINGS_PER_LEVEL`] exemptions, cut likewise.
+pub(crate) fn bounded_exemptions(mut exemptions: Vec<Exemption>) -> Vec<Exemption> {
+    exemptions.truncate(MAX_FINDINGS_PER_LEVEL);
+    for exemption in &mut exemptions {
+        exemption.finding = exemption.finding.clone().cut();
+        exemption.justification = cut(
+            std::mem::take(&mut exemption.justification),
+            MAX_MESSAGE_CHARS,
+        );
+    }
+    exemptions
+}
+
+impl Finding {
+    /// The finding with its message and field cut to their longest.
+    fn cut(mut self) -> Finding {
+        self.message = cut(self.message, MAX_MESSAGE_CHARS);
+        self.field = cut(self.field, MAX_FIELD_CHARS);
+        self
+    }
+}
+
 impl ValidationResult {
     /// Splits findings by level, keeping their order: at most
     /// [`MAX_FINDINGS_PER_LEVEL`] of each, then one finding counting the rest
@@ -89,7 +141,7 @@ impl ValidationResult {
     pub fn from_findings(findings: Vec<Finding>) -> Self {
         let mut result = ValidationResult::default();
         let mut left_out = [0usize; 3];
-        for mut finding in findings {
+        for finding in findings {
             let list = match finding.level {
                 Level::Error => &mut result.errors,
                 Level::Warning => &mut result.warnings,
@@ -99,9 +151,7 @@ impl ValidationResult {
                 left_out[finding.level as usize] += 1;
                 continue;
             }
-            finding.message = cut(finding.message, MAX_MESSAGE_CHARS);
-            finding.field = cut(finding.field, MAX_FIELD_CHARS);
-            list.push(finding);
+            list.push(finding.cut());
         }
         let levels = [Level::Error, Level::Warning, Level::Info];
         if let Some(&level) = levels.iter().find(|l| left_out[**l as usize] > 0) {
@@ -151,6 +201,8 @@ impl ValidationResult {
             errors: self.errors.clone(),
             warnings: self.warnings.iter().filter(keep).cloned().collect(),
             info: self.info.iter().filter(keep).cloned().collect(),
+            audited: self.audited.clone(),
+            exempted: self.exempted.clone(),
         }
     }
 }

@@ -17,8 +17,8 @@ pub mod tenancy;
 
 pub use codes::Code;
 pub use finding::{
-    Finding, Findings, Level, MAX_FINDINGS_PER_LEVEL, SILENCE_ANNOTATION, ValidationResult, shown,
-    silenced_codes,
+    Exemption, Finding, Findings, Level, MAX_FINDINGS_PER_LEVEL, SILENCE_ANNOTATION,
+    ValidationResult, shown, silenced_codes,
 };
 
 use crate::api::ManagedRoostSpec;
@@ -143,6 +143,28 @@ impl Registry {
             }
         }
         codes
+    }
+
+    /// The rule groups (the part of a rule's name before `/`), in registry
+    /// order, each with the codes its rules can report.
+    pub fn groups(&self) -> Vec<(&'static str, Vec<&'static str>)> {
+        let mut groups: Vec<(&'static str, Vec<&'static str>)> = Vec::new();
+        for rule in &self.rules {
+            let group = rule.name().split('/').next().unwrap_or_default();
+            let at = match groups.iter().position(|(g, _)| *g == group) {
+                Some(at) => at,
+                None => {
+                    groups.push((group, Vec::new()));
+                    groups.len() - 1
+                }
+            };
+            for code in rule.codes() {
+                if !groups[at].1.contains(&code.name()) {
+                    groups[at].1.push(code.name());
+                }
+            }
+        }
+        groups
     }
 
     /// Every finding of every rule on `input`, in registry order, not yet capped.

@@ -82,9 +82,11 @@ generate: crd schema webhook-config flag-tables
 crd:
 	$(CARGO) run --quiet -- crd > crds/managedroost.yaml
 	$(CARGO) run --quiet -- crd --kind roostpolicy > crds/roostpolicy.yaml
+	$(CARGO) run --quiet -- crd --kind roostpolicyexception > crds/roostpolicyexception.yaml
 	cp crds/managedroost.yaml deploy/crd.yaml
 	cp crds/roostpolicy.yaml deploy/crd-roostpolicy.yaml
-	cp crds/managedroost.yaml crds/roostpolicy.yaml charts/roost-keeper/crds/
+	cp crds/roostpolicyexception.yaml deploy/crd-roostpolicyexception.yaml
+	cp crds/managedroost.yaml crds/roostpolicy.yaml crds/roostpolicyexception.yaml charts/roost-keeper/crds/
 
 # JSON Schemas for editors and kubeconform, named as kubeconform looks them up.
 schema:

@@ -9,7 +9,7 @@
 
 use roost_keeper::admission::cache::{VALIDATION_TTL, ValidationCache};
 use roost_keeper::admission::review::{Operation, parse_review};
-use roost_keeper::admission::{Admission, Reply, Webhook};
+use roost_keeper::admission::{Admission, Reply, Webhook, audit};
 use roost_keeper::api::convert::{CONVERSION_ANNOTATION, MAX_CONVERSION_DATA, convert};
 use roost_keeper::api::crd::spec_schema_of;
 use roost_keeper::api::{API_VERSION, ApiVersion, GROUP, KIND, VERSION};
@@ -64,7 +64,8 @@ const MAX_SHOWN_NAME_CHARS: usize = 254 * 8;
 /// the input: every text in a denial is either fixed, or cut (names, uid,
 /// finding fields and messages), and findings are capped per level.
 /// An error appears twice (the denial message and `details.causes`), a
-/// warning once; info findings are not sent. About 1.12 MB (1,115,804 bytes).
+/// warning once; info findings are not sent; the audit annotations are at
+/// most four bounded lists of codes. About 1.12 MB (1,120,028 bytes).
 pub fn validate_reply_bound() -> usize {
     let finding_chars = (MAX_FIELD_CHARS + 1) + (MAX_MESSAGE_CHARS + 1) + MAX_CODE_CHARS + 16;
     let listed = MAX_FINDINGS_PER_LEVEL + 1; // the cap plus the TOO_MANY_FINDINGS summary
@@ -72,7 +73,9 @@ pub fn validate_reply_bound() -> usize {
     let names_chars = 4 * MAX_SHOWN_NAME_CHARS; // namespace and name, in the message and details
     let uid_chars = 128;
     let fixed = 8 * 1024; // keys, status, reason, structure, "has N errors" text
-    fixed + JSON_BYTES_PER_CHAR * (findings_chars + names_chars + uid_chars)
+    // Codes are ASCII letters, digits and `_`: one byte each in JSON.
+    let audit_bytes = audit::KEYS.len() * (audit::MAX_VALUE_BYTES + 32);
+    fixed + audit_bytes + JSON_BYTES_PER_CHAR * (findings_chars + names_chars + uid_chars)
 }
 
 /// Upper bound for the serialized reply of the mutating webhook for an input
@@ -93,7 +96,9 @@ pub fn mutate_reply_bound(input_len: usize) -> usize {
 pub fn reply_bound(webhook: Webhook, input_len: usize) -> usize {
     match webhook {
         // A policy's problems are findings too, capped the same way.
-        Webhook::Validate | Webhook::ValidatePolicy => validate_reply_bound(),
+        Webhook::Validate | Webhook::ValidatePolicy | Webhook::ValidateException => {
+            validate_reply_bound()
+        }
         Webhook::Mutate => mutate_reply_bound(input_len),
     }
 }

@@ -202,7 +202,11 @@ fn cli_webhooks(args: &[&str]) -> Vec<Value> {
     )))
 }
 
-const POLICY_WEBHOOK: &str = "validate.roostpolicy.roost.birb.party";
+/// The webhooks that take webhook.policy.* (and never the roost selection).
+const POLICY_WEBHOOKS: [&str; 2] = [
+    "validate.roostpolicy.roost.birb.party",
+    "validate.roostpolicyexception.roost.birb.party",
+];
 
 /// One set of rendering rules: the chart's webhooks equal the binary's, with
 /// defaults and with every webhook option (flags built from the same values).
@@ -267,9 +271,9 @@ fn chart_webhooks_equal_webhook_config() {
     assert_ne!(from_chart, cli_webhooks(&["--namespace", "aviary"]));
 }
 
-/// A selection meant for roosts never reaches the RoostPolicy webhook (it
-/// would let policies skip their review), and webhook.policy.* reaches that
-/// webhook alone.
+/// A selection meant for roosts never reaches the RoostPolicy and
+/// RoostPolicyException webhooks (it would let policies or exceptions skip
+/// their review), and webhook.policy.* reaches those webhooks alone.
 #[test]
 fn the_policy_webhook_has_a_selection_of_its_own() {
     let values: Value =
@@ -307,10 +311,10 @@ fn the_policy_webhook_has_a_selection_of_its_own() {
             .into_iter()
             .flat_map(|c| c["webhooks"].as_array().unwrap().clone())
             .collect();
-        assert_eq!(webhooks.len(), 3, "{what}");
+        assert_eq!(webhooks.len(), 4, "{what}");
         for webhook in &webhooks {
             let name = webhook["name"].as_str().unwrap();
-            let want = if name == POLICY_WEBHOOK {
+            let want = if POLICY_WEBHOOKS.contains(&name) {
                 policy
             } else {
                 roost

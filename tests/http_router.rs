@@ -9,7 +9,9 @@ use base64::Engine as _;
 use http_body_util::BodyExt;
 use roost_keeper::admission::cache::ValidationCache;
 use roost_keeper::admission::http::{HttpLimits, MAX_BODY_BYTES, WebhookState, router};
-use roost_keeper::admission::{Admission, MUTATE_PATH, POLICY_VALIDATE_PATH, VALIDATE_PATH};
+use roost_keeper::admission::{
+    Admission, EXCEPTION_VALIDATE_PATH, MUTATE_PATH, POLICY_VALIDATE_PATH, VALIDATE_PATH,
+};
 use roost_keeper::api::crd::CONVERT_PATH;
 use roost_keeper::metrics::Metrics;
 use serde_json::{Value, json};
@@ -187,11 +189,12 @@ async fn an_unknown_path_is_a_404_naming_every_webhook() {
         VALIDATE_PATH,
         MUTATE_PATH,
         POLICY_VALIDATE_PATH,
+        EXCEPTION_VALIDATE_PATH,
         CONVERT_PATH,
     ] {
         assert!(message.contains(path), "{message}");
     }
-    assert!(message.len() < 300, "the path is quoted whole: {message}");
+    assert!(message.len() < 400, "the path is quoted whole: {message}");
 }
 
 #[tokio::test]
@@ -383,4 +386,60 @@ async fn a_body_that_is_not_a_conversion_review_is_a_400_and_a_large_one_a_413()
     let (status, reply) = send(routes(), request).await;
     assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE);
     assert_eq!(reply["message"], "ConversionReview larger than 7 MiB");
+}
+
+/// A RoostPolicyException review at its own path: refused with every
+/// problem by field and the codes in `auditAnnotations`, counted under
+/// `webhook="validate_exception"`.
+#[tokio::test]
+async fn an_invalid_exception_is_refused_at_its_path_and_counted() {
+    let metrics = Metrics::new();
+    let admission = Arc::new(Admission::new(
+        ValidationCache::default(),
+        Arc::clone(&metrics),
+    ));
+    let routes = router(WebhookState::new(
+        admission,
+        Arc::clone(&metrics),
+        HttpLimits {
+            max_concurrent_reviews: 4,
+            body_budget_bytes: 1024 * 1024,
+            read_timeout: Duration::from_secs(5),
+        },
+    ));
+    let review = json!({
+        "apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview",
+        "request": {
+            "uid": "e1", "operation": "CREATE", "namespace": "team",
+            "kind": {"group": "roost.birb.party", "version": "v1alpha1", "kind": "RoostPolicyException"},
+            "resource": {"group": "roost.birb.party", "version": "v1alpha1", "resource": "roostpolicyexceptions"},
+            "object": {"apiVersion": "roost.birb.party/v1alpha1", "kind": "RoostPolicyException",
+                       "metadata": {"name": "ex", "namespace": "team"},
+                       "spec": {"codes": ["CHART_VERSION_MISSING"], "roosts": ["web"],
+                                "justification": ""}}
+        }
+    });
+    let (status, reply) = send(routes, post(EXCEPTION_VALIDATE_PATH, review.to_string())).await;
+    assert_eq!(status, StatusCode::OK);
+    let response = &reply["response"];
+    assert_eq!(response["uid"], "e1");
+    assert_eq!(response["allowed"], false, "{reply}");
+    let fields: Vec<&str> = response["status"]["details"]["causes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["field"].as_str().unwrap())
+        .collect();
+    assert_eq!(fields, ["spec.codes[0]", "spec.justification"], "{reply}");
+    assert_eq!(
+        response["auditAnnotations"],
+        json!({"error-codes": "EXCEPTION_INVALID"})
+    );
+    let exposition = metrics.encode();
+    assert!(
+        exposition.lines().any(
+            |l| l.contains("webhook=\"validate_exception\"") && l.contains("allowed=\"false\"")
+        ),
+        "{exposition}"
+    );
 }

@@ -9,7 +9,10 @@
 //! rules in force, a small body) is judged inline.
 
 use super::conversion::{self, ConversionReply};
-use super::{MUTATE_PATH, POLICY_VALIDATE_PATH, Refusal, Reply, Reviewer, VALIDATE_PATH, Webhook};
+use super::{
+    EXCEPTION_VALIDATE_PATH, MUTATE_PATH, POLICY_VALIDATE_PATH, Refusal, Reply, Reviewer,
+    VALIDATE_PATH, Webhook,
+};
 use crate::api::crd::CONVERT_PATH;
 use crate::metrics::{Metrics, ReviewTimeoutLabels};
 use axum::Router;
@@ -117,6 +120,10 @@ pub fn router(state: WebhookState) -> Router {
             POLICY_VALIDATE_PATH,
             post(|s, r| admit(s, r, Webhook::ValidatePolicy)),
         )
+        .route(
+            EXCEPTION_VALIDATE_PATH,
+            post(|s, r| admit(s, r, Webhook::ValidateException)),
+        )
         .route(CONVERT_PATH, post(convert))
         .fallback(not_found)
         .with_state(state)
@@ -132,7 +139,7 @@ async fn not_found(request: Request) -> Response {
         404,
         "NotFound",
         format!(
-            "no webhook at {}; the webhooks are {VALIDATE_PATH}, {MUTATE_PATH}, {POLICY_VALIDATE_PATH} and {CONVERT_PATH}",
+            "no webhook at {}; the webhooks are {VALIDATE_PATH}, {MUTATE_PATH}, {POLICY_VALIDATE_PATH}, {EXCEPTION_VALIDATE_PATH} and {CONVERT_PATH}",
             crate::validation::finding::shown_max(request.uri().path(), SHOWN_PATH_CHARS)
         ),
     );

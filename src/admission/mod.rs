@@ -4,6 +4,7 @@
 //! the cache and metrics it updates; [`http`] only reads bodies and writes replies.
 
 pub use crate::cache;
+pub mod audit;
 pub mod conversion;
 pub mod http;
 pub mod registration;
@@ -11,7 +12,8 @@ pub mod review;
 pub mod view;
 
 use crate::api::convert::{converted, spec_to_hub};
-use crate::api::{ApiVersion, GROUP, KIND};
+use crate::api::roost_policy_exception::RoostPolicyException;
+use crate::api::{ApiVersion, EXCEPTION_KIND, GROUP, KIND};
 use crate::cache::{
     CacheKey, DEFAULTS_CACHE_BYTES, Defaults, DefaultsCache, KeyPurpose, VALIDATION_TTL,
     ValidationCache,
@@ -21,11 +23,12 @@ use crate::metrics::{CacheLabel, Metrics, OperationLabel};
 use crate::policy::{Known, Matched, RoostPolicy, labels_in, labels_of};
 use crate::telemetry::{DEBUG_SPAN, DebugObject};
 use crate::validation::decode::decode_spec;
-use crate::validation::{SILENCE_ANNOTATION, ValidationResult};
+use crate::validation::{Finding, SILENCE_ANNOTATION, ValidationResult, codes};
 use k8s_openapi::jiff::Timestamp;
 use review::{AdmissionRequest, BadReview, Operation, parse_review};
 use serde_json::Value;
 use serde_json::value::RawValue;
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Instant;
 use view::{ObjectParts, RequestView};
@@ -37,6 +40,8 @@ pub enum Webhook {
     Mutate,
     /// Validates RoostPolicy objects.
     ValidatePolicy,
+    /// Validates RoostPolicyException objects.
+    ValidateException,
 }
 
 impl Webhook {
@@ -45,6 +50,7 @@ impl Webhook {
             Webhook::Validate => "validate",
             Webhook::Mutate => "mutate",
             Webhook::ValidatePolicy => "validate_policy",
+            Webhook::ValidateException => "validate_exception",
         }
     }
 
@@ -53,6 +59,7 @@ impl Webhook {
         match self {
             Webhook::Validate | Webhook::Mutate => KIND,
             Webhook::ValidatePolicy => POLICY_KIND,
+            Webhook::ValidateException => EXCEPTION_KIND,
         }
     }
 }
@@ -65,6 +72,9 @@ pub const VALIDATE_PATH: &str = "/validate-roost-birb-party-v1alpha1-managedroos
 pub const MUTATE_PATH: &str = "/mutate-roost-birb-party-v1alpha1-managedroost";
 /// URL path of the RoostPolicy validating webhook.
 pub const POLICY_VALIDATE_PATH: &str = "/validate-roost-birb-party-v1alpha1-roostpolicy";
+/// URL path of the RoostPolicyException validating webhook.
+pub const EXCEPTION_VALIDATE_PATH: &str =
+    "/validate-roost-birb-party-v1alpha1-roostpolicyexception";
 
 /// What the transport sends back, and what the logs and metrics record.
 #[derive(Debug, PartialEq, Eq)]
@@ -101,6 +111,9 @@ pub struct Verdict {
     pub warnings: Vec<String>,
     /// JSON Patch (its JSON text) of the mutating webhook, only when it changes something.
     pub patch: Option<Arc<str>>,
+    /// `auditAnnotations`: the codes that refused, warned, were audited or
+    /// exempted, by [`audit`] key; empty for an object admitted with nothing to say.
+    pub audit_annotations: BTreeMap<&'static str, String>,
 }
 
 /// A refused object: a Kubernetes Status with one cause per error.
@@ -229,7 +242,12 @@ pub struct Admission {
     defaults: DefaultsCache,
     metrics: Arc<Metrics>,
     engine: Engine,
+    /// The time each verdict is formed at (exceptions expire by it).
+    clock: Clock,
 }
+
+/// Where [`Admission`] reads the time: the system clock, or a test's.
+type Clock = Arc<dyn Fn() -> Timestamp + Send + Sync>;
 
 impl Admission {
     /// With the built-in rules and no policies.
@@ -244,7 +262,14 @@ impl Admission {
             defaults: DefaultsCache::new(DEFAULTS_CACHE_BYTES, VALIDATION_TTL),
             metrics,
             engine,
+            clock: Arc::new(Timestamp::now),
         }
+    }
+
+    /// Judging at the times `clock` gives rather than the system clock's.
+    pub fn with_clock(mut self, clock: impl Fn() -> Timestamp + Send + Sync + 'static) -> Self {
+        self.clock = Arc::new(clock);
+        self
     }
 
     /// Answers one AdmissionReview body: read once (the borrowed view, or
@@ -254,7 +279,7 @@ impl Admission {
             Webhook::Validate | Webhook::Mutate => {
                 view::read(body).and_then(|request| self.decide_view(webhook, body, &request))
             }
-            Webhook::ValidatePolicy => None,
+            Webhook::ValidatePolicy | Webhook::ValidateException => None,
         };
         match quick {
             Some((verdict, summary)) => Reply {
@@ -322,8 +347,10 @@ impl Admission {
             Triage::Pass(summary) => return Ok((Verdict::allowed(), summary)),
         };
         let (object, old) = reviewed_objects(request)?;
-        if webhook == Webhook::ValidatePolicy {
-            return Ok(self.judge_policy(object, summary));
+        match webhook {
+            Webhook::ValidatePolicy => return Ok(self.judge_policy(object, summary)),
+            Webhook::ValidateException => return Ok(self.judge_exception(object, summary)),
+            Webhook::Validate | Webhook::Mutate => {}
         }
         // The object asked for debug logs of its handling (spec.observability.logging.level).
         let _debug = wants_debug(object.get("spec")).then(|| debug_scope(&request.uid));
@@ -363,6 +390,7 @@ impl Admission {
             hub_old.as_ref().and_then(|o| o.get("spec")),
         );
         let rules = self.engine.registry.fingerprint();
+        let now = (self.clock)();
         let key = if matched.is_empty() {
             CacheKey::new(rules, version, spec, old_spec, silence)
         } else {
@@ -375,8 +403,8 @@ impl Admission {
         });
         // The closure always gives a verdict.
         let result = self
-            .cached(key, || {
-                Some(self.judge(version, spec, old_spec, policies, silence))
+            .cached(cacheable(key, &matched, now), || {
+                Some(self.judge(version, spec, old_spec, policies, silence, now))
             })
             .unwrap_or_default();
         Ok(self.judged(result, summary))
@@ -520,7 +548,8 @@ impl Admission {
                 )
             }
         };
-        let result = self.cached(key, || {
+        let now = (self.clock)();
+        let result = self.cached(cacheable(key, &matched, now), || {
             if matched.is_empty() {
                 let in_hub = |parts: &ObjectParts<'_>| -> Option<Option<Value>> {
                     let spec = decode(parts.spec)?;
@@ -533,7 +562,7 @@ impl Admission {
                     None => None,
                 };
                 let old_spec = old_spec.as_ref().and_then(Option::as_ref);
-                Some(self.judge(version, spec.as_ref(), old_spec, None, silence))
+                Some(self.judge(version, spec.as_ref(), old_spec, None, silence, now))
             } else {
                 let (object, old) = whole()?;
                 let policies = PolicyCase {
@@ -546,7 +575,8 @@ impl Admission {
                     .as_ref()
                     .map(|old| converted(old, version, ApiVersion::V1alpha1));
                 let old_spec = hub_old.as_ref().and_then(|o| o.get("spec"));
-                Some(self.judge(version, hub.get("spec"), old_spec, Some(policies), silence))
+                let spec = hub.get("spec");
+                Some(self.judge(version, spec, old_spec, Some(policies), silence, now))
             }
         })?;
         Some(self.judged(result, summary))
@@ -587,6 +617,31 @@ impl Admission {
         )
     }
 
+    /// A RoostPolicyException is refused with every problem by field, as a
+    /// RoostPolicy is.
+    fn judge_exception(&self, object: &Value, mut summary: Summary) -> (Verdict, Summary) {
+        let problems = match serde_json::from_value::<RoostPolicyException>(object.clone()) {
+            Err(err) => vec![Finding::new(
+                codes::EXCEPTION_INVALID,
+                "spec",
+                format!(
+                    "does not decode as a RoostPolicyException: {}",
+                    crate::text::describe_json_error(&err)
+                ),
+            )],
+            Ok(exception) => crate::policy::exception::compile(&exception)
+                .err()
+                .unwrap_or_default(),
+        };
+        let result = ValidationResult::from_findings(problems);
+        summary.errors = result.errors.len();
+        summary.allowed = result.valid;
+        (
+            validation_verdict(EXCEPTION_KIND, "roostpolicyexceptions", &summary, &result),
+            summary,
+        )
+    }
+
     /// The served version a review of our kind is in; `None` for a kind,
     /// resource or version we do not own, which is allowed (a misregistered
     /// webhook must not block the cluster), and for a subresource such as
@@ -599,6 +654,10 @@ impl Admission {
             Webhook::ValidatePolicy => {
                 let policy_version = <RoostPolicy as kube::Resource>::version(&());
                 (version == policy_version).then_some(ApiVersion::V1alpha1)
+            }
+            Webhook::ValidateException => {
+                let exception_version = <RoostPolicyException as kube::Resource>::version(&());
+                (version == exception_version).then_some(ApiVersion::V1alpha1)
             }
         };
         let ours = served.filter(|_| group == GROUP && kind == expected);
@@ -653,6 +712,7 @@ impl Admission {
         old_spec: Option<&Value>,
         policies: Option<PolicyCase<'_>>,
         silence: Option<&str>,
+        now: Timestamp,
     ) -> ValidationResult {
         let spec = decode_spec(spec);
         let old_spec = old_spec.map(|old| decode_spec(Some(old)).spec);
@@ -663,7 +723,7 @@ impl Admission {
             old_spec: old_spec.as_ref(),
             policies,
             silence,
-            now: Timestamp::now(),
+            now,
         });
         if policies.is_some() {
             self.metrics
@@ -673,18 +733,21 @@ impl Admission {
     }
 
     /// A verdict from the cache, or computed and cached, with the metrics of
-    /// both; `None` when `validate` gives none (the caller reads the review
-    /// in full instead).
+    /// both; computed and not cached without a key (a miss); `None` when
+    /// `validate` gives none (the caller reads the review in full instead).
     fn cached(
         &self,
-        key: CacheKey,
+        key: Option<CacheKey>,
         validate: impl FnOnce() -> Option<ValidationResult>,
     ) -> Option<Arc<ValidationResult>> {
         let _span = tracing::debug_span!("api.validate").entered();
         let started = Instant::now();
-        let (result, hit) = self
-            .cache
-            .get_or_compute(key, || validate().map(Arc::new))?;
+        let (result, hit) = match key {
+            Some(key) => self
+                .cache
+                .get_or_compute(key, || validate().map(Arc::new))?,
+            None => (Arc::new(validate()?), false),
+        };
         let label = CacheLabel {
             cache: "validation",
         };
@@ -718,6 +781,13 @@ impl Admission {
         };
         counter.get_or_create(&label).inc();
     }
+}
+
+/// The cache key of a verdict, or `None` when it must not be cached: an
+/// exception selecting the object expires later (the cache would keep its
+/// verdict past that).
+fn cacheable(key: CacheKey, matched: &Matched, now: Timestamp) -> Option<CacheKey> {
+    matched.next_expiry(now).is_none().then_some(key)
 }
 
 /// The conversion-data annotation of an object in the view written in
@@ -851,9 +921,11 @@ fn validation_verdict(
         .iter()
         .map(|w| w.as_warning_line())
         .collect();
+    let audit_annotations = audit::annotations(result);
     if result.valid {
         return Verdict {
             warnings,
+            audit_annotations,
             ..Verdict::allowed()
         };
     }
@@ -887,6 +959,7 @@ fn validation_verdict(
         }),
         warnings,
         patch: None,
+        audit_annotations,
     }
 }
 
@@ -1339,6 +1412,288 @@ mod tests {
             "other labels, another answer"
         );
         assert_ne!(labelled, first);
+    }
+
+    /// The `auditAnnotations` of an answer (an empty map when it has none),
+    /// and whether it was allowed.
+    fn annotations_of(reply: &Reply) -> (bool, Value) {
+        let body: Value = serde_json::from_slice(&reply.body).unwrap();
+        let response = &body["response"];
+        let annotations = match response.get("auditAnnotations") {
+            Some(annotations) => {
+                assert_ne!(annotations, &json!({}), "an empty map is left out");
+                annotations.clone()
+            }
+            None => json!({}),
+        };
+        (response["allowed"] == json!(true), annotations)
+    }
+
+    #[test]
+    fn denials_and_warnings_carry_their_codes_as_audit_annotations() {
+        let metrics = Metrics::new();
+        let admission = Admission::new(ValidationCache::default(), Arc::clone(&metrics));
+        let metadata = json!({"name": "web", "namespace": "team"});
+        let insecure = json!({"chart": {"name": "c", "version": "1.2.3",
+                              "repository": {"url": "http://x", "auth": {"password": "hunter2"}}}});
+        let cases = [
+            (
+                "errors and warnings",
+                json!({"chart": {"name": "", "repository": {"url": "http://x"}}}),
+                false,
+                json!({"error-codes": "CHART_NAME_MISSING,CHART_VERSION_MISSING",
+                       "warning-codes": "CHART_REPO_INSECURE"}),
+            ),
+            (
+                "warnings only",
+                insecure,
+                true,
+                json!({"warning-codes": "CHART_REPO_INSECURE,AUTH_INLINE_CREDENTIALS"}),
+            ),
+            ("nothing to say", valid_spec(), true, json!({})),
+        ];
+        for (i, (what, spec, allowed, expected)) in cases.into_iter().enumerate() {
+            let request = body(create(&format!("u{i}"), object(metadata.clone(), spec)));
+            // The quick path, its cached answer and the full decode agree.
+            for reply in [
+                admission.review(Webhook::Validate, &request),
+                admission.review(Webhook::Validate, &request),
+                admission.review_decoded(Webhook::Validate, &request),
+            ] {
+                let text = String::from_utf8_lossy(&reply.body).into_owned();
+                if expected == json!({}) {
+                    assert!(!text.contains("auditAnnotations"), "{what}: {text}");
+                    continue;
+                }
+                let (was_allowed, annotations) = annotations_of(&reply);
+                assert_eq!(was_allowed, allowed, "{what}: {text}");
+                assert_eq!(annotations, expected, "{what}: {text}");
+                assert!(!annotations.to_string().contains("hunter2"), "{what}");
+            }
+        }
+        assert!(cache_count(&metrics, true, "validation") >= 3);
+        // The mutating webhook sets none.
+        let request = body(create("m", object(metadata, valid_spec())));
+        let reply = admission.review(Webhook::Mutate, &request);
+        assert!(!String::from_utf8_lossy(&reply.body).contains("auditAnnotations"));
+    }
+
+    /// An engine with one policy whose rule `CUSTOM_E2E_RULE` always fails
+    /// (an error, or in `mode`), and `exceptions` (their specs) in namespace `team`.
+    fn engine_with(mode: Option<&str>, exceptions: &[Value]) -> Engine {
+        use crate::policy::{Known, PolicySet, compile, exception};
+        let mut spec = json!({"rules": [{"code": "CUSTOM_E2E_RULE", "level": "error",
+                                         "expression": "false", "message": "m"}]});
+        if let Some(mode) = mode {
+            spec["mode"] = json!(mode);
+        }
+        let policy: RoostPolicy = serde_json::from_value(json!({
+            "apiVersion": API_VERSION, "kind": POLICY_KIND,
+            "metadata": {"name": "always"}, "spec": spec}))
+        .unwrap();
+        let taken = Default::default();
+        let compiled = compile(&policy, &Known { taken: &taken }).unwrap();
+        let engine = Engine::default();
+        engine
+            .policies
+            .replace(PolicySet::new(vec![Arc::new(compiled)]), Default::default());
+        let exceptions = exceptions
+            .iter()
+            .enumerate()
+            .map(|(i, spec)| {
+                let object: RoostPolicyException = serde_json::from_value(json!({
+                    "apiVersion": API_VERSION, "kind": EXCEPTION_KIND,
+                    "metadata": {"name": format!("ex{i}"), "namespace": "team"},
+                    "spec": spec}))
+                .unwrap();
+                Arc::new(exception::compile(&object).unwrap())
+            })
+            .collect();
+        engine.policies.replace_exceptions(exceptions);
+        engine
+    }
+
+    #[test]
+    fn a_verdict_under_an_exception_does_not_outlive_its_expiry() {
+        use std::sync::atomic::{AtomicI64, Ordering};
+        let expiry: Timestamp = "2030-01-01T00:00:00Z".parse().unwrap();
+        let engine = engine_with(
+            None,
+            &[json!({"codes": ["CUSTOM_E2E_RULE"], "roosts": ["web"],
+                     "justification": "migrating", "expiresAt": expiry.to_string()})],
+        );
+        let now = Arc::new(AtomicI64::new(expiry.as_second() - 10));
+        let clock = Arc::clone(&now);
+        let admission = Admission::with_engine(ValidationCache::default(), Metrics::new(), engine)
+            .with_clock(move || Timestamp::from_second(clock.load(Ordering::SeqCst)).unwrap());
+        let request = body(create(
+            "u1",
+            object(json!({"name": "web", "namespace": "team"}), valid_spec()),
+        ));
+        for review in [Admission::review, Admission::review_decoded] {
+            now.store(expiry.as_second() - 10, Ordering::SeqCst);
+            let (allowed, annotations) =
+                annotations_of(&review(&admission, Webhook::Validate, &request));
+            assert!(allowed, "{annotations}");
+            assert_eq!(annotations, json!({"exempted-codes": "CUSTOM_E2E_RULE"}));
+            // The same review once the exception has expired: refused.
+            now.store(expiry.as_second() + 1, Ordering::SeqCst);
+            let (allowed, annotations) =
+                annotations_of(&review(&admission, Webhook::Validate, &request));
+            assert!(!allowed, "{annotations}");
+            assert_eq!(annotations, json!({"error-codes": "CUSTOM_E2E_RULE"}));
+        }
+        // A roost the exception does not name is judged (and cached) as before.
+        let other = body(create(
+            "u2",
+            object(json!({"name": "api", "namespace": "team"}), valid_spec()),
+        ));
+        let (allowed, _) = annotations_of(&admission.review(Webhook::Validate, &other));
+        assert!(!allowed);
+    }
+
+    #[test]
+    fn verdicts_under_exceptions_without_expiry_are_still_cached() {
+        let engine = engine_with(
+            None,
+            &[json!({"codes": ["CUSTOM_E2E_RULE"], "selector": {},
+                     "justification": "forever"})],
+        );
+        let metrics = Metrics::new();
+        let admission =
+            Admission::with_engine(ValidationCache::default(), Arc::clone(&metrics), engine);
+        let request = body(create(
+            "u1",
+            object(json!({"name": "web", "namespace": "team"}), valid_spec()),
+        ));
+        for _ in 0..2 {
+            let (allowed, annotations) =
+                annotations_of(&admission.review(Webhook::Validate, &request));
+            assert!(allowed);
+            assert_eq!(annotations, json!({"exempted-codes": "CUSTOM_E2E_RULE"}));
+        }
+        assert_eq!(cache_count(&metrics, true, "validation"), 1);
+    }
+
+    #[test]
+    fn audit_and_warn_modes_admit_and_say_so_in_the_annotations() {
+        let request = body(create(
+            "u1",
+            object(json!({"name": "web", "namespace": "team"}), valid_spec()),
+        ));
+        for (mode, expected_warnings, expected) in [
+            ("Audit", 0, json!({"audit-codes": "CUSTOM_E2E_RULE"})),
+            ("Warn", 1, json!({"warning-codes": "CUSTOM_E2E_RULE"})),
+            ("Enforce", 0, json!({"error-codes": "CUSTOM_E2E_RULE"})),
+        ] {
+            let engine = engine_with(Some(mode), &[]);
+            let admission =
+                Admission::with_engine(ValidationCache::default(), Metrics::new(), engine);
+            let reply = admission.review(Webhook::Validate, &request);
+            let (allowed, annotations) = annotations_of(&reply);
+            assert_eq!(allowed, mode != "Enforce", "{mode}");
+            assert_eq!(annotations, expected, "{mode}");
+            let (_, _, warnings) = findings_of(&reply);
+            assert_eq!(warnings.len(), expected_warnings, "{mode}: {warnings:?}");
+        }
+    }
+
+    fn exception_review(uid: &str, operation: &str, version: &str, object: Value) -> Vec<u8> {
+        body(json!({
+            "uid": uid, "operation": operation, "namespace": "team",
+            "kind": {"group": GROUP, "version": version, "kind": EXCEPTION_KIND},
+            "resource": {"group": GROUP, "version": version, "resource": "roostpolicyexceptions"},
+            "object": object,
+        }))
+    }
+
+    #[test]
+    fn an_exception_is_refused_with_every_problem_by_field() {
+        let admission = Admission::new(ValidationCache::default(), Metrics::new());
+        let exception = |spec: Value| {
+            json!({"apiVersion": API_VERSION, "kind": EXCEPTION_KIND,
+                   "metadata": {"name": "ex", "namespace": "team"}, "spec": spec})
+        };
+        let invalid = exception(
+            json!({"codes": ["CHART_VERSION_MISSING"], "roosts": ["web"],
+                                       "justification": " "}),
+        );
+        let reply = admission.review(
+            Webhook::ValidateException,
+            &exception_review("u1", "CREATE", VERSION, invalid.clone()),
+        );
+        assert_eq!(reply.status, 200);
+        assert!(!reply.summary.allowed);
+        let answer: Value = serde_json::from_slice(&reply.body).unwrap();
+        let response = &answer["response"];
+        assert_eq!(response["allowed"], false, "{answer}");
+        let causes: Vec<(&str, &str)> = response["status"]["details"]["causes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| (c["field"].as_str().unwrap(), c["message"].as_str().unwrap()))
+            .collect();
+        assert_eq!(causes.len(), 2, "{causes:?}");
+        assert_eq!(causes[0].0, "spec.codes[0]");
+        assert!(causes[0].1.contains("CHART_VERSION_MISSING"), "{causes:?}");
+        assert_eq!(causes[1].0, "spec.justification");
+        assert!(
+            causes
+                .iter()
+                .all(|(_, m)| m.ends_with("[EXCEPTION_INVALID]"))
+        );
+        assert_eq!(
+            response["status"]["details"]["kind"],
+            "roostpolicyexceptions"
+        );
+        let message = response["status"]["message"].as_str().unwrap();
+        assert!(
+            message.starts_with("RoostPolicyException team/ex has 2 errors"),
+            "{message}"
+        );
+        assert_eq!(
+            response["auditAnnotations"],
+            json!({"error-codes": "EXCEPTION_INVALID"})
+        );
+        // A spec that does not decode is refused, not a transport failure.
+        let (allowed, annotations) = annotations_of(&admission.review(
+            Webhook::ValidateException,
+            &exception_review("u2", "CREATE", VERSION, exception(json!({"codes": "X"}))),
+        ));
+        assert!(!allowed);
+        assert_eq!(annotations, json!({"error-codes": "EXCEPTION_INVALID"}));
+
+        let valid = exception(
+            json!({"codes": ["CHART_VERSION_UNPINNED"], "roosts": ["web"],
+                                     "justification": "pinned next sprint",
+                                     "expiresAt": "2030-01-01T00:00:00Z"}),
+        );
+        for (what, request) in [
+            ("valid", exception_review("u3", "CREATE", VERSION, valid)),
+            (
+                "another version",
+                exception_review("u4", "CREATE", "v1", invalid.clone()),
+            ),
+            (
+                "delete",
+                exception_review("u5", "DELETE", VERSION, invalid.clone()),
+            ),
+        ] {
+            let reply = admission.review(Webhook::ValidateException, &request);
+            let answer: Value = serde_json::from_slice(&reply.body).unwrap();
+            assert_eq!(answer["response"]["allowed"], true, "{what}: {answer}");
+            assert!(
+                answer["response"].get("auditAnnotations").is_none(),
+                "{what}"
+            );
+        }
+        // The other webhooks do not judge exceptions.
+        let reply = admission.review(
+            Webhook::ValidatePolicy,
+            &exception_review("u6", "CREATE", VERSION, invalid),
+        );
+        let answer: Value = serde_json::from_slice(&reply.body).unwrap();
+        assert_eq!(answer["response"]["allowed"], true, "{answer}");
     }
 
     #[test]

@@ -1,7 +1,8 @@
 //! The ValidatingWebhookConfiguration and MutatingWebhookConfiguration that
-//! register our two webhooks (`roost-keeper webhook-config`).
+//! register our webhooks (`roost-keeper webhook-config`): ManagedRoosts are
+//! validated and defaulted, RoostPolicies and RoostPolicyExceptions validated.
 
-use crate::admission::{MUTATE_PATH, POLICY_VALIDATE_PATH, VALIDATE_PATH};
+use crate::admission::{EXCEPTION_VALIDATE_PATH, MUTATE_PATH, POLICY_VALIDATE_PATH, VALIDATE_PATH};
 use crate::api::GROUP;
 use crate::api::version::ApiVersion;
 use crate::{Error, Result};
@@ -18,6 +19,16 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::{
 pub const VALIDATING_CONFIG_NAME: &str = "roost-keeper-validating";
 /// Name of the MutatingWebhookConfiguration.
 pub const MUTATING_CONFIG_NAME: &str = "roost-keeper-mutating";
+
+/// The ManagedRoost validating webhook's name: the prefix of the audit
+/// annotations it sets (`<name>/error-codes`, see [`super::audit`]).
+pub const VALIDATE_WEBHOOK_NAME: &str = "validate.managedroost.roost.birb.party";
+/// The RoostPolicy validating webhook's name.
+pub const POLICY_WEBHOOK_NAME: &str = "validate.roostpolicy.roost.birb.party";
+/// The RoostPolicyException validating webhook's name.
+pub const EXCEPTION_WEBHOOK_NAME: &str = "validate.roostpolicyexception.roost.birb.party";
+/// The ManagedRoost mutating webhook's name.
+pub const MUTATE_WEBHOOK_NAME: &str = "default.managedroost.roost.birb.party";
 
 /// Where the apiserver sends reviews.
 #[derive(Clone, Debug)]
@@ -54,10 +65,11 @@ pub struct Selection {
     pub object_selector: Option<LabelSelector>,
     /// `matchConditions` (CEL) of the ManagedRoost webhooks.
     pub match_conditions: Vec<MatchCondition>,
-    /// `objectSelector` of the RoostPolicy webhook: its own, so that a
-    /// selection meant for roosts cannot let policies skip their review.
+    /// `objectSelector` of the RoostPolicy and RoostPolicyException
+    /// webhooks: their own, so that a selection meant for roosts cannot let
+    /// policies or exceptions skip their review.
     pub policy_object_selector: Option<LabelSelector>,
-    /// `matchConditions` of the RoostPolicy webhook.
+    /// `matchConditions` of the RoostPolicy and RoostPolicyException webhooks.
     pub policy_match_conditions: Vec<MatchCondition>,
 }
 
@@ -177,7 +189,7 @@ pub fn build(
         metadata: metadata(VALIDATING_CONFIG_NAME),
         webhooks: Some(vec![
             ValidatingWebhook {
-                name: "validate.managedroost.roost.birb.party".to_owned(),
+                name: VALIDATE_WEBHOOK_NAME.to_owned(),
                 admission_review_versions: vec!["v1".to_owned()],
                 client_config: client_config(options, VALIDATE_PATH),
                 failure_policy: Some(options.validate_failure_policy.as_str().to_owned()),
@@ -194,7 +206,7 @@ pub fn build(
                 match_conditions: selection.match_conditions(),
             },
             ValidatingWebhook {
-                name: "validate.roostpolicy.roost.birb.party".to_owned(),
+                name: POLICY_WEBHOOK_NAME.to_owned(),
                 admission_review_versions: vec!["v1".to_owned()],
                 client_config: client_config(options, POLICY_VALIDATE_PATH),
                 failure_policy: Some(options.validate_failure_policy.as_str().to_owned()),
@@ -207,12 +219,27 @@ pub fn build(
                 object_selector: selection.policy_object_selector.clone(),
                 match_conditions: selection.policy_match_conditions(),
             },
+            ValidatingWebhook {
+                name: EXCEPTION_WEBHOOK_NAME.to_owned(),
+                admission_review_versions: vec!["v1".to_owned()],
+                client_config: client_config(options, EXCEPTION_VALIDATE_PATH),
+                failure_policy: Some(options.validate_failure_policy.as_str().to_owned()),
+                match_policy: Some("Equivalent".to_owned()),
+                // Every namespace: an exception is refused wherever it is
+                // written wrong (none is needed to start the webhook itself).
+                namespace_selector: None,
+                rules: Some(rules("roostpolicyexceptions", "Namespaced", &["v1alpha1"])),
+                side_effects: "None".to_owned(),
+                timeout_seconds: Some(selection.timeout_seconds),
+                object_selector: selection.policy_object_selector.clone(),
+                match_conditions: selection.policy_match_conditions(),
+            },
         ]),
     };
     let mutating = MutatingWebhookConfiguration {
         metadata: metadata(MUTATING_CONFIG_NAME),
         webhooks: Some(vec![MutatingWebhook {
-            name: "default.managedroost.roost.birb.party".to_owned(),
+            name: MUTATE_WEBHOOK_NAME.to_owned(),
             admission_review_versions: vec!["v1".to_owned()],
             client_config: client_config(options, MUTATE_PATH),
             failure_policy: Some(options.mutate_failure_policy.as_str().to_owned()),
@@ -285,7 +312,7 @@ mod tests {
         let yaml = render(&options(Selection::default())).unwrap();
         assert!(!yaml.contains("objectSelector"), "{yaml}");
         assert!(!yaml.contains("matchConditions"), "{yaml}");
-        assert_eq!(yaml.matches("timeoutSeconds: 5").count(), 3, "{yaml}");
+        assert_eq!(yaml.matches("timeoutSeconds: 5").count(), 4, "{yaml}");
     }
 
     #[test]
@@ -337,10 +364,13 @@ mod tests {
             assert_eq!(conditions, &Some(vec![condition(name)]), "{webhook}");
         }
         // Namespaced webhooks skip the extra namespaces too, each listed once;
-        // the RoostPolicy webhook (cluster-scoped objects) has no namespace selector.
+        // the RoostPolicy webhook (cluster-scoped objects) has no namespace
+        // selector, nor has the RoostPolicyException one (every namespace).
         let expected = ["kube-system", "roost-system", "flock", "nest"];
         assert_eq!(excluded(&validating[0].namespace_selector), expected);
         assert_eq!(excluded(&mutating[0].namespace_selector), expected);
         assert!(validating[1].namespace_selector.is_none());
+        assert_eq!(validating[2].name, EXCEPTION_WEBHOOK_NAME);
+        assert!(validating[2].namespace_selector.is_none());
     }
 }

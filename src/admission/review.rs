@@ -8,6 +8,7 @@ use kube::core::Status;
 use kube::core::response::{StatusCause, StatusDetails, StatusSummary};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
+use std::collections::BTreeMap;
 
 pub const ADMISSION_API_VERSION: &str = "admission.k8s.io/v1";
 pub const ADMISSION_KIND: &str = "AdmissionReview";
@@ -193,6 +194,10 @@ struct AdmissionResponse<'a> {
     patch_type: Option<&'static str>,
     #[serde(skip_serializing_if = "<[String]>::is_empty")]
     warnings: &'a [String],
+    /// Recorded by the apiserver in the audit event, each key prefixed with
+    /// the webhook's name.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    audit_annotations: Option<&'a BTreeMap<&'static str, String>>,
 }
 
 /// The response wrapped in an AdmissionReview.
@@ -253,6 +258,7 @@ pub fn encode_verdict(uid: &str, verdict: &Verdict) -> Vec<u8> {
         patch_type: patch.as_ref().map(|_| "JSONPatch"),
         patch,
         warnings: &verdict.warnings,
+        audit_annotations: Some(&verdict.audit_annotations).filter(|a| !a.is_empty()),
     })
 }
 

@@ -74,10 +74,30 @@ fn every_yaml_file_is_recorded() {
 #[test]
 fn the_groups_and_versions_are_the_ones_asked_for() {
     for (file, group, version, kind) in [
-        ("openreports.io_reports.yaml", "openreports.io", "v1alpha1", "Report"),
-        ("openreports.io_clusterreports.yaml", "openreports.io", "v1alpha1", "ClusterReport"),
-        ("wgpolicyk8s.io_policyreports.yaml", "wgpolicyk8s.io", "v1alpha2", "PolicyReport"),
-        ("wgpolicyk8s.io_clusterpolicyreports.yaml", "wgpolicyk8s.io", "v1alpha2", "ClusterPolicyReport"),
+        (
+            "openreports.io_reports.yaml",
+            "openreports.io",
+            "v1alpha1",
+            "Report",
+        ),
+        (
+            "openreports.io_clusterreports.yaml",
+            "openreports.io",
+            "v1alpha1",
+            "ClusterReport",
+        ),
+        (
+            "wgpolicyk8s.io_policyreports.yaml",
+            "wgpolicyk8s.io",
+            "v1alpha2",
+            "PolicyReport",
+        ),
+        (
+            "wgpolicyk8s.io_clusterpolicyreports.yaml",
+            "wgpolicyk8s.io",
+            "v1alpha2",
+            "ClusterPolicyReport",
+        ),
     ] {
         let text = std::fs::read_to_string(crds_dir().join(file)).unwrap();
         let crd: serde_json::Value = serde_norway::from_str(&text).unwrap();

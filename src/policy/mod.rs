@@ -97,11 +97,21 @@ impl CompiledPolicy {
         self.rules.len()
     }
 
-    /// Whether `result` holds an error from one of this policy's rules.
+    /// Whether `result` holds an error from one of this policy's rules, in
+    /// whatever mode: an error rule shown as a warning (Warn) or audited
+    /// (Audit) still counts, so a rule rolled out in Audit mode shows how
+    /// many roosts enforcing it would refuse. Exempted findings do not count.
     pub fn violated_by(&self, result: &ValidationResult) -> bool {
         let evaluation_prefix = format!("policy {} rule ", self.name);
-        result.errors.iter().any(|f| {
-            self.rules.iter().any(|r| r.code == f.code)
+        let mut findings = result
+            .errors
+            .iter()
+            .chain(&result.warnings)
+            .chain(&result.audited);
+        findings.any(|f| {
+            self.rules
+                .iter()
+                .any(|r| r.code == f.code && r.level == Level::Error)
                 || (f.code == codes::POLICY_EVALUATION_ERROR.name()
                     && f.message.starts_with(&evaluation_prefix))
         })
@@ -1206,6 +1216,8 @@ mod tests {
             let mut object = json!({});
             assert_eq!(matched.merge_defaults(&mut object), enforced, "{name}");
             assert_eq!(matched.has_defaults(), enforced, "{name}");
+            // Whatever the mode, the failing error rule is a violation.
+            assert!(set.policies()[0].violated_by(&result), "{name}");
         }
     }
 
@@ -1319,11 +1331,14 @@ mod tests {
             Some("2026-12-31T00:00:00Z")
         );
         assert!(active.audited.is_empty());
+        // Exempted errors and a failing warning rule are no violation.
+        assert!(!set.policies()[0].violated_by(&active));
         // Expired: as if it did not exist.
         let (expired, _) = matched.apply(&builtin, &json!({}), None, expiry);
         assert!(!expired.valid);
         assert_eq!(codes(&expired.errors), ["OWNER_REQUIRED"]);
         assert_eq!(codes(&expired.audited), ["AUDITED_RULE"]);
         assert!(expired.exempted.is_empty());
+        assert!(set.policies()[0].violated_by(&expired));
     }
 }

@@ -1,9 +1,12 @@
 //! End to end: the real kube-apiserver and etcd (built by tests/cluster),
 //! the real kubectl, and roost-keeper's webhooks over HTTPS. One cluster
 //! and one server for this test binary (RoostPolicies included, in
-//! `policies`); each test works in its own namespace.
+//! `policies`; modes, exceptions and the audit log in `modes`); each test
+//! works in its own namespace.
 
 mod common;
+#[path = "e2e/modes.rs"]
+mod modes;
 #[path = "e2e/policies.rs"]
 mod policies;
 

@@ -1,8 +1,7 @@
 //! End to end: the real kube-apiserver and etcd (built by tests/cluster),
 //! the real kubectl, and roost-keeper's webhooks over HTTPS. One cluster
 //! and one server for this test binary (RoostPolicies included, in
-//! `policies`; modes, exceptions and the audit log in `modes`); each test
-//! works in its own namespace.
+//! `policies`); each test works in its own namespace.
 
 mod common;
 #[path = "e2e/modes.rs"]

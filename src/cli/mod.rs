@@ -444,11 +444,12 @@ pub struct WebhookConfigArgs {
         env = "ROOST_KEEPER_WEBHOOK_MATCH_CONDITION"
     )]
     pub match_conditions: Vec<MatchCondition>,
-    /// objectSelector of the RoostPolicy webhook (the two above apply to the
-    /// ManagedRoost webhooks only).
+    /// objectSelector of the RoostPolicy and RoostPolicyException webhooks
+    /// (the two above apply to the ManagedRoost webhooks only).
     #[arg(long, value_parser = label_selector_flag, env = "ROOST_KEEPER_WEBHOOK_POLICY_OBJECT_SELECTOR")]
     pub policy_object_selector: Option<LabelSelector>,
-    /// A matchCondition of the RoostPolicy webhook, NAME=CEL. Repeatable.
+    /// A matchCondition of the RoostPolicy and RoostPolicyException webhooks,
+    /// NAME=CEL. Repeatable.
     #[arg(
         long = "policy-match-condition",
         value_name = "NAME=EXPRESSION",

@@ -515,6 +515,15 @@ fn an_invalid_exception_is_refused_with_every_problem() {
     }
     let get = env().kubectl(&["get", "roostpolicyexception", "everything", "-n", &ns]);
     assert!(!get.status.success(), "nothing stored");
+    // `validate` given the same exception refuses it with the same code.
+    let manifest = manifest_in(&repo().join(ROOST), &ns);
+    let namespace = json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}});
+    let (exit, findings) = offline(&manifest, &namespace, &[&exception]);
+    assert_eq!(exit, 1, "{findings:?}");
+    assert!(
+        findings.contains(&("error".to_owned(), "EXCEPTION_INVALID".to_owned())),
+        "{findings:?}"
+    );
 }
 
 #[test]

@@ -592,9 +592,28 @@ fn bench_review(c: &mut Criterion) {
         );
         assert_eq!(admission.review_decoded(webhook, &body), reply);
     }
+    // The same review with three warnings: the answer lists them and their
+    // codes in auditAnnotations, computed from the cached verdict each time.
+    let warned = String::from_utf8(body.clone())
+        .unwrap()
+        .replace(
+            "https://charts.bitnami.com/bitnami",
+            "http://charts.bitnami.com/bitnami",
+        )
+        .replace("\"interval\":\"30s\"", "\"interval\":\"1s\"")
+        .into_bytes();
+    let reply = admission.review(Webhook::Validate, &warned);
+    let answer = String::from_utf8_lossy(&reply.body);
+    assert!(
+        answer.contains("\"auditAnnotations\":{\"warning-codes\":\"CHART_REPO_INSECURE,HEALTH_CHECK_TIMEOUT_EXCEEDS_INTERVAL,HEALTH_CHECK_INTERVAL_TOO_SHORT\"}"),
+        "{answer}"
+    );
     let mut group = c.benchmark_group("review");
     group.bench_function("validate_hit", |b| {
         b.iter(|| admission.review(Webhook::Validate, black_box(&body)))
+    });
+    group.bench_function("validate_hit_warned", |b| {
+        b.iter(|| admission.review(Webhook::Validate, black_box(&warned)))
     });
     group.bench_function("validate_hit_decoded", |b| {
         b.iter(|| admission.review_decoded(Webhook::Validate, black_box(&body)))

@@ -36,6 +36,14 @@ const MARKER_BYTES: usize = 16;
 /// The annotations of a verdict: one key per kind of finding it has, none
 /// for an object admitted with nothing to say.
 pub fn annotations(result: &ValidationResult) -> BTreeMap<&'static str, String> {
+    // The usual answer: nothing to record, nothing to build.
+    if result.errors.is_empty()
+        && result.warnings.is_empty()
+        && result.audited.is_empty()
+        && result.exempted.is_empty()
+    {
+        return BTreeMap::new();
+    }
     let exempted = result.exempted.iter().map(|e| &e.finding);
     [
         (

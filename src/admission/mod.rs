@@ -20,6 +20,7 @@ use crate::cache::{
 };
 use crate::engine::{Case, Engine, PolicyCase, defaulted};
 use crate::metrics::{CacheLabel, Metrics, OperationLabel};
+use crate::policy::exception::{CompiledException, MAX_EXCEPTIONS_IN_FORCE};
 use crate::policy::{Known, Matched, RoostPolicy, labels_in, labels_of};
 use crate::telemetry::{DEBUG_SPAN, DebugObject};
 use crate::validation::decode::decode_spec;
@@ -629,9 +630,10 @@ impl Admission {
                     crate::text::describe_json_error(&err)
                 ),
             )],
-            Ok(exception) => crate::policy::exception::compile(&exception)
-                .err()
-                .unwrap_or_default(),
+            Ok(exception) => match crate::policy::exception::compile(&exception) {
+                Err(problems) => problems,
+                Ok(compiled) => self.room_for_exception(&compiled).into_iter().collect(),
+            },
         };
         let result = ValidationResult::from_findings(problems);
         summary.errors = result.errors.len();
@@ -640,6 +642,26 @@ impl Admission {
             validation_verdict(EXCEPTION_KIND, "roostpolicyexceptions", &summary, &result),
             summary,
         )
+    }
+
+    /// Why a new exception would not be put in force: the cap on exceptions
+    /// in force is reached (the watch would leave it out). Changing one in
+    /// force is always possible.
+    fn room_for_exception(&self, exception: &CompiledException) -> Option<Finding> {
+        let in_force = self.engine.policies.exceptions();
+        let known = in_force
+            .iter()
+            .any(|e| e.namespace == exception.namespace && e.name == exception.name);
+        (!known && in_force.len() >= MAX_EXCEPTIONS_IN_FORCE).then(|| {
+            Finding::new(
+                codes::EXCEPTION_INVALID,
+                "metadata.name",
+                format!(
+                    "{} RoostPolicyExceptions are in force, the most there may be (expired ones count until deleted); delete one first",
+                    in_force.len()
+                ),
+            )
+        })
     }
 
     /// The served version a review of our kind is in; `None` for a kind,
@@ -1603,6 +1625,7 @@ mod tests {
             "uid": uid, "operation": operation, "namespace": "team",
             "kind": {"group": GROUP, "version": version, "kind": EXCEPTION_KIND},
             "resource": {"group": GROUP, "version": version, "resource": "roostpolicyexceptions"},
+            "oldObject": (operation == "UPDATE").then(|| object.clone()),
             "object": object,
         }))
     }
@@ -1687,6 +1710,37 @@ mod tests {
                 "{what}"
             );
         }
+        // At the cap of exceptions in force, a new one is refused, a change
+        // of one in force is not.
+        let full = engine_with(
+            None,
+            &vec![
+                json!({"codes": ["X"], "selector": {}, "justification": "j"});
+                MAX_EXCEPTIONS_IN_FORCE
+            ],
+        );
+        let full = Admission::with_engine(ValidationCache::default(), Metrics::new(), full);
+        let named = |name: &str| {
+            json!({"apiVersion": API_VERSION, "kind": EXCEPTION_KIND,
+                   "metadata": {"name": name, "namespace": "team"},
+                   "spec": {"codes": ["X"], "selector": {}, "justification": "j"}})
+        };
+        let reply = full.review(
+            Webhook::ValidateException,
+            &exception_review("u7", "CREATE", VERSION, named("one-more")),
+        );
+        let answer: Value = serde_json::from_slice(&reply.body).unwrap();
+        assert_eq!(answer["response"]["allowed"], false, "{answer}");
+        let message = answer["response"]["status"]["message"].as_str().unwrap();
+        assert!(
+            message.contains("metadata.name: 1000 RoostPolicyExceptions are in force"),
+            "{message}"
+        );
+        let (allowed, _) = annotations_of(&full.review(
+            Webhook::ValidateException,
+            &exception_review("u8", "UPDATE", VERSION, named("ex7")),
+        ));
+        assert!(allowed);
         // The other webhooks do not judge exceptions.
         let reply = admission.review(
             Webhook::ValidatePolicy,

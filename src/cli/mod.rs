@@ -215,6 +215,16 @@ pub struct ServeArgs {
     /// Watch ManagedRoosts in this namespace only (default: all namespaces).
     #[arg(long, env = "ROOST_KEEPER_WATCH_NAMESPACE")]
     pub watch_namespace: Option<String>,
+    /// Policy reports the controller writes, one per ManagedRoost: an
+    /// OpenReports Report, a wgpolicyk8s.io PolicyReport, or none. Off while
+    /// the cluster does not serve the API (checked at start and every minute).
+    #[arg(
+        long,
+        value_enum,
+        default_value = defaults::REPORTS,
+        env = "ROOST_KEEPER_REPORTS"
+    )]
+    pub reports: ReportsFlag,
     /// Kubeconfig for the controller, the Lease and the certificate Secret
     /// (default: KUBECONFIG, ~/.kube/config, then the in-cluster config).
     #[arg(long, env = "ROOST_KEEPER_KUBECONFIG")]
@@ -255,6 +265,29 @@ pub struct ServeArgs {
         env = "ROOST_KEEPER_LIFECYCLE_API_MAX_STREAMS_PER_IDENTITY"
     )]
     pub lifecycle_api_max_streams_per_identity: usize,
+}
+
+/// `serve --reports`: which policy report API to write, or none.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum ReportsFlag {
+    /// `openreports.io/v1alpha1` Report.
+    #[value(name = "openreports.io")]
+    OpenReports,
+    /// `wgpolicyk8s.io/v1alpha2` PolicyReport.
+    #[value(name = "wgpolicyk8s.io")]
+    WgPolicy,
+    /// No reports.
+    Off,
+}
+
+impl ReportsFlag {
+    pub fn api(self) -> Option<crate::report::ReportApi> {
+        match self {
+            ReportsFlag::OpenReports => Some(crate::report::ReportApi::OpenReports),
+            ReportsFlag::WgPolicy => Some(crate::report::ReportApi::WgPolicy),
+            ReportsFlag::Off => None,
+        }
+    }
 }
 
 /// Host name and process id: unique enough outside a pod, readable in the Lease.
@@ -303,6 +336,7 @@ impl ServeArgs {
                 .controller
                 .then(|| crate::controller::ControllerConfig {
                     watch_namespace: self.watch_namespace.clone(),
+                    reports: self.reports.api(),
                     leader_election: self.leader_election.then(|| {
                         crate::controller::leader::LeaseConfig {
                             lease_duration: self.lease_duration,

@@ -408,6 +408,7 @@ fn every_option_renders() {
         .map(|e| (e["name"].as_str().unwrap(), &e["value"]))
         .collect();
     assert_eq!(env["ROOST_KEEPER_LEADER_ELECTION"], "false");
+    assert_eq!(env["ROOST_KEEPER_REPORTS"], "wgpolicyk8s.io");
     assert_eq!(env["ROOST_KEEPER_LOG_FORMAT"], "text");
     assert_eq!(
         env["OTEL_EXPORTER_OTLP_ENDPOINT"],
@@ -478,6 +479,7 @@ fn schema_refuses_wrong_values() {
         ("--set", "webhook.policy.matchConditions=always"),
         ("--set", "certificates.mode=vault"),
         ("--set", "logFormat=xml"),
+        ("--set", "reports=kyverno.io"),
         ("--set-string", "lifecycleApi.enabled=true"),
         ("--set", "lifecycleApi.port=80"),
         ("--set", "lifecycleApi.port=8443"),

@@ -21,7 +21,7 @@ IN_PROCESS_TESTS = abuse admission_https cli_explain cli_generated cli_validate 
 check: fmt-check clippy
 	$(CARGO) test --workspace --lib --bins --locked $(addprefix --test ,$(IN_PROCESS_TESTS))
 
-# Builds kube-apiserver, etcd and kubectl from source when missing (cached under .cache/).
+# Builds kube-apiserver, kube-controller-manager, etcd and kubectl from source when missing (cached under .cache/).
 cluster:
 	tests/cluster/build.sh >/dev/null
 

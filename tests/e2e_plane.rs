@@ -377,32 +377,3 @@ fn the_report_crds_install_by_group() {
         }),
     );
 }
-
-/// The figures of tests/cluster/README.md ("kube-controller-manager"): run
-/// with `cargo test --test e2e_plane -- --ignored --nocapture
-/// start_times`. Planes one after another, so they do not compete.
-#[test]
-#[ignore = "measurement, not a check"]
-fn start_times() {
-    use std::time::Instant;
-    for round in 1..=5 {
-        let started = Instant::now();
-        let bare = ControlPlane::start_without_controller_manager().expect("plane starts");
-        let bare_start = started.elapsed();
-        drop(bare);
-        let started = Instant::now();
-        let plane = ControlPlane::start().expect("plane starts");
-        let start = started.elapsed();
-        let started = Instant::now();
-        plane.wait_for_controllers().expect("controllers work");
-        let controllers = started.elapsed();
-        let started = Instant::now();
-        plane.wait_for_controllers().expect("controllers work");
-        let again = started.elapsed();
-        println!(
-            "round {round}: start() without controller manager {bare_start:.2?}, with {start:.2?}; \
-             controller manager started to all three controllers seen working {controllers:.2?}; \
-             wait_for_controllers again {again:.2?}"
-        );
-    }
-}

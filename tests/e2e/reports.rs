@@ -185,14 +185,13 @@ fn tenants_cannot_grant_exceptions_but_granters_can() {
         .expect("kube-controller-manager works");
     drop(plane);
     let ns = env().namespace("rbac-exceptions");
-    for manifest in [std::fs::read_to_string(repo().join("deploy/rbac.yaml")).unwrap()] {
-        // Only the granter ClusterRole is needed here (the server runs in-process).
-        let granter: String = manifest
-            .split("\n---\n")
-            .filter(|doc| doc.contains("name: roost-keeper-exception-granter"))
-            .collect();
-        ok(&env().kubectl_stdin(&["apply", "-f", "-"], &granter));
-    }
+    // Only the granter ClusterRole of deploy/ is needed here (the server runs in-process).
+    let rbac = std::fs::read_to_string(repo().join("deploy/rbac.yaml")).unwrap();
+    let granter: String = rbac
+        .split("\n---\n")
+        .filter(|doc| doc.contains("name: roost-keeper-exception-granter"))
+        .collect();
+    ok(&env().kubectl_stdin(&["apply", "-f", "-"], &granter));
     let (tenant, granter) = (format!("tenant-{ns}"), format!("granter-{ns}"));
     ok(&kubectl(&[
         "create",
@@ -270,6 +269,12 @@ fn reports_are_off_without_their_crd_and_turn_on_when_it_is_installed() {
         .args(["--reports", "wgpolicyk8s.io", "--leader-election=false"])
         .spawn()
         .expect("serve starts");
+    plane
+        .convert_at(
+            &format!("https://127.0.0.1:{}", serve.webhook.port()),
+            Some(serve.ca_pem().as_bytes()),
+        )
+        .expect("CRD conversion pointed at roost-keeper");
     let off = try_wait_for(Duration::from_secs(20), Duration::from_millis(200), || {
         let log = std::fs::read_to_string(&serve.log).unwrap_or_default();
         log.lines()

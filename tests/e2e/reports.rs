@@ -347,3 +347,110 @@ fn reports_are_off_without_their_crd_and_turn_on_when_it_is_installed() {
         "{exposition}"
     );
 }
+
+/// An exception in force shows in the roost's status and report; the
+/// controller judges the roost again at its `expiresAt`, so the finding
+/// is back within moments of the expiry.
+#[test]
+fn an_exception_is_listed_until_it_expires_and_then_stops_applying() {
+    use k8s_openapi::jiff::{SignedDuration, Timestamp};
+    let ns = env().namespace("exception-expiry");
+    ok(&env().kubectl_stdin(
+        &["apply", "-f", "-"],
+        &manifest_in(&repo().join("examples/warnings.yaml"), &ns),
+    ));
+    let uid = env().get(&ns, "dashboards")["metadata"]["uid"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    wait_for_report(&ns, &uid, "the unpinned version warns", |r| {
+        has(r, "CHART_VERSION_UNPINNED", "warn")
+    });
+    // Whole seconds, as RFC 3339 in the CRD's date-time.
+    let expires =
+        Timestamp::from_second((Timestamp::now() + SignedDuration::from_secs(15)).as_second())
+            .unwrap();
+    let exception = json!({
+        "apiVersion": "roost.birb.party/v1alpha1", "kind": "RoostPolicyException",
+        "metadata": {"name": "pin-later", "namespace": ns},
+        "spec": {"codes": ["CHART_VERSION_UNPINNED"], "roosts": ["dashboards"],
+                 "justification": "pinned at the next release", "expiresAt": expires.to_string()}
+    });
+    ok(&env().kubectl_stdin(&["apply", "-f", "-"], &exception.to_string()));
+
+    let exempted = env().wait_for(
+        &ns,
+        "dashboards",
+        Duration::from_secs(10),
+        "an exemption in status",
+        |o| o["status"]["exemptions"][0]["code"] == "CHART_VERSION_UNPINNED",
+    );
+    let listed = &exempted["status"]["exemptions"][0];
+    assert_eq!(listed["exception"], "pin-later");
+    assert_eq!(listed["justification"], "pinned at the next release");
+    assert_eq!(listed["field"], "spec.chart.version", "{listed}");
+    assert!(
+        !exempted["status"]["conditions"]
+            .to_string()
+            .contains("CHART_VERSION_UNPINNED"),
+        "an exempted warning is not a warning: {}",
+        exempted["status"]["conditions"]
+    );
+    let skipped = wait_for_report(&ns, &uid, "a skip result", |r| {
+        has(r, "CHART_VERSION_UNPINNED", "skip")
+    });
+    let result = skipped["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["rule"] == "CHART_VERSION_UNPINNED")
+        .unwrap();
+    assert_eq!(result["properties"]["exception"], "pin-later");
+    assert_eq!(
+        result["properties"]["justification"],
+        "pinned at the next release"
+    );
+    let exposition = scrape(env().metrics);
+    assert!(
+        metric_sum(
+            &exposition,
+            "roost_keeper_policy_exceptions",
+            &["state=\"active\""]
+        ) >= 1.0,
+        "{exposition}"
+    );
+
+    // Past expiresAt the controller judges it again: no exemption, the warning is back.
+    let back = env().wait_for(
+        &ns,
+        "dashboards",
+        Duration::from_secs(30),
+        "the exemption expires",
+        |o| o["status"].get("exemptions").is_none(),
+    );
+    let late = Timestamp::now().duration_since(expires);
+    eprintln!("the exemption left the status {late:?} after expiresAt (100 ms polls)");
+    assert!(
+        late < SignedDuration::from_secs(3),
+        "the exemption outlived its expiry by {late:?}"
+    );
+    assert!(
+        back["status"]["conditions"]
+            .to_string()
+            .contains("CHART_VERSION_UNPINNED"),
+        "the warning is back: {}",
+        back["status"]["conditions"]
+    );
+    wait_for_report(&ns, &uid, "the warning is back in the report", |r| {
+        has(r, "CHART_VERSION_UNPINNED", "warn")
+    });
+    let exposition = scrape(env().metrics);
+    assert!(
+        metric_sum(
+            &exposition,
+            "roost_keeper_policy_exceptions",
+            &["state=\"expired\""]
+        ) >= 1.0,
+        "{exposition}"
+    );
+}

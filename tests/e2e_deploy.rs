@@ -878,6 +878,11 @@ fn service_account_has_exactly_the_permissions_it_needs() {
         ),
     );
 
+    // The report CRDs too: can-i on a resource type the server lacks says no.
+    plane
+        .install_report_crds(roost_testcluster::ReportGroups::BOTH)
+        .expect("report CRDs installed");
+
     let mut wrong = wrong_answers(&plane, ALLOWED);
     wrong.extend(wrong_answers(&plane, DENIED));
     assert!(

@@ -23,6 +23,9 @@ use tokio::sync::watch;
 /// How often the cluster is asked again whether it serves the report API.
 pub const RECHECK: Duration = Duration::from_secs(60);
 
+/// Longest wait for one discovery answer.
+const DISCOVERY_TIMEOUT: Duration = Duration::from_secs(10);
+
 /// Most roosts whose last report is remembered.
 const WRITTEN_CAPACITY: u64 = 100_000;
 
@@ -84,7 +87,10 @@ impl Reports {
     /// Asks the cluster whether it serves the report API, and turns reports
     /// on or off accordingly (a log line on every change).
     pub async fn discover(&self) {
-        let served = served(&self.client, self.api).await;
+        // Bounded: the controller waits for the first answer before it starts.
+        let served = tokio::time::timeout(DISCOVERY_TIMEOUT, served(&self.client, self.api))
+            .await
+            .unwrap_or_else(|_| Err(format!("discovery took over {DISCOVERY_TIMEOUT:?}")));
         let asked_before = self.asked.swap(true, Ordering::SeqCst);
         let was = self.enabled.swap(served.is_ok(), Ordering::SeqCst);
         self.metrics.reports_enabled.set(i64::from(served.is_ok()));

@@ -454,3 +454,63 @@ fn an_exception_is_listed_until_it_expires_and_then_stops_applying() {
         "{exposition}"
     );
 }
+
+/// A policy in Audit mode admits, leaves `Validated` True, lists its finding
+/// in `status.auditFindings` and reports it as an unscored `fail`.
+#[test]
+fn an_audit_finding_is_listed_in_status_and_reported_unscored() {
+    let ns = env().namespace("audit-report");
+    ok(&kubectl(&[
+        "label",
+        "namespace",
+        &ns,
+        "policy-test=audit-report",
+    ]));
+    let policy = json!({"apiVersion": "roost.birb.party/v1alpha1", "kind": "RoostPolicy",
+        "metadata": {"name": "audit-report"},
+        "spec": {"mode": "Audit",
+                 "match": {"namespaceSelector": {"matchLabels": {"policy-test": "audit-report"}}},
+                 "rules": [{"code": "AUDIT_REPORT_E2E", "level": "error", "expression": "false",
+                            "message": "audited only", "field": "spec.chart"}]}});
+    ok(&env().kubectl_stdin(&["apply", "-f", "-"], &policy.to_string()));
+    // The policy reaches the webhooks and the controller through watches:
+    // apply once it is in force (a dry run's verdict names nothing, so wait
+    // for the controller's status instead).
+    ok(&env().kubectl_stdin(
+        &["apply", "-f", "-"],
+        &manifest_in(&repo().join("examples/web-valid.yaml"), &ns),
+    ));
+    let audited = env().wait_for(
+        &ns,
+        "web",
+        Duration::from_secs(20),
+        "an audit finding in status",
+        |o| o["status"]["auditFindings"][0]["code"] == "AUDIT_REPORT_E2E",
+    );
+    let finding = &audited["status"]["auditFindings"][0];
+    assert_eq!(finding["level"], "error");
+    assert_eq!(finding["policy"], "audit-report");
+    assert_eq!(finding["message"], "audited only");
+    let validated = audited["status"]["conditions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["type"] == "Validated")
+        .unwrap();
+    assert_eq!(validated["status"], "True", "{validated}");
+    assert_ne!(audited["status"]["phase"], "Failed");
+    let uid = audited["metadata"]["uid"].as_str().unwrap();
+    let reported = wait_for_report(&ns, uid, "an unscored fail", |r| {
+        has(r, "AUDIT_REPORT_E2E", "fail")
+    });
+    let result = reported["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["rule"] == "AUDIT_REPORT_E2E")
+        .unwrap();
+    assert_eq!(result["scored"], false, "{result}");
+    assert_eq!(result["policy"], "audit-report");
+    assert_eq!(result["properties"]["mode"], "Audit");
+    ok(&kubectl(&["delete", "roostpolicy", "audit-report"]));
+}

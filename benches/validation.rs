@@ -58,6 +58,9 @@ static RULES: std::sync::LazyLock<u64> =
 use std::sync::atomic::{AtomicBool, AtomicIsize, Ordering};
 use std::time::Duration;
 
+/// The time custom rules and exceptions are judged at (no exception here expires).
+const NOW: k8s_openapi::jiff::Timestamp = k8s_openapi::jiff::Timestamp::UNIX_EPOCH;
+
 // ---------------------------------------------------------------------------
 // Counting allocator
 // ---------------------------------------------------------------------------
@@ -644,6 +647,7 @@ fn bench_policies(c: &mut Criterion) {
         &validate_spec_value(typical_object.get("spec"), None),
         &typical_object,
         None,
+        NOW,
     );
     assert!(
         result.valid,
@@ -658,7 +662,7 @@ fn bench_policies(c: &mut Criterion) {
     group.bench_function("ten_custom_rules", |b| {
         b.iter(|| {
             let builtin = validate_spec_value(black_box(&typical_object).get("spec"), None);
-            matched.apply(&builtin, &typical_object, None)
+            matched.apply(&builtin, &typical_object, None, NOW)
         })
     });
     group.finish();
@@ -742,7 +746,7 @@ fn bench_policy_attacks(c: &mut Criterion) {
         let before = NET_BYTES.load(Ordering::Relaxed);
         PEAK_BYTES.store(before, Ordering::Relaxed);
         COUNTING.store(true, Ordering::Relaxed);
-        let (result, evaluations) = matched.apply(&empty, &object, None);
+        let (result, evaluations) = matched.apply(&empty, &object, None, NOW);
         COUNTING.store(false, Ordering::Relaxed);
         let peak = PEAK_BYTES.load(Ordering::Relaxed) - before;
         println!(
@@ -752,7 +756,7 @@ fn bench_policy_attacks(c: &mut Criterion) {
             result.errors.first().map_or("none", |f| f.message.as_str())
         );
         group.bench_function(&name, |b| {
-            b.iter(|| matched.apply(&empty, black_box(&object), None))
+            b.iter(|| matched.apply(&empty, black_box(&object), None, NOW))
         });
     }
     group.finish();

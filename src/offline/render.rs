@@ -387,7 +387,7 @@ fn render_sarif(report: &Report, verbose: bool, cwd: &Path) -> String {
                 }
                 let suppression = json!({
                     "kind": "external",
-                    "status": "accepted",
+                    "state": "accepted",
                     "justification": e.justification,
                 });
                 (

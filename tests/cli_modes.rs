@@ -394,6 +394,21 @@ fn an_exception_by_selector_exempts_only_the_roosts_it_selects() {
         assert_eq!(result["valid"], false, "{result:#}");
         assert_eq!(result["exempted"], serde_json::json!([]));
     }
+    // The selected roost alone passes, and -v says why.
+    let alone = stream(&[
+        &teardown_policy(""),
+        &exception("team-a", "selector: {matchLabels: {team: a}}"),
+        &roost_with("web", "shop", "1.0.0", "{team: a}"),
+    ]);
+    let out = validate(&["-f", "-", "--now", BEFORE, "-v"], &alone);
+    assert_eq!(out.status.code(), Some(0), "{}", all_text(&out));
+    assert!(
+        text(&out.stdout).contains(&format!(
+            "shop/web EXEMPT TEARDOWN_NEEDED spec.teardownPolicy: every roost needs a teardown policy (exempted by RoostPolicyException team-a until 2030-01-01T00:00:00Z: {JUSTIFICATION})"
+        )),
+        "{}",
+        text(&out.stdout)
+    );
 }
 
 #[test]

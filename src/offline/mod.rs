@@ -1370,6 +1370,43 @@ mod tests {
     }
 
     #[test]
+    fn exceptions_compile_once_per_namespace_and_name_in_default_without_one() {
+        let exception = |name: &str, namespace: Option<&str>, code: &str| Pending::Exception {
+            source: "in.yaml".into(),
+            index: 0,
+            object: serde_json::json!({
+                "apiVersion": "roost.birb.party/v1alpha1", "kind": "RoostPolicyException",
+                "metadata": {"name": name, "namespace": namespace},
+                "spec": {"codes": [code], "roosts": ["web"], "justification": "j"}
+            }),
+            positions: None,
+        };
+        let pending = [
+            exception("ex", None, "MY_CODE"),
+            exception("ex", Some("default"), "MY_CODE"),
+            exception("ex", Some("default"), "OTHER_CODE"),
+            exception("ex", Some("team-a"), "CHART_VERSION_MISSING"),
+            exception("", Some("team-a"), "MY_CODE"),
+        ];
+        let mut report = Report::default();
+        let (compiled, problems) = compile_exceptions(&pending, &mut report);
+        assert_eq!(compiled.len(), 1);
+        assert_eq!(compiled[0].namespace, "default");
+        assert!(compiled[0].selects("default", "web", &Labels::new()));
+        assert_eq!(problems.keys().copied().collect::<Vec<_>>(), [2, 3, 4]);
+        assert!(
+            problems[&2][0].message.contains("in.yaml:0"),
+            "{problems:?}"
+        );
+        assert_eq!(problems[&3][0].field, "spec.codes[0]");
+        assert_eq!(problems[&4][0].field, "metadata.name");
+        for findings in problems.values() {
+            assert!(findings.iter().all(|f| f.code == "EXCEPTION_INVALID"));
+        }
+        assert_eq!(report.exceptions, 4, "an identical repeat counts once");
+    }
+
+    #[test]
     fn list_documents_expand_with_their_items_positions() {
         let document = crate::yaml::Documents::new(
             "kind: List\nitems:\n- kind: A\n-   kind: B\n    spec: {}\n",

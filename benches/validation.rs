@@ -58,9 +58,6 @@ static RULES: std::sync::LazyLock<u64> =
 use std::sync::atomic::{AtomicBool, AtomicIsize, Ordering};
 use std::time::Duration;
 
-/// The time custom rules and exceptions are judged at (no exception here expires).
-const NOW: k8s_openapi::jiff::Timestamp = k8s_openapi::jiff::Timestamp::UNIX_EPOCH;
-
 // ---------------------------------------------------------------------------
 // Counting allocator
 // ---------------------------------------------------------------------------
@@ -643,11 +640,12 @@ fn bench_policies(c: &mut Criterion) {
     let typical_object = apply_defaults(&object(typical_spec_json())).object;
     let none = Labels::new();
     let matched = set.matching(&none, &none);
+    let now = k8s_openapi::jiff::Timestamp::now();
     let (result, evaluations) = matched.apply(
         &validate_spec_value(typical_object.get("spec"), None),
         &typical_object,
         None,
-        NOW,
+        now,
     );
     assert!(
         result.valid,
@@ -662,9 +660,75 @@ fn bench_policies(c: &mut Criterion) {
     group.bench_function("ten_custom_rules", |b| {
         b.iter(|| {
             let builtin = validate_spec_value(black_box(&typical_object).get("spec"), None);
-            matched.apply(&builtin, &typical_object, None, NOW)
+            matched.apply(&builtin, &typical_object, None, now)
         })
     });
+    // Ten failing rules: enforced, audited, and exempted by an exception.
+    let failing = |mode: &str| {
+        let rules: Vec<Value> = (0..10)
+            .map(|i| {
+                json!({"code": format!("BENCH_FAIL_{i}"), "level": "error",
+                            "expression": "object.metadata.name == 'nobody'", "message": "m"})
+            })
+            .collect();
+        let policy = roost_keeper::policy::RoostPolicy::new(
+            "failing",
+            serde_json::from_value(json!({"rules": rules, "mode": mode})).unwrap(),
+        );
+        PolicySet::new(vec![Arc::new(compile(&policy, &known).expect("compiles"))])
+    };
+    let exception: roost_keeper::api::roost_policy_exception::RoostPolicyException =
+        serde_json::from_value(json!({
+            "apiVersion": "roost.birb.party/v1alpha1", "kind": "RoostPolicyException",
+            "metadata": {"name": "ex", "namespace": "default"},
+            "spec": {"codes": (0..10).map(|i| format!("BENCH_FAIL_{i}")).collect::<Vec<_>>(),
+                     "selector": {}, "justification": "bench"}
+        }))
+        .unwrap();
+    let exception = Arc::new(roost_keeper::policy::exception::compile(&exception).unwrap());
+    let enforce = failing("Enforce");
+    let audit = failing("Audit");
+    let cases = [
+        (
+            "ten_failing_rules_enforce",
+            enforce.matching(&none, &none),
+            10,
+            0,
+            0,
+        ),
+        (
+            "ten_failing_rules_audit",
+            audit.matching(&none, &none),
+            0,
+            10,
+            0,
+        ),
+        (
+            "ten_failing_rules_exempted",
+            enforce
+                .matching(&none, &none)
+                .with_exceptions(vec![exception]),
+            0,
+            0,
+            10,
+        ),
+    ];
+    let builtin = validate_spec_value(typical_object.get("spec"), None);
+    for (name, matched, errors, audited, exempted) in cases {
+        let (result, _) = matched.apply(&builtin, &typical_object, None, now);
+        assert_eq!(
+            (
+                result.errors.len(),
+                result.audited.len(),
+                result.exempted.len()
+            ),
+            (errors, audited, exempted),
+            "{name}"
+        );
+        group.bench_function(name, |b| {
+            b.iter(|| matched.apply(black_box(&builtin), &typical_object, None, now))
+        });
+    }
     group.finish();
 }
 
@@ -746,7 +810,8 @@ fn bench_policy_attacks(c: &mut Criterion) {
         let before = NET_BYTES.load(Ordering::Relaxed);
         PEAK_BYTES.store(before, Ordering::Relaxed);
         COUNTING.store(true, Ordering::Relaxed);
-        let (result, evaluations) = matched.apply(&empty, &object, None, NOW);
+        let (result, evaluations) =
+            matched.apply(&empty, &object, None, k8s_openapi::jiff::Timestamp::now());
         COUNTING.store(false, Ordering::Relaxed);
         let peak = PEAK_BYTES.load(Ordering::Relaxed) - before;
         println!(
@@ -756,7 +821,14 @@ fn bench_policy_attacks(c: &mut Criterion) {
             result.errors.first().map_or("none", |f| f.message.as_str())
         );
         group.bench_function(&name, |b| {
-            b.iter(|| matched.apply(&empty, black_box(&object), None, NOW))
+            b.iter(|| {
+                matched.apply(
+                    &empty,
+                    black_box(&object),
+                    None,
+                    k8s_openapi::jiff::Timestamp::now(),
+                )
+            })
         });
     }
     group.finish();

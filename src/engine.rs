@@ -456,4 +456,56 @@ mod tests {
         let without = defaulted(&object, ApiVersion::V1alpha1, &Matched::default());
         assert!(without.object["spec"]["chart"].get("version").is_none());
     }
+
+    #[test]
+    fn exceptions_in_force_select_by_namespace_and_name_and_apply_at_the_callers_now() {
+        let engine = Engine::default();
+        let exception: crate::api::roost_policy_exception::RoostPolicyException =
+            serde_json::from_value(json!({
+                "apiVersion": "roost.birb.party/v1alpha1", "kind": "RoostPolicyException",
+                "metadata": {"name": "ex", "namespace": "team-a"},
+                "spec": {"codes": ["NO_HEALTH_CHECKS"], "roosts": ["r"],
+                         "justification": "j", "expiresAt": "2026-12-31T00:00:00Z"}
+            }))
+            .unwrap();
+        engine.policies.replace_exceptions(vec![Arc::new(
+            crate::policy::exception::compile(&exception).unwrap(),
+        )]);
+        assert!(engine.has_policies());
+        assert!(engine.matching("team-b", "r", &Labels::new()).is_empty());
+        assert!(
+            engine
+                .matching("team-a", "other", &Labels::new())
+                .is_empty()
+        );
+        let object = roost(json!({}));
+        let at = |now: &str| {
+            let spec = decode_spec(object.get("spec"));
+            let matched = engine.matching("team-a", "r", &Labels::new());
+            engine
+                .judge(&Case {
+                    version: ApiVersion::V1alpha1,
+                    spec: &spec,
+                    old_spec: None,
+                    policies: Some(PolicyCase {
+                        matched: &matched,
+                        object: &object,
+                        old_object: None,
+                    }),
+                    silence: None,
+                    now: now.parse().unwrap(),
+                })
+                .result
+        };
+        let before = at("2026-12-30T00:00:00Z");
+        assert!(!codes_of(&before).contains(&"NO_HEALTH_CHECKS"));
+        assert_eq!(before.exempted[0].finding.code, "NO_HEALTH_CHECKS");
+        let after = at("2026-12-31T00:00:00Z");
+        assert!(codes_of(&after).contains(&"NO_HEALTH_CHECKS"));
+        assert!(after.exempted.is_empty());
+    }
+
+    fn codes_of(result: &ValidationResult) -> Vec<&str> {
+        result.all().map(|f| f.code.as_str()).collect()
+    }
 }

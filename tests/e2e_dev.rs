@@ -19,6 +19,7 @@ async fn the_dashboard_lines_work() {
             dir: dir.path().join("dev"),
             preferred_ports: false,
             serve_log: Some(dir.path().join("serve.log")),
+            report_crds: roost_testcluster::ReportGroups::OPENREPORTS,
         },
         &mut |line| lines.push(line.to_owned()),
     )
@@ -65,6 +66,20 @@ async fn the_dashboard_lines_work() {
         lines.last().unwrap().starts_with("ready: "),
         "ready is not the last line:\n{printed}"
     );
+
+    // The OpenReports CRDs are installed (make dev's default), not the wgpolicyk8s.io ones.
+    let crds = succeeded(
+        "kubectl get crd",
+        &dev.plane
+            .kubectl()
+            .args(["get", "crd", "-o", "name"])
+            .output()
+            .unwrap(),
+    );
+    for crd in ["reports.openreports.io", "clusterreports.openreports.io"] {
+        assert!(crds.contains(crd), "{crd} not installed:\n{crds}");
+    }
+    assert!(!crds.contains("wgpolicyk8s.io"), "{crds}");
 
     // A roost in each of two namespaces.
     succeeded(

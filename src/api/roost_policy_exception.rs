@@ -28,6 +28,7 @@ pub struct RoostPolicyExceptionSpec {
     /// The codes exempted: custom rules' codes and built-in warning and info
     /// codes (a built-in error means the roost cannot work and is never
     /// exempted).
+    #[schemars(length(min = 1, max = 50))]
     pub codes: Vec<String>,
     /// The roosts exempted, by name; give this or `selector`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -36,6 +37,7 @@ pub struct RoostPolicyExceptionSpec {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub selector: Option<LabelSelector>,
     /// Why the exemption is granted: shown in status, Reports and `validate`.
+    #[schemars(length(min = 1, max = 1024))]
     pub justification: String,
     /// When the exemption stops applying (RFC 3339); absent, never.
     #[serde(default, skip_serializing_if = "Option::is_none")]

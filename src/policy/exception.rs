@@ -264,6 +264,29 @@ mod tests {
         );
     }
 
+    /// An attacker's exception: every list and text past its bound is
+    /// refused at admission, so nothing in force grows with it.
+    #[test]
+    fn oversized_exceptions_are_refused() {
+        let codes: Vec<String> = (0..=MAX_CODES).map(|i| format!("CODE_{i}")).collect();
+        let roosts: Vec<String> = (0..=MAX_ROOSTS).map(|i| format!("r{i}")).collect();
+        let listed = problems(json!({
+            "codes": codes, "roosts": roosts,
+            "justification": "j".repeat(MAX_JUSTIFICATION + 1)
+        }));
+        let fields: Vec<&str> = listed.iter().map(|(f, _)| f.as_str()).collect();
+        assert_eq!(
+            fields,
+            ["spec.codes", "spec.justification", "spec.roosts"],
+            "{listed:?}"
+        );
+        let within = compile(&exception(json!({
+            "codes": codes[..MAX_CODES], "roosts": roosts[..MAX_ROOSTS],
+            "justification": "j".repeat(MAX_JUSTIFICATION)
+        })));
+        assert!(within.is_ok());
+    }
+
     #[test]
     fn built_in_errors_and_verdict_errors_are_not_exemptable() {
         assert!(!exemptable("CHART_VERSION_MISSING"));

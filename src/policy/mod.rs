@@ -97,11 +97,21 @@ impl CompiledPolicy {
         self.rules.len()
     }
 
-    /// Whether `result` holds an error from one of this policy's rules.
+    /// Whether `result` holds an error from one of this policy's rules, in
+    /// whatever mode: an error rule shown as a warning (Warn) or audited
+    /// (Audit) still counts, so a rule rolled out in Audit mode shows how
+    /// many roosts enforcing it would refuse. Exempted findings do not count.
     pub fn violated_by(&self, result: &ValidationResult) -> bool {
         let evaluation_prefix = format!("policy {} rule ", self.name);
-        result.errors.iter().any(|f| {
-            self.rules.iter().any(|r| r.code == f.code)
+        let mut findings = result
+            .errors
+            .iter()
+            .chain(&result.warnings)
+            .chain(&result.audited);
+        findings.any(|f| {
+            self.rules
+                .iter()
+                .any(|r| r.code == f.code && r.level == Level::Error)
                 || (f.code == codes::POLICY_EVALUATION_ERROR.name()
                     && f.message.starts_with(&evaluation_prefix))
         })
@@ -1111,5 +1121,224 @@ mod tests {
         assert_eq!(set.room_for("new", 0), Ok(()));
         assert_eq!(set.room_for("p004", 100), Ok(()));
         assert!(set.room_for("p004", 101).is_err());
+    }
+
+    /// (where, mode) -> the levels a custom error rule and a raised
+    /// override give in the verdict, and what is audited.
+    #[test]
+    fn each_mode_does_what_the_table_says() {
+        type Row = (
+            &'static str,
+            Value,
+            Vec<(&'static str, Level)>,
+            Vec<(&'static str, Level)>,
+        );
+        let rule = |mode: Value| {
+            let mut rule = json!({"code": "OWNER_REQUIRED", "level": "error",
+                                  "expression": "false", "message": "set an owner"});
+            if !mode.is_null() {
+                rule["mode"] = mode;
+            }
+            rule
+        };
+        let spec = |mode: Value, rule_mode: Value| {
+            let mut spec = json!({
+                "rules": [rule(rule_mode)],
+                "overrides": [{"code": "CHART_VERSION_UNPINNED", "level": "error"}],
+                "defaults": {"namespace": "apps"}
+            });
+            if !mode.is_null() {
+                spec["mode"] = mode;
+            }
+            spec
+        };
+        let rows: Vec<Row> = vec![
+            (
+                "no mode is Enforce",
+                spec(Value::Null, Value::Null),
+                vec![
+                    ("CHART_VERSION_UNPINNED", Level::Error),
+                    ("OWNER_REQUIRED", Level::Error),
+                ],
+                vec![],
+            ),
+            (
+                "Warn: errors become warnings",
+                spec(json!("Warn"), Value::Null),
+                vec![
+                    ("CHART_VERSION_UNPINNED", Level::Warning),
+                    ("OWNER_REQUIRED", Level::Warning),
+                ],
+                vec![],
+            ),
+            (
+                "Audit: the built-in level stands, the rest is audited",
+                spec(json!("Audit"), Value::Null),
+                vec![("CHART_VERSION_UNPINNED", Level::Warning)],
+                vec![
+                    ("CHART_VERSION_UNPINNED", Level::Error),
+                    ("OWNER_REQUIRED", Level::Error),
+                ],
+            ),
+            (
+                "a rule's own mode wins over the policy's",
+                spec(json!("Enforce"), json!("Audit")),
+                vec![("CHART_VERSION_UNPINNED", Level::Error)],
+                vec![("OWNER_REQUIRED", Level::Error)],
+            ),
+        ];
+        let builtin = ValidationResult::from_findings(vec![
+            finding("CHART_NAME_MISSING", Level::Error),
+            finding("CHART_VERSION_UNPINNED", Level::Warning),
+        ]);
+        for (name, spec, verdict, audited) in rows {
+            let enforced = spec.get("mode").is_none_or(|m| m == "Enforce");
+            let set = PolicySet::new(vec![Arc::new(compiled("p", spec))]);
+            let matched = set.matching(&Labels::new(), &Labels::new());
+            let (result, _) = matched.apply(&builtin, &json!({}), None, Timestamp::UNIX_EPOCH);
+            let levels = |list: &[Finding]| -> Vec<(String, Level)> {
+                list.iter().map(|f| (f.code.clone(), f.level)).collect()
+            };
+            let mut expected: Vec<(String, Level)> =
+                vec![("CHART_NAME_MISSING".into(), Level::Error)];
+            expected.extend(verdict.iter().map(|(c, l)| ((*c).to_owned(), *l)));
+            let mut got = levels(&result.errors);
+            got.extend(levels(&result.warnings));
+            expected.sort();
+            got.sort();
+            assert_eq!(got, expected, "{name}");
+            let expected_audited: Vec<(String, Level)> =
+                audited.iter().map(|(c, l)| ((*c).to_owned(), *l)).collect();
+            assert_eq!(levels(&result.audited), expected_audited, "{name}");
+            // A built-in error is never lowered, whatever the mode.
+            assert!(!result.valid, "{name}");
+            // Defaults apply only in Enforce mode.
+            let mut object = json!({});
+            assert_eq!(matched.merge_defaults(&mut object), enforced, "{name}");
+            assert_eq!(matched.has_defaults(), enforced, "{name}");
+            // Whatever the mode, the failing error rule is a violation.
+            assert!(set.policies()[0].violated_by(&result), "{name}");
+        }
+    }
+
+    #[test]
+    fn scoped_modes_follow_the_namespace_labels() {
+        let p = compiled(
+            "p",
+            json!({
+                "mode": "Enforce",
+                "scopedModes": [
+                    {"namespaceSelector": {"matchLabels": {"env": "dev"}}, "mode": "Audit"},
+                    {"namespaceSelector": {"matchLabels": {"env": "staging"}}, "mode": "Warn"},
+                    {"namespaceSelector": {}, "mode": "Warn"}
+                ],
+                "rules": [{"code": "OWNER_REQUIRED", "level": "error", "expression": "false", "message": "m"}]
+            }),
+        );
+        let env = |value: &str| Labels::from([("env".to_owned(), value.to_owned())]);
+        assert_eq!(p.mode_in(&env("dev")), PolicyMode::Audit);
+        assert_eq!(p.mode_in(&env("staging")), PolicyMode::Warn);
+        // The first match wins; an empty selector matches every namespace.
+        assert_eq!(p.mode_in(&env("prod")), PolicyMode::Warn);
+        let unscoped = compiled("q", json!({"mode": "Audit"}));
+        assert_eq!(unscoped.mode_in(&env("prod")), PolicyMode::Audit);
+        assert_eq!(
+            compiled("r", json!({})).mode_in(&env("prod")),
+            PolicyMode::Enforce
+        );
+        let set = PolicySet::new(vec![Arc::new(p)]);
+        let empty = ValidationResult::default();
+        let verdict = |labels: &Labels| {
+            set.matching(labels, &Labels::new())
+                .apply(&empty, &json!({}), None, Timestamp::UNIX_EPOCH)
+                .0
+        };
+        let dev = verdict(&env("dev"));
+        assert!(dev.valid && dev.warnings.is_empty() && dev.audited.len() == 1);
+        let staging = verdict(&env("staging"));
+        assert!(staging.valid && staging.warnings.len() == 1 && staging.audited.is_empty());
+
+        let taken = BTreeMap::new();
+        let problems = compile(
+            &policy(
+                "bad",
+                json!({"scopedModes": [{"namespaceSelector": {"matchExpressions": [{"key": "env", "operator": "Is"}]}, "mode": "Warn"}]}),
+            ),
+            &Known { taken: &taken },
+        )
+        .unwrap_err();
+        assert_eq!(problems[0].field, "spec.scopedModes[0].namespaceSelector");
+    }
+
+    #[test]
+    fn exceptions_exempt_policy_codes_and_built_in_warnings_until_they_expire() {
+        let exception: crate::api::roost_policy_exception::RoostPolicyException =
+            serde_json::from_value(json!({
+                "apiVersion": "roost.birb.party/v1alpha1", "kind": "RoostPolicyException",
+                "metadata": {"name": "ex", "namespace": "team-a"},
+                "spec": {"codes": ["OWNER_REQUIRED", "CHART_VERSION_UNPINNED", "AUDITED_RULE"],
+                         "roosts": ["web"], "justification": "migrating until Friday",
+                         "expiresAt": "2026-12-31T00:00:00Z"}
+            }))
+            .unwrap();
+        let exception = Arc::new(exception::compile(&exception).unwrap());
+        let p = compiled(
+            "p",
+            json!({"rules": [
+                {"code": "OWNER_REQUIRED", "level": "error", "expression": "false", "message": "m"},
+                {"code": "AUDITED_RULE", "level": "error", "expression": "false", "message": "m", "mode": "Audit"},
+                {"code": "OTHER_RULE", "level": "warning", "expression": "false", "message": "m"}
+            ]}),
+        );
+        let set = PolicySet::new(vec![Arc::new(p)]);
+        let matched = set
+            .matching(&Labels::new(), &Labels::new())
+            .with_exceptions(vec![exception]);
+        let builtin = ValidationResult::from_findings(vec![
+            finding("CHART_VERSION_UNPINNED", Level::Warning),
+            finding("NO_HEALTH_CHECKS", Level::Warning),
+        ]);
+        let before: Timestamp = "2026-12-30T23:59:59Z".parse().unwrap();
+        let expiry: Timestamp = "2026-12-31T00:00:00Z".parse().unwrap();
+        assert_eq!(matched.next_expiry(before), Some(expiry));
+        assert_eq!(matched.next_expiry(expiry), None);
+        let (active, _) = matched.apply(&builtin, &json!({}), None, before);
+        assert!(active.valid, "{active:#?}");
+        let codes =
+            |list: &[Finding]| -> Vec<String> { list.iter().map(|f| f.code.clone()).collect() };
+        assert_eq!(codes(&active.warnings), ["NO_HEALTH_CHECKS", "OTHER_RULE"]);
+        let exempted: Vec<(&str, &str, &str)> = active
+            .exempted
+            .iter()
+            .map(|e| {
+                (
+                    e.finding.code.as_str(),
+                    e.exception.as_str(),
+                    e.justification.as_str(),
+                )
+            })
+            .collect();
+        assert_eq!(
+            exempted,
+            [
+                ("CHART_VERSION_UNPINNED", "ex", "migrating until Friday"),
+                ("OWNER_REQUIRED", "ex", "migrating until Friday"),
+                ("AUDITED_RULE", "ex", "migrating until Friday"),
+            ]
+        );
+        assert_eq!(
+            active.exempted[0].expires_at.as_deref(),
+            Some("2026-12-31T00:00:00Z")
+        );
+        assert!(active.audited.is_empty());
+        // Exempted errors and a failing warning rule are no violation.
+        assert!(!set.policies()[0].violated_by(&active));
+        // Expired: as if it did not exist.
+        let (expired, _) = matched.apply(&builtin, &json!({}), None, expiry);
+        assert!(!expired.valid);
+        assert_eq!(codes(&expired.errors), ["OWNER_REQUIRED"]);
+        assert_eq!(codes(&expired.audited), ["AUDITED_RULE"]);
+        assert!(expired.exempted.is_empty());
+        assert!(set.policies()[0].violated_by(&expired));
     }
 }

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
-# Builds kube-apiserver, kubectl and etcd from source (Go module proxy only)
-# into <repo>/.cache/cluster/<key>/bin, where <key> is the first 16 hex digits
-# of the sha256 of this module's go.sum file(s). Skips the build when all three
-# binaries are already there.
+# Builds kube-apiserver, kube-controller-manager, kubectl and etcd from source
+# (Go module proxy only) into <repo>/.cache/cluster/<key>/bin, where <key> is
+# the first 16 hex digits of the sha256 of this module's go.sum file(s).
+# Builds only the binaries that are missing there (none when all four are).
 #
 # Progress goes to stderr; the only stdout line is the bin directory path, so
 # callers can do: BIN="$(tests/cluster/build.sh | tail -n1)".
@@ -24,8 +24,18 @@ SUMS=("$HERE/go.sum")
 KEY="$(cat "${SUMS[@]}" | sha256sum | cut -c1-16)"
 BIN="$REPO_ROOT/.cache/cluster/$KEY/bin"
 
+BINARIES=(kube-apiserver kube-controller-manager kubectl etcd)
+
+# The binaries not yet in $BIN, one per line.
+missing() {
+  local b
+  for b in "${BINARIES[@]}"; do
+    [[ -x "$BIN/$b" ]] || printf '%s\n' "$b"
+  done
+}
+
 have_all() {
-  [[ -x "$BIN/kube-apiserver" && -x "$BIN/kubectl" && -x "$BIN/etcd" ]]
+  [[ -z "$(missing)" ]]
 }
 
 if have_all; then
@@ -75,13 +85,15 @@ build() { # name ldflags package
   log "built $name in $((SECONDS - start)) s"
 }
 
-build kube-apiserver "-s -w$X" k8s.io/kubernetes/cmd/kube-apiserver
-build kubectl        "-s -w$X" k8s.io/kubernetes/cmd/kubectl
-build etcd           "-s -w"   go.etcd.io/etcd/server/v3
-
 mkdir -p "$BIN"
-for b in kube-apiserver kubectl etcd; do
-  mv -f "$TMP/$b" "$BIN/$b"
+for name in $(missing); do
+  case "$name" in
+    etcd) build etcd "-s -w" go.etcd.io/etcd/server/v3 ;;
+    *)    build "$name" "-s -w$X" "k8s.io/kubernetes/cmd/$name" ;;
+  esac
+  # Each binary moves into place as soon as it is built: an interrupted run
+  # keeps the ones already done, and the next run builds only the rest.
+  mv -f "$TMP/$name" "$BIN/$name"
 done
-log "done: $("$BIN/kube-apiserver" --version 2>&1 | head -n1), $("$BIN/etcd" --version 2>&1 | head -n1)"
+log "done: $("$BIN/kube-apiserver" --version 2>&1 | head -n1), $("$BIN/kube-controller-manager" --version 2>&1 | head -n1), $("$BIN/etcd" --version 2>&1 | head -n1)"
 printf '%s\n' "$BIN"

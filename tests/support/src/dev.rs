@@ -1,10 +1,11 @@
 //! `make dev`'s setup (the `roost-dev` binary), here so that a test runs the
-//! same steps and reads the same lines (tests/e2e_dev.rs): a control plane,
-//! both CRDs, certificates, `roost-keeper serve` with the lifecycle API, the
+//! same steps and reads the same lines (tests/e2e_dev.rs): a control plane
+//! (etcd, kube-apiserver with its audit log, kube-controller-manager), both
+//! CRDs, the report CRDs chosen (OpenReports by default), certificates, `roost-keeper serve` with the lifecycle API, the
 //! webhooks and the conversion webhook registered, a ServiceAccount that
 //! reads every roost for the dashboard.
 
-use crate::{ControlPlane, free_port, output_with_stdin, repo_root};
+use crate::{ControlPlane, ReportGroups, free_port, output_with_stdin, repo_root};
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -20,6 +21,26 @@ pub struct DevOptions {
     pub preferred_ports: bool,
     /// Where serve's output goes; `None`: this process's (`make dev`).
     pub serve_log: Option<PathBuf>,
+    /// The report CRDs to install (`make dev`: [`ReportGroups::OPENREPORTS`],
+    /// or `ROOST_DEV_REPORT_CRDS`, see [`report_groups_from_env`]).
+    pub report_crds: ReportGroups,
+}
+
+/// The report CRDs `make dev` installs: `ROOST_DEV_REPORT_CRDS` is
+/// `openreports` (the default when unset), `wgpolicy`, `both` or `none`.
+pub fn report_groups_from_env() -> Result<ReportGroups, String> {
+    match std::env::var("ROOST_DEV_REPORT_CRDS").as_deref() {
+        Err(std::env::VarError::NotPresent) | Ok("") | Ok("openreports") => {
+            Ok(ReportGroups::OPENREPORTS)
+        }
+        Ok("wgpolicy") => Ok(ReportGroups::WGPOLICY),
+        Ok("both") => Ok(ReportGroups::BOTH),
+        Ok("none") => Ok(ReportGroups::NONE),
+        Ok(other) => Err(format!(
+            "ROOST_DEV_REPORT_CRDS={other}: expected openreports, wgpolicy, both or none"
+        )),
+        Err(e) => Err(format!("ROOST_DEV_REPORT_CRDS: {e}")),
+    }
 }
 
 /// A running dev setup; dropping it (or [`ControlPlane::stop`]) stops everything.
@@ -144,15 +165,29 @@ pub fn start(options: &DevOptions, say: &mut dyn FnMut(&str)) -> Result<Dev, Str
     std::fs::create_dir_all(dir).map_err(|e| e.to_string())?;
 
     say(
-        "building or finding kube-apiserver, etcd and kubectl (the first build takes 15-30 minutes)",
+        "building or finding kube-apiserver, kube-controller-manager, etcd and kubectl (the first build takes 15-30 minutes)",
     );
-    say("starting etcd and kube-apiserver");
+    say(
+        "starting etcd, kube-apiserver and kube-controller-manager (garbage collector, namespace and ClusterRole aggregation controllers)",
+    );
     let mut plane = ControlPlane::start()?;
     let kubeconfig = dir.join("kubeconfig");
     std::fs::copy(&plane.kubeconfig, &kubeconfig).map_err(|e| e.to_string())?;
 
     say("installing the ManagedRoost CRD");
     plane.install_crd()?;
+    let reports = match options.report_crds {
+        ReportGroups::NONE => None,
+        ReportGroups::OPENREPORTS => Some("OpenReports (openreports.io/v1alpha1)"),
+        ReportGroups::WGPOLICY => Some("wgpolicyk8s.io/v1alpha2"),
+        _ => Some("OpenReports (openreports.io/v1alpha1) and wgpolicyk8s.io/v1alpha2"),
+    };
+    if let Some(reports) = reports {
+        say(&format!(
+            "installing the {reports} report CRDs (tests/cluster/crds)"
+        ));
+        plane.install_report_crds(options.report_crds)?;
+    }
 
     let certs = dir.join("certs");
     run(
@@ -241,6 +276,10 @@ pub fn start(options: &DevOptions, say: &mut dyn FnMut(&str)) -> Result<Dev, Str
     say(&format!(
         "dashboard token: kubectl --kubeconfig {} -n roost-system create token roost-dashboard",
         kubeconfig.display()
+    ));
+    say(&format!(
+        "audit log (level Metadata): {}",
+        plane.audit_log_path().display()
     ));
     say(&format!("ready: kubeconfig at {}", kubeconfig.display()));
     Ok(Dev {

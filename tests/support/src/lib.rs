@@ -1,6 +1,8 @@
-//! A real control plane for tests and the dev loop: etcd and kube-apiserver
-//! (built from source by `tests/cluster/build.sh`) on loopback with free
-//! ports and a temporary directory, plus the real `kubectl`.
+//! A real control plane for tests and the dev loop: etcd, kube-apiserver
+//! (with an audit log) and kube-controller-manager running only the garbage
+//! collector, the namespace controller and ClusterRole aggregation (all built
+//! from source by `tests/cluster/build.sh`) on loopback with free ports and a
+//! temporary directory, plus the real `kubectl`.
 //!
 //! Processes are stopped when the [`ControlPlane`] is dropped, and a
 //! watchdog process stops them too if the owning process dies first (a
@@ -48,7 +50,8 @@ pub fn built_by(script: &str) -> Result<PathBuf, String> {
     ))
 }
 
-/// Directory holding `kube-apiserver`, `etcd` and `kubectl`, building them when missing.
+/// Directory holding `kube-apiserver`, `kube-controller-manager`, `etcd` and
+/// `kubectl`, building them when missing.
 pub fn bin_dir() -> Result<PathBuf, String> {
     static BIN: OnceLock<Result<PathBuf, String>> = OnceLock::new();
     BIN.get_or_init(|| built_by("tests/cluster/build.sh"))
@@ -238,7 +241,79 @@ fn pki() -> Result<Pki, String> {
     })
 }
 
-/// A running etcd + kube-apiserver.
+/// The controllers kube-controller-manager runs: what tests need of a real
+/// cluster (owned objects collected, namespaces finalized, aggregated
+/// ClusterRoles filled), and none of the workload controllers (no Pods may
+/// appear: nothing would run them, and tests/e2e_deploy.rs counts on none).
+pub const CONTROLLERS: &str =
+    "garbage-collector-controller,namespace-controller,clusterrole-aggregation-controller";
+
+/// The audit policy the apiserver runs with: every request at level
+/// Metadata (who, what, verb, response code, annotations such as admission
+/// webhooks' `auditAnnotations`; no bodies), one event per request (at
+/// ResponseComplete, or Panic).
+pub const AUDIT_POLICY: &str = "apiVersion: audit.k8s.io/v1
+kind: Policy
+omitStages: [RequestReceived]
+rules:
+  - level: Metadata
+";
+
+/// Which report CRDs (the pinned copies in tests/cluster/crds/) to install.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ReportGroups {
+    /// `openreports.io/v1alpha1` Report and ClusterReport.
+    pub openreports: bool,
+    /// `wgpolicyk8s.io/v1alpha2` PolicyReport and ClusterPolicyReport.
+    pub wgpolicy: bool,
+}
+
+impl ReportGroups {
+    pub const NONE: ReportGroups = ReportGroups {
+        openreports: false,
+        wgpolicy: false,
+    };
+    pub const OPENREPORTS: ReportGroups = ReportGroups {
+        openreports: true,
+        wgpolicy: false,
+    };
+    pub const WGPOLICY: ReportGroups = ReportGroups {
+        openreports: false,
+        wgpolicy: true,
+    };
+    pub const BOTH: ReportGroups = ReportGroups {
+        openreports: true,
+        wgpolicy: true,
+    };
+
+    /// The CRDs chosen: (file in tests/cluster/crds/, CRD name).
+    pub fn crds(self) -> Vec<(&'static str, &'static str)> {
+        let mut crds = Vec::new();
+        if self.openreports {
+            crds.push(("openreports.io_reports.yaml", "reports.openreports.io"));
+            crds.push((
+                "openreports.io_clusterreports.yaml",
+                "clusterreports.openreports.io",
+            ));
+        }
+        if self.wgpolicy {
+            crds.push((
+                "wgpolicyk8s.io_policyreports.yaml",
+                "policyreports.wgpolicyk8s.io",
+            ));
+            crds.push((
+                "wgpolicyk8s.io_clusterpolicyreports.yaml",
+                "clusterpolicyreports.wgpolicyk8s.io",
+            ));
+        }
+        crds
+    }
+}
+
+/// A running etcd + kube-apiserver + kube-controller-manager.
+///
+/// `processes` holds etcd, the apiserver and the controller manager at
+/// indices 0, 1 and 2, then adopted processes.
 pub struct ControlPlane {
     pub dir: tempfile::TempDir,
     pub kubeconfig: PathBuf,
@@ -249,7 +324,13 @@ pub struct ControlPlane {
     etcd_port: u16,
     etcd_peer_port: u16,
     api_port: u16,
+    /// Set once [`ControlPlane::wait_for_controllers`] saw them work.
+    controllers_ready: std::sync::atomic::AtomicBool,
 }
+
+const ETCD: usize = 0;
+const APISERVER: usize = 1;
+const CONTROLLER_MANAGER: usize = 2;
 
 fn write(path: &Path, content: &str) -> Result<(), String> {
     std::fs::write(path, content).map_err(|e| format!("write {}: {e}", path.display()))
@@ -290,8 +371,21 @@ fn wait_until(what: &str, within: Duration, mut ready: impl FnMut() -> bool) -> 
 }
 
 impl ControlPlane {
-    /// Builds the binaries if needed, starts etcd and the apiserver, waits for readiness.
+    /// Builds the binaries if needed, starts etcd and the apiserver, waits
+    /// for readiness, then starts kube-controller-manager without waiting
+    /// for it (see [`ControlPlane::wait_for_controllers`]).
     pub fn start() -> Result<ControlPlane, String> {
+        ControlPlane::start_with(true)
+    }
+
+    /// [`ControlPlane::start`] without kube-controller-manager: nothing is
+    /// garbage-collected, namespaces never finish deleting, aggregated
+    /// ClusterRoles stay empty (for tests that show what it does).
+    pub fn start_without_controller_manager() -> Result<ControlPlane, String> {
+        ControlPlane::start_with(false)
+    }
+
+    fn start_with(controller_manager: bool) -> Result<ControlPlane, String> {
         let bin = bin_dir()?;
         let dir = tempfile::Builder::new()
             .prefix("roost-cluster-")
@@ -307,10 +401,15 @@ impl ControlPlane {
         // The verification flag wants a public key (it cannot read a PKCS#8 private key).
         write(&d.join("sa.pub"), &pki.sa_public)?;
         let token = format!("roost-e2e-{}", std::process::id());
+        let kcm_token = format!("roost-kcm-{}", std::process::id());
         write(
             &d.join("tokens.csv"),
-            &format!("{token},e2e-admin,1,\"system:masters\"\n"),
+            &format!(
+                "{token},e2e-admin,1,\"system:masters\"\n\
+                 {kcm_token},system:kube-controller-manager,2,\"system:masters\"\n"
+            ),
         )?;
+        write(&d.join("audit-policy.yaml"), AUDIT_POLICY)?;
         let [etcd_port, etcd_peer_port, api_port] = free_ports();
         let mut plane = ControlPlane {
             kubeconfig: d.join("kubeconfig"),
@@ -321,6 +420,7 @@ impl ControlPlane {
             etcd_port,
             etcd_peer_port,
             api_port,
+            controllers_ready: false.into(),
             dir,
         };
         let etcd = plane
@@ -338,16 +438,36 @@ impl ControlPlane {
             .map_err(|e| format!("start kube-apiserver: {e}"))?;
         plane.processes.push(apiserver);
         plane.restart_watchdog()?;
-        let kubeconfig = serde_json::json!({
-            "apiVersion": "v1",
-            "kind": "Config",
-            "clusters": [{"name": "roost", "cluster": {"server": plane.server, "certificate-authority": d.join("ca.crt")}}],
-            "users": [{"name": "e2e-admin", "user": {"token": token}}],
-            "contexts": [{"name": "roost", "context": {"cluster": "roost", "user": "e2e-admin", "namespace": "default"}}],
-            "current-context": "roost"
-        });
-        write(&plane.kubeconfig, &kubeconfig.to_string())?;
+        let kubeconfig = |user: &str, token: &str| {
+            serde_json::json!({
+                "apiVersion": "v1",
+                "kind": "Config",
+                "clusters": [{"name": "roost", "cluster": {"server": plane.server, "certificate-authority": d.join("ca.crt")}}],
+                "users": [{"name": user, "user": {"token": token}}],
+                "contexts": [{"name": "roost", "context": {"cluster": "roost", "user": user, "namespace": "default"}}],
+                "current-context": "roost"
+            })
+            .to_string()
+        };
+        write(&plane.kubeconfig, &kubeconfig("e2e-admin", &token))?;
+        write(
+            &d.join("controller-manager.kubeconfig"),
+            &kubeconfig("kube-controller-manager", &kcm_token),
+        )?;
         plane.wait_for_apiserver()?;
+        if !controller_manager {
+            return Ok(plane);
+        }
+        // Started once the apiserver is ready (it gives up when the apiserver
+        // is not healthy within 10 s of its start); not waited for here:
+        // tests that need its controllers call wait_for_controllers.
+        let controller_manager = plane
+            .controller_manager_command()?
+            .spawn()
+            .map_err(|e| format!("start kube-controller-manager: {e}"))?;
+        debug_assert_eq!(plane.processes.len(), CONTROLLER_MANAGER);
+        plane.processes.push(controller_manager);
+        plane.restart_watchdog()?;
         Ok(plane)
     }
 
@@ -430,9 +550,81 @@ impl ControlPlane {
             ])
             .arg("--enable-admission-plugins=MutatingAdmissionWebhook,ValidatingAdmissionWebhook")
             .arg("--disable-admission-plugins=ServiceAccount")
+            .arg(format!(
+                "--audit-policy-file={}",
+                d.join("audit-policy.yaml").display()
+            ))
+            .arg(format!(
+                "--audit-log-path={}",
+                self.audit_log_path().display()
+            ))
+            // At most 50 MB, then one rotated file (audit-<time>.log) of 50 MB:
+            // a long test cannot fill the disk.
+            .args(["--audit-log-maxsize=50", "--audit-log-maxbackup=1"])
             .stdout(self.log("apiserver.log")?)
             .stderr(self.log("apiserver.err")?);
         Ok(command)
+    }
+
+    /// The kube-controller-manager command line: [`CONTROLLERS`] only, no
+    /// leader election, no serving port, its own token user (in
+    /// system:masters).
+    fn controller_manager_command(&self) -> Result<Command, String> {
+        let d = self.dir.path();
+        let mut command = Command::new(self.bin.join("kube-controller-manager"));
+        command
+            .arg(format!(
+                "--kubeconfig={}",
+                d.join("controller-manager.kubeconfig").display()
+            ))
+            .arg(format!("--controllers={CONTROLLERS}"))
+            .args([
+                "--leader-elect=false",
+                "--secure-port=0",
+                // Namespace deletion lists and deletes every resource type:
+                // the default 20 QPS would make it take seconds.
+                "--kube-api-qps=200",
+                "--kube-api-burst=400",
+            ])
+            .stdout(self.log("controller-manager.log")?)
+            .stderr(self.log("controller-manager.err")?);
+        Ok(command)
+    }
+
+    /// The apiserver's audit log (JSON lines, one event per request, level
+    /// Metadata: [`AUDIT_POLICY`]).
+    pub fn audit_log_path(&self) -> PathBuf {
+        self.dir.path().join("audit.log")
+    }
+
+    /// Every audit event logged so far, oldest first: the rotated file (if
+    /// the log ever passed 50 MB), then the current one. A line being
+    /// written (not yet valid JSON) is left out.
+    pub fn audit_events(&self) -> Result<Vec<serde_json::Value>, String> {
+        let mut files: Vec<PathBuf> = std::fs::read_dir(self.dir.path())
+            .map_err(|e| e.to_string())?
+            .filter_map(|entry| entry.ok().map(|entry| entry.path()))
+            .filter(|path| {
+                path.file_name()
+                    .and_then(|name| name.to_str())
+                    .is_some_and(|name| name.starts_with("audit-") && name.ends_with(".log"))
+            })
+            .collect();
+        files.sort();
+        files.push(self.audit_log_path());
+        let mut events = Vec::new();
+        for path in files {
+            let text = match std::fs::read_to_string(&path) {
+                Ok(text) => text,
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+                Err(e) => return Err(format!("read {}: {e}", path.display())),
+            };
+            events.extend(
+                text.lines()
+                    .filter_map(|line| serde_json::from_str::<serde_json::Value>(line).ok()),
+            );
+        }
+        Ok(events)
     }
 
     fn wait_for_apiserver(&mut self) -> Result<(), String> {
@@ -449,7 +641,7 @@ impl ControlPlane {
                 .is_ok_and(|s| s.success())
         });
         let ready = if self.any_exited() {
-            Err("etcd or kube-apiserver exited".to_owned())
+            Err("etcd, kube-apiserver or kube-controller-manager exited".to_owned())
         } else {
             ready
         };
@@ -469,7 +661,7 @@ impl ControlPlane {
     /// directory, and waits until it reports healthy. The apiserver keeps
     /// running throughout and reconnects by itself.
     pub fn restart_etcd(&mut self, down: Duration) -> Result<(), String> {
-        let mut old = self.processes.remove(0);
+        let mut old = self.processes.remove(ETCD);
         let _ = old.kill();
         let _ = old.wait();
         std::thread::sleep(down);
@@ -477,7 +669,7 @@ impl ControlPlane {
             .etcd_command()?
             .spawn()
             .map_err(|e| format!("restart etcd: {e}"))?;
-        self.processes.insert(0, child);
+        self.processes.insert(ETCD, child);
         self.restart_watchdog()?;
         let port = self.etcd_port;
         wait_until("etcd", Duration::from_secs(30), || {
@@ -485,9 +677,14 @@ impl ControlPlane {
         })
     }
 
-    /// Stops and starts kube-apiserver (same ports, same etcd), then waits until it is ready.
+    /// Stops and starts kube-apiserver (same ports, same etcd), then waits
+    /// until it is ready. kube-controller-manager keeps running and
+    /// reconnects by itself; [`ControlPlane::wait_for_controllers`] checks
+    /// its controllers again afterwards.
     pub fn restart_apiserver(&mut self) -> Result<(), String> {
-        let mut old = self.processes.remove(1);
+        self.controllers_ready
+            .store(false, std::sync::atomic::Ordering::SeqCst);
+        let mut old = self.processes.remove(APISERVER);
         let _ = Command::new("kill")
             .args(["-TERM", &old.id().to_string()])
             .status();
@@ -502,18 +699,19 @@ impl ControlPlane {
             .apiserver_command()?
             .spawn()
             .map_err(|e| format!("restart kube-apiserver: {e}"))?;
-        self.processes.insert(1, child);
+        self.processes.insert(APISERVER, child);
         self.restart_watchdog()?;
         self.wait_for_apiserver()
     }
 
-    /// Installs the repository's CRDs (ManagedRoost, RoostPolicy) and waits until they are established.
-    pub fn install_crd(&self) -> Result<(), String> {
-        let run = |args: &[&str], path: Option<&Path>| -> Result<(), String> {
+    /// `kubectl apply -f` each of `files`, then waits until every CRD of
+    /// `crds` (names) is Established.
+    fn apply_crds(&self, files: &[PathBuf], crds: &[&str]) -> Result<(), String> {
+        let run = |args: &[&str], paths: &[PathBuf]| -> Result<(), String> {
             let mut command = self.kubectl();
             command.args(args);
-            if let Some(path) = path {
-                command.arg(path);
+            for path in paths {
+                command.arg("-f").arg(path);
             }
             let out = command.output().map_err(|e| e.to_string())?;
             if out.status.success() {
@@ -526,25 +724,182 @@ impl ControlPlane {
                 ))
             }
         };
-        // Every CRD: ManagedRoost and RoostPolicy.
-        run(&["apply", "-f"], Some(&repo_root().join("crds")))?;
+        if files.is_empty() {
+            return Ok(());
+        }
+        run(&["apply"], files)?;
+        let mut wait = vec!["wait", "--for=condition=established", "--timeout=60s"];
+        let names: Vec<String> = crds.iter().map(|name| format!("crd/{name}")).collect();
+        wait.extend(names.iter().map(String::as_str));
         // `kubectl wait` fails at once (".status.conditions accessor error")
         // when it reads the CRD before the apiserver gave it any condition.
         let mut waited = Err(String::new());
-        wait_until("the CRD", Duration::from_secs(60), || {
-            waited = run(
-                &[
-                    "wait",
-                    "--for=condition=established",
-                    "--timeout=60s",
-                    "crd/managedroosts.roost.birb.party",
-                    "crd/roostpolicies.roost.birb.party",
-                ],
-                None,
-            );
+        wait_until("the CRDs", Duration::from_secs(60), || {
+            waited = run(&wait, &[]);
             waited.is_ok()
         })
         .map_err(|timeout| format!("{timeout}: {}", waited.unwrap_err()))
+    }
+
+    /// Installs the repository's CRDs (ManagedRoost, RoostPolicy) and waits until they are established.
+    pub fn install_crd(&self) -> Result<(), String> {
+        self.apply_crds(
+            &[repo_root().join("crds")],
+            &[
+                "managedroosts.roost.birb.party",
+                "roostpolicies.roost.birb.party",
+            ],
+        )
+    }
+
+    /// Installs the report CRDs of `groups` (the pinned copies in
+    /// tests/cluster/crds/, see ORIGIN.md there) and waits until they are
+    /// established. [`ReportGroups::NONE`] installs nothing.
+    pub fn install_report_crds(&self, groups: ReportGroups) -> Result<(), String> {
+        let dir = repo_root().join("tests/cluster/crds");
+        let crds = groups.crds();
+        let files: Vec<PathBuf> = crds.iter().map(|(file, _)| dir.join(file)).collect();
+        let names: Vec<&str> = crds.iter().map(|(_, name)| *name).collect();
+        self.apply_crds(&files, &names)
+    }
+
+    /// Waits (up to 2 minutes) until kube-controller-manager's controllers
+    /// really work: a ConfigMap owned by a deleted ConfigMap is collected, a
+    /// deleted namespace is finalized and gone, and an aggregating
+    /// ClusterRole gets the rules of a labelled one. At once when that was
+    /// already seen (since the last [`ControlPlane::restart_apiserver`]).
+    /// The probe objects are in namespace `default` and named after this
+    /// process and a counter, so parallel callers do not meet.
+    pub fn wait_for_controllers(&self) -> Result<(), String> {
+        use std::sync::atomic::{AtomicU64, Ordering};
+        if self.controllers_ready.load(Ordering::SeqCst) {
+            return Ok(());
+        }
+        static PROBES: AtomicU64 = AtomicU64::new(0);
+        let name = format!(
+            "roost-controllers-probe-{}-{}",
+            std::process::id(),
+            PROBES.fetch_add(1, Ordering::SeqCst)
+        );
+        let kubectl = |args: &[&str]| -> Result<String, String> {
+            let out = self
+                .kubectl()
+                .args(args)
+                .output()
+                .map_err(|e| e.to_string())?;
+            if out.status.success() {
+                Ok(text(&out.stdout))
+            } else {
+                Err(format!(
+                    "kubectl {}: {}",
+                    args.join(" "),
+                    text(&out.stderr).trim()
+                ))
+            }
+        };
+        let apply = |manifest: serde_json::Value| -> Result<(), String> {
+            let out = output_with_stdin(
+                self.kubectl().args(["apply", "-f", "-"]),
+                manifest.to_string().as_bytes(),
+            )
+            .map_err(|e| e.to_string())?;
+            if out.status.success() {
+                Ok(())
+            } else {
+                Err(format!("kubectl apply: {}", text(&out.stderr).trim()))
+            }
+        };
+        let gone = |args: &[&str]| -> bool {
+            let mut args = args.to_vec();
+            args.push("--ignore-not-found");
+            kubectl(&args).is_ok_and(|out| out.trim().is_empty())
+        };
+        // Garbage collector: an owner, a dependent, the owner deleted.
+        let owner = format!("{name}-owner");
+        let dependent = format!("{name}-dependent");
+        kubectl(&["-n", "default", "create", "configmap", &owner])?;
+        let uid = kubectl(&[
+            "-n",
+            "default",
+            "get",
+            "configmap",
+            &owner,
+            "-o",
+            "jsonpath={.metadata.uid}",
+        ])?;
+        apply(serde_json::json!({
+            "apiVersion": "v1",
+            "kind": "ConfigMap",
+            "metadata": {
+                "name": dependent,
+                "namespace": "default",
+                "ownerReferences": [{"apiVersion": "v1", "kind": "ConfigMap", "name": owner, "uid": uid.trim()}],
+            },
+        }))?;
+        kubectl(&[
+            "-n",
+            "default",
+            "delete",
+            "configmap",
+            &owner,
+            "--wait=false",
+        ])?;
+        // Namespace controller: a namespace with an object in it, deleted.
+        kubectl(&["create", "namespace", &name])?;
+        kubectl(&["-n", &name, "create", "configmap", "content"])?;
+        kubectl(&["delete", "namespace", &name, "--wait=false"])?;
+        // ClusterRole aggregation: an aggregating role and a labelled one.
+        let label = format!("roost.birb.party/{name}");
+        apply(serde_json::json!({
+            "apiVersion": "rbac.authorization.k8s.io/v1",
+            "kind": "ClusterRole",
+            "metadata": {"name": format!("{name}-aggregated")},
+            "aggregationRule": {"clusterRoleSelectors": [{"matchLabels": {label.clone(): "true"}}]},
+            "rules": [],
+        }))?;
+        apply(serde_json::json!({
+            "apiVersion": "rbac.authorization.k8s.io/v1",
+            "kind": "ClusterRole",
+            "metadata": {"name": format!("{name}-part"), "labels": {label: "true"}},
+            "rules": [{"apiGroups": [""], "resources": ["configmaps"], "verbs": ["get"]}],
+        }))?;
+        let aggregated = format!("clusterrole/{name}-aggregated");
+        let mut pending = vec!["garbage-collector", "namespace", "clusterrole-aggregation"];
+        let waited = wait_until(
+            "kube-controller-manager's controllers",
+            Duration::from_secs(120),
+            || {
+                pending.retain(|controller| match *controller {
+                    "garbage-collector" => {
+                        !gone(&["-n", "default", "get", "configmap", &dependent])
+                    }
+                    "namespace" => !gone(&["get", "namespace", &name]),
+                    _ => !kubectl(&["get", &aggregated, "-o", "jsonpath={.rules[*].resources}"])
+                        .is_ok_and(|out| out.contains("configmaps")),
+                });
+                pending.is_empty()
+            },
+        );
+        let _ = kubectl(&[
+            "delete",
+            "clusterrole",
+            &format!("{name}-aggregated"),
+            &format!("{name}-part"),
+            "--ignore-not-found",
+            "--wait=false",
+        ]);
+        if let Err(err) = waited {
+            let log = std::fs::read_to_string(self.dir.path().join("controller-manager.err"))
+                .unwrap_or_default();
+            let tail: Vec<&str> = log.lines().rev().take(20).collect();
+            return Err(format!(
+                "{err} (still not working: {}); kube-controller-manager log tail:\n{}",
+                pending.join(", "),
+                tail.into_iter().rev().collect::<Vec<_>>().join("\n")
+            ));
+        }
+        self.controllers_ready.store(true, Ordering::SeqCst);
+        Ok(())
     }
 
     /// Points the ManagedRoost CRD's conversion webhook at a roost-keeper
@@ -614,7 +969,8 @@ impl ControlPlane {
         self.start_watchdog()
     }
 
-    /// True when one of the processes (etcd, the apiserver, an adopted one) has exited.
+    /// True when one of the processes (etcd, the apiserver, the controller
+    /// manager, an adopted one) has exited.
     pub fn any_exited(&mut self) -> bool {
         self.processes
             .iter_mut()
@@ -622,8 +978,8 @@ impl ControlPlane {
     }
 
     /// Stops every process, the last started first (the webhook server, then
-    /// the apiserver, which wants etcd while it shuts down, then etcd):
-    /// SIGTERM, then SIGKILL after 15 s.
+    /// the controller manager, then the apiserver, which wants etcd while it
+    /// shuts down, then etcd): SIGTERM, then SIGKILL after 15 s.
     pub fn stop(&mut self) {
         if let Some(mut watchdog) = self.watchdog.take() {
             let _ = watchdog.kill();

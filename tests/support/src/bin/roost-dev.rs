@@ -32,6 +32,7 @@ async fn main_async() -> Result<(), String> {
         dir: root.join(".dev"),
         preferred_ports: true,
         serve_log: None,
+        report_crds: dev::report_groups_from_env()?,
     };
     let mut dev = dev::start(&options, &mut |line| say(line))?;
     let metrics_port = dev.metrics_port;

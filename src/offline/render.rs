@@ -27,11 +27,12 @@ pub enum OutputFormat {
     Sarif,
     Junit,
     Github,
-    /// The Report each ManagedRoost would get, as a YAML stream.
+    // The Report each ManagedRoost would get, as a YAML stream (`render_reports`).
     Report,
 }
 
-/// The report in `format`; info findings only when `verbose`. `color` paints
+/// The report in `format`; info, audited and exempted findings only when
+/// `verbose`; `-o report` of the default API (see [`render_reports`]). `color` paints
 /// the text format's levels; `cwd` is what SARIF's URIs are relative to.
 pub fn render(
     report: &Report,

@@ -533,6 +533,9 @@ pub async fn run(
     if let Some(rediscovery) = rediscovery {
         rediscovery.abort();
     }
+    if let Some(reports) = &reports {
+        reports.stop();
+    }
 }
 
 /// Runs the controller: always, or, with leader election, only while

@@ -162,6 +162,13 @@ impl Reports {
         }
     }
 
+    /// This run of the controller ends (leadership lost, shutdown): reports
+    /// are no longer written by this replica.
+    pub fn stop(&self) {
+        self.enabled.store(false, Ordering::SeqCst);
+        self.metrics.reports_enabled.set(0);
+    }
+
     /// Forgets a deleted roost (its report goes with it: garbage collection).
     pub fn forget(&self, uid: &str) {
         self.written.invalidate(uid);

@@ -13,7 +13,7 @@ dev: cluster
 test: cluster tools promtool helm podman chromium image fmt-check clippy tests-with-e2e
 
 # Integration tests that need no control plane, container image or built tool.
-IN_PROCESS_TESTS = abuse admission_https cli_explain cli_generated cli_validate crd_drift crd_pins dependency_direction \
+IN_PROCESS_TESTS = abuse admission_https cli_explain cli_generated cli_modes cli_validate crd_drift crd_pins dependency_direction \
 	conversion_props defaults_props deploy_drift docs_links fuzz_regressions http_router out_dir review_deadline serve_binary
 
 # The inner loop: formatting, lints, unit tests and the in-process integration

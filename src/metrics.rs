@@ -53,6 +53,11 @@ pub struct ResultLabel {
 /// A listener (`webhook`, `metrics`) and why one of its connections ended
 /// (bounded: [`crate::server::listener::CloseReason::label`]).
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct StateLabel {
+    pub state: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct ConnectionLabels {
     pub listener: &'static str,
     pub reason: &'static str,
@@ -135,6 +140,14 @@ pub struct Metrics {
     pub policy_evaluations: Family<ResultLabel, Counter>,
     /// Time to judge one object that policies match (the built-in rules, then the policies).
     pub policy_evaluation_duration: Histogram,
+    /// RoostPolicyExceptions in force, by state (active, expired) at the scrape.
+    pub policy_exceptions: Family<StateLabel, Gauge>,
+    /// Exempted findings the controller newly wrote into a status.
+    pub findings_exempted: Counter,
+    /// 1 while the controller writes policy reports.
+    pub reports_enabled: Gauge,
+    /// Policy report writes, by result (ok, error).
+    pub report_writes: Family<ResultLabel, Counter>,
     /// Lifecycle API answers, by route template and status code.
     pub lifecycle_api_requests: Family<LifecycleApiLabels, Counter>,
     /// Lifecycle event streams open now.
@@ -173,6 +186,10 @@ impl Metrics {
             policies: Family::default(),
             policy_evaluations: Family::default(),
             policy_evaluation_duration: latency_histogram(),
+            policy_exceptions: Family::default(),
+            findings_exempted: Counter::default(),
+            reports_enabled: Gauge::default(),
+            report_writes: Family::default(),
             lifecycle_api_requests: Family::default(),
             lifecycle_api_streams: Gauge::default(),
             lifecycle_api_stream_events: Counter::default(),
@@ -317,6 +334,31 @@ impl Metrics {
             "Time to judge one object that policies match (the built-in rules, then the policies)",
             self.policy_evaluation_duration.clone(),
         );
+        registry.register(
+            "roost_keeper_policy_exceptions",
+            "RoostPolicyExceptions in force, by state at the scrape (active; expired: past expiresAt)",
+            self.policy_exceptions.clone(),
+        );
+        registry.register(
+            "roost_keeper_findings_exempted",
+            "Findings a RoostPolicyException exempted, as the controller wrote them into status",
+            self.findings_exempted.clone(),
+        );
+    }
+
+    /// Counts the exceptions in force by whether they apply at `now`.
+    pub fn observe_exceptions(
+        &self,
+        exceptions: &[Arc<crate::policy::exception::CompiledException>],
+        now: k8s_openapi::jiff::Timestamp,
+    ) {
+        let active = exceptions.iter().filter(|e| e.active_at(now)).count();
+        let expired = exceptions.len() - active;
+        for (state, count) in [("active", active), ("expired", expired)] {
+            self.policy_exceptions
+                .get_or_create(&StateLabel { state })
+                .set(i64::try_from(count).unwrap_or(i64::MAX));
+        }
     }
 
     /// Counts one application of policies.
@@ -373,6 +415,16 @@ impl Metrics {
             "roost_keeper_api_lifecycle_events_by_type",
             "Lifecycle records made, by type",
             self.lifecycle_events_by_type.clone(),
+        );
+        registry.register(
+            "roost_keeper_reports_enabled",
+            "1 while the controller writes policy reports (the chosen API is served), else 0",
+            self.reports_enabled.clone(),
+        );
+        registry.register(
+            "roost_keeper_report_writes",
+            "Policy report writes, by result (ok, error)",
+            self.report_writes.clone(),
         );
     }
 

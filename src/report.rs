@@ -183,7 +183,7 @@ pub fn report(
         }
     }
     results.truncate(MAX_RESULTS);
-    json!({
+    let mut report = json!({
         "apiVersion": api.api_version(),
         "kind": api.kind(),
         "metadata": {
@@ -207,7 +207,15 @@ pub fn report(
         "source": SOURCE,
         "summary": summary,
         "results": results,
-    })
+    });
+    if api == ReportApi::WgPolicy {
+        // A PolicyReport has no top-level `source` (only its results do);
+        // server-side apply refuses a field its schema does not declare.
+        if let Some(object) = report.as_object_mut() {
+            object.remove("source");
+        }
+    }
+    report
 }
 
 fn severity(level: Level) -> &'static str {
@@ -318,6 +326,11 @@ mod tests {
         assert_eq!(wg["apiVersion"], "wgpolicyk8s.io/v1alpha2");
         assert_eq!(wg["kind"], "PolicyReport");
         assert_eq!(wg["results"], report["results"]);
+        assert_eq!(report["source"], SOURCE);
+        assert!(
+            wg.get("source").is_none(),
+            "a PolicyReport's schema has no top-level source"
+        );
     }
 
     #[test]

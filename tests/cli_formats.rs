@@ -740,3 +740,65 @@ fn machine_formats_keep_forged_strings_intact_and_valid() {
     )
     .unwrap();
 }
+
+/// Findings of a policy in Audit mode and findings a RoostPolicyException
+/// exempts, listed with `-v`: SARIF (a `note` with `mode: Audit`, a result
+/// with an accepted suppression) and JUnit (never a failure) stay valid.
+#[test]
+fn audited_and_exempted_findings_keep_sarif_and_junit_valid() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("in.yaml"),
+        "apiVersion: roost.birb.party/v1alpha1\nkind: RoostPolicy\nmetadata: {name: rollout}\nspec:\n  rules:\n    - {code: TEARDOWN_NEEDED, level: error, expression: has(object.spec.teardownPolicy), message: m, mode: Audit}\n    - {code: OWNER_LABEL, level: error, expression: \"'owner' in object.metadata.labels\", message: m}\n---\napiVersion: roost.birb.party/v1alpha1\nkind: RoostPolicyException\nmetadata: {name: owners-later, namespace: shop}\nspec: {codes: [OWNER_LABEL, CHART_VERSION_UNPINNED], roosts: [web], justification: owners come with the migration}\n---\napiVersion: roost.birb.party/v1alpha1\nkind: ManagedRoost\nmetadata: {name: web, namespace: shop}\nspec:\n  chart: {name: app, version: \"^1.0\", repository: {url: \"https://charts.example.com\"}}\n",
+    )
+    .unwrap();
+    let args: Vec<String> = ["-f", "in.yaml", "-v"].map(String::from).to_vec();
+    let tools = tools();
+
+    let out = run_format(dir.path(), &args, "sarif");
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let file = dir.path().join("out.sarif");
+    std::fs::write(&file, &out.stdout).unwrap();
+    python(
+        &tools,
+        SARIF_CHECK,
+        &[&tools.join("schemas/sarif-2.1.0.json"), &file],
+    )
+    .unwrap();
+    let sarif: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let results = sarif["runs"][0]["results"].as_array().unwrap();
+    let of = |code: &str| {
+        results
+            .iter()
+            .find(|r| r["ruleId"] == code)
+            .unwrap_or_else(|| panic!("no {code}: {sarif:#}"))
+    };
+    assert_eq!(of("TEARDOWN_NEEDED")["level"], "note");
+    assert_eq!(of("TEARDOWN_NEEDED")["properties"]["mode"], "Audit");
+    let exempted = of("OWNER_LABEL");
+    assert_eq!(exempted["level"], "error");
+    assert_eq!(exempted["suppressions"][0]["state"], "accepted");
+    assert_eq!(
+        exempted["suppressions"][0]["justification"],
+        "owners come with the migration"
+    );
+    assert_eq!(
+        of("CHART_VERSION_UNPINNED")["suppressions"][0]["kind"],
+        "external"
+    );
+
+    let out = run_format(dir.path(), &args, "junit");
+    assert_eq!(out.status.code(), Some(0));
+    let xml = text(&out.stdout);
+    assert!(!xml.contains("<failure"), "{xml}");
+    assert!(xml.contains("AUDIT TEARDOWN_NEEDED"), "{xml}");
+    assert!(xml.contains("EXEMPT OWNER_LABEL"), "{xml}");
+    let file = dir.path().join("out.xml");
+    std::fs::write(&file, &xml).unwrap();
+    python(
+        &tools,
+        JUNIT_CHECK,
+        &[&tools.join("schemas/junit-10.xsd"), &file],
+    )
+    .unwrap();
+}

@@ -1,13 +1,15 @@
 //! End to end: the real kube-apiserver and etcd (built by tests/cluster),
 //! the real kubectl, and roost-keeper's webhooks over HTTPS. One cluster
 //! and one server for this test binary (RoostPolicies included, in
-//! `policies`); each test works in its own namespace.
+//! `policies`, policy reports in `reports`); each test works in its own namespace.
 
 mod common;
 #[path = "e2e/modes.rs"]
 mod modes;
 #[path = "e2e/policies.rs"]
 mod policies;
+#[path = "e2e/reports.rs"]
+mod reports;
 
 use common::cluster::{Env, assert_example_warnings, manifest_in, offline_errors, ok, repo, text};
 use roost_keeper::admission::registration::FailurePolicy;
@@ -15,10 +17,17 @@ use roost_testcluster::{try_wait_for, wait_for};
 use std::process::Output;
 use std::sync::OnceLock;
 
-/// The shared cluster with the CRD installed and both webhooks registered and answering.
+/// The shared cluster with the CRD installed and both webhooks registered
+/// and answering; the controller writes OpenReports Reports (their CRDs installed).
 fn env() -> &'static Env {
     static ENV: OnceLock<Env> = OnceLock::new();
-    ENV.get_or_init(|| Env::start(FailurePolicy::Fail, FailurePolicy::Ignore))
+    ENV.get_or_init(|| {
+        Env::start_with_reports(
+            FailurePolicy::Fail,
+            FailurePolicy::Ignore,
+            roost_keeper::report::ReportApi::OpenReports,
+        )
+    })
 }
 
 fn kubectl(args: &[&str]) -> Output {

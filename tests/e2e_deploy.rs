@@ -35,8 +35,10 @@ const OBJECTS: &[&str] = &[
     "namespace/roost-system",
     "customresourcedefinition.apiextensions.k8s.io/managedroosts.roost.birb.party",
     "customresourcedefinition.apiextensions.k8s.io/roostpolicies.roost.birb.party",
+    "customresourcedefinition.apiextensions.k8s.io/roostpolicyexceptions.roost.birb.party",
     "serviceaccount/roost-keeper",
     "clusterrole.rbac.authorization.k8s.io/roost-keeper",
+    "clusterrole.rbac.authorization.k8s.io/roost-keeper-exception-granter",
     "clusterrolebinding.rbac.authorization.k8s.io/roost-keeper",
     "role.rbac.authorization.k8s.io/roost-keeper",
     "rolebinding.rbac.authorization.k8s.io/roost-keeper",
@@ -173,6 +175,7 @@ const fn deny(name: &'static str, args: &'static [&'static str]) -> Case {
 
 const ROOSTS: &str = "managedroosts.roost.birb.party";
 const POLICIES: &str = "roostpolicies.roost.birb.party";
+const EXCEPTIONS: &str = "roostpolicyexceptions.roost.birb.party";
 const LEASES: &str = "leases.coordination.k8s.io";
 const TOKEN_REVIEWS: &str = "tokenreviews.authentication.k8s.io";
 const ACCESS_REVIEWS: &str = "subjectaccessreviews.authorization.k8s.io";
@@ -224,6 +227,24 @@ const ALLOWED: &[Case] = &[
             "--subresource=status",
             "--all-namespaces",
         ],
+    ),
+    // RoostPolicyExceptions: read them everywhere, never write them.
+    allow(
+        "list roostpolicyexceptions",
+        &["list", EXCEPTIONS, "--all-namespaces"],
+    ),
+    allow(
+        "watch roostpolicyexceptions",
+        &["watch", EXCEPTIONS, "--all-namespaces"],
+    ),
+    // Policy reports: written per roost (--reports).
+    allow(
+        "patch openreports reports",
+        &["patch", "reports.openreports.io", "-n", "team-a"],
+    ),
+    allow(
+        "create wgpolicyk8s policyreports",
+        &["create", "policyreports.wgpolicyk8s.io", "-n", "team-a"],
     ),
     // Namespaces: their labels select policies.
     allow(
@@ -683,6 +704,11 @@ const DENIED: &[Case] = &[
         &["impersonate", "serviceaccounts", "-n", "roost-system"],
     ),
     deny("anything at all", &["*", "*", "--all-namespaces"]),
+    // A tenant's service account cannot exempt itself; neither can the server.
+    deny(
+        "create roostpolicyexceptions",
+        &["create", EXCEPTIONS, "-n", "team-a"],
+    ),
     // The lifecycle API's (deploy/lifecycle-api); deploy/ leaves it off.
     deny(
         "create tokenreviews",
@@ -851,6 +877,11 @@ fn service_account_has_exactly_the_permissions_it_needs() {
             ],
         ),
     );
+
+    // The report CRDs too: can-i on a resource type the server lacks says no.
+    plane
+        .install_report_crds(roost_testcluster::ReportGroups::BOTH)
+        .expect("report CRDs installed");
 
     let mut wrong = wrong_answers(&plane, ALLOWED);
     wrong.extend(wrong_answers(&plane, DENIED));

@@ -18,6 +18,7 @@ const NAMESPACE: &str = "roost-system";
 const OBJECTS: &[&str] = &[
     "serviceaccount/roost-keeper",
     "clusterrole.rbac.authorization.k8s.io/roost-keeper",
+    "clusterrole.rbac.authorization.k8s.io/roost-keeper-exception-granter",
     "clusterrolebinding.rbac.authorization.k8s.io/roost-keeper",
     "role.rbac.authorization.k8s.io/roost-keeper",
     "rolebinding.rbac.authorization.k8s.io/roost-keeper",

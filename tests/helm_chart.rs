@@ -412,6 +412,7 @@ fn every_option_renders() {
         .map(|e| (e["name"].as_str().unwrap(), &e["value"]))
         .collect();
     assert_eq!(env["ROOST_KEEPER_LEADER_ELECTION"], "false");
+    assert_eq!(env["ROOST_KEEPER_REPORTS"], "wgpolicyk8s.io");
     assert_eq!(env["ROOST_KEEPER_LOG_FORMAT"], "text");
     assert_eq!(
         env["OTEL_EXPORTER_OTLP_ENDPOINT"],
@@ -468,6 +469,46 @@ fn every_option_renders() {
     );
 }
 
+/// `reports: off` turns the server's reports off and drops the report RBAC;
+/// the exception granter ClusterRole is installed either way, never
+/// aggregated into admin or edit.
+#[test]
+fn reports_off_drops_the_report_rules_and_the_granter_is_never_aggregated() {
+    for (value, granted) in [
+        ("openreports.io", true),
+        ("wgpolicyk8s.io", true),
+        ("off", false),
+    ] {
+        let objects = template("roost-system", &["--set", &format!("reports={value}")]);
+        let rules = find(&objects, "ClusterRole", "roost-keeper")["rules"].to_string();
+        for resource in ["\"reports\"", "\"policyreports\""] {
+            assert_eq!(
+                rules.contains(resource),
+                granted,
+                "reports={value}: {rules}"
+            );
+        }
+        assert!(rules.contains("roostpolicyexceptions"), "{rules}");
+        let container = &find(&objects, "Deployment", "roost-keeper")["spec"]["template"]["spec"]["containers"]
+            [0];
+        let env = container["env"].to_string();
+        assert_eq!(
+            env.contains(&format!("\"value\":\"{value}\"")),
+            value != "openreports.io",
+            "reports={value}: {env}"
+        );
+        let granter = find(&objects, "ClusterRole", "roost-keeper-exception-granter");
+        let labels = granter["metadata"]["labels"].to_string();
+        assert!(!labels.contains("aggregate-to"), "{labels}");
+        assert!(
+            granter["rules"]
+                .to_string()
+                .contains("roostpolicyexceptions"),
+            "{granter}"
+        );
+    }
+}
+
 /// values.schema.json: a value of the wrong type or outside its set fails
 /// the render (and so `helm install`), naming the value.
 #[test]
@@ -482,6 +523,7 @@ fn schema_refuses_wrong_values() {
         ("--set", "webhook.policy.matchConditions=always"),
         ("--set", "certificates.mode=vault"),
         ("--set", "logFormat=xml"),
+        ("--set", "reports=kyverno.io"),
         ("--set-string", "lifecycleApi.enabled=true"),
         ("--set", "lifecycleApi.port=80"),
         ("--set", "lifecycleApi.port=8443"),

@@ -51,7 +51,8 @@ fn committed_schemas_match_the_binary() {
         [
             "managedroost-roost-v1alpha1.json",
             "managedroost-roost-v1beta1.json",
-            "roostpolicy-roost-v1alpha1.json"
+            "roostpolicy-roost-v1alpha1.json",
+            "roostpolicyexception-roost-v1alpha1.json"
         ]
     );
     for name in &names {

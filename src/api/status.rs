@@ -70,6 +70,47 @@ pub struct ManagedRoostStatus {
     /// Lifecycle history (bounded).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub lifecycle: Option<LifecycleStatus>,
+    /// Findings of policies (or rules) in Audit mode: no effect on the
+    /// `Validated` condition or the phase (at most 20).
+    #[schemars(length(max = 20))]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub audit_findings: Vec<AuditFinding>,
+    /// Findings a RoostPolicyException exempts, with its justification
+    /// (at most 20).
+    #[schemars(length(max = 20))]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub exemptions: Vec<ExemptionStatus>,
+}
+
+/// Most entries of `auditFindings` and of `exemptions` each.
+pub const MAX_STATUS_FINDINGS: usize = 20;
+
+/// A finding of a policy in Audit mode.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct AuditFinding {
+    pub code: String,
+    /// The level enforcing the rule would give: error, warning or info.
+    pub level: String,
+    pub field: String,
+    pub message: String,
+    /// The RoostPolicy whose rule reported it (absent for a built-in code).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub policy: Option<String>,
+}
+
+/// A finding a RoostPolicyException exempts.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ExemptionStatus {
+    pub code: String,
+    pub field: String,
+    /// The RoostPolicyException's name (in the roost's namespace).
+    pub exception: String,
+    pub justification: String,
+    /// When the exception stops applying (RFC 3339), if it does.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expires_at: Option<String>,
 }
 
 /// Result of one health check.

@@ -10,6 +10,7 @@ use crate::explain;
 use crate::lifecycle_api::LifecycleApiConfig;
 use crate::offline::convert::ConvertFormat;
 use crate::offline::{self, OutputFormat};
+use crate::report::ReportApi;
 use crate::server::{ServeConfig, Server, TlsSource, defaults};
 use crate::telemetry::LogFormat;
 use crate::tls::secret::CertSecretConfig;
@@ -17,6 +18,7 @@ use crate::{Error, Result};
 use clap::{Parser, Subcommand};
 use k8s_openapi::api::admissionregistration::v1::MatchCondition;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector;
+use k8s_openapi::jiff::Timestamp;
 use std::io::{IsTerminal, Read, Write};
 use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
@@ -215,6 +217,16 @@ pub struct ServeArgs {
     /// Watch ManagedRoosts in this namespace only (default: all namespaces).
     #[arg(long, env = "ROOST_KEEPER_WATCH_NAMESPACE")]
     pub watch_namespace: Option<String>,
+    /// Policy reports the controller writes, one per ManagedRoost: an
+    /// OpenReports Report, a wgpolicyk8s.io PolicyReport, or none. Off while
+    /// the cluster does not serve the API (checked at start and every minute).
+    #[arg(
+        long,
+        value_enum,
+        default_value = defaults::REPORTS,
+        env = "ROOST_KEEPER_REPORTS"
+    )]
+    pub reports: ReportsFlag,
     /// Kubeconfig for the controller, the Lease and the certificate Secret
     /// (default: KUBECONFIG, ~/.kube/config, then the in-cluster config).
     #[arg(long, env = "ROOST_KEEPER_KUBECONFIG")]
@@ -255,6 +267,29 @@ pub struct ServeArgs {
         env = "ROOST_KEEPER_LIFECYCLE_API_MAX_STREAMS_PER_IDENTITY"
     )]
     pub lifecycle_api_max_streams_per_identity: usize,
+}
+
+/// `serve --reports`: which policy report API to write, or none.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum ReportsFlag {
+    /// `openreports.io/v1alpha1` Report.
+    #[value(name = "openreports.io")]
+    OpenReports,
+    /// `wgpolicyk8s.io/v1alpha2` PolicyReport.
+    #[value(name = "wgpolicyk8s.io")]
+    WgPolicy,
+    /// No reports.
+    Off,
+}
+
+impl ReportsFlag {
+    pub fn api(self) -> Option<crate::report::ReportApi> {
+        match self {
+            ReportsFlag::OpenReports => Some(crate::report::ReportApi::OpenReports),
+            ReportsFlag::WgPolicy => Some(crate::report::ReportApi::WgPolicy),
+            ReportsFlag::Off => None,
+        }
+    }
 }
 
 /// Host name and process id: unique enough outside a pod, readable in the Lease.
@@ -303,6 +338,7 @@ impl ServeArgs {
                 .controller
                 .then(|| crate::controller::ControllerConfig {
                     watch_namespace: self.watch_namespace.clone(),
+                    reports: self.reports.api(),
                     leader_election: self.leader_election.then(|| {
                         crate::controller::leader::LeaseConfig {
                             lease_duration: self.lease_duration,
@@ -605,9 +641,10 @@ pub struct ValidateArgs {
     /// Files or directories to check (directories recursively: .yaml, .yml, .json); `-` reads stdin. Repeatable.
     #[arg(short = 'f', long = "filename", required = true, num_args = 1.., env = "ROOST_KEEPER_VALIDATE_FILES")]
     pub files: Vec<PathBuf>,
-    /// RoostPolicy files or directories (read as -f is), applied as the webhooks apply
-    /// them; their Namespace documents give namespace labels. RoostPolicy documents
-    /// among the -f inputs apply too. Repeatable.
+    /// RoostPolicy and RoostPolicyException files or directories (read as -f is), applied
+    /// as the webhooks apply them; their Namespace documents give namespace labels.
+    /// RoostPolicy and RoostPolicyException documents among the -f inputs apply too.
+    /// Repeatable.
     #[arg(
         long = "policy",
         value_name = "FILE_OR_DIR",
@@ -624,9 +661,30 @@ pub struct ValidateArgs {
         env = "ROOST_KEEPER_OUTPUT"
     )]
     pub output: OutputFormat,
-    /// Also show info findings.
+    /// Also show info findings, and findings of policies in Audit mode or exempted by a
+    /// RoostPolicyException (with its name, justification and expiry).
     #[arg(short = 'v', long = "verbose", env = "ROOST_KEEPER_VERBOSE")]
     pub verbose: bool,
+    /// The time RoostPolicyExceptions' expiresAt is judged at (RFC 3339, e.g.
+    /// 2026-12-31T00:00:00Z); default: the system clock.
+    #[arg(long, value_name = "RFC3339", value_parser = timestamp_flag, env = "ROOST_KEEPER_NOW")]
+    pub now: Option<Timestamp>,
+    /// The report API whose object `-o report` prints: openreports.io (Report) or
+    /// wgpolicyk8s.io (PolicyReport).
+    #[arg(
+        long,
+        value_enum,
+        default_value = "openreports.io",
+        env = "ROOST_KEEPER_REPORT_API"
+    )]
+    pub report_api: ReportApi,
+}
+
+/// An RFC 3339 time (`2026-12-31T00:00:00Z`, or with an offset).
+fn timestamp_flag(text: &str) -> std::result::Result<Timestamp, String> {
+    text.parse::<Timestamp>().map_err(|e| {
+        format!("{text:?} is not an RFC 3339 time ({e}); write e.g. 2026-12-31T00:00:00Z")
+    })
 }
 
 #[derive(Debug, clap::Args)]
@@ -715,12 +773,23 @@ pub fn run_validate(
     stderr: &mut dyn Write,
     color: bool,
 ) -> Result<i32> {
-    let report = offline::check_inputs_with_policies(&args.files, &args.policies, stdin);
+    let now = args.now.unwrap_or_else(Timestamp::now);
+    let report = offline::check_inputs_at(&args.files, &args.policies, now, stdin);
     let cwd = std::env::current_dir().unwrap_or_default();
-    let rendered = offline::render(&report, args.output, args.verbose, color, &cwd);
+    let rendered = match args.output {
+        OutputFormat::Report => offline::render_reports(&report, args.report_api),
+        format => offline::render(&report, format, args.verbose, color, &cwd),
+    };
     stdout
         .write_all(rendered.as_bytes())
         .map_err(Error::Write)?;
+    if args.output == OutputFormat::Report {
+        // The stream holds Reports only: a policy or exception the cluster
+        // would refuse (exit 1) is said on stderr.
+        stderr
+            .write_all(offline::render_refused_policies(&report).as_bytes())
+            .map_err(Error::Write)?;
+    }
     stderr
         .write_all(offline::render_input_errors(&report).as_bytes())
         .map_err(Error::Write)?;

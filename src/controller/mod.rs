@@ -5,6 +5,7 @@
 pub mod leader;
 pub mod lifecycle;
 pub mod policy_status;
+pub mod reports;
 pub mod status;
 pub mod stored;
 pub mod teardown;
@@ -69,6 +70,9 @@ pub struct ControllerConfig {
     /// many); `None` runs it unconditionally. An empty namespace means the
     /// client's default namespace (the pod's own in a cluster).
     pub leader_election: Option<crate::controller::leader::LeaseConfig>,
+    /// Write a policy report per roost in this API (when the cluster serves
+    /// it); `None`, no reports.
+    pub reports: Option<crate::report::ReportApi>,
 }
 
 /// Shared by every reconcile.
@@ -80,6 +84,8 @@ pub struct Context {
     written: moka::sync::Cache<String, u64>,
     /// The rules and the RoostPolicies in force.
     engine: Engine,
+    /// The policy reports' writer, when reports are configured.
+    reports: Option<Arc<reports::Reports>>,
 }
 
 impl Context {
@@ -103,6 +109,7 @@ impl Context {
                 .time_to_live(STATUS_CACHE_TTL)
                 .build(),
             engine,
+            reports: None,
         }
     }
 
@@ -289,6 +296,8 @@ async fn reconcile(stored: Arc<StoredRoost>, ctx: Arc<Context>) -> Result<Action
         result,
         evaluations,
         policy_time,
+        rules,
+        next_expiry,
     } = decoded?;
     if evaluations != Default::default() {
         ctx.metrics.observe_policies(evaluations, policy_time);
@@ -297,17 +306,43 @@ async fn reconcile(stored: Arc<StoredRoost>, ctx: Arc<Context>) -> Result<Action
         // The object asked for debug logs of its handling (spec.observability.logging.level).
         let _counted = crate::telemetry::DebugObject::begin();
         let span = tracing::info_span!(crate::telemetry::DEBUG_SPAN, name = %roost.name_any());
-        reconcile_object(&roost, &result, &ctx, started, now)
+        reconcile_object(&roost, &result, &rules, next_expiry, &ctx, started, now)
             .instrument(span)
             .await
     } else {
-        reconcile_object(&roost, &result, &ctx, started, now).await
+        reconcile_object(&roost, &result, &rules, next_expiry, &ctx, started, now).await
     }
 }
 
+/// How long a failed report write waits for its retry (unless a change comes first).
+const REPORT_RETRY: Duration = Duration::from_secs(30);
+
+/// The earliest of the times given, if any.
+fn earliest(times: impl IntoIterator<Item = Option<Timestamp>>) -> Option<Timestamp> {
+    times.into_iter().flatten().min()
+}
+
+/// Exemptions in `after` that `before` did not list.
+fn new_exemptions(before: Option<&ManagedRoostStatus>, after: &ManagedRoostStatus) -> u64 {
+    let old = before.map(|s| s.exemptions.as_slice()).unwrap_or_default();
+    let fresh = after
+        .exemptions
+        .iter()
+        .filter(|e| {
+            !old.iter()
+                .any(|o| o.code == e.code && o.field == e.field && o.exception == e.exception)
+        })
+        .count();
+    u64::try_from(fresh).unwrap_or(u64::MAX)
+}
+
+/// `next_expiry` is when an exception selecting the roost expires: its
+/// verdict changes then, so the roost is reconciled again at that time.
 async fn reconcile_object(
     roost: &ManagedRoost,
     result: &ValidationResult,
+    rules: &[(String, String)],
+    next_expiry: Option<Timestamp>,
     ctx: &Context,
     started: Instant,
     now: Timestamp,
@@ -317,7 +352,7 @@ async fn reconcile_object(
         status,
         notes,
         next_check,
-    } = status::plan(roost, result, now);
+    } = status::plan(roost, result, rules, now);
     tracing::debug!(
         valid = result.valid,
         errors = result.errors.len(),
@@ -341,6 +376,9 @@ async fn reconcile_object(
                 .get_or_create(&label)
                 .set(i64::try_from(ctx.written.entry_count()).unwrap_or(i64::MAX));
             ctx.record_lifecycle(&new_records(roost.status.as_ref(), &status));
+            ctx.metrics
+                .findings_exempted
+                .inc_by(new_exemptions(roost.status.as_ref(), &status));
             ctx.publish(&roost.metadata, &notes).await;
             tracing::debug!(phase = ?status.phase, ?notes, elapsed_ms = started.elapsed().as_secs_f64() * 1e3, "status written");
         }
@@ -350,7 +388,20 @@ async fn reconcile_object(
             "status unchanged"
         );
     }
-    Ok(match next_check {
+    let mut retry_report = None;
+    if let Some(reports) = &ctx.reports {
+        let (name, namespace) = (roost.name_any(), roost.namespace().unwrap_or_default());
+        let subject = reports::subject(&name, &namespace, &uid);
+        // A failure is logged and counted; the status is written either way.
+        if reports
+            .write(&subject, result, rules, &ctx.engine.registry)
+            .await
+            == reports::Outcome::Failed
+        {
+            retry_report = Some(Timestamp::now() + REPORT_RETRY);
+        }
+    }
+    Ok(match earliest([next_check, next_expiry, retry_report]) {
         Some(at) => {
             let wait = (at.as_nanosecond() - Timestamp::now().as_nanosecond()).max(0);
             Action::requeue(
@@ -383,6 +434,9 @@ fn error_policy(roost: Arc<StoredRoost>, error: &ReconcileError, ctx: Arc<Contex
 async fn on_deleted(ctx: &Context, roost: &StoredRoost) {
     if let Some(uid) = roost.uid() {
         ctx.written.invalidate(&uid);
+        if let Some(reports) = &ctx.reports {
+            reports.forget(&uid);
+        }
     }
     ctx.record_lifecycle(&["Deleted".to_owned()]);
     ctx.publish(
@@ -411,12 +465,37 @@ pub async fn run(
     };
     let instance = config.leader_election.as_ref().map(|l| l.identity.clone());
     let policies = Arc::clone(&engine.policies);
-    let ctx = Arc::new(Context::new(
-        client.clone(),
-        metrics,
-        engine.clone(),
-        instance,
-    ));
+    let reports = match config.reports {
+        Some(api) => {
+            let reports = Arc::new(reports::Reports::new(
+                client.clone(),
+                api,
+                Arc::clone(&metrics),
+            ));
+            reports.discover().await;
+            Some(reports)
+        }
+        None => {
+            tracing::info!("policy reports off (--reports off)");
+            metrics.reports_enabled.set(0);
+            None
+        }
+    };
+    let mut context = Context::new(client.clone(), metrics, engine.clone(), instance);
+    context.reports = reports.clone();
+    let ctx = Arc::new(context);
+    let rediscovery = reports
+        .as_ref()
+        .map(|r| tokio::spawn(Arc::clone(r).keep_discovering()));
+    // Reports turning on (their CRD installed) writes every roost's report.
+    let reports_on = match &reports {
+        Some(reports) => futures::stream::unfold(reports.subscribe(), |mut on| async {
+            on.changed().await.ok()?;
+            Some(((), on))
+        })
+        .boxed(),
+        None => futures::stream::pending().boxed(),
+    };
     let (reader, writer) = reflector::store::<StoredRoost>();
     let policy_status = tokio::spawn(policy_status::keep_current(client, engine, reader.clone()));
     // A change of the policies (or of a namespace's labels) re-judges every roost.
@@ -445,12 +524,18 @@ pub async fn run(
         })
         .applied_objects();
     Controller::for_stream(stream, reader)
-        .reconcile_all_on(policy_changes)
+        .reconcile_all_on(futures::stream::select(policy_changes, reports_on))
         .graceful_shutdown_on(shutdown)
         .run(reconcile, error_policy, ctx)
         .for_each(|_| std::future::ready(()))
         .await;
     policy_status.abort();
+    if let Some(rediscovery) = rediscovery {
+        rediscovery.abort();
+    }
+    if let Some(reports) = &reports {
+        reports.stop();
+    }
 }
 
 /// Runs the controller: always, or, with leader election, only while
@@ -671,6 +756,64 @@ mod tests {
         assert!(quiet, "nothing is sent once the Event is published");
     }
 
+    /// Answers every request (the status write, then Events) with its own
+    /// body, until none comes for a second.
+    async fn answer_all(mut handle: tower_test::mock::Handle<Request<Body>, Response<Body>>) {
+        let mut first = true;
+        while let Ok(Some((request, respond))) =
+            tokio::time::timeout(Duration::from_secs(1), handle.next_request()).await
+        {
+            let body = request.into_body().collect_bytes().await.unwrap();
+            let reply = if first {
+                serde_json::to_vec(&roost()).unwrap()
+            } else {
+                body.to_vec()
+            };
+            first = false;
+            respond.send_response(Response::builder().body(Body::from(reply)).unwrap());
+        }
+    }
+
+    #[tokio::test]
+    async fn an_exception_that_expires_requeues_the_roost_at_its_expiry() {
+        let (service, handle) = tower_test::mock::pair::<Request<Body>, Response<Body>>();
+        let engine = Engine::default();
+        let expires = Timestamp::now() + Duration::from_secs(600);
+        let exception: crate::api::roost_policy_exception::RoostPolicyException =
+            serde_json::from_value(serde_json::json!({
+                "apiVersion": "roost.birb.party/v1alpha1", "kind": "RoostPolicyException",
+                "metadata": {"name": "pinning-later", "namespace": "team-a"},
+                "spec": {"codes": ["CHART_VERSION_UNPINNED"], "roosts": ["web"],
+                         "justification": "until the release", "expiresAt": expires.to_string()}
+            }))
+            .unwrap();
+        let compiled = crate::policy::exception::compile(&exception).unwrap();
+        engine.policies.replace_exceptions(vec![Arc::new(compiled)]);
+        let ctx = Arc::new(Context::new(
+            Client::new(service, "default"),
+            Metrics::new(),
+            engine,
+            None,
+        ));
+        let mut object = roost();
+        object.spec.chart.as_mut().unwrap().version = Some("^1.2".into());
+        let server = tokio::spawn(answer_all(handle));
+        let action = reconcile(stored(&object), Arc::clone(&ctx)).await.unwrap();
+        server.await.unwrap();
+        // The teardown timeout is an hour away; the exception expires first.
+        let requeue = format!("{action:?}");
+        assert!(
+            requeue.contains("requeue_after: Some(599")
+                || requeue.contains("requeue_after: Some(600"),
+            "{requeue}"
+        );
+        assert_eq!(
+            ctx.metrics.findings_exempted.get(),
+            1,
+            "the exempted finding written into status is counted"
+        );
+    }
+
     #[test]
     fn only_unreachable_overloaded_or_failing_apiservers_are_retried() {
         let api = |code: u16| {
@@ -690,6 +833,7 @@ mod tests {
         let planned = status::plan(
             &object,
             &crate::validation::validate(&object.spec),
+            &[],
             Timestamp::now(),
         )
         .status

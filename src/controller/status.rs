@@ -4,7 +4,10 @@
 
 use super::lifecycle::{add_phase_duration, kind, track_lifecycle};
 use super::teardown;
-use crate::api::{LifecycleStatus, ManagedRoost, ManagedRoostStatus, Phase, TeardownStatus};
+use crate::api::{
+    AuditFinding, ExemptionStatus, LifecycleStatus, MAX_STATUS_FINDINGS, ManagedRoost,
+    ManagedRoostStatus, Phase, TeardownStatus,
+};
 use crate::validation::ValidationResult;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
 use k8s_openapi::jiff::Timestamp;
@@ -25,7 +28,8 @@ pub struct Note {
 #[derive(Clone, Debug)]
 pub struct Plan {
     /// The status fields roost-keeper owns (phase, conditions, observedGeneration,
-    /// lastUpdateTime, teardown, lifecycle); `None` when nothing changed.
+    /// lastUpdateTime, teardown, lifecycle, auditFindings, exemptions); `None`
+    /// when nothing changed.
     pub status: Option<ManagedRoostStatus>,
     pub notes: Vec<Note>,
     /// When to look again without a change (a teardown trigger's time).
@@ -41,6 +45,8 @@ pub fn owned(status: &ManagedRoostStatus) -> ManagedRoostStatus {
         last_update_time: status.last_update_time.clone(),
         teardown: status.teardown.clone(),
         lifecycle: status.lifecycle.clone(),
+        audit_findings: status.audit_findings.clone(),
+        exemptions: status.exemptions.clone(),
         ..ManagedRoostStatus::default()
     }
 }
@@ -288,6 +294,39 @@ impl Draft {
             .unwrap_or(false)
     }
 
+    /// The findings of Audit mode and the exempted ones, listed apart from
+    /// the verdict (the conditions do not read them); `rules` names the
+    /// policy of each custom rule's code.
+    fn list_findings(&mut self, result: &ValidationResult, rules: &[(String, String)]) {
+        self.status.audit_findings = result
+            .audited
+            .iter()
+            .take(MAX_STATUS_FINDINGS)
+            .map(|f| AuditFinding {
+                code: f.code.clone(),
+                level: f.level.as_str().to_owned(),
+                field: f.field.clone(),
+                message: f.message.clone(),
+                policy: rules
+                    .iter()
+                    .find(|(_, code)| *code == f.code)
+                    .map(|(policy, _)| policy.clone()),
+            })
+            .collect();
+        self.status.exemptions = result
+            .exempted
+            .iter()
+            .take(MAX_STATUS_FINDINGS)
+            .map(|e| ExemptionStatus {
+                code: e.finding.code.clone(),
+                field: e.finding.field.clone(),
+                exception: e.exception.clone(),
+                justification: e.justification.clone(),
+                expires_at: e.expires_at.clone(),
+            })
+            .collect();
+    }
+
     /// The `Validated` and `Ready` conditions, and the generation they describe.
     fn set_conditions(&mut self, result: &ValidationResult, generation: Option<i64>) {
         let mut conditions = self.status.conditions.take().unwrap_or_default();
@@ -380,8 +419,15 @@ fn may_tear_down(roost: &ManagedRoost) -> bool {
     !needs_approval || approved
 }
 
-/// Computes the status roost-keeper wants for `roost` at `now`.
-pub fn plan(roost: &ManagedRoost, result: &ValidationResult, now: Timestamp) -> Plan {
+/// Computes the status roost-keeper wants for `roost` at `now`; `rules` are
+/// the custom rules that judged it ((policy, code), as
+/// [`crate::engine::Judgement::rules`]), naming the policy of an audited finding.
+pub fn plan(
+    roost: &ManagedRoost,
+    result: &ValidationResult,
+    rules: &[(String, String)],
+    now: Timestamp,
+) -> Plan {
     let observed = roost.status.clone().unwrap_or_default();
     let before = owned(&observed);
     let created = roost
@@ -405,6 +451,7 @@ pub fn plan(roost: &ManagedRoost, result: &ValidationResult, now: Timestamp) -> 
     draft.follow_health(observed.health.as_ref());
     let triggered = draft.follow_teardown(evaluation.fired.as_ref(), may_tear_down(roost));
     draft.set_conditions(result, roost.metadata.generation);
+    draft.list_findings(result, rules);
     draft.finish(&before, if triggered { None } else { evaluation.next })
 }
 
@@ -439,7 +486,13 @@ mod tests {
     /// Runs the planner and stores its status as the apiserver would (our fields replaced).
     fn step(roost: &mut ManagedRoost, now: Timestamp) -> Plan {
         let result = validate(&roost.spec);
-        let plan = plan(roost, &result, now);
+        step_with(roost, &result, now)
+    }
+
+    /// [`step`] with a given verdict.
+    fn step_with(roost: &mut ManagedRoost, result: &ValidationResult, now: Timestamp) -> Plan {
+        let rules = [("require-owner".to_owned(), "OWNER_LABEL_MISSING".to_owned())];
+        let plan = plan(roost, result, &rules, now);
         if let Some(ours) = &plan.status {
             let current = roost.status.take().unwrap_or_default();
             roost.status = Some(ManagedRoostStatus {
@@ -647,5 +700,109 @@ mod tests {
             ),
             1
         );
+    }
+
+    fn finding(
+        code: &str,
+        level: crate::validation::Level,
+        field: &str,
+    ) -> crate::validation::Finding {
+        crate::validation::Finding {
+            code: code.into(),
+            level,
+            field: field.into(),
+            message: format!("{code} at {field}"),
+        }
+    }
+
+    #[test]
+    fn audit_findings_are_listed_and_leave_validated_true() {
+        use crate::validation::Level;
+        let mut roost = roost(valid_spec());
+        let mut result = validate(&roost.spec);
+        result.audited = vec![
+            finding("OWNER_LABEL_MISSING", Level::Error, "metadata.labels"),
+            finding(
+                "CHART_VERSION_UNPINNED",
+                Level::Warning,
+                "spec.chart.version",
+            ),
+        ];
+        step_with(&mut roost, &result, at(1));
+        let validated = condition(&roost, "Validated");
+        assert_eq!(
+            (validated.status.as_str(), validated.reason.as_str()),
+            ("True", "ValidationPassed"),
+            "audited findings do not change the verdict"
+        );
+        assert_eq!(status(&roost).phase, Some(Phase::Pending));
+        let listed = &status(&roost).audit_findings;
+        assert_eq!(listed.len(), 2);
+        assert_eq!(
+            listed[0],
+            AuditFinding {
+                code: "OWNER_LABEL_MISSING".into(),
+                level: "error".into(),
+                field: "metadata.labels".into(),
+                message: "OWNER_LABEL_MISSING at metadata.labels".into(),
+                policy: Some("require-owner".into()),
+            }
+        );
+        assert_eq!(listed[1].policy, None, "a built-in code has no policy");
+        assert!(status(&roost).exemptions.is_empty());
+        let text = serde_json::to_value(status(&roost)).unwrap();
+        assert!(text.get("exemptions").is_none(), "omitted when empty");
+        assert!(
+            step_with(&mut roost, &result, at(2)).status.is_none(),
+            "the same findings write nothing"
+        );
+        result.audited.clear();
+        step_with(&mut roost, &result, at(3));
+        assert!(
+            status(&roost).audit_findings.is_empty(),
+            "a fixed finding leaves the list"
+        );
+        let text = serde_json::to_value(status(&roost)).unwrap();
+        assert!(text.get("auditFindings").is_none(), "omitted when empty");
+    }
+
+    #[test]
+    fn exemptions_are_listed_with_their_justification_and_at_most_twenty() {
+        use crate::validation::{Exemption, Level};
+        let mut roost = roost(valid_spec());
+        let mut result = validate(&roost.spec);
+        result.exempted = (0..25)
+            .map(|i| Exemption {
+                finding: finding(
+                    "CHART_VERSION_UNPINNED",
+                    Level::Warning,
+                    &format!("spec.x[{i}]"),
+                ),
+                exception: "migration".into(),
+                justification: "until the chart is pinned".into(),
+                expires_at: (i == 0).then(|| "2027-01-01T00:00:00Z".to_owned()),
+            })
+            .collect();
+        step_with(&mut roost, &result, at(1));
+        let exemptions = &status(&roost).exemptions;
+        assert_eq!(exemptions.len(), MAX_STATUS_FINDINGS);
+        assert_eq!(
+            exemptions[0],
+            ExemptionStatus {
+                code: "CHART_VERSION_UNPINNED".into(),
+                field: "spec.x[0]".into(),
+                exception: "migration".into(),
+                justification: "until the chart is pinned".into(),
+                expires_at: Some("2027-01-01T00:00:00Z".into()),
+            }
+        );
+        assert_eq!(exemptions[1].expires_at, None);
+        let validated = condition(&roost, "Validated");
+        assert_eq!(
+            validated.reason, "ValidationPassed",
+            "exempted warnings are not warnings"
+        );
+        let text = serde_json::to_value(status(&roost)).unwrap();
+        assert_eq!(text["exemptions"][0]["expiresAt"], "2027-01-01T00:00:00Z");
     }
 }

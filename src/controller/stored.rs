@@ -74,6 +74,12 @@ pub struct Decoded {
     /// judging took (for the policy metrics).
     pub evaluations: crate::policy::Evaluations,
     pub policy_time: std::time::Duration,
+    /// The custom rules that ran, (policy, code): the policy of an audited
+    /// finding, the pass results of a report.
+    pub rules: Vec<(String, String)>,
+    /// The first expiry after `now` of an exception that selects the roost:
+    /// the verdict must be formed again then.
+    pub next_expiry: Option<Timestamp>,
 }
 
 /// The status text could not be read as a ManagedRoost status.
@@ -144,6 +150,7 @@ impl StoredRoost {
             now,
         });
         let policy_time = started.elapsed();
+        let next_expiry = matched.next_expiry(now);
         let status = self.status()?;
         Ok(Decoded {
             roost: ManagedRoost {
@@ -154,6 +161,8 @@ impl StoredRoost {
             result: judgement.result,
             evaluations: judgement.evaluations,
             policy_time,
+            rules: judgement.rules,
+            next_expiry,
         })
     }
 

@@ -2330,6 +2330,57 @@ spec:
         fix: "Guard optional fields with has() in the expression (or set the rule's failurePolicy: Ignore if \
               passing is the right answer when it cannot be evaluated).",
     },
+    Explanation {
+        code: codes::EXCEPTION_INVALID,
+        checks: "A RoostPolicyException decodes, has a name, and compiles: 1 to 50 codes, each a \
+                 SCREAMING_SNAKE_CASE code listed once that may be exempted (a custom rule's code or a built-in \
+                 warning or info code, never a built-in error), either roosts (1 to 100 names) or a valid label \
+                 selector (not both), and a justification that is not blank (at most 1024 bytes).",
+        why: "An exception that does not compile cannot be applied; the cluster refuses it so that what is stored \
+              is in force. A built-in error means the roost cannot work, so no exception lowers one.",
+        default_behaviour: "The RoostPolicyException webhook denies the exception and lists every problem. \
+                            `roost-keeper validate` reports it on the RoostPolicyException document (scope \
+                            RoostPolicyException/NAMESPACE), checks the roosts without it, and exits 1.",
+        failing: concat!(
+            "apiVersion: roost.birb.party/v1alpha1
+kind: RoostPolicyException
+metadata:
+  name: web-unpinned
+  namespace: default
+spec:
+  codes: [CHART_VERSION_MISSING]
+  roosts: [web]
+  justification: the chart is pinned by digest in the release pipeline
+  expiresAt: \"2099-01-01T00:00:00Z\"
+---
+",
+            roost!(chart!())
+        ),
+        passing: concat!(
+            "apiVersion: roost.birb.party/v1alpha1
+kind: RoostPolicyException
+metadata:
+  name: web-unpinned
+  namespace: default
+spec:
+  codes: [CHART_VERSION_UNPINNED]
+  roosts: [web]
+  justification: the chart is pinned by digest in the release pipeline
+  expiresAt: \"2099-01-01T00:00:00Z\"
+---
+",
+            roost!(
+                "  chart:
+    repository:
+      url: https://charts.example.com/stable
+    name: web
+    version: \"^1.4\"
+"
+            )
+        ),
+        fix: "Fix each problem at the field the message names; here, a built-in error cannot be exempted (set the \
+              chart version), but a warning such as CHART_VERSION_UNPINNED can.",
+    },
     // ---- Findings ----
     Explanation {
         code: codes::TOO_MANY_FINDINGS,

@@ -62,7 +62,7 @@ impl Conversion {
 /// `document` as YAML that kubectl reads back as the same value; in JSON
 /// (which YAML reads alike) when the emitter's YAML 1.2 would not be (a
 /// string `on` that YAML 1.1 takes for a boolean, say).
-fn yaml_text(document: &Value) -> String {
+pub(super) fn yaml_text(document: &Value) -> String {
     let yaml = serde_norway::to_string(document).ok().filter(|yaml| {
         crate::yaml::Documents::new(yaml)
             .next()

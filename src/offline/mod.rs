@@ -8,19 +8,25 @@
 //! would admit them, and each roost gets the webhook's verdict: policy
 //! defaults, built-in defaults, built-in rules, overrides and custom rules,
 //! then its silence annotation.
+//!
+//! RoostPolicyExceptions (with `--policy` or among the inputs) are compiled
+//! as the cluster would admit them and exempt findings while they have not
+//! expired at the run's `now` (`--now`, else the system clock).
 
-use crate::api::POLICY_KIND;
 use crate::api::convert::converted;
+use crate::api::roost_policy_exception::RoostPolicyException;
 use crate::api::strict::{Refused, RefusedField};
 use crate::api::{ApiVersion, KIND};
+use crate::api::{EXCEPTION_KIND, POLICY_KIND};
 use crate::cache::{CacheKey, ValidationCache};
 use crate::engine::{Case, Engine, PolicyCase, defaulted};
+use crate::policy::exception::{self, CompiledException};
 use crate::policy::{
     self, CompiledPolicy, Known, Labels, NAMESPACE_NAME_LABEL, PolicySet, RoostPolicy,
 };
-use crate::validation::ValidationResult;
 use crate::validation::codes;
 use crate::validation::decode::decode_spec;
+use crate::validation::{Exemption, ValidationResult};
 use crate::validation::{Finding, Findings, Level, SILENCE_ANNOTATION};
 use crate::yaml::Positions;
 use k8s_openapi::jiff::Timestamp;
@@ -35,7 +41,9 @@ pub mod convert;
 mod render;
 
 use crate::text::printable;
-pub use render::{OutputFormat, render, render_input_errors};
+pub use render::{
+    OutputFormat, render, render_input_errors, render_refused_policies, render_reports,
+};
 
 /// Largest input read, so a stray huge file cannot exhaust memory.
 pub const MAX_INPUT_BYTES: u64 = 64 * 1024 * 1024;
@@ -47,6 +55,19 @@ pub enum ResultKind {
     ManagedRoost,
     /// A RoostPolicy that the cluster would refuse (cluster-scoped: no namespace).
     RoostPolicy,
+    /// A RoostPolicyException that the cluster would refuse (in its namespace).
+    RoostPolicyException,
+}
+
+impl ResultKind {
+    /// The kind's name, as `kind` in the JSON output of a result that is not a roost.
+    pub fn name(self) -> &'static str {
+        match self {
+            ResultKind::ManagedRoost => KIND,
+            ResultKind::RoostPolicy => POLICY_KIND,
+            ResultKind::RoostPolicyException => EXCEPTION_KIND,
+        }
+    }
 }
 
 /// A finding and where its field is written in the input: the node the
@@ -71,7 +92,32 @@ impl Located {
     }
 }
 
-/// The verdict on one ManagedRoost document, or on a RoostPolicy that fails admission.
+/// A finding a RoostPolicyException exempts, where its field is written,
+/// with the exception's name, justification and expiry.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct LocatedExemption {
+    #[serde(flatten)]
+    pub located: Located,
+    pub exception: String,
+    pub justification: String,
+    #[serde(rename = "expiresAt", skip_serializing_if = "Option::is_none")]
+    pub expires_at: Option<String>,
+}
+
+/// What a roost's Report is made of: its verdict (refusals included, fields
+/// named as the storage version names them), the custom rules that ran and
+/// the roost's identity.
+#[derive(Clone, Debug)]
+pub struct Judged {
+    pub result: ValidationResult,
+    /// (policy, code) of every custom rule that ran, as [`crate::engine::Judgement::rules`].
+    pub rules: Vec<(String, String)>,
+    /// `metadata.uid` when the document has one, else its name (see [`report_uid`]).
+    pub uid: String,
+}
+
+/// The verdict on one ManagedRoost document, or on a RoostPolicy or
+/// RoostPolicyException that fails admission.
 #[derive(Clone, Debug, Serialize)]
 pub struct DocumentResult {
     pub source: String,
@@ -80,10 +126,23 @@ pub struct DocumentResult {
     pub namespace: String,
     pub valid: bool,
     pub findings: Vec<Located>,
-    /// Not in the JSON output (its shape is fixed): a RoostPolicy result has
-    /// an empty namespace and POLICY_INVALID or API_VERSION_UNKNOWN findings.
+    /// Not in the JSON output as such (`kind` is written for results that
+    /// are not roosts): a RoostPolicy result has an empty namespace and
+    /// POLICY_INVALID or API_VERSION_UNKNOWN findings, a RoostPolicyException
+    /// result its namespace and EXCEPTION_INVALID findings.
     #[serde(skip)]
     pub kind: ResultKind,
+    /// Findings of policies (or rules) in Audit mode: no effect on `valid`;
+    /// shown with `-v`.
+    #[serde(skip)]
+    pub audited: Vec<Located>,
+    /// Findings exempted by a RoostPolicyException in force: no effect on
+    /// `valid`; shown with `-v`.
+    #[serde(skip)]
+    pub exempted: Vec<LocatedExemption>,
+    /// A roost's verdict as its Report takes it (`-o report`).
+    #[serde(skip)]
+    pub judged: Option<Box<Judged>>,
 }
 
 /// An input that could not be read or parsed; the others are still checked.
@@ -122,6 +181,8 @@ pub struct Report {
     pub skipped: usize,
     /// RoostPolicy documents read (a policy given twice, identical, counts once).
     pub policies: usize,
+    /// RoostPolicyException documents read (one given twice, identical, counts once).
+    pub exceptions: usize,
     pub input_errors: Vec<InputError>,
 }
 
@@ -295,7 +356,7 @@ fn read_documents(
 fn gets_findings(document: &Value) -> bool {
     matches!(
         document.get("kind").and_then(Value::as_str),
-        Some(KIND | POLICY_KIND | "List")
+        Some(KIND | POLICY_KIND | EXCEPTION_KIND | "List")
     )
 }
 
@@ -309,7 +370,8 @@ pub fn check_inputs(paths: &[PathBuf], stdin: &mut dyn Read) -> Report {
 enum Role {
     /// `-f`: ManagedRoosts are checked; RoostPolicies and Namespaces are used too.
     Objects,
-    /// `--policy`: RoostPolicies and Namespaces are used; nothing is checked.
+    /// `--policy`: RoostPolicies, RoostPolicyExceptions and Namespaces are
+    /// used; no roost is checked.
     Policies,
 }
 
@@ -327,6 +389,12 @@ enum Pending {
         object: Value,
         positions: Option<Positions>,
     },
+    Exception {
+        source: String,
+        index: usize,
+        object: Value,
+        positions: Option<Positions>,
+    },
 }
 
 /// What every input together says about policies and namespaces.
@@ -337,12 +405,23 @@ struct Collected {
     namespaces: BTreeMap<String, Labels>,
 }
 
-/// Checks every source of `paths` (`-f`), with the RoostPolicies and
-/// Namespaces of `policy_paths` (`--policy`) and of `paths`. Results come in
-/// input order: the policy inputs first, then the others.
+/// Checks every source of `paths` (`-f`), with the RoostPolicies,
+/// RoostPolicyExceptions and Namespaces of `policy_paths` (`--policy`) and
+/// of `paths`, at the system clock's time. Results come in input order: the
+/// policy inputs first, then the others.
 pub fn check_inputs_with_policies(
     paths: &[PathBuf],
     policy_paths: &[PathBuf],
+    stdin: &mut dyn Read,
+) -> Report {
+    check_inputs_at(paths, policy_paths, Timestamp::now(), stdin)
+}
+
+/// As [`check_inputs_with_policies`], judging exceptions' expiry at `now`.
+pub fn check_inputs_at(
+    paths: &[PathBuf],
+    policy_paths: &[PathBuf],
+    now: Timestamp,
     stdin: &mut dyn Read,
 ) -> Report {
     let mut report = Report::default();
@@ -357,15 +436,18 @@ pub fn check_inputs_with_policies(
         namespaces,
     } = collected;
     let (set, mut problems) = compile_policies(&pending, &mut report);
+    let (exceptions, exception_problems) = compile_exceptions(&pending, &mut report);
+    problems.extend(exception_problems);
     let engine = Engine::default();
     engine.policies.replace(set, BTreeMap::new());
+    engine.policies.replace_exceptions(exceptions);
     engine
         .policies
         .namespaces_listed(namespaces.into_iter().collect());
     let judging = Judging {
         engine,
         cache: ValidationCache::default(),
-        now: Timestamp::now(),
+        now,
     };
     for (at, pending) in pending.into_iter().enumerate() {
         match pending {
@@ -391,23 +473,67 @@ pub fn check_inputs_with_policies(
                 positions,
             } => {
                 if let Some(findings) = problems.remove(&at) {
-                    report.results.push(DocumentResult {
-                        source,
-                        index,
-                        name: metadata_text(&object, "name").unwrap_or_default(),
-                        namespace: String::new(),
-                        valid: false,
-                        findings: findings
-                            .into_iter()
-                            .map(|f| Located::at(f, positions.as_ref()))
-                            .collect(),
-                        kind: ResultKind::RoostPolicy,
-                    });
+                    report.results.push(refused(
+                        Document {
+                            source,
+                            index,
+                            object,
+                            positions,
+                        },
+                        String::new(),
+                        findings,
+                        ResultKind::RoostPolicy,
+                    ));
+                }
+            }
+            Pending::Exception {
+                source,
+                index,
+                object,
+                positions,
+            } => {
+                if let Some(findings) = problems.remove(&at) {
+                    let namespace = exception_namespace(&object);
+                    report.results.push(refused(
+                        Document {
+                            source,
+                            index,
+                            object,
+                            positions,
+                        },
+                        namespace,
+                        findings,
+                        ResultKind::RoostPolicyException,
+                    ));
                 }
             }
         }
     }
     report
+}
+
+/// The result of a RoostPolicy or RoostPolicyException the cluster would refuse.
+fn refused(
+    document: Document,
+    namespace: String,
+    findings: Vec<Finding>,
+    kind: ResultKind,
+) -> DocumentResult {
+    DocumentResult {
+        source: document.source,
+        index: document.index,
+        name: metadata_text(&document.object, "name").unwrap_or_default(),
+        namespace,
+        valid: false,
+        findings: findings
+            .into_iter()
+            .map(|f| Located::at(f, document.positions.as_ref()))
+            .collect(),
+        kind,
+        audited: Vec::new(),
+        exempted: Vec::new(),
+        judged: None,
+    }
 }
 
 /// Reads one source, keeping its ManagedRoosts and RoostPolicies for later
@@ -489,7 +615,8 @@ struct Document {
     positions: Option<Positions>,
 }
 
-/// Sorts one document: a ManagedRoost (from `-f`) or a RoostPolicy is kept,
+/// Sorts one document: a ManagedRoost (from `-f`), a RoostPolicy or a
+/// RoostPolicyException is kept,
 /// a Namespace gives its labels, anything else is skipped.
 fn classify(report: &mut Report, collected: &mut Collected, role: Role, document: Document) {
     let Document {
@@ -516,6 +643,12 @@ fn classify(report: &mut Report, collected: &mut Collected, role: Role, document
             positions,
         }),
         Some(POLICY_KIND) => collected.pending.push(Pending::Policy {
+            source,
+            index,
+            object,
+            positions,
+        }),
+        Some(EXCEPTION_KIND) => collected.pending.push(Pending::Exception {
             source,
             index,
             object,
@@ -687,10 +820,139 @@ fn compile_policies(
 
 fn pending_at(pending: &[Pending], at: usize) -> Option<(&str, usize)> {
     match pending.get(at)? {
-        Pending::Policy { source, index, .. } | Pending::Roost { source, index, .. } => {
-            Some((source, *index))
-        }
+        Pending::Policy { source, index, .. }
+        | Pending::Roost { source, index, .. }
+        | Pending::Exception { source, index, .. } => Some((source, *index)),
     }
+}
+
+/// An exception's namespace: `metadata.namespace`, else `default`, as for a roost.
+fn exception_namespace(object: &Value) -> String {
+    metadata_text(object, "namespace")
+        .filter(|n| !n.is_empty())
+        .unwrap_or_else(|| "default".to_owned())
+}
+
+/// A RoostPolicyException document as the apiserver would store it (in
+/// `default` when it names no namespace), or why not.
+fn decode_exception(object: &Value) -> Result<RoostPolicyException, Vec<Finding>> {
+    let invalid = |field: &str, message: String| {
+        let mut out = Findings::default();
+        out.report(codes::EXCEPTION_INVALID, field, message);
+        out.into_vec()
+    };
+    let wanted = <RoostPolicyException as kube::Resource>::api_version(&());
+    let api_version = object
+        .get("apiVersion")
+        .and_then(Value::as_str)
+        .unwrap_or("");
+    if api_version != wanted {
+        let mut out = Findings::default();
+        out.report(
+            codes::API_VERSION_UNKNOWN,
+            "apiVersion",
+            format!(
+                "apiVersion {} is not served; use {wanted}",
+                crate::validation::shown(api_version)
+            ),
+        );
+        return Err(out.into_vec());
+    }
+    let mut exception = serde_path_to_error::deserialize::<_, RoostPolicyException>(object)
+        .map_err(|err| {
+            let field = match err.path().to_string() {
+                path if path.is_empty() || path == "." => "spec".to_owned(),
+                path => path,
+            };
+            invalid(
+                &field,
+                format!(
+                    "does not decode as a RoostPolicyException: {}",
+                    crate::text::describe_json_error(err.inner())
+                ),
+            )
+        })?;
+    if exception.metadata.name.as_deref().unwrap_or("").is_empty() {
+        return Err(invalid(
+            "metadata.name",
+            "a RoostPolicyException needs a name".to_owned(),
+        ));
+    }
+    exception.metadata.namespace = Some(exception_namespace(object));
+    Ok(exception)
+}
+
+/// Compiles the RoostPolicyException documents as the cluster would admit
+/// them. Returns those that compiled (expired ones too: expiry is judged per
+/// roost at the run's `now`) and, by position in `pending`, the problems of
+/// those that did not. One given twice (namespace and name) with the same
+/// spec counts once; with another spec, the later one is refused; past
+/// [`exception::MAX_EXCEPTIONS_IN_FORCE`], the rest are refused.
+fn compile_exceptions(
+    pending: &[Pending],
+    report: &mut Report,
+) -> (Vec<Arc<CompiledException>>, BTreeMap<usize, Vec<Finding>>) {
+    let mut problems = BTreeMap::new();
+    let mut seen: BTreeMap<(String, String), (usize, RoostPolicyException)> = BTreeMap::new();
+    let mut compiled = Vec::new();
+    for (at, entry) in pending.iter().enumerate() {
+        let Pending::Exception { object, .. } = entry else {
+            continue;
+        };
+        let decoded = match decode_exception(object) {
+            Ok(decoded) => decoded,
+            Err(findings) => {
+                report.exceptions += 1;
+                problems.insert(at, findings);
+                continue;
+            }
+        };
+        let key = (
+            decoded.metadata.namespace.clone().unwrap_or_default(),
+            decoded.metadata.name.clone().unwrap_or_default(),
+        );
+        if let Some((earlier, first)) = seen.get(&key) {
+            if first.spec != decoded.spec {
+                report.exceptions += 1;
+                let shown = match pending_at(pending, *earlier) {
+                    Some((source, index)) => format!("{}:{index}", printable(source)),
+                    None => String::new(),
+                };
+                let mut out = Findings::default();
+                out.report(
+                    codes::EXCEPTION_INVALID,
+                    "metadata.name",
+                    format!(
+                        "another RoostPolicyException {}/{} with a different spec is given earlier ({shown}); a namespace holds one exception of a name",
+                        key.0, key.1
+                    ),
+                );
+                problems.insert(at, out.into_vec());
+            }
+            continue;
+        }
+        report.exceptions += 1;
+        match exception::compile(&decoded) {
+            Ok(_) if compiled.len() >= exception::MAX_EXCEPTIONS_IN_FORCE => {
+                let mut out = Findings::default();
+                out.report(
+                    codes::EXCEPTION_INVALID,
+                    "metadata.name",
+                    format!(
+                        "at most {} RoostPolicyExceptions are in force at once",
+                        exception::MAX_EXCEPTIONS_IN_FORCE
+                    ),
+                );
+                problems.insert(at, out.into_vec());
+            }
+            Ok(ready) => compiled.push(Arc::new(ready)),
+            Err(findings) => {
+                problems.insert(at, findings);
+            }
+        }
+        seen.insert(key, (at, decoded));
+    }
+    (compiled, problems)
 }
 
 /// What every roost of one run is judged with: the engine holding the
@@ -718,6 +980,10 @@ fn check_roost(report: &mut Report, judging: &Judging, document: Document) {
         .get("apiVersion")
         .and_then(Value::as_str)
         .unwrap_or("");
+    let mut audited = Vec::new();
+    let mut exempted = Vec::new();
+    let mut rules = Vec::new();
+    let mut written = None;
     let (valid, findings) = match ApiVersion::from_api_version(api_version) {
         None => {
             let mut out = Findings::default();
@@ -733,8 +999,10 @@ fn check_roost(report: &mut Report, judging: &Judging, document: Document) {
             (false, out.into_vec())
         }
         Some(version) => {
+            written = Some(version);
             let refused = refusal_findings(&object, version);
-            let result = judge_roost(judging, &namespace, &object, version);
+            let (result, ran) = judge_roost(judging, &namespace, &object, version);
+            rules = ran;
             let same = |a: &Finding, b: &Finding| a.code == b.code && a.field == b.field;
             // A field and code is said once: a type the engine's decoder
             // already calls SCHEMA_INVALID by the engine; a block the
@@ -756,9 +1024,20 @@ fn check_roost(report: &mut Report, judging: &Judging, document: Document) {
                 .filter(|f| !refused.iter().any(|r| covered(r, f)));
             let judged: Vec<Finding> = judged.cloned().collect();
             let valid = result.valid && refused.is_empty();
+            audited = result.audited.clone();
+            exempted = result.exempted.clone();
             (valid, refused.into_iter().chain(judged).collect())
         }
     };
+    let uid = report_uid(&object, &name);
+    let mut verdict = ValidationResult::from_findings(findings.clone());
+    verdict.valid = valid;
+    verdict.audited.clone_from(&audited);
+    verdict.exempted.clone_from(&exempted);
+    if written == Some(ApiVersion::V1alpha1) {
+        // The cluster stores and reports roosts in the storage version.
+        verdict = in_storage_names(verdict);
+    }
     report.results.push(DocumentResult {
         source,
         index,
@@ -770,7 +1049,60 @@ fn check_roost(report: &mut Report, judging: &Judging, document: Document) {
             .map(|f| Located::at(f, positions.as_ref()))
             .collect(),
         kind: ResultKind::ManagedRoost,
+        audited: audited
+            .into_iter()
+            .map(|f| Located::at(f, positions.as_ref()))
+            .collect(),
+        exempted: exempted
+            .into_iter()
+            .map(
+                |Exemption {
+                     finding,
+                     exception,
+                     justification,
+                     expires_at,
+                 }| LocatedExemption {
+                    located: Located::at(finding, positions.as_ref()),
+                    exception,
+                    justification,
+                    expires_at,
+                },
+            )
+            .collect(),
+        judged: Some(Box::new(Judged {
+            result: verdict,
+            rules,
+            uid,
+        })),
     });
+}
+
+/// What names a roost's Report: its `metadata.uid` when the document has
+/// one (as the cluster names it), else its name, since an object not yet
+/// applied has no uid.
+pub fn report_uid(object: &Value, name: &str) -> String {
+    metadata_text(object, "uid")
+        .filter(|uid| !uid.is_empty())
+        .unwrap_or_else(|| name.to_owned())
+}
+
+/// `result`, whose fields are named in the hub's (v1alpha1) shape, with each
+/// field named as the storage version names it.
+fn in_storage_names(mut result: ValidationResult) -> ValidationResult {
+    let findings = result
+        .errors
+        .iter_mut()
+        .chain(result.warnings.iter_mut())
+        .chain(result.info.iter_mut())
+        .chain(result.audited.iter_mut())
+        .chain(result.exempted.iter_mut().map(|e| &mut e.finding));
+    for finding in findings {
+        if let std::borrow::Cow::Owned(renamed) = ApiVersion::STORAGE.field_from_hub(&finding.field)
+        {
+            finding.field = renamed;
+        }
+    }
+    result
 }
 
 /// What the apiserver would refuse the object for by its CRD schema (of the
@@ -849,13 +1181,15 @@ fn with_article(json_type: &str) -> String {
 
 /// The webhooks' verdict on a ManagedRoost written in `version`: the
 /// mutating webhook's defaults, then the validating webhook's verdict on the
-/// object they give (labels defaulting added may select other policies).
+/// object they give (labels defaulting added may select other policies);
+/// with the custom rules that ran, (policy, code), as the engine's
+/// [`crate::engine::Judgement::rules`] gives them.
 fn judge_roost(
     judging: &Judging,
     namespace: &str,
     object: &Value,
     version: ApiVersion,
-) -> ValidationResult {
+) -> (ValidationResult, Vec<(String, String)>) {
     let Judging { engine, cache, now } = judging;
     let name = object
         .pointer("/metadata/name")
@@ -889,6 +1223,13 @@ fn judge_roost(
     } else {
         CacheKey::with_policies(rules, version, &object, None, matched.fingerprint())
     };
+    // The rules that run are those of the matched policies, whatever the
+    // verdict: the same list the engine's Judgement gives (a cache hit
+    // skips judging, not matching).
+    let rules: Vec<(String, String)> = matched
+        .rules()
+        .map(|(policy, code)| (policy.to_owned(), code.to_owned()))
+        .collect();
     let (result, _) = cache.get_or_validate(key, || {
         engine
             .judge(&Case {
@@ -905,7 +1246,7 @@ fn judge_roost(
             })
             .result
     });
-    Arc::unwrap_or_clone(result)
+    (Arc::unwrap_or_clone(result), rules)
 }
 
 #[cfg(test)]
@@ -1026,6 +1367,43 @@ mod tests {
             problems[&0]
         );
         assert_eq!(report.policies, 3, "an identical repeat counts once");
+    }
+
+    #[test]
+    fn exceptions_compile_once_per_namespace_and_name_in_default_without_one() {
+        let exception = |name: &str, namespace: Option<&str>, code: &str| Pending::Exception {
+            source: "in.yaml".into(),
+            index: 0,
+            object: serde_json::json!({
+                "apiVersion": "roost.birb.party/v1alpha1", "kind": "RoostPolicyException",
+                "metadata": {"name": name, "namespace": namespace},
+                "spec": {"codes": [code], "roosts": ["web"], "justification": "j"}
+            }),
+            positions: None,
+        };
+        let pending = [
+            exception("ex", None, "MY_CODE"),
+            exception("ex", Some("default"), "MY_CODE"),
+            exception("ex", Some("default"), "OTHER_CODE"),
+            exception("ex", Some("team-a"), "CHART_VERSION_MISSING"),
+            exception("", Some("team-a"), "MY_CODE"),
+        ];
+        let mut report = Report::default();
+        let (compiled, problems) = compile_exceptions(&pending, &mut report);
+        assert_eq!(compiled.len(), 1);
+        assert_eq!(compiled[0].namespace, "default");
+        assert!(compiled[0].selects("default", "web", &Labels::new()));
+        assert_eq!(problems.keys().copied().collect::<Vec<_>>(), [2, 3, 4]);
+        assert!(
+            problems[&2][0].message.contains("in.yaml:0"),
+            "{problems:?}"
+        );
+        assert_eq!(problems[&3][0].field, "spec.codes[0]");
+        assert_eq!(problems[&4][0].field, "metadata.name");
+        for findings in problems.values() {
+            assert!(findings.iter().all(|f| f.code == "EXCEPTION_INVALID"));
+        }
+        assert_eq!(report.exceptions, 4, "an identical repeat counts once");
     }
 
     #[test]

@@ -1,9 +1,17 @@
 //! The output formats of `roost-keeper validate`: text for people, JSON for
 //! scripts, SARIF for code-scanning views, JUnit XML for test reports and
-//! GitHub Actions workflow commands for annotations on a pull request.
+//! GitHub Actions workflow commands for annotations on a pull request; and
+//! the Report (OpenReports or wgpolicyk8s.io) each roost would get.
+//!
+//! Findings of policies in Audit mode and findings a RoostPolicyException
+//! exempts never make a run fail; every format lists them with `-v` only
+//! (text: `AUDIT` and `EXEMPT` lines; JSON: `audited` and `exempted` arrays;
+//! SARIF: `note` results with property `mode: Audit`, and results with an
+//! accepted external suppression; JUnit: `<system-out>`; GitHub: `::notice`).
 
-use super::{DocumentResult, Located, Report, ResultKind};
-use crate::api::POLICY_KIND;
+use super::{DocumentResult, Located, LocatedExemption, Report, ResultKind};
+use crate::api::{EXCEPTION_KIND, POLICY_KIND};
+use crate::report::{ReportApi, Subject};
 use crate::text::printable;
 use crate::validation::Level;
 use serde_json::{Value, json};
@@ -19,9 +27,12 @@ pub enum OutputFormat {
     Sarif,
     Junit,
     Github,
+    // The Report each ManagedRoost would get, as a YAML stream (`render_reports`).
+    Report,
 }
 
-/// The report in `format`; info findings only when `verbose`. `color` paints
+/// The report in `format`; info, audited and exempted findings only when
+/// `verbose`; `-o report` of the default API (see [`render_reports`]). `color` paints
 /// the text format's levels; `cwd` is what SARIF's URIs are relative to.
 pub fn render(
     report: &Report,
@@ -36,7 +47,84 @@ pub fn render(
         OutputFormat::Sarif => render_sarif(report, verbose, cwd),
         OutputFormat::Junit => render_junit(report, verbose),
         OutputFormat::Github => render_github(report, verbose),
+        OutputFormat::Report => render_reports(report, ReportApi::default()),
     }
+}
+
+/// The Report (of `api`) each ManagedRoost would get from the controller,
+/// in input order, as a YAML stream (`---` before each): built by
+/// [`crate::report::report`] from the same verdict, named by the roost's
+/// `metadata.uid` (its name when it has none) and about the roost in the
+/// storage version.
+pub fn render_reports(report: &Report, api: ReportApi) -> String {
+    let registry = crate::validation::Registry::global();
+    let api_version = crate::api::ApiVersion::STORAGE.api_version();
+    report
+        .results
+        .iter()
+        .filter(|r| r.kind == ResultKind::ManagedRoost)
+        .filter_map(|r| {
+            let judged = r.judged.as_deref()?;
+            let subject = Subject {
+                api_version,
+                name: &r.name,
+                namespace: &r.namespace,
+                uid: &judged.uid,
+            };
+            let value =
+                crate::report::report(api, &subject, &judged.result, &judged.rules, registry);
+            Some(format!("---\n{}", super::convert::yaml_text(&value)))
+        })
+        .collect()
+}
+
+/// The results that are not roosts (a RoostPolicy or RoostPolicyException
+/// the cluster would refuse), one text line per finding: what `-o report`
+/// writes on stderr, since its stream holds Reports only.
+pub fn render_refused_policies(report: &Report) -> String {
+    let mut out = String::new();
+    for result in report
+        .results
+        .iter()
+        .filter(|r| r.kind != ResultKind::ManagedRoost)
+    {
+        let source = line_start(printable(&result.source));
+        for located in &result.findings {
+            let finding = &located.finding;
+            let _ = writeln!(
+                out,
+                "{source}{} {}/{} {} {} {}: {}",
+                at(located),
+                printable(&scope(result)),
+                printable(&result.name),
+                finding.level.as_str().to_uppercase(),
+                printable(&finding.code),
+                printable(&finding.field),
+                printable(&finding.message)
+            );
+        }
+    }
+    out
+}
+
+/// What the text output adds after an audited finding's message.
+fn audit_note(located: &Located) -> String {
+    format!(
+        " (Audit mode: {} if enforced)",
+        located.finding.level.as_str()
+    )
+}
+
+/// What the text output adds after an exempted finding's message.
+fn exemption_note(exemption: &LocatedExemption) -> String {
+    let until = match &exemption.expires_at {
+        Some(at) => format!(" until {at}"),
+        None => String::new(),
+    };
+    format!(
+        " (exempted by RoostPolicyException {}{until}: {})",
+        exemption.exception, exemption.justification
+    )
 }
 
 fn visible(findings: &[Located], verbose: bool) -> impl Iterator<Item = &Located> {
@@ -45,14 +133,37 @@ fn visible(findings: &[Located], verbose: bool) -> impl Iterator<Item = &Located
         .filter(move |f| verbose || f.finding.level != Level::Info)
 }
 
-/// `{"results": [...]}` as in RULES.md; info findings only when `verbose`.
+/// `{"results": [...]}` as in RULES.md; info findings only when `verbose`,
+/// and then each roost's `audited` and `exempted` arrays too; a result that
+/// is not a roost says its `kind`.
 fn render_json(report: &Report, verbose: bool) -> String {
-    let results: Vec<DocumentResult> = report
+    let results: Vec<Value> = report
         .results
         .iter()
-        .map(|r| DocumentResult {
-            findings: visible(&r.findings, verbose).cloned().collect(),
-            ..r.clone()
+        .map(|r| {
+            let shown = DocumentResult {
+                findings: visible(&r.findings, verbose).cloned().collect(),
+                audited: Vec::new(),
+                exempted: Vec::new(),
+                judged: None,
+                ..r.clone()
+            };
+            let mut value = serde_json::to_value(&shown).unwrap_or_default();
+            if let Some(object) = value.as_object_mut() {
+                if r.kind != ResultKind::ManagedRoost {
+                    object.insert("kind".into(), r.kind.name().into());
+                } else if verbose {
+                    object.insert(
+                        "audited".into(),
+                        serde_json::to_value(&r.audited).unwrap_or_default(),
+                    );
+                    object.insert(
+                        "exempted".into(),
+                        serde_json::to_value(&r.exempted).unwrap_or_default(),
+                    );
+                }
+            }
+            value
         })
         .collect();
     let mut out = serde_json::to_string_pretty(&serde_json::json!({ "results": results }))
@@ -77,6 +188,7 @@ fn render_text(report: &Report, verbose: bool, color: bool) -> String {
         format!("\x1b[{code}m{label}\x1b[0m")
     };
     let (mut errors, mut warnings, mut info) = (0usize, 0usize, 0usize);
+    let (mut audited, mut exempted) = (0usize, 0usize);
     for result in &report.results {
         let source = line_start(printable(&result.source));
         for Located { finding, .. } in &result.findings {
@@ -86,30 +198,57 @@ fn render_text(report: &Report, verbose: bool, color: bool) -> String {
                 Level::Info => info += 1,
             }
         }
+        audited += result.audited.len();
+        exempted += result.exempted.len();
+        // (label, finding, what follows the message)
+        let mut shown: Vec<(String, &Located, String)> = visible(&result.findings, verbose)
+            .map(|l| (paint(l.finding.level), l, String::new()))
+            .collect();
+        if verbose {
+            shown.extend(
+                result
+                    .audited
+                    .iter()
+                    .map(|l| ("AUDIT".to_owned(), l, audit_note(l))),
+            );
+            shown.extend(
+                result
+                    .exempted
+                    .iter()
+                    .map(|e| ("EXEMPT".to_owned(), &e.located, exemption_note(e))),
+            );
+        }
         // As an editor lists them: by line and column (unknown positions last).
-        let mut shown: Vec<&Located> = visible(&result.findings, verbose).collect();
-        shown.sort_by_key(|l| (l.line.is_none(), l.line, l.column));
-        for located in shown {
+        shown.sort_by_key(|(_, l, _)| (l.line.is_none(), l.line, l.column));
+        for (label, located, note) in shown {
             let finding = &located.finding;
             out.push_str(&format!(
-                "{source}{} {}/{} {} {} {}: {}\n",
+                "{source}{} {}/{} {label} {} {}: {}{}\n",
                 at(located),
-                printable(scope(result)),
+                printable(&scope(result)),
                 printable(&result.name),
-                paint(finding.level),
                 printable(&finding.code),
                 printable(&finding.field),
-                printable(&finding.message)
+                printable(&finding.message),
+                printable(&note),
             ));
         }
     }
-    out.push_str(&summary(report, [errors, warnings, info]));
+    out.push_str(&summary(
+        report,
+        [errors, warnings, info],
+        [audited, exempted],
+    ));
     out.push('\n');
     out
 }
 
 /// The last line of the text output: what was checked and found.
-fn summary(report: &Report, [errors, warnings, info]: [usize; 3]) -> String {
+fn summary(
+    report: &Report,
+    [errors, warnings, info]: [usize; 3],
+    [audited, exempted]: [usize; 2],
+) -> String {
     let mut out = String::new();
     let roosts = || {
         report
@@ -117,8 +256,15 @@ fn summary(report: &Report, [errors, warnings, info]: [usize; 3]) -> String {
             .iter()
             .filter(|r| r.kind == ResultKind::ManagedRoost)
     };
+    // Audited and exempted findings are counted when there are any, so a
+    // run without policies keeps its summary.
+    let set_apart = if audited + exempted > 0 {
+        format!(", {audited} audited, {exempted} exempted")
+    } else {
+        String::new()
+    };
     out.push_str(&format!(
-        "{} checked, {} invalid: {} {}, {} {}, {} info; {} other {} skipped",
+        "{} checked, {} invalid: {} {}, {} {}, {} info{set_apart}; {} other {} skipped",
         plural(roosts().count(), "ManagedRoost", "ManagedRoosts"),
         roosts().filter(|r| !r.valid).count(),
         errors,
@@ -142,6 +288,21 @@ fn summary(report: &Report, [errors, warnings, info]: [usize; 3]) -> String {
         out.push_str(&format!(
             "; {} read, {invalid} invalid",
             plural(report.policies, "RoostPolicy", "RoostPolicies")
+        ));
+    }
+    if report.exceptions > 0 {
+        let invalid = report
+            .results
+            .iter()
+            .filter(|r| r.kind == ResultKind::RoostPolicyException)
+            .count();
+        out.push_str(&format!(
+            "; {} read, {invalid} invalid",
+            plural(
+                report.exceptions,
+                "RoostPolicyException",
+                "RoostPolicyExceptions"
+            )
         ));
     }
     if !report.input_errors.is_empty() {
@@ -210,7 +371,35 @@ fn render_sarif(report: &Report, verbose: bool, cwd: &Path) -> String {
     }
     let mut results = Vec::new();
     for result in &report.results {
-        for located in visible(&result.findings, verbose) {
+        // (finding, its SARIF level, properties, suppression)
+        let mut shown: Vec<(&Located, &str, Option<Value>, Option<Value>)> =
+            visible(&result.findings, verbose)
+                .map(|l| (l, sarif_level(l.finding.level), None, None))
+                .collect();
+        if verbose {
+            shown.extend(result.audited.iter().map(|l| {
+                let properties = json!({"mode": "Audit", "level": l.finding.level.as_str()});
+                (l, "note", Some(properties), None)
+            }));
+            shown.extend(result.exempted.iter().map(|e| {
+                let mut properties = json!({"exception": e.exception});
+                if let Some(at) = &e.expires_at {
+                    properties["expiresAt"] = at.clone().into();
+                }
+                let suppression = json!({
+                    "kind": "external",
+                    "state": "accepted",
+                    "justification": e.justification,
+                });
+                (
+                    &e.located,
+                    sarif_level(e.located.finding.level),
+                    Some(properties),
+                    Some(suppression),
+                )
+            }));
+        }
+        for (located, level, properties, suppression) in shown {
             let finding = &located.finding;
             let index = *rule_index.entry(finding.code.clone()).or_insert_with(|| {
                 rules.push(json!({
@@ -229,10 +418,10 @@ fn render_sarif(report: &Report, verbose: bool, cwd: &Path) -> String {
             if !region.is_empty() {
                 physical["region"] = Value::Object(region);
             }
-            results.push(json!({
+            let mut entry = json!({
                 "ruleId": finding.code,
                 "ruleIndex": index,
-                "level": sarif_level(finding.level),
+                "level": level,
                 "message": {"text": format!("{}: {}", finding.field, finding.message)},
                 "locations": [{
                     "physicalLocation": physical,
@@ -241,7 +430,14 @@ fn render_sarif(report: &Report, verbose: bool, cwd: &Path) -> String {
                         "kind": "object",
                     }],
                 }],
-            }));
+            });
+            if let Some(properties) = properties {
+                entry["properties"] = properties;
+            }
+            if let Some(suppression) = suppression {
+                entry["suppressions"] = json!([suppression]);
+            }
+            results.push(entry);
         }
     }
     let notifications: Vec<Value> = report
@@ -344,7 +540,7 @@ fn render_junit(report: &Report, verbose: bool) -> String {
             let _ = writeln!(
                 out,
                 "    <testcase name=\"{}/{}\" classname=\"{}\">",
-                xml_text(scope(result)),
+                xml_text(&scope(result)),
                 xml_text(&result.name),
                 xml_text(source),
             );
@@ -372,6 +568,29 @@ fn render_junit(report: &Report, verbose: bool) -> String {
                 } else {
                     shown.push_str(&line);
                     shown.push('\n');
+                }
+            }
+            if verbose {
+                let set_apart = result
+                    .audited
+                    .iter()
+                    .map(|l| ("AUDIT", l, audit_note(l)))
+                    .chain(
+                        result
+                            .exempted
+                            .iter()
+                            .map(|e| ("EXEMPT", &e.located, exemption_note(e))),
+                    );
+                for (label, located, note) in set_apart {
+                    let finding = &located.finding;
+                    let _ = writeln!(
+                        shown,
+                        "{source}{} {label} {} {}: {}{note}",
+                        at(located),
+                        finding.code,
+                        finding.field,
+                        finding.message
+                    );
                 }
             }
             if !shown.is_empty() {
@@ -429,13 +648,27 @@ fn xml_text(text: &str) -> String {
 fn render_github(report: &Report, verbose: bool) -> String {
     let mut out = String::new();
     for result in &report.results {
-        for located in visible(&result.findings, verbose) {
+        let mut shown: Vec<(&str, &Located, String)> = visible(&result.findings, verbose)
+            .map(|l| {
+                let command = match l.finding.level {
+                    Level::Error => "error",
+                    Level::Warning => "warning",
+                    Level::Info => "notice",
+                };
+                (command, l, String::new())
+            })
+            .collect();
+        if verbose {
+            shown.extend(result.audited.iter().map(|l| ("notice", l, audit_note(l))));
+            shown.extend(
+                result
+                    .exempted
+                    .iter()
+                    .map(|e| ("notice", &e.located, exemption_note(e))),
+            );
+        }
+        for (command, located, note) in shown {
             let finding = &located.finding;
-            let command = match finding.level {
-                Level::Error => "error",
-                Level::Warning => "warning",
-                Level::Info => "notice",
-            };
             let mut properties =
                 format!("file={}", github_property(annotated_file(&result.source)));
             if let (Some(line), Some(column)) = (located.line, located.column) {
@@ -446,7 +679,7 @@ fn render_github(report: &Report, verbose: bool) -> String {
                 "::{command} {properties},title={}::{}",
                 github_property(&finding.code),
                 github_data(&format!(
-                    "{}/{} {}: {}",
+                    "{}/{} {}: {}{note}",
                     scope(result),
                     result.name,
                     finding.field,
@@ -504,11 +737,13 @@ fn github_property(text: &str) -> String {
     github_data(text).replace(':', "%3A").replace(',', "%2C")
 }
 
-/// Where a cluster-scoped RoostPolicy shows its kind, a roost shows its namespace.
-fn scope(result: &DocumentResult) -> &str {
+/// Where a cluster-scoped RoostPolicy shows its kind, a roost shows its
+/// namespace, and a RoostPolicyException both (`RoostPolicyException/NS`).
+fn scope(result: &DocumentResult) -> std::borrow::Cow<'_, str> {
     match result.kind {
-        ResultKind::ManagedRoost => &result.namespace,
-        ResultKind::RoostPolicy => POLICY_KIND,
+        ResultKind::ManagedRoost => result.namespace.as_str().into(),
+        ResultKind::RoostPolicy => POLICY_KIND.into(),
+        ResultKind::RoostPolicyException => format!("{EXCEPTION_KIND}/{}", result.namespace).into(),
     }
 }
 

@@ -40,6 +40,9 @@ pub const NAMESPACE: &str = crate::api::crd::SERVICE_NAMESPACE;
 pub const CERT_VALIDITY: &str = "2160h";
 pub const CERT_CHECK_INTERVAL: &str = "30s";
 
+/// `--reports`: the OpenReports API (Policy Reporter's and Kyverno's current one).
+pub const REPORTS: &str = "openreports.io";
+
 pub const LEADER_ELECTION_LEASE: &str = "roost-keeper-controller";
 pub const LEASE_DURATION: &str = "15s";
 pub const LEASE_RENEW_DEADLINE: &str = "10s";

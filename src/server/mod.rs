@@ -321,7 +321,11 @@ impl Server {
             client,
         } = self;
         let upkeep = spawn_certificate_upkeep(&config, client.as_ref(), &ops);
-        let watches = spawn_policy_watches(client.as_ref(), &ops);
+        let watch_namespace = config
+            .controller
+            .as_ref()
+            .and_then(|c| c.watch_namespace.clone());
+        let watches = spawn_policy_watches(client.as_ref(), watch_namespace, &ops);
         let tls_config = ops.certs.server_config()?;
         let (metrics_stop, metrics_port) = spawn_ops_port(&config, metrics_listener, ops.clone());
         let (stop_tx, stop_rx) = watch::channel(false);
@@ -392,8 +396,13 @@ fn spawn_certificate_upkeep(
     }
 }
 
-/// With a cluster, follows RoostPolicies and Namespaces (every replica).
-fn spawn_policy_watches(client: Option<&kube::Client>, ops: &OpsState) -> Vec<JoinHandle<()>> {
+/// With a cluster, follows RoostPolicies, Namespaces and
+/// RoostPolicyExceptions (of `watch_namespace` alone when it is set) on every replica.
+fn spawn_policy_watches(
+    client: Option<&kube::Client>,
+    watch_namespace: Option<String>,
+    ops: &OpsState,
+) -> Vec<JoinHandle<()>> {
     let Some(client) = client else {
         return Vec::new();
     };
@@ -405,6 +414,11 @@ fn spawn_policy_watches(client: Option<&kube::Client>, ops: &OpsState) -> Vec<Jo
         )),
         tokio::spawn(policies::follow_namespaces(
             client.clone(),
+            Arc::clone(&ops.engine.policies),
+        )),
+        tokio::spawn(policies::follow_exceptions(
+            client.clone(),
+            watch_namespace,
             Arc::clone(&ops.engine.policies),
         )),
     ]

@@ -70,6 +70,10 @@ async fn metrics_handler(State(state): State<OpsState>) -> Response {
         .metrics
         .serving_certificate_expiry
         .set(state.certs.not_after());
+    state.metrics.observe_exceptions(
+        &state.engine.policies.exceptions(),
+        k8s_openapi::jiff::Timestamp::now(),
+    );
     (
         [(
             header::CONTENT_TYPE,

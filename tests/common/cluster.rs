@@ -3,7 +3,7 @@
 
 use roost_keeper::admission::registration::{FailurePolicy, Target, WebhookConfigOptions};
 use roost_keeper::server::{ServeConfig, Server};
-use roost_testcluster::{ControlPlane, output_with_stdin, try_wait_for};
+use roost_testcluster::{ControlPlane, ReportGroups, output_with_stdin, try_wait_for};
 pub use roost_testcluster::{manifest_in, text};
 use std::path::Path;
 use std::process::Output;
@@ -54,6 +54,35 @@ impl Env {
         mutate_failure_policy: FailurePolicy,
         lifecycle_api: Option<roost_keeper::lifecycle_api::LifecycleApiConfig>,
     ) -> Env {
+        Env::start_full(
+            validate_failure_policy,
+            mutate_failure_policy,
+            lifecycle_api,
+            None,
+        )
+    }
+
+    /// [`Env::start`] with the controller writing policy reports in `reports`,
+    /// that API's CRDs installed before the server starts.
+    pub fn start_with_reports(
+        validate_failure_policy: FailurePolicy,
+        mutate_failure_policy: FailurePolicy,
+        reports: roost_keeper::report::ReportApi,
+    ) -> Env {
+        Env::start_full(
+            validate_failure_policy,
+            mutate_failure_policy,
+            None,
+            Some(reports),
+        )
+    }
+
+    fn start_full(
+        validate_failure_policy: FailurePolicy,
+        mutate_failure_policy: FailurePolicy,
+        lifecycle_api: Option<roost_keeper::lifecycle_api::LifecycleApiConfig>,
+        reports: Option<roost_keeper::report::ReportApi>,
+    ) -> Env {
         // Server and controller logs go to the test output (shown for failing tests).
         let _ = tracing_subscriber::fmt()
             .with_test_writer()
@@ -61,6 +90,15 @@ impl Env {
             .try_init();
         let plane = ControlPlane::start().expect("control plane starts");
         plane.install_crd().expect("CRD installed");
+        if let Some(api) = reports {
+            let groups = match api {
+                roost_keeper::report::ReportApi::OpenReports => ReportGroups::OPENREPORTS,
+                roost_keeper::report::ReportApi::WgPolicy => ReportGroups::WGPOLICY,
+            };
+            plane
+                .install_report_crds(groups)
+                .expect("report CRDs installed");
+        }
         let certs = tempfile::tempdir().unwrap();
         let bundle = roost_keeper::tls::generate::generate(
             "roost-keeper",
@@ -76,7 +114,10 @@ impl Env {
             .build()
             .unwrap();
         let config = ServeConfig {
-            controller: Some(roost_keeper::controller::ControllerConfig::default()),
+            controller: Some(roost_keeper::controller::ControllerConfig {
+                reports,
+                ..roost_keeper::controller::ControllerConfig::default()
+            }),
             kubeconfig: Some(plane.kubeconfig.clone()),
             webhook_addr: "127.0.0.1:0".parse().unwrap(),
             metrics_addr: "127.0.0.1:0".parse().unwrap(),

@@ -1,7 +1,8 @@
 //! End to end: the real kube-apiserver and etcd (built by tests/cluster),
 //! the real kubectl, and roost-keeper's webhooks over HTTPS. One cluster
 //! and one server for this test binary (RoostPolicies included, in
-//! `policies`, policy reports in `reports`); each test works in its own namespace.
+//! `policies`, policy reports in `reports`, modes, exceptions and the audit
+//! log in `modes`); each test works in its own namespace.
 
 mod common;
 #[path = "e2e/modes.rs"]

@@ -157,9 +157,10 @@ impl Engine {
     }
 }
 
-/// `result`, whose fields are named in the hub's shape, with each field
-/// named as `version` names it.
-fn named_in(mut result: ValidationResult, version: ApiVersion) -> ValidationResult {
+/// `result`, whose fields are named in the hub's shape (or already in
+/// `version`'s: renaming twice changes nothing), with each field named as
+/// `version` names it.
+pub fn named_in(mut result: ValidationResult, version: ApiVersion) -> ValidationResult {
     if version == ApiVersion::V1alpha1 {
         return result;
     }

@@ -684,25 +684,32 @@ fn metadata_text(object: &Value, key: &str) -> Option<String> {
         .map(str::to_owned)
 }
 
-/// A RoostPolicy document as the apiserver would store it, or why not.
-fn decode_policy(object: &Value) -> Result<RoostPolicy, Vec<Finding>> {
-    let wanted = <RoostPolicy as kube::Resource>::api_version(&());
+/// `API_VERSION_UNKNOWN` unless `object`'s apiVersion is `wanted`, the one
+/// its kind is served in.
+fn served_api_version(object: &Value, wanted: &str) -> Result<(), Vec<Finding>> {
     let api_version = object
         .get("apiVersion")
         .and_then(Value::as_str)
         .unwrap_or("");
-    if api_version != wanted {
-        let mut out = Findings::default();
-        out.report(
-            codes::API_VERSION_UNKNOWN,
-            "apiVersion",
-            format!(
-                "apiVersion {} is not served; use {wanted}",
-                crate::validation::shown(api_version)
-            ),
-        );
-        return Err(out.into_vec());
+    if api_version == wanted {
+        return Ok(());
     }
+    let mut out = Findings::default();
+    out.report(
+        codes::API_VERSION_UNKNOWN,
+        "apiVersion",
+        format!(
+            "apiVersion {} is not served; use {wanted}",
+            crate::validation::shown(api_version)
+        ),
+    );
+    Err(out.into_vec())
+}
+
+/// A RoostPolicy document as the apiserver would store it, or why not.
+fn decode_policy(object: &Value) -> Result<RoostPolicy, Vec<Finding>> {
+    let wanted = <RoostPolicy as kube::Resource>::api_version(&());
+    served_api_version(object, &wanted)?;
     // As the RoostPolicy webhook says it (the message quotes no value), at
     // the field that does not decode, with the closest choice for an enum.
     let policy = serde_path_to_error::deserialize::<_, RoostPolicy>(object).map_err(|err| {
@@ -842,22 +849,7 @@ fn decode_exception(object: &Value) -> Result<RoostPolicyException, Vec<Finding>
         out.into_vec()
     };
     let wanted = <RoostPolicyException as kube::Resource>::api_version(&());
-    let api_version = object
-        .get("apiVersion")
-        .and_then(Value::as_str)
-        .unwrap_or("");
-    if api_version != wanted {
-        let mut out = Findings::default();
-        out.report(
-            codes::API_VERSION_UNKNOWN,
-            "apiVersion",
-            format!(
-                "apiVersion {} is not served; use {wanted}",
-                crate::validation::shown(api_version)
-            ),
-        );
-        return Err(out.into_vec());
-    }
+    served_api_version(object, &wanted)?;
     let mut exception = serde_path_to_error::deserialize::<_, RoostPolicyException>(object)
         .map_err(|err| {
             let field = match err.path().to_string() {
@@ -1036,7 +1028,7 @@ fn check_roost(report: &mut Report, judging: &Judging, document: Document) {
     verdict.exempted.clone_from(&exempted);
     if written == Some(ApiVersion::V1alpha1) {
         // The cluster stores and reports roosts in the storage version.
-        verdict = in_storage_names(verdict);
+        verdict = crate::engine::named_in(verdict, ApiVersion::STORAGE);
     }
     report.results.push(DocumentResult {
         source,
@@ -1084,25 +1076,6 @@ pub fn report_uid(object: &Value, name: &str) -> String {
     metadata_text(object, "uid")
         .filter(|uid| !uid.is_empty())
         .unwrap_or_else(|| name.to_owned())
-}
-
-/// `result`, whose fields are named in the hub's (v1alpha1) shape, with each
-/// field named as the storage version names it.
-fn in_storage_names(mut result: ValidationResult) -> ValidationResult {
-    let findings = result
-        .errors
-        .iter_mut()
-        .chain(result.warnings.iter_mut())
-        .chain(result.info.iter_mut())
-        .chain(result.audited.iter_mut())
-        .chain(result.exempted.iter_mut().map(|e| &mut e.finding));
-    for finding in findings {
-        if let std::borrow::Cow::Owned(renamed) = ApiVersion::STORAGE.field_from_hub(&finding.field)
-        {
-            finding.field = renamed;
-        }
-    }
-    result
 }
 
 /// What the apiserver would refuse the object for by its CRD schema (of the

@@ -262,6 +262,8 @@ fn families_filled_in_a_cluster() -> String {
         .inc();
     let pass = ResultLabel { result: "pass" };
     metrics.policy_evaluations.get_or_create(&pass).inc();
+    let failed_write = ResultLabel { result: "error" };
+    metrics.report_writes.get_or_create(&failed_write).inc();
     metrics.encode()
 }
 

@@ -741,13 +741,15 @@ impl ControlPlane {
         .map_err(|timeout| format!("{timeout}: {}", waited.unwrap_err()))
     }
 
-    /// Installs the repository's CRDs (ManagedRoost, RoostPolicy) and waits until they are established.
+    /// Installs the repository's CRDs (ManagedRoost, RoostPolicy,
+    /// RoostPolicyException) and waits until they are established.
     pub fn install_crd(&self) -> Result<(), String> {
         self.apply_crds(
             &[repo_root().join("crds")],
             &[
                 "managedroosts.roost.birb.party",
                 "roostpolicies.roost.birb.party",
+                "roostpolicyexceptions.roost.birb.party",
             ],
         )
     }

@@ -93,8 +93,8 @@ pub fn report(
             .map(|(group, _)| *group)
     };
     let policy_of = |code: &str| -> (String, String) {
-        match rules.iter().find(|(_, c)| c == code) {
-            Some((policy, _)) => (policy.clone(), "RoostPolicy".to_owned()),
+        match crate::policy::rule_owner(rules, code) {
+            Some(policy) => (policy.to_owned(), "RoostPolicy".to_owned()),
             None => {
                 let group = group_of(code).unwrap_or(SOURCE);
                 (group.to_owned(), group.to_owned())

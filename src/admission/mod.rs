@@ -24,7 +24,7 @@ use crate::policy::exception::{CompiledException, MAX_EXCEPTIONS_IN_FORCE};
 use crate::policy::{Known, Matched, RoostPolicy, labels_in, labels_of};
 use crate::telemetry::{DEBUG_SPAN, DebugObject};
 use crate::validation::decode::decode_spec;
-use crate::validation::{Finding, SILENCE_ANNOTATION, ValidationResult, codes};
+use crate::validation::{Finding, SILENCE_ANNOTATION, ValidationResult};
 use k8s_openapi::jiff::Timestamp;
 use review::{AdmissionRequest, BadReview, Operation, parse_review};
 use serde_json::Value;
@@ -622,8 +622,7 @@ impl Admission {
     /// RoostPolicy is.
     fn judge_exception(&self, object: &Value, mut summary: Summary) -> (Verdict, Summary) {
         let problems = match serde_json::from_value::<RoostPolicyException>(object.clone()) {
-            Err(err) => vec![Finding::new(
-                codes::EXCEPTION_INVALID,
+            Err(err) => vec![crate::policy::exception::invalid(
                 "spec",
                 format!(
                     "does not decode as a RoostPolicyException: {}",
@@ -653,8 +652,7 @@ impl Admission {
             .iter()
             .any(|e| e.namespace == exception.namespace && e.name == exception.name);
         (!known && in_force.len() >= MAX_EXCEPTIONS_IN_FORCE).then(|| {
-            Finding::new(
-                codes::EXCEPTION_INVALID,
+            crate::policy::exception::invalid(
                 "metadata.name",
                 format!(
                     "{} RoostPolicyExceptions are in force, the most there may be (expired ones count until deleted); delete one first",

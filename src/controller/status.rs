@@ -307,10 +307,7 @@ impl Draft {
                 level: f.level.as_str().to_owned(),
                 field: f.field.clone(),
                 message: f.message.clone(),
-                policy: rules
-                    .iter()
-                    .find(|(_, code)| *code == f.code)
-                    .map(|(policy, _)| policy.clone()),
+                policy: crate::policy::rule_owner(rules, &f.code).map(str::to_owned),
             })
             .collect();
         self.status.exemptions = result

@@ -780,10 +780,7 @@ fn compile_policies(
             Some((_, earlier)) if earlier.spec == policy.spec => {}
             Some((earlier, _)) => {
                 report.policies += 1;
-                let shown = match pending_at(pending, *earlier) {
-                    Some((source, index)) => format!("{}:{index}", printable(source)),
-                    None => String::new(),
-                };
+                let shown = shown_at(pending, *earlier);
                 problems.insert(
                     at,
                     vec![policy::invalid(
@@ -825,11 +822,16 @@ fn compile_policies(
     (PolicySet::new(compiled), problems)
 }
 
-fn pending_at(pending: &[Pending], at: usize) -> Option<(&str, usize)> {
-    match pending.get(at)? {
-        Pending::Policy { source, index, .. }
-        | Pending::Roost { source, index, .. }
-        | Pending::Exception { source, index, .. } => Some((source, *index)),
+/// Where the document at `at` of `pending` was given (`source:index`), as
+/// a message about a later one names it.
+fn shown_at(pending: &[Pending], at: usize) -> String {
+    match pending.get(at) {
+        Some(
+            Pending::Policy { source, index, .. }
+            | Pending::Roost { source, index, .. }
+            | Pending::Exception { source, index, .. },
+        ) => format!("{}:{index}", printable(source)),
+        None => String::new(),
     }
 }
 
@@ -843,11 +845,7 @@ fn exception_namespace(object: &Value) -> String {
 /// A RoostPolicyException document as the apiserver would store it (in
 /// `default` when it names no namespace), or why not.
 fn decode_exception(object: &Value) -> Result<RoostPolicyException, Vec<Finding>> {
-    let invalid = |field: &str, message: String| {
-        let mut out = Findings::default();
-        out.report(codes::EXCEPTION_INVALID, field, message);
-        out.into_vec()
-    };
+    let invalid = |field: &str, message: String| vec![exception::invalid(field, message)];
     let wanted = <RoostPolicyException as kube::Resource>::api_version(&());
     served_api_version(object, &wanted)?;
     let mut exception = serde_path_to_error::deserialize::<_, RoostPolicyException>(object)
@@ -906,36 +904,28 @@ fn compile_exceptions(
         if let Some((earlier, first)) = seen.get(&key) {
             if first.spec != decoded.spec {
                 report.exceptions += 1;
-                let shown = match pending_at(pending, *earlier) {
-                    Some((source, index)) => format!("{}:{index}", printable(source)),
-                    None => String::new(),
-                };
-                let mut out = Findings::default();
-                out.report(
-                    codes::EXCEPTION_INVALID,
-                    "metadata.name",
-                    format!(
-                        "another RoostPolicyException {}/{} with a different spec is given earlier ({shown}); a namespace holds one exception of a name",
-                        key.0, key.1
-                    ),
+                let shown = shown_at(pending, *earlier);
+                problems.insert(
+                    at,
+                    vec![exception::invalid(
+                        "metadata.name",
+                        format!(
+                            "another RoostPolicyException {}/{} with a different spec is given earlier ({shown}); a namespace holds one exception of a name",
+                            key.0, key.1
+                        ),
+                    )],
                 );
-                problems.insert(at, out.into_vec());
             }
             continue;
         }
         report.exceptions += 1;
         match exception::compile(&decoded) {
             Ok(_) if compiled.len() >= exception::MAX_EXCEPTIONS_IN_FORCE => {
-                let mut out = Findings::default();
-                out.report(
-                    codes::EXCEPTION_INVALID,
-                    "metadata.name",
-                    format!(
-                        "at most {} RoostPolicyExceptions are in force at once",
-                        exception::MAX_EXCEPTIONS_IN_FORCE
-                    ),
+                let message = format!(
+                    "at most {} RoostPolicyExceptions are in force at once",
+                    exception::MAX_EXCEPTIONS_IN_FORCE
                 );
-                problems.insert(at, out.into_vec());
+                problems.insert(at, vec![exception::invalid("metadata.name", message)]);
             }
             Ok(ready) => compiled.push(Arc::new(ready)),
             Err(findings) => {

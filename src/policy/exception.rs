@@ -59,10 +59,6 @@ impl CompiledException {
     pub fn exempts(&self, code: &str) -> bool {
         self.codes.iter().any(|c| c == code)
     }
-
-    pub fn codes(&self) -> &[String] {
-        &self.codes
-    }
 }
 
 /// Whether findings of `code` may be exempted: every code but the built-in
@@ -73,7 +69,7 @@ pub fn exemptable(code: &str) -> bool {
 }
 
 /// An `EXCEPTION_INVALID` error at `field`.
-fn invalid(field: impl Into<String>, message: impl Into<String>) -> Finding {
+pub fn invalid(field: impl Into<String>, message: impl Into<String>) -> Finding {
     Finding::new(codes::EXCEPTION_INVALID, field, message)
 }
 

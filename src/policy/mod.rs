@@ -494,6 +494,15 @@ pub fn assemble(
     (PolicySet::new(policies), failed)
 }
 
+/// The policy whose custom rule reports `code`, among `rules` ((policy,
+/// code) of the rules that ran, as [`Matched::rules`] lists them).
+pub fn rule_owner<'a>(rules: &'a [(String, String)], code: &str) -> Option<&'a str> {
+    rules
+        .iter()
+        .find(|(_, c)| c == code)
+        .map(|(policy, _)| policy.as_str())
+}
+
 /// An object's `metadata.labels`, as JSON (entries whose value is not text
 /// are left out: the cluster refuses them).
 pub fn labels_of(object: &Value) -> Labels {
@@ -581,13 +590,6 @@ impl Matched {
             .filter_map(|e| e.expires_at)
             .filter(|at| *at > now)
             .min()
-    }
-
-    /// The policy whose custom rule reports `code`, if one does.
-    pub fn policy_of(&self, code: &str) -> Option<&str> {
-        self.policies()
-            .find(|p| p.codes().any(|c| c == code))
-            .map(|p| p.name.as_str())
     }
 
     /// Every custom rule that runs on the roost: (policy, code).
